@@ -1,0 +1,227 @@
+//! The broker: the registry of topics, the worker pool, and close.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{deadline, mono_ns};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::{validate_name, BrokerOptions, TopicOptions};
+use crate::pool::{Pool, PoolStats};
+use crate::sync::{AtomicBool, Mutex, Ordering::*};
+use crate::topic::{Topic, TopicCore};
+
+/// What `close` left undone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloseReport {
+    /// Messages no subscription had finished with when the drain ended:
+    /// undelivered, in flight, or waiting for a retry (summed over
+    /// subscriptions).
+    pub undelivered: u64,
+    /// Of those, deliveries handed out and not settled.
+    pub in_flight: u64,
+    /// Of those, messages waiting for a retry.
+    pub waiting_retry: u64,
+    /// True if the drain ended by its timeout rather than by running dry.
+    pub timed_out: bool,
+    /// Per `(topic, group)`: what that subscription left.
+    pub left: Vec<(String, String, u64)>,
+}
+
+pub(crate) struct BrokerCore {
+    topics: Mutex<BTreeMap<String, Arc<TopicCore>>>,
+    pub pool: Arc<Pool>,
+    closed: AtomicBool,
+    report: Mutex<Option<CloseReport>>,
+}
+
+/// One engine instance. Cheap to clone (handles share it), thread-safe.
+/// Dropping the last handle closes it without a drain.
+#[derive(Clone)]
+pub struct Broker {
+    core: Arc<BrokerCore>,
+    _owner: Arc<CloseOnDrop>,
+}
+
+struct CloseOnDrop(Arc<BrokerCore>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close(Duration::ZERO);
+    }
+}
+
+impl Broker {
+    pub fn new(opts: BrokerOptions) -> Result<Broker> {
+        opts.validate()?;
+        let core = Arc::new(BrokerCore {
+            topics: Mutex::new(BTreeMap::new()),
+            pool: Pool::new(opts),
+            closed: AtomicBool::new(false),
+            report: Mutex::new(None),
+        });
+        Ok(Broker {
+            _owner: Arc::new(CloseOnDrop(core.clone())),
+            core,
+        })
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.core.closed.load(Acquire) {
+            return Err(Error::closed("broker"));
+        }
+        Ok(())
+    }
+
+    /// Creates topic `name` and its dead-letter topic `<name>.dlq`.
+    pub fn create_topic(&self, name: &str, opts: TopicOptions) -> Result<Topic> {
+        self.check_open()?;
+        validate_name("topic", name)?;
+        opts.validate()?;
+        let dlq_name = format!("{name}.dlq");
+        if dlq_name.len() > crate::MAX_NAME_LEN {
+            return Err(Error::invalid(format!(
+                "topic name is {} bytes long; with \".dlq\" its dead-letter topic's would be over the limit of {}",
+                name.len(),
+                crate::MAX_NAME_LEN
+            )));
+        }
+        let mut topics = self.core.topics.lock().unwrap_or_else(|e| e.into_inner());
+        for n in [name, dlq_name.as_str()] {
+            if topics.contains_key(n) {
+                return Err(Error::new(
+                    ErrorKind::Exists,
+                    format!("topic {n:?} already exists"),
+                ));
+            }
+        }
+        let dlq_opts = TopicOptions {
+            overflow: crate::Overflow::Block,
+            ..opts.clone()
+        };
+        let pool = self.core.pool.clone();
+        let dlq = Arc::new(TopicCore::new(
+            &dlq_name,
+            dlq_opts,
+            None,
+            true,
+            pool.clone(),
+        ));
+        let topic = Arc::new(TopicCore::new(name, opts, Some(dlq.clone()), false, pool));
+        topics.insert(dlq_name, dlq);
+        topics.insert(name.to_owned(), topic.clone());
+        Ok(Topic { core: topic })
+    }
+
+    /// The existing topic `name` (dead-letter topics included).
+    pub fn topic(&self, name: &str) -> Result<Topic> {
+        self.check_open()?;
+        validate_name("topic", name)?;
+        let topics = self.core.topics.lock().unwrap_or_else(|e| e.into_inner());
+        topics
+            .get(name)
+            .map(|t| Topic { core: t.clone() })
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no topic {name:?}")))
+    }
+
+    /// Names of every topic, dead-letter topics included, sorted.
+    pub fn topic_names(&self) -> Vec<String> {
+        self.core
+            .topics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn topic_cores(&self) -> Vec<Arc<TopicCore>> {
+        self.core.topic_cores()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.core.closed.load(Acquire)
+    }
+
+    /// Stops publishes (`Closed`), lets consumers and handlers work through
+    /// what is pending for up to `drain`, then stops every subscription and
+    /// joins every thread the broker started. Idempotent: later calls return
+    /// the first report.
+    pub fn close(&self, drain: Duration) -> Result<CloseReport> {
+        Ok(self.core.close(drain))
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        self.core.pool.stats()
+    }
+
+    /// Every topic, subscription and pool metric in the Prometheus text
+    /// exposition format.
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::render(&self.topic_cores(), &self.core.pool.stats())
+    }
+}
+
+impl BrokerCore {
+    fn topic_cores(&self) -> Vec<Arc<TopicCore>> {
+        self.topics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn close(&self, drain: Duration) -> CloseReport {
+        let mut report_slot = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = report_slot.as_ref() {
+            return r.clone();
+        }
+        self.closed.store(true, Release);
+        let topics = self.topic_cores();
+        for t in &topics {
+            t.close_publishing();
+        }
+        let dl = deadline(Some(drain)).unwrap_or(u64::MAX);
+        let outstanding = || -> u64 {
+            topics
+                .iter()
+                .flat_map(|t| t.subs_snapshot())
+                .map(|s| s.outstanding())
+                .sum()
+        };
+        let mut timed_out = false;
+        while outstanding() > 0 {
+            if mono_ns() >= dl {
+                timed_out = true;
+                break;
+            }
+            // Pool workers and pull consumers do the work; wake the pool in
+            // case retries are due.
+            self.pool.notify_work();
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        let mut report = CloseReport {
+            timed_out,
+            ..CloseReport::default()
+        };
+        for t in &topics {
+            for s in t.subs_snapshot() {
+                let st = s.stats_snapshot(false);
+                let left = st.lag + st.in_flight + st.waiting_retry;
+                report.undelivered += left;
+                report.in_flight += st.in_flight;
+                report.waiting_retry += st.waiting_retry;
+                if left > 0 {
+                    report.left.push((t.name.clone(), s.group.clone(), left));
+                }
+            }
+        }
+        for t in &topics {
+            t.shut_down();
+        }
+        self.pool.shutdown();
+        *report_slot = Some(report.clone());
+        report
+    }
+}

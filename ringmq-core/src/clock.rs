@@ -1,0 +1,36 @@
+//! Time sources: wall-clock nanoseconds for message timestamps (what users
+//! compare with their own clocks) and a monotonic clock for deadlines.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Nanoseconds since the Unix epoch (CLOCK_REALTIME).
+pub(crate) fn wall_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_REALTIME always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+}
+
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// Monotonic nanoseconds since the first call in this process; never 0 after
+/// the first nanosecond, so 0 can mean "no deadline".
+pub(crate) fn mono_ns() -> u64 {
+    origin().elapsed().as_nanos() as u64 + 1
+}
+
+pub(crate) fn dur_ns(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128 / 4) as u64
+}
+
+/// The monotonic deadline `timeout` from now; `None` waits for ever.
+pub(crate) fn deadline(timeout: Option<Duration>) -> Option<u64> {
+    timeout.map(|t| mono_ns().saturating_add(dur_ns(t)))
+}

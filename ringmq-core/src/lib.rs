@@ -1,0 +1,65 @@
+//! RingMQ's engine: an embeddable message queue.
+//!
+//! A [`Broker`] owns named [`Topic`]s and one worker pool. A topic is a
+//! Disruptor-style ring of pre-allocated slots that any number of threads
+//! publish into; each subscription (a consumer group) has its own cursor and
+//! gets every message, and within a subscription each message goes to one
+//! consumer at a time. A slot is reused only once every subscription has
+//! acked or dead-lettered its message. Nacked messages are retried with
+//! exponential backoff and, after `max_attempts` deliveries, moved to the
+//! topic's dead-letter topic `<name>.dlq`.
+//!
+//! ```
+//! use ringmq_core::{Broker, BrokerOptions, TopicOptions, SubOptions};
+//! use std::time::Duration;
+//!
+//! let mq = Broker::new(BrokerOptions::default()).unwrap();
+//! let orders = mq.create_topic("orders", TopicOptions::default()).unwrap();
+//! let audit = orders.subscribe_pull("audit", SubOptions::default()).unwrap();
+//! let id = orders.publish(b"hello").unwrap();
+//! let d = audit.poll(Some(Duration::from_secs(1))).unwrap().unwrap();
+//! assert_eq!((d.id(), d.data()), (id, &b"hello"[..]));
+//! d.ack().unwrap();
+//! mq.close(Duration::from_secs(1)).unwrap();
+//! ```
+#![warn(unsafe_op_in_unsafe_fn)]
+
+mod broker;
+mod clock;
+mod delivery;
+mod error;
+mod metrics;
+mod options;
+mod pool;
+mod push;
+mod retry;
+mod ring;
+mod sequence;
+mod stats;
+mod subscription;
+mod sync;
+mod topic;
+mod wait;
+
+pub use broker::{Broker, CloseReport};
+pub use delivery::{Delivery, Message};
+pub use error::{Error, ErrorKind, Result};
+pub use options::{
+    BrokerOptions, Overflow, StartAt, SubOptions, TopicOptions, MAX_CAPACITY, MAX_NAME_LEN,
+    MAX_SLOT_SIZE,
+};
+pub use pool::PoolStats;
+pub use push::{Completion, HandlerError, PushSubscription};
+pub use stats::{SubStats, TopicStats};
+pub use subscription::PullSubscription;
+pub use topic::Topic;
+
+/// The crate's version, as in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[doc(hidden)]
+pub mod internals {
+    //! Parts exposed for the loom model tests and benchmarks only.
+    pub use crate::ring::Ring;
+    pub use crate::sequence::Sequencer;
+}

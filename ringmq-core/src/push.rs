@@ -1,0 +1,519 @@
+//! Push subscriptions: handlers run on the broker's pool.
+//!
+//! A visit by a worker takes a small batch from the subscription (the same
+//! `take` as a pull consumer) and runs the handler on each message; success
+//! acks, an error or a panic nacks (retried with the topic's backoff, then
+//! dead-lettered). `running` bounds the visits of one subscription at once
+//! to `concurrency`.
+//!
+//! `ordered_by_key`: messages are taken under an intake lock, so in sequence
+//! order, into lanes chosen by a hash of the key; a lane runs one message at
+//! a time (a `busy` flag) and keeps a failed message at its head for an
+//! in-place retry after the backoff, so later messages of the same key never
+//! overtake it. Different lanes run in parallel.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::clock::{dur_ns, mono_ns};
+use crate::delivery::{Delivery, Message};
+use crate::error::Result;
+use crate::pool::Pool;
+use crate::retry::{backoff, splitmix};
+use crate::stats::SubStats;
+use crate::subscription::SubCore;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
+
+/// Why a handler failed; kept as the message's failure text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError(pub String);
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HandlerError {}
+
+impl From<&str> for HandlerError {
+    fn from(s: &str) -> Self {
+        HandlerError(s.to_owned())
+    }
+}
+
+impl From<String> for HandlerError {
+    fn from(s: String) -> Self {
+        HandlerError(s)
+    }
+}
+
+pub type HandlerResult = std::result::Result<(), HandlerError>;
+
+type SyncHandler = dyn Fn(&Message<'_>) -> HandlerResult + Send + Sync;
+type AsyncHandler = dyn Fn(&Message<'_>, Completion) + Send + Sync;
+
+pub(crate) enum Handler {
+    Sync(Box<SyncHandler>),
+    Async(Box<AsyncHandler>),
+}
+
+/// Messages a visit takes at most.
+const BATCH: usize = 16;
+
+struct Held {
+    d: Delivery,
+    /// Attempt number of the next run (in-place retries of ordered lanes).
+    attempt: u32,
+}
+
+struct Lane {
+    queue: Mutex<VecDeque<Held>>,
+    busy: AtomicBool,
+    not_before: AtomicU64,
+}
+
+struct Ordered {
+    intake: Mutex<Vec<Delivery>>,
+    lanes: Box<[Lane]>,
+    queued: AtomicUsize,
+    limit: usize,
+}
+
+pub(crate) struct PushSub {
+    pub core: Arc<SubCore>,
+    handler: Handler,
+    running: AtomicUsize,
+    ordered: Option<Ordered>,
+    pool: Arc<Pool>,
+    last_refresh: AtomicU64,
+}
+
+/// How an asynchronous handler reports that it is done with a message.
+/// Dropping it without calling [`complete`](Self::complete) nacks.
+pub struct Completion {
+    sub: Arc<PushSub>,
+    held: Option<Held>,
+    lane: Option<usize>,
+}
+
+impl Completion {
+    pub fn complete(mut self, result: HandlerResult) {
+        if let Some(held) = self.held.take() {
+            self.sub.finish(held, self.lane, result);
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.sub.finish(
+                held,
+                self.lane,
+                Err("the handler dropped its completion".into()),
+            );
+        }
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("handler panicked: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("handler panicked: {s}")
+    } else {
+        "handler panicked".to_owned()
+    }
+}
+
+impl PushSub {
+    pub(crate) fn new(core: Arc<SubCore>, handler: Handler, pool: Arc<Pool>) -> PushSub {
+        let ordered = core.opts.ordered_by_key.then(|| {
+            let n = (core.opts.concurrency * 4).next_power_of_two().max(8);
+            let limit =
+                (core.opts.concurrency * BATCH * 4).min(core.topic.ring.capacity() as usize);
+            Ordered {
+                intake: Mutex::new(Vec::with_capacity(BATCH)),
+                lanes: (0..n)
+                    .map(|_| Lane {
+                        queue: Mutex::new(VecDeque::with_capacity(limit / n + BATCH)),
+                        busy: AtomicBool::new(false),
+                        not_before: AtomicU64::new(0),
+                    })
+                    .collect(),
+                queued: AtomicUsize::new(0),
+                limit: limit.max(1),
+            }
+        });
+        PushSub {
+            core,
+            handler,
+            running: AtomicUsize::new(0),
+            ordered,
+            pool,
+            last_refresh: AtomicU64::new(mono_ns()),
+        }
+    }
+
+    fn try_reserve(&self) -> bool {
+        let max = self.core.opts.concurrency;
+        let mut cur = self.running.load(Acquire);
+        loop {
+            if cur >= max {
+                return false;
+            }
+            match self
+                .running
+                .compare_exchange_weak(cur, cur + 1, AcqRel, Acquire)
+            {
+                Ok(_) => return true,
+                Err(a) => cur = a,
+            }
+        }
+    }
+
+    fn unreserve(&self) {
+        self.running.fetch_sub(1, AcqRel);
+        // A slot freed: a worker may now take more of this subscription.
+        self.pool.notify_work();
+    }
+
+    /// Could a worker do something for this subscription now?
+    pub(crate) fn has_work(&self, now: u64) -> bool {
+        if self.core.is_closed() || self.running.load(Acquire) >= self.core.opts.concurrency {
+            return false;
+        }
+        if let Some(o) = &self.ordered {
+            let lane_ready = o.queued.load(Acquire) > 0
+                && o.lanes.iter().any(|l| {
+                    !l.busy.load(Acquire)
+                        && l.not_before.load(Acquire) <= now
+                        && !l.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+                });
+            return lane_ready || (o.queued.load(Acquire) < o.limit && self.core.ready(now));
+        }
+        self.core.ready(now)
+    }
+
+    /// One visit by a worker; true if it ran or queued anything.
+    pub(crate) fn run_some(self: &Arc<Self>) -> bool {
+        if self.core.is_closed() {
+            return false;
+        }
+        if self.ordered.is_some() {
+            return self.run_ordered();
+        }
+        match self.handler {
+            Handler::Sync(_) => {
+                // One slot for the visit: the batch runs on this worker in turn.
+                if !self.try_reserve() {
+                    return false;
+                }
+                let mut batch = Vec::with_capacity(BATCH);
+                let n = self.core.take(self.batch_hint(), &mut batch).unwrap_or(0);
+                for d in batch.drain(..) {
+                    let attempt = d.attempt();
+                    self.dispatch(Held { d, attempt }, None);
+                }
+                self.unreserve();
+                n > 0
+            }
+            Handler::Async(_) => {
+                // One slot per message, released by its completion.
+                let mut did = false;
+                for _ in 0..BATCH {
+                    if !self.try_reserve() {
+                        break;
+                    }
+                    let mut one = Vec::with_capacity(1);
+                    if self.core.take(1, &mut one).unwrap_or(0) == 0 {
+                        self.unreserve();
+                        break;
+                    }
+                    let d = one.pop().expect("took one");
+                    let attempt = d.attempt();
+                    self.dispatch(Held { d, attempt }, None);
+                    did = true;
+                }
+                did
+            }
+        }
+    }
+
+    /// A batch small enough to spread over the allowed concurrency.
+    fn batch_hint(&self) -> usize {
+        let lag = self.core.lag() as usize;
+        (lag / self.core.opts.concurrency.max(1)).clamp(1, BATCH)
+    }
+
+    fn run_ordered(self: &Arc<Self>) -> bool {
+        let o = self.ordered.as_ref().expect("ordered subscription");
+        let mut did = false;
+        // Intake: in sequence order, under the intake lock, into the lanes.
+        if o.queued.load(Acquire) < o.limit {
+            if let Ok(mut buf) = o.intake.try_lock() {
+                let room = o.limit - o.queued.load(Acquire).min(o.limit);
+                let n = self.core.take(room.min(BATCH), &mut buf).unwrap_or(0);
+                if n > 0 {
+                    o.queued.fetch_add(n, AcqRel);
+                    for d in buf.drain(..) {
+                        let lane = (splitmix(d.key()) as usize) & (o.lanes.len() - 1);
+                        let attempt = d.attempt();
+                        o.lanes[lane]
+                            .queue
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push_back(Held { d, attempt });
+                    }
+                    did = true;
+                }
+            }
+        }
+        // Run the heads of ready lanes, one message per lane at a time.
+        let now = mono_ns();
+        let n = o.lanes.len();
+        let start = splitmix(now) as usize;
+        for i in 0..n {
+            let li = (start + i) & (n - 1);
+            let l = &o.lanes[li];
+            if l.busy.load(Acquire) || l.not_before.load(Acquire) > now {
+                continue;
+            }
+            if !self.try_reserve() {
+                break;
+            }
+            if l.busy
+                .compare_exchange(false, true, AcqRel, Acquire)
+                .is_err()
+            {
+                self.unreserve();
+                continue;
+            }
+            let head = l
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            match head {
+                Some(held) => {
+                    self.dispatch(held, Some(li));
+                    did = true;
+                }
+                None => {
+                    l.busy.store(false, Release);
+                    self.unreserve();
+                }
+            }
+        }
+        did
+    }
+
+    /// Runs the handler on one message; a sync handler's result is settled
+    /// before this returns, an async one's when its completion completes.
+    fn dispatch(self: &Arc<Self>, held: Held, lane: Option<usize>) {
+        let msg = Message {
+            attempt: held.attempt,
+            ..held.d.message()
+        };
+        let (id, key, timestamp_ns, attempt) = (msg.id, msg.key, msg.timestamp_ns, msg.attempt);
+        let (ptr, len) = (msg.data.as_ptr(), msg.data.len());
+        match &self.handler {
+            Handler::Sync(h) => {
+                let r = match catch_unwind(AssertUnwindSafe(|| h(&msg))) {
+                    Ok(r) => r,
+                    Err(p) => {
+                        self.count_panic();
+                        Err(HandlerError(panic_text(&*p)))
+                    }
+                };
+                self.finish(held, lane, r);
+            }
+            Handler::Async(h) => {
+                let completion = Completion {
+                    sub: self.clone(),
+                    held: Some(held),
+                    lane,
+                };
+                // SAFETY: `ptr..ptr+len` is the delivery's payload, pinned
+                // until the delivery is settled, which happens only when the
+                // completion (moved into the call) completes or drops; the
+                // view is given for the call only, as for sync handlers.
+                let data = unsafe { std::slice::from_raw_parts(ptr, len) };
+                let msg = Message {
+                    id,
+                    key,
+                    timestamp_ns,
+                    attempt,
+                    data,
+                };
+                if catch_unwind(AssertUnwindSafe(|| h(&msg, completion))).is_err() {
+                    // The completion was dropped while unwinding: a nack.
+                    self.count_panic();
+                }
+            }
+        }
+    }
+
+    fn count_panic(&self) {
+        self.core.counters.handler_panics.fetch_add(1, Relaxed);
+        self.pool.panics.fetch_add(1, Relaxed);
+    }
+
+    /// Settles one handled message.
+    fn finish(self: &Arc<Self>, held: Held, lane: Option<usize>, result: HandlerResult) {
+        let (Some(li), Some(o)) = (lane, &self.ordered) else {
+            let _ = match result {
+                Ok(()) => held.d.ack(),
+                Err(e) => held.d.nack_with_reason(None, &e.0),
+            };
+            if matches!(self.handler, Handler::Async(_)) {
+                self.unreserve();
+            }
+            return;
+        };
+        let l = &o.lanes[li];
+        match result {
+            Ok(()) => {
+                let _ = held.d.ack();
+                o.queued.fetch_sub(1, AcqRel);
+            }
+            Err(e) => {
+                self.core.counters.nacked.fetch_add(1, Relaxed);
+                self.core.set_last_error(&e.0);
+                let opts = &self.core.topic.opts;
+                if held.attempt >= opts.max_attempts {
+                    let _ = held.d.term_with_reason(&format!(
+                        "failed {} deliveries (max_attempts {}): {}",
+                        held.attempt, opts.max_attempts, e.0
+                    ));
+                    o.queued.fetch_sub(1, AcqRel);
+                } else {
+                    self.core.counters.retried.fetch_add(1, Relaxed);
+                    // The in-place retry is another delivery.
+                    self.core.counters.delivered.fetch_add(1, Relaxed);
+                    let wait = backoff(
+                        opts.backoff_base,
+                        opts.backoff_max,
+                        held.attempt,
+                        splitmix(held.d.id() ^ held.attempt as u64),
+                    );
+                    // Keep the ack timer away while it waits in the lane.
+                    let _ = held.d.in_progress();
+                    l.not_before.store(mono_ns() + dur_ns(wait), Release);
+                    let attempt = held.attempt + 1;
+                    l.queue
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push_front(Held { d: held.d, attempt });
+                }
+            }
+        }
+        l.busy.store(false, Release);
+        self.unreserve();
+    }
+
+    /// Periodic upkeep by the pool's supervisor: messages held in ordered
+    /// lanes restart their ack timers so waiting in a lane is not a timeout.
+    pub(crate) fn housekeeping(&self) {
+        let Some(o) = &self.ordered else { return };
+        let now = mono_ns();
+        let every = dur_ns(self.core.topic.opts.ack_timeout) / 4;
+        if now.saturating_sub(self.last_refresh.load(Relaxed)) < every {
+            return;
+        }
+        self.last_refresh.store(now, Relaxed);
+        for l in o.lanes.iter() {
+            for h in l.queue.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let _ = h.d.in_progress();
+            }
+        }
+    }
+
+    /// Settles what ordered lanes still hold, at close: back to the ring's
+    /// accounting as undelivered (released unsettled).
+    pub(crate) fn drop_held(&self) {
+        if let Some(o) = &self.ordered {
+            for l in o.lanes.iter() {
+                l.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            }
+        }
+    }
+}
+
+/// A push subscription's handle.
+#[derive(Clone)]
+pub struct PushSubscription {
+    pub(crate) sub: Arc<PushSub>,
+}
+
+impl PushSubscription {
+    pub fn group(&self) -> &str {
+        &self.sub.core.group
+    }
+
+    pub fn stats(&self) -> SubStats {
+        self.sub.core.stats_snapshot(true)
+    }
+
+    /// Stops the handlers of this subscription and removes it; handlers
+    /// running now finish first.
+    pub fn unsubscribe(&self) -> Result<()> {
+        self.sub.pool.remove(&self.sub);
+        let r = self.sub.core.topic.remove_subscription(&self.sub.core);
+        self.sub.core.topic.push_subs.fetch_sub(1, AcqRel);
+        while self.sub.running.load(Acquire) > 0 && !Pool::on_worker_thread() {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        self.sub.drop_held();
+        r
+    }
+}
+
+impl crate::topic::Topic {
+    /// Creates a push subscription: `handler` runs on the broker's pool for
+    /// each message; `Ok` acks, `Err` (or a panic) nacks.
+    pub fn subscribe<F>(
+        &self,
+        group: &str,
+        opts: crate::SubOptions,
+        handler: F,
+    ) -> Result<PushSubscription>
+    where
+        F: Fn(&Message<'_>) -> HandlerResult + Send + Sync + 'static,
+    {
+        self.subscribe_with(group, opts, Handler::Sync(Box::new(handler)))
+    }
+
+    /// Creates a push subscription whose handler finishes later: it gets a
+    /// [`Completion`] to complete (from any thread) when done. The message
+    /// view is valid during the call only; copy what outlives it.
+    pub fn subscribe_async<F>(
+        &self,
+        group: &str,
+        opts: crate::SubOptions,
+        handler: F,
+    ) -> Result<PushSubscription>
+    where
+        F: Fn(&Message<'_>, Completion) + Send + Sync + 'static,
+    {
+        self.subscribe_with(group, opts, Handler::Async(Box::new(handler)))
+    }
+
+    fn subscribe_with(
+        &self,
+        group: &str,
+        opts: crate::SubOptions,
+        handler: Handler,
+    ) -> Result<PushSubscription> {
+        let core = self.core.add_subscription(group, opts)?;
+        core.push.store(true, Release);
+        let pool = self.core.pool.clone();
+        let sub = Arc::new(PushSub::new(core, handler, pool.clone()));
+        self.core.push_subs.fetch_add(1, AcqRel);
+        pool.add(sub.clone());
+        Ok(PushSubscription { sub })
+    }
+}

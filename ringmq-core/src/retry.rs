@@ -1,0 +1,297 @@
+//! Retries: the backoff schedule, and the bounded per-subscription store that
+//! holds messages outside the ring (waiting for a retry, being redelivered, or
+//! copied for a lossy consumer), so a message that waits never holds the ring.
+//!
+//! The store is a fixed table of entries with a free list and a due-time heap,
+//! all sized when the subscription is created; an entry's buffer is allocated
+//! on its first use and reused after, so steady state allocates nothing. It is
+//! behind a mutex: it serves only the retry and lossy paths, never the
+//! publish → poll → ack path of the ring.
+//!
+//! A delivery made from an entry points into the entry's buffer, so the entry
+//! counts its `holders` (deliveries handed out and not yet settled or
+//! released) and is reused only when the message is done and nobody holds it.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use crate::ring::SlotMeta;
+
+/// The delay before delivery number `attempt + 1` after `attempt` failed
+/// deliveries (attempt >= 1): `base * 2^(attempt-1)`, capped at `max`, then
+/// "equal jitter": a uniform draw from [d/2, d], so that a burst of failures
+/// spreads out but never retries sooner than half the schedule.
+pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32, seed: u64) -> Duration {
+    let shift = attempt.saturating_sub(1).min(32);
+    let d = base.saturating_mul(1u32 << shift.min(31)).min(max);
+    let d_ns = d.as_nanos() as u64;
+    if d_ns < 2 {
+        return d;
+    }
+    let half = d_ns / 2;
+    Duration::from_nanos(half + splitmix(seed) % (d_ns - half + 1))
+}
+
+/// A cheap, well-mixed hash for jitter (SplitMix64's finaliser).
+pub(crate) fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryState {
+    Free,
+    /// Waiting until `due` (monotonic ns) to be delivered again.
+    Waiting {
+        due: u64,
+    },
+    /// Waiting to be moved to the dead-letter topic (it was full).
+    ToDeadLetter {
+        due: u64,
+    },
+    /// Handed to a consumer as delivery `gen`; redelivered after `deadline`.
+    InFlight {
+        deadline: u64,
+    },
+}
+
+pub(crate) struct Entry {
+    pub state: EntryState,
+    pub meta: SlotMeta,
+    /// Deliveries made so far in this subscription.
+    pub attempts: u32,
+    pub data: Vec<u8>,
+    /// Generation of the latest delivery; every delivery gets a new one.
+    pub gen: u32,
+    /// The first generation issued for the message now in this entry.
+    pub first_gen: u32,
+    pub holders: u32,
+    /// On the free list.
+    listed: bool,
+    /// The reason the message was dead-lettered or last failed.
+    pub reason: Option<String>,
+}
+
+pub(crate) struct RetryStore {
+    pub entries: Vec<Entry>,
+    free: Vec<u32>,
+    /// (time, entry, generation-or-state-marker); stale items are skipped.
+    heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    slot_size: usize,
+    pub waiting: usize,
+}
+
+/// A heap item's marker for a waiting entry (in-flight ones use their gen).
+const WAITING: u32 = u32::MAX;
+
+impl RetryStore {
+    pub fn new(capacity: usize, slot_size: usize) -> RetryStore {
+        RetryStore {
+            entries: (0..capacity)
+                .map(|_| Entry {
+                    state: EntryState::Free,
+                    meta: SlotMeta::default(),
+                    attempts: 0,
+                    data: Vec::new(),
+                    gen: 0,
+                    first_gen: 0,
+                    holders: 0,
+                    listed: true,
+                    reason: None,
+                })
+                .collect(),
+            free: (0..capacity as u32).rev().collect(),
+            heap: BinaryHeap::with_capacity(capacity * 2 + 8),
+            slot_size,
+            waiting: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[cfg(test)]
+    pub fn used(&self) -> usize {
+        self.entries.len() - self.free.len()
+    }
+
+    /// Takes a free entry for a message and fills its buffer with `fill`.
+    /// The caller holds a credit for it, so there is always one.
+    pub fn alloc(&mut self, meta: SlotMeta, attempts: u32, fill: impl FnOnce(&mut Vec<u8>)) -> u32 {
+        let idx = self.free.pop().expect("retry store credit accounting");
+        let slot_size = self.slot_size;
+        let e = &mut self.entries[idx as usize];
+        e.listed = false;
+        if e.data.capacity() == 0 {
+            e.data.reserve_exact(slot_size.div_ceil(8) * 8);
+        }
+        fill(&mut e.data);
+        e.meta = meta;
+        e.meta.len = e.data.len() as u32;
+        e.attempts = attempts;
+        e.first_gen = e.gen.wrapping_add(1);
+        e.holders = 0;
+        e.reason = None;
+        idx
+    }
+
+    /// Schedules entry `idx` for delivery at `due`.
+    pub fn park(&mut self, idx: u32, due: u64) {
+        let e = &mut self.entries[idx as usize];
+        if !matches!(e.state, EntryState::Waiting { .. }) {
+            self.waiting += 1;
+        }
+        e.state = EntryState::Waiting { due };
+        self.push_heap(due, idx, WAITING);
+    }
+
+    /// Schedules entry `idx` for another try at dead-lettering.
+    pub fn park_for_dead_letter(&mut self, idx: u32, due: u64) {
+        let e = &mut self.entries[idx as usize];
+        if matches!(e.state, EntryState::Waiting { .. }) {
+            self.waiting -= 1;
+        }
+        e.state = EntryState::ToDeadLetter { due };
+        self.push_heap(due, idx, WAITING);
+    }
+
+    /// Marks entry `idx` handed out, returning the delivery's generation.
+    pub fn deliver(&mut self, idx: u32, deadline: u64) -> u32 {
+        let e = &mut self.entries[idx as usize];
+        if matches!(e.state, EntryState::Waiting { .. }) {
+            self.waiting -= 1;
+        }
+        e.gen = e.gen.wrapping_add(1);
+        e.attempts += 1;
+        e.holders += 1;
+        e.state = EntryState::InFlight { deadline };
+        let gen = e.gen;
+        self.push_heap(deadline, idx, gen);
+        gen
+    }
+
+    /// Restarts the ack timer of an in-flight entry.
+    pub fn extend(&mut self, idx: u32, deadline: u64) {
+        let gen = self.entries[idx as usize].gen;
+        self.entries[idx as usize].state = EntryState::InFlight { deadline };
+        self.push_heap(deadline, idx, gen);
+    }
+
+    fn push_heap(&mut self, t: u64, idx: u32, marker: u32) {
+        if self.heap.len() >= self.heap.capacity() {
+            // Stale items (settled or extended deliveries) pile up; drop them
+            // in place rather than growing.
+            let entries = &self.entries;
+            self.heap
+                .retain(|Reverse((t, i, m))| item_is_live(entries, *t, *i, *m));
+        }
+        self.heap.push(Reverse((t, idx, marker)));
+    }
+
+    /// The earliest time something in the store falls due, if any.
+    pub fn next_due(&mut self) -> Option<u64> {
+        while let Some(Reverse((t, i, m))) = self.heap.peek().copied() {
+            if item_is_live(&self.entries, t, i, m) {
+                return Some(t);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Pops the next entry due at or before `now`.
+    pub fn pop_due(&mut self, now: u64) -> Option<u32> {
+        let t = self.next_due()?;
+        if t > now {
+            return None;
+        }
+        let Reverse((_, i, _)) = self.heap.pop().expect("peeked");
+        Some(i)
+    }
+
+    /// Ends the message in entry `idx`; the entry is reused once no delivery
+    /// holds it. Returns true if the entry became free.
+    pub fn finish(&mut self, idx: u32) -> bool {
+        let e = &mut self.entries[idx as usize];
+        if matches!(e.state, EntryState::Waiting { .. }) {
+            self.waiting -= 1;
+        }
+        e.state = EntryState::Free;
+        self.maybe_free(idx)
+    }
+
+    /// Drops one holder of entry `idx`; frees it if the message is done.
+    pub fn release(&mut self, idx: u32) -> bool {
+        let e = &mut self.entries[idx as usize];
+        e.holders = e.holders.saturating_sub(1);
+        self.maybe_free(idx)
+    }
+
+    fn maybe_free(&mut self, idx: u32) -> bool {
+        let e = &mut self.entries[idx as usize];
+        if e.state == EntryState::Free && e.holders == 0 && !e.listed {
+            e.listed = true;
+            self.free.push(idx);
+            return true;
+        }
+        false
+    }
+
+    /// Does generation `gen` belong to the message now in entry `idx`?
+    pub fn owns_gen(&self, idx: u32, gen: u32) -> bool {
+        let e = &self.entries[idx as usize];
+        gen.wrapping_sub(e.first_gen) <= e.gen.wrapping_sub(e.first_gen)
+    }
+}
+
+fn item_is_live(entries: &[Entry], t: u64, idx: u32, marker: u32) -> bool {
+    let e = &entries[idx as usize];
+    match e.state {
+        EntryState::Waiting { due } | EntryState::ToDeadLetter { due } => {
+            marker == WAITING && due == t
+        }
+        EntryState::InFlight { deadline } => marker == e.gen && deadline == t,
+        EntryState::Free => false,
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters_within_half() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(1);
+        for attempt in 1..10u32 {
+            let full = (base * 2u32.pow(attempt - 1)).min(max);
+            for seed in 0..50 {
+                let d = backoff(base, max, attempt, seed);
+                assert!(
+                    d <= full && d >= full / 2,
+                    "attempt {attempt}: {d:?} vs {full:?}"
+                );
+            }
+        }
+        let spread: std::collections::HashSet<_> =
+            (0..50).map(|s| backoff(base, max, 3, s)).collect();
+        assert!(spread.len() > 40, "jitter must spread retries");
+    }
+
+    #[test]
+    fn store_reuses_entries_only_when_released() {
+        let mut s = RetryStore::new(2, 8);
+        let a = s.alloc(SlotMeta::default(), 1, |b| b.extend_from_slice(b"abc"));
+        let g = s.deliver(a, 10);
+        assert!(s.owns_gen(a, g));
+        assert!(!s.finish(a), "a holder still points into the buffer");
+        assert_eq!(s.used(), 1);
+        assert!(s.release(a));
+        assert_eq!(s.used(), 0);
+        assert_eq!(s.pop_due(100), None, "a freed entry's deadline is stale");
+    }
+}

@@ -1,0 +1,234 @@
+//! The ring: `capacity` pre-allocated slots, each a small header and
+//! `slot_size` payload bytes, all in one allocation made at creation.
+//!
+//! Every slot starts with a `stamp` that says which sequence it holds and
+//! whether that sequence is being written or is published:
+//!
+//! | stamp        | meaning                                   |
+//! |--------------|-------------------------------------------|
+//! | 0            | never written                             |
+//! | 2·seq + 2    | sequence `seq` is published (readable)    |
+//! | 2·seq + 3    | sequence `seq` is being written            |
+//!
+//! A producer that claimed `seq` (see [`crate::sequence`]) first waits until
+//! the slot holds the previous lap's sequence published (`seq - capacity`,
+//! or 0 on the first lap), so two producers never write one slot; gating makes
+//! that wait empty unless producers are ungated (drop_oldest). It then stores
+//! the writing stamp, writes the header and payload words with relaxed
+//! atomic stores, and stores the published stamp with Release. A reader that
+//! loads the published stamp with Acquire sees the whole message.
+//!
+//! Payload words are atomics so that a lossy reader can copy a slot that a
+//! producer may be overwriting (seqlock: stamp, copy, fence, stamp again)
+//! without a data race; a gated reader instead borrows the bytes in place,
+//! since no producer can touch the slot before it settles.
+
+use crate::sync::{fence, spin_loop, AtomicU64, Ordering};
+
+/// Header words before the payload of each slot.
+const STAMP: usize = 0;
+const ID: usize = 1;
+const KEY: usize = 2;
+const TIMESTAMP: usize = 3;
+/// `len` in the low 32 bits, the attempt base (attempts before this topic,
+/// for dead letters) in the high 32.
+const META: usize = 4;
+const HEADER_WORDS: usize = 5;
+
+/// The metadata of one message in a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SlotMeta {
+    pub id: u64,
+    pub key: u64,
+    pub timestamp_ns: i64,
+    pub len: u32,
+    pub attempt_base: u32,
+}
+
+/// What a reader found in a slot.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Peek {
+    /// The sequence asked for is published.
+    Ready,
+    /// Not yet written (or being written) for this sequence.
+    NotYet,
+    /// A later lap overwrote it (only possible for ungated readers).
+    Lapped,
+}
+
+pub struct Ring {
+    words: Box<[AtomicU64]>,
+    stride: usize,
+    mask: u64,
+    slot_size: usize,
+}
+
+#[inline]
+fn published(seq: u64) -> u64 {
+    2 * seq + 2
+}
+#[inline]
+fn writing(seq: u64) -> u64 {
+    2 * seq + 3
+}
+
+impl Ring {
+    /// A ring of `capacity` (a power of two, checked by the caller's
+    /// validation and asserted here) slots of `slot_size` bytes.
+    pub fn new(capacity: usize, slot_size: usize) -> Ring {
+        assert!(
+            capacity.is_power_of_two(),
+            "capacity must be a power of two"
+        );
+        let stride = HEADER_WORDS + slot_size.div_ceil(8);
+        let words = (0..capacity * stride).map(|_| AtomicU64::new(0)).collect();
+        Ring {
+            words,
+            stride,
+            mask: capacity as u64 - 1,
+            slot_size,
+        }
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.mask + 1
+    }
+
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Bytes held by the slots.
+    pub fn footprint(&self) -> usize {
+        self.words.len() * 8
+    }
+
+    #[inline]
+    fn slot(&self, seq: u64) -> &[AtomicU64] {
+        let base = (seq & self.mask) as usize * self.stride;
+        // Bounds: base + stride <= capacity * stride because of the mask.
+        &self.words[base..base + self.stride]
+    }
+
+    /// Writes `payload` as sequence `seq`, which the caller has claimed.
+    /// Waits (briefly: only while an ungated producer of the previous lap
+    /// finishes) for the slot to be free of the previous lap.
+    pub fn write(&self, seq: u64, meta: &SlotMeta, payload: &[u8]) {
+        debug_assert!(payload.len() <= self.slot_size);
+        let slot = self.slot(seq);
+        let prev = if seq > self.mask {
+            published(seq - self.capacity())
+        } else {
+            0
+        };
+        let mut spins = 0u32;
+        loop {
+            let s = slot[STAMP].load(Ordering::Acquire);
+            // A stamp beyond `prev` would mean a later lap overtook this
+            // claim, which claiming in order rules out.
+            if s == prev {
+                break;
+            }
+            spins += 1;
+            if spins < 64 {
+                spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        slot[STAMP].store(writing(seq), Ordering::Relaxed);
+        // Orders the writing stamp before the payload stores for seqlock readers.
+        fence(Ordering::Release);
+        slot[ID].store(meta.id, Ordering::Relaxed);
+        slot[KEY].store(meta.key, Ordering::Relaxed);
+        slot[TIMESTAMP].store(meta.timestamp_ns as u64, Ordering::Relaxed);
+        slot[META].store(
+            payload.len() as u64 | (meta.attempt_base as u64) << 32,
+            Ordering::Relaxed,
+        );
+        let body = &slot[HEADER_WORDS..];
+        let mut chunks = payload.chunks_exact(8);
+        for (w, c) in body.iter().zip(&mut chunks) {
+            w.store(
+                u64::from_ne_bytes(c.try_into().expect("chunk of 8")),
+                Ordering::Relaxed,
+            );
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            body[payload.len() / 8].store(u64::from_ne_bytes(last), Ordering::Relaxed);
+        }
+        slot[STAMP].store(published(seq), Ordering::Release);
+    }
+
+    /// Is `seq` published in its slot? Acquire: a `Ready` answer makes the
+    /// slot's contents visible to this thread.
+    #[inline]
+    pub fn peek(&self, seq: u64) -> Peek {
+        let s = self.slot(seq)[STAMP].load(Ordering::Acquire);
+        if s == published(seq) {
+            Peek::Ready
+        } else if s > writing(seq) {
+            Peek::Lapped
+        } else {
+            Peek::NotYet
+        }
+    }
+
+    /// The metadata of `seq`. Only meaningful after `peek` answered `Ready`
+    /// and while the slot cannot be overwritten (gated reader), or validated
+    /// afterwards with `still_published` (lossy reader).
+    #[inline]
+    pub fn meta(&self, seq: u64) -> SlotMeta {
+        let slot = self.slot(seq);
+        let m = slot[META].load(Ordering::Relaxed);
+        SlotMeta {
+            id: slot[ID].load(Ordering::Relaxed),
+            key: slot[KEY].load(Ordering::Relaxed),
+            timestamp_ns: slot[TIMESTAMP].load(Ordering::Relaxed) as i64,
+            len: (m & 0xffff_ffff) as u32,
+            attempt_base: (m >> 32) as u32,
+        }
+    }
+
+    /// Copies the payload of `seq` into `out` (cleared first) with atomic
+    /// loads; safe against a concurrent overwrite, which `still_published`
+    /// then detects. Returns the metadata read.
+    pub fn copy_out(&self, seq: u64, out: &mut Vec<u8>) -> SlotMeta {
+        let mut meta = self.meta(seq);
+        let len = (meta.len as usize).min(self.slot_size);
+        meta.len = len as u32;
+        out.clear();
+        for w in &self.slot(seq)[HEADER_WORDS..HEADER_WORDS + len.div_ceil(8)] {
+            out.extend_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        out.truncate(len);
+        meta
+    }
+
+    /// After a `copy_out`, true if no producer touched the slot meanwhile, so
+    /// the copy is whole.
+    pub fn still_published(&self, seq: u64) -> bool {
+        fence(Ordering::Acquire);
+        self.slot(seq)[STAMP].load(Ordering::Relaxed) == published(seq)
+    }
+
+    /// The payload of `seq`, borrowed in place.
+    ///
+    /// # Safety
+    /// `seq` must be published (a `Ready` peek on this thread, or one ordered
+    /// before this call) and must stay unoverwritten while the returned slice
+    /// lives: the caller is a gated subscription that has not settled `seq`.
+    #[cfg(not(loom))]
+    pub unsafe fn payload(&self, seq: u64, len: usize) -> &[u8] {
+        let body = &self.slot(seq)[HEADER_WORDS..];
+        let len = len.min(self.slot_size);
+        // SAFETY: the body has at least `slot_size.div_ceil(8)` words, so
+        // `len` bytes from its start are in bounds; AtomicU64 has the layout
+        // of u64, and no thread writes these words while the caller's
+        // contract (published, unsettled) holds, so a plain read is race-free.
+        unsafe { std::slice::from_raw_parts(body.as_ptr() as *const u8, len) }
+    }
+}

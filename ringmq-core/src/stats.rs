@@ -1,0 +1,210 @@
+//! Counters and the latency histogram. Writers use relaxed atomic adds;
+//! readers take a snapshot without locks, so reading stats never blocks a
+//! publisher or a consumer.
+
+use crate::sync::{AtomicU64, Ordering::Relaxed};
+
+/// Sub-buckets per power of two: 16, so a percentile is within 1/16 (6.25 %).
+const SUB_BITS: u32 = 4;
+const SUB: usize = 1 << SUB_BITS;
+/// Values at or above 2^MAX_EXP ns (about 18 minutes) land in the last bucket.
+const MAX_EXP: u32 = 40;
+const BUCKETS: usize = SUB + (MAX_EXP - SUB_BITS) as usize * SUB;
+
+/// A fixed-bucket log-linear histogram of nanoseconds. Recording is one
+/// relaxed add; it never allocates after construction.
+pub struct Histogram {
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    sum: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Histogram {
+    pub fn new() -> Self {
+        Histogram {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+        }
+    }
+
+    fn index(v: u64) -> usize {
+        if v < SUB as u64 {
+            return v as usize;
+        }
+        let exp = 63 - v.leading_zeros();
+        if exp >= MAX_EXP {
+            return BUCKETS - 1;
+        }
+        let mantissa = ((v >> (exp - SUB_BITS)) as usize) & (SUB - 1);
+        SUB + (exp - SUB_BITS) as usize * SUB + mantissa
+    }
+
+    /// The largest value that lands in bucket `i`.
+    fn upper(i: usize) -> u64 {
+        if i < SUB {
+            return i as u64;
+        }
+        let exp = (i - SUB) / SUB + SUB_BITS as usize;
+        let mantissa = ((i - SUB) % SUB) as u64;
+        let width = 1u64 << (exp - SUB_BITS as usize);
+        (1u64 << exp) + (mantissa + 1) * width - 1
+    }
+
+    pub fn record(&self, v: u64) {
+        self.buckets[Self::index(v)].fetch_add(1, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+        self.sum.fetch_add(v, Relaxed);
+        self.max.fetch_max(v, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    /// Sum of the recorded values (wraps after ~584 years of nanoseconds).
+    pub fn sum(&self) -> u64 {
+        self.sum.load(Relaxed)
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max.load(Relaxed)
+    }
+
+    /// The value below which a fraction `q` of the recorded values fall
+    /// (bucket upper bound, capped at the maximum seen); 0 when empty.
+    pub fn quantile(&self, q: f64) -> u64 {
+        let total: u64 = self.buckets.iter().map(|b| b.load(Relaxed)).sum();
+        if total == 0 {
+            return 0;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Relaxed);
+            if seen >= rank {
+                return Self::upper(i).min(self.max());
+            }
+        }
+        self.max()
+    }
+}
+
+/// Per-topic counters.
+#[derive(Default)]
+pub struct TopicCounters {
+    pub published: AtomicU64,
+    pub rejected: AtomicU64,
+    pub timed_out: AtomicU64,
+}
+
+/// A snapshot of a topic's stats.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicStats {
+    /// Messages accepted into the ring.
+    pub published: u64,
+    /// Publishes refused with `Full` (reject policy or try-once).
+    pub rejected: u64,
+    /// Publishes that gave up with `Timeout`.
+    pub timed_out: u64,
+    /// Messages overwritten or skipped before a subscription consumed them,
+    /// summed over the topic's subscriptions.
+    pub dropped: u64,
+    /// Messages in the ring not yet settled by the slowest subscription.
+    pub depth: u64,
+    pub capacity: u64,
+    pub subscriptions: u64,
+}
+
+/// Per-subscription counters.
+#[derive(Default)]
+pub struct SubCounters {
+    pub delivered: AtomicU64,
+    pub acked: AtomicU64,
+    pub nacked: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub dropped: AtomicU64,
+    pub expired: AtomicU64,
+    pub handler_panics: AtomicU64,
+}
+
+/// A snapshot of a subscription's stats.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubStats {
+    /// Deliveries handed to consumers (each attempt counts).
+    pub delivered: u64,
+    pub acked: u64,
+    /// Negative acknowledgements, handler failures and panics.
+    pub nacked: u64,
+    /// Redeliveries after a nack or an ack timeout.
+    pub retried: u64,
+    pub dead_lettered: u64,
+    /// Messages a lossy subscription skipped.
+    pub dropped: u64,
+    /// Deliveries not settled within ack_timeout.
+    pub expired: u64,
+    pub handler_panics: u64,
+    /// Delivered and not yet settled.
+    pub in_flight: u64,
+    /// Waiting outside the ring for a retry.
+    pub waiting_retry: u64,
+    /// Published but not yet delivered to this subscription.
+    pub lag: u64,
+    pub latency_p50_ns: u64,
+    pub latency_p99_ns: u64,
+    pub latency_p999_ns: u64,
+    pub latency_max_ns: u64,
+    pub latency_count: u64,
+    pub latency_sum_ns: u64,
+    /// The text of the last handler failure or nack reason, if any.
+    pub last_error: Option<String>,
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotonic_and_cover_their_values() {
+        let mut last = None;
+        for v in (0..5000u64).chain([1 << 20, (1 << 20) + 12345, 1 << 39, u64::MAX]) {
+            let i = Histogram::index(v);
+            assert!(v <= Histogram::upper(i) || i == BUCKETS - 1, "v={v} i={i}");
+            if i > 0 && i < BUCKETS - 1 {
+                assert!(v > Histogram::upper(i - 1), "v={v} i={i}");
+            }
+            if let Some(l) = last {
+                assert!(i >= l);
+            }
+            last = Some(i);
+        }
+    }
+
+    #[test]
+    fn quantiles_are_within_a_sixteenth() {
+        let h = Histogram::new();
+        for v in 1..=10_000u64 {
+            h.record(v * 1000);
+        }
+        for (q, exact) in [
+            (0.5, 5_000_000f64),
+            (0.99, 9_900_000.0),
+            (0.999, 9_990_000.0),
+        ] {
+            let got = h.quantile(q) as f64;
+            assert!((got - exact).abs() / exact < 1.0 / 16.0, "q={q} got={got}");
+        }
+        assert_eq!(h.max(), 10_000_000);
+        assert_eq!(h.quantile(1.0), 10_000_000);
+        assert_eq!(Histogram::new().quantile(0.5), 0);
+    }
+}

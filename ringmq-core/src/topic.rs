@@ -1,0 +1,407 @@
+//! Topics: a named ring with its sequencer, its subscriptions and its
+//! dead-letter topic; publishing with the overflow policies.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{deadline, wall_ns};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::{validate_name, Overflow, StartAt, SubOptions, TopicOptions};
+use crate::pool::Pool;
+use crate::ring::{Ring, SlotMeta};
+use crate::sequence::{ClaimError, Sequencer, MAX_GATES};
+use crate::stats::{TopicCounters, TopicStats};
+use crate::subscription::{PullSubscription, SubCore};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
+use crate::wait::{WaitQueue, Woke};
+
+pub(crate) struct TopicCore {
+    pub name: String,
+    pub opts: TopicOptions,
+    pub ring: Ring,
+    pub seq: Sequencer,
+    pub counters: TopicCounters,
+    /// Woken when messages are published.
+    pub consumers: WaitQueue,
+    /// Woken when a subscription settles (room may have appeared) or closes.
+    pub producers: WaitQueue,
+    pub subs: Mutex<Vec<Arc<SubCore>>>,
+    pub dlq: Option<Arc<TopicCore>>,
+    pub is_dlq: bool,
+    pub pool: Arc<Pool>,
+    /// Push subscriptions on this topic; publishes wake the pool when > 0.
+    pub push_subs: AtomicUsize,
+    /// Publishes refused (closing).
+    publishing_closed: AtomicBool,
+    /// Everything refused (closed).
+    shut: AtomicBool,
+    /// Drops counted by subscriptions since removed.
+    dropped_gone: AtomicU64,
+}
+
+impl TopicCore {
+    pub(crate) fn new(
+        name: &str,
+        opts: TopicOptions,
+        dlq: Option<Arc<TopicCore>>,
+        is_dlq: bool,
+        pool: Arc<Pool>,
+    ) -> TopicCore {
+        TopicCore {
+            name: name.to_owned(),
+            ring: Ring::new(opts.capacity, opts.slot_size),
+            seq: Sequencer::new(opts.capacity as u64),
+            opts,
+            counters: TopicCounters::default(),
+            consumers: WaitQueue::default(),
+            producers: WaitQueue::default(),
+            subs: Mutex::new(Vec::new()),
+            dlq,
+            is_dlq,
+            pool,
+            push_subs: AtomicUsize::new(0),
+            publishing_closed: AtomicBool::new(false),
+            shut: AtomicBool::new(false),
+            dropped_gone: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn is_shut(&self) -> bool {
+        self.shut.load(Acquire)
+    }
+
+    /// Stops publishes; consumers go on (draining).
+    pub(crate) fn close_publishing(&self) {
+        self.publishing_closed.store(true, Release);
+        self.producers.notify();
+    }
+
+    /// Stops everything and wakes every waiter.
+    pub(crate) fn shut_down(&self) {
+        self.publishing_closed.store(true, Release);
+        self.shut.store(true, Release);
+        for s in self.subs_snapshot() {
+            s.close();
+        }
+        self.producers.notify();
+        self.consumers.notify();
+    }
+
+    pub(crate) fn subs_snapshot(&self) -> Vec<Arc<SubCore>> {
+        self.subs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sequences below this are claimed (published or being written).
+    pub(crate) fn published_upto(&self) -> u64 {
+        self.seq.claimed()
+    }
+
+    fn check_payload(&self, len: usize) -> Result<()> {
+        if len > self.opts.slot_size {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "payload of {len} bytes is larger than slot_size {} of topic {:?}",
+                    self.opts.slot_size, self.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Claims `n` slots under the overflow policy, waiting up to `timeout`.
+    fn claim(&self, n: u64, timeout: Option<Duration>, ignore_closing: bool) -> Result<u64> {
+        let closed = || {
+            if ignore_closing {
+                self.is_shut()
+            } else {
+                self.publishing_closed.load(Acquire)
+            }
+        };
+        if closed() {
+            return Err(Error::closed(&format!("topic {:?}", self.name)));
+        }
+        let gated = self.opts.overflow != Overflow::DropOldest;
+        let dl = deadline(timeout);
+        loop {
+            match self.seq.try_claim(n, gated) {
+                Ok(first) => return Ok(first),
+                Err(ClaimError::Full) => {}
+            }
+            if self.opts.overflow == Overflow::Reject
+                || (timeout == Some(Duration::ZERO) && ignore_closing)
+            {
+                self.counters.rejected.fetch_add(n, Relaxed);
+                return Err(Error::new(
+                    ErrorKind::Full,
+                    format!(
+                        "topic {:?} is full ({} slots)",
+                        self.name, self.opts.capacity
+                    ),
+                ));
+            }
+            let woke = self
+                .producers
+                .wait_until(dl, None, || closed() || self.seq.has_room(n));
+            if closed() {
+                return Err(Error::closed(&format!("topic {:?}", self.name)));
+            }
+            if woke == Woke::TimedOut && !self.seq.has_room(n) {
+                self.counters.timed_out.fetch_add(n, Relaxed);
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "topic {:?} stayed full for {:?}",
+                        self.name,
+                        timeout.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn published(&self, n: u64) {
+        self.counters.published.fetch_add(n, Relaxed);
+        self.consumers.notify();
+        if self.push_subs.load(Relaxed) > 0 {
+            self.pool.notify_work();
+        }
+    }
+
+    pub(crate) fn publish_one(
+        &self,
+        data: &[u8],
+        key: u64,
+        timeout: Option<Duration>,
+    ) -> Result<u64> {
+        self.check_payload(data.len())?;
+        let seq = self.claim(1, timeout, false)?;
+        let meta = SlotMeta {
+            id: seq,
+            key,
+            timestamp_ns: wall_ns(),
+            len: data.len() as u32,
+            attempt_base: 0,
+        };
+        self.ring.write(seq, &meta, data);
+        self.published(1);
+        Ok(seq)
+    }
+
+    pub(crate) fn publish_many<P: AsRef<[u8]>>(
+        &self,
+        items: &[P],
+        key: u64,
+        timeout: Option<Duration>,
+    ) -> Result<Range<u64>> {
+        let n = items.len() as u64;
+        if n > self.ring.capacity() {
+            return Err(Error::invalid(format!(
+                "batch of {n} messages is larger than the capacity {} of topic {:?}",
+                self.ring.capacity(),
+                self.name
+            )));
+        }
+        for p in items {
+            self.check_payload(p.as_ref().len())?;
+        }
+        if n == 0 {
+            if self.publishing_closed.load(Acquire) {
+                return Err(Error::closed(&format!("topic {:?}", self.name)));
+            }
+            let at = self.seq.claimed();
+            return Ok(at..at);
+        }
+        let first = self.claim(n, timeout, false)?;
+        let ts = wall_ns();
+        for (i, p) in items.iter().enumerate() {
+            let seq = first + i as u64;
+            let data = p.as_ref();
+            let meta = SlotMeta {
+                id: seq,
+                key,
+                timestamp_ns: ts,
+                len: data.len() as u32,
+                attempt_base: 0,
+            };
+            self.ring.write(seq, &meta, data);
+        }
+        self.published(n);
+        Ok(first..first + n)
+    }
+
+    /// Publishes a dead letter, keeping its metadata; tries once.
+    pub(crate) fn publish_dead_letter(&self, meta: &SlotMeta, data: &[u8]) -> Result<u64> {
+        let seq = self.claim(1, Some(Duration::ZERO), true)?;
+        self.ring.write(seq, meta, data);
+        self.published(1);
+        Ok(seq)
+    }
+
+    pub(crate) fn add_subscription(
+        self: &Arc<Self>,
+        group: &str,
+        opts: SubOptions,
+    ) -> Result<Arc<SubCore>> {
+        validate_name("group", group)?;
+        opts.validate()?;
+        if self.publishing_closed.load(Acquire) {
+            return Err(Error::closed(&format!("topic {:?}", self.name)));
+        }
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        if subs.iter().any(|s| s.group == group) {
+            return Err(Error::new(
+                ErrorKind::Exists,
+                format!(
+                    "subscription {group:?} already exists on topic {:?}",
+                    self.name
+                ),
+            ));
+        }
+        let lossy = opts.lossy || self.opts.overflow == Overflow::DropOldest;
+        let earliest = opts.start == StartAt::Earliest;
+        let (gate, start) = if lossy {
+            let claimed = self.seq.claimed();
+            let start = if earliest {
+                claimed.saturating_sub(self.ring.capacity())
+            } else {
+                claimed
+            };
+            (None, start)
+        } else {
+            let (g, s) = self.seq.register(earliest).ok_or_else(|| {
+                Error::invalid(format!(
+                    "topic {:?} already has {MAX_GATES} non-lossy subscriptions, the most it can hold",
+                    self.name
+                ))
+            })?;
+            (Some(g), s)
+        };
+        let sub = Arc::new(SubCore::new(self.clone(), group, opts, lossy, gate, start));
+        subs.push(sub.clone());
+        Ok(sub)
+    }
+
+    pub(crate) fn remove_subscription(&self, sub: &Arc<SubCore>) -> Result<()> {
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(i) = subs.iter().position(|s| Arc::ptr_eq(s, sub)) else {
+            return Err(Error::closed(&format!("subscription {:?}", sub.group)));
+        };
+        subs.swap_remove(i);
+        drop(subs);
+        self.dropped_gone
+            .fetch_add(sub.counters.dropped.load(Relaxed), Relaxed);
+        sub.close();
+        Ok(())
+    }
+
+    pub(crate) fn find_subscription(&self, group: &str) -> Option<Arc<SubCore>> {
+        self.subs_snapshot().into_iter().find(|s| s.group == group)
+    }
+
+    pub(crate) fn stats(&self) -> TopicStats {
+        let subs = self.subs_snapshot();
+        let claimed = self.seq.claimed();
+        let dropped: u64 = subs
+            .iter()
+            .map(|s| s.counters.dropped.load(Relaxed))
+            .sum::<u64>()
+            + self.dropped_gone.load(Relaxed);
+        let gated_min = self.seq.min_gate(claimed);
+        TopicStats {
+            published: self.counters.published.load(Relaxed),
+            rejected: self.counters.rejected.load(Relaxed),
+            timed_out: self.counters.timed_out.load(Relaxed),
+            dropped,
+            depth: claimed.saturating_sub(gated_min),
+            capacity: self.ring.capacity(),
+            subscriptions: subs.len() as u64,
+        }
+    }
+}
+
+/// A topic handle: cheap to clone, thread-safe.
+#[derive(Clone)]
+pub struct Topic {
+    pub(crate) core: Arc<TopicCore>,
+}
+
+impl Topic {
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    pub fn options(&self) -> &TopicOptions {
+        &self.core.opts
+    }
+
+    /// Publishes with key 0, waiting for room for ever under `block`.
+    /// Returns the message id.
+    pub fn publish(&self, data: &[u8]) -> Result<u64> {
+        self.core.publish_one(data, 0, None)
+    }
+
+    /// Publishes with a key and a timeout (`None`: wait for ever; zero: try
+    /// once). Under `block` a full ring waits, then answers `Timeout`; under
+    /// `reject` it answers `Full` at once; `drop_oldest` never waits.
+    pub fn publish_with(&self, data: &[u8], key: u64, timeout: Option<Duration>) -> Result<u64> {
+        self.core.publish_one(data, key, timeout)
+    }
+
+    /// Publishes all of `items` in one claim (all or nothing); their ids are
+    /// the returned consecutive range.
+    pub fn publish_batch<P: AsRef<[u8]>>(
+        &self,
+        items: &[P],
+        key: u64,
+        timeout: Option<Duration>,
+    ) -> Result<Range<u64>> {
+        self.core.publish_many(items, key, timeout)
+    }
+
+    /// Creates a pull subscription (consumer group) named `group`.
+    pub fn subscribe_pull(&self, group: &str, opts: SubOptions) -> Result<PullSubscription> {
+        Ok(PullSubscription {
+            core: self.core.add_subscription(group, opts)?,
+        })
+    }
+
+    /// The existing pull subscription `group`, for another consumer of it.
+    pub fn pull_subscription(&self, group: &str) -> Result<PullSubscription> {
+        match self.core.find_subscription(group) {
+            Some(core) if !core.is_push() => Ok(PullSubscription { core }),
+            Some(_) => Err(Error::invalid(format!(
+                "subscription {group:?} of topic {:?} is a push subscription",
+                self.core.name
+            ))),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no subscription {group:?} on topic {:?}", self.core.name),
+            )),
+        }
+    }
+
+    /// The dead-letter topic `<name>.dlq` (None for a dead-letter topic).
+    pub fn dead_letter_topic(&self) -> Option<Topic> {
+        self.core.dlq.clone().map(|core| Topic { core })
+    }
+
+    pub fn stats(&self) -> TopicStats {
+        self.core.stats()
+    }
+
+    /// Stats of every subscription, by group name.
+    pub fn subscription_stats(&self) -> Vec<(String, crate::SubStats)> {
+        self.core
+            .subs_snapshot()
+            .iter()
+            .map(|s| (s.group.clone(), s.stats_snapshot(true)))
+            .collect()
+    }
+
+    /// Bytes held by the ring's slots.
+    pub fn ring_bytes(&self) -> usize {
+        self.core.ring.footprint()
+    }
+}

@@ -1,0 +1,88 @@
+//! Blocking without lost wake-ups: waiters spin briefly, yield, then park on a
+//! condition variable; notifiers pay one fence and one load when nobody waits.
+//!
+//! Protocol. A waiter increments `waiters` (SeqCst), then, holding the mutex,
+//! re-checks its condition before every sleep. A notifier first makes its
+//! change visible, then issues a SeqCst fence and reads `waiters`; if it is
+//! non-zero it takes and releases the mutex and notifies. Either the
+//! notifier's load sees the waiter's increment (and the mutex orders the
+//! notify after the waiter's check or wakes its sleep), or the increment comes
+//! later in the SeqCst order, and then the waiter's check sees the change.
+
+use std::time::Duration;
+
+use crossbeam_utils::Backoff;
+
+use crate::clock::mono_ns;
+use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering::SeqCst};
+
+#[derive(Default)]
+pub(crate) struct WaitQueue {
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    cond: Condvar,
+}
+
+/// Why a wait ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Woke {
+    Ready,
+    TimedOut,
+}
+
+impl WaitQueue {
+    /// Wakes every waiter whose condition may have become true.
+    pub(crate) fn notify(&self) {
+        fence(SeqCst);
+        if self.waiters.load(SeqCst) != 0 {
+            drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
+            self.cond.notify_all();
+        }
+    }
+
+    /// Waits until `ready()` is true or the monotonic `deadline` (ns) passes.
+    /// `ready` must be cheap and must not block. `max_sleep` bounds each park,
+    /// for conditions that become true by the passing of time (a retry falling
+    /// due) rather than by a notify.
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Option<u64>,
+        max_sleep: Option<Duration>,
+        mut ready: impl FnMut() -> bool,
+    ) -> Woke {
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            if ready() {
+                return Woke::Ready;
+            }
+            if deadline.is_some_and(|d| mono_ns() >= d) {
+                return Woke::TimedOut;
+            }
+            backoff.snooze();
+        }
+        self.waiters.fetch_add(1, SeqCst);
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let woke = loop {
+            if ready() {
+                break Woke::Ready;
+            }
+            let now = mono_ns();
+            let mut sleep = match deadline {
+                Some(d) if now >= d => break Woke::TimedOut,
+                Some(d) => Duration::from_nanos(d - now),
+                None => Duration::from_secs(3600),
+            };
+            if let Some(m) = max_sleep {
+                sleep = sleep.min(m);
+            }
+            guard = self
+                .cond
+                .wait_timeout(guard, sleep)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, SeqCst);
+        woke
+    }
+}
