@@ -225,3 +225,12 @@ impl BrokerCore {
         report
     }
 }
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("topics", &self.topic_names())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

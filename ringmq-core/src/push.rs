@@ -517,3 +517,12 @@ impl crate::topic::Topic {
         Ok(PushSubscription { sub })
     }
 }
+
+impl fmt::Debug for PushSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushSubscription")
+            .field("topic", &self.sub.core.topic.name)
+            .field("group", &self.sub.core.group)
+            .finish()
+    }
+}

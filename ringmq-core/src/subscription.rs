@@ -222,6 +222,14 @@ impl SubCore {
             return true;
         }
         let next = self.next.load(Acquire);
+        if now >= self.next_reap.load(Relaxed)
+            && self
+                .gate
+                .is_some_and(|g| self.topic.seq.gate_value(g) < next)
+        {
+            // Deliveries are out and the ack timer is due for a look.
+            return true;
+        }
         match self.topic.ring.peek(next) {
             Peek::Ready => self.lossy || self.credits.load(Acquire) > 0,
             Peek::Lapped => true,
@@ -993,5 +1001,14 @@ impl SubCore {
 
     pub(crate) fn is_push(&self) -> bool {
         self.push.load(Acquire)
+    }
+}
+
+impl std::fmt::Debug for PullSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullSubscription")
+            .field("topic", &self.core.topic.name)
+            .field("group", &self.core.group)
+            .finish()
     }
 }

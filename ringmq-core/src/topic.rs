@@ -405,3 +405,14 @@ impl Topic {
         self.core.ring.footprint()
     }
 }
+
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic")
+            .field("name", &self.core.name)
+            .field("capacity", &self.core.opts.capacity)
+            .field("slot_size", &self.core.opts.slot_size)
+            .field("overflow", &self.core.opts.overflow)
+            .finish()
+    }
+}

@@ -1,0 +1,220 @@
+//! Overflow policies, lossy subscriptions and closing.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ringmq_core::{ErrorKind, Overflow, SubOptions, TopicOptions};
+
+fn opts(capacity: usize, overflow: Overflow) -> TopicOptions {
+    TopicOptions {
+        overflow,
+        ..small(capacity)
+    }
+}
+
+#[test]
+fn reject_answers_full_at_once() {
+    let mq = broker();
+    let t = mq.create_topic("t", opts(4, Overflow::Reject)).unwrap();
+    let _s = t.subscribe_pull("s", SubOptions::default()).unwrap();
+    for _ in 0..4 {
+        t.publish(b"x").unwrap();
+    }
+    let t0 = Instant::now();
+    let e = t.publish_with(b"x", 0, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Full);
+    assert!(t0.elapsed() < Duration::from_millis(100));
+    assert_eq!(
+        t.publish_batch(&[b"a"], 0, None).unwrap_err().kind(),
+        ErrorKind::Full
+    );
+    let st = t.stats();
+    assert_eq!((st.published, st.rejected, st.depth), (4, 2, 4));
+}
+
+#[test]
+fn block_times_out_then_proceeds_when_room_appears() {
+    let mq = broker();
+    let t = mq.create_topic("t", opts(4, Overflow::Block)).unwrap();
+    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
+    for _ in 0..4 {
+        t.publish(b"x").unwrap();
+    }
+    let t0 = Instant::now();
+    let e = t
+        .publish_with(b"x", 0, Some(Duration::from_millis(100)))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(t0.elapsed() >= Duration::from_millis(95));
+    // A blocked producer wakes when a consumer settles.
+    let t2 = t.clone();
+    let h = std::thread::spawn(move || t2.publish_with(b"y", 0, Some(Duration::from_secs(10))));
+    std::thread::sleep(Duration::from_millis(50));
+    poll1(&s).ack().unwrap();
+    assert_eq!(h.join().unwrap().unwrap(), 4);
+    assert_eq!(t.stats().timed_out, 1);
+}
+
+#[test]
+fn drop_oldest_counts_exactly_what_it_overwrote() {
+    let mq = broker();
+    let t = mq.create_topic("t", opts(8, Overflow::DropOldest)).unwrap();
+    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
+    for i in 0..100u8 {
+        t.publish_with(&[i], 0, Some(Duration::ZERO)).unwrap();
+    }
+    let mut got = vec![];
+    while let Some(d) = s.poll(Some(Duration::ZERO)).unwrap() {
+        got.push(d.data()[0]);
+        d.ack().unwrap();
+    }
+    // The newest 8 survive; the 92 before them were overwritten.
+    assert_eq!(got, (92..100).collect::<Vec<u8>>());
+    assert_eq!(s.stats().dropped, 92);
+    assert_eq!(t.stats().dropped, 92);
+}
+
+#[test]
+fn lossy_subscription_never_holds_producers_and_counts_drops() {
+    let mq = broker();
+    let t = mq.create_topic("t", opts(16, Overflow::Reject)).unwrap();
+    let lossy = t
+        .subscribe_pull(
+            "dash",
+            SubOptions {
+                lossy: true,
+                ..SubOptions::default()
+            },
+        )
+        .unwrap();
+    let critical = t.subscribe_pull("billing", SubOptions::default()).unwrap();
+    let n = 1000u64;
+    for i in 0..n {
+        t.publish(&i.to_le_bytes()).unwrap();
+        poll1(&critical).ack().unwrap();
+    }
+    // The lossy one never polled; it now sees the last ring's worth.
+    let mut seen = vec![];
+    while let Some(d) = lossy.poll(Some(Duration::ZERO)).unwrap() {
+        seen.push(u64::from_le_bytes(d.data().try_into().unwrap()));
+        d.ack().unwrap();
+    }
+    let dropped = lossy.stats().dropped;
+    assert_eq!(
+        dropped + seen.len() as u64,
+        n,
+        "every message seen or counted"
+    );
+    assert!(seen.len() <= 16 && !seen.is_empty());
+    assert!(seen.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(*seen.last().unwrap(), n - 1);
+}
+
+#[test]
+fn lossy_reader_racing_producers_never_sees_torn_messages() {
+    let mq = broker();
+    let t = mq.create_topic("t", opts(8, Overflow::DropOldest)).unwrap();
+    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let (t, stop) = (t.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    // Every byte of a message is the same: a torn read mixes.
+                    let b = [(i as u8) ^ (p * 0x55); 64];
+                    t.publish(&b).unwrap();
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    let mut seen = 0u64;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(500) {
+        if let Some(d) = s.poll(Some(Duration::from_millis(10))).unwrap() {
+            let b = d.data();
+            assert!(b.iter().all(|&x| x == b[0]), "torn message {b:?}");
+            seen += 1;
+            d.ack().unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let published: u64 = producers.into_iter().map(|h| h.join().unwrap()).sum();
+    while let Some(d) = s.poll(Some(Duration::ZERO)).unwrap() {
+        seen += 1;
+        d.ack().unwrap();
+    }
+    assert_eq!(seen + s.stats().dropped, published);
+}
+
+#[test]
+fn close_stops_publishes_drains_and_is_idempotent() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(64)).unwrap();
+    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
+    for _ in 0..10 {
+        t.publish(b"x").unwrap();
+    }
+    let consumed = Arc::new(AtomicU64::new(0));
+    let (s2, c2) = (s.clone(), consumed.clone());
+    let consumer = std::thread::spawn(move || loop {
+        match s2.poll(Some(Duration::from_millis(20))) {
+            Ok(Some(d)) => {
+                std::thread::sleep(Duration::from_millis(5));
+                if d.ack().is_ok() {
+                    c2.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Closed);
+                return;
+            }
+        }
+    });
+    let report = mq.close(Duration::from_secs(5)).unwrap();
+    assert_eq!(report.undelivered, 0, "{report:?}");
+    assert!(!report.timed_out);
+    assert_eq!(consumed.load(Ordering::Relaxed), 10);
+    consumer.join().unwrap();
+    assert_eq!(t.publish(b"x").unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(mq.close(Duration::ZERO).unwrap(), report);
+    assert_eq!(
+        mq.create_topic("u", small(8)).unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+    assert_eq!(mq.topic("t").unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(s.poll(None).unwrap_err().kind(), ErrorKind::Closed);
+}
+
+#[test]
+fn close_reports_what_was_left_and_wakes_blocked_callers() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(4)).unwrap();
+    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
+    let idle = t.subscribe_pull("idle", SubOptions::default()).unwrap();
+    for _ in 0..4 {
+        t.publish(b"x").unwrap();
+    }
+    let t2 = t.clone();
+    let blocked = std::thread::spawn(move || t2.publish(b"y"));
+    let idle2 = idle.clone();
+    std::thread::sleep(Duration::from_millis(20));
+    let _held = poll1(&s);
+    let report = mq.close(Duration::from_millis(50)).unwrap();
+    assert!(report.timed_out);
+    assert_eq!(report.undelivered, 4 + 4);
+    assert_eq!(report.in_flight, 1);
+    assert_eq!(
+        blocked.join().unwrap().unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+    assert_eq!(idle2.poll(None).unwrap_err().kind(), ErrorKind::Closed);
+}

@@ -1,0 +1,256 @@
+//! Pull subscriptions: delivery, settling, retries, dead letters, timeouts.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ringmq_core::{ErrorKind, StartAt, SubOptions, TopicOptions};
+
+#[test]
+fn fan_out_and_competing_consumers() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(16)).unwrap();
+    let a = t.subscribe_pull("a", SubOptions::default()).unwrap();
+    let b = t.subscribe_pull("b", SubOptions::default()).unwrap();
+    let a2 = t.pull_subscription("a").unwrap();
+    for i in 0..10u8 {
+        assert_eq!(t.publish_with(&[i], 7, None).unwrap(), i as u64);
+    }
+    let mut seen_a = vec![];
+    for i in 0..10 {
+        let d = poll1(if i % 2 == 0 { &a } else { &a2 });
+        assert_eq!(d.attempt(), 1);
+        assert_eq!(d.key(), 7);
+        seen_a.push(d.data()[0]);
+        d.ack().unwrap();
+    }
+    assert_eq!(seen_a, (0..10).collect::<Vec<_>>());
+    assert!(a.poll(Some(Duration::ZERO)).unwrap().is_none());
+    let mut batch = Vec::new();
+    assert_eq!(
+        b.poll_batch(64, Some(Duration::ZERO), &mut batch).unwrap(),
+        10
+    );
+    assert_eq!(
+        batch.iter().map(|d| d.id()).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    b.ack_all(&mut batch).unwrap();
+    let s = a.stats();
+    assert_eq!((s.delivered, s.acked, s.in_flight, s.lag), (10, 10, 0, 0));
+    assert_eq!(t.stats().depth, 0);
+    assert!(s.latency_count == 10 && s.latency_max_ns > 0);
+}
+
+#[test]
+fn nacked_every_time_goes_to_dlq_after_max_attempts_while_others_flow() {
+    let mq = broker();
+    let cap = 8;
+    let t = mq.create_topic("jobs", small(cap)).unwrap();
+    let dlq = mq.topic("jobs.dlq").unwrap();
+    let dead = dlq.subscribe_pull("dead", SubOptions::default()).unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    let poison = t.publish_with(b"poison", 99, None).unwrap();
+    let mut attempts = vec![];
+    let mut ok = 0u64;
+    let mut published = 1u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        // Keep the ring busy: 10 x capacity other messages must flow while
+        // the poison message waits for its retries.
+        while published < 1 + 10 * cap as u64 {
+            match t.publish_with(b"ok", 1, Some(Duration::ZERO)) {
+                Ok(_) => published += 1,
+                Err(e) if e.kind() == ErrorKind::Timeout => break,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        let Some(d) = s.poll(Some(Duration::from_millis(50))).unwrap() else {
+            if attempts.len() == 4 && ok == 10 * cap as u64 {
+                break;
+            }
+            continue;
+        };
+        if d.id() == poison {
+            attempts.push(d.attempt());
+            d.nack_with_reason(None, "boom").unwrap();
+        } else {
+            ok += 1;
+            d.ack().unwrap();
+        }
+    }
+    assert_eq!(attempts, vec![1, 2, 3, 4]);
+    assert_eq!(ok, 10 * cap as u64);
+    let d = poll1(&dead);
+    assert_eq!((d.id(), d.key(), d.data()), (poison, 99, &b"poison"[..]));
+    assert_eq!(
+        d.attempt(),
+        5,
+        "a dead letter's first delivery counts on from the 4 attempts"
+    );
+    d.ack().unwrap();
+    let st = s.stats();
+    assert_eq!(st.dead_lettered, 1);
+    assert_eq!(st.nacked, 4);
+    assert_eq!(st.retried, 3);
+    assert_eq!(st.last_error.as_deref(), Some("boom"));
+}
+
+#[test]
+fn term_goes_straight_to_dlq_and_double_settle_is_rejected() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(8)).unwrap();
+    let dead = t
+        .dead_letter_topic()
+        .unwrap()
+        .subscribe_pull("d", SubOptions::default())
+        .unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    t.publish(b"x").unwrap();
+    let d = poll1(&s);
+    let tag = d.tag();
+    d.term().unwrap();
+    // SAFETY: no Delivery with this tag exists any more.
+    let e = unsafe { s.ack_tag(tag) }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    // SAFETY: as above; a tag never issued.
+    assert_eq!(
+        unsafe { s.ack_tag(12345) }.unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    let d = poll1(&dead);
+    assert_eq!((d.data(), d.attempt()), (&b"x"[..], 2));
+}
+
+#[test]
+fn ack_timeout_redelivers_and_in_progress_postpones() {
+    let mq = broker();
+    let t = mq
+        .create_topic(
+            "t",
+            TopicOptions {
+                ack_timeout: Duration::from_millis(100),
+                backoff_base: Duration::from_millis(1),
+                backoff_max: Duration::from_millis(1),
+                ..small(8)
+            },
+        )
+        .unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    t.publish(b"slow").unwrap();
+    let d = poll1(&s);
+    // Keep it alive past the timeout by marking it in progress.
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(50));
+        d.in_progress().unwrap();
+        assert!(s.poll(Some(Duration::ZERO)).unwrap().is_none());
+    }
+    // Now let it expire: it comes back with attempt 2 while we still hold it.
+    let t0 = Instant::now();
+    let again = poll1(&s);
+    assert!(t0.elapsed() >= Duration::from_millis(80));
+    assert_eq!((again.attempt(), again.data()), (2, &b"slow"[..]));
+    assert_eq!(d.data(), b"slow", "the old holder's view stays valid");
+    assert_eq!(d.ack().unwrap_err().kind(), ErrorKind::InvalidArgument);
+    again.ack().unwrap();
+    let st = s.stats();
+    assert_eq!((st.expired, st.acked, st.in_flight), (1, 1, 0));
+    assert_eq!(t.stats().depth, 0);
+}
+
+#[test]
+fn dropped_delivery_is_redelivered_after_ack_timeout() {
+    let mq = broker();
+    let t = mq
+        .create_topic(
+            "t",
+            TopicOptions {
+                ack_timeout: Duration::from_millis(50),
+                backoff_base: Duration::from_millis(1),
+                backoff_max: Duration::from_millis(1),
+                ..small(8)
+            },
+        )
+        .unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    t.publish(b"m").unwrap();
+    drop(poll1(&s));
+    let d = poll1(&s);
+    assert_eq!(d.attempt(), 2);
+    d.ack().unwrap();
+    assert_eq!(t.stats().depth, 0);
+}
+
+#[test]
+fn nack_with_delay_waits_that_long() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(8)).unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    t.publish(b"m").unwrap();
+    poll1(&s).nack(Some(Duration::from_millis(150))).unwrap();
+    let t0 = Instant::now();
+    let d = poll1(&s);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(140),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(d.attempt(), 2);
+    d.ack().unwrap();
+}
+
+#[test]
+fn start_earliest_sees_messages_held_for_others() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(8)).unwrap();
+    let slow = t.subscribe_pull("slow", SubOptions::default()).unwrap();
+    for i in 0..5u8 {
+        t.publish(&[i]).unwrap();
+    }
+    let late = t.subscribe_pull("late", SubOptions::default()).unwrap();
+    let early = t
+        .subscribe_pull(
+            "early",
+            SubOptions {
+                start: StartAt::Earliest,
+                ..SubOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(late.poll(Some(Duration::ZERO)).unwrap().is_none());
+    assert_eq!(poll1(&early).data(), &[0]);
+    assert_eq!(poll1(&slow).data(), &[0]);
+}
+
+#[test]
+fn unsubscribe_releases_producers() {
+    let mq = broker();
+    let t = mq
+        .create_topic(
+            "t",
+            TopicOptions {
+                overflow: ringmq_core::Overflow::Reject,
+                ..small(4)
+            },
+        )
+        .unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    for _ in 0..4 {
+        t.publish(b"x").unwrap();
+    }
+    assert_eq!(t.publish(b"x").unwrap_err().kind(), ErrorKind::Full);
+    let held = poll1(&s);
+    s.unsubscribe().unwrap();
+    // A delivery still held pins its slot, so the ring stays full...
+    assert_eq!(t.publish(b"x").unwrap_err().kind(), ErrorKind::Full);
+    assert_eq!(held.data(), b"x");
+    assert_eq!(held.ack().unwrap_err().kind(), ErrorKind::Closed);
+    // ...until it is settled.
+    t.publish(b"x").unwrap();
+    assert_eq!(
+        s.poll(Some(Duration::ZERO)).unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+    assert_eq!(s.unsubscribe().unwrap_err().kind(), ErrorKind::Closed);
+}
