@@ -1,0 +1,888 @@
+/*
+ * RingMQ: an embeddable message-queue engine. C API.
+ *
+ * Generated from ringmq-ffi by cbindgen: do not edit; change the Rust doc
+ * comments and regenerate (scripts/gen-header.sh).
+ *
+ * Conventions:
+ * - Every function returning ringmq_status answers RINGMQ_OK (0) or an error
+ *   status; ringmq_last_error() then has the details (per thread).
+ * - Handles (ringmq_broker, ringmq_topic, ringmq_sub) are opaque and
+ *   thread-safe: any thread may use them at once, unless a function says
+ *   otherwise. The caller owns each handle it gets and frees it with the
+ *   matching function (ringmq_broker_free, ringmq_topic_release,
+ *   ringmq_unsubscribe).
+ * - Options structs are filled by their _default function first; fields may
+ *   be appended in later versions.
+ * - Status values are never renumbered or reused.
+ */
+
+#ifndef RINGMQ_H
+#define RINGMQ_H
+
+
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * Most deliveries one `ringmq_poll_batch` call returns.
+ */
+#define RINGMQ_POLL_BATCH_MAX 4096
+
+/**
+ * Major version of this header; equal to that of `ringmq_version()`.
+ */
+#define RINGMQ_VERSION_MAJOR 0
+
+/**
+ * Minor version of this header.
+ */
+#define RINGMQ_VERSION_MINOR 1
+
+/**
+ * Patch version of this header.
+ */
+#define RINGMQ_VERSION_PATCH 0
+
+/**
+ * The result of a call. `RINGMQ_OK` is 0; the other values are fixed and
+ * never renumbered or reused (new ones are only ever appended). On any
+ * status other than `RINGMQ_OK`, `ringmq_last_error()` on the same thread
+ * tells the details.
+ */
+typedef enum {
+  /**
+   * Success.
+   */
+  RINGMQ_OK = 0,
+  /**
+   * A NULL pointer, a bad name, a bad option, an unknown or settled
+   * delivery tag, or a call that does not apply to this handle.
+   */
+  RINGMQ_INVALID_ARGUMENT = 1,
+  /**
+   * The topic is full and its overflow policy is `RINGMQ_OVERFLOW_REJECT`.
+   */
+  RINGMQ_FULL = 2,
+  /**
+   * A blocking call ran out of time (a publish into a full topic under
+   * `RINGMQ_OVERFLOW_BLOCK`).
+   */
+  RINGMQ_TIMEOUT = 3,
+  /**
+   * A payload larger than the topic's `slot_size`, or a buffer too small
+   * for the answer (`ringmq_metrics_text`).
+   */
+  RINGMQ_TOO_LARGE = 4,
+  /**
+   * No topic or subscription of that name.
+   */
+  RINGMQ_NOT_FOUND = 5,
+  /**
+   * A topic or subscription of that name already exists.
+   */
+  RINGMQ_EXISTS = 6,
+  /**
+   * The broker, topic or subscription is closed.
+   */
+  RINGMQ_CLOSED = 7,
+  /**
+   * No message arrived within the timeout (`ringmq_poll`).
+   */
+  RINGMQ_EMPTY = 8,
+  /**
+   * A fault inside the library (a caught panic); the broker may still be
+   * usable, but report it.
+   */
+  RINGMQ_INTERNAL = 9,
+} ringmq_status;
+
+/**
+ * What a publish does when the topic's ring is full
+ * (`ringmq_topic_options.overflow`).
+ */
+typedef enum {
+  /**
+   * Wait for room up to the publish's timeout, then `RINGMQ_TIMEOUT`.
+   */
+  RINGMQ_OVERFLOW_BLOCK = 0,
+  /**
+   * Fail at once with `RINGMQ_FULL`.
+   */
+  RINGMQ_OVERFLOW_REJECT = 1,
+  /**
+   * Overwrite the oldest message; subscriptions that had not consumed it
+   * count it as dropped (every subscription is lossy).
+   */
+  RINGMQ_OVERFLOW_DROP_OLDEST = 2,
+} ringmq_overflow;
+
+/**
+ * Where a new subscription starts reading (`ringmq_sub_options.start`).
+ */
+typedef enum {
+  /**
+   * Messages published after the subscription was created.
+   */
+  RINGMQ_START_LATEST = 0,
+  /**
+   * The oldest message some other subscription still holds in the ring
+   * (or, when none holds any, the next one published).
+   */
+  RINGMQ_START_EARLIEST = 1,
+} ringmq_start;
+
+/**
+ * A broker: one engine instance with its topics and worker pool. Opaque;
+ * created by `ringmq_broker_new`, freed by `ringmq_broker_free`. Every
+ * function taking one is thread-safe.
+ */
+typedef struct ringmq_broker ringmq_broker;
+
+/**
+ * A subscription (consumer group) on a topic, pull or push. Opaque; from
+ * `ringmq_subscribe_pull` or `ringmq_subscribe`, freed by
+ * `ringmq_unsubscribe`. Every function taking one is thread-safe: several
+ * threads polling one pull subscription are competing consumers.
+ */
+typedef struct ringmq_sub ringmq_sub;
+
+/**
+ * A handle on a topic. Opaque; from `ringmq_topic_create` or
+ * `ringmq_topic_open`, released by `ringmq_topic_release` (which does not
+ * delete the topic: it lives as long as its broker). Every function taking
+ * one is thread-safe: any number of threads may publish through one handle.
+ */
+typedef struct ringmq_topic ringmq_topic;
+
+/**
+ * Options of `ringmq_broker_new`. Fill with `ringmq_broker_options_default`
+ * first, then change what you need: fields may be added in later versions.
+ */
+typedef struct {
+  /**
+   * Fewest pool workers kept alive (default 1).
+   */
+  uint32_t workers_min;
+  /**
+   * Most pool workers, 1..=1024 (default: the available parallelism).
+   */
+  uint32_t workers_max;
+  /**
+   * A worker idle this long above `workers_min` exits (default 30000).
+   */
+  uint64_t idle_timeout_ms;
+} ringmq_broker_options;
+
+/**
+ * The broker's worker pool (`ringmq_broker_get_pool_stats`).
+ */
+typedef struct {
+  uint64_t workers;
+  uint64_t busy;
+  uint64_t idle;
+  /**
+   * Handler panics caught (the message was nacked, the worker lived on).
+   */
+  uint64_t panics;
+  /**
+   * Times the pool grew and shrank.
+   */
+  uint64_t grown;
+  uint64_t shrunk;
+  /**
+   * The size the load curve asks for.
+   */
+  uint64_t target;
+} ringmq_pool_stats;
+
+/**
+ * Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
+ * `ringmq_sub_options_default` first: fields may be added later.
+ */
+typedef struct {
+  /**
+   * Push: most handler calls of this subscription at once, 1..=65536
+   * (default 1).
+   */
+  uint32_t concurrency;
+  /**
+   * Push: messages with the same key are handled in publish order, never
+   * two at once (default false).
+   */
+  bool ordered_by_key;
+  /**
+   * Never hold producers back: when more than a ring behind, skip ahead
+   * and count the skipped messages as dropped (default false).
+   */
+  bool lossy;
+  /**
+   * A `ringmq_start` (default `RINGMQ_START_LATEST`).
+   */
+  ringmq_start start;
+} ringmq_sub_options;
+
+/**
+ * A delivered message.
+ *
+ * From `ringmq_poll`: `data` stays valid until this delivery is settled
+ * (`ringmq_ack`, `ringmq_nack`, `ringmq_term`) or its subscription is
+ * unsubscribed; the struct itself is the caller's. In a push handler: the
+ * message and `data` are valid during the call only, and `delivery_tag`
+ * is 0 (the handler's return value settles it).
+ */
+typedef struct {
+  /**
+   * The topic's sequence number; dead letters keep the original id.
+   */
+  uint64_t id;
+  /**
+   * The key given to the publish (0 by default).
+   */
+  uint64_t key;
+  /**
+   * Publish time in nanoseconds since the Unix epoch.
+   */
+  int64_t timestamp_ns;
+  /**
+   * 1 on the first delivery, then 2, 3 … on retries.
+   */
+  uint32_t attempt;
+  /**
+   * Payload length in bytes.
+   */
+  uint32_t len;
+  /**
+   * The payload, `len` bytes, read-only (not NUL-terminated).
+   */
+  const uint8_t *data;
+  /**
+   * Identifies this delivery to `ringmq_ack` and friends (pull only).
+   */
+  uint64_t delivery_tag;
+} ringmq_message;
+
+/**
+ * Handler of a push subscription, called on one of the broker's pool
+ * threads with a message valid during the call. Return 0 to ack; any other
+ * value nacks (the message is retried after the topic's backoff and
+ * dead-lettered after `max_attempts` deliveries). It must not unwind or
+ * `longjmp` out (no C++ exception may escape it).
+ */
+typedef int32_t (*ringmq_handler)(const ringmq_message *m, void *user_data);
+
+/**
+ * A subscription's counters and latency (`ringmq_sub_get_stats`).
+ */
+typedef struct {
+  /**
+   * Deliveries handed to consumers (each attempt counts).
+   */
+  uint64_t delivered;
+  uint64_t acked;
+  /**
+   * Nacks, handler failures and handler panics.
+   */
+  uint64_t nacked;
+  /**
+   * Redeliveries after a nack or an ack timeout.
+   */
+  uint64_t retried;
+  uint64_t dead_lettered;
+  /**
+   * Messages a lossy subscription skipped.
+   */
+  uint64_t dropped;
+  /**
+   * Deliveries not settled within the ack timeout.
+   */
+  uint64_t expired;
+  uint64_t handler_panics;
+  /**
+   * Delivered and not yet settled.
+   */
+  uint64_t in_flight;
+  /**
+   * Waiting outside the ring for a retry.
+   */
+  uint64_t waiting_retry;
+  /**
+   * Published but not yet delivered to this subscription.
+   */
+  uint64_t lag;
+  /**
+   * Publish-to-ack latency percentiles and maximum, in nanoseconds
+   * (within 1/16 of the true value; 0 before the first ack).
+   */
+  uint64_t latency_p50_ns;
+  uint64_t latency_p99_ns;
+  uint64_t latency_p999_ns;
+  uint64_t latency_max_ns;
+  /**
+   * Acks measured, and the sum of their latencies.
+   */
+  uint64_t latency_count;
+  uint64_t latency_sum_ns;
+} ringmq_sub_stats;
+
+/**
+ * Options of `ringmq_topic_create`. Fill with `ringmq_topic_options_default`
+ * first, then change what you need: fields may be added in later versions.
+ */
+typedef struct {
+  /**
+   * Slots in the ring: a power of two, at most 2^24 (default 1024).
+   */
+  size_t capacity;
+  /**
+   * Largest payload in bytes, 1..=2^24 (default 256).
+   */
+  size_t slot_size;
+  /**
+   * A `ringmq_overflow` (default `RINGMQ_OVERFLOW_BLOCK`).
+   */
+  ringmq_overflow overflow;
+  /**
+   * Deliveries of one message before it is dead-lettered, at least 1
+   * (default 4: the first try and 3 retries).
+   */
+  uint32_t max_attempts;
+  /**
+   * First retry delay; doubles per attempt, with jitter (default 100).
+   */
+  uint64_t backoff_base_ms;
+  /**
+   * Cap of the retry delay, at least `backoff_base_ms` (default 10000).
+   */
+  uint64_t backoff_max_ms;
+  /**
+   * A pulled delivery not settled within this is redelivered (default
+   * 30000; must be positive).
+   */
+  uint64_t ack_timeout_ms;
+  /**
+   * Messages one subscription may hold outside the ring while they wait
+   * for a retry; 0 means `capacity` (default 0).
+   */
+  size_t retry_capacity;
+} ringmq_topic_options;
+
+/**
+ * One payload of `ringmq_publish_batch`: `len` bytes at `data` (which may
+ * be NULL only when `len` is 0).
+ */
+typedef struct {
+  const void *data;
+  size_t len;
+} ringmq_buf;
+
+/**
+ * A topic's counters (`ringmq_topic_get_stats`).
+ */
+typedef struct {
+  /**
+   * Messages accepted into the ring.
+   */
+  uint64_t published;
+  /**
+   * Publishes refused with `RINGMQ_FULL`.
+   */
+  uint64_t rejected;
+  /**
+   * Publishes that gave up with `RINGMQ_TIMEOUT`.
+   */
+  uint64_t timed_out;
+  /**
+   * Messages overwritten or skipped before a subscription consumed them,
+   * summed over subscriptions.
+   */
+  uint64_t dropped;
+  /**
+   * Messages in the ring not yet settled by the slowest subscription.
+   */
+  uint64_t depth;
+  /**
+   * Slots in the ring.
+   */
+  uint64_t capacity;
+  /**
+   * Current subscriptions.
+   */
+  uint64_t subscriptions;
+} ringmq_topic_stats;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * A short static description of a status.
+ *
+ * # Arguments
+ * - `s`: any value; unknown ones are described as such.
+ *
+ * # Returns
+ * A static NUL-terminated string (never NULL, never to be freed).
+ *
+ * # Safety
+ * Always safe; thread-safe.
+ */
+const char *ringmq_status_str(ringmq_status s);
+
+/**
+ * The detailed message of the last call that failed on this thread,
+ * starting with the name of that call, for example
+ * `ringmq_topic_open: no topic "orders"`.
+ *
+ * # Returns
+ * A NUL-terminated string owned by the library: "" if no call has failed
+ * on this thread yet. It stays valid until the next failing call on this
+ * thread; copy it to keep it. Successful calls do not change it.
+ *
+ * # Safety
+ * Always safe; each thread has its own.
+ */
+const char *ringmq_last_error(void);
+
+/**
+ * The library's version, `"MAJOR.MINOR.PATCH"`, as in the header's
+ * `RINGMQ_VERSION_*` macros when header and library match.
+ *
+ * # Returns
+ * A static NUL-terminated string.
+ *
+ * # Safety
+ * Always safe; thread-safe.
+ */
+const char *ringmq_version(void);
+
+/**
+ * Fills `o` with the default broker options.
+ *
+ * # Arguments
+ * - `o`: the struct to fill; NULL does nothing.
+ *
+ * # Safety
+ * `o` is NULL or points to a writable `ringmq_broker_options`.
+ */
+void ringmq_broker_options_default(ringmq_broker_options *o);
+
+/**
+ * Creates a broker.
+ *
+ * # Arguments
+ * - `o`: options, or NULL for the defaults. Read during the call only.
+ * - `out`: receives the new broker; set to NULL on failure.
+ *
+ * # Returns
+ * `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` (NULL `out`, bad options).
+ *
+ * # Safety
+ * `o` is NULL or points to an initialised `ringmq_broker_options`; `out` is
+ * writable. The caller owns the broker and frees it with
+ * `ringmq_broker_free`.
+ */
+ringmq_status ringmq_broker_new(const ringmq_broker_options *o, ringmq_broker **out);
+
+/**
+ * Closes the broker: publishes fail with `RINGMQ_CLOSED` from now on,
+ * consumers and handlers work through what is pending for up to
+ * `drain_timeout_ms`, then every subscription stops and every thread the
+ * broker started is joined. Idempotent. The handle stays valid (calls on
+ * it and on its topics and subscriptions answer `RINGMQ_CLOSED`) until
+ * `ringmq_broker_free`.
+ *
+ * # Arguments
+ * - `b`: the broker.
+ * - `drain_timeout_ms`: how long pending messages may take; 0 stops now.
+ *
+ * # Returns
+ * `RINGMQ_OK` (also when the drain ended by its timeout), or
+ * `RINGMQ_INVALID_ARGUMENT` for a NULL `b`.
+ *
+ * # Safety
+ * `b` is NULL or a live broker. Thread-safe, but must not be called from a
+ * push handler (it waits for the handlers to finish).
+ */
+ringmq_status ringmq_broker_close(ringmq_broker *b, uint32_t drain_timeout_ms);
+
+/**
+ * Closes the broker without a drain (if not closed yet) and frees the
+ * handle. Topic and subscription handles stay valid to release or
+ * unsubscribe (their other calls answer `RINGMQ_CLOSED`).
+ *
+ * # Arguments
+ * - `b`: the broker, or NULL (nothing happens).
+ *
+ * # Safety
+ * `b` is NULL or a live broker, not used by any other thread now or after
+ * this call; it must not be called from a push handler.
+ */
+void ringmq_broker_free(ringmq_broker *b);
+
+/**
+ * Renders every topic, subscription and pool metric in the Prometheus text
+ * exposition format.
+ *
+ * # Arguments
+ * - `b`: the broker.
+ * - `buf`: receives the NUL-terminated text; may be NULL when `cap` is 0
+ *   (to ask for the size).
+ * - `cap`: bytes available at `buf`.
+ * - `needed`: receives the size of the text including its NUL, always
+ *   (also when `buf` is too small).
+ *
+ * # Returns
+ * `RINGMQ_OK` when the text fit; `RINGMQ_TOO_LARGE` when `cap` is smaller
+ * than `*needed` (`buf` is then left untouched: call again with a buffer of
+ * `*needed` bytes; the text may grow in between); `RINGMQ_INVALID_ARGUMENT`
+ * for a NULL `b`, a NULL `needed`, or a NULL `buf` with a non-zero `cap`.
+ *
+ * # Safety
+ * `buf` is NULL or has `cap` writable bytes; `needed` is writable.
+ * Thread-safe; it never blocks publishers.
+ */
+ringmq_status ringmq_metrics_text(const ringmq_broker *b, char *buf, size_t cap, size_t *needed);
+
+/**
+ * Reads the worker pool's counters.
+ *
+ * # Arguments
+ * - `b`: the broker. `out`: receives the counters.
+ *
+ * # Returns
+ * `RINGMQ_OK` or `RINGMQ_INVALID_ARGUMENT` (a NULL argument).
+ *
+ * # Safety
+ * `b` is NULL or live; `out` is NULL or writable. Thread-safe.
+ */
+ringmq_status ringmq_broker_get_pool_stats(const ringmq_broker *b, ringmq_pool_stats *out);
+
+/**
+ * Fills `o` with the default subscription options.
+ *
+ * # Arguments
+ * - `o`: the struct to fill; NULL does nothing.
+ *
+ * # Safety
+ * `o` is NULL or points to a writable `ringmq_sub_options`.
+ */
+void ringmq_sub_options_default(ringmq_sub_options *o);
+
+/**
+ * Creates a pull subscription: the caller takes messages with
+ * `ringmq_poll` and settles each by its delivery tag.
+ *
+ * # Arguments
+ * - `t`: the topic.
+ * - `group`: the subscription's name, unique on this topic (rules as for
+ *   topic names, up to 255 bytes).
+ * - `o`: options, or NULL for the defaults (`concurrency` and
+ *   `ordered_by_key` do not apply to pull).
+ * - `out`: receives the new subscription; set to NULL on failure.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_EXISTS`; `RINGMQ_INVALID_ARGUMENT` (NULL, bad name,
+ * bad option); `RINGMQ_CLOSED` after close.
+ *
+ * # Safety
+ * `t` is NULL or live; `group` is NULL or NUL-terminated; `o` is NULL or
+ * initialised; `out` is NULL or writable. The caller owns the handle and
+ * frees it with `ringmq_unsubscribe`. Thread-safe.
+ */
+ringmq_status ringmq_subscribe_pull(ringmq_topic *t, const char *group, const ringmq_sub_options *o, ringmq_sub **out);
+
+/**
+ * Creates a push subscription: `h` is called on the broker's worker pool
+ * for each message. Returning 0 acks; any other value nacks (retried after
+ * the topic's backoff, dead-lettered after `max_attempts` deliveries).
+ *
+ * # Arguments
+ * - `t`: the topic.
+ * - `group`: the subscription's name, unique on this topic.
+ * - `h`: the handler (not NULL).
+ * - `user_data`: passed to every call of `h`; may be NULL.
+ * - `o`: options, or NULL for the defaults (`concurrency` bounds the calls
+ *   of `h` at once; `ordered_by_key` keeps one key's messages in order).
+ * - `out`: receives the new subscription; set to NULL on failure.
+ *
+ * # Returns
+ * As `ringmq_subscribe_pull`; `RINGMQ_INVALID_ARGUMENT` also for a NULL `h`.
+ *
+ * # Safety
+ * As for `ringmq_subscribe_pull`. In addition, `h` may be called from any
+ * pool thread, up to `concurrency` calls at once, so it and `user_data`
+ * must be safe to use that way; `user_data` must stay valid until
+ * `ringmq_unsubscribe` on this subscription or `ringmq_broker_close` /
+ * `ringmq_broker_free` on its broker has returned (no call of `h` runs
+ * after that). The message passed to `h`, and its data, are valid during
+ * the call only. `h` must not unwind or `longjmp` out.
+ */
+ringmq_status ringmq_subscribe(ringmq_topic *t, const char *group, ringmq_handler h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
+
+/**
+ * Waits for one delivery of a pull subscription.
+ *
+ * # Arguments
+ * - `s`: a pull subscription.
+ * - `timeout_ms`: -1 waits for ever, 0 does not wait, else milliseconds.
+ * - `out`: receives the message. Its `data` stays valid until the delivery
+ *   is settled with `ringmq_ack`, `ringmq_nack` or `ringmq_term` (by any
+ *   thread) or the subscription is unsubscribed. An unsettled delivery is
+ *   redelivered after the topic's `ack_timeout_ms`
+ *   (`ringmq_in_progress` restarts that timer).
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_EMPTY` when nothing arrived in time (`*out` is then
+ * zeroed); `RINGMQ_CLOSED`; `RINGMQ_INVALID_ARGUMENT` (NULL, a push
+ * subscription, `timeout_ms` below -1).
+ *
+ * # Safety
+ * `s` is NULL or live; `out` is NULL or writable. Thread-safe.
+ */
+ringmq_status ringmq_poll(ringmq_sub *s, int32_t timeout_ms, ringmq_message *out);
+
+/**
+ * Waits for at least one delivery and takes up to `max` at once.
+ *
+ * # Arguments
+ * - `s`: a pull subscription.
+ * - `max`: room in `out`, 1 or more (a call returns at most
+ *   `RINGMQ_POLL_BATCH_MAX`).
+ * - `timeout_ms`: as for `ringmq_poll`.
+ * - `out`: receives the messages, with the lifetimes of `ringmq_poll`.
+ * - `out_count`: receives how many were written.
+ *
+ * # Returns
+ * As `ringmq_poll` (`RINGMQ_EMPTY` with `*out_count` 0).
+ *
+ * # Safety
+ * `out` has room for `max` messages; `out_count` is writable. Thread-safe.
+ */
+ringmq_status ringmq_poll_batch(ringmq_sub *s, size_t max, int32_t timeout_ms, ringmq_message *out, size_t *out_count);
+
+/**
+ * Acks a pulled delivery: done, it will not be delivered again to this
+ * subscription. Its `data` must not be read afterwards.
+ *
+ * # Arguments
+ * - `s`: the pull subscription it came from.
+ * - `delivery_tag`: from the `ringmq_message`.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_INVALID_ARGUMENT` for a NULL `s`, a push
+ * subscription, or a tag that is unknown, already settled or expired (its
+ * ack timeout passed and it was redelivered); `RINGMQ_CLOSED`.
+ *
+ * # Safety
+ * `s` is NULL or live. Thread-safe: any thread may settle any delivery.
+ */
+ringmq_status ringmq_ack(ringmq_sub *s, uint64_t delivery_tag);
+
+/**
+ * Nacks a pulled delivery: it is redelivered (with `attempt` + 1) after
+ * `delay_ms`, or dead-lettered if it has had `max_attempts` deliveries.
+ * Its `data` must not be read afterwards.
+ *
+ * # Arguments
+ * - `s`, `delivery_tag`: as for `ringmq_ack`.
+ * - `delay_ms`: 0 uses the topic's backoff (exponential from
+ *   `backoff_base_ms` with jitter); otherwise that many milliseconds.
+ *
+ * # Returns
+ * As `ringmq_ack`.
+ *
+ * # Safety
+ * As for `ringmq_ack`.
+ */
+ringmq_status ringmq_nack(ringmq_sub *s, uint64_t delivery_tag, uint32_t delay_ms);
+
+/**
+ * Terms a pulled delivery: straight to the topic's dead-letter topic
+ * `<name>.dlq`, no more attempts. Its `data` must not be read afterwards.
+ *
+ * # Returns
+ * As `ringmq_ack`.
+ *
+ * # Safety
+ * As for `ringmq_ack`.
+ */
+ringmq_status ringmq_term(ringmq_sub *s, uint64_t delivery_tag);
+
+/**
+ * Marks a pulled delivery as still being worked on: restarts its ack
+ * timer. Its `data` stays valid.
+ *
+ * # Returns
+ * As `ringmq_ack`.
+ *
+ * # Safety
+ * As for `ringmq_ack`.
+ */
+ringmq_status ringmq_in_progress(ringmq_sub *s, uint64_t delivery_tag);
+
+/**
+ * Stops the subscription, removes it from its topic, and frees the handle
+ * (always, whatever the status). A pull subscription's unsettled
+ * deliveries are abandoned: their `data` must not be read afterwards, and
+ * the topic stops waiting for them. A push subscription's running handler
+ * calls finish first (unless called from one of them).
+ *
+ * # Arguments
+ * - `s`: the subscription.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_INVALID_ARGUMENT` for NULL; `RINGMQ_CLOSED` if it
+ * was already removed by its broker's close.
+ *
+ * # Safety
+ * `s` is NULL or live and not used by any other thread now or afterwards.
+ */
+ringmq_status ringmq_unsubscribe(ringmq_sub *s);
+
+/**
+ * Reads the subscription's counters and publish-to-ack latency.
+ *
+ * # Arguments
+ * - `s`: the subscription. `out`: receives the counters.
+ *
+ * # Returns
+ * `RINGMQ_OK` or `RINGMQ_INVALID_ARGUMENT` (a NULL argument).
+ *
+ * # Safety
+ * `s` is NULL or live; `out` is NULL or writable. Thread-safe.
+ */
+ringmq_status ringmq_sub_get_stats(const ringmq_sub *s, ringmq_sub_stats *out);
+
+/**
+ * Fills `o` with the default topic options.
+ *
+ * # Arguments
+ * - `o`: the struct to fill; NULL does nothing.
+ *
+ * # Safety
+ * `o` is NULL or points to a writable `ringmq_topic_options`.
+ */
+void ringmq_topic_options_default(ringmq_topic_options *o);
+
+/**
+ * Creates topic `name` and its dead-letter topic `<name>.dlq`.
+ *
+ * # Arguments
+ * - `b`: the broker.
+ * - `name`: 1 to 251 bytes of UTF-8 (255 with ".dlq"), NUL-terminated,
+ *   without control characters; copied.
+ * - `o`: options, or NULL for the defaults; read during the call only.
+ * - `out`: receives a new topic handle; set to NULL on failure.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_EXISTS` if the topic or its dead-letter topic exists;
+ * `RINGMQ_INVALID_ARGUMENT` for a NULL, bad name or bad option (a capacity
+ * that is 0 or not a power of two, …); `RINGMQ_CLOSED` after close.
+ *
+ * # Safety
+ * `b` is NULL or live; `name` is NULL or NUL-terminated; `o` is NULL or
+ * initialised; `out` is NULL or writable. The caller owns the handle and
+ * releases it with `ringmq_topic_release`. Thread-safe.
+ */
+ringmq_status ringmq_topic_create(ringmq_broker *b, const char *name, const ringmq_topic_options *o, ringmq_topic **out);
+
+/**
+ * Opens the existing topic `name` (dead-letter topics `<name>.dlq`
+ * included).
+ *
+ * # Arguments
+ * - `b`: the broker. `name`: the topic's name.
+ * - `out`: receives a new topic handle; set to NULL on failure.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_NOT_FOUND`; `RINGMQ_INVALID_ARGUMENT` (NULL, bad
+ * name); `RINGMQ_CLOSED` after close.
+ *
+ * # Safety
+ * As for `ringmq_topic_create`. Thread-safe.
+ */
+ringmq_status ringmq_topic_open(ringmq_broker *b, const char *name, ringmq_topic **out);
+
+/**
+ * Releases a topic handle. The topic itself lives on in its broker, and
+ * subscriptions made through this handle stay valid.
+ *
+ * # Arguments
+ * - `t`: the handle, or NULL (nothing happens).
+ *
+ * # Safety
+ * `t` is NULL or live and not used by any other thread now or afterwards.
+ */
+void ringmq_topic_release(ringmq_topic *t);
+
+/**
+ * Publishes one message: one copy of `len` bytes into the ring.
+ *
+ * # Arguments
+ * - `t`: the topic.
+ * - `data`: the payload; may be NULL only when `len` is 0. Copied before
+ *   the call returns.
+ * - `len`: at most the topic's `slot_size`.
+ * - `key`: the message's key (for `ordered_by_key`), 0 if unused.
+ * - `timeout_ms`: under `RINGMQ_OVERFLOW_BLOCK`, how long to wait for room:
+ *   -1 for ever, 0 not at all, else milliseconds.
+ * - `out_id`: receives the message's id; may be NULL.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_TOO_LARGE`; `RINGMQ_FULL` (reject policy);
+ * `RINGMQ_TIMEOUT` (block policy, still full); `RINGMQ_CLOSED`;
+ * `RINGMQ_INVALID_ARGUMENT` (NULL `t`, NULL `data` with `len` > 0,
+ * `timeout_ms` below -1).
+ *
+ * # Safety
+ * `t` is NULL or live; `data` is NULL or has `len` readable bytes; `out_id`
+ * is NULL or writable. Thread-safe: any number of threads may publish at
+ * once.
+ */
+ringmq_status ringmq_publish(ringmq_topic *t, const void *data, size_t len, uint64_t key, int32_t timeout_ms, uint64_t *out_id);
+
+/**
+ * Publishes `count` messages in one claim: all or none. Their ids are
+ * consecutive, from `*out_first_id`. All get the same `key`.
+ *
+ * # Arguments
+ * - `t`: the topic.
+ * - `items`: `count` payloads (each copied before the call returns); may
+ *   be NULL only when `count` is 0.
+ * - `count`: at most the topic's capacity.
+ * - `key`, `timeout_ms`: as for `ringmq_publish`.
+ * - `out_first_id`: receives the first id; may be NULL.
+ *
+ * # Returns
+ * As `ringmq_publish`; `RINGMQ_INVALID_ARGUMENT` also for a batch larger
+ * than the capacity.
+ *
+ * # Safety
+ * `items` is NULL or has `count` readable `ringmq_buf`s, each pointing to
+ * `len` readable bytes. Thread-safe.
+ */
+ringmq_status ringmq_publish_batch(ringmq_topic *t, const ringmq_buf *items, size_t count, uint64_t key, int32_t timeout_ms, uint64_t *out_first_id);
+
+/**
+ * Reads the topic's counters.
+ *
+ * # Arguments
+ * - `t`: the topic. `out`: receives the counters.
+ *
+ * # Returns
+ * `RINGMQ_OK` or `RINGMQ_INVALID_ARGUMENT` (a NULL argument).
+ *
+ * # Safety
+ * `t` is NULL or live; `out` is NULL or writable. Thread-safe; it never
+ * blocks publishers.
+ */
+ringmq_status ringmq_topic_get_stats(const ringmq_topic *t, ringmq_topic_stats *out);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* RINGMQ_H */

@@ -1,0 +1,511 @@
+//! Subscription handles: pull (poll and settle by delivery tag) and push (a
+//! C function called on the broker's pool).
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void};
+use std::time::Duration;
+
+use ringmq_core::{
+    Delivery, HandlerError, Message, PullSubscription, PushSubscription, SubOptions,
+};
+
+use crate::boundary::{boundary, handle, invalid, name, non_null, optional, run, timeout, Result};
+use crate::topic::ringmq_topic;
+use crate::types::{
+    ringmq_handler, ringmq_message, ringmq_status, ringmq_sub_options, ringmq_sub_stats,
+};
+
+/// A subscription (consumer group) on a topic, pull or push. Opaque; from
+/// `ringmq_subscribe_pull` or `ringmq_subscribe`, freed by
+/// `ringmq_unsubscribe`. Every function taking one is thread-safe: several
+/// threads polling one pull subscription are competing consumers.
+pub struct ringmq_sub {
+    kind: SubKind,
+}
+
+enum SubKind {
+    Pull(PullSubscription),
+    Push(PushSubscription),
+}
+
+/// Most deliveries one `ringmq_poll_batch` call returns.
+pub const RINGMQ_POLL_BATCH_MAX: u32 = 4096;
+
+/// Fills `o` with the default subscription options.
+///
+/// # Arguments
+/// - `o`: the struct to fill; NULL does nothing.
+///
+/// # Safety
+/// `o` is NULL or points to a writable `ringmq_sub_options`.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_sub_options_default(o: *mut ringmq_sub_options) {
+    boundary("ringmq_sub_options_default", || {
+        if let Ok(o) = non_null(o, "o") {
+            let d = ringmq_sub_options::from(&SubOptions::default());
+            // SAFETY: non-null and writable by this function's contract.
+            unsafe { o.as_ptr().write(d) };
+        }
+    })
+}
+
+/// The checked options, or the defaults for NULL.
+///
+/// # Safety
+/// `o` is NULL or points to an initialised `ringmq_sub_options`.
+unsafe fn sub_options(o: *const ringmq_sub_options) -> Result<SubOptions> {
+    // SAFETY: NULL or initialised, by this function's contract.
+    match unsafe { optional(o) } {
+        Some(o) => o.to_core(),
+        None => Ok(SubOptions::default()),
+    }
+}
+
+fn boxed(kind: SubKind, out: std::ptr::NonNull<*mut ringmq_sub>) {
+    let p = Box::into_raw(Box::new(ringmq_sub { kind }));
+    // SAFETY: `out` was checked non-null and is writable by the exported
+    // functions' contracts.
+    unsafe { out.as_ptr().write(p) };
+}
+
+/// Creates a pull subscription: the caller takes messages with
+/// `ringmq_poll` and settles each by its delivery tag.
+///
+/// # Arguments
+/// - `t`: the topic.
+/// - `group`: the subscription's name, unique on this topic (rules as for
+///   topic names, up to 255 bytes).
+/// - `o`: options, or NULL for the defaults (`concurrency` and
+///   `ordered_by_key` do not apply to pull).
+/// - `out`: receives the new subscription; set to NULL on failure.
+///
+/// # Returns
+/// `RINGMQ_OK`; `RINGMQ_EXISTS`; `RINGMQ_INVALID_ARGUMENT` (NULL, bad name,
+/// bad option); `RINGMQ_CLOSED` after close.
+///
+/// # Safety
+/// `t` is NULL or live; `group` is NULL or NUL-terminated; `o` is NULL or
+/// initialised; `out` is NULL or writable. The caller owns the handle and
+/// frees it with `ringmq_unsubscribe`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_subscribe_pull(
+    t: *mut ringmq_topic,
+    group: *const c_char,
+    o: *const ringmq_sub_options,
+    out: *mut *mut ringmq_sub,
+) -> ringmq_status {
+    run("ringmq_subscribe_pull", || {
+        let out = non_null(out, "out")?;
+        // SAFETY: writable by this function's contract.
+        unsafe { out.as_ptr().write(std::ptr::null_mut()) };
+        // SAFETY: NULL or live, by this function's contract.
+        let t = unsafe { handle(t, "t") }?;
+        // SAFETY: NULL or NUL-terminated, by this function's contract.
+        let group = unsafe { name(group, "group") }?;
+        // SAFETY: NULL or initialised, by this function's contract.
+        let opts = unsafe { sub_options(o) }?;
+        let pull = t.inner.subscribe_pull(group, opts)?;
+        boxed(SubKind::Pull(pull), out);
+        Ok(())
+    })
+}
+
+/// A C handler and its user data, called from pool threads.
+struct CHandler {
+    f: unsafe extern "C" fn(*const ringmq_message, *mut c_void) -> i32,
+    user_data: *mut c_void,
+}
+
+// SAFETY: the caller of ringmq_subscribe promises (see its Safety section)
+// that the handler may be called with `user_data` from any pool thread,
+// concurrently up to `concurrency` times, until ringmq_unsubscribe or the
+// broker's close returns. This struct only carries the pointer there.
+unsafe impl Send for CHandler {}
+// SAFETY: as for Send; calls through `&CHandler` only copy the pointer.
+unsafe impl Sync for CHandler {}
+
+impl CHandler {
+    fn call(&self, m: &Message<'_>) -> std::result::Result<(), HandlerError> {
+        let cm = ringmq_message {
+            id: m.id,
+            key: m.key,
+            timestamp_ns: m.timestamp_ns,
+            attempt: m.attempt,
+            // A payload is at most slot_size <= 2^24 bytes.
+            len: m.data.len() as u32,
+            data: m.data.as_ptr(),
+            delivery_tag: 0,
+        };
+        // SAFETY: `f` is a non-null function of the ringmq_handler type, and
+        // `cm` with its payload is valid for the call; the user-data
+        // contract is the caller's (see the Send impl).
+        let rc = unsafe { (self.f)(&cm, self.user_data) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(HandlerError(format!("handler returned {rc}")))
+        }
+    }
+}
+
+/// Creates a push subscription: `h` is called on the broker's worker pool
+/// for each message. Returning 0 acks; any other value nacks (retried after
+/// the topic's backoff, dead-lettered after `max_attempts` deliveries).
+///
+/// # Arguments
+/// - `t`: the topic.
+/// - `group`: the subscription's name, unique on this topic.
+/// - `h`: the handler (not NULL).
+/// - `user_data`: passed to every call of `h`; may be NULL.
+/// - `o`: options, or NULL for the defaults (`concurrency` bounds the calls
+///   of `h` at once; `ordered_by_key` keeps one key's messages in order).
+/// - `out`: receives the new subscription; set to NULL on failure.
+///
+/// # Returns
+/// As `ringmq_subscribe_pull`; `RINGMQ_INVALID_ARGUMENT` also for a NULL `h`.
+///
+/// # Safety
+/// As for `ringmq_subscribe_pull`. In addition, `h` may be called from any
+/// pool thread, up to `concurrency` calls at once, so it and `user_data`
+/// must be safe to use that way; `user_data` must stay valid until
+/// `ringmq_unsubscribe` on this subscription or `ringmq_broker_close` /
+/// `ringmq_broker_free` on its broker has returned (no call of `h` runs
+/// after that). The message passed to `h`, and its data, are valid during
+/// the call only. `h` must not unwind or `longjmp` out.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_subscribe(
+    t: *mut ringmq_topic,
+    group: *const c_char,
+    h: ringmq_handler,
+    user_data: *mut c_void,
+    o: *const ringmq_sub_options,
+    out: *mut *mut ringmq_sub,
+) -> ringmq_status {
+    run("ringmq_subscribe", || {
+        let out = non_null(out, "out")?;
+        // SAFETY: writable by this function's contract.
+        unsafe { out.as_ptr().write(std::ptr::null_mut()) };
+        // SAFETY: NULL or live, by this function's contract.
+        let t = unsafe { handle(t, "t") }?;
+        // SAFETY: NULL or NUL-terminated, by this function's contract.
+        let group = unsafe { name(group, "group") }?;
+        let f = h.ok_or_else(|| invalid("h is NULL"))?;
+        // SAFETY: NULL or initialised, by this function's contract.
+        let opts = unsafe { sub_options(o) }?;
+        let handler = CHandler { f, user_data };
+        let push = t
+            .inner
+            .subscribe(group, opts, move |m: &Message<'_>| handler.call(m))?;
+        boxed(SubKind::Push(push), out);
+        Ok(())
+    })
+}
+
+impl ringmq_sub {
+    fn pull(&self) -> Result<&PullSubscription> {
+        match &self.kind {
+            SubKind::Pull(p) => Ok(p),
+            SubKind::Push(p) => Err(invalid(format!(
+                "subscription {:?} is a push subscription: its handler's return value settles each message",
+                p.group()
+            ))),
+        }
+    }
+}
+
+thread_local! {
+    /// Reused by every poll on this thread, so polling does not allocate.
+    static POLLED: RefCell<Vec<Delivery>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Polls up to `max` deliveries into `out`, turning each into a raw tag.
+///
+/// # Safety
+/// `out` has room for `max` messages.
+unsafe fn poll_into(
+    pull: &PullSubscription,
+    max: usize,
+    timeout_ms: i32,
+    out: *mut ringmq_message,
+) -> Result<usize> {
+    let timeout: Option<Duration> = timeout(timeout_ms)?;
+    let fill = |v: &mut Vec<Delivery>| -> Result<usize> {
+        v.clear();
+        let r = pull.poll_batch(max, timeout, v);
+        let mut n = 0;
+        for d in v.drain(..) {
+            let mut m = ringmq_message {
+                id: d.id(),
+                key: d.key(),
+                timestamp_ns: d.timestamp_ns(),
+                attempt: d.attempt(),
+                ..ringmq_message::EMPTY
+            };
+            let (tag, data, len) = d.into_raw();
+            m.delivery_tag = tag;
+            m.data = data;
+            m.len = len as u32;
+            // SAFETY: `out` has room for `max` messages and the core returns
+            // at most `max`.
+            unsafe { out.add(n).write(m) };
+            n += 1;
+        }
+        r.map(|_| n)
+    };
+    match POLLED.try_with(|cell| cell.try_borrow_mut().ok().map(|mut v| fill(&mut v))) {
+        Ok(Some(r)) => r,
+        // During thread teardown (or re-entry): a fresh vector.
+        _ => fill(&mut Vec::with_capacity(max)),
+    }
+}
+
+/// Waits for one delivery of a pull subscription.
+///
+/// # Arguments
+/// - `s`: a pull subscription.
+/// - `timeout_ms`: -1 waits for ever, 0 does not wait, else milliseconds.
+/// - `out`: receives the message. Its `data` stays valid until the delivery
+///   is settled with `ringmq_ack`, `ringmq_nack` or `ringmq_term` (by any
+///   thread) or the subscription is unsubscribed. An unsettled delivery is
+///   redelivered after the topic's `ack_timeout_ms`
+///   (`ringmq_in_progress` restarts that timer).
+///
+/// # Returns
+/// `RINGMQ_OK`; `RINGMQ_EMPTY` when nothing arrived in time (`*out` is then
+/// zeroed); `RINGMQ_CLOSED`; `RINGMQ_INVALID_ARGUMENT` (NULL, a push
+/// subscription, `timeout_ms` below -1).
+///
+/// # Safety
+/// `s` is NULL or live; `out` is NULL or writable. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_poll(
+    s: *mut ringmq_sub,
+    timeout_ms: i32,
+    out: *mut ringmq_message,
+) -> ringmq_status {
+    run("ringmq_poll", || {
+        // SAFETY: NULL or live, by this function's contract.
+        let s = unsafe { handle(s, "s") }?;
+        let out = non_null(out, "out")?;
+        let pull = s.pull()?;
+        // SAFETY: writable by this function's contract.
+        unsafe { out.as_ptr().write(ringmq_message::EMPTY) };
+        // SAFETY: room for one message.
+        match unsafe { poll_into(pull, 1, timeout_ms, out.as_ptr()) }? {
+            0 => Err(empty(timeout_ms)),
+            _ => Ok(()),
+        }
+    })
+}
+
+fn empty(timeout_ms: i32) -> ringmq_core::Error {
+    ringmq_core::Error::new(
+        ringmq_core::ErrorKind::Empty,
+        format!("no message within {timeout_ms} ms"),
+    )
+}
+
+/// Waits for at least one delivery and takes up to `max` at once.
+///
+/// # Arguments
+/// - `s`: a pull subscription.
+/// - `max`: room in `out`, 1 or more (a call returns at most
+///   `RINGMQ_POLL_BATCH_MAX`).
+/// - `timeout_ms`: as for `ringmq_poll`.
+/// - `out`: receives the messages, with the lifetimes of `ringmq_poll`.
+/// - `out_count`: receives how many were written.
+///
+/// # Returns
+/// As `ringmq_poll` (`RINGMQ_EMPTY` with `*out_count` 0).
+///
+/// # Safety
+/// `out` has room for `max` messages; `out_count` is writable. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_poll_batch(
+    s: *mut ringmq_sub,
+    max: usize,
+    timeout_ms: i32,
+    out: *mut ringmq_message,
+    out_count: *mut usize,
+) -> ringmq_status {
+    run("ringmq_poll_batch", || {
+        // SAFETY: NULL or live, by this function's contract.
+        let s = unsafe { handle(s, "s") }?;
+        let out = non_null(out, "out")?;
+        let out_count = non_null(out_count, "out_count")?;
+        // SAFETY: writable by this function's contract.
+        unsafe { out_count.as_ptr().write(0) };
+        let pull = s.pull()?;
+        if max == 0 {
+            return Err(invalid("max 0 must be at least 1"));
+        }
+        let max = max.min(RINGMQ_POLL_BATCH_MAX as usize);
+        // SAFETY: room for `max` messages by this function's contract.
+        let n = unsafe { poll_into(pull, max, timeout_ms, out.as_ptr()) }?;
+        // SAFETY: writable by this function's contract.
+        unsafe { out_count.as_ptr().write(n) };
+        if n == 0 {
+            return Err(empty(timeout_ms));
+        }
+        Ok(())
+    })
+}
+
+/// Settles a pulled delivery of `s` by tag.
+fn settle(
+    func: &str,
+    s: *mut ringmq_sub,
+    act: impl FnOnce(&PullSubscription) -> Result<()>,
+) -> ringmq_status {
+    run(func, || {
+        // SAFETY: every exported caller's contract says `s` is NULL or live.
+        let s = unsafe { handle(s, "s") }?;
+        act(s.pull()?)
+    })
+}
+
+/// Acks a pulled delivery: done, it will not be delivered again to this
+/// subscription. Its `data` must not be read afterwards.
+///
+/// # Arguments
+/// - `s`: the pull subscription it came from.
+/// - `delivery_tag`: from the `ringmq_message`.
+///
+/// # Returns
+/// `RINGMQ_OK`; `RINGMQ_INVALID_ARGUMENT` for a NULL `s`, a push
+/// subscription, or a tag that is unknown, already settled or expired (its
+/// ack timeout passed and it was redelivered); `RINGMQ_CLOSED`.
+///
+/// # Safety
+/// `s` is NULL or live. Thread-safe: any thread may settle any delivery.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_ack(s: *mut ringmq_sub, delivery_tag: u64) -> ringmq_status {
+    settle("ringmq_ack", s, |p| {
+        // SAFETY: ack_tag requires that no `Delivery` value with this tag
+        // exists; the C API never keeps one (ringmq_poll turns each into its
+        // raw tag before returning).
+        unsafe { p.ack_tag(delivery_tag) }
+    })
+}
+
+/// Nacks a pulled delivery: it is redelivered (with `attempt` + 1) after
+/// `delay_ms`, or dead-lettered if it has had `max_attempts` deliveries.
+/// Its `data` must not be read afterwards.
+///
+/// # Arguments
+/// - `s`, `delivery_tag`: as for `ringmq_ack`.
+/// - `delay_ms`: 0 uses the topic's backoff (exponential from
+///   `backoff_base_ms` with jitter); otherwise that many milliseconds.
+///
+/// # Returns
+/// As `ringmq_ack`.
+///
+/// # Safety
+/// As for `ringmq_ack`.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_nack(
+    s: *mut ringmq_sub,
+    delivery_tag: u64,
+    delay_ms: u32,
+) -> ringmq_status {
+    let delay = (delay_ms > 0).then(|| Duration::from_millis(delay_ms.into()));
+    settle("ringmq_nack", s, |p| {
+        // SAFETY: no `Delivery` value exists, as in ringmq_ack.
+        unsafe { p.nack_tag(delivery_tag, delay) }
+    })
+}
+
+/// Terms a pulled delivery: straight to the topic's dead-letter topic
+/// `<name>.dlq`, no more attempts. Its `data` must not be read afterwards.
+///
+/// # Returns
+/// As `ringmq_ack`.
+///
+/// # Safety
+/// As for `ringmq_ack`.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_term(s: *mut ringmq_sub, delivery_tag: u64) -> ringmq_status {
+    settle("ringmq_term", s, |p| {
+        // SAFETY: no `Delivery` value exists, as in ringmq_ack.
+        unsafe { p.term_tag(delivery_tag) }
+    })
+}
+
+/// Marks a pulled delivery as still being worked on: restarts its ack
+/// timer. Its `data` stays valid.
+///
+/// # Returns
+/// As `ringmq_ack`.
+///
+/// # Safety
+/// As for `ringmq_ack`.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_in_progress(
+    s: *mut ringmq_sub,
+    delivery_tag: u64,
+) -> ringmq_status {
+    settle("ringmq_in_progress", s, |p| p.in_progress_tag(delivery_tag))
+}
+
+/// Stops the subscription, removes it from its topic, and frees the handle
+/// (always, whatever the status). A pull subscription's unsettled
+/// deliveries are abandoned: their `data` must not be read afterwards, and
+/// the topic stops waiting for them. A push subscription's running handler
+/// calls finish first (unless called from one of them).
+///
+/// # Arguments
+/// - `s`: the subscription.
+///
+/// # Returns
+/// `RINGMQ_OK`; `RINGMQ_INVALID_ARGUMENT` for NULL; `RINGMQ_CLOSED` if it
+/// was already removed by its broker's close.
+///
+/// # Safety
+/// `s` is NULL or live and not used by any other thread now or afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_unsubscribe(s: *mut ringmq_sub) -> ringmq_status {
+    run("ringmq_unsubscribe", || {
+        non_null(s, "s")?;
+        // SAFETY: created by Box::into_raw and not freed yet, by this
+        // function's contract; the box frees the handle on every path.
+        let s = unsafe { Box::from_raw(s) };
+        match &s.kind {
+            SubKind::Pull(p) => {
+                // SAFETY: unsubscribe_abandoning requires that no payload of
+                // this subscription is read afterwards, which this
+                // function's C contract demands of the caller.
+                unsafe { p.unsubscribe_abandoning() }
+            }
+            SubKind::Push(p) => p.unsubscribe(),
+        }
+    })
+}
+
+/// Reads the subscription's counters and publish-to-ack latency.
+///
+/// # Arguments
+/// - `s`: the subscription. `out`: receives the counters.
+///
+/// # Returns
+/// `RINGMQ_OK` or `RINGMQ_INVALID_ARGUMENT` (a NULL argument).
+///
+/// # Safety
+/// `s` is NULL or live; `out` is NULL or writable. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_sub_get_stats(
+    s: *const ringmq_sub,
+    out: *mut ringmq_sub_stats,
+) -> ringmq_status {
+    run("ringmq_sub_get_stats", || {
+        // SAFETY: NULL or live, by this function's contract.
+        let s = unsafe { handle(s, "s") }?;
+        let out = non_null(out, "out")?;
+        let stats = match &s.kind {
+            SubKind::Pull(p) => p.stats(),
+            SubKind::Push(p) => p.stats(),
+        };
+        // SAFETY: writable by this function's contract.
+        unsafe { out.as_ptr().write(ringmq_sub_stats::from(&stats)) };
+        Ok(())
+    })
+}

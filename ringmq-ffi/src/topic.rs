@@ -1,0 +1,313 @@
+//! Topic handles and publishing.
+
+use std::ffi::{c_char, c_void};
+
+use ringmq_core::{Topic, TopicOptions};
+
+use crate::boundary::{handle, invalid, name, non_null, optional, run, timeout, Result};
+use crate::broker::ringmq_broker;
+use crate::types::{ringmq_buf, ringmq_status, ringmq_topic_options, ringmq_topic_stats};
+
+/// A handle on a topic. Opaque; from `ringmq_topic_create` or
+/// `ringmq_topic_open`, released by `ringmq_topic_release` (which does not
+/// delete the topic: it lives as long as its broker). Every function taking
+/// one is thread-safe: any number of threads may publish through one handle.
+pub struct ringmq_topic {
+    pub(crate) inner: Topic,
+}
+
+/// Fills `o` with the default topic options.
+///
+/// # Arguments
+/// - `o`: the struct to fill; NULL does nothing.
+///
+/// # Safety
+/// `o` is NULL or points to a writable `ringmq_topic_options`.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_topic_options_default(o: *mut ringmq_topic_options) {
+    crate::boundary::boundary("ringmq_topic_options_default", || {
+        if let Ok(o) = non_null(o, "o") {
+            let d = ringmq_topic_options::from(&TopicOptions::default());
+            // SAFETY: non-null and writable by this function's contract.
+            unsafe { o.as_ptr().write(d) };
+        }
+    })
+}
+
+fn boxed(t: Topic, out: std::ptr::NonNull<*mut ringmq_topic>) {
+    let p = Box::into_raw(Box::new(ringmq_topic { inner: t }));
+    // SAFETY: `out` was checked non-null and is writable by the exported
+    // functions' contracts.
+    unsafe { out.as_ptr().write(p) };
+}
+
+/// Creates topic `name` and its dead-letter topic `<name>.dlq`.
+///
+/// # Arguments
+/// - `b`: the broker.
+/// - `name`: 1 to 251 bytes of UTF-8 (255 with ".dlq"), NUL-terminated,
+///   without control characters; copied.
+/// - `o`: options, or NULL for the defaults; read during the call only.
+/// - `out`: receives a new topic handle; set to NULL on failure.
+///
+/// # Returns
+/// `RINGMQ_OK`; `RINGMQ_EXISTS` if the topic or its dead-letter topic exists;
+/// `RINGMQ_INVALID_ARGUMENT` for a NULL, bad name or bad option (a capacity
+/// that is 0 or not a power of two, …); `RINGMQ_CLOSED` after close.
+///
+/// # Safety
+/// `b` is NULL or live; `name` is NULL or NUL-terminated; `o` is NULL or
+/// initialised; `out` is NULL or writable. The caller owns the handle and
+/// releases it with `ringmq_topic_release`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_topic_create(
+    b: *mut ringmq_broker,
+    name: *const c_char,
+    o: *const ringmq_topic_options,
+    out: *mut *mut ringmq_topic,
+) -> ringmq_status {
+    run("ringmq_topic_create", || {
+        let out = non_null(out, "out")?;
+        // SAFETY: writable by this function's contract.
+        unsafe { out.as_ptr().write(std::ptr::null_mut()) };
+        // SAFETY: NULL or live, by this function's contract.
+        let b = unsafe { handle(b, "b") }?;
+        // SAFETY: NULL or NUL-terminated, by this function's contract.
+        let name = unsafe { self::name(name, "topic") }?;
+        // SAFETY: NULL or initialised, by this function's contract.
+        let opts = match unsafe { optional(o) } {
+            Some(o) => o.to_core()?,
+            None => TopicOptions::default(),
+        };
+        boxed(b.inner.create_topic(name, opts)?, out);
+        Ok(())
+    })
+}
+
+/// Opens the existing topic `name` (dead-letter topics `<name>.dlq`
+/// included).
+///
+/// # Arguments
+/// - `b`: the broker. `name`: the topic's name.
+/// - `out`: receives a new topic handle; set to NULL on failure.
+///
+/// # Returns
+/// `RINGMQ_OK`; `RINGMQ_NOT_FOUND`; `RINGMQ_INVALID_ARGUMENT` (NULL, bad
+/// name); `RINGMQ_CLOSED` after close.
+///
+/// # Safety
+/// As for `ringmq_topic_create`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_topic_open(
+    b: *mut ringmq_broker,
+    name: *const c_char,
+    out: *mut *mut ringmq_topic,
+) -> ringmq_status {
+    run("ringmq_topic_open", || {
+        let out = non_null(out, "out")?;
+        // SAFETY: writable by this function's contract.
+        unsafe { out.as_ptr().write(std::ptr::null_mut()) };
+        // SAFETY: NULL or live, by this function's contract.
+        let b = unsafe { handle(b, "b") }?;
+        // SAFETY: NULL or NUL-terminated, by this function's contract.
+        let name = unsafe { self::name(name, "topic") }?;
+        boxed(b.inner.topic(name)?, out);
+        Ok(())
+    })
+}
+
+/// Releases a topic handle. The topic itself lives on in its broker, and
+/// subscriptions made through this handle stay valid.
+///
+/// # Arguments
+/// - `t`: the handle, or NULL (nothing happens).
+///
+/// # Safety
+/// `t` is NULL or live and not used by any other thread now or afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_topic_release(t: *mut ringmq_topic) {
+    crate::boundary::boundary("ringmq_topic_release", || {
+        if !t.is_null() {
+            // SAFETY: created by Box::into_raw and not freed yet, by this
+            // function's contract.
+            drop(unsafe { Box::from_raw(t) });
+        }
+    })
+}
+
+/// Publishes one message: one copy of `len` bytes into the ring.
+///
+/// # Arguments
+/// - `t`: the topic.
+/// - `data`: the payload; may be NULL only when `len` is 0. Copied before
+///   the call returns.
+/// - `len`: at most the topic's `slot_size`.
+/// - `key`: the message's key (for `ordered_by_key`), 0 if unused.
+/// - `timeout_ms`: under `RINGMQ_OVERFLOW_BLOCK`, how long to wait for room:
+///   -1 for ever, 0 not at all, else milliseconds.
+/// - `out_id`: receives the message's id; may be NULL.
+///
+/// # Returns
+/// `RINGMQ_OK`; `RINGMQ_TOO_LARGE`; `RINGMQ_FULL` (reject policy);
+/// `RINGMQ_TIMEOUT` (block policy, still full); `RINGMQ_CLOSED`;
+/// `RINGMQ_INVALID_ARGUMENT` (NULL `t`, NULL `data` with `len` > 0,
+/// `timeout_ms` below -1).
+///
+/// # Safety
+/// `t` is NULL or live; `data` is NULL or has `len` readable bytes; `out_id`
+/// is NULL or writable. Thread-safe: any number of threads may publish at
+/// once.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_publish(
+    t: *mut ringmq_topic,
+    data: *const c_void,
+    len: usize,
+    key: u64,
+    timeout_ms: i32,
+    out_id: *mut u64,
+) -> ringmq_status {
+    run("ringmq_publish", || {
+        // SAFETY: NULL or live, by this function's contract.
+        let t = unsafe { handle(t, "t") }?;
+        // SAFETY: NULL or `len` readable bytes, by this function's contract.
+        let data = unsafe { bytes(data.cast(), len, "data") }?;
+        let id = t.inner.publish_with(data, key, timeout(timeout_ms)?)?;
+        if !out_id.is_null() {
+            // SAFETY: non-null and writable by this function's contract.
+            unsafe { out_id.write(id) };
+        }
+        Ok(())
+    })
+}
+
+/// `len` bytes at `data` as a slice; NULL is fine when `len` is 0.
+///
+/// # Safety
+/// `data` is NULL or has `len` readable bytes that stay unchanged while the
+/// slice lives.
+unsafe fn bytes<'a>(data: *const u8, len: usize, what: &str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    let data = non_null(data, &format!("{what} (with len {len})"))?;
+    if len > isize::MAX as usize {
+        return Err(invalid(format!("{what} len {len} is not a valid size")));
+    }
+    // SAFETY: non-null, `len` readable bytes, by this function's contract.
+    Ok(unsafe { std::slice::from_raw_parts(data.as_ptr(), len) })
+}
+
+/// A `ringmq_buf` whose pointer and length were checked by `checked_bufs`.
+#[repr(transparent)]
+struct CheckedBuf(ringmq_buf);
+
+impl AsRef<[u8]> for CheckedBuf {
+    fn as_ref(&self) -> &[u8] {
+        if self.0.len == 0 {
+            return &[];
+        }
+        // SAFETY: a CheckedBuf exists only as a view made by `checked_bufs`,
+        // which checked that `data` is non-null; the caller of
+        // ringmq_publish_batch promises `len` readable bytes at it for the
+        // call, and the view does not outlive the call.
+        unsafe { std::slice::from_raw_parts(self.0.data.cast::<u8>(), self.0.len) }
+    }
+}
+
+/// Checks every buffer of a batch and views them as `CheckedBuf`s.
+///
+/// # Safety
+/// `items` has `count` readable `ringmq_buf`s (checked non-null here).
+unsafe fn checked_bufs<'a>(items: *const ringmq_buf, count: usize) -> Result<&'a [CheckedBuf]> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    let items = non_null(items, &format!("items (with count {count})"))?;
+    // SAFETY: `count` readable items by this function's contract.
+    let bufs = unsafe { std::slice::from_raw_parts(items.as_ptr(), count) };
+    for (i, b) in bufs.iter().enumerate() {
+        if b.data.is_null() && b.len > 0 {
+            return Err(invalid(format!(
+                "items[{i}].data is NULL with len {}",
+                b.len
+            )));
+        }
+        if b.len > isize::MAX as usize {
+            return Err(invalid(format!(
+                "items[{i}].len {} is not a valid size",
+                b.len
+            )));
+        }
+    }
+    // SAFETY: CheckedBuf is repr(transparent) over ringmq_buf, so the slices
+    // have the same layout.
+    Ok(unsafe { std::slice::from_raw_parts(items.as_ptr().cast::<CheckedBuf>(), count) })
+}
+
+/// Publishes `count` messages in one claim: all or none. Their ids are
+/// consecutive, from `*out_first_id`. All get the same `key`.
+///
+/// # Arguments
+/// - `t`: the topic.
+/// - `items`: `count` payloads (each copied before the call returns); may
+///   be NULL only when `count` is 0.
+/// - `count`: at most the topic's capacity.
+/// - `key`, `timeout_ms`: as for `ringmq_publish`.
+/// - `out_first_id`: receives the first id; may be NULL.
+///
+/// # Returns
+/// As `ringmq_publish`; `RINGMQ_INVALID_ARGUMENT` also for a batch larger
+/// than the capacity.
+///
+/// # Safety
+/// `items` is NULL or has `count` readable `ringmq_buf`s, each pointing to
+/// `len` readable bytes. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_publish_batch(
+    t: *mut ringmq_topic,
+    items: *const ringmq_buf,
+    count: usize,
+    key: u64,
+    timeout_ms: i32,
+    out_first_id: *mut u64,
+) -> ringmq_status {
+    run("ringmq_publish_batch", || {
+        // SAFETY: NULL or live, by this function's contract.
+        let t = unsafe { handle(t, "t") }?;
+        // SAFETY: NULL or `count` readable items, by this function's contract.
+        let items = unsafe { checked_bufs(items, count) }?;
+        let ids = t.inner.publish_batch(items, key, timeout(timeout_ms)?)?;
+        if !out_first_id.is_null() {
+            // SAFETY: non-null and writable by this function's contract.
+            unsafe { out_first_id.write(ids.start) };
+        }
+        Ok(())
+    })
+}
+
+/// Reads the topic's counters.
+///
+/// # Arguments
+/// - `t`: the topic. `out`: receives the counters.
+///
+/// # Returns
+/// `RINGMQ_OK` or `RINGMQ_INVALID_ARGUMENT` (a NULL argument).
+///
+/// # Safety
+/// `t` is NULL or live; `out` is NULL or writable. Thread-safe; it never
+/// blocks publishers.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_topic_get_stats(
+    t: *const ringmq_topic,
+    out: *mut ringmq_topic_stats,
+) -> ringmq_status {
+    run("ringmq_topic_get_stats", || {
+        // SAFETY: NULL or live, by this function's contract.
+        let t = unsafe { handle(t, "t") }?;
+        let out = non_null(out, "out")?;
+        let s = ringmq_topic_stats::from(&t.inner.stats());
+        // SAFETY: writable by this function's contract.
+        unsafe { out.as_ptr().write(s) };
+        Ok(())
+    })
+}

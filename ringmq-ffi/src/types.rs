@@ -1,0 +1,475 @@
+//! The C-visible value types: status codes, option structs, messages and
+//! stats. Plain data, `#[repr(C)]`, copied across the boundary.
+
+use std::ffi::c_int;
+use std::time::Duration;
+
+use ringmq_core::{
+    BrokerOptions, Overflow, PoolStats, StartAt, SubOptions, SubStats, TopicOptions, TopicStats,
+};
+
+use crate::boundary::{invalid, Result};
+
+/// Major version of this header; equal to that of `ringmq_version()`.
+pub const RINGMQ_VERSION_MAJOR: u32 = 0;
+/// Minor version of this header.
+pub const RINGMQ_VERSION_MINOR: u32 = 1;
+/// Patch version of this header.
+pub const RINGMQ_VERSION_PATCH: u32 = 0;
+
+/// The result of a call. `RINGMQ_OK` is 0; the other values are fixed and
+/// never renumbered or reused (new ones are only ever appended). On any
+/// status other than `RINGMQ_OK`, `ringmq_last_error()` on the same thread
+/// tells the details.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ringmq_status {
+    /// Success.
+    RINGMQ_OK = 0,
+    /// A NULL pointer, a bad name, a bad option, an unknown or settled
+    /// delivery tag, or a call that does not apply to this handle.
+    RINGMQ_INVALID_ARGUMENT = 1,
+    /// The topic is full and its overflow policy is `RINGMQ_OVERFLOW_REJECT`.
+    RINGMQ_FULL = 2,
+    /// A blocking call ran out of time (a publish into a full topic under
+    /// `RINGMQ_OVERFLOW_BLOCK`).
+    RINGMQ_TIMEOUT = 3,
+    /// A payload larger than the topic's `slot_size`, or a buffer too small
+    /// for the answer (`ringmq_metrics_text`).
+    RINGMQ_TOO_LARGE = 4,
+    /// No topic or subscription of that name.
+    RINGMQ_NOT_FOUND = 5,
+    /// A topic or subscription of that name already exists.
+    RINGMQ_EXISTS = 6,
+    /// The broker, topic or subscription is closed.
+    RINGMQ_CLOSED = 7,
+    /// No message arrived within the timeout (`ringmq_poll`).
+    RINGMQ_EMPTY = 8,
+    /// A fault inside the library (a caught panic); the broker may still be
+    /// usable, but report it.
+    RINGMQ_INTERNAL = 9,
+}
+
+/// What a publish does when the topic's ring is full
+/// (`ringmq_topic_options.overflow`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ringmq_overflow {
+    /// Wait for room up to the publish's timeout, then `RINGMQ_TIMEOUT`.
+    RINGMQ_OVERFLOW_BLOCK = 0,
+    /// Fail at once with `RINGMQ_FULL`.
+    RINGMQ_OVERFLOW_REJECT = 1,
+    /// Overwrite the oldest message; subscriptions that had not consumed it
+    /// count it as dropped (every subscription is lossy).
+    RINGMQ_OVERFLOW_DROP_OLDEST = 2,
+}
+
+/// Where a new subscription starts reading (`ringmq_sub_options.start`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ringmq_start {
+    /// Messages published after the subscription was created.
+    RINGMQ_START_LATEST = 0,
+    /// The oldest message some other subscription still holds in the ring
+    /// (or, when none holds any, the next one published).
+    RINGMQ_START_EARLIEST = 1,
+}
+
+// C may store any integer in an enum-typed field or argument, and a Rust
+// enum holding an undeclared value is undefined behaviour. So inputs are
+// read as plain integers and checked; the header still shows the enum types
+// (cbindgen.toml renames these aliases and does not emit them).
+
+/// A `ringmq_status` as received from C.
+pub type ringmq_status_in = c_int;
+/// A `ringmq_overflow` as received from C.
+pub type ringmq_overflow_in = u32;
+/// A `ringmq_start` as received from C.
+pub type ringmq_start_in = u32;
+
+/// Options of `ringmq_broker_new`. Fill with `ringmq_broker_options_default`
+/// first, then change what you need: fields may be added in later versions.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ringmq_broker_options {
+    /// Fewest pool workers kept alive (default 1).
+    pub workers_min: u32,
+    /// Most pool workers, 1..=1024 (default: the available parallelism).
+    pub workers_max: u32,
+    /// A worker idle this long above `workers_min` exits (default 30000).
+    pub idle_timeout_ms: u64,
+}
+
+/// Options of `ringmq_topic_create`. Fill with `ringmq_topic_options_default`
+/// first, then change what you need: fields may be added in later versions.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ringmq_topic_options {
+    /// Slots in the ring: a power of two, at most 2^24 (default 1024).
+    pub capacity: usize,
+    /// Largest payload in bytes, 1..=2^24 (default 256).
+    pub slot_size: usize,
+    /// A `ringmq_overflow` (default `RINGMQ_OVERFLOW_BLOCK`).
+    pub overflow: ringmq_overflow_in,
+    /// Deliveries of one message before it is dead-lettered, at least 1
+    /// (default 4: the first try and 3 retries).
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter (default 100).
+    pub backoff_base_ms: u64,
+    /// Cap of the retry delay, at least `backoff_base_ms` (default 10000).
+    pub backoff_max_ms: u64,
+    /// A pulled delivery not settled within this is redelivered (default
+    /// 30000; must be positive).
+    pub ack_timeout_ms: u64,
+    /// Messages one subscription may hold outside the ring while they wait
+    /// for a retry; 0 means `capacity` (default 0).
+    pub retry_capacity: usize,
+}
+
+/// Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
+/// `ringmq_sub_options_default` first: fields may be added later.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ringmq_sub_options {
+    /// Push: most handler calls of this subscription at once, 1..=65536
+    /// (default 1).
+    pub concurrency: u32,
+    /// Push: messages with the same key are handled in publish order, never
+    /// two at once (default false).
+    pub ordered_by_key: bool,
+    /// Never hold producers back: when more than a ring behind, skip ahead
+    /// and count the skipped messages as dropped (default false).
+    pub lossy: bool,
+    /// A `ringmq_start` (default `RINGMQ_START_LATEST`).
+    pub start: ringmq_start_in,
+}
+
+/// A delivered message.
+///
+/// From `ringmq_poll`: `data` stays valid until this delivery is settled
+/// (`ringmq_ack`, `ringmq_nack`, `ringmq_term`) or its subscription is
+/// unsubscribed; the struct itself is the caller's. In a push handler: the
+/// message and `data` are valid during the call only, and `delivery_tag`
+/// is 0 (the handler's return value settles it).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ringmq_message {
+    /// The topic's sequence number; dead letters keep the original id.
+    pub id: u64,
+    /// The key given to the publish (0 by default).
+    pub key: u64,
+    /// Publish time in nanoseconds since the Unix epoch.
+    pub timestamp_ns: i64,
+    /// 1 on the first delivery, then 2, 3 … on retries.
+    pub attempt: u32,
+    /// Payload length in bytes.
+    pub len: u32,
+    /// The payload, `len` bytes, read-only (not NUL-terminated).
+    pub data: *const u8,
+    /// Identifies this delivery to `ringmq_ack` and friends (pull only).
+    pub delivery_tag: u64,
+}
+
+impl ringmq_message {
+    pub(crate) const EMPTY: ringmq_message = ringmq_message {
+        id: 0,
+        key: 0,
+        timestamp_ns: 0,
+        attempt: 0,
+        len: 0,
+        data: std::ptr::null(),
+        delivery_tag: 0,
+    };
+}
+
+/// One payload of `ringmq_publish_batch`: `len` bytes at `data` (which may
+/// be NULL only when `len` is 0).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ringmq_buf {
+    pub data: *const std::ffi::c_void,
+    pub len: usize,
+}
+
+/// Handler of a push subscription, called on one of the broker's pool
+/// threads with a message valid during the call. Return 0 to ack; any other
+/// value nacks (the message is retried after the topic's backoff and
+/// dead-lettered after `max_attempts` deliveries). It must not unwind or
+/// `longjmp` out (no C++ exception may escape it).
+pub type ringmq_handler =
+    Option<unsafe extern "C" fn(m: *const ringmq_message, user_data: *mut std::ffi::c_void) -> i32>;
+
+/// A topic's counters (`ringmq_topic_get_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ringmq_topic_stats {
+    /// Messages accepted into the ring.
+    pub published: u64,
+    /// Publishes refused with `RINGMQ_FULL`.
+    pub rejected: u64,
+    /// Publishes that gave up with `RINGMQ_TIMEOUT`.
+    pub timed_out: u64,
+    /// Messages overwritten or skipped before a subscription consumed them,
+    /// summed over subscriptions.
+    pub dropped: u64,
+    /// Messages in the ring not yet settled by the slowest subscription.
+    pub depth: u64,
+    /// Slots in the ring.
+    pub capacity: u64,
+    /// Current subscriptions.
+    pub subscriptions: u64,
+}
+
+/// A subscription's counters and latency (`ringmq_sub_get_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ringmq_sub_stats {
+    /// Deliveries handed to consumers (each attempt counts).
+    pub delivered: u64,
+    pub acked: u64,
+    /// Nacks, handler failures and handler panics.
+    pub nacked: u64,
+    /// Redeliveries after a nack or an ack timeout.
+    pub retried: u64,
+    pub dead_lettered: u64,
+    /// Messages a lossy subscription skipped.
+    pub dropped: u64,
+    /// Deliveries not settled within the ack timeout.
+    pub expired: u64,
+    pub handler_panics: u64,
+    /// Delivered and not yet settled.
+    pub in_flight: u64,
+    /// Waiting outside the ring for a retry.
+    pub waiting_retry: u64,
+    /// Published but not yet delivered to this subscription.
+    pub lag: u64,
+    /// Publish-to-ack latency percentiles and maximum, in nanoseconds
+    /// (within 1/16 of the true value; 0 before the first ack).
+    pub latency_p50_ns: u64,
+    pub latency_p99_ns: u64,
+    pub latency_p999_ns: u64,
+    pub latency_max_ns: u64,
+    /// Acks measured, and the sum of their latencies.
+    pub latency_count: u64,
+    pub latency_sum_ns: u64,
+}
+
+/// The broker's worker pool (`ringmq_broker_get_pool_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ringmq_pool_stats {
+    pub workers: u64,
+    pub busy: u64,
+    pub idle: u64,
+    /// Handler panics caught (the message was nacked, the worker lived on).
+    pub panics: u64,
+    /// Times the pool grew and shrank.
+    pub grown: u64,
+    pub shrunk: u64,
+    /// The size the load curve asks for.
+    pub target: u64,
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn clamp_ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+impl From<&BrokerOptions> for ringmq_broker_options {
+    fn from(o: &BrokerOptions) -> Self {
+        ringmq_broker_options {
+            workers_min: o.workers_min.min(u32::MAX as usize) as u32,
+            workers_max: o.workers_max.min(u32::MAX as usize) as u32,
+            idle_timeout_ms: clamp_ms(o.idle_timeout),
+        }
+    }
+}
+
+impl ringmq_broker_options {
+    pub(crate) fn to_core(self) -> BrokerOptions {
+        BrokerOptions {
+            workers_min: self.workers_min as usize,
+            workers_max: self.workers_max as usize,
+            idle_timeout: ms(self.idle_timeout_ms),
+        }
+    }
+}
+
+impl From<&TopicOptions> for ringmq_topic_options {
+    fn from(o: &TopicOptions) -> Self {
+        let overflow = match o.overflow {
+            Overflow::Block => ringmq_overflow::RINGMQ_OVERFLOW_BLOCK,
+            Overflow::Reject => ringmq_overflow::RINGMQ_OVERFLOW_REJECT,
+            Overflow::DropOldest => ringmq_overflow::RINGMQ_OVERFLOW_DROP_OLDEST,
+        };
+        ringmq_topic_options {
+            capacity: o.capacity,
+            slot_size: o.slot_size,
+            overflow: overflow as u32,
+            max_attempts: o.max_attempts,
+            backoff_base_ms: clamp_ms(o.backoff_base),
+            backoff_max_ms: clamp_ms(o.backoff_max),
+            ack_timeout_ms: clamp_ms(o.ack_timeout),
+            retry_capacity: o.retry_capacity,
+        }
+    }
+}
+
+impl ringmq_topic_options {
+    /// The core's options; the core validates the numbers, this checks the
+    /// enum.
+    pub(crate) fn to_core(self) -> Result<TopicOptions> {
+        let overflow = match self.overflow {
+            0 => Overflow::Block,
+            1 => Overflow::Reject,
+            2 => Overflow::DropOldest,
+            v => {
+                return Err(invalid(format!(
+                    "overflow {v} is not one of RINGMQ_OVERFLOW_BLOCK (0), \
+                     RINGMQ_OVERFLOW_REJECT (1), RINGMQ_OVERFLOW_DROP_OLDEST (2)"
+                )))
+            }
+        };
+        Ok(TopicOptions {
+            capacity: self.capacity,
+            slot_size: self.slot_size,
+            overflow,
+            max_attempts: self.max_attempts,
+            backoff_base: ms(self.backoff_base_ms),
+            backoff_max: ms(self.backoff_max_ms),
+            ack_timeout: ms(self.ack_timeout_ms),
+            retry_capacity: self.retry_capacity,
+        })
+    }
+}
+
+impl From<&SubOptions> for ringmq_sub_options {
+    fn from(o: &SubOptions) -> Self {
+        let start = match o.start {
+            StartAt::Latest => ringmq_start::RINGMQ_START_LATEST,
+            StartAt::Earliest => ringmq_start::RINGMQ_START_EARLIEST,
+        };
+        ringmq_sub_options {
+            concurrency: o.concurrency.min(u32::MAX as usize) as u32,
+            ordered_by_key: o.ordered_by_key,
+            lossy: o.lossy,
+            start: start as u32,
+        }
+    }
+}
+
+impl ringmq_sub_options {
+    pub(crate) fn to_core(self) -> Result<SubOptions> {
+        let start = match self.start {
+            0 => StartAt::Latest,
+            1 => StartAt::Earliest,
+            v => {
+                return Err(invalid(format!(
+                    "start {v} is not one of RINGMQ_START_LATEST (0), RINGMQ_START_EARLIEST (1)"
+                )))
+            }
+        };
+        Ok(SubOptions {
+            concurrency: self.concurrency as usize,
+            ordered_by_key: self.ordered_by_key,
+            lossy: self.lossy,
+            start,
+        })
+    }
+}
+
+impl From<&TopicStats> for ringmq_topic_stats {
+    fn from(s: &TopicStats) -> Self {
+        ringmq_topic_stats {
+            published: s.published,
+            rejected: s.rejected,
+            timed_out: s.timed_out,
+            dropped: s.dropped,
+            depth: s.depth,
+            capacity: s.capacity,
+            subscriptions: s.subscriptions,
+        }
+    }
+}
+
+impl From<&SubStats> for ringmq_sub_stats {
+    fn from(s: &SubStats) -> Self {
+        ringmq_sub_stats {
+            delivered: s.delivered,
+            acked: s.acked,
+            nacked: s.nacked,
+            retried: s.retried,
+            dead_lettered: s.dead_lettered,
+            dropped: s.dropped,
+            expired: s.expired,
+            handler_panics: s.handler_panics,
+            in_flight: s.in_flight,
+            waiting_retry: s.waiting_retry,
+            lag: s.lag,
+            latency_p50_ns: s.latency_p50_ns,
+            latency_p99_ns: s.latency_p99_ns,
+            latency_p999_ns: s.latency_p999_ns,
+            latency_max_ns: s.latency_max_ns,
+            latency_count: s.latency_count,
+            latency_sum_ns: s.latency_sum_ns,
+        }
+    }
+}
+
+impl From<&PoolStats> for ringmq_pool_stats {
+    fn from(s: &PoolStats) -> Self {
+        ringmq_pool_stats {
+            workers: s.workers,
+            busy: s.busy,
+            idle: s.idle,
+            panics: s.panics,
+            grown: s.grown,
+            shrunk: s.shrunk,
+            target: s.target,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(i: usize) -> u32 {
+        env!("CARGO_PKG_VERSION")
+            .split('.')
+            .nth(i)
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn header_version_matches_the_crate() {
+        assert_eq!(
+            (
+                RINGMQ_VERSION_MAJOR,
+                RINGMQ_VERSION_MINOR,
+                RINGMQ_VERSION_PATCH
+            ),
+            (part(0), part(1), part(2))
+        );
+    }
+
+    #[test]
+    fn options_round_trip_through_the_defaults() {
+        let t = ringmq_topic_options::from(&TopicOptions::default());
+        let back = t.to_core().unwrap();
+        assert_eq!(ringmq_topic_options::from(&back).capacity, 1024);
+        assert_eq!(back.overflow, Overflow::Block);
+        assert_eq!(back.backoff_base, Duration::from_millis(100));
+        let bad = ringmq_topic_options { overflow: 3, ..t };
+        assert!(bad.to_core().unwrap_err().message().contains("overflow 3"));
+        let s = ringmq_sub_options::from(&SubOptions::default());
+        assert_eq!(s.to_core().unwrap().start, StartAt::Latest);
+        let bad = ringmq_sub_options { start: 9, ..s };
+        assert!(bad.to_core().is_err());
+    }
+}
