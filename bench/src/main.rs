@@ -69,6 +69,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario { name: "push-subs", what: "push throughput with 1, 2 and 4 subscriptions (msgs published/s; each subscription handles all)" },
 ];
 
+#[derive(Debug)]
 struct Options {
     quick: bool,
     runs: usize,
@@ -580,6 +581,17 @@ fn main() {
     }
 }
 
+/// One progress line on stderr: rewritten in place on a terminal, one line
+/// each otherwise (CI logs).
+fn progress(line: &str) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[K{line}");
+    } else {
+        eprintln!("{line}");
+    }
+}
+
 fn wanted(opts: &Options, name: &str) -> bool {
     opts.scenario.as_deref().is_none_or(|s| s == name)
 }
@@ -623,13 +635,13 @@ fn run(opts: &Options) -> Result<(), String> {
         if c.latency {
             continue;
         }
-        eprint!(
-            "\r\x1b[Kwarm-up {}/{total}: {} {} B {}",
+        progress(&format!(
+            "warm-up {}/{total}: {} {} B {}",
             k + 1,
             c.scenario,
             c.payload,
             c.imp
-        );
+        ));
         let label = format!("warm-up of {} {} B {}", c.scenario, c.payload, c.imp);
         let n = c.base_n;
         run_case(c, n, false, &dog, label);
@@ -639,24 +651,22 @@ fn run(opts: &Options) -> Result<(), String> {
             if c.error.is_some() {
                 continue;
             }
-            eprint!(
-                "\r\x1b[Krun {}/{} case {}/{total}: {} {} B {}",
+            progress(&format!(
+                "run {}/{} case {}/{total}: {} {} B {}",
                 r + 1,
                 opts.runs,
                 k + 1,
                 c.scenario,
                 c.payload,
                 c.imp
-            );
+            ));
             let label = format!("run {} of {} {} B {}", r + 1, c.scenario, c.payload, c.imp);
             let n = c.n;
             run_case(c, n, true, &dog, label);
         }
     }
-    eprintln!(
-        "\r\x1b[Kdone in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    progress(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
+    eprintln!();
 
     println!(
         "RingMQ against peers: capacity 1024, medians of {} interleaved runs; {} cpus, {}, kernel {}",
