@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p ringmq-bench -- [--quick] [--runs N] [--json PATH]
-//!     [--png PATH] [--scenario NAME]
+//!     [--png PATH] [--scenario NAME] [--only TEXT]
 //! ```
 //!
 //! Every case (a scenario, a payload size and an implementation) first runs
@@ -76,6 +76,8 @@ struct Options {
     json: PathBuf,
     png: PathBuf,
     scenario: Option<String>,
+    /// Only implementations whose name contains this.
+    only: Option<String>,
 }
 
 const USAGE: &str = "usage: ringmq-bench [--quick] [--runs N] [--json PATH] [--png PATH] [--scenario NAME]
@@ -84,7 +86,8 @@ const USAGE: &str = "usage: ringmq-bench [--quick] [--runs N] [--json PATH] [--p
   --json PATH      results as JSON (default bench/results/latest.json)
   --png PATH       bar chart (default bench/results/latest.png)
   --scenario NAME  only this scenario; one of: 1p1c 2p1c fanout batch pingpong
-                   push-latency-1k push-latency-sat push-subs memory startup";
+                   push-latency-1k push-latency-sat push-subs memory startup
+  --only TEXT      only implementations whose name contains TEXT (for profiling)";
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let results = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results");
@@ -94,6 +97,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         json: results.join("latest.json"),
         png: results.join("latest.png"),
         scenario: None,
+        only: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -122,6 +126,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 }
                 o.scenario = Some(v);
             }
+            "--only" => o.only = Some(value("--only")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -627,7 +632,9 @@ fn run(opts: &Options) -> Result<(), String> {
     register::<64>(&mut cases, opts.quick);
     register::<256>(&mut cases, opts.quick);
     register_push(&mut cases, opts.quick);
-    cases.retain(|c| wanted(opts, c.scenario));
+    cases.retain(|c| {
+        wanted(opts, c.scenario) && opts.only.as_deref().is_none_or(|o| c.imp.contains(o))
+    });
 
     let dog = Watchdog::start();
     let total = cases.len();
