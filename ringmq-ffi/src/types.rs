@@ -160,7 +160,9 @@ pub struct ringmq_message {
     pub key: u64,
     /// Publish time in nanoseconds since the Unix epoch.
     pub timestamp_ns: i64,
-    /// 1 on the first delivery, then 2, 3 … on retries.
+    /// 1 on the first delivery, then 2, 3 … on retries. Dead letters keep
+    /// counting: a message dead-lettered after 4 deliveries comes out of
+    /// the dead-letter topic with attempt 5.
     pub attempt: u32,
     /// Payload length in bytes.
     pub len: u32,

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds the C API (ringmq-ffi) and runs every C-side check:
+#   clippy and unit tests of the FFI crate; the committed header against a
+#   fresh cbindgen run; the header's version macros against Cargo.toml; the
+#   C tests plain and under AddressSanitizer + UndefinedBehaviorSanitizer
+#   (LeakSanitizer included); the header compiled as C++; installing into a
+#   temporary prefix and building with pkg-config (shared and static); the
+#   IoT-gateway example.
+# Usage (from anywhere): scripts/test-c.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+step() { printf '\n== %s\n' "$*"; }
+
+missing=()
+command -v cc >/dev/null || missing+=(gcc)
+command -v c++ >/dev/null || missing+=(g++)
+command -v make >/dev/null || missing+=(make)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+if [ ${#missing[@]} -gt 0 ]; then
+    step "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+step "clippy (ringmq-ffi)"
+cargo clippy -p ringmq-ffi --all-targets --no-deps -- -D warnings
+
+step "Rust unit tests (ringmq-ffi)"
+cargo test -p ringmq-ffi
+
+step "header is up to date"
+scripts/gen-header.sh "$tmp/ringmq.h"
+if ! cmp -s include/ringmq.h "$tmp/ringmq.h"; then
+    diff -u include/ringmq.h "$tmp/ringmq.h" | head -60 || true
+    echo "include/ringmq.h is stale: run scripts/gen-header.sh and commit it" >&2
+    exit 1
+fi
+
+step "header version macros match Cargo.toml"
+pkgid=$(cargo pkgid -p ringmq-ffi)
+version=${pkgid##*[#@]}
+macro() { sed -n "s/^#define RINGMQ_VERSION_$1 \([0-9]*\)$/\1/p" include/ringmq.h; }
+header_version="$(macro MAJOR).$(macro MINOR).$(macro PATCH)"
+if [ "$header_version" != "$version" ]; then
+    echo "include/ringmq.h says $header_version, Cargo.toml says $version" >&2
+    exit 1
+fi
+echo "$version"
+
+step "build libringmq (release)"
+cargo build --release -p ringmq-ffi
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+lib="$target_dir/release"
+native_libs="-lpthread -ldl -lm"
+cflags=(-std=c11 -Wall -Wextra -Werror -pthread -g -Iinclude)
+
+step "C tests, plain (static library)"
+cc "${cflags[@]}" -O1 tests/c/test_ringmq.c "$lib/libringmq.a" $native_libs -o "$tmp/test_plain"
+"$tmp/test_plain"
+
+step "C tests, AddressSanitizer + UndefinedBehaviorSanitizer (leaks checked at exit)"
+cc "${cflags[@]}" -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+    tests/c/test_ringmq.c "$lib/libringmq.a" $native_libs -o "$tmp/test_asan"
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$tmp/test_asan"
+
+step "C tests against the shared library"
+cc "${cflags[@]}" tests/c/test_ringmq.c -L"$lib" -lringmq -o "$tmp/test_shared"
+LD_LIBRARY_PATH="$lib" "$tmp/test_shared" >"$tmp/shared.log" 2>&1 || { cat "$tmp/shared.log"; exit 1; }
+tail -1 "$tmp/shared.log"
+
+step "the header compiles as C++ (-Wall -Wextra -Werror -pedantic)"
+c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude tests/c/header_check.cpp \
+    "$lib/libringmq.a" $native_libs -pthread -o "$tmp/header_check"
+"$tmp/header_check"
+
+step "install into a temporary prefix; build with pkg-config"
+scripts/install.sh "$tmp/prefix" >/dev/null
+export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
+pkg-config --modversion ringmq
+# shellcheck disable=SC2046
+cc -Wall -Werror examples/c/quickstart.c $(pkg-config --cflags --libs ringmq) -o "$tmp/quickstart"
+LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/quickstart"
+# shellcheck disable=SC2046
+cc -Wall -Werror examples/c/quickstart.c $(pkg-config --cflags ringmq) \
+    "$(pkg-config --variable=libdir ringmq)/libringmq.a" $(pkg-config --libs-only-l --static ringmq | sed 's/-lringmq//') \
+    -o "$tmp/quickstart_static"
+"$tmp/quickstart_static"
+
+step "IoT-gateway example (make -C examples/c run)"
+make -C examples/c run
+
+echo
+echo "C API: all checks passed"

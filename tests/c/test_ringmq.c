@@ -1,0 +1,989 @@
+/* Tests of the C API against the built library: concurrency with exact
+ * accounting, push and pull, retries and dead letters, the overflow
+ * policies, stats and metrics, and every kind of bad input.
+ *
+ * Build: see scripts/test-c.sh (plain and under ASan+UBSan). */
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+#include "ringmq.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static ringmq_broker *new_broker(uint32_t workers_max) {
+    ringmq_broker_options o;
+    ringmq_broker_options_default(&o);
+    o.workers_max = workers_max;
+    ringmq_broker *b = NULL;
+    OK(ringmq_broker_new(&o, &b));
+    return b;
+}
+
+static ringmq_topic *new_topic(ringmq_broker *b, const char *name, size_t capacity,
+                               ringmq_overflow overflow) {
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.capacity = capacity;
+    o.overflow = overflow;
+    o.backoff_base_ms = 1;
+    o.backoff_max_ms = 5;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, name, &o, &t));
+    return t;
+}
+
+static ringmq_sub *pull(ringmq_topic *t, const char *group) {
+    ringmq_sub *s = NULL;
+    OK(ringmq_subscribe_pull(t, group, NULL, &s));
+    return s;
+}
+
+static ringmq_sub_stats sub_stats(const ringmq_sub *s) {
+    ringmq_sub_stats st;
+    memset(&st, 0xff, sizeof st);
+    OK(ringmq_sub_get_stats(s, &st));
+    return st;
+}
+
+static ringmq_topic_stats topic_stats(const ringmq_topic *t) {
+    ringmq_topic_stats st;
+    memset(&st, 0xff, sizeof st);
+    OK(ringmq_topic_get_stats(t, &st));
+    return st;
+}
+
+/* Polls one message and checks its payload is the text `want`. */
+static ringmq_message poll_text(ringmq_sub *s, const char *want) {
+    ringmq_message m;
+    OK(ringmq_poll(s, 5000, &m));
+    CHECK_EQ_U64(m.len, strlen(want));
+    CHECK(m.data != NULL && memcmp(m.data, want, m.len) == 0);
+    return m;
+}
+
+/* ---- version, statuses, defaults ------------------------------------- */
+
+static void test_version_and_statuses(void) {
+    char header_version[64];
+    snprintf(header_version, sizeof header_version, "%d.%d.%d", RINGMQ_VERSION_MAJOR,
+             RINGMQ_VERSION_MINOR, RINGMQ_VERSION_PATCH);
+    CHECK(strcmp(ringmq_version(), header_version) == 0);
+
+    /* Fixed numbers: never renumbered. */
+    CHECK(RINGMQ_OK == 0 && RINGMQ_INVALID_ARGUMENT == 1 && RINGMQ_FULL == 2 &&
+          RINGMQ_TIMEOUT == 3 && RINGMQ_TOO_LARGE == 4 && RINGMQ_NOT_FOUND == 5 &&
+          RINGMQ_EXISTS == 6 && RINGMQ_CLOSED == 7 && RINGMQ_EMPTY == 8 &&
+          RINGMQ_INTERNAL == 9);
+    CHECK(strcmp(ringmq_status_str(RINGMQ_OK), "ok") == 0);
+    CHECK(strcmp(ringmq_status_str(RINGMQ_FULL), "full") == 0);
+    CHECK(strcmp(ringmq_status_str(RINGMQ_INTERNAL), "internal error") == 0);
+    CHECK(strcmp(ringmq_status_str((ringmq_status)77), "unknown status") == 0);
+    CHECK(strcmp(ringmq_status_str((ringmq_status)-1), "unknown status") == 0);
+    for (int s = 0; s <= 9; s++) CHECK(strcmp(ringmq_status_str((ringmq_status)s), "unknown status") != 0);
+}
+
+static void test_option_defaults(void) {
+    ringmq_broker_options bo;
+    memset(&bo, 0, sizeof bo);
+    ringmq_broker_options_default(&bo);
+    CHECK_EQ_U64(bo.workers_min, 1);
+    CHECK(bo.workers_max >= 1);
+    CHECK_EQ_U64(bo.idle_timeout_ms, 30000);
+
+    ringmq_topic_options to;
+    memset(&to, 0, sizeof to);
+    ringmq_topic_options_default(&to);
+    CHECK_EQ_U64(to.capacity, 1024);
+    CHECK_EQ_U64(to.slot_size, 256);
+    CHECK(to.overflow == RINGMQ_OVERFLOW_BLOCK);
+    CHECK_EQ_U64(to.max_attempts, 4);
+    CHECK_EQ_U64(to.backoff_base_ms, 100);
+    CHECK_EQ_U64(to.backoff_max_ms, 10000);
+    CHECK_EQ_U64(to.ack_timeout_ms, 30000);
+    CHECK_EQ_U64(to.retry_capacity, 0);
+
+    ringmq_sub_options so;
+    memset(&so, 0xff, sizeof so);
+    ringmq_sub_options_default(&so);
+    CHECK_EQ_U64(so.concurrency, 1);
+    CHECK(!so.ordered_by_key && !so.lossy);
+    CHECK(so.start == RINGMQ_START_LATEST);
+
+    /* NULL does nothing (and does not crash). */
+    ringmq_broker_options_default(NULL);
+    ringmq_topic_options_default(NULL);
+    ringmq_sub_options_default(NULL);
+}
+
+/* ---- 4 publishing threads, two subscriptions, exact accounting -------- */
+
+#define PUBLISHERS 4
+#define PER_PUBLISHER 5000
+#define TOTAL (PUBLISHERS * PER_PUBLISHER)
+
+typedef struct {
+    uint32_t publisher;
+    uint32_t seq;
+} payload;
+
+typedef struct {
+    ringmq_topic *t;
+    uint32_t index;
+    int failures;
+    uint64_t first_id, last_id;
+} publisher_arg;
+
+static void *publisher(void *p) {
+    publisher_arg *a = p;
+    for (uint32_t i = 0; i < PER_PUBLISHER; i++) {
+        payload pl = {a->index, i};
+        uint64_t id = UINT64_MAX;
+        ringmq_status st = ringmq_publish(a->t, &pl, sizeof pl, a->index, -1, &id);
+        if (st != RINGMQ_OK) {
+            a->failures++;
+            continue;
+        }
+        if (i == 0) a->first_id = id;
+        if (i > 0 && id <= a->last_id) a->failures++; /* ids increase per thread */
+        a->last_id = id;
+    }
+    return NULL;
+}
+
+typedef struct {
+    ringmq_sub *s;
+    atomic_int *remaining; /* messages this subscription still expects */
+    uint8_t *ids_seen;     /* indexed by id */
+    uint8_t *payloads_seen; /* indexed by publisher * PER_PUBLISHER + seq */
+    int errors;
+    int out_of_order;
+    size_t taken;
+} consumer_arg;
+
+static void *consumer(void *p) {
+    consumer_arg *a = p;
+    uint32_t last_seq[PUBLISHERS];
+    int seen_any[PUBLISHERS] = {0};
+    uint64_t last_id = 0;
+    while (atomic_load(a->remaining) > 0) {
+        ringmq_message m;
+        ringmq_status st = ringmq_poll(a->s, 50, &m);
+        if (st == RINGMQ_EMPTY) continue;
+        if (st != RINGMQ_OK || m.len != sizeof(payload) || m.id >= TOTAL || m.attempt != 1) {
+            a->errors++;
+            break;
+        }
+        payload pl;
+        memcpy(&pl, m.data, sizeof pl);
+        if (pl.publisher >= PUBLISHERS || pl.seq >= PER_PUBLISHER || m.key != pl.publisher) {
+            a->errors++;
+            break;
+        }
+        a->ids_seen[m.id]++;
+        a->payloads_seen[pl.publisher * PER_PUBLISHER + pl.seq]++;
+        /* Seen by one consumer, each publisher's messages keep their order
+         * and ids increase. */
+        if (seen_any[pl.publisher] && pl.seq <= last_seq[pl.publisher]) a->out_of_order++;
+        if (a->taken > 0 && m.id <= last_id) a->out_of_order++;
+        seen_any[pl.publisher] = 1;
+        last_seq[pl.publisher] = pl.seq;
+        last_id = m.id;
+        a->taken++;
+        if (ringmq_ack(a->s, m.delivery_tag) != RINGMQ_OK) a->errors++;
+        atomic_fetch_sub(a->remaining, 1);
+    }
+    return NULL;
+}
+
+static void test_four_publishers_two_subscriptions_exact(void) {
+    ringmq_broker *b = new_broker(2);
+    /* A ring far smaller than the traffic: publishers block on the slower
+     * subscription and wait for room. */
+    ringmq_topic *t = new_topic(b, "telemetry", 256, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *subs[2] = {pull(t, "store"), pull(t, "alerts")};
+    atomic_int remaining[2];
+    /* "store" has one consumer; "alerts" has two competing ones. */
+    consumer_arg cons[3];
+    pthread_t cons_threads[3];
+    for (int i = 0; i < 3; i++) {
+        int sub = i == 0 ? 0 : 1;
+        memset(&cons[i], 0, sizeof cons[i]);
+        cons[i].s = subs[sub];
+        cons[i].remaining = &remaining[sub];
+        cons[i].ids_seen = calloc(TOTAL, 1);
+        cons[i].payloads_seen = calloc(TOTAL, 1);
+    }
+    atomic_init(&remaining[0], TOTAL);
+    atomic_init(&remaining[1], TOTAL);
+    for (int i = 0; i < 3; i++) pthread_create(&cons_threads[i], NULL, consumer, &cons[i]);
+
+    publisher_arg pubs[PUBLISHERS];
+    pthread_t pub_threads[PUBLISHERS];
+    for (uint32_t i = 0; i < PUBLISHERS; i++) {
+        memset(&pubs[i], 0, sizeof pubs[i]);
+        pubs[i].t = t;
+        pubs[i].index = i;
+        pthread_create(&pub_threads[i], NULL, publisher, &pubs[i]);
+    }
+    for (int i = 0; i < PUBLISHERS; i++) {
+        pthread_join(pub_threads[i], NULL);
+        CHECK_EQ_U64(pubs[i].failures, 0);
+    }
+    /* A consumer that failed leaves `remaining` above 0: bound the wait. */
+    for (int waited = 0; waited < 30000 && (atomic_load(&remaining[0]) > 0 || atomic_load(&remaining[1]) > 0); waited += 10)
+        sleep_ms(10);
+    CHECK_EQ_U64(atomic_load(&remaining[0]), 0);
+    CHECK_EQ_U64(atomic_load(&remaining[1]), 0);
+    atomic_store(&remaining[0], 0);
+    atomic_store(&remaining[1], 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(cons_threads[i], NULL);
+        CHECK_EQ_U64(cons[i].errors, 0);
+    }
+    CHECK_EQ_U64(cons[0].out_of_order, 0);
+    CHECK_EQ_U64(cons[0].taken, TOTAL);
+    CHECK_EQ_U64(cons[1].taken + cons[2].taken, TOTAL);
+
+    /* Every id and every payload exactly once per subscription. */
+    size_t bad_store = 0, bad_alerts = 0;
+    for (size_t i = 0; i < TOTAL; i++) {
+        if (cons[0].ids_seen[i] != 1 || cons[0].payloads_seen[i] != 1) bad_store++;
+        if (cons[1].ids_seen[i] + cons[2].ids_seen[i] != 1 ||
+            cons[1].payloads_seen[i] + cons[2].payloads_seen[i] != 1)
+            bad_alerts++;
+    }
+    CHECK_EQ_U64(bad_store, 0);
+    CHECK_EQ_U64(bad_alerts, 0);
+
+    ringmq_topic_stats ts = topic_stats(t);
+    CHECK_EQ_U64(ts.published, TOTAL);
+    CHECK_EQ_U64(ts.rejected, 0);
+    CHECK_EQ_U64(ts.dropped, 0);
+    CHECK_EQ_U64(ts.depth, 0);
+    CHECK_EQ_U64(ts.subscriptions, 2);
+    for (int i = 0; i < 2; i++) {
+        ringmq_sub_stats ss = sub_stats(subs[i]);
+        CHECK_EQ_U64(ss.delivered, TOTAL);
+        CHECK_EQ_U64(ss.acked, TOTAL);
+        CHECK_EQ_U64(ss.nacked, 0);
+        CHECK_EQ_U64(ss.in_flight, 0);
+        CHECK_EQ_U64(ss.lag, 0);
+        CHECK_EQ_U64(ss.latency_count, TOTAL);
+        CHECK(ss.latency_p50_ns > 0);
+        CHECK(ss.latency_p50_ns <= ss.latency_p99_ns);
+        CHECK(ss.latency_p99_ns <= ss.latency_p999_ns);
+        CHECK(ss.latency_p999_ns <= ss.latency_max_ns);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(cons[i].ids_seen);
+        free(cons[i].payloads_seen);
+    }
+    OK(ringmq_unsubscribe(subs[0]));
+    OK(ringmq_unsubscribe(subs[1]));
+    ringmq_topic_release(t);
+    OK(ringmq_broker_close(b, 1000));
+    ringmq_broker_free(b);
+}
+
+/* ---- push and pull on one topic --------------------------------------- */
+
+#define PUSH_N 200
+
+typedef struct {
+    atomic_int calls;
+    atomic_int acked;           /* calls that returned 0 */
+    atomic_int second_attempts; /* calls with attempt 2 */
+    atomic_int bad;             /* wrong user_data, payload or attempt */
+    atomic_uchar acked_ids[PUSH_N];
+    void *self;
+} push_state;
+
+/* Fails the first delivery of every fifth message; acks the rest. */
+static int32_t push_handler(const ringmq_message *m, void *user_data) {
+    push_state *st = user_data;
+    atomic_fetch_add(&st->calls, 1);
+    if (st->self != user_data || m == NULL || m->id >= PUSH_N || m->len != sizeof(uint64_t) ||
+        m->delivery_tag != 0) {
+        atomic_fetch_add(&st->bad, 1);
+        return 0;
+    }
+    uint64_t v;
+    memcpy(&v, m->data, sizeof v);
+    if (v != m->id * 10 || m->key != m->id % 3) atomic_fetch_add(&st->bad, 1);
+    if (m->attempt == 2) atomic_fetch_add(&st->second_attempts, 1);
+    if (m->id % 5 == 0 && m->attempt == 1) return 42;
+    if (m->attempt > 2) atomic_fetch_add(&st->bad, 1);
+    atomic_fetch_add(&st->acked_ids[m->id], 1);
+    atomic_fetch_add(&st->acked, 1);
+    return 0;
+}
+
+static void test_push_and_pull(void) {
+    ringmq_broker *b = new_broker(2);
+    ringmq_topic *t = new_topic(b, "orders", 1024, RINGMQ_OVERFLOW_BLOCK);
+    static push_state st; /* zero-initialised */
+    memset(&st, 0, sizeof st);
+    st.self = &st;
+    ringmq_sub_options so;
+    ringmq_sub_options_default(&so);
+    so.concurrency = 2;
+    ringmq_sub *push = NULL;
+    OK(ringmq_subscribe(t, "billing", push_handler, &st, &so, &push));
+    CHECK(push != NULL);
+    ringmq_sub *audit = pull(t, "audit");
+
+    for (uint64_t i = 0; i < PUSH_N; i++) {
+        uint64_t v = i * 10, id = 99999;
+        OK(ringmq_publish(t, &v, sizeof v, i % 3, -1, &id));
+        CHECK_EQ_U64(id, i);
+    }
+    for (int waited = 0; waited < 20000 && atomic_load(&st.acked) < PUSH_N; waited += 5) sleep_ms(5);
+    CHECK_EQ_U64(atomic_load(&st.acked), PUSH_N);
+    CHECK_EQ_U64(atomic_load(&st.bad), 0);
+    CHECK_EQ_U64(atomic_load(&st.second_attempts), PUSH_N / 5);
+    CHECK_EQ_U64(atomic_load(&st.calls), PUSH_N + PUSH_N / 5);
+    for (int i = 0; i < PUSH_N; i++) CHECK_EQ_U64(atomic_load(&st.acked_ids[i]), 1);
+
+    ringmq_sub_stats ps = sub_stats(push);
+    CHECK_EQ_U64(ps.acked, PUSH_N);
+    CHECK_EQ_U64(ps.nacked, PUSH_N / 5);
+    CHECK_EQ_U64(ps.retried, PUSH_N / 5);
+    CHECK_EQ_U64(ps.dead_lettered, 0);
+
+    /* The pull subscription gets the same messages, in order. */
+    for (uint64_t i = 0; i < PUSH_N; i++) {
+        ringmq_message m;
+        OK(ringmq_poll(audit, 5000, &m));
+        uint64_t v = 0;
+        CHECK_EQ_U64(m.len, sizeof v);
+        memcpy(&v, m.data, sizeof v);
+        CHECK_EQ_U64(m.id, i);
+        CHECK_EQ_U64(v, i * 10);
+        CHECK_EQ_U64(m.key, i % 3);
+        CHECK_EQ_U64(m.attempt, 1);
+        CHECK(m.timestamp_ns > 1600000000LL * 1000000000LL); /* wall clock */
+        OK(ringmq_ack(audit, m.delivery_tag));
+    }
+    ringmq_message m;
+    CHECK_ST(ringmq_poll(audit, 0, &m), RINGMQ_EMPTY);
+    CHECK(m.data == NULL && m.len == 0 && m.delivery_tag == 0);
+
+    /* Settling calls do not apply to a push subscription. */
+    CHECK_ERR(ringmq_poll(push, 0, &m), RINGMQ_INVALID_ARGUMENT, "push subscription");
+    CHECK_ERR(ringmq_ack(push, 1), RINGMQ_INVALID_ARGUMENT, "push subscription");
+
+    OK(ringmq_unsubscribe(push));
+    int calls = atomic_load(&st.calls);
+    OK(ringmq_publish(t, &(uint64_t){0}, sizeof(uint64_t), 0, -1, NULL));
+    sleep_ms(50);
+    CHECK_EQ_U64(atomic_load(&st.calls), calls); /* no call after unsubscribe */
+    OK(ringmq_unsubscribe(audit));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* ---- retries and the dead-letter topic -------------------------------- */
+
+static void test_pull_retries_and_dlq(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.max_attempts = 3;
+    o.backoff_base_ms = 5;
+    o.backoff_max_ms = 20;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "jobs", &o, &t));
+    ringmq_topic *dlq = NULL;
+    OK(ringmq_topic_open(b, "jobs.dlq", &dlq));
+    ringmq_sub *dead = pull(dlq, "inspect");
+    ringmq_sub *work = pull(t, "workers");
+
+    uint64_t id = 0;
+    OK(ringmq_publish(t, "poison", 6, 77, -1, &id));
+    ringmq_message m = poll_text(work, "poison");
+    CHECK_EQ_U64(m.attempt, 1);
+    CHECK_EQ_U64(m.id, id);
+    OK(ringmq_nack(work, m.delivery_tag, 1)); /* an explicit delay */
+    CHECK_ERR(ringmq_ack(work, m.delivery_tag), RINGMQ_INVALID_ARGUMENT, "unknown or already settled");
+    m = poll_text(work, "poison");
+    CHECK_EQ_U64(m.attempt, 2);
+    CHECK_EQ_U64(m.id, id);
+    OK(ringmq_in_progress(work, m.delivery_tag));
+    OK(ringmq_nack(work, m.delivery_tag, 0)); /* the topic's backoff */
+    m = poll_text(work, "poison");
+    CHECK_EQ_U64(m.attempt, 3);
+    OK(ringmq_nack(work, m.delivery_tag, 0)); /* third delivery: dead */
+
+    ringmq_message d = poll_text(dead, "poison");
+    CHECK_EQ_U64(d.id, id); /* dead letters keep id, key and attempts */
+    CHECK_EQ_U64(d.key, 77);
+    CHECK_EQ_U64(d.attempt, 3 + 1); /* attempts keep counting in the DLQ */
+    OK(ringmq_ack(dead, d.delivery_tag));
+
+    /* term: straight to the DLQ on the first attempt. */
+    OK(ringmq_publish(t, "bad-format", 10, 0, -1, &id));
+    m = poll_text(work, "bad-format");
+    OK(ringmq_term(work, m.delivery_tag));
+    d = poll_text(dead, "bad-format");
+    CHECK_EQ_U64(d.id, id);
+    CHECK_EQ_U64(d.attempt, 1 + 1);
+    OK(ringmq_ack(dead, d.delivery_tag));
+
+    /* Nothing more anywhere. */
+    CHECK_ST(ringmq_poll(work, 50, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_poll(dead, 0, &m), RINGMQ_EMPTY);
+
+    ringmq_sub_stats ss = sub_stats(work);
+    CHECK_EQ_U64(ss.delivered, 4);
+    CHECK_EQ_U64(ss.nacked, 3);
+    CHECK_EQ_U64(ss.retried, 2);
+    CHECK_EQ_U64(ss.dead_lettered, 2);
+    CHECK_EQ_U64(ss.acked, 0);
+    CHECK_EQ_U64(ss.in_flight, 0);
+    CHECK_EQ_U64(ss.waiting_retry, 0);
+    CHECK_EQ_U64(topic_stats(dlq).published, 2);
+
+    OK(ringmq_unsubscribe(work));
+    OK(ringmq_unsubscribe(dead));
+    ringmq_topic_release(dlq);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static int32_t always_fail(const ringmq_message *m, void *user_data) {
+    (void)m;
+    atomic_fetch_add((atomic_int *)user_data, 1);
+    return -1;
+}
+
+static void test_push_failures_reach_the_dlq(void) {
+    ringmq_broker *b = new_broker(2);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.max_attempts = 2;
+    o.backoff_base_ms = 1;
+    o.backoff_max_ms = 2;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "uploads", &o, &t));
+    ringmq_topic *dlq = NULL;
+    OK(ringmq_topic_open(b, "uploads.dlq", &dlq));
+    ringmq_sub *dead = pull(dlq, "dead");
+    static atomic_int calls;
+    atomic_store(&calls, 0);
+    ringmq_sub *push = NULL;
+    OK(ringmq_subscribe(t, "uploader", always_fail, &calls, NULL, &push));
+    uint64_t ids[3];
+    const char *texts[3] = {"a", "bb", "ccc"};
+    for (int i = 0; i < 3; i++) OK(ringmq_publish(t, texts[i], strlen(texts[i]), (uint64_t)i, -1, &ids[i]));
+    int seen[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        ringmq_message d;
+        OK(ringmq_poll(dead, 5000, &d));
+        CHECK_EQ_U64(d.attempt, 2 + 1);
+        for (int j = 0; j < 3; j++)
+            if (d.id == ids[j] && d.len == strlen(texts[j]) && memcmp(d.data, texts[j], d.len) == 0) seen[j]++;
+        OK(ringmq_ack(dead, d.delivery_tag));
+    }
+    CHECK(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+    ringmq_sub_stats ss = sub_stats(push);
+    CHECK_EQ_U64(ss.nacked, 6);
+    CHECK_EQ_U64(ss.dead_lettered, 3);
+    CHECK_EQ_U64(atomic_load(&calls), 6);
+    OK(ringmq_unsubscribe(push));
+    OK(ringmq_unsubscribe(dead));
+    ringmq_topic_release(dlq);
+    ringmq_topic_release(t);
+    OK(ringmq_broker_close(b, 100));
+    ringmq_broker_free(b);
+}
+
+static void test_ack_timeout_redelivers(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.ack_timeout_ms = 100;
+    o.backoff_base_ms = 1;
+    o.backoff_max_ms = 1;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "slow", &o, &t));
+    ringmq_sub *s = pull(t, "g");
+    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    ringmq_message first = poll_text(s, "x");
+    /* Not settled: it comes back with the next attempt. */
+    ringmq_message again = poll_text(s, "x");
+    CHECK_EQ_U64(again.id, first.id);
+    CHECK_EQ_U64(again.attempt, 2);
+    CHECK_ERR(ringmq_ack(s, first.delivery_tag), RINGMQ_INVALID_ARGUMENT, "expired");
+    OK(ringmq_ack(s, again.delivery_tag));
+    CHECK_ERR(ringmq_ack(s, again.delivery_tag), RINGMQ_INVALID_ARGUMENT, "already settled");
+    ringmq_sub_stats ss = sub_stats(s);
+    CHECK_EQ_U64(ss.expired, 1);
+    CHECK_EQ_U64(ss.acked, 1);
+    CHECK_EQ_U64(ss.in_flight, 0);
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* ---- overflow policies ------------------------------------------------- */
+
+static void test_overflow_reject(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "r", 4, RINGMQ_OVERFLOW_REJECT);
+    ringmq_sub *s = pull(t, "g");
+    for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "m", 1, 0, -1, NULL));
+    /* Even with "wait for ever", reject answers FULL at once. */
+    CHECK_ERR(ringmq_publish(t, "m", 1, 0, -1, NULL), RINGMQ_FULL, "full");
+    CHECK_ST(ringmq_publish(t, "m", 1, 0, 0, NULL), RINGMQ_FULL);
+    ringmq_buf two[2] = {{"a", 1}, {"b", 1}};
+    CHECK_ST(ringmq_publish_batch(t, two, 2, 0, -1, NULL), RINGMQ_FULL);
+    ringmq_topic_stats ts = topic_stats(t);
+    CHECK_EQ_U64(ts.published, 4);
+    CHECK_EQ_U64(ts.rejected, 4);
+    CHECK_EQ_U64(ts.depth, 4);
+    ringmq_message m;
+    OK(ringmq_poll(s, 1000, &m));
+    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_publish(t, "m", 1, 0, 0, NULL)); /* room again */
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+typedef struct {
+    ringmq_topic *t;
+    ringmq_status st;
+} blocked_publish;
+
+static void *publish_waiting(void *p) {
+    blocked_publish *a = p;
+    a->st = ringmq_publish(a->t, "late", 4, 0, 10000, NULL);
+    return NULL;
+}
+
+static void test_overflow_block(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "bl", 4, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "g");
+    for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "m", 1, 0, -1, NULL));
+    CHECK_ERR(ringmq_publish(t, "m", 1, 0, 30, NULL), RINGMQ_TIMEOUT, "stayed full");
+    CHECK_ST(ringmq_publish(t, "m", 1, 0, 0, NULL), RINGMQ_TIMEOUT);
+    CHECK_EQ_U64(topic_stats(t).timed_out, 2);
+    /* A blocked publisher proceeds once a slot is acked. */
+    blocked_publish bp = {t, RINGMQ_INTERNAL};
+    pthread_t th;
+    pthread_create(&th, NULL, publish_waiting, &bp);
+    sleep_ms(20);
+    ringmq_message m;
+    OK(ringmq_poll(s, 1000, &m));
+    OK(ringmq_ack(s, m.delivery_tag));
+    pthread_join(th, NULL);
+    CHECK_ST(bp.st, RINGMQ_OK);
+    CHECK_EQ_U64(topic_stats(t).published, 5);
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static void test_overflow_drop_oldest(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "d", 4, RINGMQ_OVERFLOW_DROP_OLDEST);
+    ringmq_sub *s = pull(t, "dash");
+    for (int i = 0; i < 10; i++) {
+        char c = (char)('0' + i);
+        OK(ringmq_publish(t, &c, 1, 0, 0, NULL)); /* never waits */
+    }
+    /* The newest 4 are kept; the 6 before them were overwritten. */
+    for (int i = 6; i < 10; i++) {
+        ringmq_message m;
+        OK(ringmq_poll(s, 1000, &m));
+        CHECK_EQ_U64(m.id, (uint64_t)i);
+        CHECK(m.len == 1 && m.data[0] == '0' + i);
+        OK(ringmq_ack(s, m.delivery_tag));
+    }
+    ringmq_message m;
+    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_EMPTY);
+    CHECK_EQ_U64(sub_stats(s).dropped, 6);
+    ringmq_topic_stats ts = topic_stats(t);
+    CHECK_EQ_U64(ts.dropped, 6);
+    CHECK_EQ_U64(ts.published, 10);
+    CHECK_EQ_U64(ts.rejected, 0);
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* ---- batches, stats, metrics ------------------------------------------ */
+
+static void test_batch_publish_and_poll(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "batch", 64, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "g");
+    OK(ringmq_publish(t, NULL, 0, 0, -1, NULL)); /* an empty payload is fine */
+    ringmq_buf items[5] = {{"one", 3}, {"two", 3}, {NULL, 0}, {"four", 4}, {"five", 4}};
+    uint64_t first = 0;
+    OK(ringmq_publish_batch(t, items, 5, 9, -1, &first));
+    CHECK_EQ_U64(first, 1);
+    OK(ringmq_publish_batch(t, NULL, 0, 0, -1, NULL)); /* empty batch */
+    ringmq_message ms[8];
+    size_t n = 0, got = 0;
+    while (got < 6) {
+        OK(ringmq_poll_batch(s, 8, 1000, ms, &n));
+        CHECK(n >= 1 && n <= 6 - got);
+        if (n == 0) break;
+        for (size_t i = 0; i < n; i++) {
+            CHECK_EQ_U64(ms[i].id, got + i);
+            if (ms[i].id >= 1) {
+                const ringmq_buf *want = &items[ms[i].id - 1];
+                CHECK_EQ_U64(ms[i].len, want->len);
+                CHECK(want->len == 0 || memcmp(ms[i].data, want->data, want->len) == 0);
+                CHECK_EQ_U64(ms[i].key, 9);
+            } else {
+                CHECK_EQ_U64(ms[i].len, 0);
+            }
+            OK(ringmq_ack(s, ms[i].delivery_tag));
+        }
+        got += n;
+    }
+    CHECK_EQ_U64(got, 6);
+    CHECK_ST(ringmq_poll_batch(s, 8, 0, ms, &n), RINGMQ_EMPTY);
+    CHECK_EQ_U64(n, 0);
+    CHECK_ERR(ringmq_poll_batch(s, 0, 0, ms, &n), RINGMQ_INVALID_ARGUMENT, "max 0");
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static void test_stats_and_metrics(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "metered", 16, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "reader");
+    for (int i = 0; i < 5; i++) OK(ringmq_publish(t, "abc", 3, 0, -1, NULL));
+    ringmq_topic_stats ts = topic_stats(t);
+    CHECK_EQ_U64(ts.published, 5);
+    CHECK_EQ_U64(ts.depth, 5);
+    CHECK_EQ_U64(ts.capacity, 16);
+    CHECK_EQ_U64(ts.subscriptions, 1);
+    ringmq_sub_stats ss = sub_stats(s);
+    CHECK_EQ_U64(ss.lag, 5);
+    CHECK_EQ_U64(ss.delivered, 0);
+    ringmq_message m[3];
+    for (int i = 0; i < 3; i++) OK(ringmq_poll(s, 1000, &m[i]));
+    ss = sub_stats(s);
+    CHECK_EQ_U64(ss.delivered, 3);
+    CHECK_EQ_U64(ss.in_flight, 3);
+    CHECK_EQ_U64(ss.lag, 2);
+    sleep_ms(2);
+    for (int i = 0; i < 3; i++) OK(ringmq_ack(s, m[i].delivery_tag));
+    ss = sub_stats(s);
+    CHECK_EQ_U64(ss.acked, 3);
+    CHECK_EQ_U64(ss.in_flight, 0);
+    CHECK_EQ_U64(ss.latency_count, 3);
+    CHECK(ss.latency_p50_ns >= 1000000); /* at least the 2 ms slept */
+    CHECK(ss.latency_max_ns >= ss.latency_p99_ns && ss.latency_sum_ns >= 3 * 1000000ULL);
+    CHECK_EQ_U64(topic_stats(t).depth, 2);
+
+    ringmq_pool_stats ps;
+    OK(ringmq_broker_get_pool_stats(b, &ps));
+    CHECK_EQ_U64(ps.panics, 0);
+
+    /* Ask for the size, then fetch. */
+    size_t needed = 0;
+    CHECK_ERR(ringmq_metrics_text(b, NULL, 0, &needed), RINGMQ_TOO_LARGE, "bytes");
+    CHECK(needed > 100);
+    char small[8] = "unused";
+    size_t needed2 = 0;
+    CHECK_ST(ringmq_metrics_text(b, small, sizeof small, &needed2), RINGMQ_TOO_LARGE);
+    CHECK_EQ_U64(needed2, needed);
+    CHECK(strcmp(small, "unused") == 0); /* left untouched */
+    char *buf = malloc(needed + 64);
+    size_t needed3 = 0;
+    OK(ringmq_metrics_text(b, buf, needed + 64, &needed3));
+    CHECK_EQ_U64(strlen(buf) + 1, needed3);
+    CHECK(strstr(buf, "metered") != NULL);
+    CHECK(strstr(buf, "reader") != NULL);
+    CHECK(strstr(buf, "# TYPE") != NULL);
+    free(buf);
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static void test_unsubscribe_releases_the_ring(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "held", 4, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "slow");
+    for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "m", 1, 0, -1, NULL));
+    ringmq_message m;
+    OK(ringmq_poll(s, 1000, &m)); /* left unsettled */
+    CHECK_ST(ringmq_publish(t, "m", 1, 0, 0, NULL), RINGMQ_TIMEOUT);
+    OK(ringmq_unsubscribe(s)); /* abandons the delivery */
+    OK(ringmq_publish(t, "m", 1, 0, 0, NULL));
+    CHECK_EQ_U64(topic_stats(t).subscriptions, 0);
+    /* The group name is free again. */
+    s = pull(t, "slow");
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* ---- bad input ---------------------------------------------------------- */
+
+static int32_t noop_handler(const ringmq_message *m, void *user_data) {
+    (void)m;
+    (void)user_data;
+    return 0;
+}
+
+static void test_bad_input(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.slot_size = 8;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "bad", &o, &t));
+    ringmq_sub *s = pull(t, "g");
+    ringmq_topic *tx = (ringmq_topic *)1; /* must be reset on failure */
+    ringmq_sub *sx = (ringmq_sub *)1;
+    ringmq_broker *bx = (ringmq_broker *)1;
+    ringmq_message m;
+    uint64_t id;
+    size_t n;
+
+    /* NULL handles and out pointers. */
+    CHECK_ERR(ringmq_broker_new(NULL, NULL), RINGMQ_INVALID_ARGUMENT, "out is NULL");
+    CHECK_ERR(ringmq_broker_close(NULL, 0), RINGMQ_INVALID_ARGUMENT, "b is NULL");
+    CHECK_ST(ringmq_topic_create(NULL, "x", NULL, &tx), RINGMQ_INVALID_ARGUMENT);
+    CHECK(tx == NULL);
+    CHECK_ST(ringmq_topic_create(b, "x", NULL, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_topic_open(b, "x", NULL), RINGMQ_INVALID_ARGUMENT, "out is NULL");
+    CHECK_ST(ringmq_topic_open(NULL, "bad", &tx), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_publish(NULL, "a", 1, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "t is NULL");
+    CHECK_ERR(ringmq_publish(t, NULL, 3, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "data");
+    CHECK_ERR(ringmq_publish_batch(t, NULL, 2, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "items");
+    ringmq_buf holes[2] = {{"a", 1}, {NULL, 5}};
+    CHECK_ERR(ringmq_publish_batch(t, holes, 2, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "items[1]");
+    CHECK_ST(ringmq_subscribe_pull(NULL, "g2", NULL, &sx), RINGMQ_INVALID_ARGUMENT);
+    CHECK(sx == NULL);
+    CHECK_ST(ringmq_subscribe_pull(t, "g2", NULL, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_subscribe(t, "g3", NULL, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "h is NULL");
+    CHECK_ST(ringmq_subscribe(NULL, "g3", noop_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_subscribe(t, "g3", noop_handler, NULL, NULL, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_poll(NULL, 0, &m), RINGMQ_INVALID_ARGUMENT, "s is NULL");
+    CHECK_ERR(ringmq_poll(s, 0, NULL), RINGMQ_INVALID_ARGUMENT, "out is NULL");
+    CHECK_ST(ringmq_poll_batch(s, 4, 0, NULL, &n), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_poll_batch(s, 4, 0, &m, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_ack(NULL, 1), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_nack(NULL, 1, 0), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_term(NULL, 1), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_in_progress(NULL, 1), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_unsubscribe(NULL), RINGMQ_INVALID_ARGUMENT);
+    ringmq_topic_stats ts;
+    ringmq_sub_stats ss;
+    ringmq_pool_stats ps;
+    CHECK_ST(ringmq_topic_get_stats(NULL, &ts), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_topic_get_stats(t, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_get_stats(NULL, &ss), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_get_stats(s, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_broker_get_pool_stats(NULL, &ps), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_broker_get_pool_stats(b, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_metrics_text(NULL, NULL, 0, &n), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_metrics_text(b, NULL, 0, NULL), RINGMQ_INVALID_ARGUMENT, "needed is NULL");
+    CHECK_ERR(ringmq_metrics_text(b, NULL, 10, &n), RINGMQ_INVALID_ARGUMENT, "buf is NULL");
+    ringmq_broker_free(NULL);
+    ringmq_topic_release(NULL);
+
+    /* Oversize payloads. */
+    CHECK_ERR(ringmq_publish(t, "123456789", 9, 0, 0, NULL), RINGMQ_TOO_LARGE, "slot_size 8");
+    OK(ringmq_publish(t, "12345678", 8, 0, 0, NULL));
+    ringmq_buf big[2] = {{"ok", 2}, {"123456789", 9}};
+    CHECK_ST(ringmq_publish_batch(t, big, 2, 0, 0, NULL), RINGMQ_TOO_LARGE);
+
+    /* Bad options. */
+    ringmq_topic_options bad = o;
+    bad.capacity = 0;
+    CHECK_ERR(ringmq_topic_create(b, "c0", &bad, &tx), RINGMQ_INVALID_ARGUMENT, "capacity 0");
+    bad.capacity = 1000;
+    CHECK_ERR(ringmq_topic_create(b, "c1000", &bad, &tx), RINGMQ_INVALID_ARGUMENT, "power of two");
+    CHECK(tx == NULL);
+    bad = o;
+    bad.overflow = (ringmq_overflow)7;
+    CHECK_ERR(ringmq_topic_create(b, "ov", &bad, &tx), RINGMQ_INVALID_ARGUMENT, "overflow 7");
+    bad = o;
+    bad.max_attempts = 0;
+    CHECK_ERR(ringmq_topic_create(b, "ma", &bad, &tx), RINGMQ_INVALID_ARGUMENT, "max_attempts");
+    bad = o;
+    bad.slot_size = 0;
+    CHECK_ERR(ringmq_topic_create(b, "ss", &bad, &tx), RINGMQ_INVALID_ARGUMENT, "slot_size");
+    ringmq_sub_options so;
+    ringmq_sub_options_default(&so);
+    so.start = (ringmq_start)5;
+    CHECK_ERR(ringmq_subscribe_pull(t, "st", &so, &sx), RINGMQ_INVALID_ARGUMENT, "start 5");
+    ringmq_sub_options_default(&so);
+    so.concurrency = 0;
+    CHECK_ERR(ringmq_subscribe(t, "cc", noop_handler, NULL, &so, &sx), RINGMQ_INVALID_ARGUMENT, "concurrency");
+    ringmq_broker_options bo;
+    ringmq_broker_options_default(&bo);
+    bo.workers_max = 0;
+    CHECK_ERR(ringmq_broker_new(&bo, &bx), RINGMQ_INVALID_ARGUMENT, "workers_max");
+    CHECK(bx == NULL);
+    ringmq_broker_options_default(&bo);
+    bo.workers_min = bo.workers_max + 1;
+    CHECK_ST(ringmq_broker_new(&bo, &bx), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_publish(t, "a", 1, 0, -2, NULL), RINGMQ_INVALID_ARGUMENT, "timeout_ms -2");
+    CHECK_ST(ringmq_poll(s, -5, &m), RINGMQ_INVALID_ARGUMENT);
+
+    /* Names: NULL, empty, too long, invalid UTF-8, control characters. */
+    char long_name[300];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    CHECK_ERR(ringmq_topic_create(b, NULL, NULL, &tx), RINGMQ_INVALID_ARGUMENT, "topic name is NULL");
+    CHECK_ERR(ringmq_topic_create(b, "", NULL, &tx), RINGMQ_INVALID_ARGUMENT, "empty");
+    CHECK_ERR(ringmq_topic_create(b, long_name, NULL, &tx), RINGMQ_INVALID_ARGUMENT, "longer than");
+    long_name[252] = '\0'; /* 252 bytes: its ".dlq" would be 256 */
+    CHECK_ERR(ringmq_topic_create(b, long_name, NULL, &tx), RINGMQ_INVALID_ARGUMENT, "dead-letter");
+    long_name[251] = '\0'; /* 251 bytes: the longest that fits */
+    OK(ringmq_topic_create(b, long_name, NULL, &tx));
+    ringmq_topic_release(tx);
+    CHECK_ERR(ringmq_topic_create(b, "caf\xc3", NULL, &tx), RINGMQ_INVALID_ARGUMENT, "UTF-8");
+    CHECK_ERR(ringmq_topic_create(b, "\xff\xfe", NULL, &tx), RINGMQ_INVALID_ARGUMENT, "UTF-8");
+    CHECK_ERR(ringmq_topic_create(b, "tab\there", NULL, &tx), RINGMQ_INVALID_ARGUMENT, "control");
+    OK(ringmq_topic_create(b, "caf\xc3\xa9", NULL, &tx)); /* valid UTF-8 */
+    ringmq_topic_release(tx);
+    CHECK_ERR(ringmq_topic_open(b, "", &tx), RINGMQ_INVALID_ARGUMENT, "empty");
+    CHECK_ERR(ringmq_subscribe_pull(t, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "group name is NULL");
+    CHECK_ERR(ringmq_subscribe_pull(t, "", NULL, &sx), RINGMQ_INVALID_ARGUMENT, "group name is empty");
+    memset(long_name, 'g', 256);
+    long_name[256] = '\0';
+    CHECK_ERR(ringmq_subscribe_pull(t, long_name, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "longer than");
+    CHECK_ERR(ringmq_subscribe(t, "\xc0\x80", noop_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "UTF-8");
+    long_name[255] = '\0';
+    OK(ringmq_subscribe_pull(t, long_name, NULL, &sx)); /* 255 bytes is fine */
+    OK(ringmq_unsubscribe(sx));
+
+    /* Unknown and duplicate names. */
+    CHECK_ERR(ringmq_topic_open(b, "nope", &tx), RINGMQ_NOT_FOUND, "nope");
+    CHECK(tx == NULL);
+    CHECK_ERR(ringmq_topic_create(b, "bad", NULL, &tx), RINGMQ_EXISTS, "already exists");
+    CHECK_ERR(ringmq_topic_create(b, "bad.dlq", NULL, &tx), RINGMQ_EXISTS, "already exists");
+    CHECK_ERR(ringmq_subscribe_pull(t, "g", NULL, &sx), RINGMQ_EXISTS, "already exists");
+    CHECK_ST(ringmq_subscribe(t, "g", noop_handler, NULL, NULL, &sx), RINGMQ_EXISTS);
+
+    /* Settling tags that are unknown or settled. */
+    CHECK_ERR(ringmq_ack(s, 12345), RINGMQ_INVALID_ARGUMENT, "unknown");
+    CHECK_ST(ringmq_nack(s, 12345, 0), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_term(s, 12345), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_in_progress(s, 12345), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_ack(s, UINT64_MAX), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_nack(s, (1ULL << 63) | 5, 0), RINGMQ_INVALID_ARGUMENT);
+    OK(ringmq_poll(s, 1000, &m));
+    OK(ringmq_ack(s, m.delivery_tag));
+    CHECK_ST(ringmq_ack(s, m.delivery_tag), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_nack(s, m.delivery_tag, 0), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_term(s, m.delivery_tag), RINGMQ_INVALID_ARGUMENT);
+
+    /* Nothing above changed anything. */
+    ringmq_topic_stats after = topic_stats(t);
+    CHECK_EQ_U64(after.published, 1);
+    CHECK_EQ_U64(after.subscriptions, 1);
+    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_EMPTY);
+
+    /* The last error is per thread and kept across successes. */
+    CHECK_ST(ringmq_topic_open(b, "missing-topic", &tx), RINGMQ_NOT_FOUND);
+    OK(ringmq_publish(t, "ok", 2, 0, 0, &id));
+    CHECK(strstr(ringmq_last_error(), "ringmq_topic_open") != NULL);
+    CHECK(strstr(ringmq_last_error(), "missing-topic") != NULL);
+
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static void *last_error_elsewhere(void *p) {
+    (void)p;
+    /* A fresh thread has no last error yet. */
+    return (void *)(uintptr_t)(ringmq_last_error()[0] == '\0');
+}
+
+static void test_last_error_is_per_thread(void) {
+    CHECK_ST(ringmq_broker_close(NULL, 0), RINGMQ_INVALID_ARGUMENT);
+    pthread_t th;
+    void *fresh = NULL;
+    pthread_create(&th, NULL, last_error_elsewhere, NULL);
+    pthread_join(th, &fresh);
+    CHECK(fresh == (void *)1);
+    CHECK(strstr(ringmq_last_error(), "ringmq_broker_close") != NULL);
+}
+
+static void test_calls_after_close(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "closing", 8, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "g");
+    static atomic_int calls;
+    ringmq_sub *push = NULL;
+    OK(ringmq_subscribe(t, "p", always_fail, &calls, NULL, &push));
+    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    ringmq_message m;
+    OK(ringmq_poll(s, 1000, &m));
+    OK(ringmq_broker_close(b, 50));
+    OK(ringmq_broker_close(b, 50)); /* idempotent */
+    ringmq_topic *tx = NULL;
+    ringmq_sub *sx = NULL;
+    CHECK_ERR(ringmq_publish(t, "x", 1, 0, -1, NULL), RINGMQ_CLOSED, "closed");
+    ringmq_buf one = {"x", 1};
+    CHECK_ST(ringmq_publish_batch(t, &one, 1, 0, -1, NULL), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_topic_create(b, "new", NULL, &tx), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_topic_open(b, "closing", &tx), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_subscribe_pull(t, "g2", NULL, &sx), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_subscribe(t, "p2", noop_handler, NULL, NULL, &sx), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_poll(s, 100, &m), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_ack(s, m.delivery_tag), RINGMQ_CLOSED);
+    /* Stats and metrics stay readable. */
+    ringmq_topic_stats ts = topic_stats(t);
+    CHECK_EQ_U64(ts.published, 1);
+    size_t needed = 0;
+    CHECK_ST(ringmq_metrics_text(b, NULL, 0, &needed), RINGMQ_TOO_LARGE);
+    ringmq_status us = ringmq_unsubscribe(s);
+    CHECK(us == RINGMQ_OK || us == RINGMQ_CLOSED);
+    us = ringmq_unsubscribe(push);
+    CHECK(us == RINGMQ_OK || us == RINGMQ_CLOSED);
+    ringmq_broker_free(b);
+    /* A topic handle outlives its broker safely. */
+    CHECK_ST(ringmq_publish(t, "x", 1, 0, 0, NULL), RINGMQ_CLOSED);
+    ringmq_topic_release(t);
+}
+
+int main(int argc, char **argv) {
+    static const test_case cases[] = {
+        {"version_and_statuses", test_version_and_statuses},
+        {"option_defaults", test_option_defaults},
+        {"four_publishers_two_subscriptions_exact", test_four_publishers_two_subscriptions_exact},
+        {"push_and_pull", test_push_and_pull},
+        {"pull_retries_and_dlq", test_pull_retries_and_dlq},
+        {"push_failures_reach_the_dlq", test_push_failures_reach_the_dlq},
+        {"ack_timeout_redelivers", test_ack_timeout_redelivers},
+        {"overflow_reject", test_overflow_reject},
+        {"overflow_block", test_overflow_block},
+        {"overflow_drop_oldest", test_overflow_drop_oldest},
+        {"batch_publish_and_poll", test_batch_publish_and_poll},
+        {"stats_and_metrics", test_stats_and_metrics},
+        {"unsubscribe_releases_the_ring", test_unsubscribe_releases_the_ring},
+        {"bad_input", test_bad_input},
+        {"last_error_is_per_thread", test_last_error_is_per_thread},
+        {"calls_after_close", test_calls_after_close},
+    };
+    return run_tests(cases, sizeof cases / sizeof cases[0], argc, argv);
+}
