@@ -1,0 +1,780 @@
+'use strict'
+// RingMQ for Node: the JavaScript half of the package. It checks arguments,
+// builds Message objects and turns native failures into Errors with a `code`;
+// the native addon (ringmq.node, built from src/ at install time) translates
+// to the engine, and no call here waits on the JS thread.
+
+const path = require('node:path')
+
+function loadNative() {
+  const file = path.join(__dirname, 'ringmq.node')
+  try {
+    return require(file)
+  } catch (e) {
+    const err = new Error(
+      `ringmq: cannot load the native addon ${file} (${e.message}); ` +
+        'it is built by `npm install` with cargo (run `node scripts/build.js` in the package to build it again)',
+    )
+    err.code = 'INTERNAL'
+    throw err
+  }
+}
+
+const native = loadNative()
+
+const CODES = new Set([
+  'INVALID_ARGUMENT',
+  'FULL',
+  'TIMEOUT',
+  'TOO_LARGE',
+  'NOT_FOUND',
+  'EXISTS',
+  'CLOSED',
+  'EMPTY',
+  'INTERNAL',
+])
+
+/** Every failure of this package: an Error with a `code` ('FULL', 'TIMEOUT', …). */
+class RingMQError extends Error {
+  constructor(code, message) {
+    super(message)
+    this.name = 'RingMQError'
+    this.code = code
+  }
+}
+
+function fromCoded(text) {
+  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(text)
+  if (m && CODES.has(m[1])) return new RingMQError(m[1], m[2])
+  return new RingMQError('INTERNAL', text)
+}
+
+function fromNative(e) {
+  if (e instanceof RingMQError) return e
+  if (e instanceof Error) {
+    const err = fromCoded(e.message)
+    if (err.code === 'INTERNAL' && e.code === 'InvalidArg') err.code = 'INVALID_ARGUMENT'
+    return err
+  }
+  return new RingMQError('INTERNAL', String(e))
+}
+
+function invalid(message) {
+  return new RingMQError('INVALID_ARGUMENT', message)
+}
+
+// ---- argument checks -------------------------------------------------------
+
+function describe(v) {
+  if (v === null) return 'null'
+  if (typeof v === 'string') return JSON.stringify(v)
+  if (typeof v === 'bigint') return `${v}n`
+  if (typeof v === 'object') return v.constructor ? `a ${v.constructor.name}` : 'an object'
+  return String(v)
+}
+
+function options(opts, what, allowed) {
+  if (opts === undefined || opts === null) return {}
+  if (typeof opts !== 'object' || Array.isArray(opts)) {
+    throw invalid(`${what} must be an object, got ${describe(opts)}`)
+  }
+  for (const k of Object.keys(opts)) {
+    if (!allowed.includes(k)) {
+      throw invalid(`unknown ${what} option ${JSON.stringify(k)} (expected one of ${allowed.join(', ')})`)
+    }
+  }
+  return opts
+}
+
+function int(v, name, min, max) {
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    throw invalid(`${name} must be an integer, got ${describe(v)}`)
+  }
+  if (v < min || v > max) throw invalid(`${name} ${v} is not between ${min} and ${max}`)
+  return v
+}
+
+function optInt(v, name, min, max) {
+  return v === undefined ? undefined : int(v, name, min, max)
+}
+
+function millis(v, name) {
+  if (typeof v !== 'number' || Number.isNaN(v)) {
+    throw invalid(`${name} must be a number of milliseconds, got ${describe(v)}`)
+  }
+  if (v < 0) throw invalid(`${name} ${v} must not be negative`)
+  if (!Number.isFinite(v)) throw invalid(`${name} must be finite`)
+  return v
+}
+
+function optMillis(v, name) {
+  return v === undefined ? undefined : millis(v, name)
+}
+
+/** A timeout: undefined, null or Infinity wait for ever (-1 for the addon). */
+function timeoutArg(v, name) {
+  if (v === undefined || v === null || v === Infinity) return -1
+  return millis(v, name)
+}
+
+function optBool(v, name) {
+  if (v === undefined) return undefined
+  if (typeof v !== 'boolean') throw invalid(`${name} must be a boolean, got ${describe(v)}`)
+  return v
+}
+
+function nameArg(v, what) {
+  if (typeof v !== 'string') throw invalid(`${what} name must be a string, got ${describe(v)}`)
+  return v
+}
+
+const TWO32 = 4294967296
+const MAX_KEY = (1n << 64n) - 1n
+
+/** Splits a key (safe integer or bigint, 0..2^64-1) into [hi, lo]. */
+function splitKey(key) {
+  if (key === undefined) return [0, 0]
+  if (typeof key === 'number') {
+    if (!Number.isSafeInteger(key) || key < 0) {
+      throw invalid(`key must be a non-negative safe integer or a bigint, got ${describe(key)}`)
+    }
+    return [Math.floor(key / TWO32), key % TWO32]
+  }
+  if (typeof key === 'bigint') {
+    if (key < 0n || key > MAX_KEY) throw invalid(`key ${key}n is not between 0 and 2^64-1`)
+    return [Number(key >> 32n), Number(key & 0xffffffffn)]
+  }
+  throw invalid(`key must be a non-negative safe integer or a bigint, got ${describe(key)}`)
+}
+
+function joinKey(hi, lo) {
+  return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo)
+}
+
+function dataArg(data, name) {
+  if (!(data instanceof Uint8Array)) {
+    throw invalid(`${name} must be a Buffer or Uint8Array, got ${describe(data)}`)
+  }
+  return data
+}
+
+function errorText(e) {
+  if (e instanceof Error) return e.message || e.name || 'Error'
+  if (e === undefined) return 'handler rejected with undefined'
+  try {
+    return String(e)
+  } catch {
+    return 'handler failed'
+  }
+}
+
+// ---- messages --------------------------------------------------------------
+
+/** A message as a push handler sees it; the handler's outcome settles it. */
+class PushMessage {
+  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data) {
+    /** The topic's sequence number (a dead letter keeps it). */
+    this.id = id
+    /** 1 on the first delivery. */
+    this.attempt = attempt
+    /** A copy of the payload. */
+    this.data = data
+    this._keyHi = keyHi
+    this._keyLo = keyLo
+    this._tsHi = tsHi
+    this._tsLo = tsLo
+  }
+
+  /** The key: a number, or a bigint when above Number.MAX_SAFE_INTEGER. */
+  get key() {
+    return joinKey(this._keyHi, this._keyLo)
+  }
+
+  /** Publish time, nanoseconds since the Unix epoch. */
+  get timestampNs() {
+    return (BigInt(this._tsHi) << 32n) | BigInt(this._tsLo)
+  }
+
+  /** Publish time, milliseconds since the Unix epoch (as Date.now()). */
+  get timestampMs() {
+    return (this._tsHi * TWO32 + this._tsLo) / 1e6
+  }
+}
+
+/** A message from a pull subscription: settle it with ack, nack or term. */
+class Message extends PushMessage {
+  constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, buf, off, len) {
+    super(id, keyHi, keyLo, tsHi, tsLo, attempt, null)
+    this._pull = pull
+    this._tagHi = tagHi
+    this._tagLo = tagLo
+    this._buf = buf
+    this._off = off
+    this._len = len
+    this._settled = false
+  }
+
+  /** A Buffer copy of the payload (created on first access for batches). */
+  get data() {
+    let d = this._data
+    if (d === null || d === undefined) {
+      const b = this._buf
+      d = this._off === 0 && this._len === b.length ? b : b.subarray(this._off, this._off + this._len)
+      this._data = d
+    }
+    return d
+  }
+
+  set data(v) {
+    this._data = v
+  }
+
+  /** True once ack, nack or term was called. */
+  get settled() {
+    return this._settled
+  }
+
+  _settle(what) {
+    if (this._settled) throw invalid(`message ${this.id} is already settled (${what})`)
+    this._settled = true
+  }
+
+  /** Done: not delivered again to this subscription. */
+  ack() {
+    this._settle('ack')
+    try {
+      this._pull._n.ack(this._tagHi, this._tagLo)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Failed: redelivered after delayMs, or after the topic's backoff when omitted. */
+  nack(delayMs) {
+    const d = delayMs === undefined ? -1 : millis(delayMs, 'nack delayMs')
+    this._settle('nack')
+    try {
+      this._pull._n.nack(this._tagHi, this._tagLo, d)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Poison: straight to the dead-letter topic. */
+  term() {
+    this._settle('term')
+    try {
+      this._pull._n.term(this._tagHi, this._tagLo)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Still working on it: restarts the ack timer. */
+  inProgress() {
+    if (this._settled) throw invalid(`message ${this.id} is already settled (inProgress)`)
+    try {
+      this._pull._n.inProgress(this._tagHi, this._tagLo)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+}
+
+// ---- subscriptions ---------------------------------------------------------
+
+const FIELDS = 9
+
+/** A pull subscription (consumer group): poll for messages and settle them. */
+class Pull {
+  constructor(n, topic) {
+    this._n = n
+    this.topic = topic
+    this._closed = false
+    this._room = 0
+    this._grow(1)
+  }
+
+  _grow(max) {
+    if (max <= this._room) return
+    const room = Math.max(max, 64)
+    this._hdr = new Float64Array(1 + FIELDS * room)
+    this._hdrBytes = new Uint8Array(this._hdr.buffer)
+    this._room = room
+  }
+
+  get group() {
+    return this._n.group
+  }
+
+  /** Takes up to max ready messages into out; returns how many. */
+  _take(max, out) {
+    let buf
+    try {
+      buf = this._n.take(this._hdrBytes, max)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    if (buf === null) return 0
+    const h = this._hdr
+    const n = h[0]
+    let off = 0
+    for (let i = 0, b = 1; i < n; i++, b += FIELDS) {
+      const len = h[b + 8]
+      out.push(new Message(this, h[b], h[b + 1], h[b + 2], h[b + 3], h[b + 4], h[b + 5], h[b + 6], h[b + 7], buf, off, len))
+      off += len
+    }
+    return n
+  }
+
+  _takeOne() {
+    let buf
+    try {
+      buf = this._n.take(this._hdrBytes, 1)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    if (buf === null) return null
+    const h = this._hdr
+    return new Message(this, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], buf, 0, h[9])
+  }
+
+  /** The next message if one is ready, else null; never waits. */
+  tryPoll() {
+    return this._takeOne()
+  }
+
+  /** Up to max ready messages (maybe none); never waits. */
+  tryPollBatch(max = 256) {
+    int(max, 'pollBatch max', 1, 1 << 20)
+    this._grow(max)
+    const out = []
+    this._take(max, out)
+    return out
+  }
+
+  /**
+   * The next message, waiting up to timeoutMs (undefined: for ever) off the
+   * JS thread; null on timeout.
+   */
+  async poll(timeoutMs) {
+    const t = timeoutArg(timeoutMs, 'poll timeoutMs')
+    const m = this._takeOne()
+    if (m !== null || t === 0) return m
+    const until = t < 0 ? Infinity : Date.now() + t
+    for (;;) {
+      const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
+      const r = await this._n.wait(1, left)
+      if (typeof r === 'string') throw fromCoded(r)
+      const m = this._takeOne()
+      if (m !== null) return m
+      if (r === 0 || Date.now() >= until) return null
+    }
+  }
+
+  /**
+   * Up to max messages: waits up to timeoutMs (undefined: for ever) for the
+   * first, then takes what is ready. An empty array on timeout.
+   */
+  async pollBatch(max = 256, timeoutMs) {
+    int(max, 'pollBatch max', 1, 1 << 20)
+    const t = timeoutArg(timeoutMs, 'pollBatch timeoutMs')
+    this._grow(max)
+    const out = []
+    if (this._take(max, out) > 0 || t === 0) return out
+    const until = t < 0 ? Infinity : Date.now() + t
+    for (;;) {
+      const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
+      const r = await this._n.wait(max, left)
+      if (typeof r === 'string') throw fromCoded(r)
+      if (this._take(max, out) > 0) return out
+      if (r === 0 || Date.now() >= until) return out
+    }
+  }
+
+  /** Acks every unsettled message of the array in one call. */
+  ackAll(messages) {
+    if (!Array.isArray(messages)) throw invalid(`ackAll needs an array of messages, got ${describe(messages)}`)
+    const tags = new Float64Array(messages.length * 2)
+    let n = 0
+    for (const m of messages) {
+      if (!(m instanceof Message) || m._pull !== this) {
+        throw invalid('ackAll: every item must be a message of this subscription')
+      }
+    }
+    for (const m of messages) {
+      if (m._settled) continue
+      m._settled = true
+      tags[2 * n] = m._tagHi
+      tags[2 * n + 1] = m._tagLo
+      n++
+    }
+    try {
+      this._n.ackMany(tags, n)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Counters of this subscription (a plain object). */
+  stats() {
+    return this._n.stats()
+  }
+
+  /** Removes the subscription; messages still held are redelivered to nobody. */
+  unsubscribe() {
+    this._closed = true
+    try {
+      this._n.unsubscribe()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** `for await (const m of pull)`: ends when the subscription or broker closes. */
+  async *[Symbol.asyncIterator]() {
+    while (!this._closed) {
+      let m
+      try {
+        m = await this.poll(1000)
+      } catch (e) {
+        if (e.code === 'CLOSED') return
+        throw e
+      }
+      if (m !== null) yield m
+    }
+  }
+}
+
+/** A push subscription: the handler runs on the JS thread for each message. */
+class Subscription {
+  constructor(n, topic) {
+    this._n = n
+    this.topic = topic
+  }
+
+  get group() {
+    return this._n.group
+  }
+
+  stats() {
+    return this._n.stats()
+  }
+
+  /** Stops the handlers; resolves once the ones in progress have finished. */
+  async unsubscribe() {
+    const r = await this._n.unsubscribe()
+    if (typeof r === 'string') throw fromCoded(r)
+  }
+}
+
+// ---- topics and the broker -------------------------------------------------
+
+const TOPIC_OPTIONS = [
+  'capacity',
+  'slotSize',
+  'overflow',
+  'maxAttempts',
+  'backoffBaseMs',
+  'backoffMaxMs',
+  'ackTimeoutMs',
+  'retryCapacity',
+]
+const SUB_OPTIONS = ['concurrency', 'orderedByKey', 'lossy', 'start']
+const OVERFLOWS = ['block', 'reject', 'drop_oldest']
+
+function subOptions(opts, what) {
+  const o = options(opts, what, SUB_OPTIONS)
+  if (o.start !== undefined && o.start !== 'latest' && o.start !== 'earliest') {
+    throw invalid(`start ${describe(o.start)} is not one of "latest", "earliest"`)
+  }
+  return {
+    concurrency: optInt(o.concurrency, 'concurrency', 1, 65536),
+    orderedByKey: optBool(o.orderedByKey, 'orderedByKey'),
+    lossy: optBool(o.lossy, 'lossy'),
+    start: o.start,
+  }
+}
+
+/** A named ring of slots that any code of the process publishes into. */
+class Topic {
+  constructor(n, broker) {
+    this._n = n
+    this.broker = broker
+    this.name = n.name
+  }
+
+  /** The topic's options, as created. */
+  options() {
+    return this._n.options()
+  }
+
+  /**
+   * Publishes one message; returns its id (a number). Never waits: a full
+   * ring answers FULL (reject), TIMEOUT (block: use publishAsync to wait for
+   * room) or overwrites the oldest (drop_oldest).
+   */
+  publish(data, opts) {
+    if (!(data instanceof Uint8Array)) dataArg(data, 'publish data')
+    let key = 0
+    if (opts !== undefined) {
+      const o = options(opts, 'publish', ['key', 'timeoutMs'])
+      if (o.timeoutMs !== undefined && millis(o.timeoutMs, 'publish timeoutMs') !== 0) {
+        throw invalid('publish never waits on the JS thread: use publishAsync(data, { timeoutMs }) to wait for room')
+      }
+      if (o.key !== undefined) {
+        if (typeof o.key !== 'number' || !Number.isSafeInteger(o.key) || o.key < 0) {
+          const [hi, lo] = splitKey(o.key)
+          try {
+            return this._n.publishSplit(data, hi, lo)
+          } catch (e) {
+            throw fromNative(e)
+          }
+        }
+        key = o.key
+      }
+    }
+    try {
+      return this._n.publish(data, key)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /**
+   * Publishes one message, waiting off the JS thread up to timeoutMs
+   * (undefined: for ever) for room when the ring is full under `block`.
+   */
+  async publishAsync(data, opts) {
+    dataArg(data, 'publishAsync data')
+    const o = options(opts, 'publishAsync', ['key', 'timeoutMs'])
+    const [hi, lo] = splitKey(o.key)
+    const t = timeoutArg(o.timeoutMs, 'publishAsync timeoutMs')
+    try {
+      return this._n.publishSplit(data, hi, lo)
+    } catch (e) {
+      const err = fromNative(e)
+      if (err.code !== 'TIMEOUT' || t === 0) throw err
+    }
+    const r = await this._n.publishWait([data], hi, lo, t)
+    if (typeof r === 'string') throw fromCoded(r)
+    return r
+  }
+
+  /**
+   * Publishes every item in one claim (all or nothing, at most `capacity`
+   * items); returns their ids. Never waits, as publish.
+   */
+  publishMany(items, opts) {
+    this._checkItems(items, 'publishMany')
+    let hi = 0
+    let lo = 0
+    if (opts !== undefined) {
+      const o = options(opts, 'publishMany', ['key', 'timeoutMs'])
+      if (o.timeoutMs !== undefined && millis(o.timeoutMs, 'publishMany timeoutMs') !== 0) {
+        throw invalid('publishMany never waits on the JS thread: use publishManyAsync(items, { timeoutMs })')
+      }
+      ;[hi, lo] = splitKey(o.key)
+    }
+    let first
+    try {
+      first = this._n.publishMany(items, hi, lo)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    return idRange(first, items.length)
+  }
+
+  /** As publishMany, waiting off the JS thread up to timeoutMs for room. */
+  async publishManyAsync(items, opts) {
+    this._checkItems(items, 'publishManyAsync')
+    const o = options(opts, 'publishManyAsync', ['key', 'timeoutMs'])
+    const [hi, lo] = splitKey(o.key)
+    const t = timeoutArg(o.timeoutMs, 'publishManyAsync timeoutMs')
+    try {
+      return idRange(this._n.publishMany(items, hi, lo), items.length)
+    } catch (e) {
+      const err = fromNative(e)
+      if (err.code !== 'TIMEOUT' || t === 0) throw err
+    }
+    const r = await this._n.publishWait(items, hi, lo, t)
+    if (typeof r === 'string') throw fromCoded(r)
+    return idRange(r, items.length)
+  }
+
+  _checkItems(items, what) {
+    if (!Array.isArray(items)) throw invalid(`${what} needs an array of Buffers, got ${describe(items)}`)
+    for (let i = 0; i < items.length; i++) {
+      if (!(items[i] instanceof Uint8Array)) {
+        throw invalid(`${what} item ${i} must be a Buffer or Uint8Array, got ${describe(items[i])}`)
+      }
+    }
+  }
+
+  /**
+   * A push subscription: handler(msg) runs on the JS thread for each message.
+   * Returning (or resolving) acks; throwing (or rejecting) nacks, keeping
+   * the error's text as stats().lastError.
+   */
+  subscribe(group, handler, opts) {
+    nameArg(group, 'group')
+    if (typeof handler !== 'function') throw invalid(`subscribe handler must be a function, got ${describe(handler)}`)
+    const so = subOptions(opts, 'subscribe')
+    let sub = null
+    const complete = (token, err) => sub.complete(token, err)
+    const dispatch = (token, id, keyHi, keyLo, tsHi, tsLo, attempt, data) => {
+      const msg = new PushMessage(id, keyHi, keyLo, tsHi, tsLo, attempt, data)
+      let r
+      try {
+        r = handler(msg)
+      } catch (e) {
+        complete(token, errorText(e))
+        return
+      }
+      if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
+        Promise.resolve(r).then(
+          () => complete(token, null),
+          (e) => complete(token, errorText(e)),
+        )
+      } else {
+        complete(token, null)
+      }
+    }
+    try {
+      sub = this._n.subscribe(group, so, dispatch)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    return new Subscription(sub, this)
+  }
+
+  /** Creates the pull subscription (consumer group) `group`. */
+  pull(group, opts) {
+    nameArg(group, 'group')
+    const so = subOptions(opts, 'pull')
+    try {
+      return new Pull(this._n.subscribePull(group, so), this)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** The existing pull subscription `group`: another consumer of it. */
+  pullSubscription(group) {
+    nameArg(group, 'group')
+    try {
+      return new Pull(this._n.pullSubscription(group), this)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** The dead-letter topic `<name>.dlq` (null for a dead-letter topic). */
+  deadLetterTopic() {
+    const n = this._n.deadLetterTopic()
+    return n === null || n === undefined ? null : new Topic(n, this.broker)
+  }
+
+  /** published, rejected, timedOut, dropped, depth, capacity, subscriptions. */
+  stats() {
+    return this._n.stats()
+  }
+
+  /** Stats of every subscription, by group. */
+  subscriptionStats() {
+    const out = {}
+    for (const { group, stats } of this._n.subscriptionStats()) out[group] = stats
+    return out
+  }
+}
+
+function idRange(first, n) {
+  const ids = new Array(n)
+  for (let i = 0; i < n; i++) ids[i] = first + i
+  return ids
+}
+
+/** One engine instance: topics and the worker pool. */
+class Broker {
+  constructor(opts) {
+    const o = options(opts, 'Broker', ['workersMin', 'workersMax', 'idleTimeoutMs'])
+    try {
+      this._n = new native.NativeBroker({
+        workersMin: optInt(o.workersMin, 'workersMin', 0, 1024),
+        workersMax: optInt(o.workersMax, 'workersMax', 1, 1024),
+        idleTimeoutMs: optMillis(o.idleTimeoutMs, 'idleTimeoutMs'),
+      })
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Creates topic `name` and its dead-letter topic `<name>.dlq`. */
+  createTopic(name, opts) {
+    nameArg(name, 'topic')
+    const o = options(opts, 'createTopic', TOPIC_OPTIONS)
+    if (o.overflow !== undefined && !OVERFLOWS.includes(o.overflow)) {
+      throw invalid(`overflow ${describe(o.overflow)} is not one of "block", "reject", "drop_oldest"`)
+    }
+    const to = {
+      capacity: optInt(o.capacity, 'capacity', 1, 2 ** 24),
+      slotSize: optInt(o.slotSize, 'slotSize', 1, 2 ** 24),
+      overflow: o.overflow,
+      maxAttempts: optInt(o.maxAttempts, 'maxAttempts', 1, 2 ** 32 - 1),
+      backoffBaseMs: optMillis(o.backoffBaseMs, 'backoffBaseMs'),
+      backoffMaxMs: optMillis(o.backoffMaxMs, 'backoffMaxMs'),
+      ackTimeoutMs: optMillis(o.ackTimeoutMs, 'ackTimeoutMs'),
+      retryCapacity: optInt(o.retryCapacity, 'retryCapacity', 0, 2 ** 24),
+    }
+    try {
+      return new Topic(this._n.createTopic(name, to), this)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** The existing topic `name` (dead-letter topics included). */
+  topic(name) {
+    nameArg(name, 'topic')
+    try {
+      return new Topic(this._n.topic(name), this)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Names of every topic, sorted. */
+  topicNames() {
+    return this._n.topicNames()
+  }
+
+  /** Every metric in the Prometheus text exposition format. */
+  metricsText() {
+    return this._n.metricsText()
+  }
+
+  /** workers, busy, idle, panics, grown, shrunk, utilisation, target. */
+  poolStats() {
+    return this._n.poolStats()
+  }
+
+  get closed() {
+    return this._n.isClosed()
+  }
+
+  /**
+   * Stops publishes (CLOSED), lets pending messages drain for up to drainMs
+   * (default 5000) while handlers keep running, then stops everything.
+   * Resolves to what was left undelivered. Idempotent.
+   */
+  async close(drainMs = 5000) {
+    const d = millis(drainMs, 'close drainMs')
+    try {
+      return await this._n.close(d)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+}
+
+module.exports = { Broker, Topic, Pull, Subscription, Message, PushMessage, RingMQError, version: native.version() }
