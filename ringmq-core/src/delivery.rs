@@ -134,12 +134,24 @@ impl Delivery {
 
     /// Poison: straight to the dead-letter topic, no more attempts.
     pub fn term(self) -> Result<()> {
-        self.settle(Action::Term { reason: None })
+        self.settle(Action::Term {
+            reason: None,
+            attempts: None,
+        })
     }
 
     pub fn term_with_reason(self, reason: &str) -> Result<()> {
         self.settle(Action::Term {
             reason: Some(reason),
+            attempts: None,
+        })
+    }
+
+    /// Dead-letters after `attempts` deliveries made in place by the caller.
+    pub(crate) fn term_after(self, attempts: u32, reason: &str) -> Result<()> {
+        self.settle(Action::Term {
+            reason: Some(reason),
+            attempts: Some(attempts),
         })
     }
 

@@ -60,6 +60,6 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[doc(hidden)]
 pub mod internals {
     //! Parts exposed for the loom model tests and benchmarks only.
-    pub use crate::ring::Ring;
-    pub use crate::sequence::Sequencer;
+    pub use crate::ring::{Peek, Ring, SlotMeta};
+    pub use crate::sequence::{advance_gate, ClaimError, Sequencer};
 }

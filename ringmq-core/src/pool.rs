@@ -151,6 +151,8 @@ impl Pool {
         IS_WORKER.with(|w| w.set(true));
         let idle_ns = dur_ns(self.opts.idle_timeout);
         let mut idle_since = mono_ns();
+        // Reused by every visit, so dispatch allocates nothing per message.
+        let mut batch = Vec::with_capacity(crate::push::BATCH);
         loop {
             if self.stop.load(Acquire) {
                 break;
@@ -162,7 +164,7 @@ impl Pool {
                 for i in 0..subs.len() {
                     let s = &subs[(start + i) % subs.len()];
                     self.busy.fetch_add(1, AcqRel);
-                    let r = s.run_some();
+                    let r = s.run_some(&mut batch);
                     self.busy.fetch_sub(1, AcqRel);
                     did |= r;
                 }

@@ -61,7 +61,7 @@ pub(crate) enum Handler {
 }
 
 /// Messages a visit takes at most.
-const BATCH: usize = 16;
+pub(crate) const BATCH: usize = 16;
 
 struct Held {
     d: Delivery,
@@ -199,21 +199,21 @@ impl PushSub {
     }
 
     /// One visit by a worker; true if it ran or queued anything.
-    pub(crate) fn run_some(self: &Arc<Self>) -> bool {
+    pub(crate) fn run_some(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> bool {
         if self.core.is_closed() {
             return false;
         }
         if self.ordered.is_some() {
             return self.run_ordered();
         }
+        debug_assert!(batch.is_empty());
         match self.handler {
             Handler::Sync(_) => {
                 // One slot for the visit: the batch runs on this worker in turn.
                 if !self.try_reserve() {
                     return false;
                 }
-                let mut batch = Vec::with_capacity(BATCH);
-                let n = self.core.take(self.batch_hint(), &mut batch).unwrap_or(0);
+                let n = self.core.take(self.batch_hint(), batch).unwrap_or(0);
                 for d in batch.drain(..) {
                     let attempt = d.attempt();
                     self.dispatch(Held { d, attempt }, None);
@@ -228,12 +228,12 @@ impl PushSub {
                     if !self.try_reserve() {
                         break;
                     }
-                    let mut one = Vec::with_capacity(1);
-                    if self.core.take(1, &mut one).unwrap_or(0) == 0 {
+                    let mut one = None;
+                    self.core.take(1, &mut one).ok();
+                    let Some(d) = one else {
                         self.unreserve();
                         break;
-                    }
-                    let d = one.pop().expect("took one");
+                    };
                     let attempt = d.attempt();
                     self.dispatch(Held { d, attempt }, None);
                     did = true;
@@ -256,7 +256,7 @@ impl PushSub {
         if o.queued.load(Acquire) < o.limit {
             if let Ok(mut buf) = o.intake.try_lock() {
                 let room = o.limit - o.queued.load(Acquire).min(o.limit);
-                let n = self.core.take(room.min(BATCH), &mut buf).unwrap_or(0);
+                let n = self.core.take(room.min(BATCH), &mut *buf).unwrap_or(0);
                 if n > 0 {
                     o.queued.fetch_add(n, AcqRel);
                     for d in buf.drain(..) {
@@ -385,10 +385,13 @@ impl PushSub {
                 self.core.set_last_error(&e.0);
                 let opts = &self.core.topic.opts;
                 if held.attempt >= opts.max_attempts {
-                    let _ = held.d.term_with_reason(&format!(
-                        "failed {} deliveries (max_attempts {}): {}",
-                        held.attempt, opts.max_attempts, e.0
-                    ));
+                    let _ = held.d.term_after(
+                        held.attempt,
+                        &format!(
+                            "failed {} deliveries (max_attempts {}): {}",
+                            held.attempt, opts.max_attempts, e.0
+                        ),
+                    );
                     o.queued.fetch_sub(1, AcqRel);
                 } else {
                     self.core.counters.retried.fetch_add(1, Relaxed);

@@ -130,7 +130,7 @@ impl Ring {
                 break;
             }
             spins += 1;
-            if spins < 64 {
+            if spins < 64 || cfg!(loom) {
                 spin_loop();
             } else {
                 std::thread::yield_now();
@@ -230,5 +230,15 @@ impl Ring {
         // of u64, and no thread writes these words while the caller's
         // contract (published, unsettled) holds, so a plain read is race-free.
         unsafe { std::slice::from_raw_parts(body.as_ptr() as *const u8, len) }
+    }
+
+    /// Under loom the words are loom's atomics, which cannot be borrowed as
+    /// bytes; the models exercise the ring through `copy_out` instead.
+    ///
+    /// # Safety
+    /// As for the non-loom version.
+    #[cfg(loom)]
+    pub unsafe fn payload(&self, _seq: u64, _len: usize) -> &[u8] {
+        unreachable!("the loom models read payloads with copy_out")
     }
 }

@@ -18,8 +18,9 @@ use crossbeam_utils::CachePadded;
 use crate::sync::{AtomicU64, Ordering};
 
 pub const FREE: u64 = u64::MAX;
-/// Gated subscriptions one topic may have at once.
-pub const MAX_GATES: usize = 64;
+/// Gated subscriptions one topic may have at once (fewer under loom, whose
+/// models grow with every atomic a scan touches).
+pub const MAX_GATES: usize = if cfg!(loom) { 4 } else { 64 };
 
 pub struct Sequencer {
     claim: CachePadded<AtomicU64>,
@@ -115,7 +116,10 @@ impl Sequencer {
             g.compare_exchange(FREE, floor, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
         })?;
-        let claimed = self.claimed();
+        // A read-modify-write, not a load: it is ordered with every
+        // producer's claim (also an RMW on `claim`), so either we see a
+        // claim, or that producer's claim reads from us and sees our gate.
+        let claimed = self.claim.fetch_add(0, Ordering::SeqCst);
         let mut others = FREE;
         for (i, g) in self.gates.iter().enumerate() {
             if i != index {
@@ -152,4 +156,28 @@ impl Sequencer {
     pub fn gate_value(&self, index: usize) -> u64 {
         self.gates[index].load(Ordering::SeqCst)
     }
+}
+
+/// Advances a subscription's settled watermark `gate` over every sequence
+/// that `settled` says is done; true if it moved.
+///
+/// Several settlers may run this at once. Each first publishes its own
+/// settle (by the caller), then reads the gate with a read-modify-write:
+/// RMWs of one location are totally ordered and each reads the latest value,
+/// so of two settlers the later one acquires the earlier one's settle (the
+/// earlier RMW releases it) and moves past it; the gate never stops short
+/// of a settled run.
+pub fn advance_gate(gate: &AtomicU64, settled: impl Fn(u64) -> bool) -> bool {
+    let mut w = gate.fetch_add(0, Ordering::SeqCst);
+    let mut moved = false;
+    while settled(w) {
+        match gate.compare_exchange(w, w + 1, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => {
+                w += 1;
+                moved = true;
+            }
+            Err(a) => w = a,
+        }
+    }
+    moved
 }

@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::options::SubOptions;
 use crate::retry::{backoff, EntryState, RetryStore};
 use crate::ring::{Peek, SlotMeta};
+use crate::sequence::advance_gate;
 use crate::stats::{Histogram, SubCounters, SubStats};
 use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::*};
 use crate::topic::TopicCore;
@@ -60,6 +61,25 @@ fn store_tag(idx: u32, gen: u32) -> u64 {
     STORE_TAG | ((gen as u64 & 0x7fff_ffff) << 32) | idx as u64
 }
 
+/// Where `take` puts deliveries: a reused Vec for batches, an Option for a
+/// single poll, so that neither allocates per message.
+pub(crate) trait Sink {
+    fn put(&mut self, d: Delivery);
+}
+
+impl Sink for Vec<Delivery> {
+    fn put(&mut self, d: Delivery) {
+        self.push(d);
+    }
+}
+
+impl Sink for Option<Delivery> {
+    fn put(&mut self, d: Delivery) {
+        debug_assert!(self.is_none(), "a single poll takes one delivery");
+        *self = Some(d);
+    }
+}
+
 /// How a consumer settles a delivery.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Action<'a> {
@@ -70,6 +90,9 @@ pub(crate) enum Action<'a> {
     },
     Term {
         reason: Option<&'a str>,
+        /// Deliveries made, when the consumer retried in place (ordered
+        /// push lanes) rather than through the store.
+        attempts: Option<u32>,
     },
     InProgress,
     /// The holder dropped the delivery without settling it.
@@ -239,7 +262,7 @@ impl SubCore {
 
     /// Takes up to `max` deliveries without blocking; returns how many were
     /// appended to `out`.
-    pub(crate) fn take(self: &Arc<Self>, max: usize, out: &mut Vec<Delivery>) -> Result<usize> {
+    pub(crate) fn take(self: &Arc<Self>, max: usize, out: &mut impl Sink) -> Result<usize> {
         if self.is_closed() {
             return Err(Error::closed(&format!("subscription {:?}", self.group)));
         }
@@ -270,7 +293,7 @@ impl SubCore {
         Ok(got)
     }
 
-    fn take_gated(self: &Arc<Self>, max: usize, now: u64, out: &mut Vec<Delivery>) -> usize {
+    fn take_gated(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
         let ring = &self.topic.ring;
         let mut cur = self.next.load(Acquire);
         if ring.peek(cur) != Peek::Ready {
@@ -308,7 +331,7 @@ impl SubCore {
             // overwrite it until the delivery is settled or released, and the
             // Delivery keeps the topic (and so the ring) alive.
             let data = unsafe { ring.payload(seq, meta.len as usize) };
-            out.push(Delivery::new(
+            out.put(Delivery::new(
                 self.clone(),
                 seq,
                 &meta,
@@ -320,7 +343,7 @@ impl SubCore {
         n as usize
     }
 
-    fn take_lossy(self: &Arc<Self>, max: usize, now: u64, out: &mut Vec<Delivery>) -> usize {
+    fn take_lossy(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
         let ring = &self.topic.ring;
         let mut got = 0;
         let mut store: Option<MutexGuard<'_, RetryStore>> = None;
@@ -365,7 +388,7 @@ impl SubCore {
                     }
                     st.entries[idx as usize].meta = meta;
                     let gen = st.deliver(idx, self.ack_deadline(now));
-                    out.push(self.store_delivery(st, idx, gen));
+                    out.put(self.store_delivery(st, idx, gen));
                     got += 1;
                 }
             }
@@ -394,7 +417,7 @@ impl SubCore {
     }
 
     /// Delivers due retries and handles expired store deliveries.
-    fn take_from_store(self: &Arc<Self>, max: usize, now: u64, out: &mut Vec<Delivery>) -> usize {
+    fn take_from_store(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
         let mut st = self.lock_store();
         let mut got = 0;
         while got < max {
@@ -402,7 +425,7 @@ impl SubCore {
             match st.entries[idx as usize].state {
                 EntryState::Waiting { .. } => {
                     let gen = st.deliver(idx, self.ack_deadline(now));
-                    out.push(self.store_delivery(&st, idx, gen));
+                    out.put(self.store_delivery(&st, idx, gen));
                     got += 1;
                 }
                 EntryState::ToDeadLetter { .. } => self.dead_letter_entry(&mut st, idx, now),
@@ -532,18 +555,9 @@ impl SubCore {
         if self.gate_released.load(Acquire) {
             return;
         }
-        let g = self.topic.seq.gate(gate);
-        let mut w = g.load(SeqCst);
-        let mut moved = false;
-        while self.entry(w).state.load(SeqCst) == enc(w, SETTLED) {
-            match g.compare_exchange(w, w + 1, SeqCst, SeqCst) {
-                Ok(_) => {
-                    w += 1;
-                    moved = true;
-                }
-                Err(a) => w = a,
-            }
-        }
+        let moved = advance_gate(self.topic.seq.gate(gate), |w| {
+            self.entry(w).state.load(SeqCst) == enc(w, SETTLED)
+        });
         if moved {
             self.topic.producers.notify();
         }
@@ -576,7 +590,7 @@ impl SubCore {
                         self.set_last_error(r);
                     }
                 }
-                Action::Term { reason } => {
+                Action::Term { reason, .. } => {
                     self.termed.fetch_add(1, Relaxed);
                     if let Some(r) = reason {
                         self.set_last_error(r);
@@ -639,17 +653,18 @@ impl SubCore {
                     Err(Self::unknown(seq))
                 }
             }
-            Action::Term { reason } => {
+            Action::Term { reason, attempts } => {
                 if cas(delivered, enc(seq, BUSY)) {
                     let ring = &self.topic.ring;
                     let meta = ring.meta(seq);
+                    let attempts = attempts.unwrap_or(1);
                     // SAFETY: BUSY keeps the slot pinned while we read it.
                     let data = unsafe { ring.payload(seq, meta.len as usize) };
-                    if self.dead_letter(&meta, 1, data) {
+                    if self.dead_letter(&meta, attempts, data) {
                         self.add_credits(1);
                     } else {
                         let mut st = self.lock_store();
-                        let idx = st.alloc(meta, 1, |buf| buf.extend_from_slice(data));
+                        let idx = st.alloc(meta, attempts, |buf| buf.extend_from_slice(data));
                         st.entries[idx as usize].reason = reason.map(str::to_owned);
                         self.dead_letter_entry(&mut st, idx, mono_ns());
                         self.refresh_due(&mut st);
@@ -719,9 +734,13 @@ impl SubCore {
                 }
                 self.retry_or_dead_letter(&mut st, idx, delay, now);
             }
-            Action::Term { reason } => {
+            Action::Term { reason, attempts } => {
                 if let Some(r) = reason {
                     st.entries[idx as usize].reason = Some(r.to_owned());
+                }
+                if let Some(a) = attempts {
+                    let e = &mut st.entries[idx as usize];
+                    e.attempts = e.attempts.max(a);
                 }
                 self.dead_letter_entry(&mut st, idx, now);
             }
@@ -752,7 +771,7 @@ impl SubCore {
         self: &Arc<Self>,
         max: usize,
         timeout: Option<Duration>,
-        out: &mut Vec<Delivery>,
+        out: &mut impl Sink,
     ) -> Result<usize> {
         let dl = deadline(timeout);
         loop {
@@ -888,9 +907,9 @@ impl PullSubscription {
     /// Waits up to `timeout` (`None`: for ever) for one delivery.
     /// `Ok(None)` when nothing arrived in time.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<Option<Delivery>> {
-        let mut out = Vec::with_capacity(1);
+        let mut out = None;
         self.core.poll_into(1, timeout, &mut out)?;
-        Ok(out.pop())
+        Ok(out)
     }
 
     /// Waits up to `timeout` for at least one delivery and appends up to
@@ -948,7 +967,14 @@ impl PullSubscription {
     /// # Safety
     /// As for [`PullSubscription::ack_tag`].
     pub unsafe fn term_tag(&self, tag: u64) -> Result<()> {
-        self.core.settle(tag, Action::Term { reason: None }, None)
+        self.core.settle(
+            tag,
+            Action::Term {
+                reason: None,
+                attempts: None,
+            },
+            None,
+        )
     }
 
     /// Restarts the ack timer of a raw delivery (safe: it frees nothing).
