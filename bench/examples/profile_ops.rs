@@ -15,7 +15,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ringmq_core::{Broker, BrokerOptions, Delivery, PullSubscription, SubOptions, Topic, TopicOptions};
+use ringmq_core::{
+    Broker, BrokerOptions, Delivery, PullSubscription, SubOptions, Topic, TopicOptions,
+};
 
 const MSGS: u64 = 1 << 20;
 const ROUND: u64 = 64;

@@ -54,15 +54,23 @@ const TEXT_W: i32 = 230;
 /// Draws `blocks` into a PNG at `path`; returns whether text was drawn.
 pub fn draw(path: &std::path::Path, title: &str, blocks: &[Block]) -> Result<bool, String> {
     let with_text = load_font();
-    let height = 50 + blocks.iter().map(|b| HEAD + ROW * b.bars.len() as i32 + 10).sum::<i32>();
+    let height = 50
+        + blocks
+            .iter()
+            .map(|b| HEAD + ROW * b.bars.len() as i32 + 10)
+            .sum::<i32>();
     let root = BitMapBackend::new(path, (WIDTH as u32, height as u32)).into_drawing_area();
     let e = |e: DrawingAreaErrorKind<_>| format!("drawing the chart: {e:?}");
     root.fill(&WHITE).map_err(e)?;
     let ringmq = RGBColor(200, 60, 40);
     let peer = RGBColor(70, 110, 170);
     if with_text {
-        root.draw(&Text::new(title.to_owned(), (10, 12), ("sans", 18).into_font()))
-            .map_err(e)?;
+        root.draw(&Text::new(
+            title.to_owned(),
+            (10, 12),
+            ("sans", 18).into_font(),
+        ))
+        .map_err(e)?;
     }
     let mut y = 50;
     for block in blocks {
@@ -93,8 +101,12 @@ pub fn draw(path: &std::path::Path, title: &str, blocks: &[Block]) -> Result<boo
                 let font = ("sans", 13).into_font();
                 root.draw(&Text::new(bar.label.clone(), (20, y + 3), font.clone()))
                     .map_err(e)?;
-                root.draw(&Text::new(bar.text.clone(), (LABEL_W + len + 8, y + 3), font))
-                    .map_err(e)?;
+                root.draw(&Text::new(
+                    bar.text.clone(),
+                    (LABEL_W + len + 8, y + 3),
+                    font,
+                ))
+                .map_err(e)?;
             }
             y += ROW;
         }

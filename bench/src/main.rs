@@ -23,15 +23,18 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use peers::{
-    CrossbeamArrayQueue, CrossbeamChannel, DisruptorWait, Flume, Rtrb, StdSyncChannel,
-};
+use peers::{CrossbeamArrayQueue, CrossbeamChannel, DisruptorWait, Flume, Rtrb, StdSyncChannel};
 
 /// What one run of a case measured.
 pub enum Outcome {
-    Throughput { msgs: u64, secs: f64 },
+    Throughput {
+        msgs: u64,
+        secs: f64,
+    },
     /// Nanoseconds per message or round trip.
-    Latency { samples: Vec<u64> },
+    Latency {
+        samples: Vec<u64>,
+    },
 }
 
 pub type RunResult = Result<Outcome, String>;
@@ -80,7 +83,8 @@ struct Options {
     only: Option<String>,
 }
 
-const USAGE: &str = "usage: ringmq-bench [--quick] [--runs N] [--json PATH] [--png PATH] [--scenario NAME]
+const USAGE: &str =
+    "usage: ringmq-bench [--quick] [--runs N] [--json PATH] [--png PATH] [--scenario NAME]
   --quick          short runs (3 runs unless --runs), for CI
   --runs N         runs per case, at least 1 (default 5, quick 3)
   --json PATH      results as JSON (default bench/results/latest.json)
@@ -110,17 +114,17 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--quick" => o.quick = true,
             "--runs" => {
                 let v = value("--runs")?;
-                o.runs = v
-                    .parse()
-                    .ok()
-                    .filter(|&r| r >= 1)
-                    .ok_or_else(|| format!("--runs {v:?} is not a whole number of at least 1"))?;
+                o.runs =
+                    v.parse().ok().filter(|&r| r >= 1).ok_or_else(|| {
+                        format!("--runs {v:?} is not a whole number of at least 1")
+                    })?;
             }
             "--json" => o.json = value("--json")?.into(),
             "--png" => o.png = value("--png")?.into(),
             "--scenario" => {
                 let v = value("--scenario")?;
-                let known = SCENARIOS.iter().any(|s| s.name == v) || v == "memory" || v == "startup";
+                let known =
+                    SCENARIOS.iter().any(|s| s.name == v) || v == "memory" || v == "startup";
                 if !known {
                     return Err(format!("unknown scenario {v:?}"));
                 }
@@ -164,12 +168,18 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
     use peers::{disruptor_multi, disruptor_single, fan_out, many_to_one, ping_pong, rtrb_batch};
     let tp = 100_000;
     let c = cases;
-    add(c, "1p1c", N, "ringmq-raw", tp, false, |n| rmq::raw::<N>(n, 1, 1, false));
-    add(c, "1p1c", N, "ringmq-push", tp, false, |n| rmq::push::<N>(n, 1, 1));
+    add(c, "1p1c", N, "ringmq-raw", tp, false, |n| {
+        rmq::raw::<N>(n, 1, 1, false)
+    });
+    add(c, "1p1c", N, "ringmq-push", tp, false, |n| {
+        rmq::push::<N>(n, 1, 1)
+    });
     add(c, "1p1c", N, "disruptor-busyspin", tp, false, |n| {
         disruptor_single::<N>(n, 1, 1, DisruptorWait::BusySpin)
     });
-    add(c, "1p1c", N, "rtrb", tp, false, |n| many_to_one::<Rtrb, N>(n, 1));
+    add(c, "1p1c", N, "rtrb", tp, false, |n| {
+        many_to_one::<Rtrb, N>(n, 1)
+    });
     add(c, "1p1c", N, "crossbeam-arrayqueue", tp, false, |n| {
         many_to_one::<CrossbeamArrayQueue, N>(n, 1)
     });
@@ -179,11 +189,19 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
     add(c, "1p1c", N, "std-sync-channel", tp, false, |n| {
         many_to_one::<StdSyncChannel, N>(n, 1)
     });
-    add(c, "1p1c", N, "flume", tp, false, |n| many_to_one::<Flume, N>(n, 1));
+    add(c, "1p1c", N, "flume", tp, false, |n| {
+        many_to_one::<Flume, N>(n, 1)
+    });
 
-    add(c, "2p1c", N, "ringmq-raw", tp, false, |n| rmq::raw::<N>(n, 2, 1, false));
-    add(c, "2p1c", N, "ringmq-push", tp, false, |n| rmq::push::<N>(n, 2, 1));
-    add(c, "2p1c", N, "disruptor-busyspin", tp, false, |n| disruptor_multi::<N>(n, 2));
+    add(c, "2p1c", N, "ringmq-raw", tp, false, |n| {
+        rmq::raw::<N>(n, 2, 1, false)
+    });
+    add(c, "2p1c", N, "ringmq-push", tp, false, |n| {
+        rmq::push::<N>(n, 2, 1)
+    });
+    add(c, "2p1c", N, "disruptor-busyspin", tp, false, |n| {
+        disruptor_multi::<N>(n, 2)
+    });
     add(c, "2p1c", N, "crossbeam-arrayqueue", tp, false, |n| {
         many_to_one::<CrossbeamArrayQueue, N>(n, 2)
     });
@@ -193,18 +211,26 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
     add(c, "2p1c", N, "std-sync-channel", tp, false, |n| {
         many_to_one::<StdSyncChannel, N>(n, 2)
     });
-    add(c, "2p1c", N, "flume", tp, false, |n| many_to_one::<Flume, N>(n, 2));
+    add(c, "2p1c", N, "flume", tp, false, |n| {
+        many_to_one::<Flume, N>(n, 2)
+    });
 
     let fo = 20_000;
-    add(c, "fanout", N, "ringmq-raw", fo, false, |n| rmq::raw::<N>(n, 1, 2, false));
-    add(c, "fanout", N, "ringmq-push", fo, false, |n| rmq::push::<N>(n, 1, 2));
+    add(c, "fanout", N, "ringmq-raw", fo, false, |n| {
+        rmq::raw::<N>(n, 1, 2, false)
+    });
+    add(c, "fanout", N, "ringmq-push", fo, false, |n| {
+        rmq::push::<N>(n, 1, 2)
+    });
     add(c, "fanout", N, "disruptor-busyspin", fo, false, |n| {
         disruptor_single::<N>(n, 2, 1, DisruptorWait::BusySpin)
     });
     add(c, "fanout", N, "disruptor-sleep", fo, false, |n| {
         disruptor_single::<N>(n, 2, 1, DisruptorWait::Sleep)
     });
-    add(c, "fanout", N, "rtrb", fo, false, |n| fan_out::<Rtrb, N>(n, 2));
+    add(c, "fanout", N, "rtrb", fo, false, |n| {
+        fan_out::<Rtrb, N>(n, 2)
+    });
     add(c, "fanout", N, "crossbeam-arrayqueue", fo, false, |n| {
         fan_out::<CrossbeamArrayQueue, N>(n, 2)
     });
@@ -214,20 +240,58 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
     add(c, "fanout", N, "std-sync-channel", fo, false, |n| {
         fan_out::<StdSyncChannel, N>(n, 2)
     });
-    add(c, "fanout", N, "flume", fo, false, |n| fan_out::<Flume, N>(n, 2));
+    add(c, "fanout", N, "flume", fo, false, |n| {
+        fan_out::<Flume, N>(n, 2)
+    });
 
-    add(c, "batch", N, "ringmq-raw", tp, false, |n| rmq::raw::<N>(n, 1, 1, true));
+    add(c, "batch", N, "ringmq-raw", tp, false, |n| {
+        rmq::raw::<N>(n, 1, 1, true)
+    });
     add(c, "batch", N, "disruptor-busyspin", tp, false, |n| {
         disruptor_single::<N>(n, 1, rmq::BATCH, DisruptorWait::BusySpin)
     });
-    add(c, "batch", N, "rtrb", tp, false, |n| rtrb_batch::<N>(n, rmq::BATCH));
+    add(c, "batch", N, "rtrb", tp, false, |n| {
+        rtrb_batch::<N>(n, rmq::BATCH)
+    });
 
     let rt = if quick { 2_000 } else { 20_000 };
-    add(c, "pingpong", N, "ringmq-raw", rt, true, rmq::ping_pong::<N>);
+    add(
+        c,
+        "pingpong",
+        N,
+        "ringmq-raw",
+        rt,
+        true,
+        rmq::ping_pong::<N>,
+    );
     add(c, "pingpong", N, "rtrb", rt, true, ping_pong::<Rtrb, N>);
-    add(c, "pingpong", N, "crossbeam-arrayqueue", rt, true, ping_pong::<CrossbeamArrayQueue, N>);
-    add(c, "pingpong", N, "crossbeam-channel", rt, true, ping_pong::<CrossbeamChannel, N>);
-    add(c, "pingpong", N, "std-sync-channel", rt, true, ping_pong::<StdSyncChannel, N>);
+    add(
+        c,
+        "pingpong",
+        N,
+        "crossbeam-arrayqueue",
+        rt,
+        true,
+        ping_pong::<CrossbeamArrayQueue, N>,
+    );
+    add(
+        c,
+        "pingpong",
+        N,
+        "crossbeam-channel",
+        rt,
+        true,
+        ping_pong::<CrossbeamChannel, N>,
+    );
+    add(
+        c,
+        "pingpong",
+        N,
+        "std-sync-channel",
+        rt,
+        true,
+        ping_pong::<StdSyncChannel, N>,
+    );
     add(c, "pingpong", N, "flume", rt, true, ping_pong::<Flume, N>);
 }
 
@@ -239,17 +303,37 @@ fn register_push(cases: &mut Vec<Case>, quick: bool) {
     add(c, "push-latency-1k", 64, "ringmq-push", steady, true, |n| {
         rmq::push_latency(n, Some(1_000))
     });
-    add(c, "push-latency-1k", 64, "crossbeam-channel", steady, true, |n| {
-        send_to_receiver_latency::<CrossbeamChannel>(n, Some(1_000))
+    add(
+        c,
+        "push-latency-1k",
+        64,
+        "crossbeam-channel",
+        steady,
+        true,
+        |n| send_to_receiver_latency::<CrossbeamChannel>(n, Some(1_000)),
+    );
+    add(c, "push-latency-sat", 64, "ringmq-push", sat, true, |n| {
+        rmq::push_latency(n, None)
     });
-    add(c, "push-latency-sat", 64, "ringmq-push", sat, true, |n| rmq::push_latency(n, None));
-    add(c, "push-latency-sat", 64, "crossbeam-channel", sat, true, |n| {
-        send_to_receiver_latency::<CrossbeamChannel>(n, None)
-    });
+    add(
+        c,
+        "push-latency-sat",
+        64,
+        "crossbeam-channel",
+        sat,
+        true,
+        |n| send_to_receiver_latency::<CrossbeamChannel>(n, None),
+    );
     for subs in [1, 2, 4] {
-        add(c, "push-subs", 64, &format!("ringmq-push x{subs}"), 50_000, false, move |n| {
-            rmq::push::<64>(n, 1, subs)
-        });
+        add(
+            c,
+            "push-subs",
+            64,
+            &format!("ringmq-push x{subs}"),
+            50_000,
+            false,
+            move |n| rmq::push::<64>(n, 1, subs),
+        );
     }
 }
 
@@ -347,7 +431,9 @@ static TARGET_SECS: Mutex<f64> = Mutex::new(0.25);
 fn calibrated(base: u64, msgs: u64, secs: f64) -> u64 {
     let target = *TARGET_SECS.lock().unwrap();
     let rate = msgs as f64 / secs.max(1e-6);
-    ((rate * target) as u64).clamp(base / 5, 50_000_000).max(1024)
+    ((rate * target) as u64)
+        .clamp(base / 5, 50_000_000)
+        .max(1024)
 }
 
 fn machine() -> BTreeMap<&'static str, String> {
@@ -370,7 +456,16 @@ fn machine() -> BTreeMap<&'static str, String> {
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into());
     m.insert("kernel", kernel);
+    m.insert("loadavg_at_start", loadavg());
     m
+}
+
+/// The 1-, 5- and 15-minute load averages: other work on the machine is
+/// what most often turns a spinning queue's figures upside down.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn fmt_rate(r: f64) -> String {
@@ -403,14 +498,24 @@ fn summarise(c: &Case) -> Option<Summary> {
         }
         let col = |i: usize| median(&c.pcts.iter().map(|p| p[i]).collect::<Vec<_>>());
         let pcts = [col(0), col(1), col(2)];
-        Some(Summary { median: pcts[1], min: f64::NAN, max: f64::NAN, pcts })
+        Some(Summary {
+            median: pcts[1],
+            min: f64::NAN,
+            max: f64::NAN,
+            pcts,
+        })
     } else {
         if c.rates.is_empty() {
             return None;
         }
         let min = c.rates.iter().copied().fold(f64::INFINITY, f64::min);
         let max = c.rates.iter().copied().fold(0.0, f64::max);
-        Some(Summary { median: median(&c.rates), min, max, pcts: [f64::NAN; 3] })
+        Some(Summary {
+            median: median(&c.rates),
+            min,
+            max,
+            pcts: [f64::NAN; 3],
+        })
     }
 }
 
@@ -430,7 +535,10 @@ fn groups(cases: &[Case]) -> Vec<(&'static str, usize, Vec<usize>)> {
 }
 
 fn describe(name: &str) -> &'static str {
-    SCENARIOS.iter().find(|s| s.name == name).map_or("", |s| s.what)
+    SCENARIOS
+        .iter()
+        .find(|s| s.name == name)
+        .map_or("", |s| s.what)
 }
 
 fn print_table(cases: &[Case], runs: usize) {
@@ -482,7 +590,11 @@ fn print_table(cases: &[Case], runs: usize) {
                 for &r in &refs {
                     // Above 1: RingMQ's latency is lower than this peer's.
                     let cell = summarise(&cases[r]).map_or("-".to_owned(), |rs| {
-                        format!("{:.2} / {:.2}", s.pcts[0] / rs.pcts[0], s.pcts[1] / rs.pcts[1])
+                        format!(
+                            "{:.2} / {:.2}",
+                            s.pcts[0] / rs.pcts[0],
+                            s.pcts[1] / rs.pcts[1]
+                        )
                     });
                     print!("  {cell:>22}");
                 }
@@ -536,7 +648,11 @@ fn chart_blocks(cases: &[Case]) -> Vec<chart::Block> {
     let mut blocks = Vec::new();
     for (scenario, payload, idx) in groups(cases) {
         let latency = cases[idx[0]].latency;
-        let unit = if latency { "p99, us (shorter is better)" } else { "M msgs/s" };
+        let unit = if latency {
+            "p99, us (shorter is better)"
+        } else {
+            "M msgs/s"
+        };
         let mut bars = Vec::new();
         for &i in &idx {
             let c = &cases[i];
@@ -675,9 +791,10 @@ fn run(opts: &Options) -> Result<(), String> {
     progress(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
     eprintln!();
 
+    let load_end = loadavg();
     println!(
-        "RingMQ against peers: capacity 1024, medians of {} interleaved runs; {} cpus, {}, kernel {}",
-        opts.runs, mach["nproc"], mach["cpu"], mach["kernel"]
+        "RingMQ against peers: capacity 1024, medians of {} interleaved runs; {} cpus, {}, kernel {}; load average {} at start, {} at end",
+        opts.runs, mach["nproc"], mach["cpu"], mach["kernel"], mach["loadavg_at_start"], load_end
     );
     println!("Throughput: the 'x' columns are RingMQ's rate divided by the row's (above 1: RingMQ is faster).");
     println!("Latency: the columns are the row's p50 and p99 divided by RingMQ's (above 1: RingMQ is faster).");
@@ -693,10 +810,12 @@ fn run(opts: &Options) -> Result<(), String> {
     }
     if let Some(s) = &startup {
         println!(
-            "== start-up: broker + topic creation median {} us, p90 {} us (target < 1000 us); Broker::new alone {} us; close {} us ({} times)",
+            "== start-up: broker + topic creation median {} us, p90 {} us (target < 1000 us); of which BrokerOptions::default {} us, Broker::new {} us, create_topic {} us; close {} us ({} times)",
             fmt_us(s.create_median_ns),
             fmt_us(s.create_p90_ns),
+            fmt_us(s.options_median_ns),
             fmt_us(s.broker_median_ns),
+            fmt_us(s.topic_median_ns),
             fmt_us(s.close_median_ns),
             s.iterations
         );
@@ -704,6 +823,7 @@ fn run(opts: &Options) -> Result<(), String> {
 
     let json = serde_json::json!({
         "machine": mach,
+        "loadavg_at_end": load_end,
         "runs": opts.runs,
         "quick": opts.quick,
         "capacity": peers::CAPACITY,
@@ -719,7 +839,9 @@ fn run(opts: &Options) -> Result<(), String> {
             "iterations": s.iterations,
             "broker_and_topic_median_ns": s.create_median_ns,
             "broker_and_topic_p90_ns": s.create_p90_ns,
-            "broker_median_ns": s.broker_median_ns,
+            "broker_options_default_median_ns": s.options_median_ns,
+            "broker_new_median_ns": s.broker_median_ns,
+            "create_topic_median_ns": s.topic_median_ns,
             "close_median_ns": s.close_median_ns,
         })),
     });
@@ -753,7 +875,11 @@ fn run(opts: &Options) -> Result<(), String> {
         })
         .collect();
     if !failed.is_empty() {
-        return Err(format!("{} case(s) failed:\n  {}", failed.len(), failed.join("\n  ")));
+        return Err(format!(
+            "{} case(s) failed:\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        ));
     }
     Ok(())
 }
@@ -782,9 +908,14 @@ mod tests {
         assert_eq!(a(&["--quick", "--runs", "7"]).unwrap().runs, 7);
         assert!(a(&["--runs", "0"]).unwrap_err().contains("at least 1"));
         assert!(a(&["--runs"]).unwrap_err().contains("needs a value"));
-        assert!(a(&["--scenario", "nope"]).unwrap_err().contains("unknown scenario"));
+        assert!(a(&["--scenario", "nope"])
+            .unwrap_err()
+            .contains("unknown scenario"));
         assert!(a(&["--bogus"]).unwrap_err().contains("unknown argument"));
-        assert_eq!(a(&["--scenario", "fanout"]).unwrap().scenario.as_deref(), Some("fanout"));
+        assert_eq!(
+            a(&["--scenario", "fanout"]).unwrap().scenario.as_deref(),
+            Some("fanout")
+        );
     }
 
     #[test]
@@ -795,7 +926,11 @@ mod tests {
         register::<64>(&mut cases, true);
         register_push(&mut cases, true);
         for c in &cases {
-            let n = if c.scenario == "push-latency-1k" { 20 } else { 4_096 };
+            let n = if c.scenario == "push-latency-1k" {
+                20
+            } else {
+                4_096
+            };
             match (c.run)(n) {
                 Ok(Outcome::Throughput { msgs, secs }) => {
                     assert!(msgs > 0 && secs > 0.0, "{} {}", c.scenario, c.imp)

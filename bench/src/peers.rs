@@ -394,23 +394,28 @@ pub fn disruptor_single<const N: usize>(
         }};
     }
     let t0 = match (wait, handlers) {
-        (DisruptorWait::BusySpin, 1) => timed!(
-            disruptor::build_single_producer(CAPACITY, factory, BusySpin).handle_events_with(h(0))
-        ),
-        (DisruptorWait::BusySpin, 2) => timed!(
-            disruptor::build_single_producer(CAPACITY, factory, BusySpin)
-                .handle_events_with(h(0))
-                .handle_events_with(h(1))
-        ),
-        (DisruptorWait::Sleep, 1) => timed!(
-            disruptor::build_single_producer(CAPACITY, factory, sleep_strategy())
-                .handle_events_with(h(0))
-        ),
-        (DisruptorWait::Sleep, 2) => timed!(
-            disruptor::build_single_producer(CAPACITY, factory, sleep_strategy())
-                .handle_events_with(h(0))
-                .handle_events_with(h(1))
-        ),
+        (DisruptorWait::BusySpin, 1) => timed!(disruptor::build_single_producer(
+            CAPACITY, factory, BusySpin
+        )
+        .handle_events_with(h(0))),
+        (DisruptorWait::BusySpin, 2) => timed!(disruptor::build_single_producer(
+            CAPACITY, factory, BusySpin
+        )
+        .handle_events_with(h(0))
+        .handle_events_with(h(1))),
+        (DisruptorWait::Sleep, 1) => {
+            timed!(
+                disruptor::build_single_producer(CAPACITY, factory, sleep_strategy())
+                    .handle_events_with(h(0))
+            )
+        }
+        (DisruptorWait::Sleep, 2) => {
+            timed!(
+                disruptor::build_single_producer(CAPACITY, factory, sleep_strategy())
+                    .handle_events_with(h(0))
+                    .handle_events_with(h(1))
+            )
+        }
         _ => return Err(format!("{handlers} disruptor handlers are not set up here")),
     };
     // Dropping the producer waited for the handlers to finish every event.
@@ -443,10 +448,9 @@ pub fn disruptor_multi<const N: usize>(n: u64, producers: usize) -> RunResult {
     let per = n / producers as u64;
     let total = per * producers as u64;
     let out = Arc::new(Mutex::new(None));
-    let mut producer =
-        disruptor::build_multi_producer(CAPACITY, || Event([0u8; N]), BusySpin)
-            .handle_events_with(checking_handler::<N>(total, out.clone()))
-            .build();
+    let mut producer = disruptor::build_multi_producer(CAPACITY, || Event([0u8; N]), BusySpin)
+        .handle_events_with(checking_handler::<N>(total, out.clone()))
+        .build();
     let start = Barrier::new(producers);
     let t0 = thread::scope(|s| {
         for p in 1..producers {

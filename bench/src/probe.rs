@@ -112,11 +112,16 @@ fn parse_probe(line: &str) -> Result<Memory, String> {
 #[derive(Debug, Clone, Copy)]
 pub struct Startup {
     pub iterations: usize,
-    /// Broker::new + create_topic (1024 x 256 B), median and 90th percentile, ns.
+    /// BrokerOptions::default + Broker::new + create_topic (1024 x 256 B),
+    /// median and 90th percentile, ns.
     pub create_median_ns: f64,
     pub create_p90_ns: f64,
+    /// BrokerOptions::default() alone (it asks the OS for the CPU count), median, ns.
+    pub options_median_ns: f64,
     /// Broker::new alone, median, ns.
     pub broker_median_ns: f64,
+    /// create_topic alone, median, ns.
+    pub topic_median_ns: f64,
     /// close of that broker (joins its pool), median, ns.
     pub close_median_ns: f64,
 }
@@ -124,11 +129,15 @@ pub struct Startup {
 pub fn measure_startup(iterations: usize) -> Result<Startup, String> {
     let err = |e: ringmq_core::Error| format!("{e:?}");
     let mut create = Vec::with_capacity(iterations);
+    let mut options = Vec::with_capacity(iterations);
     let mut broker_only = Vec::with_capacity(iterations);
+    let mut topic_only = Vec::with_capacity(iterations);
     let mut closing = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let t0 = Instant::now();
-        let broker = Broker::new(BrokerOptions::default()).map_err(err)?;
+        let opts = BrokerOptions::default();
+        let t_opts = Instant::now();
+        let broker = Broker::new(opts).map_err(err)?;
         let t1 = Instant::now();
         let topic = broker
             .create_topic("startup", TopicOptions::default())
@@ -139,7 +148,9 @@ pub fn measure_startup(iterations: usize) -> Result<Startup, String> {
         broker.close(Duration::ZERO).map_err(err)?;
         let t3 = Instant::now();
         create.push((t2 - t0).as_nanos() as f64);
-        broker_only.push((t1 - t0).as_nanos() as f64);
+        options.push((t_opts - t0).as_nanos() as f64);
+        broker_only.push((t1 - t_opts).as_nanos() as f64);
+        topic_only.push((t2 - t1).as_nanos() as f64);
         closing.push((t3 - t2).as_nanos() as f64);
     }
     let mut sorted = create.clone();
@@ -148,7 +159,9 @@ pub fn measure_startup(iterations: usize) -> Result<Startup, String> {
         iterations,
         create_median_ns: median(&create),
         create_p90_ns: sorted[(sorted.len() * 9 / 10).min(sorted.len() - 1)],
+        options_median_ns: median(&options),
         broker_median_ns: median(&broker_only),
+        topic_median_ns: median(&topic_only),
         close_median_ns: median(&closing),
     })
 }

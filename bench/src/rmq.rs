@@ -220,14 +220,20 @@ pub fn ping_pong<const N: usize>(n: u64) -> RunResult {
             },
         )
         .map_err(err)?;
-    let ping_sub = ping.subscribe_pull("echo", SubOptions::default()).map_err(err)?;
-    let pong_sub = pong.subscribe_pull("back", SubOptions::default()).map_err(err)?;
+    let ping_sub = ping
+        .subscribe_pull("echo", SubOptions::default())
+        .map_err(err)?;
+    let pong_sub = pong
+        .subscribe_pull("back", SubOptions::default())
+        .map_err(err)?;
     let samples = thread::scope(|s| -> Result<Vec<u64>, String> {
         let echo = s.spawn(|| -> Result<(), String> {
             let mut got = Vec::with_capacity(1);
             for _ in 0..n {
                 ping_sub.poll_batch(1, None, &mut got).map_err(err)?;
-                let d = got.pop().ok_or("poll_batch without a timeout returned nothing")?;
+                let d = got
+                    .pop()
+                    .ok_or("poll_batch without a timeout returned nothing")?;
                 let mut copy = [0u8; N];
                 copy.copy_from_slice(d.data());
                 d.ack().map_err(err)?;
@@ -242,9 +248,14 @@ pub fn ping_pong<const N: usize>(n: u64) -> RunResult {
             ping.publish(&make::<N>(i, 0)).map_err(err)?;
             pong_sub.poll_batch(1, None, &mut got).map_err(err)?;
             samples.push(t0.elapsed().as_nanos() as u64);
-            let d = got.pop().ok_or("poll_batch without a timeout returned nothing")?;
+            let d = got
+                .pop()
+                .ok_or("poll_batch without a timeout returned nothing")?;
             if seq_of(d.data()) != i {
-                return Err(format!("round trip {i} returned message {}", seq_of(d.data())));
+                return Err(format!(
+                    "round trip {i} returned message {}",
+                    seq_of(d.data())
+                ));
             }
             d.ack().map_err(err)?;
         }
