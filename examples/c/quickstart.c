@@ -1,12 +1,8 @@
-/* The C quick start of docs/C.md: publish, poll, ack. */
 #include <ringmq.h>
 #include <stdio.h>
 
 int main(void) {
-    ringmq_broker *mq;
-    ringmq_topic *orders;
-    ringmq_sub *audit;
-    ringmq_message m;
+    ringmq_broker *mq; ringmq_topic *orders; ringmq_sub *audit; ringmq_message m;
     if (ringmq_broker_new(NULL, &mq) != RINGMQ_OK ||
         ringmq_topic_create(mq, "orders", NULL, &orders) != RINGMQ_OK ||
         ringmq_subscribe_pull(orders, "audit", NULL, &audit) != RINGMQ_OK ||
@@ -15,11 +11,8 @@ int main(void) {
         fprintf(stderr, "ringmq: %s\n", ringmq_last_error());
         return 1;
     }
-    printf("got #%llu: %.*s (attempt %u)\n", (unsigned long long)m.id, (int)m.len,
-           (const char *)m.data, m.attempt);
-    ringmq_ack(audit, m.delivery_tag);
-    ringmq_unsubscribe(audit);
-    ringmq_topic_release(orders);
-    ringmq_broker_free(mq);
+    printf("got #%llu: %.*s\n", (unsigned long long)m.id, (int)m.len, (const char *)m.data);
+    ringmq_ack(audit, m.delivery_tag);           /* m.data is valid until here */
+    ringmq_unsubscribe(audit); ringmq_topic_release(orders); ringmq_broker_free(mq);
     return 0;
 }

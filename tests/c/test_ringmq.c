@@ -65,6 +65,19 @@ static ringmq_topic_stats topic_stats(const ringmq_topic *t) {
     return st;
 }
 
+/* A push subscription's stats once its counters reach the given values
+ * (handlers return before the engine records their outcome), or after 10 s. */
+static ringmq_sub_stats push_stats_after(const ringmq_sub *s, uint64_t acked, uint64_t nacked,
+                                         uint64_t dead) {
+    ringmq_sub_stats st = sub_stats(s);
+    for (int waited = 0; waited < 10000; waited += 2) {
+        if (st.acked >= acked && st.nacked >= nacked && st.dead_lettered >= dead) break;
+        sleep_ms(2);
+        st = sub_stats(s);
+    }
+    return st;
+}
+
 /* Polls one message and checks its payload is the text `want`. */
 static ringmq_message poll_text(ringmq_sub *s, const char *want) {
     ringmq_message m;
@@ -357,7 +370,7 @@ static void test_push_and_pull(void) {
     CHECK_EQ_U64(atomic_load(&st.calls), PUSH_N + PUSH_N / 5);
     for (int i = 0; i < PUSH_N; i++) CHECK_EQ_U64(atomic_load(&st.acked_ids[i]), 1);
 
-    ringmq_sub_stats ps = sub_stats(push);
+    ringmq_sub_stats ps = push_stats_after(push, PUSH_N, PUSH_N / 5, 0);
     CHECK_EQ_U64(ps.acked, PUSH_N);
     CHECK_EQ_U64(ps.nacked, PUSH_N / 5);
     CHECK_EQ_U64(ps.retried, PUSH_N / 5);
@@ -498,7 +511,7 @@ static void test_push_failures_reach_the_dlq(void) {
         OK(ringmq_ack(dead, d.delivery_tag));
     }
     CHECK(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
-    ringmq_sub_stats ss = sub_stats(push);
+    ringmq_sub_stats ss = push_stats_after(push, 0, 6, 3);
     CHECK_EQ_U64(ss.nacked, 6);
     CHECK_EQ_U64(ss.dead_lettered, 3);
     CHECK_EQ_U64(atomic_load(&calls), 6);
@@ -533,6 +546,139 @@ static void test_ack_timeout_redelivers(void) {
     CHECK_EQ_U64(ss.expired, 1);
     CHECK_EQ_U64(ss.acked, 1);
     CHECK_EQ_U64(ss.in_flight, 0);
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static void test_in_progress_extends_the_ack_timer(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.ack_timeout_ms = 1000;
+    o.backoff_base_ms = 1;
+    o.backoff_max_ms = 1;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "long-work", &o, &t));
+    ringmq_sub *s = pull(t, "g");
+    OK(ringmq_publish(t, "kept", 4, 0, -1, NULL));
+    OK(ringmq_publish(t, "lost", 4, 0, -1, NULL));
+    ringmq_message kept = poll_text(s, "kept");
+    ringmq_message lost = poll_text(s, "lost");
+    sleep_ms(600);
+    OK(ringmq_in_progress(s, kept.delivery_tag)); /* restarts its timer */
+    sleep_ms(600);
+    /* 1.2 s after delivery: only the one without in_progress came back. */
+    ringmq_message again = poll_text(s, "lost");
+    CHECK_EQ_U64(again.id, lost.id);
+    CHECK_EQ_U64(again.attempt, 2);
+    CHECK(kept.len == 4 && memcmp(kept.data, "kept", 4) == 0); /* still valid */
+    OK(ringmq_ack(s, kept.delivery_tag));
+    CHECK_ST(ringmq_ack(s, lost.delivery_tag), RINGMQ_INVALID_ARGUMENT);
+    OK(ringmq_ack(s, again.delivery_tag));
+    ringmq_message none;
+    CHECK_ST(ringmq_poll(s, 0, &none), RINGMQ_EMPTY);
+    CHECK_EQ_U64(sub_stats(s).expired, 1);
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static void test_sub_options_start_and_lossy(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "opts", 4, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *first = pull(t, "first");
+    for (int i = 0; i < 3; i++) OK(ringmq_publish(t, "e", 1, (uint64_t)i, -1, NULL));
+    ringmq_sub_options so;
+    ringmq_sub_options_default(&so);
+    so.start = RINGMQ_START_EARLIEST; /* sees what "first" still holds */
+    ringmq_sub *early = NULL;
+    OK(ringmq_subscribe_pull(t, "early", &so, &early));
+    ringmq_sub *late = pull(t, "late"); /* default: only what comes next */
+    ringmq_message m;
+    for (uint64_t i = 0; i < 3; i++) {
+        OK(ringmq_poll(early, 1000, &m));
+        CHECK_EQ_U64(m.id, i);
+        OK(ringmq_ack(early, m.delivery_tag));
+    }
+    CHECK_ST(ringmq_poll(late, 0, &m), RINGMQ_EMPTY);
+    OK(ringmq_unsubscribe(first));
+    OK(ringmq_unsubscribe(early));
+    OK(ringmq_unsubscribe(late));
+
+    /* A lossy subscription never holds producers back. */
+    ringmq_sub_options_default(&so);
+    so.lossy = true;
+    ringmq_sub *dash = NULL;
+    OK(ringmq_subscribe_pull(t, "dash", &so, &dash));
+    for (int i = 0; i < 12; i++) OK(ringmq_publish(t, "l", 1, 0, 0, NULL));
+    int got = 0;
+    while (ringmq_poll(dash, 0, &m) == RINGMQ_OK) {
+        CHECK(m.id >= 3 + 12 - 4); /* only the newest ring's worth */
+        OK(ringmq_ack(dash, m.delivery_tag));
+        got++;
+    }
+    CHECK(got >= 1 && got <= 4);
+    CHECK_EQ_U64(sub_stats(dash).dropped, 12 - (uint64_t)got);
+    OK(ringmq_unsubscribe(dash));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+#define KEYS 4
+#define PER_KEY 60
+
+typedef struct {
+    atomic_int running, max_running;
+    atomic_int acked;
+    atomic_int overtaken; /* a message handled before an earlier one of its key */
+    atomic_int next_seq[KEYS];
+} ordered_state;
+
+/* Fails the first try of every 7th message; with ordered_by_key the
+ * messages after it (same key) must wait for its retry. */
+static int32_t ordered_handler(const ringmq_message *m, void *user_data) {
+    ordered_state *st = user_data;
+    int now = atomic_fetch_add(&st->running, 1) + 1;
+    int max = atomic_load(&st->max_running);
+    while (now > max && !atomic_compare_exchange_weak(&st->max_running, &max, now)) {
+    }
+    uint32_t seq;
+    memcpy(&seq, m->data, sizeof seq);
+    int32_t rc = 0;
+    if (m->key >= KEYS || (int)seq != atomic_load(&st->next_seq[m->key])) {
+        atomic_fetch_add(&st->overtaken, 1);
+    } else if (seq % 7 == 3 && m->attempt == 1) {
+        rc = 1;
+    } else {
+        atomic_fetch_add(&st->next_seq[m->key], 1);
+        atomic_fetch_add(&st->acked, 1);
+    }
+    sleep_ms(seq % 3 == 0 ? 1 : 0);
+    atomic_fetch_sub(&st->running, 1);
+    return rc;
+}
+
+static void test_push_ordered_by_key_and_concurrency(void) {
+    ringmq_broker *b = new_broker(4);
+    ringmq_topic *t = new_topic(b, "ordered", 1024, RINGMQ_OVERFLOW_BLOCK);
+    static ordered_state st;
+    memset(&st, 0, sizeof st);
+    ringmq_sub_options so;
+    ringmq_sub_options_default(&so);
+    so.concurrency = 3;
+    so.ordered_by_key = true;
+    ringmq_sub *s = NULL;
+    OK(ringmq_subscribe(t, "ordered", ordered_handler, &st, &so, &s));
+    for (uint32_t seq = 0; seq < PER_KEY; seq++)
+        for (uint64_t k = 0; k < KEYS; k++) OK(ringmq_publish(t, &seq, sizeof seq, k, -1, NULL));
+    for (int waited = 0; waited < 20000 && atomic_load(&st.acked) < KEYS * PER_KEY; waited += 5) sleep_ms(5);
+    CHECK_EQ_U64(atomic_load(&st.acked), KEYS * PER_KEY);
+    CHECK_EQ_U64(atomic_load(&st.overtaken), 0);
+    CHECK(atomic_load(&st.max_running) <= 3);
+    ringmq_sub_stats ss = push_stats_after(s, KEYS * PER_KEY, KEYS * ((PER_KEY + 3) / 7), 0);
+    CHECK_EQ_U64(ss.acked, KEYS * PER_KEY);
+    CHECK_EQ_U64(ss.nacked, KEYS * ((PER_KEY + 3) / 7));
     OK(ringmq_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
@@ -975,6 +1121,9 @@ int main(int argc, char **argv) {
         {"pull_retries_and_dlq", test_pull_retries_and_dlq},
         {"push_failures_reach_the_dlq", test_push_failures_reach_the_dlq},
         {"ack_timeout_redelivers", test_ack_timeout_redelivers},
+        {"in_progress_extends_the_ack_timer", test_in_progress_extends_the_ack_timer},
+        {"sub_options_start_and_lossy", test_sub_options_start_and_lossy},
+        {"push_ordered_by_key_and_concurrency", test_push_ordered_by_key_and_concurrency},
         {"overflow_reject", test_overflow_reject},
         {"overflow_block", test_overflow_block},
         {"overflow_drop_oldest", test_overflow_drop_oldest},
