@@ -19,56 +19,58 @@ fn meta(id: u64) -> SlotMeta {
     }
 }
 
-/// Two producers, one gated consumer, a ring of 2 slots and 3 messages: the
-/// consumer sees every sequence once with its own payload, and no producer
-/// overwrites a slot before the consumer settled it.
-#[test]
-fn gated_claims_never_overwrite_unsettled_slots() {
-    let mut model = loom::model::Builder::new();
-    // Blocked producers retry, which makes long (but finite) paths.
-    model.max_branches = 100_000;
-    if model.preemption_bound.is_none() {
-        model.preemption_bound = Some(2);
-    }
-    model.check(|| {
-        let ring = Arc::new(Ring::new(2, 8));
-        let seq = Arc::new(Sequencer::new(2));
-        let (gate, start) = seq.register(false).unwrap();
-        assert_eq!(start, 0);
-        let producers: Vec<_> = [1u64, 2]
-            .into_iter()
-            .map(|n| {
-                let (ring, seq) = (ring.clone(), seq.clone());
-                thread::spawn(move || {
-                    for _ in 0..n {
-                        let s = loop {
-                            match seq.try_claim(1, true) {
-                                Ok(s) => break s,
-                                Err(ClaimError::Full) => thread::yield_now(),
-                            }
-                        };
-                        ring.write(s, &meta(s), &(s * 10).to_le_bytes());
-                    }
-                })
+/// One gated consumer; a ring of 2 slots; `producers` threads publish
+/// `per_producer` messages each. The consumer sees every sequence once with
+/// its own payload, and no producer overwrites a slot before it is settled.
+fn gated_model(producers: u64, per_producer: u64) {
+    let total = producers * per_producer;
+    let ring = Arc::new(Ring::new(2, 8));
+    let seq = Arc::new(Sequencer::new(2));
+    let (gate, start) = seq.register(false).unwrap();
+    assert_eq!(start, 0);
+    let hs: Vec<_> = (0..producers)
+        .map(|_| {
+            let (ring, seq) = (ring.clone(), seq.clone());
+            thread::spawn(move || {
+                for _ in 0..per_producer {
+                    let s = loop {
+                        match seq.try_claim(1, true) {
+                            Ok(s) => break s,
+                            Err(ClaimError::Full) => thread::yield_now(),
+                        }
+                    };
+                    ring.write(s, &meta(s), &(s * 10).to_le_bytes());
+                }
             })
-            .collect();
-        // The consumer: read each sequence in order, check it, settle it.
-        let mut buf = Vec::new();
-        for s in 0..3u64 {
-            while ring.peek(s) != Peek::Ready {
-                thread::yield_now();
-            }
-            let m = ring.copy_out(s, &mut buf);
-            assert_eq!(m.id, s);
-            assert_eq!(buf, (s * 10).to_le_bytes());
-            assert!(ring.still_published(s), "overwritten before it was settled");
-            seq.advance(gate, s + 1);
+        })
+        .collect();
+    let mut buf = Vec::new();
+    for s in 0..total {
+        while ring.peek(s) != Peek::Ready {
+            thread::yield_now();
         }
-        for p in producers {
-            p.join().unwrap();
-        }
-        assert_eq!(seq.claimed(), 3);
-    });
+        let m = ring.copy_out(s, &mut buf);
+        assert_eq!(m.id, s);
+        assert_eq!(buf, (s * 10).to_le_bytes());
+        assert!(ring.still_published(s), "overwritten before it was settled");
+        seq.advance(gate, s + 1);
+    }
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(seq.claimed(), total);
+}
+
+/// Gating: one producer laps a 2-slot ring and must wait for the consumer.
+#[test]
+fn gated_producer_never_overwrites_unsettled_slots() {
+    loom::model(|| gated_model(1, 3));
+}
+
+/// Multi-producer claim: two producers race for the slots of one lap.
+#[test]
+fn two_producers_claim_distinct_slots() {
+    loom::model(|| gated_model(2, 1));
 }
 
 /// A lossy reader racing an ungated producer either gets a whole message or
@@ -150,3 +152,4 @@ fn registering_a_gate_races_claims_safely() {
         assert_eq!(seq.gate_value(gate), start);
     });
 }
+

@@ -115,10 +115,8 @@ fn term_goes_straight_to_dlq_and_double_settle_is_rejected() {
     let e = unsafe { s.ack_tag(tag) }.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     // SAFETY: as above; a tag never issued.
-    assert_eq!(
-        unsafe { s.ack_tag(12345) }.unwrap_err().kind(),
-        ErrorKind::InvalidArgument
-    );
+    let e = unsafe { s.ack_tag(12345) }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     let d = poll1(&dead);
     assert_eq!((d.data(), d.attempt()), (&b"x"[..], 2));
 }
