@@ -29,13 +29,13 @@ pub struct Message<'a> {
 /// The payload is read in place from the ring (or from the subscription's
 /// retry store): the slot is not reused while this value exists.
 pub struct Delivery {
-    sub: Arc<SubCore>,
-    tag: u64,
-    meta: SlotMeta,
+    pub(crate) sub: Arc<SubCore>,
+    pub(crate) tag: u64,
+    pub(crate) meta: SlotMeta,
     attempt: u32,
     ptr: *const u8,
     len: usize,
-    settled: bool,
+    pub(crate) settled: bool,
 }
 
 // SAFETY: `ptr` points into memory owned by the topic's ring or the

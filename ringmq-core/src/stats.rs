@@ -15,7 +15,6 @@ const BUCKETS: usize = SUB + (MAX_EXP - SUB_BITS) as usize * SUB;
 /// relaxed add; it never allocates after construction.
 pub struct Histogram {
     buckets: Box<[AtomicU64]>,
-    count: AtomicU64,
     sum: AtomicU64,
     max: AtomicU64,
 }
@@ -30,7 +29,6 @@ impl Histogram {
     pub fn new() -> Self {
         Histogram {
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
             sum: AtomicU64::new(0),
             max: AtomicU64::new(0),
         }
@@ -61,13 +59,32 @@ impl Histogram {
 
     pub fn record(&self, v: u64) {
         self.buckets[Self::index(v)].fetch_add(1, Relaxed);
-        self.count.fetch_add(1, Relaxed);
         self.sum.fetch_add(v, Relaxed);
-        self.max.fetch_max(v, Relaxed);
+        self.raise_max(v);
     }
 
+    /// Records a batch: one add per value's bucket, one for the sum.
+    pub fn record_all(&self, values: impl IntoIterator<Item = u64>) {
+        let (mut sum, mut max) = (0u64, 0u64);
+        for v in values {
+            self.buckets[Self::index(v)].fetch_add(1, Relaxed);
+            sum = sum.wrapping_add(v);
+            max = max.max(v);
+        }
+        self.sum.fetch_add(sum, Relaxed);
+        self.raise_max(max);
+    }
+
+    fn raise_max(&self, v: u64) {
+        // Most values are below the max: skip the read-modify-write then.
+        if v > self.max.load(Relaxed) {
+            self.max.fetch_max(v, Relaxed);
+        }
+    }
+
+    /// Values recorded (summed over the buckets, so never out of step).
     pub fn count(&self) -> u64 {
-        self.count.load(Relaxed)
+        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
     }
 
     /// Sum of the recorded values (wraps after ~584 years of nanoseconds).

@@ -563,6 +563,53 @@ impl SubCore {
         }
     }
 
+    /// Acks a batch: ring deliveries of this subscription settle with one
+    /// compare-and-swap each, then credits, counters, latency and the
+    /// watermark are updated once for the batch; anything else is acked one
+    /// by one.
+    pub(crate) fn ack_all(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> Result<()> {
+        let mut first = Ok(());
+        let (mut n, mut wrote) = (0u64, false);
+        let now = wall_ns();
+        let closed = self.is_closed();
+        let lat = |d: &Delivery| now.saturating_sub(d.meta.timestamp_ns).max(0) as u64;
+        // Settle in place, then record latencies of the settled ones.
+        for d in batch.iter_mut() {
+            let fast =
+                !closed && d.tag & STORE_TAG == 0 && !self.lossy && Arc::ptr_eq(&d.sub, self);
+            if fast
+                && self
+                    .entry(d.tag)
+                    .state
+                    .compare_exchange(enc(d.tag, DELIVERED), enc(d.tag, SETTLED), SeqCst, Acquire)
+                    .is_ok()
+            {
+                d.settled = true;
+                n += 1;
+                wrote = true;
+            }
+        }
+        if wrote {
+            self.latency
+                .record_all(batch.iter().filter(|d| d.settled).map(lat));
+        }
+        for d in batch.drain(..) {
+            if d.settled {
+                continue;
+            }
+            let r = d.ack();
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        if n > 0 {
+            self.add_credits(n);
+            self.counters.acked.fetch_add(n, Relaxed);
+            self.advance();
+        }
+        first
+    }
+
     /// Settles the delivery `tag`.
     pub(crate) fn settle(
         &self,
@@ -930,14 +977,7 @@ impl PullSubscription {
     /// Acks every delivery in `batch`, emptying it; the first error, if any,
     /// is returned after all were tried.
     pub fn ack_all(&self, batch: &mut Vec<Delivery>) -> Result<()> {
-        let mut first = Ok(());
-        for d in batch.drain(..) {
-            let r = d.ack();
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
+        self.core.ack_all(batch)
     }
 
     /// Settles by tag a delivery that was turned into a raw tag with

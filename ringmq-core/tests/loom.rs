@@ -152,4 +152,3 @@ fn registering_a_gate_races_claims_safely() {
         assert_eq!(seq.gate_value(gate), start);
     });
 }
-
