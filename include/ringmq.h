@@ -705,6 +705,10 @@ ringmq_status ringmq_nack(ringmq_sub *s, uint64_t delivery_tag, uint32_t delay_m
  * Terms a pulled delivery: straight to the topic's dead-letter topic
  * `<name>.dlq`, no more attempts. Its `data` must not be read afterwards.
  *
+ * # Arguments
+ * - `s`: the pull subscription it came from.
+ * - `delivery_tag`: from the `ringmq_message`.
+ *
  * # Returns
  * As `ringmq_ack`.
  *
@@ -716,6 +720,10 @@ ringmq_status ringmq_term(ringmq_sub *s, uint64_t delivery_tag);
 /**
  * Marks a pulled delivery as still being worked on: restarts its ack
  * timer. Its `data` stays valid.
+ *
+ * # Arguments
+ * - `s`: the pull subscription it came from.
+ * - `delivery_tag`: from the `ringmq_message`.
  *
  * # Returns
  * As `ringmq_ack`.

@@ -5,7 +5,8 @@
 #   C tests plain and under AddressSanitizer + UndefinedBehaviorSanitizer
 #   (LeakSanitizer included); the header compiled as C++; installing into a
 #   temporary prefix and building with pkg-config (shared and static); the
-#   IoT-gateway example.
+#   IoT-gateway example; a short run of the throughput program (the full
+#   measurement is `make -C examples/c bench`).
 # Usage (from anywhere): scripts/test-c.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,6 +95,10 @@ cc -Wall -Werror examples/c/quickstart.c $(pkg-config --cflags ringmq) \
 
 step "IoT-gateway example (make -C examples/c run)"
 make -C examples/c run
+
+step "throughput program, small run (it checks every message arrives once, in order)"
+make -s -C examples/c throughput
+examples/c/throughput 100000 1
 
 echo
 echo "C API: all checks passed"

@@ -159,7 +159,10 @@ pub(crate) unsafe fn optional<T: Copy>(p: *const T) -> Option<T> {
 /// `p` is NULL or points to a NUL-terminated string or to at least
 /// `MAX_NAME_LEN + 1` readable bytes.
 pub(crate) unsafe fn name<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
-    let p = non_null(p, &format!("{what} name"))?.cast::<u8>();
+    if p.is_null() {
+        return Err(invalid(format!("{what} name is NULL")));
+    }
+    let p = p.cast::<u8>();
     let mut len = 0;
     loop {
         if len > MAX_NAME_LEN {
@@ -169,7 +172,7 @@ pub(crate) unsafe fn name<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
         }
         // SAFETY: every byte up to and including the NUL is readable, and we
         // stop at the NUL or after MAX_NAME_LEN + 1 bytes.
-        if unsafe { *p.as_ptr().add(len) } == 0 {
+        if unsafe { *p.add(len) } == 0 {
             break;
         }
         len += 1;
@@ -178,7 +181,7 @@ pub(crate) unsafe fn name<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
         return Err(invalid(format!("{what} name is empty")));
     }
     // SAFETY: the `len` bytes before the NUL were just read.
-    let bytes = unsafe { std::slice::from_raw_parts(p.as_ptr(), len) };
+    let bytes = unsafe { std::slice::from_raw_parts(p, len) };
     std::str::from_utf8(bytes).map_err(|e| {
         invalid(format!(
             "{what} name is not valid UTF-8 (bad byte at offset {})",

@@ -418,6 +418,10 @@ pub unsafe extern "C" fn ringmq_nack(
 /// Terms a pulled delivery: straight to the topic's dead-letter topic
 /// `<name>.dlq`, no more attempts. Its `data` must not be read afterwards.
 ///
+/// # Arguments
+/// - `s`: the pull subscription it came from.
+/// - `delivery_tag`: from the `ringmq_message`.
+///
 /// # Returns
 /// As `ringmq_ack`.
 ///
@@ -433,6 +437,10 @@ pub unsafe extern "C" fn ringmq_term(s: *mut ringmq_sub, delivery_tag: u64) -> r
 
 /// Marks a pulled delivery as still being worked on: restarts its ack
 /// timer. Its `data` stays valid.
+///
+/// # Arguments
+/// - `s`: the pull subscription it came from.
+/// - `delivery_tag`: from the `ringmq_message`.
 ///
 /// # Returns
 /// As `ringmq_ack`.

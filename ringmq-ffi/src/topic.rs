@@ -189,12 +189,14 @@ unsafe fn bytes<'a>(data: *const u8, len: usize, what: &str) -> Result<&'a [u8]>
     if len == 0 {
         return Ok(&[]);
     }
-    let data = non_null(data, &format!("{what} (with len {len})"))?;
+    if data.is_null() {
+        return Err(invalid(format!("{what} is NULL with len {len}")));
+    }
     if len > isize::MAX as usize {
         return Err(invalid(format!("{what} len {len} is not a valid size")));
     }
     // SAFETY: non-null, `len` readable bytes, by this function's contract.
-    Ok(unsafe { std::slice::from_raw_parts(data.as_ptr(), len) })
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
 /// A `ringmq_buf` whose pointer and length were checked by `checked_bufs`.
@@ -222,9 +224,11 @@ unsafe fn checked_bufs<'a>(items: *const ringmq_buf, count: usize) -> Result<&'a
     if count == 0 {
         return Ok(&[]);
     }
-    let items = non_null(items, &format!("items (with count {count})"))?;
+    if items.is_null() {
+        return Err(invalid(format!("items is NULL with count {count}")));
+    }
     // SAFETY: `count` readable items by this function's contract.
-    let bufs = unsafe { std::slice::from_raw_parts(items.as_ptr(), count) };
+    let bufs = unsafe { std::slice::from_raw_parts(items, count) };
     for (i, b) in bufs.iter().enumerate() {
         if b.data.is_null() && b.len > 0 {
             return Err(invalid(format!(
@@ -241,7 +245,7 @@ unsafe fn checked_bufs<'a>(items: *const ringmq_buf, count: usize) -> Result<&'a
     }
     // SAFETY: CheckedBuf is repr(transparent) over ringmq_buf, so the slices
     // have the same layout.
-    Ok(unsafe { std::slice::from_raw_parts(items.as_ptr().cast::<CheckedBuf>(), count) })
+    Ok(unsafe { std::slice::from_raw_parts(items.cast::<CheckedBuf>(), count) })
 }
 
 /// Publishes `count` messages in one claim: all or none. Their ids are
