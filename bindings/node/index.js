@@ -778,3 +778,4 @@ class Broker {
 }
 
 module.exports = { Broker, Topic, Pull, Subscription, Message, PushMessage, RingMQError, version: native.version() }
+module.exports.default = module.exports

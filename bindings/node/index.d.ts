@@ -1,0 +1,280 @@
+// Types of the ringmq package (CommonJS `require('ringmq')` and ESM
+// `import { Broker } from 'ringmq'` export the same names).
+//
+// Numbers: message ids are `number`s (exact up to 2^53, about 28 years at
+// ten million messages a second); counters in stats are `number`s; keys are
+// `number | bigint` (a bigint only above Number.MAX_SAFE_INTEGER); publish
+// timestamps are exact `bigint` nanoseconds (`timestampNs`) or `number`
+// milliseconds (`timestampMs`).
+
+/// <reference types="node" />
+
+/** The `code` of every error this package throws or rejects with. */
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'FULL'
+  | 'TIMEOUT'
+  | 'TOO_LARGE'
+  | 'NOT_FOUND'
+  | 'EXISTS'
+  | 'CLOSED'
+  | 'EMPTY'
+  | 'INTERNAL'
+
+/** Every failure of this package: an `Error` with a `code`. */
+export declare class RingMQError extends Error {
+  readonly name: 'RingMQError'
+  readonly code: ErrorCode
+}
+
+/** A message key: a non-negative safe integer, or a bigint up to 2^64-1. */
+export type Key = number | bigint
+
+/** A payload: a Buffer or any Uint8Array. */
+export type Payload = Buffer | Uint8Array
+
+export interface BrokerOptions {
+  /** Fewest pool workers kept alive (default 1). */
+  workersMin?: number
+  /** Most pool workers (default: available parallelism). */
+  workersMax?: number
+  /** A worker idle this long above workersMin exits (default 30000). */
+  idleTimeoutMs?: number
+}
+
+export type Overflow = 'block' | 'reject' | 'drop_oldest'
+
+export interface TopicOptions {
+  /** Slots in the ring, a power of two (default 1024). */
+  capacity?: number
+  /** Largest payload in bytes (default 256). */
+  slotSize?: number
+  /** What a publish does on a full ring (default 'block'). */
+  overflow?: Overflow
+  /** Deliveries of one message before it is dead-lettered (default 4). */
+  maxAttempts?: number
+  /** First retry delay, doubling per attempt (default 100). */
+  backoffBaseMs?: number
+  /** Cap of the retry delay (default 10000). */
+  backoffMaxMs?: number
+  /** A pulled message not settled within this is redelivered (default 30000). */
+  ackTimeoutMs?: number
+  /** Messages one subscription may hold outside the ring (0: capacity). */
+  retryCapacity?: number
+}
+
+/** The options of a topic as created (all filled in). */
+export interface TopicOptionsResolved {
+  capacity: number
+  slotSize: number
+  overflow: Overflow
+  maxAttempts: number
+  backoffBaseMs: number
+  backoffMaxMs: number
+  ackTimeoutMs: number
+}
+
+export interface SubscribeOptions {
+  /** Push: most handlers of this subscription in progress at once (default 1). */
+  concurrency?: number
+  /** Push: messages with the same key handled in publish order, never two at once. */
+  orderedByKey?: boolean
+  /** Never hold producers back; skip ahead (counted as dropped) when a ring behind. */
+  lossy?: boolean
+  /** Where a new subscription starts reading (default 'latest'). */
+  start?: 'latest' | 'earliest'
+}
+
+export interface PublishOptions {
+  /** Default 0. */
+  key?: Key
+  /** Only 0 (or omitted) for publish/publishMany, which never wait. */
+  timeoutMs?: number
+}
+
+export interface PublishAsyncOptions {
+  key?: Key
+  /** Wait this long for room under 'block' (default: for ever), then TIMEOUT. */
+  timeoutMs?: number
+}
+
+export interface TopicStats {
+  published: number
+  rejected: number
+  timedOut: number
+  dropped: number
+  depth: number
+  capacity: number
+  subscriptions: number
+}
+
+export interface SubStats {
+  delivered: number
+  acked: number
+  nacked: number
+  retried: number
+  deadLettered: number
+  dropped: number
+  expired: number
+  handlerPanics: number
+  inFlight: number
+  waitingRetry: number
+  lag: number
+  latencyP50Ns: number
+  latencyP99Ns: number
+  latencyP999Ns: number
+  latencyMaxNs: number
+  latencyCount: number
+  latencySumNs: number
+  /** The text of the last handler failure or nack reason. */
+  lastError?: string | null
+}
+
+export interface PoolStats {
+  workers: number
+  busy: number
+  idle: number
+  panics: number
+  grown: number
+  shrunk: number
+  utilisation: number
+  target: number
+}
+
+export interface CloseReport {
+  /** Messages no subscription had finished with when the drain ended. */
+  undelivered: number
+  inFlight: number
+  waitingRetry: number
+  /** True if the drain ended by its timeout. */
+  timedOut: boolean
+  left: Array<{ topic: string; group: string; count: number }>
+}
+
+/** A message as a push handler sees it; the handler's outcome settles it. */
+export declare class PushMessage {
+  /** The topic's sequence number (a dead letter keeps it). */
+  readonly id: number
+  /** A number, or a bigint when above Number.MAX_SAFE_INTEGER. */
+  readonly key: Key
+  /** 1 on the first delivery. */
+  readonly attempt: number
+  /** Publish time, nanoseconds since the Unix epoch. */
+  readonly timestampNs: bigint
+  /** Publish time, milliseconds since the Unix epoch. */
+  readonly timestampMs: number
+  /** A copy of the payload. */
+  readonly data: Buffer
+}
+
+/** A message from a pull subscription: settle it exactly once. */
+export declare class Message extends PushMessage {
+  /** True once ack, nack or term was called. */
+  readonly settled: boolean
+  /** Done: not delivered again to this subscription. */
+  ack(): void
+  /** Failed: redelivered after delayMs (default: the topic's backoff), dead-lettered after maxAttempts. */
+  nack(delayMs?: number): void
+  /** Poison: straight to the dead-letter topic. */
+  term(): void
+  /** Still working on it: restarts the ack timer. */
+  inProgress(): void
+}
+
+/** A pull subscription: poll, then settle what you got. Several pollers compete. */
+export declare class Pull implements AsyncIterable<Message> {
+  readonly topic: Topic
+  readonly group: string
+  /** The next message if one is ready, else null; never waits. */
+  tryPoll(): Message | null
+  /** Up to max (default 256) ready messages, maybe none; never waits. */
+  tryPollBatch(max?: number): Message[]
+  /** The next message, waiting off the JS thread up to timeoutMs (default: for ever); null on timeout. */
+  poll(timeoutMs?: number | null): Promise<Message | null>
+  /** Waits up to timeoutMs for the first message, then takes up to max (default 256); [] on timeout. */
+  pollBatch(max?: number, timeoutMs?: number | null): Promise<Message[]>
+  /** Acks every unsettled message of the array in one call. */
+  ackAll(messages: Message[]): void
+  stats(): SubStats
+  /** Removes the subscription. */
+  unsubscribe(): void
+  /** Ends when the subscription is removed or the broker closes. */
+  [Symbol.asyncIterator](): AsyncIterator<Message>
+}
+
+/**
+ * A push handler: runs on the JS thread. Returning (or resolving) acks;
+ * throwing (or rejecting) nacks, keeping the error's message as lastError.
+ */
+export type Handler = (msg: PushMessage) => unknown | Promise<unknown>
+
+/** A push subscription. */
+export declare class Subscription {
+  readonly topic: Topic
+  readonly group: string
+  stats(): SubStats
+  /** Stops the handlers; resolves once those in progress have finished. */
+  unsubscribe(): Promise<void>
+}
+
+export declare class Topic {
+  readonly name: string
+  readonly broker: Broker
+  options(): TopicOptionsResolved
+  /**
+   * Publishes one message and returns its id. Never waits: on a full ring,
+   * 'reject' throws FULL, 'block' throws TIMEOUT (use publishAsync to wait
+   * for room), 'drop_oldest' overwrites the oldest message.
+   */
+  publish(data: Payload, opts?: PublishOptions): number
+  /** Publishes one message, waiting off the JS thread for room under 'block'. */
+  publishAsync(data: Payload, opts?: PublishAsyncOptions): Promise<number>
+  /** Publishes all items in one claim (all or nothing, at most capacity); returns their ids. */
+  publishMany(items: Payload[], opts?: PublishOptions): number[]
+  /** As publishMany, waiting off the JS thread for room under 'block'. */
+  publishManyAsync(items: Payload[], opts?: PublishAsyncOptions): Promise<number[]>
+  /** A push subscription whose handler runs on the JS thread. */
+  subscribe(group: string, handler: Handler, opts?: SubscribeOptions): Subscription
+  /** Creates a pull subscription (consumer group). */
+  pull(group: string, opts?: SubscribeOptions): Pull
+  /** The existing pull subscription `group`. */
+  pullSubscription(group: string): Pull
+  /** The dead-letter topic `<name>.dlq`; null for a dead-letter topic. */
+  deadLetterTopic(): Topic | null
+  stats(): TopicStats
+  /** Stats of every subscription, by group name. */
+  subscriptionStats(): Record<string, SubStats>
+}
+
+export declare class Broker {
+  constructor(opts?: BrokerOptions)
+  readonly closed: boolean
+  /** Creates topic `name` and its dead-letter topic `<name>.dlq`. */
+  createTopic(name: string, opts?: TopicOptions): Topic
+  /** The existing topic `name` (dead-letter topics included). */
+  topic(name: string): Topic
+  topicNames(): string[]
+  /** Every metric in the Prometheus text exposition format. */
+  metricsText(): string
+  poolStats(): PoolStats
+  /**
+   * Stops publishes, drains for up to drainMs (default 5000) while handlers
+   * keep running, then stops every thread. Idempotent.
+   */
+  close(drainMs?: number): Promise<CloseReport>
+}
+
+/** The package version. */
+export declare const version: string
+
+declare const ringmq: {
+  Broker: typeof Broker
+  Topic: typeof Topic
+  Pull: typeof Pull
+  Subscription: typeof Subscription
+  Message: typeof Message
+  PushMessage: typeof PushMessage
+  RingMQError: typeof RingMQError
+  version: string
+}
+export default ringmq
