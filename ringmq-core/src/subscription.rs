@@ -675,55 +675,53 @@ impl SubCore {
         let e = self.entry(seq);
         let delivered = enc(seq, DELIVERED);
         let cas = |from: u64, to: u64| e.state.compare_exchange(from, to, SeqCst, Acquire).is_ok();
+        // Not DELIVERED: an expired delivery's old holder lets go of its
+        // slot (and learns it was redelivered), or the tag is unknown.
+        let not_delivered = || {
+            if cas(enc(seq, EXPIRED), enc(seq, BUSY)) {
+                self.settle_ring_entry(seq);
+                Err(Self::expired(seq))
+            } else {
+                Err(Self::unknown(seq))
+            }
+        };
         match action {
             Action::Ack => {
-                if cas(delivered, enc(seq, SETTLED)) {
-                    self.add_credits(1);
-                    self.advance();
-                    Ok(())
-                } else if cas(enc(seq, EXPIRED), enc(seq, BUSY)) {
-                    self.settle_ring_entry(seq);
-                    Err(Self::expired(seq))
-                } else {
-                    Err(Self::unknown(seq))
+                if !cas(delivered, enc(seq, SETTLED)) {
+                    return not_delivered();
                 }
+                self.add_credits(1);
+                self.advance();
+                Ok(())
             }
             Action::Nack { delay, reason } => {
-                if cas(delivered, enc(seq, BUSY)) {
-                    self.park_from_ring(seq, delay, mono_ns(), reason.unwrap_or("nacked"));
-                    self.settle_ring_entry(seq);
-                    Ok(())
-                } else if cas(enc(seq, EXPIRED), enc(seq, BUSY)) {
-                    self.settle_ring_entry(seq);
-                    Err(Self::expired(seq))
-                } else {
-                    Err(Self::unknown(seq))
+                if !cas(delivered, enc(seq, BUSY)) {
+                    return not_delivered();
                 }
+                self.park_from_ring(seq, delay, mono_ns(), reason.unwrap_or("nacked"));
+                self.settle_ring_entry(seq);
+                Ok(())
             }
             Action::Term { reason, attempts } => {
-                if cas(delivered, enc(seq, BUSY)) {
-                    let ring = &self.topic.ring;
-                    let meta = ring.meta(seq);
-                    let attempts = attempts.unwrap_or(1);
-                    // SAFETY: BUSY keeps the slot pinned while we read it.
-                    let data = unsafe { ring.payload(seq, meta.len as usize) };
-                    if self.dead_letter(&meta, attempts, data) {
-                        self.add_credits(1);
-                    } else {
-                        let mut st = self.lock_store();
-                        let idx = st.alloc(meta, attempts, |buf| buf.extend_from_slice(data));
-                        st.entries[idx as usize].reason = reason.map(str::to_owned);
-                        self.dead_letter_entry(&mut st, idx, mono_ns());
-                        self.refresh_due(&mut st);
-                    }
-                    self.settle_ring_entry(seq);
-                    Ok(())
-                } else if cas(enc(seq, EXPIRED), enc(seq, BUSY)) {
-                    self.settle_ring_entry(seq);
-                    Err(Self::expired(seq))
-                } else {
-                    Err(Self::unknown(seq))
+                if !cas(delivered, enc(seq, BUSY)) {
+                    return not_delivered();
                 }
+                let ring = &self.topic.ring;
+                let meta = ring.meta(seq);
+                let attempts = attempts.unwrap_or(1);
+                // SAFETY: BUSY keeps the slot pinned while we read it.
+                let data = unsafe { ring.payload(seq, meta.len as usize) };
+                if self.dead_letter(&meta, attempts, data) {
+                    self.add_credits(1);
+                } else {
+                    let mut st = self.lock_store();
+                    let idx = st.alloc(meta, attempts, |buf| buf.extend_from_slice(data));
+                    st.entries[idx as usize].reason = reason.map(str::to_owned);
+                    self.dead_letter_entry(&mut st, idx, mono_ns());
+                    self.refresh_due(&mut st);
+                }
+                self.settle_ring_entry(seq);
+                Ok(())
             }
             Action::InProgress => {
                 if e.state.load(Acquire) == delivered {
