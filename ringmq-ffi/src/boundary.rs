@@ -127,8 +127,9 @@ pub(crate) fn invalid(message: impl Into<String>) -> Error {
 }
 
 /// The one NULL check: `p` as a non-null pointer, or `InvalidArgument`
-/// naming the argument.
-pub(crate) fn non_null<T>(p: *const T, what: &str) -> Result<NonNull<T>> {
+/// naming the argument. `what` is only formatted on failure (pass
+/// `format_args!` for a composed name), so the check never allocates.
+pub(crate) fn non_null<T>(p: *const T, what: impl std::fmt::Display) -> Result<NonNull<T>> {
     NonNull::new(p.cast_mut()).ok_or_else(|| invalid(format!("{what} is NULL")))
 }
 
@@ -137,7 +138,7 @@ pub(crate) fn non_null<T>(p: *const T, what: &str) -> Result<NonNull<T>> {
 /// # Safety
 /// `p` is NULL or a live handle returned by this library and not yet freed,
 /// which the caller of the exported function promises.
-pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> Result<&'a T> {
+pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &'static str) -> Result<&'a T> {
     let p = non_null(p, what)?;
     // SAFETY: non-null, and live by this function's contract.
     Ok(unsafe { p.as_ref() })
@@ -159,10 +160,9 @@ pub(crate) unsafe fn optional<T: Copy>(p: *const T) -> Option<T> {
 /// `p` is NULL or points to a NUL-terminated string or to at least
 /// `MAX_NAME_LEN + 1` readable bytes.
 pub(crate) unsafe fn name<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
-    if p.is_null() {
-        return Err(invalid(format!("{what} name is NULL")));
-    }
-    let p = p.cast::<u8>();
+    let p = non_null(p, format_args!("{what} name"))?
+        .cast::<u8>()
+        .as_ptr();
     let mut len = 0;
     loop {
         if len > MAX_NAME_LEN {

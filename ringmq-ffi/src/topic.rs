@@ -189,9 +189,7 @@ unsafe fn bytes<'a>(data: *const u8, len: usize, what: &str) -> Result<&'a [u8]>
     if len == 0 {
         return Ok(&[]);
     }
-    if data.is_null() {
-        return Err(invalid(format!("{what} is NULL with len {len}")));
-    }
+    let data = non_null(data, format_args!("{what} (with len {len})"))?.as_ptr();
     if len > isize::MAX as usize {
         return Err(invalid(format!("{what} len {len} is not a valid size")));
     }
@@ -224,9 +222,7 @@ unsafe fn checked_bufs<'a>(items: *const ringmq_buf, count: usize) -> Result<&'a
     if count == 0 {
         return Ok(&[]);
     }
-    if items.is_null() {
-        return Err(invalid(format!("items is NULL with count {count}")));
-    }
+    let items = non_null(items, format_args!("items (with count {count})"))?.as_ptr();
     // SAFETY: `count` readable items by this function's contract.
     let bufs = unsafe { std::slice::from_raw_parts(items, count) };
     for (i, b) in bufs.iter().enumerate() {

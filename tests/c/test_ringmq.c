@@ -1112,6 +1112,31 @@ static void test_calls_after_close(void) {
     ringmq_topic_release(t);
 }
 
+static void test_handles_outlive_their_broker(void) {
+    ringmq_broker *b = new_broker(2);
+    ringmq_topic *t = new_topic(b, "orphan", 8, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "pull");
+    static atomic_int calls;
+    ringmq_sub *push = NULL;
+    OK(ringmq_subscribe(t, "push", always_fail, &calls, NULL, &push));
+    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    ringmq_message m;
+    OK(ringmq_poll(s, 1000, &m)); /* held, unsettled */
+    ringmq_broker_free(b);      /* closes without a drain */
+    int after_free = atomic_load(&calls);
+    sleep_ms(20);
+    CHECK_EQ_U64(atomic_load(&calls), after_free); /* no handler runs any more */
+    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_CLOSED);
+    ringmq_sub_stats ss = sub_stats(s);
+    CHECK_EQ_U64(ss.delivered, 1);
+    ringmq_status us = ringmq_unsubscribe(push);
+    CHECK(us == RINGMQ_OK || us == RINGMQ_CLOSED);
+    us = ringmq_unsubscribe(s);
+    CHECK(us == RINGMQ_OK || us == RINGMQ_CLOSED);
+    CHECK_ST(ringmq_publish(t, "x", 1, 0, 0, NULL), RINGMQ_CLOSED);
+    ringmq_topic_release(t);
+}
+
 int main(int argc, char **argv) {
     static const test_case cases[] = {
         {"version_and_statuses", test_version_and_statuses},
@@ -1133,6 +1158,7 @@ int main(int argc, char **argv) {
         {"bad_input", test_bad_input},
         {"last_error_is_per_thread", test_last_error_is_per_thread},
         {"calls_after_close", test_calls_after_close},
+        {"handles_outlive_their_broker", test_handles_outlive_their_broker},
     };
     return run_tests(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
