@@ -618,8 +618,8 @@ ringmq_status ringmq_subscribe_pull(ringmq_topic *t, const char *group, const ri
  * pool thread, up to `concurrency` calls at once, so it and `user_data`
  * must be safe to use that way; `user_data` must stay valid until
  * `ringmq_unsubscribe` on this subscription or `ringmq_broker_close` /
- * `ringmq_broker_free` on its broker has returned (no call of `h` runs
- * after that). The message passed to `h`, and its data, are valid during
+ * `ringmq_broker_free` on its broker has returned, called from outside
+ * the broker's handlers (no call of `h` runs after that). The message passed to `h`, and its data, are valid during
  * the call only. `h` must not unwind or `longjmp` out.
  */
 ringmq_status ringmq_subscribe(ringmq_topic *t, const char *group, ringmq_handler h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
@@ -737,8 +737,10 @@ ringmq_status ringmq_in_progress(ringmq_sub *s, uint64_t delivery_tag);
  * Stops the subscription, removes it from its topic, and frees the handle
  * (always, whatever the status). A pull subscription's unsettled
  * deliveries are abandoned: their `data` must not be read afterwards, and
- * the topic stops waiting for them. A push subscription's running handler
- * calls finish first (unless called from one of them).
+ * the topic stops waiting for them. For a push subscription, handler calls
+ * running now finish before it returns, so `user_data` may be freed
+ * afterwards; called from inside a push handler, though, it cannot wait
+ * (calls on other pool threads may still be finishing).
  *
  * # Arguments
  * - `s`: the subscription.
@@ -838,7 +840,8 @@ void ringmq_topic_release(ringmq_topic *t);
  * - `len`: at most the topic's `slot_size`.
  * - `key`: the message's key (for `ordered_by_key`), 0 if unused.
  * - `timeout_ms`: under `RINGMQ_OVERFLOW_BLOCK`, how long to wait for room:
- *   -1 for ever, 0 not at all, else milliseconds.
+ *   -1 for ever, 0 not at all (a full topic answers `RINGMQ_TIMEOUT` at
+ *   once), else milliseconds. Ignored by the other policies.
  * - `out_id`: receives the message's id; may be NULL.
  *
  * # Returns

@@ -169,8 +169,8 @@ impl CHandler {
 /// pool thread, up to `concurrency` calls at once, so it and `user_data`
 /// must be safe to use that way; `user_data` must stay valid until
 /// `ringmq_unsubscribe` on this subscription or `ringmq_broker_close` /
-/// `ringmq_broker_free` on its broker has returned (no call of `h` runs
-/// after that). The message passed to `h`, and its data, are valid during
+/// `ringmq_broker_free` on its broker has returned, called from outside
+/// the broker's handlers (no call of `h` runs after that). The message passed to `h`, and its data, are valid during
 /// the call only. `h` must not unwind or `longjmp` out.
 #[no_mangle]
 pub unsafe extern "C" fn ringmq_subscribe(
@@ -458,8 +458,10 @@ pub unsafe extern "C" fn ringmq_in_progress(
 /// Stops the subscription, removes it from its topic, and frees the handle
 /// (always, whatever the status). A pull subscription's unsettled
 /// deliveries are abandoned: their `data` must not be read afterwards, and
-/// the topic stops waiting for them. A push subscription's running handler
-/// calls finish first (unless called from one of them).
+/// the topic stops waiting for them. For a push subscription, handler calls
+/// running now finish before it returns, so `user_data` may be freed
+/// afterwards; called from inside a push handler, though, it cannot wait
+/// (calls on other pool threads may still be finishing).
 ///
 /// # Arguments
 /// - `s`: the subscription.

@@ -144,7 +144,8 @@ pub unsafe extern "C" fn ringmq_topic_release(t: *mut ringmq_topic) {
 /// - `len`: at most the topic's `slot_size`.
 /// - `key`: the message's key (for `ordered_by_key`), 0 if unused.
 /// - `timeout_ms`: under `RINGMQ_OVERFLOW_BLOCK`, how long to wait for room:
-///   -1 for ever, 0 not at all, else milliseconds.
+///   -1 for ever, 0 not at all (a full topic answers `RINGMQ_TIMEOUT` at
+///   once), else milliseconds. Ignored by the other policies.
 /// - `out_id`: receives the message's id; may be NULL.
 ///
 /// # Returns
