@@ -19,6 +19,7 @@ command -v cc >/dev/null || missing+=(gcc)
 command -v c++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v nm >/dev/null || missing+=(binutils)
 if [ ${#missing[@]} -gt 0 ]; then
     step "installing ${missing[*]}"
     apt-get update -qq
@@ -59,6 +60,15 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_d
 lib="$target_dir/release"
 native_libs="-lpthread -ldl -lm"
 cflags=(-std=c11 -Wall -Wextra -Werror -pthread -g -Iinclude)
+
+step "the shared library exports exactly the functions the header declares"
+grep -o '\bringmq_[a-z_]*(' include/ringmq.h | tr -d '(' | sort -u >"$tmp/declared"
+nm -D --defined-only "$lib/libringmq.so" | awk '$2 == "T" && $3 ~ /^ringmq_/ {print $3}' | sort -u >"$tmp/exported"
+if ! diff -u "$tmp/declared" "$tmp/exported"; then
+    echo "header declarations and library exports differ" >&2
+    exit 1
+fi
+echo "$(wc -l <"$tmp/declared") functions"
 
 step "C tests, plain (static library)"
 cc "${cflags[@]}" -O1 tests/c/test_ringmq.c "$lib/libringmq.a" $native_libs -o "$tmp/test_plain"
