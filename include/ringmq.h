@@ -12,8 +12,9 @@
  *   otherwise. The caller owns each handle it gets and frees it with the
  *   matching function (ringmq_broker_free, ringmq_topic_release,
  *   ringmq_unsubscribe).
- * - Options structs are filled by their _default function first; fields may
- *   be appended in later versions.
+ * - Options structs are filled by their _default function first, then
+ *   changed; fields may be appended in later versions, so code that does
+ *   this keeps compiling (rebuild against the new header).
  * - Status values are never renumbered or reused.
  */
 

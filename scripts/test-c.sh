@@ -2,6 +2,7 @@
 # Builds the C API (ringmq-ffi) and runs every C-side check:
 #   clippy and unit tests of the FFI crate; the committed header against a
 #   fresh cbindgen run; the header's version macros against Cargo.toml; the
+#   library's exported functions against the header's declarations; the
 #   C tests plain and under AddressSanitizer + UndefinedBehaviorSanitizer
 #   (LeakSanitizer included); the header compiled as C++; installing into a
 #   temporary prefix and building with pkg-config (shared and static); the
