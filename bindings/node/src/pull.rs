@@ -57,7 +57,10 @@ impl NativePull {
 
     /// Takes up to `max` ready deliveries without waiting; see the module
     /// docs for `hdr`. Returns the payloads, or null when none was ready.
-    #[napi(ts_args_type = "hdr: Uint8Array, max: number", ts_return_type = "Buffer | null")]
+    #[napi(
+        ts_args_type = "hdr: Uint8Array, max: number",
+        ts_return_type = "Buffer | null"
+    )]
     pub fn take<'env>(
         &mut self,
         env: &'env Env,
@@ -193,9 +196,7 @@ impl NativePull {
 
     #[napi]
     pub fn in_progress(&self, tag_hi: u32, tag_lo: u32) -> Result<()> {
-        self.sub
-            .in_progress_tag(join(tag_hi, tag_lo))
-            .map_err(fail)
+        self.sub.in_progress_tag(join(tag_hi, tag_lo)).map_err(fail)
     }
 
     #[napi]

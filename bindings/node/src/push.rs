@@ -109,9 +109,7 @@ pub fn subscribe(
             drop(lock(&for_handler).remove(token));
         }
     };
-    let sub = topic
-        .subscribe_async(group, opts, handler)
-        .map_err(fail)?;
+    let sub = topic.subscribe_async(group, opts, handler).map_err(fail)?;
     Ok(NativePush { sub, table })
 }
 
