@@ -684,6 +684,110 @@ static void test_push_ordered_by_key_and_concurrency(void) {
     ringmq_broker_free(b);
 }
 
+#define CHURN_PUBLISHED 20000
+
+typedef struct {
+    ringmq_topic *t;
+    atomic_int *stop;
+    int index;
+    int failures;
+    int rounds;
+    uint64_t taken;
+} churn_arg;
+
+static void *churn_publisher(void *p) {
+    churn_arg *a = p;
+    for (int i = 0; i < CHURN_PUBLISHED / 2; i++) {
+        uint32_t v = (uint32_t)i;
+        /* Abandoned subscriptions must never hold the ring: a stuck
+         * publisher would time out here. */
+        if (ringmq_publish(a->t, &v, sizeof v, 0, 10000, NULL) != RINGMQ_OK) a->failures++;
+    }
+    return NULL;
+}
+
+/* Subscribes, takes a few messages (acking some, nacking some, leaving the
+ * rest unsettled) and unsubscribes, over and over. */
+static void *churn_consumer(void *p) {
+    churn_arg *a = p;
+    char name[32];
+    while (!atomic_load(a->stop)) {
+        snprintf(name, sizeof name, "churn-%d-%d", a->index, a->rounds++);
+        ringmq_sub *s = NULL;
+        ringmq_sub_options o;
+        ringmq_sub_options_default(&o);
+        o.lossy = a->rounds % 3 == 0;
+        if (ringmq_subscribe_pull(a->t, name, &o, &s) != RINGMQ_OK) {
+            a->failures++;
+            break;
+        }
+        for (int i = 0; i < 8; i++) {
+            ringmq_message m;
+            ringmq_status st = ringmq_poll(s, 2, &m);
+            if (st == RINGMQ_EMPTY) continue;
+            if (st != RINGMQ_OK || m.len != sizeof(uint32_t)) {
+                a->failures++;
+                break;
+            }
+            uint32_t v;
+            memcpy(&v, m.data, sizeof v); /* readable until settled */
+            a->taken++;
+            if (i % 3 == 0) {
+                if (ringmq_ack(s, m.delivery_tag) != RINGMQ_OK) a->failures++;
+            } else if (i % 3 == 1) {
+                if (ringmq_nack(s, m.delivery_tag, 1) != RINGMQ_OK) a->failures++;
+            } /* else: left unsettled, abandoned by the unsubscribe */
+        }
+        if (ringmq_unsubscribe(s) != RINGMQ_OK) a->failures++;
+    }
+    return NULL;
+}
+
+static void test_subscription_churn_while_publishing(void) {
+    ringmq_broker *b = new_broker(2);
+    ringmq_topic *t = new_topic(b, "churn", 64, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *steady = pull(t, "steady");
+    atomic_int stop;
+    atomic_init(&stop, 0);
+    churn_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&args[i], 0, sizeof args[i]);
+        args[i].t = t;
+        args[i].stop = &stop;
+        args[i].index = i;
+        pthread_create(&th[i], NULL, i < 2 ? churn_publisher : churn_consumer, &args[i]);
+    }
+    /* A steady consumer takes everything, exactly once. */
+    uint64_t got = 0;
+    int bad = 0;
+    while (got < CHURN_PUBLISHED) {
+        ringmq_message m;
+        ringmq_status st = ringmq_poll(steady, 10000, &m);
+        if (st != RINGMQ_OK) {
+            bad++;
+            break;
+        }
+        if (m.id != got || m.attempt != 1) bad++;
+        got++;
+        if (ringmq_ack(steady, m.delivery_tag) != RINGMQ_OK) bad++;
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ_U64(args[i].failures, 0);
+    }
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(got, CHURN_PUBLISHED);
+    CHECK(args[2].rounds > 0 && args[3].rounds > 0);
+    CHECK_EQ_U64(topic_stats(t).subscriptions, 1);
+    fprintf(stderr, "  churn: %d + %d subscriptions came and went, taking %llu messages\n",
+            args[2].rounds, args[3].rounds, (unsigned long long)(args[2].taken + args[3].taken));
+    OK(ringmq_unsubscribe(steady));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
 /* ---- overflow policies ------------------------------------------------- */
 
 static void test_overflow_reject(void) {
@@ -1149,6 +1253,7 @@ int main(int argc, char **argv) {
         {"in_progress_extends_the_ack_timer", test_in_progress_extends_the_ack_timer},
         {"sub_options_start_and_lossy", test_sub_options_start_and_lossy},
         {"push_ordered_by_key_and_concurrency", test_push_ordered_by_key_and_concurrency},
+        {"subscription_churn_while_publishing", test_subscription_churn_while_publishing},
         {"overflow_reject", test_overflow_reject},
         {"overflow_block", test_overflow_block},
         {"overflow_drop_oldest", test_overflow_drop_oldest},
