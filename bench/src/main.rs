@@ -166,7 +166,8 @@ fn add(
 
 fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
     use peers::{disruptor_multi, disruptor_single, fan_out, many_to_one, ping_pong, rtrb_batch};
-    let tp = 100_000;
+    // Warm-up sizes; a collapsed spinning queue can run at 0.1 M/s.
+    let tp = if quick { 20_000 } else { 100_000 };
     let c = cases;
     add(c, "1p1c", N, "ringmq-raw", tp, false, |n| {
         rmq::raw::<N>(n, 1, 1, false)
@@ -215,7 +216,7 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
         many_to_one::<Flume, N>(n, 2)
     });
 
-    let fo = 20_000;
+    let fo = if quick { 5_000 } else { 20_000 };
     add(c, "fanout", N, "ringmq-raw", fo, false, |n| {
         rmq::raw::<N>(n, 1, 2, false)
     });
@@ -263,6 +264,15 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
         rt,
         true,
         rmq::ping_pong::<N>,
+    );
+    add(
+        c,
+        "pingpong",
+        N,
+        "disruptor-busyspin",
+        rt,
+        true,
+        peers::disruptor_ping_pong::<N>,
     );
     add(c, "pingpong", N, "rtrb", rt, true, ping_pong::<Rtrb, N>);
     add(
@@ -330,7 +340,7 @@ fn register_push(cases: &mut Vec<Case>, quick: bool) {
             "push-subs",
             64,
             &format!("ringmq-push x{subs}"),
-            50_000,
+            if quick { 10_000 } else { 50_000 },
             false,
             move |n| rmq::push::<64>(n, 1, subs),
         );

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::Backoff;
-use disruptor::{BusySpin, Producer, Sequence, Sleep};
+use disruptor::{BusySpin, Polling, Producer, Sequence, Sleep};
 
 use crate::msg::{make, now_ns, seq_of, stamp, stamp_of, Checker};
 use crate::{Outcome, RunResult};
@@ -441,6 +441,47 @@ fn publish_all<const N: usize, P: Producer<Event<N>>>(producer: &mut P, n: u64, 
             });
         }
     }
+}
+
+/// Round trips through two disruptors: this thread publishes to `ping`,
+/// whose handler thread publishes each event to `pong`, which this thread
+/// reads with the crate's event poller (spinning, then yielding).
+pub fn disruptor_ping_pong<const N: usize>(n: u64) -> RunResult {
+    let (mut pong_poller, pong_builder) =
+        disruptor::build_single_producer(CAPACITY, || Event([0u8; N]), BusySpin).new_event_poller();
+    let mut pong_tx = pong_builder.build();
+    let mut ping_tx = disruptor::build_single_producer(CAPACITY, || Event([0u8; N]), BusySpin)
+        .handle_events_with(move |e: &Event<N>, _seq: Sequence, _end: bool| {
+            let m = e.0;
+            pong_tx.publish(|out| out.0 = m);
+        })
+        .build();
+    let mut samples = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t0 = Instant::now();
+        ping_tx.publish(|e| e.0 = make::<N>(i, 0));
+        let backoff = Backoff::new();
+        let back = loop {
+            match pong_poller.poll() {
+                Ok(mut guard) => {
+                    let mut last = None;
+                    for e in &mut guard {
+                        last = Some(seq_of(&e.0));
+                    }
+                    break last;
+                }
+                Err(Polling::NoEvents) => backoff.snooze(),
+                Err(Polling::Shutdown) => return Err("pong disruptor shut down".into()),
+            }
+        };
+        samples.push(t0.elapsed().as_nanos() as u64);
+        if back != Some(i) {
+            return Err(format!("round trip {i} returned message {back:?}"));
+        }
+    }
+    // Joins the echo handler, which drops the pong producer.
+    drop(ping_tx);
+    Ok(Outcome::Latency { samples })
 }
 
 /// `disruptor` with 2 producers (multi-producer sequencer) and 1 handler.
