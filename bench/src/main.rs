@@ -936,10 +936,10 @@ mod tests {
         register::<64>(&mut cases, true);
         register_push(&mut cases, true);
         for c in &cases {
-            let n = if c.scenario == "push-latency-1k" {
-                20
-            } else {
-                4_096
+            let n = match c.scenario {
+                "push-latency-1k" => 20,
+                "pingpong" => 500,
+                _ => 4_096,
             };
             match (c.run)(n) {
                 Ok(Outcome::Throughput { msgs, secs }) => {
