@@ -685,6 +685,26 @@ ringmq_status ringmq_poll_batch(ringmq_sub *s, size_t max, int32_t timeout_ms, r
 ringmq_status ringmq_ack(ringmq_sub *s, uint64_t delivery_tag);
 
 /**
+ * Acks many pulled deliveries of one subscription, for example a whole
+ * `ringmq_poll_batch`, in one call. Every tag is tried; the status is that
+ * of the first that failed, and the last error names its index.
+ *
+ * # Arguments
+ * - `s`: the pull subscription they came from.
+ * - `tags`: `count` delivery tags; may be NULL only when `count` is 0.
+ * - `count`: how many.
+ *
+ * # Returns
+ * As `ringmq_ack`; `RINGMQ_INVALID_ARGUMENT` also for NULL `tags` with a
+ * non-zero `count`.
+ *
+ * # Safety
+ * `s` is NULL or live; `tags` is NULL or has `count` readable values.
+ * Thread-safe.
+ */
+ringmq_status ringmq_ack_batch(ringmq_sub *s, const uint64_t *tags, size_t count);
+
+/**
  * Nacks a pulled delivery: it is redelivered (with `attempt` + 1) after
  * `delay_ms`, or dead-lettered if it has had `max_attempts` deliveries.
  * Its `data` must not be read afterwards.

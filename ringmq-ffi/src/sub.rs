@@ -388,6 +388,50 @@ pub unsafe extern "C" fn ringmq_ack(s: *mut ringmq_sub, delivery_tag: u64) -> ri
     })
 }
 
+/// Acks many pulled deliveries of one subscription, for example a whole
+/// `ringmq_poll_batch`, in one call. Every tag is tried; the status is that
+/// of the first that failed, and the last error names its index.
+///
+/// # Arguments
+/// - `s`: the pull subscription they came from.
+/// - `tags`: `count` delivery tags; may be NULL only when `count` is 0.
+/// - `count`: how many.
+///
+/// # Returns
+/// As `ringmq_ack`; `RINGMQ_INVALID_ARGUMENT` also for NULL `tags` with a
+/// non-zero `count`.
+///
+/// # Safety
+/// `s` is NULL or live; `tags` is NULL or has `count` readable values.
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_ack_batch(
+    s: *mut ringmq_sub,
+    tags: *const u64,
+    count: usize,
+) -> ringmq_status {
+    settle("ringmq_ack_batch", s, |p| {
+        if count == 0 {
+            return Ok(());
+        }
+        let tags = non_null(tags, format_args!("tags (with count {count})"))?;
+        // SAFETY: `count` readable tags by this function's contract.
+        let tags = unsafe { std::slice::from_raw_parts(tags.as_ptr(), count) };
+        let mut first = Ok(());
+        for (i, &tag) in tags.iter().enumerate() {
+            // SAFETY: no `Delivery` value exists, as in ringmq_ack.
+            let r = unsafe { p.ack_tag(tag) };
+            if let (Err(e), true) = (r, first.is_ok()) {
+                first = Err(ringmq_core::Error::new(
+                    e.kind(),
+                    format!("tags[{i}]: {}", e.message()),
+                ));
+            }
+        }
+        first
+    })
+}
+
 /// Nacks a pulled delivery: it is redelivered (with `attempt` + 1) after
 /// `delay_ms`, or dead-lettered if it has had `max_attempts` deliveries.
 /// Its `data` must not be read afterwards.

@@ -889,6 +889,7 @@ static void test_batch_publish_and_poll(void) {
     CHECK_EQ_U64(first, 1);
     OK(ringmq_publish_batch(t, NULL, 0, 0, -1, NULL)); /* empty batch */
     ringmq_message ms[8];
+    uint64_t tags[9];
     size_t n = 0, got = 0;
     while (got < 6) {
         OK(ringmq_poll_batch(s, 8, 1000, ms, &n));
@@ -904,11 +905,20 @@ static void test_batch_publish_and_poll(void) {
             } else {
                 CHECK_EQ_U64(ms[i].len, 0);
             }
-            OK(ringmq_ack(s, ms[i].delivery_tag));
+            tags[i + 1] = ms[i].delivery_tag;
         }
+        /* One bogus tag first: it fails, the rest are still acked. */
+        tags[0] = 987654321;
+        CHECK_ERR(ringmq_ack_batch(s, tags, n + 1), RINGMQ_INVALID_ARGUMENT, "tags[0]");
+        CHECK_ERR(ringmq_ack_batch(s, tags + 1, n), RINGMQ_INVALID_ARGUMENT, "already settled");
         got += n;
     }
     CHECK_EQ_U64(got, 6);
+    CHECK_EQ_U64(sub_stats(s).acked, 6);
+    CHECK_EQ_U64(sub_stats(s).in_flight, 0);
+    OK(ringmq_ack_batch(s, NULL, 0));
+    CHECK_ERR(ringmq_ack_batch(s, NULL, 2), RINGMQ_INVALID_ARGUMENT, "tags");
+    CHECK_ST(ringmq_ack_batch(NULL, tags, 1), RINGMQ_INVALID_ARGUMENT);
     CHECK_ST(ringmq_poll_batch(s, 8, 0, ms, &n), RINGMQ_EMPTY);
     CHECK_EQ_U64(n, 0);
     CHECK_ERR(ringmq_poll_batch(s, 0, 0, ms, &n), RINGMQ_INVALID_ARGUMENT, "max 0");
