@@ -592,3 +592,62 @@ impl Samples {
         self.lat.iter().map(|a| a.load(Relaxed)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// crossbeam-channel with a fault injected at the 100th send: swapped
+    /// with the 101st (`SWAP`), or lost.
+    struct Faulty<const SWAP: bool>;
+
+    struct FaultyTx<T, const SWAP: bool> {
+        inner: crossbeam_channel::Sender<T>,
+        sent: u64,
+        held: Option<T>,
+    }
+
+    impl<T: Send, const SWAP: bool> Sender<T> for FaultyTx<T, SWAP> {
+        fn send(&mut self, v: T) {
+            self.sent += 1;
+            match self.sent {
+                100 if SWAP => self.held = Some(v),
+                100 => {}
+                101 if SWAP => {
+                    self.inner.send(v).unwrap();
+                    self.inner.send(self.held.take().unwrap()).unwrap();
+                }
+                _ => self.inner.send(v).unwrap(),
+            }
+        }
+        fn try_clone(&self) -> Option<Self> {
+            None
+        }
+    }
+
+    impl<const SWAP: bool> Queue for Faulty<SWAP> {
+        type Tx<T: Send + 'static> = FaultyTx<T, SWAP>;
+        type Rx<T: Send + 'static> = crossbeam_channel::Receiver<T>;
+        fn pair<T: Send + 'static>() -> (Self::Tx<T>, Self::Rx<T>) {
+            let (inner, rx) = crossbeam_channel::bounded(CAPACITY);
+            let tx = FaultyTx {
+                inner,
+                sent: 0,
+                held: None,
+            };
+            (tx, rx)
+        }
+    }
+
+    #[test]
+    fn a_queue_that_reorders_or_loses_a_message_fails_the_case() {
+        let swapped = many_to_one::<Faulty<true>, 64>(1_000, 1);
+        let e = swapped.err().expect("a reordered pair must fail the case");
+        assert!(e.contains("out of order"), "{e}");
+        assert!(fan_out::<Faulty<true>, 64>(1_000, 2).is_err());
+        // The lost message leaves the consumer waiting until the producer
+        // hangs up, which ends the case as a failure instead of a figure.
+        assert!(many_to_one::<Faulty<false>, 64>(1_000, 1).is_err());
+        assert!(many_to_one::<CrossbeamChannel, 64>(1_000, 1).is_ok());
+    }
+}
