@@ -2,7 +2,8 @@
 # Builds the C API (ringmq-ffi) and runs every C-side check:
 #   clippy and unit tests of the FFI crate; the committed header against a
 #   fresh cbindgen run; the header's version macros against Cargo.toml; the
-#   library's exported functions against the header's declarations; the
+#   library's exported functions against the header's declarations; no heap
+#   allocation per message (tests/c/test_alloc.c); the
 #   C tests plain and under AddressSanitizer + UndefinedBehaviorSanitizer
 #   (LeakSanitizer included); the header compiled as C++; installing into a
 #   temporary prefix and building with pkg-config (shared and static); the
@@ -70,6 +71,12 @@ if ! diff -u "$tmp/declared" "$tmp/exported"; then
     exit 1
 fi
 echo "$(wc -l <"$tmp/declared") functions"
+
+step "no allocation per message through the C API (allocation functions wrapped)"
+cc "${cflags[@]}" -O1 tests/c/test_alloc.c "$lib/libringmq.a" $native_libs \
+    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign,--wrap=aligned_alloc \
+    -o "$tmp/test_alloc"
+"$tmp/test_alloc"
 
 step "C tests, plain (static library)"
 cc "${cflags[@]}" -O1 tests/c/test_ringmq.c "$lib/libringmq.a" $native_libs -o "$tmp/test_plain"

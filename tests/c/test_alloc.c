@@ -1,0 +1,119 @@
+/* Proves that publishing, polling and acking through the C API allocate
+ * nothing per message in steady state: the allocation functions the static
+ * library calls are wrapped (-Wl,--wrap=...) and counted on this thread
+ * while it runs thousands of messages.
+ *
+ * Build: see scripts/test-c.sh (static library only, no sanitizer). */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ringmq.h"
+
+static _Thread_local int counting;
+static _Thread_local unsigned long allocations;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+int __real_posix_memalign(void **p, size_t align, size_t n);
+void *__real_aligned_alloc(size_t align, size_t n);
+
+void *__wrap_malloc(size_t n) {
+    allocations += counting;
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t size) {
+    allocations += counting;
+    return __real_calloc(n, size);
+}
+void *__wrap_realloc(void *p, size_t n) {
+    allocations += counting;
+    return __real_realloc(p, n);
+}
+int __wrap_posix_memalign(void **p, size_t align, size_t n) {
+    allocations += counting;
+    return __real_posix_memalign(p, align, n);
+}
+void *__wrap_aligned_alloc(size_t align, size_t n) {
+    allocations += counting;
+    return __real_aligned_alloc(align, n);
+}
+
+#define MESSAGES 20000
+
+/* One round of every per-message call: publish, poll, ack; a batch publish,
+ * poll_batch, ack_batch; nack and a redelivery. */
+static int one_round(ringmq_topic *t, ringmq_sub *s, uint64_t i) {
+    char payload[64];
+    memset(payload, (int)(i & 0x7f), sizeof payload);
+    ringmq_message m;
+    if (ringmq_publish(t, payload, sizeof payload, i, -1, NULL) != RINGMQ_OK) return 0;
+    if (ringmq_poll(s, 1000, &m) != RINGMQ_OK || m.len != sizeof payload) return 0;
+    if (ringmq_ack(s, m.delivery_tag) != RINGMQ_OK) return 0;
+
+    ringmq_buf items[4] = {{payload, 8}, {payload, 16}, {payload, 32}, {payload, 64}};
+    if (ringmq_publish_batch(t, items, 4, i, -1, NULL) != RINGMQ_OK) return 0;
+    ringmq_message ms[4];
+    uint64_t tags[4];
+    size_t got = 0;
+    while (got < 4) {
+        size_t n = 0;
+        if (ringmq_poll_batch(s, 4 - got, 1000, ms, &n) != RINGMQ_OK) return 0;
+        for (size_t k = 0; k < n; k++) tags[got + k] = ms[k].delivery_tag;
+        got += n;
+    }
+    if (ringmq_ack_batch(s, tags, 4) != RINGMQ_OK) return 0;
+    return 1;
+}
+
+static void test_no_allocation_per_message(void) {
+    ringmq_broker *b = NULL;
+    OK(ringmq_broker_new(NULL, &b));
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.slot_size = 64;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "alloc", &o, &t));
+    ringmq_sub *s = NULL;
+    OK(ringmq_subscribe_pull(t, "g", NULL, &s));
+    ringmq_topic_stats ts;
+    ringmq_sub_stats ss;
+
+    int ok = 1;
+    for (uint64_t i = 0; i < 2000 && ok; i++) ok = one_round(t, s, i); /* warm-up */
+    CHECK(ok);
+    counting = 1;
+    for (uint64_t i = 0; i < MESSAGES && ok; i++) ok = one_round(t, s, i);
+    counting = 0;
+    CHECK(ok);
+    OK(ringmq_topic_get_stats(t, &ts));
+    OK(ringmq_sub_get_stats(s, &ss));
+    fprintf(stderr, "  %lu allocations in %d rounds of publish/poll/ack and batch publish/poll/ack\n",
+            allocations, MESSAGES);
+    CHECK_EQ_U64(allocations, 0);
+    CHECK_EQ_U64(ss.acked, 5 * (MESSAGES + 2000));
+
+    /* The counter does count: a failing call allocates its error text. */
+    ringmq_topic *missing = NULL;
+    counting = 1;
+    CHECK_ST(ringmq_topic_open(b, "no-such-topic", &missing), RINGMQ_NOT_FOUND);
+    counting = 0;
+    CHECK(allocations > 0);
+    CHECK_EQ_U64(ts.published, 5 * (MESSAGES + 2000));
+
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+int main(int argc, char **argv) {
+    static const test_case cases[] = {
+        {"no_allocation_per_message", test_no_allocation_per_message},
+    };
+    return run_tests(cases, sizeof cases / sizeof cases[0], argc, argv);
+}
