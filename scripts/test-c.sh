@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Builds the C API (ringmq-ffi) and runs every C-side check:
-#   clippy and unit tests of the FFI crate; the committed header against a
-#   fresh cbindgen run; the header's version macros against Cargo.toml; the
-#   library's exported functions against the header's declarations; no heap
-#   allocation per message (tests/c/test_alloc.c); the
-#   C tests plain and under AddressSanitizer + UndefinedBehaviorSanitizer
-#   (LeakSanitizer included); the header compiled as C++; installing into a
-#   temporary prefix and building with pkg-config (shared and static); the
-#   IoT-gateway example; a short run of the throughput program (the full
-#   measurement is `make -C examples/c bench`).
+# Builds the C API (ringmq-ffi) and runs every C-side check: clippy and
+# unit tests of the FFI crate; the committed header against a fresh cbindgen
+# run; the header's version macros against Cargo.toml; the library's
+# exported functions against the header's declarations; no heap allocation
+# per message (tests/c/test_alloc.c); the C tests plain, under
+# AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included),
+# under valgrind and against the shared library; the header compiled as
+# C++; installing into a temporary prefix and building with pkg-config
+# (shared and static); the IoT-gateway example; a short run of the
+# throughput program (the full measurement is `make -C examples/c bench`).
 # Usage (from anywhere): scripts/test-c.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,7 @@ command -v c++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v nm >/dev/null || missing+=(binutils)
+command -v valgrind >/dev/null || missing+=(valgrind)
 if [ ${#missing[@]} -gt 0 ]; then
     step "installing ${missing[*]}"
     apt-get update -qq
@@ -87,6 +88,12 @@ cc "${cflags[@]}" -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fn
     tests/c/test_ringmq.c "$lib/libringmq.a" $native_libs -o "$tmp/test_asan"
 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$tmp/test_asan"
+
+step "C tests, plain build under valgrind memcheck (uninitialised reads, definite leaks)"
+valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+    --log-file="$tmp/valgrind.log" "$tmp/test_plain" >"$tmp/valgrind.out" 2>&1 ||
+    { cat "$tmp/valgrind.out" "$tmp/valgrind.log"; exit 1; }
+tail -1 "$tmp/valgrind.out"
 
 step "C tests against the shared library"
 cc "${cflags[@]}" tests/c/test_ringmq.c -L"$lib" -lringmq -o "$tmp/test_shared"
