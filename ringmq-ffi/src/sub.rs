@@ -233,7 +233,10 @@ unsafe fn poll_into(
         v.clear();
         let r = pull.poll_batch(max, timeout, v);
         let mut n = 0;
-        for d in v.drain(..) {
+        // `take(max)` bounds the writes whatever the core returns; anything
+        // beyond (never expected) is dropped, which releases it for
+        // redelivery.
+        for d in v.drain(..).take(max) {
             let mut m = ringmq_message {
                 id: d.id(),
                 key: d.key(),
@@ -245,8 +248,7 @@ unsafe fn poll_into(
             m.delivery_tag = tag;
             m.data = data;
             m.len = len as u32;
-            // SAFETY: `out` has room for `max` messages and the core returns
-            // at most `max`.
+            // SAFETY: `out` has room for `max` messages and n < max here.
             unsafe { out.add(n).write(m) };
             n += 1;
         }
