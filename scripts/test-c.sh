@@ -100,7 +100,8 @@ cc "${cflags[@]}" tests/c/test_ringmq.c -L"$lib" -lringmq -o "$tmp/test_shared"
 LD_LIBRARY_PATH="$lib" "$tmp/test_shared" >"$tmp/shared.log" 2>&1 || { cat "$tmp/shared.log"; exit 1; }
 tail -1 "$tmp/shared.log"
 
-step "the header compiles as C++ (-Wall -Wextra -Werror -pedantic)"
+step "the header compiles on its own as C99, and as C++ (-Wall -Wextra -Werror -pedantic)"
+cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c include/ringmq.h
 c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude tests/c/header_check.cpp \
     "$lib/libringmq.a" $native_libs -pthread -o "$tmp/header_check"
 "$tmp/header_check"
