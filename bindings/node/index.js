@@ -21,6 +21,8 @@ function loadNative() {
 }
 
 const native = loadNative()
+// Plain N-API functions for the per-message calls (publish, take, ack, …).
+const fast = native.fastApi()
 
 const CODES = new Set([
   'INVALID_ARGUMENT',
@@ -219,7 +221,7 @@ class Message extends PushMessage {
     let d = this._data
     if (d === null || d === undefined) {
       const b = this._buf
-      d = this._off === 0 && this._len === b.length ? b : b.subarray(this._off, this._off + this._len)
+      d = this._off === 0 && this._len === b.length ? b : Buffer.from(b.buffer, b.byteOffset + this._off, this._len)
       this._data = d
     }
     return d
@@ -243,7 +245,7 @@ class Message extends PushMessage {
   ack() {
     this._settle('ack')
     try {
-      this._pull._n.ack(this._tagHi, this._tagLo)
+      fast.ack(this._pull._h, this._tagHi, this._tagLo)
     } catch (e) {
       throw fromNative(e)
     }
@@ -284,15 +286,24 @@ class Message extends PushMessage {
 // ---- subscriptions ---------------------------------------------------------
 
 const FIELDS = 9
+// Payloads of pulled messages are copied into pool Buffers of this size and
+// handed out as views of them, as Node's own Buffer.allocUnsafe pool does (a
+// Buffer per message would cost a native allocation each); slots larger
+// than POOL_ITEM_MAX get a Buffer per batch instead.
+const POOL_SIZE = 64 * 1024
+const POOL_ITEM_MAX = 16 * 1024
 
 /** A pull subscription (consumer group): poll for messages and settle them. */
 class Pull {
   constructor(n, topic) {
     this._n = n
+    this._h = n.handle()
     this.topic = topic
     this._closed = false
     this._room = 0
     this._grow(1)
+    this._slot = topic._slotSize
+    this._newPool()
   }
 
   _grow(max) {
@@ -309,9 +320,33 @@ class Pull {
 
   /** Takes up to max ready messages into out; returns how many. */
   _take(max, out) {
+    const size = this._slot
+    if (size > POOL_ITEM_MAX) return this._takeBuffer(max, out)
+    if (this._poolOff + size > POOL_SIZE) this._newPool()
+    const fit = Math.floor((POOL_SIZE - this._poolOff) / size)
+    let n
+    try {
+      n = fast.takeInto(this._h, this._hdrBytes, max < fit ? max : fit, this._pool, this._poolOff)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    const h = this._hdr
+    const pool = this._pool
+    let off = this._poolOff
+    for (let i = 0, b = 1; i < n; i++, b += FIELDS) {
+      const len = h[b + 8]
+      out.push(new Message(this, h[b], h[b + 1], h[b + 2], h[b + 3], h[b + 4], h[b + 5], h[b + 6], h[b + 7], pool, off, len))
+      off += len
+    }
+    this._poolOff = (off + 7) & ~7
+    return n
+  }
+
+  /** As _take, with the payloads in one new Buffer (large slots). */
+  _takeBuffer(max, out) {
     let buf
     try {
-      buf = this._n.take(this._hdrBytes, max)
+      buf = fast.take(this._h, this._hdrBytes, max)
     } catch (e) {
       throw fromNative(e)
     }
@@ -327,16 +362,29 @@ class Pull {
     return n
   }
 
+  _newPool() {
+    this._pool = Buffer.allocUnsafeSlow(POOL_SIZE)
+    this._poolOff = 0
+  }
+
   _takeOne() {
-    let buf
+    const size = this._slot
+    if (size > POOL_ITEM_MAX) {
+      const out = []
+      return this._takeBuffer(1, out) === 0 ? null : out[0]
+    }
+    if (this._poolOff + size > POOL_SIZE) this._newPool()
+    let n
     try {
-      buf = this._n.take(this._hdrBytes, 1)
+      n = fast.takeInto(this._h, this._hdrBytes, 1, this._pool, this._poolOff)
     } catch (e) {
       throw fromNative(e)
     }
-    if (buf === null) return null
+    if (n === 0) return null
     const h = this._hdr
-    return new Message(this, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], buf, 0, h[9])
+    const off = this._poolOff
+    this._poolOff = (off + h[9] + 7) & ~7
+    return new Message(this, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], this._pool, off, h[9])
   }
 
   /** The next message if one is ready, else null; never waits. */
@@ -410,7 +458,7 @@ class Pull {
       n++
     }
     try {
-      this._n.ackMany(tags, n)
+      fast.ackMany(this._h, tags, n)
     } catch (e) {
       throw fromNative(e)
     }
@@ -500,8 +548,10 @@ function subOptions(opts, what) {
 class Topic {
   constructor(n, broker) {
     this._n = n
+    this._h = n.handle()
     this.broker = broker
     this.name = n.name
+    this._slotSize = n.options().slotSize
   }
 
   /** The topic's options, as created. */
@@ -535,7 +585,7 @@ class Topic {
       }
     }
     try {
-      return this._n.publish(data, key)
+      return fast.publish(this._h, data, key)
     } catch (e) {
       throw fromNative(e)
     }
@@ -578,7 +628,7 @@ class Topic {
     }
     let first
     try {
-      first = this._n.publishMany(items, hi, lo)
+      first = fast.publishMany(this._h, items, hi, lo)
     } catch (e) {
       throw fromNative(e)
     }
@@ -592,7 +642,7 @@ class Topic {
     const [hi, lo] = splitKey(o.key)
     const t = timeoutArg(o.timeoutMs, 'publishManyAsync timeoutMs')
     try {
-      return idRange(this._n.publishMany(items, hi, lo), items.length)
+      return idRange(fast.publishMany(this._h, items, hi, lo), items.length)
     } catch (e) {
       const err = fromNative(e)
       if (err.code !== 'TIMEOUT' || t === 0) throw err
@@ -620,8 +670,8 @@ class Topic {
     nameArg(group, 'group')
     if (typeof handler !== 'function') throw invalid(`subscribe handler must be a function, got ${describe(handler)}`)
     const so = subOptions(opts, 'subscribe')
-    let sub = null
-    const complete = (token, err) => sub.complete(token, err)
+    let h = null
+    const complete = (token, err) => fast.complete(h, token, err)
     const dispatch = (token, id, keyHi, keyLo, tsHi, tsLo, attempt, data) => {
       const msg = new PushMessage(id, keyHi, keyLo, tsHi, tsLo, attempt, data)
       let r
@@ -640,8 +690,10 @@ class Topic {
         complete(token, null)
       }
     }
+    let sub
     try {
       sub = this._n.subscribe(group, so, dispatch)
+      h = sub.handle()
     } catch (e) {
       throw fromNative(e)
     }

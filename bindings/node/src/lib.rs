@@ -19,6 +19,7 @@
 #![warn(unsafe_op_in_unsafe_fn)]
 
 mod convert;
+mod fast;
 mod pull;
 mod push;
 
@@ -212,7 +213,22 @@ impl NativeTopic {
         }
     }
 
-    /// Publishes once, never waiting: the hot path (key below 2^53).
+    /// The handle of the per-message calls (`fastApi()`).
+    #[napi(ts_return_type = "unknown")]
+    pub fn handle<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        fast::create_handle(
+            env,
+            fast::TopicHandle {
+                topic: self.inner.clone(),
+                try_once: match self.inner.options().overflow {
+                    core::Overflow::Block => Some(Duration::ZERO),
+                    _ => None,
+                },
+            },
+        )
+    }
+
+    /// Publishes once, never waiting (key below 2^53).
     #[napi]
     pub fn publish(&self, data: BufferSlice, key: f64) -> Result<f64> {
         self.inner

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
-use napi::sys;
 use napi_derive::napi;
 use ringmq_core as core;
 
@@ -25,13 +24,12 @@ use crate::convert::{coded, fail, join, timeout, SubStatsJs};
 /// Header fields per message (see the module docs).
 pub const FIELDS: usize = 9;
 
-type Stash = Arc<Mutex<VecDeque<core::Delivery>>>;
+pub type Stash = Arc<Mutex<VecDeque<core::Delivery>>>;
 
 #[napi]
 pub struct NativePull {
     sub: core::PullSubscription,
     stash: Stash,
-    batch: Vec<core::Delivery>,
 }
 
 impl NativePull {
@@ -39,12 +37,11 @@ impl NativePull {
         NativePull {
             sub,
             stash: Arc::new(Mutex::new(VecDeque::new())),
-            batch: Vec::new(),
         }
     }
 }
 
-fn lock(stash: &Stash) -> std::sync::MutexGuard<'_, VecDeque<core::Delivery>> {
+pub fn lock(stash: &Stash) -> std::sync::MutexGuard<'_, VecDeque<core::Delivery>> {
     stash.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -55,92 +52,17 @@ impl NativePull {
         self.sub.group().to_owned()
     }
 
-    /// Takes up to `max` ready deliveries without waiting; see the module
-    /// docs for `hdr`. Returns the payloads, or null when none was ready.
-    #[napi(
-        ts_args_type = "hdr: Uint8Array, max: number",
-        ts_return_type = "Buffer | null"
-    )]
-    pub fn take<'env>(
-        &mut self,
-        env: &'env Env,
-        mut hdr: BufferSlice,
-        max: u32,
-    ) -> Result<Option<Unknown<'env>>> {
-        let max = (max as usize).min((hdr.len() / 8).saturating_sub(1) / FIELDS);
-        if max == 0 {
-            return Err(Error::from_reason(
-                "INVALID_ARGUMENT: take needs room for at least one message",
-            ));
-        }
-        self.batch.clear();
-        {
-            let mut stash = lock(&self.stash);
-            while self.batch.len() < max {
-                match stash.pop_front() {
-                    Some(d) => self.batch.push(d),
-                    None => break,
-                }
-            }
-        }
-        if self.batch.len() < max {
-            let want = max - self.batch.len();
-            let r = self
-                .sub
-                .poll_batch(want, Some(Duration::ZERO), &mut self.batch);
-            if let Err(e) = r {
-                if self.batch.is_empty() {
-                    return Err(fail(e));
-                }
-            }
-        }
-        if self.batch.is_empty() {
-            return Ok(None);
-        }
-        let total: usize = self.batch.iter().map(|d| d.data().len()).sum();
-        let mut data_ptr: *mut std::ffi::c_void = std::ptr::null_mut();
-        let mut value: sys::napi_value = std::ptr::null_mut();
-        // SAFETY: a plain N-API call on the JS thread with valid out-pointers.
-        let status =
-            unsafe { sys::napi_create_buffer(env.raw(), total, &mut data_ptr, &mut value) };
-        if status != sys::Status::napi_ok {
-            // The deliveries go back to the engine unsettled (redelivered).
-            self.batch.clear();
-            return Err(Error::from_reason(
-                "INTERNAL: cannot allocate a Buffer for the payloads",
-            ));
-        }
-        let out: &mut [u8] = if total == 0 {
-            &mut []
-        } else {
-            // SAFETY: napi_create_buffer returned `total` writable bytes at
-            // `data_ptr`, owned by the new Buffer that `value` keeps alive.
-            unsafe { std::slice::from_raw_parts_mut(data_ptr.cast::<u8>(), total) }
-        };
-        let hdr: &mut [u8] = &mut hdr;
-        let mut put = |i: usize, v: f64| hdr[i * 8..i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
-        put(0, self.batch.len() as f64);
-        let mut at = 0;
-        for (i, d) in self.batch.drain(..).enumerate() {
-            let bytes = d.data();
-            out[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-            let key = d.key();
-            let ts = d.timestamp_ns() as u64;
-            let base = 1 + i * FIELDS;
-            put(base, d.id() as f64);
-            put(base + 1, (key >> 32) as f64);
-            put(base + 2, (key & 0xffff_ffff) as f64);
-            put(base + 3, (ts >> 32) as f64);
-            put(base + 4, (ts & 0xffff_ffff) as f64);
-            put(base + 5, d.attempt() as f64);
-            put(base + 8, bytes.len() as f64);
-            let (tag, _, _) = d.into_raw();
-            put(base + 6, (tag >> 32) as f64);
-            put(base + 7, (tag & 0xffff_ffff) as f64);
-        }
-        // SAFETY: `value` is the Buffer just created in this env.
-        Ok(Some(unsafe { Unknown::from_napi_value(env.raw(), value)? }))
+    /// The handle of the per-message calls (`fastApi()`).
+    #[napi(ts_return_type = "unknown")]
+    pub fn handle<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        crate::fast::create_handle(
+            env,
+            crate::fast::PullHandle {
+                sub: self.sub.clone(),
+                stash: self.stash.clone(),
+                batch: std::cell::RefCell::new(Vec::new()),
+            },
+        )
     }
 
     /// Waits on the libuv pool up to `timeout_ms` (negative: for ever) for
@@ -154,31 +76,6 @@ impl NativePull {
             max: max.max(1) as usize,
             timeout: timeout(timeout_ms),
         })
-    }
-
-    #[napi]
-    pub fn ack(&self, tag_hi: u32, tag_lo: u32) -> Result<()> {
-        // SAFETY: tags reach JS only through `into_raw`, so no `Delivery`
-        // value with this tag exists; JS settles each tag at most once.
-        unsafe { self.sub.ack_tag(join(tag_hi, tag_lo)) }.map_err(fail)
-    }
-
-    /// Acks `count` tags given as (hi, lo) pairs; tries them all and throws
-    /// the first failure.
-    #[napi(ts_args_type = "tags: Float64Array, count: number")]
-    pub fn ack_many(&self, tags: Float64ArraySlice, count: u32) -> Result<()> {
-        let tags: &[f64] = &tags;
-        let n = (count as usize).min(tags.len() / 2);
-        let mut first = Ok(());
-        for i in 0..n {
-            let tag = join(tags[2 * i] as u32, tags[2 * i + 1] as u32);
-            // SAFETY: as for `ack`.
-            let r = unsafe { self.sub.ack_tag(tag) };
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first.map_err(fail)
     }
 
     /// Nacks; `delay_ms` negative means the topic's backoff.

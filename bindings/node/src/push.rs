@@ -36,12 +36,12 @@ type Dispatch = ThreadsafeFunction<PushCall, (), DispatchArgs, Status, false, tr
 
 /// Completions waiting for their JS handler, by token.
 #[derive(Default)]
-struct Table {
+pub struct Table {
     slots: Vec<Option<core::Completion>>,
     free: Vec<u32>,
 }
 
-type SharedTable = Arc<Mutex<Table>>;
+pub type SharedTable = Arc<Mutex<Table>>;
 
 fn lock(t: &SharedTable) -> std::sync::MutexGuard<'_, Table> {
     t.lock().unwrap_or_else(|e| e.into_inner())
@@ -66,6 +66,11 @@ impl Table {
         self.free.push(token);
         Some(c)
     }
+}
+
+/// The completion filed under `token`, if still there.
+pub fn take_completion(table: &SharedTable, token: u32) -> Option<core::Completion> {
+    lock(table).remove(token)
 }
 
 pub fn subscribe(
@@ -124,6 +129,17 @@ impl NativePush {
     #[napi(getter)]
     pub fn group(&self) -> String {
         self.sub.group().to_owned()
+    }
+
+    /// The handle of the per-message calls (`fastApi()`).
+    #[napi(ts_return_type = "unknown")]
+    pub fn handle<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        crate::fast::create_handle(
+            env,
+            crate::fast::PushHandle {
+                table: self.table.clone(),
+            },
+        )
     }
 
     /// Reports a handler's outcome: no error acks, an error text nacks.
