@@ -10,8 +10,9 @@ use std::fmt;
 pub enum ErrorKind {
     /// A caller passed a value the call cannot accept.
     InvalidArgument = 1,
-    /// The ring is full and the overflow policy is `reject`, or a try-once
-    /// publish found no room.
+    /// The ring is full and the overflow policy is `reject`. (Under `block`
+    /// a publish that runs out of time, a zero timeout included, answers
+    /// `Timeout`.)
     Full = 2,
     /// A blocking call ran out of time.
     Timeout = 3,

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::clock::{deadline, dur_ns, mono_ns, wall_ns};
+use crate::clock::{deadline, dur_ns, mono_coarse_ns, mono_ns, wall_ns};
 use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::options::SubOptions;
@@ -272,7 +272,9 @@ impl SubCore {
         if max == 0 {
             return Ok(0);
         }
-        let now = mono_ns();
+        // Deadlines and due times need no nanoseconds: the coarse clock
+        // keeps a clock read off the per-poll path.
+        let now = mono_coarse_ns();
         if now >= self.next_reap.load(Relaxed) {
             self.reap(now);
         }
@@ -491,8 +493,10 @@ impl SubCore {
             // A dead-letter topic's own terms end the message here.
             None => true,
             Some(dlq) => {
+                // The dead letter's first delivery reports the attempts made
+                // so far (DLQ keeps the count); its own retries count on.
                 let mut m = *meta;
-                m.attempt_base = meta.attempt_base + attempts;
+                m.attempt_base = meta.attempt_base + attempts.saturating_sub(1);
                 dlq.publish_dead_letter(&m, data).is_ok()
             }
         };
@@ -598,6 +602,43 @@ impl SubCore {
                 continue;
             }
             let r = d.ack();
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        if n > 0 {
+            self.add_credits(n);
+            self.counters.acked.fetch_add(n, Relaxed);
+            self.advance();
+        }
+        first
+    }
+
+    /// The raw-tag form of `ack_all` (tags from `Delivery::into_raw`).
+    pub(crate) fn ack_tags(&self, tags: &[u64]) -> Result<()> {
+        let mut first = Ok(());
+        let mut n = 0u64;
+        let now = wall_ns();
+        let closed = self.is_closed();
+        for &tag in tags {
+            let fast =
+                !closed && tag & STORE_TAG == 0 && !self.lossy && tag < self.next.load(Acquire);
+            if fast {
+                // Read the timestamp while the slot is still pinned.
+                let ts = self.topic.ring.meta(tag).timestamp_ns;
+                if self
+                    .entry(tag)
+                    .state
+                    .compare_exchange(enc(tag, DELIVERED), enc(tag, SETTLED), SeqCst, Acquire)
+                    .is_ok()
+                {
+                    self.latency.record(now.saturating_sub(ts).max(0) as u64);
+                    n += 1;
+                    continue;
+                }
+            }
+            let ts = self.tag_timestamp(tag);
+            let r = self.settle(tag, Action::Ack, ts);
             if first.is_ok() {
                 first = r;
             }
@@ -809,7 +850,7 @@ impl SubCore {
         };
         topic
             .consumers
-            .wait_until(deadline, Some(max_sleep), || self.ready(mono_ns()))
+            .wait_until(deadline, Some(max_sleep), || self.ready(mono_coarse_ns()))
     }
 
     pub(crate) fn poll_into(
@@ -987,6 +1028,16 @@ impl PullSubscription {
     pub unsafe fn ack_tag(&self, tag: u64) -> Result<()> {
         let ts = self.core.tag_timestamp(tag);
         self.core.settle(tag, Action::Ack, ts)
+    }
+
+    /// Acks many raw tags; like [`ack_all`](Self::ack_all), ring
+    /// deliveries settle with one update of credits, counters and watermark.
+    /// Returns the first error, after trying every tag.
+    ///
+    /// # Safety
+    /// As for [`PullSubscription::ack_tag`], for every tag.
+    pub unsafe fn ack_tags(&self, tags: &[u64]) -> Result<()> {
+        self.core.ack_tags(tags)
     }
 
     /// # Safety

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crossbeam_utils::Backoff;
 
-use crate::clock::mono_ns;
+use crate::clock::{mono_coarse_ns, mono_ns};
 use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering::SeqCst};
 
 #[derive(Default)]
@@ -55,7 +55,8 @@ impl WaitQueue {
             if ready() {
                 return Woke::Ready;
             }
-            if deadline.is_some_and(|d| mono_ns() >= d) {
+            // The coarse clock lags: a deadline seen passed has passed.
+            if deadline.is_some_and(|d| mono_coarse_ns() >= d) {
                 return Woke::TimedOut;
             }
             backoff.snooze();

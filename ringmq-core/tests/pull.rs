@@ -84,11 +84,7 @@ fn nacked_every_time_goes_to_dlq_after_max_attempts_while_others_flow() {
     assert_eq!(ok, 10 * cap as u64);
     let d = poll1(&dead);
     assert_eq!((d.id(), d.key(), d.data()), (poison, 99, &b"poison"[..]));
-    assert_eq!(
-        d.attempt(),
-        5,
-        "a dead letter's first delivery counts on from the 4 attempts"
-    );
+    assert_eq!(d.attempt(), 4, "a dead letter keeps its attempt count");
     d.ack().unwrap();
     let st = s.stats();
     assert_eq!(st.dead_lettered, 1);
@@ -118,7 +114,7 @@ fn term_goes_straight_to_dlq_and_double_settle_is_rejected() {
     let e = unsafe { s.ack_tag(12345) }.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     let d = poll1(&dead);
-    assert_eq!((d.data(), d.attempt()), (&b"x"[..], 2));
+    assert_eq!((d.data(), d.attempt()), (&b"x"[..], 1));
 }
 
 #[test]
@@ -251,4 +247,26 @@ fn unsubscribe_releases_producers() {
         ErrorKind::Closed
     );
     assert_eq!(s.unsubscribe().unwrap_err().kind(), ErrorKind::Closed);
+}
+
+#[test]
+fn raw_tags_settle_in_batches() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(16)).unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    for i in 0..10u8 {
+        t.publish(&[i]).unwrap();
+    }
+    let mut batch = Vec::new();
+    s.poll_batch(10, Some(Duration::from_secs(1)), &mut batch)
+        .unwrap();
+    let tags: Vec<u64> = batch.drain(..).map(|d| d.into_raw().0).collect();
+    // SAFETY: the deliveries were turned into raw tags; none is read after.
+    unsafe { s.ack_tags(&tags) }.unwrap();
+    // SAFETY: as above; every tag is settled now, so this must fail.
+    let e = unsafe { s.ack_tags(&tags[..1]) }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let st = s.stats();
+    assert_eq!((st.acked, st.in_flight, st.latency_count), (10, 0, 10));
+    assert_eq!(t.stats().depth, 0);
 }

@@ -254,7 +254,7 @@ fn main() {
             "dead letter: record id {} from vehicle {} after {} attempts ({} bytes)",
             d.id(),
             d.key(),
-            d.attempt() - 1,
+            d.attempt(),
             d.data().len()
         );
         d.ack().expect("ack dead letter");
