@@ -1,0 +1,57 @@
+"""RingMQ: an embeddable message queue.
+
+Topics on a lock-free ring, consumer groups with acks, retries with backoff,
+dead letters, backpressure and metrics, inside this process::
+
+    import ringmq
+
+    with ringmq.Broker(workers_max=4) as mq:
+        orders = mq.create_topic("orders")
+        audit = orders.pull("audit")
+        orders.publish(b"hello", key=7)
+        msg = audit.poll(timeout=1.0)
+        msg.ack()
+"""
+
+import atexit as _atexit
+
+from . import _ringmq
+from ._ringmq import (
+    ENGINE_VERSION,
+    Broker,
+    Closed,
+    Exists,
+    Full,
+    InvalidArgument,
+    Message,
+    NotFound,
+    PullSubscription,
+    PushSubscription,
+    RingMQError,
+    Timeout,
+    TooLarge,
+    Topic,
+    __version__,
+)
+
+__all__ = [
+    "Broker",
+    "Topic",
+    "PushSubscription",
+    "PullSubscription",
+    "Message",
+    "RingMQError",
+    "Full",
+    "Timeout",
+    "TooLarge",
+    "NotFound",
+    "Exists",
+    "Closed",
+    "InvalidArgument",
+    "ENGINE_VERSION",
+    "__version__",
+]
+
+# Stop every broker's threads before the interpreter shuts down, so that no
+# pool thread tries to run a Python handler in a finalizing interpreter.
+_atexit.register(_ringmq._close_all)

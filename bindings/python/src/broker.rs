@@ -1,0 +1,260 @@
+//! `Broker`: owns the engine instance; closing it (explicitly, by leaving a
+//! `with` block, or when the last Python handle goes) stops its threads.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use ringmq_core::{Broker, BrokerOptions, CloseReport, Overflow, TopicOptions};
+
+use crate::args;
+use crate::errors::IntoPyResult;
+use crate::topic::PyTopic;
+
+/// Drain of `close()` and of leaving a `with` block normally, in seconds.
+const DEFAULT_DRAIN: f64 = 5.0;
+
+/// What every handle of one broker shares.
+pub(crate) struct Shared {
+    pub broker: Broker,
+    /// Per topic: `Timeout`s of try-once probes and of wait slices that the
+    /// binding retried, which the engine counted as timed-out publishes; the
+    /// stats subtract them so that `timed_out` counts answers given to users.
+    probes: Mutex<HashMap<String, Arc<AtomicU64>>>,
+}
+
+impl Shared {
+    pub(crate) fn probe_counter(&self, topic: &str) -> Arc<AtomicU64> {
+        self.probes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(topic.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    pub(crate) fn topic_handle(self: &Arc<Self>, topic: ringmq_core::Topic) -> PyTopic {
+        let probes = self.probe_counter(topic.name());
+        PyTopic::new(topic, self.clone(), probes)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last handle went: close without a drain. Pool threads may be
+        // waiting to attach to run a handler, and closing joins them, so the
+        // GIL must not be held meanwhile.
+        let broker = self.broker.clone();
+        let closed = Python::try_attach(|py| {
+            py.detach(|| {
+                let _ = broker.close(Duration::ZERO);
+            })
+        });
+        if closed.is_none() {
+            let _ = self.broker.close(Duration::ZERO);
+        }
+    }
+}
+
+/// An engine instance: topics and one worker pool.
+#[pyclass(frozen, module = "ringmq", name = "Broker")]
+pub struct PyBroker {
+    shared: Arc<Shared>,
+}
+
+pub(crate) fn report_dict<'py>(py: Python<'py>, r: &CloseReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("undelivered", r.undelivered)?;
+    d.set_item("in_flight", r.in_flight)?;
+    d.set_item("waiting_retry", r.waiting_retry)?;
+    d.set_item("timed_out", r.timed_out)?;
+    let left = PyList::empty(py);
+    for (topic, group, n) in &r.left {
+        left.append(PyTuple::new(
+            py,
+            [
+                topic.into_pyobject(py)?.into_any(),
+                group.into_pyobject(py)?.into_any(),
+                n.into_pyobject(py)?.into_any(),
+            ],
+        )?)?;
+    }
+    d.set_item("left", left)?;
+    Ok(d)
+}
+
+fn opt<'a, 'py>(o: &'a Option<Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+    o.as_ref().filter(|v| !v.is_none())
+}
+
+#[pymethods]
+impl PyBroker {
+    #[new]
+    #[pyo3(signature = (*, workers_min=None, workers_max=None, idle_timeout=None))]
+    fn new(
+        py: Python<'_>,
+        workers_min: Option<Bound<'_, PyAny>>,
+        workers_max: Option<Bound<'_, PyAny>>,
+        idle_timeout: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let mut o = BrokerOptions::default();
+        if let Some(v) = opt(&workers_min) {
+            o.workers_min = args::uint(v, "workers_min", 1 << 20)? as usize;
+        }
+        if let Some(v) = opt(&workers_max) {
+            o.workers_max = args::uint(v, "workers_max", 1 << 20)? as usize;
+        } else {
+            o.workers_max = o.workers_max.max(o.workers_min);
+        }
+        if let Some(v) = opt(&idle_timeout) {
+            o.idle_timeout = args::finite_seconds(v, "idle_timeout")?;
+        }
+        let broker = py.detach(|| Broker::new(o)).py_err()?;
+        let shared = Arc::new(Shared {
+            broker,
+            probes: Mutex::new(HashMap::new()),
+        });
+        crate::register_live(&shared);
+        Ok(PyBroker { shared })
+    }
+
+    /// Creates topic `name` and its dead-letter topic `<name>.dlq`.
+    #[pyo3(signature = (name, capacity=None, slot_size=None, overflow=None, max_attempts=None,
+                        backoff_base=None, backoff_max=None, ack_timeout=None, retry_capacity=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_topic(
+        &self,
+        name: Bound<'_, PyAny>,
+        capacity: Option<Bound<'_, PyAny>>,
+        slot_size: Option<Bound<'_, PyAny>>,
+        overflow: Option<Bound<'_, PyAny>>,
+        max_attempts: Option<Bound<'_, PyAny>>,
+        backoff_base: Option<Bound<'_, PyAny>>,
+        backoff_max: Option<Bound<'_, PyAny>>,
+        ack_timeout: Option<Bound<'_, PyAny>>,
+        retry_capacity: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<PyTopic> {
+        let name = args::name(&name, "topic")?;
+        let mut o = TopicOptions::default();
+        if let Some(v) = opt(&capacity) {
+            o.capacity = args::uint(v, "capacity", u32::MAX as u64)? as usize;
+        }
+        if let Some(v) = opt(&slot_size) {
+            o.slot_size = args::uint(v, "slot_size", u32::MAX as u64)? as usize;
+        }
+        if let Some(v) = opt(&overflow) {
+            let s = args::choice(v, "overflow", &["block", "reject", "drop_oldest"])?;
+            o.overflow = Overflow::parse(&s).py_err()?;
+        }
+        if let Some(v) = opt(&max_attempts) {
+            o.max_attempts = args::uint(v, "max_attempts", u32::MAX as u64)? as u32;
+        }
+        if let Some(v) = opt(&backoff_base) {
+            o.backoff_base = args::finite_seconds(v, "backoff_base")?;
+        }
+        if let Some(v) = opt(&backoff_max) {
+            o.backoff_max = args::finite_seconds(v, "backoff_max")?;
+        }
+        if let Some(v) = opt(&ack_timeout) {
+            o.ack_timeout = args::finite_seconds(v, "ack_timeout")?;
+        }
+        if let Some(v) = opt(&retry_capacity) {
+            o.retry_capacity = args::uint(v, "retry_capacity", u32::MAX as u64)? as usize;
+        }
+        let topic = self.shared.broker.create_topic(&name, o).py_err()?;
+        Ok(self.shared.topic_handle(topic))
+    }
+
+    /// The existing topic `name` (dead-letter topics included).
+    fn topic(&self, name: Bound<'_, PyAny>) -> PyResult<PyTopic> {
+        let name = args::name(&name, "topic")?;
+        let topic = self.shared.broker.topic(&name).py_err()?;
+        Ok(self.shared.topic_handle(topic))
+    }
+
+    /// Names of every topic, dead-letter topics included, sorted.
+    fn topic_names(&self) -> Vec<String> {
+        self.shared.broker.topic_names()
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.shared.broker.is_closed()
+    }
+
+    /// Stops publishes, lets consumers work through what is pending for up
+    /// to `drain` seconds, stops every subscription and joins every thread.
+    /// Idempotent: later calls return the first report.
+    #[pyo3(signature = (drain=None))]
+    fn close<'py>(
+        &self,
+        py: Python<'py>,
+        drain: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let drain = match opt(&drain) {
+            Some(v) => args::finite_seconds(v, "drain")?,
+            None => Duration::from_secs_f64(DEFAULT_DRAIN),
+        };
+        let broker = &self.shared.broker;
+        let report = py.detach(|| broker.close(drain)).py_err()?;
+        report_dict(py, &report)
+    }
+
+    /// Every topic, subscription and pool metric in the Prometheus text format.
+    fn metrics_text(&self, py: Python<'_>) -> String {
+        let broker = &self.shared.broker;
+        py.detach(|| broker.metrics_text())
+    }
+
+    fn pool_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.shared.broker.pool_stats();
+        let d = PyDict::new(py);
+        d.set_item("workers", s.workers)?;
+        d.set_item("busy", s.busy)?;
+        d.set_item("idle", s.idle)?;
+        d.set_item("panics", s.panics)?;
+        d.set_item("grown", s.grown)?;
+        d.set_item("shrunk", s.shrunk)?;
+        d.set_item("utilisation", s.utilisation)?;
+        d.set_item("target", s.target)?;
+        Ok(d)
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// Closes with the default drain, or without one when the block raised.
+    #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<Bound<'_, PyAny>>,
+        _exc: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let drain = if opt(&exc_type).is_some() {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(DEFAULT_DRAIN)
+        };
+        let broker = &self.shared.broker;
+        py.detach(|| broker.close(drain)).py_err()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ringmq.Broker topics={} closed={}>",
+            self.shared.broker.topic_names().len(),
+            if self.shared.broker.is_closed() {
+                "True"
+            } else {
+                "False"
+            }
+        )
+    }
+}

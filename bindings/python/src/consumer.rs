@@ -1,0 +1,528 @@
+//! Consumers: pull subscriptions (poll, iteration, asyncio), push
+//! subscriptions (a Python handler on the pool), and the messages they get.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use ringmq_core::{
+    Delivery, HandlerError, Message, PullSubscription, PushSubscription, SubOptions, SubStats,
+    Topic,
+};
+
+use crate::args;
+use crate::broker::Shared;
+use crate::errors::{invalid, IntoPyResult};
+use crate::{DETACH_COPY, SLICE};
+
+/// A copy of a payload as `bytes`; long payloads are copied detached.
+fn bytes_of<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    if data.len() < DETACH_COPY {
+        return Ok(PyBytes::new(py, data));
+    }
+    PyBytes::new_with(py, data.len(), |buf| {
+        py.detach(|| buf.copy_from_slice(data));
+        Ok(())
+    })
+}
+
+/// A delivered message. Pulled messages are settled with `ack`, `nack` or
+/// `term`; a push handler's message is settled by the handler's outcome.
+#[pyclass(frozen, module = "ringmq", name = "Message")]
+pub struct PyMessage {
+    #[pyo3(get)]
+    id: u64,
+    #[pyo3(get)]
+    key: u64,
+    #[pyo3(get)]
+    attempt: u32,
+    #[pyo3(get)]
+    timestamp_ns: i64,
+    data: Py<PyBytes>,
+    /// `None` for a push handler's message.
+    delivery: Option<Mutex<Option<Delivery>>>,
+}
+
+impl PyMessage {
+    fn pulled(py: Python<'_>, d: Delivery) -> PyResult<Py<PyMessage>> {
+        let data = bytes_of(py, d.data())?.unbind();
+        Py::new(
+            py,
+            PyMessage {
+                id: d.id(),
+                key: d.key(),
+                attempt: d.attempt(),
+                timestamp_ns: d.timestamp_ns(),
+                data,
+                delivery: Some(Mutex::new(Some(d))),
+            },
+        )
+    }
+
+    fn pushed(py: Python<'_>, m: &Message<'_>) -> PyResult<Py<PyMessage>> {
+        Py::new(
+            py,
+            PyMessage {
+                id: m.id,
+                key: m.key,
+                attempt: m.attempt,
+                timestamp_ns: m.timestamp_ns,
+                data: bytes_of(py, m.data)?.unbind(),
+                delivery: None,
+            },
+        )
+    }
+
+    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, Option<Delivery>>> {
+        match &self.delivery {
+            Some(m) => Ok(m.lock().unwrap_or_else(|e| e.into_inner())),
+            None => Err(invalid(
+                "a push handler's message is settled by the handler: return to ack, raise to nack",
+            )),
+        }
+    }
+
+    fn take(&self) -> PyResult<Delivery> {
+        self.lock()?
+            .take()
+            .ok_or_else(|| invalid(format!("message {} was already settled", self.id)))
+    }
+}
+
+fn reason_text(reason: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    match reason {
+        None => Ok(None),
+        Some(r) if r.is_none() => Ok(None),
+        Some(r) => Ok(Some(r.str()?.to_string())),
+    }
+}
+
+#[pymethods]
+impl PyMessage {
+    /// The payload, as bytes.
+    #[getter]
+    fn data(&self, py: Python<'_>) -> Py<PyBytes> {
+        self.data.clone_ref(py)
+    }
+
+    /// True once acked, nacked or termed (always False for push messages).
+    #[getter]
+    fn settled(&self) -> bool {
+        match &self.delivery {
+            Some(m) => m.lock().unwrap_or_else(|e| e.into_inner()).is_none(),
+            None => false,
+        }
+    }
+
+    /// Done: the message will not be delivered again to this subscription.
+    fn ack(&self) -> PyResult<()> {
+        self.take()?.ack().py_err()
+    }
+
+    /// Failed: redelivered after `delay` seconds (default: the topic's
+    /// backoff), or dead-lettered after `max_attempts` deliveries.
+    #[pyo3(signature = (delay=None, reason=None))]
+    fn nack(
+        &self,
+        delay: Option<&Bound<'_, PyAny>>,
+        reason: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let delay = match delay.filter(|d| !d.is_none()) {
+            Some(d) => Some(args::finite_seconds(d, "delay")?),
+            None => None,
+        };
+        let reason = reason_text(reason)?;
+        let d = self.take()?;
+        match reason {
+            Some(r) => d.nack_with_reason(delay, &r),
+            None => d.nack(delay),
+        }
+        .py_err()
+    }
+
+    /// Poison: straight to the dead-letter topic.
+    #[pyo3(signature = (reason=None))]
+    fn term(&self, reason: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let reason = reason_text(reason)?;
+        let d = self.take()?;
+        match reason {
+            Some(r) => d.term_with_reason(&r),
+            None => d.term(),
+        }
+        .py_err()
+    }
+
+    /// Still working on it: restarts the ack timer.
+    fn in_progress(&self) -> PyResult<()> {
+        let g = self.lock()?;
+        match g.as_ref() {
+            Some(d) => d.in_progress().py_err(),
+            None => Err(invalid(format!("message {} was already settled", self.id))),
+        }
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.data.bind(py).as_bytes().len()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "<ringmq.Message id={} key={} attempt={} len={}>",
+            self.id,
+            self.key,
+            self.attempt,
+            self.data.bind(py).as_bytes().len()
+        )
+    }
+}
+
+pub(crate) fn sub_stats_dict<'py>(
+    py: Python<'py>,
+    topic: &str,
+    group: &str,
+    s: &SubStats,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("topic", topic)?;
+    d.set_item("group", group)?;
+    d.set_item("delivered", s.delivered)?;
+    d.set_item("acked", s.acked)?;
+    d.set_item("nacked", s.nacked)?;
+    d.set_item("retried", s.retried)?;
+    d.set_item("dead_lettered", s.dead_lettered)?;
+    d.set_item("dropped", s.dropped)?;
+    d.set_item("expired", s.expired)?;
+    d.set_item("handler_panics", s.handler_panics)?;
+    d.set_item("in_flight", s.in_flight)?;
+    d.set_item("waiting_retry", s.waiting_retry)?;
+    d.set_item("lag", s.lag)?;
+    d.set_item("latency_p50_ns", s.latency_p50_ns)?;
+    d.set_item("latency_p99_ns", s.latency_p99_ns)?;
+    d.set_item("latency_p999_ns", s.latency_p999_ns)?;
+    d.set_item("latency_max_ns", s.latency_max_ns)?;
+    d.set_item("latency_count", s.latency_count)?;
+    d.set_item("latency_sum_ns", s.latency_sum_ns)?;
+    d.set_item("last_error", s.last_error.as_deref())?;
+    Ok(d)
+}
+
+/// A pull subscription: poll and settle. Thread-safe; several threads polling
+/// one subscription are competing consumers.
+#[pyclass(frozen, module = "ringmq", name = "PullSubscription")]
+pub struct PyPullSubscription {
+    sub: PullSubscription,
+    _shared: Arc<Shared>,
+}
+
+impl PyPullSubscription {
+    pub(crate) fn new(sub: PullSubscription, shared: Arc<Shared>) -> Self {
+        PyPullSubscription {
+            sub,
+            _shared: shared,
+        }
+    }
+
+    /// Polls once without waiting (GIL held), then detached in slices,
+    /// checking for signals between them, until `timeout`.
+    fn wait_for<F>(&self, py: Python<'_>, timeout: Option<Duration>, poll: F) -> PyResult<bool>
+    where
+        F: Fn(Option<Duration>) -> ringmq_core::Result<bool> + Sync,
+    {
+        if poll(Some(Duration::ZERO)).py_err()? {
+            return Ok(true);
+        }
+        if timeout == Some(Duration::ZERO) {
+            return Ok(false);
+        }
+        let start = Instant::now();
+        loop {
+            let slice = match timeout {
+                None => SLICE,
+                Some(t) => t.saturating_sub(start.elapsed()).min(SLICE),
+            };
+            if py.detach(|| poll(Some(slice))).py_err()? {
+                return Ok(true);
+            }
+            py.check_signals()?;
+            if timeout.is_some_and(|t| start.elapsed() >= t) {
+                return Ok(false);
+            }
+        }
+    }
+
+    fn poll_one(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<Delivery>> {
+        let got = Mutex::new(None);
+        let sub = &self.sub;
+        self.wait_for(py, timeout, |t| {
+            let d = sub.poll(t)?;
+            let some = d.is_some();
+            *got.lock().unwrap_or_else(|e| e.into_inner()) = d;
+            Ok(some)
+        })?;
+        Ok(got.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn aio<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        py.import("ringmq._aio")?.getattr(name)
+    }
+}
+
+#[pymethods]
+impl PyPullSubscription {
+    #[getter]
+    fn group(&self) -> &str {
+        self.sub.group()
+    }
+
+    #[getter]
+    fn topic(&self) -> &str {
+        self.sub.topic_name()
+    }
+
+    /// Waits up to `timeout` seconds (None: for ever, 0: not at all) for one
+    /// message; None when nothing arrived in time.
+    #[pyo3(signature = (timeout=None))]
+    fn poll(
+        &self,
+        py: Python<'_>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<Py<PyMessage>>> {
+        let timeout = args::timeout(timeout)?;
+        match self.poll_one(py, timeout)? {
+            Some(d) => Ok(Some(PyMessage::pulled(py, d)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits up to `timeout` seconds for at least one message and returns up
+    /// to `max` (an empty list when nothing arrived in time).
+    #[pyo3(signature = (max, timeout=None))]
+    fn poll_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max: &Bound<'py, PyAny>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let max = args::uint(max, "max", 1 << 24)? as usize;
+        if max == 0 {
+            return Err(invalid("max 0 must be at least 1"));
+        }
+        let timeout = args::timeout(timeout)?;
+        let out = Mutex::new(Vec::with_capacity(max.min(4096)));
+        let sub = &self.sub;
+        self.wait_for(py, timeout, |t| {
+            let mut v = out.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(sub.poll_batch(max, t, &mut v)? > 0)
+        })?;
+        let got = out.into_inner().unwrap_or_else(|e| e.into_inner());
+        let list = PyList::empty(py);
+        for d in got {
+            list.append(PyMessage::pulled(py, d)?)?;
+        }
+        Ok(list)
+    }
+
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// Blocks until the next message; the iteration ends when the
+    /// subscription or its broker is closed.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyMessage>>> {
+        match self.poll_one(py, None) {
+            Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, d)?)),
+            Ok(None) => Ok(None),
+            Err(e) if e.is_instance_of::<crate::errors::Closed>(py) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An awaitable poll for asyncio: never blocks the event loop.
+    #[pyo3(signature = (timeout=None))]
+    fn poll_async<'py>(
+        slf: Bound<'py, Self>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let t = args::timeout(timeout)?;
+        Self::aio(py, "poll")?.call1((slf, t.map(|d| d.as_secs_f64())))
+    }
+
+    /// An awaitable poll_batch for asyncio.
+    #[pyo3(signature = (max, timeout=None))]
+    fn poll_batch_async<'py>(
+        slf: Bound<'py, Self>,
+        max: &Bound<'py, PyAny>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let n = args::uint(max, "max", 1 << 24)?;
+        if n == 0 {
+            return Err(invalid("max 0 must be at least 1"));
+        }
+        let t = args::timeout(timeout)?;
+        Self::aio(py, "poll_batch")?.call1((slf, n, t.map(|d| d.as_secs_f64())))
+    }
+
+    /// An asynchronous iterator for `async for`; it ends when the
+    /// subscription or its broker is closed.
+    fn aiter<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        Self::aio(py, "AsyncMessages")?.call1((slf,))
+    }
+
+    /// Acks every message of `messages` (as `poll_batch` returns them) in
+    /// one call; returns how many it acked. Raises on the first item that is
+    /// not a pulled message or was already settled, after acking the ones
+    /// before it.
+    fn ack_all(&self, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut n = 0;
+        let mut each = |item: &Bound<'_, PyAny>| -> PyResult<()> {
+            let m = item.cast::<PyMessage>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "ack_all takes Message objects, not {}",
+                    item.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            let m = m.get();
+            m.take()?.ack().py_err()?;
+            n += 1;
+            Ok(())
+        };
+        if let Ok(list) = messages.cast::<PyList>() {
+            for item in list.iter() {
+                each(&item)?;
+            }
+        } else {
+            for item in messages.try_iter()? {
+                each(&item?)?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        sub_stats_dict(
+            py,
+            self.sub.topic_name(),
+            self.sub.group(),
+            &self.sub.stats(),
+        )
+    }
+
+    /// Removes the subscription from its topic.
+    fn unsubscribe(&self) -> PyResult<()> {
+        self.sub.unsubscribe().py_err()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ringmq.PullSubscription {:?} on {:?}>",
+            self.sub.group(),
+            self.sub.topic_name()
+        )
+    }
+}
+
+/// A push subscription's handle.
+#[pyclass(frozen, module = "ringmq", name = "PushSubscription")]
+pub struct PyPushSubscription {
+    sub: PushSubscription,
+    topic: String,
+    _shared: Arc<Shared>,
+}
+
+/// The text kept for a failed handler: `ExceptionType: message`.
+fn failure_text(py: Python<'_>, e: &PyErr) -> String {
+    let ty = e
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".to_owned());
+    let msg = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    if msg.is_empty() {
+        ty
+    } else {
+        format!("{ty}: {msg}")
+    }
+}
+
+fn run_handler(py: Python<'_>, handler: &Py<PyAny>, m: &Message<'_>) -> Result<(), HandlerError> {
+    let msg = PyMessage::pushed(py, m).map_err(|e| HandlerError(failure_text(py, &e)))?;
+    match handler.call1(py, (msg,)) {
+        Ok(r) if r.is_none(py) => Ok(()),
+        Ok(r) => {
+            let r = r.bind(py);
+            if r.hasattr("__await__").unwrap_or(false) {
+                // Close a coroutine so it does not warn that it was never awaited.
+                let _ = r.call_method0("close");
+                return Err(HandlerError(
+                    "the handler returned an awaitable: push handlers run on pool threads \
+                     and must be plain functions (use pull(...).aiter() with asyncio)"
+                        .to_owned(),
+                ));
+            }
+            Ok(())
+        }
+        Err(e) => Err(HandlerError(failure_text(py, &e))),
+    }
+}
+
+pub(crate) fn subscribe_push(
+    topic: &Topic,
+    group: &str,
+    opts: SubOptions,
+    handler: Py<PyAny>,
+    shared: Arc<Shared>,
+) -> PyResult<PyPushSubscription> {
+    let sub = topic
+        .subscribe(group, opts, move |m: &Message<'_>| {
+            Python::try_attach(|py| run_handler(py, &handler, m)).unwrap_or_else(|| {
+                Err(HandlerError(
+                    "the Python interpreter is not available (shutting down)".to_owned(),
+                ))
+            })
+        })
+        .py_err()?;
+    Ok(PyPushSubscription {
+        sub,
+        topic: topic.name().to_owned(),
+        _shared: shared,
+    })
+}
+
+#[pymethods]
+impl PyPushSubscription {
+    #[getter]
+    fn group(&self) -> &str {
+        self.sub.group()
+    }
+
+    #[getter]
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        sub_stats_dict(py, &self.topic, self.sub.group(), &self.sub.stats())
+    }
+
+    /// Stops the handlers (those running finish first) and removes the
+    /// subscription.
+    fn unsubscribe(&self, py: Python<'_>) -> PyResult<()> {
+        let sub = &self.sub;
+        py.detach(|| sub.unsubscribe()).py_err()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ringmq.PushSubscription {:?} on {:?}>",
+            self.sub.group(),
+            self.topic
+        )
+    }
+}

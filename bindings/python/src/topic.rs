@@ -1,0 +1,315 @@
+//! `Topic`: publishing, subscribing, stats.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+use ringmq_core::{Error, ErrorKind, StartAt, SubOptions, Topic, TopicStats};
+
+use crate::args::{self, Payload};
+use crate::broker::Shared;
+use crate::consumer::{self, PyPullSubscription, PyPushSubscription};
+use crate::errors::{to_py, IntoPyResult};
+use crate::{DETACH_COPY, SLICE};
+
+/// A named ring of slots with its subscriptions.
+#[pyclass(frozen, module = "ringmq", name = "Topic")]
+pub struct PyTopic {
+    topic: Topic,
+    shared: Arc<Shared>,
+    probes: Arc<AtomicU64>,
+}
+
+impl PyTopic {
+    pub(crate) fn new(topic: Topic, shared: Arc<Shared>, probes: Arc<AtomicU64>) -> PyTopic {
+        PyTopic {
+            topic,
+            shared,
+            probes,
+        }
+    }
+
+    /// Runs a publish call that takes a timeout: first once without waiting
+    /// while holding the GIL (unless `detach_first`), then detached in slices
+    /// of at most `SLICE`, checking for signals between slices.
+    fn with_waits<R, F>(
+        &self,
+        py: Python<'_>,
+        timeout: Option<Duration>,
+        detach_first: bool,
+        call: F,
+    ) -> PyResult<R>
+    where
+        R: Send,
+        F: Fn(Option<Duration>) -> Result<R, Error> + Sync,
+    {
+        let start = Instant::now();
+        if !detach_first {
+            match call(Some(Duration::ZERO)) {
+                Ok(r) => return Ok(r),
+                Err(e) if e.kind() == ErrorKind::Timeout && timeout != Some(Duration::ZERO) => {
+                    self.probes.fetch_add(1, Relaxed);
+                }
+                Err(e) => return Err(to_py(e)),
+            }
+        }
+        loop {
+            let (slice, last) = match timeout {
+                None => (SLICE, false),
+                Some(t) => {
+                    let left = t.saturating_sub(start.elapsed());
+                    (left.min(SLICE), left <= SLICE)
+                }
+            };
+            match py.detach(|| call(Some(slice))) {
+                Ok(r) => return Ok(r),
+                Err(e) if e.kind() == ErrorKind::Timeout && !last => {
+                    self.probes.fetch_add(1, Relaxed);
+                }
+                Err(e) => return Err(to_py(e)),
+            }
+            py.check_signals()?;
+        }
+    }
+
+    pub(crate) fn stats_dict<'py>(
+        py: Python<'py>,
+        name: &str,
+        s: &TopicStats,
+        probes: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("topic", name)?;
+        d.set_item("published", s.published)?;
+        d.set_item("rejected", s.rejected)?;
+        d.set_item("timed_out", s.timed_out.saturating_sub(probes))?;
+        d.set_item("dropped", s.dropped)?;
+        d.set_item("depth", s.depth)?;
+        d.set_item("capacity", s.capacity)?;
+        d.set_item("subscriptions", s.subscriptions)?;
+        Ok(d)
+    }
+}
+
+fn sub_options(
+    concurrency: Option<&Bound<'_, PyAny>>,
+    ordered_by_key: Option<&Bound<'_, PyAny>>,
+    lossy: Option<&Bound<'_, PyAny>>,
+    start: Option<&Bound<'_, PyAny>>,
+) -> PyResult<SubOptions> {
+    let mut o = SubOptions::default();
+    if let Some(v) = concurrency.filter(|v| !v.is_none()) {
+        o.concurrency = args::uint(v, "concurrency", 65_536)? as usize;
+    }
+    if let Some(v) = ordered_by_key.filter(|v| !v.is_none()) {
+        o.ordered_by_key = args::flag(v, "ordered_by_key")?;
+    }
+    if let Some(v) = lossy.filter(|v| !v.is_none()) {
+        o.lossy = args::flag(v, "lossy")?;
+    }
+    if let Some(v) = start.filter(|v| !v.is_none()) {
+        o.start = match args::choice(v, "start", &["latest", "earliest"])?.as_str() {
+            "earliest" => StartAt::Earliest,
+            _ => StartAt::Latest,
+        };
+    }
+    Ok(o)
+}
+
+#[pymethods]
+impl PyTopic {
+    #[getter]
+    fn name(&self) -> &str {
+        self.topic.name()
+    }
+
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.topic.options().capacity
+    }
+
+    #[getter]
+    fn slot_size(&self) -> usize {
+        self.topic.options().slot_size
+    }
+
+    #[getter]
+    fn overflow(&self) -> &'static str {
+        self.topic.options().overflow.as_str()
+    }
+
+    #[getter]
+    fn max_attempts(&self) -> u32 {
+        self.topic.options().max_attempts
+    }
+
+    #[getter]
+    fn ack_timeout(&self) -> f64 {
+        self.topic.options().ack_timeout.as_secs_f64()
+    }
+
+    /// The dead-letter topic `<name>.dlq`, or None for a dead-letter topic.
+    #[getter]
+    fn dead_letter_topic(&self) -> Option<PyTopic> {
+        self.topic
+            .dead_letter_topic()
+            .map(|t| self.shared.topic_handle(t))
+    }
+
+    /// Publishes one message; returns its id.
+    #[pyo3(signature = (data, key=None, timeout=None))]
+    fn publish(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        key: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let payload = args::payload(data)?;
+        let key = args::key(key)?;
+        let timeout = args::timeout(timeout)?;
+        let bytes = payload.as_slice();
+        let topic = &self.topic;
+        self.with_waits(py, timeout, bytes.len() >= DETACH_COPY, |t| {
+            topic.publish_with(bytes, key, t)
+        })
+    }
+
+    /// Publishes every item of `items` in one claim (all or nothing);
+    /// returns their ids.
+    #[pyo3(signature = (items, key=None, timeout=None))]
+    fn publish_many<'py>(
+        &self,
+        py: Python<'py>,
+        items: &Bound<'py, PyAny>,
+        key: Option<&Bound<'py, PyAny>>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let key = args::key(key)?;
+        let timeout = args::timeout(timeout)?;
+        let list;
+        let seq = if let Ok(l) = items.cast::<PyList>() {
+            l
+        } else if items.is_instance_of::<PyBytes>()
+            || items.is_instance_of::<PyByteArray>()
+            || items.is_instance_of::<PyString>()
+        {
+            return Err(PyTypeError::new_err(format!(
+                "publish_many takes a list of bytes-like objects, not one {}",
+                items.get_type().name()?
+            )));
+        } else {
+            let iter = items.try_iter().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "publish_many takes a list of bytes-like objects, not {}",
+                    items
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            list = PyList::new(py, iter.collect::<PyResult<Vec<_>>>()?)?;
+            &list
+        };
+        let n = seq.len();
+        let mut held = Vec::with_capacity(n);
+        for item in seq.iter() {
+            held.push(item);
+        }
+        let mut payloads: Vec<Payload<'_>> = Vec::with_capacity(n);
+        let mut total = 0usize;
+        for (i, item) in held.iter().enumerate() {
+            let p = args::payload(item).map_err(|e| {
+                PyTypeError::new_err(format!("publish_many item {i}: {}", e.value(py)))
+            })?;
+            total += p.as_slice().len();
+            payloads.push(p);
+        }
+        let slices: Vec<&[u8]> = payloads.iter().map(Payload::as_slice).collect();
+        let topic = &self.topic;
+        let ids = self.with_waits(py, timeout, total >= DETACH_COPY, |t| {
+            topic.publish_batch(&slices, key, t)
+        })?;
+        PyList::new(py, ids)
+    }
+
+    /// Creates a push subscription: `handler(msg)` runs on the broker's pool
+    /// for each message; returning acks, raising nacks.
+    #[pyo3(signature = (group, handler, concurrency=None, ordered_by_key=None, lossy=None, start=None))]
+    fn subscribe(
+        &self,
+        group: &Bound<'_, PyAny>,
+        handler: &Bound<'_, PyAny>,
+        concurrency: Option<&Bound<'_, PyAny>>,
+        ordered_by_key: Option<&Bound<'_, PyAny>>,
+        lossy: Option<&Bound<'_, PyAny>>,
+        start: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyPushSubscription> {
+        let group = args::name(group, "group")?;
+        if !handler.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "handler must be callable, not {}",
+                handler.get_type().name()?
+            )));
+        }
+        let opts = sub_options(concurrency, ordered_by_key, lossy, start)?;
+        consumer::subscribe_push(
+            &self.topic,
+            &group,
+            opts,
+            handler.clone().unbind(),
+            self.shared.clone(),
+        )
+    }
+
+    /// Creates a pull subscription (consumer group) named `group`.
+    #[pyo3(signature = (group, lossy=None, start=None))]
+    fn pull(
+        &self,
+        group: &Bound<'_, PyAny>,
+        lossy: Option<&Bound<'_, PyAny>>,
+        start: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyPullSubscription> {
+        let group = args::name(group, "group")?;
+        let opts = sub_options(None, None, lossy, start)?;
+        let sub = self.topic.subscribe_pull(&group, opts).py_err()?;
+        Ok(PyPullSubscription::new(sub, self.shared.clone()))
+    }
+
+    /// The existing pull subscription `group`, for another consumer of it.
+    fn pull_subscription(&self, group: &Bound<'_, PyAny>) -> PyResult<PyPullSubscription> {
+        let group = args::name(group, "group")?;
+        let sub = self.topic.pull_subscription(&group).py_err()?;
+        Ok(PyPullSubscription::new(sub, self.shared.clone()))
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.topic.stats();
+        Self::stats_dict(py, self.topic.name(), &s, self.probes.load(Relaxed))
+    }
+
+    /// Stats of every subscription, by group name.
+    fn subscription_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (group, s) in self.topic.subscription_stats() {
+            let sd = consumer::sub_stats_dict(py, self.topic.name(), &group, &s)?;
+            d.set_item(group, sd)?;
+        }
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let o = self.topic.options();
+        format!(
+            "<ringmq.Topic {:?} capacity={} slot_size={} overflow={:?}>",
+            self.topic.name(),
+            o.capacity,
+            o.slot_size,
+            o.overflow.as_str()
+        )
+    }
+}
