@@ -249,8 +249,8 @@ typedef struct {
   int64_t timestamp_ns;
   /**
    * 1 on the first delivery, then 2, 3 … on retries. Dead letters keep
-   * counting: a message dead-lettered after 4 deliveries comes out of
-   * the dead-letter topic with attempt 5.
+   * the count: a message dead-lettered after 4 deliveries comes out of
+   * the dead-letter topic with attempt 4 (its retries there count on).
    */
   uint32_t attempt;
   /**

@@ -180,7 +180,7 @@ int main(void) {
             reading r;
             memcpy(&r, m.data, sizeof r);
             printf("  ALARM: sensor %u #%u (%.1f C) dead-lettered after %u attempts (id %llu)\n",
-                   r.sensor, r.seq, (double)r.celsius, m.attempt - 1, (unsigned long long)m.id);
+                   r.sensor, r.seq, (double)r.celsius, m.attempt, (unsigned long long)m.id);
             MUST(ringmq_ack(alarms, m.delivery_tag));
             dead++;
         }

@@ -620,7 +620,7 @@ impl SubCore {
         let mut n = 0u64;
         let now = wall_ns();
         let closed = self.is_closed();
-        for &tag in tags {
+        for (i, &tag) in tags.iter().enumerate() {
             let fast =
                 !closed && tag & STORE_TAG == 0 && !self.lossy && tag < self.next.load(Acquire);
             if fast {
@@ -639,8 +639,8 @@ impl SubCore {
             }
             let ts = self.tag_timestamp(tag);
             let r = self.settle(tag, Action::Ack, ts);
-            if first.is_ok() {
-                first = r;
+            if let (Err(e), true) = (r, first.is_ok()) {
+                first = Err(Error::new(e.kind(), format!("tags[{i}]: {}", e.message())));
             }
         }
         if n > 0 {

@@ -419,18 +419,8 @@ pub unsafe extern "C" fn ringmq_ack_batch(
         let tags = non_null(tags, format_args!("tags (with count {count})"))?;
         // SAFETY: `count` readable tags by this function's contract.
         let tags = unsafe { std::slice::from_raw_parts(tags.as_ptr(), count) };
-        let mut first = Ok(());
-        for (i, &tag) in tags.iter().enumerate() {
-            // SAFETY: no `Delivery` value exists, as in ringmq_ack.
-            let r = unsafe { p.ack_tag(tag) };
-            if let (Err(e), true) = (r, first.is_ok()) {
-                first = Err(ringmq_core::Error::new(
-                    e.kind(),
-                    format!("tags[{i}]: {}", e.message()),
-                ));
-            }
-        }
-        first
+        // SAFETY: no `Delivery` value exists for these tags, as in ringmq_ack.
+        unsafe { p.ack_tags(tags) }
     })
 }
 

@@ -161,8 +161,8 @@ pub struct ringmq_message {
     /// Publish time in nanoseconds since the Unix epoch.
     pub timestamp_ns: i64,
     /// 1 on the first delivery, then 2, 3 … on retries. Dead letters keep
-    /// counting: a message dead-lettered after 4 deliveries comes out of
-    /// the dead-letter topic with attempt 5.
+    /// the count: a message dead-lettered after 4 deliveries comes out of
+    /// the dead-letter topic with attempt 4 (its retries there count on).
     pub attempt: u32,
     /// Payload length in bytes.
     pub len: u32,
