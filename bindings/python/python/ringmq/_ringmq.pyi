@@ -1,0 +1,180 @@
+"""Type stubs of the compiled module ``ringmq._ringmq``."""
+
+from types import TracebackType
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Type,
+    Union,
+)
+
+
+__version__: str
+ENGINE_VERSION: str
+
+Overflow = Literal["block", "reject", "drop_oldest"]
+Start = Literal["latest", "earliest"]
+# Any object with the buffer protocol is accepted.
+BytesLike = Union[bytes, bytearray, memoryview]
+
+class RingMQError(Exception):
+    """Base class of every RingMQ error."""
+
+class Full(RingMQError):
+    """The topic is full and its overflow policy is "reject"."""
+
+class Timeout(RingMQError, TimeoutError):
+    """A blocking call ran out of time (also a TimeoutError)."""
+
+class TooLarge(RingMQError):
+    """The payload is larger than the topic's slot_size."""
+
+class NotFound(RingMQError):
+    """No topic or subscription of that name."""
+
+class Exists(RingMQError):
+    """A topic or subscription of that name already exists."""
+
+class Closed(RingMQError):
+    """The broker, topic or subscription is closed."""
+
+class InvalidArgument(RingMQError, ValueError):
+    """A value the call cannot accept (also a ValueError)."""
+
+class Message:
+    """A delivered message."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def key(self) -> int: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def timestamp_ns(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def settled(self) -> bool: ...
+    def ack(self) -> None: ...
+    def nack(self, delay: Optional[float] = None, reason: Optional[str] = None) -> None: ...
+    def term(self, reason: Optional[str] = None) -> None: ...
+    def in_progress(self) -> None: ...
+    def __len__(self) -> int: ...
+
+class PullSubscription:
+    """A pull subscription (consumer group): poll and settle."""
+
+    @property
+    def group(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+    def poll(self, timeout: Optional[float] = None) -> Optional[Message]: ...
+    def poll_batch(self, max: int, timeout: Optional[float] = None) -> List[Message]: ...
+    def ack_all(self, messages: Iterable[Message]) -> int: ...
+    def __iter__(self) -> Iterator[Message]: ...
+    def __next__(self) -> Message: ...
+    def poll_async(
+        self, timeout: Optional[float] = None
+    ) -> Coroutine[Any, Any, Optional[Message]]: ...
+    def poll_batch_async(
+        self, max: int, timeout: Optional[float] = None
+    ) -> Coroutine[Any, Any, List[Message]]: ...
+    def aiter(self) -> AsyncIterator[Message]: ...
+    def stats(self) -> Dict[str, Any]: ...
+    def unsubscribe(self) -> None: ...
+
+class PushSubscription:
+    """A push subscription: its handler runs on the broker's pool."""
+
+    @property
+    def group(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+    def stats(self) -> Dict[str, Any]: ...
+    def unsubscribe(self) -> None: ...
+
+class Topic:
+    """A named ring of slots with its subscriptions."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def slot_size(self) -> int: ...
+    @property
+    def overflow(self) -> Overflow: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def ack_timeout(self) -> float: ...
+    @property
+    def dead_letter_topic(self) -> Optional["Topic"]: ...
+    def publish(
+        self, data: BytesLike, key: int = 0, timeout: Optional[float] = None
+    ) -> int: ...
+    def publish_many(
+        self, items: Iterable[BytesLike], key: int = 0, timeout: Optional[float] = None
+    ) -> List[int]: ...
+    def subscribe(
+        self,
+        group: str,
+        handler: Callable[[Message], Any],
+        concurrency: int = 1,
+        ordered_by_key: bool = False,
+        lossy: bool = False,
+        start: Start = "latest",
+    ) -> PushSubscription: ...
+    def pull(self, group: str, lossy: bool = False, start: Start = "latest") -> PullSubscription: ...
+    def pull_subscription(self, group: str) -> PullSubscription: ...
+    def stats(self) -> Dict[str, Any]: ...
+    def subscription_stats(self) -> Dict[str, Dict[str, Any]]: ...
+
+class Broker:
+    """One engine instance: topics and one worker pool."""
+
+    def __init__(
+        self,
+        *,
+        workers_min: Optional[int] = None,
+        workers_max: Optional[int] = None,
+        idle_timeout: Optional[float] = None,
+    ) -> None: ...
+    def create_topic(
+        self,
+        name: str,
+        capacity: int = 1024,
+        slot_size: int = 256,
+        overflow: Overflow = "block",
+        max_attempts: int = 4,
+        backoff_base: float = 0.1,
+        backoff_max: float = 10.0,
+        ack_timeout: float = 30.0,
+        retry_capacity: int = 0,
+    ) -> Topic: ...
+    def topic(self, name: str) -> Topic: ...
+    def topic_names(self) -> List[str]: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self, drain: Optional[float] = None) -> Dict[str, Any]: ...
+    def metrics_text(self) -> str: ...
+    def pool_stats(self) -> Dict[str, Any]: ...
+    def __enter__(self) -> "Broker": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+def _close_all() -> None: ...
+

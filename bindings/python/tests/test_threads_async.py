@@ -1,0 +1,160 @@
+"""The GIL, signals and asyncio."""
+
+import asyncio
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import ringmq
+
+
+def test_blocking_poll_releases_the_gil(mq):
+    t = mq.create_topic("gil")
+    sub = t.pull("g")
+    counter = 0
+    stop = False
+
+    def spin():
+        nonlocal counter
+        while not stop:
+            counter += 1
+
+    th = threading.Thread(target=spin)
+    th.start()
+    try:
+        assert sub.poll(timeout=0.3) is None
+        during = counter
+    finally:
+        stop = True
+        th.join()
+    # A poll holding the GIL would have let the other thread run only at
+    # switch intervals; detached, it runs all along.
+    assert during > 10_000
+
+
+def test_blocked_publish_releases_the_gil(mq):
+    t = mq.create_topic("gilp", capacity=2)
+    sub = t.pull("g")
+    t.publish_many([b"a", b"b"])
+    # Another Python thread frees room while this one waits for it.
+    threading.Timer(0.1, lambda: sub.poll(timeout=1.0).ack()).start()
+    assert t.publish(b"c", timeout=5.0) == 2
+
+
+def test_ctrl_c_interrupts_a_blocking_poll(mq):
+    t = mq.create_topic("sig")
+    sub = t.pull("g")
+    main = threading.get_ident()
+    fired = []
+
+    def interrupt():
+        fired.append(time.monotonic())
+        signal.pthread_kill(main, signal.SIGINT)
+
+    timer = threading.Timer(0.3, interrupt)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        sub.poll(timeout=None)
+    delay = time.monotonic() - fired[0]
+    timer.join()
+    assert delay < 0.5, delay
+
+
+def test_ctrl_c_interrupts_a_blocked_publish(mq):
+    t = mq.create_topic("sigp", capacity=2)
+    t.pull("g")
+    t.publish_many([b"a", b"b"])
+    fired = []
+
+    def interrupt():
+        fired.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.3, interrupt)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        t.publish(b"c")
+    assert time.monotonic() - fired[0] < 0.5
+    timer.join()
+    assert t.stats()["timed_out"] == 0
+
+
+def test_asyncio_consumption(mq):
+    t = mq.create_topic("aio")
+    sub = t.pull("g")
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        tick_task = asyncio.create_task(ticker())
+
+        def produce():
+            for i in range(100):
+                t.publish(b"%d" % i)
+                time.sleep(0.002)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        got = []
+        async for msg in sub.aiter():
+            got.append(int(msg.data))
+            msg.ack()
+            if len(got) == 100:
+                break
+        # Nothing for a while: the awaitable poll times out with None while
+        # the loop keeps running.
+        before = ticks
+        assert await sub.poll_async(timeout=0.2) is None
+        assert ticks - before >= 5
+        producer.join()
+        t.publish_many([b"x", b"y"])
+        m = await sub.poll_async(timeout=2.0)
+        m.ack()
+        rest = await sub.poll_batch_async(10, timeout=2.0)
+        assert sub.ack_all(rest) == 1
+        tick_task.cancel()
+        return got
+
+    got = asyncio.run(main())
+    assert got == list(range(100))
+
+
+def test_asyncio_waits_can_be_cancelled(mq):
+    sub = mq.create_topic("aioc").pull("g")
+
+    async def main():
+        task = asyncio.create_task(sub.poll_async())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def test_async_iteration_ends_at_close():
+    mq = ringmq.Broker()
+    sub = mq.create_topic("aiox").pull("g")
+
+    async def main():
+        asyncio.get_running_loop().call_later(0.1, mq.close, 0)
+        return [m async for m in sub.aiter()]
+
+    assert asyncio.run(main()) == []
+
+
+def test_bad_asyncio_arguments(mq):
+    sub = mq.create_topic("aiob").pull("g")
+    with pytest.raises(ringmq.InvalidArgument):
+        sub.poll_async(timeout=-1)
+    with pytest.raises(ringmq.InvalidArgument):
+        sub.poll_batch_async(0)
