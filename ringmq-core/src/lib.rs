@@ -24,6 +24,7 @@
 //! ```
 #![warn(unsafe_op_in_unsafe_fn)]
 
+mod barrier;
 mod broker;
 mod clock;
 mod delivery;
@@ -41,6 +42,7 @@ mod sync;
 mod topic;
 mod wait;
 
+pub use barrier::is_asymmetric as notify_is_asymmetric;
 pub use broker::{Broker, CloseReport};
 pub use delivery::{Delivery, Message};
 pub use error::{Error, ErrorKind, Result};

@@ -22,12 +22,21 @@ impl Default for BrokerOptions {
     fn default() -> Self {
         BrokerOptions {
             workers_min: 1,
-            workers_max: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            workers_max: parallelism(),
             idle_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// Available parallelism, read once: std reads cgroup files on every call,
+/// which would cost most of a broker's creation time.
+fn parallelism() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    })
 }
 
 impl BrokerOptions {

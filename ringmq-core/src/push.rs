@@ -207,17 +207,25 @@ impl PushSub {
             return self.run_ordered();
         }
         debug_assert!(batch.is_empty());
-        match self.handler {
-            Handler::Sync(_) => {
-                // One slot for the visit: the batch runs on this worker in turn.
+        match &self.handler {
+            Handler::Sync(h) => {
+                // One slot for the visit: the batch runs on this worker in
+                // turn, failures are nacked as they happen, and the
+                // successes are acked together (one watermark advance).
                 if !self.try_reserve() {
                     return false;
                 }
                 let n = self.core.take(self.batch_hint(), batch).unwrap_or(0);
-                for d in batch.drain(..) {
-                    let attempt = d.attempt();
-                    self.dispatch(Held { d, attempt }, None);
+                let mut i = 0;
+                while i < batch.len() {
+                    match self.call_sync(h.as_ref(), &batch[i].message()) {
+                        Ok(()) => i += 1,
+                        Err(e) => {
+                            let _ = batch.remove(i).nack_with_reason(None, &e.0);
+                        }
+                    }
                 }
+                let _ = self.core.ack_all(batch);
                 self.unreserve();
                 n > 0
             }
@@ -322,13 +330,7 @@ impl PushSub {
         let (ptr, len) = (msg.data.as_ptr(), msg.data.len());
         match &self.handler {
             Handler::Sync(h) => {
-                let r = match catch_unwind(AssertUnwindSafe(|| h(&msg))) {
-                    Ok(r) => r,
-                    Err(p) => {
-                        self.count_panic();
-                        Err(HandlerError(panic_text(&*p)))
-                    }
-                };
+                let r = self.call_sync(h.as_ref(), &msg);
                 self.finish(held, lane, r);
             }
             Handler::Async(h) => {
@@ -353,6 +355,17 @@ impl PushSub {
                     // The completion was dropped while unwinding: a nack.
                     self.count_panic();
                 }
+            }
+        }
+    }
+
+    /// Runs a sync handler; a panic becomes an error (and is counted).
+    fn call_sync(&self, h: &SyncHandler, msg: &Message<'_>) -> HandlerResult {
+        match catch_unwind(AssertUnwindSafe(|| h(msg))) {
+            Ok(r) => r,
+            Err(p) => {
+                self.count_panic();
+                Err(HandlerError(panic_text(&*p)))
             }
         }
     }

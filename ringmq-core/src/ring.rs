@@ -56,6 +56,25 @@ pub enum Peek {
     Lapped,
 }
 
+/// `n` zeroed atomic words, allocated zeroed (calloc), so that the pages of
+/// a large ring stay untouched, and cost no memory, until messages use them.
+#[cfg(not(loom))]
+fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
+    const _: () = assert!(
+        std::mem::size_of::<AtomicU64>() == std::mem::size_of::<u64>()
+            && std::mem::align_of::<AtomicU64>() == std::mem::align_of::<u64>()
+    );
+    let words: Box<[u64]> = vec![0u64; n].into_boxed_slice();
+    // SAFETY: AtomicU64 has the size and alignment of u64 (asserted above)
+    // and the same bit validity; the box's allocation is handed over whole.
+    unsafe { Box::from_raw(Box::into_raw(words) as *mut [AtomicU64]) }
+}
+
+#[cfg(loom)]
+fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
 pub struct Ring {
     words: Box<[AtomicU64]>,
     stride: usize,
@@ -81,7 +100,7 @@ impl Ring {
             "capacity must be a power of two"
         );
         let stride = HEADER_WORDS + slot_size.div_ceil(8);
-        let words = (0..capacity * stride).map(|_| AtomicU64::new(0)).collect();
+        let words = zeroed_words(capacity * stride);
         Ring {
             words,
             stride,

@@ -1,26 +1,41 @@
 //! Blocking without lost wake-ups: waiters spin briefly, yield, then park on a
 //! condition variable; notifiers pay one fence and one load when nobody waits.
 //!
-//! Protocol. A waiter increments `waiters` (SeqCst), then, holding the mutex,
+//! Protocol. A waiter increments `waiters` (SeqCst), passes the heavy side of
+//! an asymmetric barrier ([`crate::barrier`]), then, holding the mutex,
 //! re-checks its condition before every sleep. A notifier first makes its
-//! change visible, then issues a SeqCst fence and reads `waiters`; if it is
-//! non-zero it takes and releases the mutex and notifies. Either the
+//! change visible, passes the light side of the barrier (a compiler barrier
+//! where membarrier is available, else a SeqCst fence) and reads `waiters`;
+//! if it is non-zero it takes and releases the mutex and notifies. Either the
 //! notifier's load sees the waiter's increment (and the mutex orders the
-//! notify after the waiter's check or wakes its sleep), or the increment comes
-//! later in the SeqCst order, and then the waiter's check sees the change.
+//! notify after the waiter's check or wakes its sleep), or the barrier orders
+//! the notifier's change before the waiter's check, which then sees it.
 
 use std::time::Duration;
 
-use crossbeam_utils::Backoff;
+use crossbeam_utils::{Backoff, CachePadded};
 
+use crate::barrier;
 use crate::clock::{mono_coarse_ns, mono_ns};
-use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering::SeqCst};
+use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering::Relaxed, Ordering::SeqCst};
 
-#[derive(Default)]
 pub(crate) struct WaitQueue {
-    waiters: AtomicUsize,
+    /// Read by every notify: on a line of its own, away from the counters
+    /// that other threads write.
+    waiters: CachePadded<AtomicUsize>,
     lock: Mutex<()>,
     cond: Condvar,
+}
+
+impl Default for WaitQueue {
+    fn default() -> Self {
+        barrier::init();
+        WaitQueue {
+            waiters: CachePadded::new(AtomicUsize::new(0)),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+        }
+    }
 }
 
 /// Why a wait ended.
@@ -33,8 +48,8 @@ pub(crate) enum Woke {
 impl WaitQueue {
     /// Wakes every waiter whose condition may have become true.
     pub(crate) fn notify(&self) {
-        fence(SeqCst);
-        if self.waiters.load(SeqCst) != 0 {
+        barrier::light();
+        if self.waiters.load(Relaxed) != 0 {
             drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
             self.cond.notify_all();
         }
@@ -62,6 +77,7 @@ impl WaitQueue {
             backoff.snooze();
         }
         self.waiters.fetch_add(1, SeqCst);
+        barrier::heavy();
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let woke = loop {
             if ready() {
