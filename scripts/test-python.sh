@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the Python binding from the source tree into a fresh virtual
+# environment, runs its tests and examples, and lints its Rust code.
+# Usage: scripts/test-python.sh        (from anywhere; Python 3.9+ and Rust needed)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+python="${PYTHON:-python3}"
+
+venv="$(mktemp -d "${TMPDIR:-/tmp}/ringmq-py.XXXXXX")"
+trap 'rm -rf "$venv"' EXIT
+
+echo "== venv in $venv"
+"$python" -m venv "$venv"
+# shellcheck disable=SC1091
+. "$venv/bin/activate"
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet "maturin>=1.5,<2" "pytest>=7" "pytest-timeout>=2"
+
+echo "== pip install ./bindings/python"
+python -m pip install --quiet ./bindings/python
+python -c 'import ringmq; print("ringmq", ringmq.__version__, "from", ringmq.__file__)'
+
+echo "== pytest"
+# Run from the tests' directory so that the installed package, not the
+# source tree, is imported.
+(cd bindings/python && python -m pytest -p no:cacheprovider tests)
+
+echo "== examples"
+timeout 120 python examples/python/telemetry.py --seconds 1
+timeout 120 python examples/python/asyncio_consumer.py --count 500
+
+echo "== cargo clippy / fmt (bindings/python)"
+cargo clippy --quiet --manifest-path bindings/python/Cargo.toml -- -D warnings
+cargo fmt --manifest-path bindings/python/Cargo.toml --check
+
+echo "== python binding: all passed"
