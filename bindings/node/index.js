@@ -21,8 +21,6 @@ function loadNative() {
 }
 
 const native = loadNative()
-// Plain N-API functions for the per-message calls (publish, take, ack, …).
-const fast = native.fastApi()
 
 const CODES = new Set([
   'INVALID_ARGUMENT',
@@ -245,7 +243,7 @@ class Message extends PushMessage {
   ack() {
     this._settle('ack')
     try {
-      fast.ack(this._pull._h, this._tagHi, this._tagLo)
+      this._pull._ack(this._tagHi, this._tagLo)
     } catch (e) {
       throw fromNative(e)
     }
@@ -292,26 +290,25 @@ const FIELDS = 9
 // than POOL_ITEM_MAX get a Buffer per batch instead.
 const POOL_SIZE = 64 * 1024
 const POOL_ITEM_MAX = 16 * 1024
+// Messages one native take describes (the size of its header array).
+const TAKE_MAX = 256
 
 /** A pull subscription (consumer group): poll for messages and settle them. */
 class Pull {
   constructor(n, topic) {
     this._n = n
-    this._h = n.handle()
+    // Plain N-API functions for the per-message calls, and the header
+    // array they describe taken messages in.
+    const f = n.bind()
+    this._takeBuf = f.take
+    this._takeInto = f.takeInto
+    this._ack = f.ack
+    this._ackMany = f.ackMany
+    this._hdr = f.hdr
     this.topic = topic
     this._closed = false
-    this._room = 0
-    this._grow(1)
     this._slot = topic._slotSize
     this._newPool()
-  }
-
-  _grow(max) {
-    if (max <= this._room) return
-    const room = Math.max(max, 64)
-    this._hdr = new Float64Array(1 + FIELDS * room)
-    this._hdrBytes = new Uint8Array(this._hdr.buffer)
-    this._room = room
   }
 
   get group() {
@@ -320,13 +317,24 @@ class Pull {
 
   /** Takes up to max ready messages into out; returns how many. */
   _take(max, out) {
+    let total = 0
+    while (max > 0) {
+      const n = this._takeSome(max < TAKE_MAX ? max : TAKE_MAX, out)
+      total += n
+      max -= n
+      if (n < TAKE_MAX) break
+    }
+    return total
+  }
+
+  _takeSome(max, out) {
     const size = this._slot
     if (size > POOL_ITEM_MAX) return this._takeBuffer(max, out)
     if (this._poolOff + size > POOL_SIZE) this._newPool()
     const fit = Math.floor((POOL_SIZE - this._poolOff) / size)
     let n
     try {
-      n = fast.takeInto(this._h, this._hdrBytes, max < fit ? max : fit, this._pool, this._poolOff)
+      n = this._takeInto(max < fit ? max : fit, this._pool, this._poolOff)
     } catch (e) {
       throw fromNative(e)
     }
@@ -346,7 +354,7 @@ class Pull {
   _takeBuffer(max, out) {
     let buf
     try {
-      buf = fast.take(this._h, this._hdrBytes, max)
+      buf = this._takeBuf(max)
     } catch (e) {
       throw fromNative(e)
     }
@@ -376,7 +384,7 @@ class Pull {
     if (this._poolOff + size > POOL_SIZE) this._newPool()
     let n
     try {
-      n = fast.takeInto(this._h, this._hdrBytes, 1, this._pool, this._poolOff)
+      n = this._takeInto(1, this._pool, this._poolOff)
     } catch (e) {
       throw fromNative(e)
     }
@@ -395,7 +403,6 @@ class Pull {
   /** Up to max ready messages (maybe none); never waits. */
   tryPollBatch(max = 256) {
     int(max, 'pollBatch max', 1, 1 << 20)
-    this._grow(max)
     const out = []
     this._take(max, out)
     return out
@@ -427,7 +434,6 @@ class Pull {
   async pollBatch(max = 256, timeoutMs) {
     int(max, 'pollBatch max', 1, 1 << 20)
     const t = timeoutArg(timeoutMs, 'pollBatch timeoutMs')
-    this._grow(max)
     const out = []
     if (this._take(max, out) > 0 || t === 0) return out
     const until = t < 0 ? Infinity : Date.now() + t
@@ -458,7 +464,7 @@ class Pull {
       n++
     }
     try {
-      fast.ackMany(this._h, tags, n)
+      this._ackMany(tags, n)
     } catch (e) {
       throw fromNative(e)
     }
@@ -548,7 +554,9 @@ function subOptions(opts, what) {
 class Topic {
   constructor(n, broker) {
     this._n = n
-    this._h = n.handle()
+    const f = n.bind()
+    this._publish = f.publish
+    this._publishMany = f.publishMany
     this.broker = broker
     this.name = n.name
     this._slotSize = n.options().slotSize
@@ -585,7 +593,7 @@ class Topic {
       }
     }
     try {
-      return fast.publish(this._h, data, key)
+      return this._publish(data, key)
     } catch (e) {
       throw fromNative(e)
     }
@@ -628,7 +636,7 @@ class Topic {
     }
     let first
     try {
-      first = fast.publishMany(this._h, items, hi, lo)
+      first = this._publishMany(items, hi, lo)
     } catch (e) {
       throw fromNative(e)
     }
@@ -642,7 +650,7 @@ class Topic {
     const [hi, lo] = splitKey(o.key)
     const t = timeoutArg(o.timeoutMs, 'publishManyAsync timeoutMs')
     try {
-      return idRange(fast.publishMany(this._h, items, hi, lo), items.length)
+      return idRange(this._publishMany(items, hi, lo), items.length)
     } catch (e) {
       const err = fromNative(e)
       if (err.code !== 'TIMEOUT' || t === 0) throw err
@@ -670,8 +678,8 @@ class Topic {
     nameArg(group, 'group')
     if (typeof handler !== 'function') throw invalid(`subscribe handler must be a function, got ${describe(handler)}`)
     const so = subOptions(opts, 'subscribe')
-    let h = null
-    const complete = (token, err) => fast.complete(h, token, err)
+    let fns = null
+    const complete = (token, err) => fns.complete(token, err)
     const dispatch = (token, id, keyHi, keyLo, tsHi, tsLo, attempt, data) => {
       const msg = new PushMessage(id, keyHi, keyLo, tsHi, tsLo, attempt, data)
       let r
@@ -693,7 +701,7 @@ class Topic {
     let sub
     try {
       sub = this._n.subscribe(group, so, dispatch)
-      h = sub.handle()
+      fns = sub.bind()
     } catch (e) {
       throw fromNative(e)
     }

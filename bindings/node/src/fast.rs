@@ -1,24 +1,27 @@
 //! The per-message calls (publish, publishMany, take, ack, ackMany,
-//! complete) as plain N-API callbacks.
+//! complete) as plain N-API functions.
 //!
 //! napi-rs wraps every class method in borrow bookkeeping (a global map,
 //! allocations) that costs a few hundred nanoseconds a call, more than the
-//! engine's whole publish. These callbacks skip it: each takes an external
-//! handle (created by the classes' `handle()` methods and tagged with
-//! `napi_type_tag_object`, so a foreign value is refused, never
-//! dereferenced) and reads its arguments with single N-API calls. Every
-//! body runs under `catch_unwind`: a panic becomes an `INTERNAL` error and
-//! never unwinds into Node.
+//! engine's whole publish. These functions skip it: each is created by a
+//! class's `bind()` with its object's handle as the function's data (an
+//! `Rc` released by a finalizer when the function is collected), so a call
+//! needs no handle argument and no type check, and it reads its arguments
+//! with single N-API calls. A pull subscription's header array (see
+//! `pull.rs`) is memory of the handle, shared with JS as an external
+//! ArrayBuffer, so takes do not pass it either. Every body runs under
+//! `catch_unwind`: a panic becomes an `INTERNAL` error and never unwinds
+//! into Node.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
-use napi_derive::napi;
 use ringmq_core as core;
 
 use crate::convert::{coded, join};
@@ -39,46 +42,40 @@ pub struct PullHandle {
     pub stash: Stash,
     /// Reused for every take (handles live on the JS thread only).
     pub batch: RefCell<Vec<core::Delivery>>,
+    /// The header of the last take, read by JS through a Float64Array.
+    pub hdr: UnsafeCell<Box<[f64]>>,
+    /// Reused by ackMany.
+    pub tags: RefCell<Vec<u64>>,
+}
+
+/// Messages one take can describe in a pull handle's header.
+pub const HDR_MESSAGES: usize = 256;
+
+impl PullHandle {
+    pub fn new(sub: core::PullSubscription, stash: Stash) -> Self {
+        PullHandle {
+            sub,
+            stash,
+            batch: RefCell::new(Vec::new()),
+            hdr: UnsafeCell::new(vec![0.0; 1 + FIELDS * HDR_MESSAGES].into_boxed_slice()),
+            tags: RefCell::new(Vec::new()),
+        }
+    }
 }
 
 pub struct PushHandle {
     pub table: SharedTable,
 }
 
-/// Tells handles apart, and from every other external of the process.
-pub trait Tagged {
-    const TAG: sys::napi_type_tag;
-    const WHAT: &'static str;
+unsafe extern "C" fn release<T>(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is one count of an `Rc<T>` leaked by `bind::<T>` or
+    // `header_view`, released once, by this finalizer, on the JS thread.
+    drop(unsafe { Rc::from_raw(data.cast::<T>().cast_const()) });
 }
 
-impl Tagged for TopicHandle {
-    const TAG: sys::napi_type_tag = sys::napi_type_tag {
-        lower: 0x7269_6e67_6d71_0001,
-        upper: 0x9c1d_2f47_83aa_51e3,
-    };
-    const WHAT: &'static str = "topic";
-}
-
-impl Tagged for PullHandle {
-    const TAG: sys::napi_type_tag = sys::napi_type_tag {
-        lower: 0x7269_6e67_6d71_0002,
-        upper: 0x9c1d_2f47_83aa_51e3,
-    };
-    const WHAT: &'static str = "pull subscription";
-}
-
-impl Tagged for PushHandle {
-    const TAG: sys::napi_type_tag = sys::napi_type_tag {
-        lower: 0x7269_6e67_6d71_0003,
-        upper: 0x9c1d_2f47_83aa_51e3,
-    };
-    const WHAT: &'static str = "push subscription";
-}
-
-unsafe extern "C" fn finalize<T>(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    // SAFETY: `data` is the `Box<T>` leaked by `create_handle::<T>`, and
-    // Node calls this finalizer once.
-    drop(unsafe { Box::from_raw(data.cast::<T>()) });
+unsafe extern "C" fn release_hint<T>(env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: as for `release`: the hint is the leaked count.
+    unsafe { release::<T>(env, hint, ptr::null_mut()) }
 }
 
 fn ok(status: sys::napi_status, what: &str) -> Res<()> {
@@ -89,36 +86,12 @@ fn ok(status: sys::napi_status, what: &str) -> Res<()> {
     }
 }
 
-/// Wraps `value` in a tagged external owned by the JS garbage collector.
-pub fn create_handle<'env, T: Tagged + 'static>(env: &'env Env, value: T) -> Result<Unknown<'env>> {
-    let raw = Box::into_raw(Box::new(value));
-    let mut out = ptr::null_mut();
-    // SAFETY: plain N-API calls on the JS thread; on success the external
-    // owns `raw` and frees it with `finalize::<T>`.
-    unsafe {
-        let status = sys::napi_create_external(
-            env.raw(),
-            raw.cast(),
-            Some(finalize::<T>),
-            ptr::null_mut(),
-            &mut out,
-        );
-        if status != sys::Status::napi_ok {
-            drop(Box::from_raw(raw));
-            return Err(Error::from_reason("INTERNAL: cannot create a handle"));
-        }
-        if sys::napi_type_tag_object(env.raw(), out, &T::TAG) != sys::Status::napi_ok {
-            return Err(Error::from_reason("INTERNAL: cannot tag a handle"));
-        }
-        Unknown::from_napi_value(env.raw(), out)
-    }
-}
-
 /// One callback's arguments. `'a` is the callback's duration: what the
 /// accessors return borrows from JS values the caller holds until it returns.
 struct Call<'a> {
     _during: std::marker::PhantomData<&'a ()>,
     env: sys::napi_env,
+    data: *mut c_void,
     argv: [sys::napi_value; 5],
     argc: usize,
 }
@@ -130,6 +103,7 @@ impl<'a> Call<'a> {
         let mut c = Call {
             _during: std::marker::PhantomData,
             env,
+            data: ptr::null_mut(),
             argv: [ptr::null_mut(); 5],
             argc: 5,
         };
@@ -141,7 +115,7 @@ impl<'a> Call<'a> {
                 &mut c.argc,
                 c.argv.as_mut_ptr(),
                 ptr::null_mut(),
-                ptr::null_mut(),
+                &mut c.data,
             )
         };
         ok(status, "cannot read the arguments")?;
@@ -156,23 +130,14 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// The handle behind argument `i`, checked by its tag.
-    fn handle<T: Tagged>(&self, i: usize) -> Res<&'a T> {
-        let v = self.arg(i)?;
-        let mut is = false;
-        // SAFETY: plain N-API calls with valid out-pointers.
-        let status = unsafe { sys::napi_check_object_type_tag(self.env, v, &T::TAG, &mut is) };
-        if status != sys::Status::napi_ok || !is {
-            return Err(format!("INVALID_ARGUMENT: not a {} handle", T::WHAT));
-        }
-        let mut data = ptr::null_mut();
-        // SAFETY: as above.
-        let status = unsafe { sys::napi_get_value_external(self.env, v, &mut data) };
-        ok(status, "not a handle")?;
-        // SAFETY: a value with T's tag is an external made by
-        // `create_handle::<T>`, whose data is a live `Box<T>` for as long as
-        // the value is reachable, which it is during this call.
-        Ok(unsafe { &*data.cast::<T>() })
+    /// The handle this function was bound to.
+    ///
+    /// # Safety
+    /// The function was created by `bind::<T>`.
+    unsafe fn bound<T>(&self) -> &'a T {
+        // SAFETY: `bind::<T>` set the data to a counted `Rc<T>`, released
+        // only when the function is collected, so not during a call of it.
+        unsafe { &*self.data.cast::<T>().cast_const() }
     }
 
     fn f64(&self, i: usize) -> Res<f64> {
@@ -237,15 +202,20 @@ impl<'a> Call<'a> {
 
 /// Runs a callback body: errors and panics become thrown `Error`s whose
 /// message starts with the code.
-unsafe fn guard(
+///
+/// # Safety
+/// `env` and `info` are those of a running function made by `bind::<T>`.
+unsafe fn guard<T>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    body: fn(&Call<'_>) -> Res<sys::napi_value>,
+    body: fn(&T, &Call<'_>) -> Res<sys::napi_value>,
 ) -> sys::napi_value {
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: env and info are those of the running callback.
         let call = unsafe { Call::new(env, info) }?;
-        body(&call)
+        // SAFETY: the function was made by `bind::<T>` (the caller's word).
+        let h = unsafe { call.bound::<T>() };
+        body(h, &call)
     }));
     let msg = match r {
         Ok(Ok(v)) => return v,
@@ -263,10 +233,9 @@ fn err(e: core::Error) -> String {
 }
 
 /// `publish(topic, data, key)`: one message, never waiting; the id.
-fn publish(c: &Call<'_>) -> Res<sys::napi_value> {
-    let h = c.handle::<TopicHandle>(0)?;
-    let data = c.bytes(1)?;
-    let key = c.f64(2)?;
+fn publish(h: &TopicHandle, c: &Call<'_>) -> Res<sys::napi_value> {
+    let data = c.bytes(0)?;
+    let key = c.f64(1)?;
     let id = h
         .topic
         .publish_with(data, key as u64, h.try_once)
@@ -274,11 +243,10 @@ fn publish(c: &Call<'_>) -> Res<sys::napi_value> {
     c.number(id as f64)
 }
 
-/// `publishMany(topic, items, keyHi, keyLo)`: one claim; the first id.
-fn publish_many(c: &Call<'_>) -> Res<sys::napi_value> {
-    let h = c.handle::<TopicHandle>(0)?;
-    let items = c.arg(1)?;
-    let key = join(c.u32(2)?, c.u32(3)?);
+/// `publishMany(items, keyHi, keyLo)`: one claim; the first id.
+fn publish_many(h: &TopicHandle, c: &Call<'_>) -> Res<sys::napi_value> {
+    let items = c.arg(0)?;
+    let key = join(c.u32(1)?, c.u32(2)?);
     let mut n = 0u32;
     // SAFETY: plain N-API call with a valid out-pointer.
     let status = unsafe { sys::napi_get_array_length(c.env, items, &mut n) };
@@ -331,13 +299,11 @@ fn take_ready(h: &PullHandle, max: usize) -> Res<std::cell::RefMut<'_, Vec<core:
 /// Copies the payloads of `batch` back to back into `out` and describes
 /// them in `hdr` (see `pull.rs`), handing each delivery to JS by its tag.
 /// Deliveries that do not fit in `out` go back to the front of the stash.
-fn hand_over(
-    h: &PullHandle,
-    batch: &mut Vec<core::Delivery>,
-    hdr: &mut [u8],
-    out: &mut [u8],
-) -> usize {
-    let mut put = |i: usize, v: f64| hdr[i * 8..i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
+fn hand_over(h: &PullHandle, batch: &mut Vec<core::Delivery>, out: &mut [u8]) -> usize {
+    // SAFETY: the header is written only here, on the JS thread, and JS
+    // reads it only between calls; no other reference to it is live.
+    let hdr: &mut [f64] = unsafe { &mut *h.hdr.get() };
+    let mut put = |i: usize, v: f64| hdr[i] = v;
     let mut at = 0;
     let mut n = 0;
     let mut rest = batch.drain(..);
@@ -373,20 +339,18 @@ fn hand_over(
     n
 }
 
-fn header_room(hdr: &[u8], max: u32) -> Res<usize> {
-    let max = (max as usize).min((hdr.len() / 8).saturating_sub(1) / FIELDS);
+fn header_room(max: u32) -> Res<usize> {
+    let max = (max as usize).min(HDR_MESSAGES);
     if max == 0 {
         return Err("INVALID_ARGUMENT: take needs room for at least one message".into());
     }
     Ok(max)
 }
 
-/// `take(pull, hdr, max)`: what is ready, without waiting, in one new
-/// Buffer (or null); for payloads too large for `takeInto`'s pool.
-fn take(c: &Call<'_>) -> Res<sys::napi_value> {
-    let h = c.handle::<PullHandle>(0)?;
-    let hdr = c.bytes(1)?;
-    let max = header_room(hdr, c.u32(2)?)?;
+/// `take(max)`: what is ready, without waiting, in one new Buffer (or
+/// null); for payloads too large for `takeInto`'s pool.
+fn take(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
+    let max = header_room(c.u32(0)?)?;
     let mut batch = take_ready(h, max)?;
     if batch.is_empty() {
         return c.null();
@@ -408,41 +372,32 @@ fn take(c: &Call<'_>) -> Res<sys::napi_value> {
         // `data_ptr`, owned by the new Buffer that `value` keeps alive.
         unsafe { std::slice::from_raw_parts_mut(data_ptr.cast::<u8>(), total) }
     };
-    hand_over(h, &mut batch, hdr, out);
+    hand_over(h, &mut batch, out);
     Ok(value)
 }
 
-/// `takeInto(pull, hdr, max, pool, offset)`: what is ready, without
-/// waiting, copied into `pool` from `offset` on (a Buffer the JS side
-/// carves message views from, as Node's own Buffer pool); the count.
-fn take_into(c: &Call<'_>) -> Res<sys::napi_value> {
-    let h = c.handle::<PullHandle>(0)?;
-    let hdr = c.bytes(1)?;
-    let max = header_room(hdr, c.u32(2)?)?;
-    let pool = c.bytes(3)?;
-    let (h0, h1) = (hdr.as_ptr() as usize, hdr.as_ptr() as usize + hdr.len());
-    let (p0, p1) = (pool.as_ptr() as usize, pool.as_ptr() as usize + pool.len());
-    if h0 < p1 && p0 < h1 {
-        return Err("INVALID_ARGUMENT: the header and the pool overlap".into());
-    }
-    let off = c.u32(4)? as usize;
+/// `takeInto(max, pool, offset)`: what is ready, without waiting, copied
+/// into `pool` from `offset` on (a Buffer the JS side carves message views
+/// from, as Node's own Buffer pool); the count.
+fn take_into(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
+    let max = header_room(c.u32(0)?)?;
+    let pool = c.bytes(1)?;
+    let off = c.u32(2)? as usize;
     if off > pool.len() {
         return Err("INVALID_ARGUMENT: offset is past the end of the pool".into());
     }
     let mut batch = take_ready(h, max)?;
     let n = if batch.is_empty() {
-        hdr[..8].copy_from_slice(&0f64.to_ne_bytes());
         0
     } else {
-        hand_over(h, &mut batch, hdr, &mut pool[off..])
+        hand_over(h, &mut batch, &mut pool[off..])
     };
     c.number(n as f64)
 }
 
-/// `ack(pull, tagHi, tagLo)`.
-fn ack(c: &Call<'_>) -> Res<sys::napi_value> {
-    let h = c.handle::<PullHandle>(0)?;
-    let tag = join(c.u32(1)?, c.u32(2)?);
+/// `ack(tagHi, tagLo)`.
+fn ack(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
+    let tag = join(c.u32(0)?, c.u32(1)?);
     // SAFETY: tags reach JS only through `Delivery::into_raw` (in `take`),
     // so no `Delivery` value with this tag exists; JS settles each tag at
     // most once (a `Message` keeps a settled flag).
@@ -450,12 +405,11 @@ fn ack(c: &Call<'_>) -> Res<sys::napi_value> {
     c.undefined()
 }
 
-/// `ackMany(pull, tags, count)`: tags as (hi, lo) pairs in a Float64Array;
+/// `ackMany(tags, count)`: tags as (hi, lo) pairs in a Float64Array;
 /// tries them all, throws the first failure.
-fn ack_many(c: &Call<'_>) -> Res<sys::napi_value> {
-    let h = c.handle::<PullHandle>(0)?;
-    let tags = c.arg(1)?;
-    let count = c.u32(2)? as usize;
+fn ack_many(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
+    let tags = c.arg(0)?;
+    let count = c.u32(1)? as usize;
     let mut kind = 0;
     let mut len = 0usize;
     let mut data = ptr::null_mut();
@@ -483,24 +437,21 @@ fn ack_many(c: &Call<'_>) -> Res<sys::napi_value> {
         unsafe { std::slice::from_raw_parts(data.cast::<f64>(), len) }
     };
     let n = count.min(tags.len() / 2);
-    let mut first = Ok(());
-    for i in 0..n {
-        let tag = join(tags[2 * i] as u32, tags[2 * i + 1] as u32);
-        // SAFETY: as for `ack`.
-        let r = unsafe { h.sub.ack_tag(tag) };
-        if first.is_ok() {
-            first = r;
-        }
-    }
-    first.map_err(err)?;
+    let mut raw = h
+        .tags
+        .try_borrow_mut()
+        .map_err(|_| "INTERNAL: ackMany re-entered".to_owned())?;
+    raw.clear();
+    raw.extend((0..n).map(|i| join(tags[2 * i] as u32, tags[2 * i + 1] as u32)));
+    // SAFETY: as for `ack`, for every tag.
+    unsafe { h.sub.ack_tags(&raw) }.map_err(err)?;
     c.undefined()
 }
 
-/// `complete(push, token, error)`: a handler's outcome (error null: ack).
-fn complete(c: &Call<'_>) -> Res<sys::napi_value> {
-    let h = c.handle::<PushHandle>(0)?;
-    let token = c.u32(1)?;
-    let e = c.arg(2)?;
+/// `complete(token, error)`: a handler's outcome (error null: ack).
+fn complete(h: &PushHandle, c: &Call<'_>) -> Res<sys::napi_value> {
+    let token = c.u32(0)?;
+    let e = c.arg(1)?;
     let mut t = 0;
     // SAFETY: plain N-API call with a valid out-pointer.
     ok(unsafe { sys::napi_typeof(c.env, e, &mut t) }, "bad error")?;
@@ -543,65 +494,158 @@ fn complete(c: &Call<'_>) -> Res<sys::napi_value> {
 }
 
 macro_rules! callback {
-    ($name:ident, $body:ident) => {
+    ($name:ident, $handle:ty, $body:ident) => {
         unsafe extern "C" fn $name(
             env: sys::napi_env,
             info: sys::napi_callback_info,
         ) -> sys::napi_value {
-            // SAFETY: called by Node with this callback's env and info.
-            unsafe { guard(env, info, $body) }
+            // SAFETY: Node calls this with its env and info, and `bind`
+            // made the function with an `Rc<$handle>` as its data.
+            unsafe { guard::<$handle>(env, info, $body) }
         }
     };
 }
 
-callback!(cb_publish, publish);
-callback!(cb_publish_many, publish_many);
-callback!(cb_take, take);
-callback!(cb_take_into, take_into);
-callback!(cb_ack, ack);
-callback!(cb_ack_many, ack_many);
-callback!(cb_complete, complete);
+callback!(cb_publish, TopicHandle, publish);
+callback!(cb_publish_many, TopicHandle, publish_many);
+callback!(cb_take, PullHandle, take);
+callback!(cb_take_into, PullHandle, take_into);
+callback!(cb_ack, PullHandle, ack);
+callback!(cb_ack_many, PullHandle, ack_many);
+callback!(cb_complete, PushHandle, complete);
 
 type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-const CALLBACKS: [(&std::ffi::CStr, RawCallback); 7] = [
-    (c"publish", cb_publish),
-    (c"publishMany", cb_publish_many),
-    (c"take", cb_take),
-    (c"takeInto", cb_take_into),
-    (c"ack", cb_ack),
-    (c"ackMany", cb_ack_many),
-    (c"complete", cb_complete),
-];
+fn check(status: sys::napi_status) -> Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(Error::from_reason("INTERNAL: cannot create a function"))
+    }
+}
 
-/// The per-message calls, as an object of plain functions.
-#[napi(
-    ts_return_type = "{ publish: Function, publishMany: Function, take: Function, takeInto: Function, ack: Function, ackMany: Function, complete: Function }"
-)]
-pub fn fast_api(env: &Env) -> Result<Unknown<'_>> {
+/// An object of functions bound to `handle` (see the module docs).
+///
+/// # Safety
+/// Each callback must expect an `Rc<T>` as its data.
+unsafe fn bind<'env, T: 'static>(
+    env: &'env Env,
+    handle: Rc<T>,
+    fns: &[(&std::ffi::CStr, RawCallback)],
+) -> Result<Object<'env>> {
+    let raw = env.raw();
     let mut obj = ptr::null_mut();
     // SAFETY: plain N-API calls on the JS thread with valid out-pointers;
-    // names are NUL-terminated static strings.
+    // each function gets its own count of `handle`, released by the
+    // finalizer added to that function (or at once if that fails).
     unsafe {
-        if sys::napi_create_object(env.raw(), &mut obj) != sys::Status::napi_ok {
-            return Err(Error::from_reason("INTERNAL: cannot create an object"));
-        }
-        for (name, cb) in CALLBACKS {
+        check(sys::napi_create_object(raw, &mut obj))?;
+        for (name, cb) in fns {
+            let data = Rc::into_raw(handle.clone()).cast_mut().cast::<c_void>();
             let mut f = ptr::null_mut();
-            if sys::napi_create_function(
-                env.raw(),
+            let made = sys::napi_create_function(
+                raw,
                 name.as_ptr(),
                 name.to_bytes().len() as isize,
-                Some(cb),
-                ptr::null_mut(),
+                Some(*cb),
+                data,
                 &mut f,
-            ) != sys::Status::napi_ok
-                || sys::napi_set_named_property(env.raw(), obj, name.as_ptr(), f)
-                    != sys::Status::napi_ok
+            );
+            if made != sys::Status::napi_ok
+                || sys::napi_add_finalizer(
+                    raw,
+                    f,
+                    data,
+                    Some(release::<T>),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                ) != sys::Status::napi_ok
             {
+                release::<T>(raw, data, ptr::null_mut());
                 return Err(Error::from_reason("INTERNAL: cannot create a function"));
             }
+            check(sys::napi_set_named_property(raw, obj, name.as_ptr(), f))?;
         }
-        Unknown::from_napi_value(env.raw(), obj)
+        Object::from_napi_value(raw, obj)
     }
+}
+
+pub fn bind_topic(env: &Env, h: TopicHandle) -> Result<Object<'_>> {
+    // SAFETY: these callbacks take a TopicHandle.
+    unsafe {
+        bind(
+            env,
+            Rc::new(h),
+            &[
+                (c"publish", cb_publish as RawCallback),
+                (c"publishMany", cb_publish_many),
+            ],
+        )
+    }
+}
+
+pub fn bind_push(env: &Env, h: PushHandle) -> Result<Object<'_>> {
+    // SAFETY: this callback takes a PushHandle.
+    unsafe {
+        bind(
+            env,
+            Rc::new(h),
+            &[(c"complete", cb_complete as RawCallback)],
+        )
+    }
+}
+
+/// The functions of a pull subscription, plus `hdr`: the header of the
+/// last take as a Float64Array over the handle's memory.
+pub fn bind_pull(env: &Env, h: PullHandle) -> Result<Object<'_>> {
+    let h = Rc::new(h);
+    // SAFETY: these callbacks take a PullHandle.
+    let mut obj = unsafe {
+        bind(
+            env,
+            h.clone(),
+            &[
+                (c"take", cb_take as RawCallback),
+                (c"takeInto", cb_take_into),
+                (c"ack", cb_ack),
+                (c"ackMany", cb_ack_many),
+            ],
+        )
+    }?;
+    // SAFETY: the header lives in the handle, which the ArrayBuffer keeps
+    // alive through its own count (released by its finalizer); it is only
+    // written by takes on the JS thread.
+    let hdr = unsafe {
+        let raw = env.raw();
+        let (ptr_, len) = {
+            let hdr = &mut *h.hdr.get();
+            (hdr.as_mut_ptr(), hdr.len())
+        };
+        let hint = Rc::into_raw(h.clone()).cast_mut().cast::<c_void>();
+        let mut ab = ptr::null_mut();
+        if sys::napi_create_external_arraybuffer(
+            raw,
+            ptr_.cast(),
+            len * 8,
+            Some(release_hint::<PullHandle>),
+            hint,
+            &mut ab,
+        ) != sys::Status::napi_ok
+        {
+            release::<PullHandle>(raw, hint, ptr::null_mut());
+            return Err(Error::from_reason("INTERNAL: cannot share the header"));
+        }
+        let mut arr = ptr::null_mut();
+        check(sys::napi_create_typedarray(
+            raw,
+            sys::TypedarrayType::float64_array,
+            len,
+            ab,
+            0,
+            &mut arr,
+        ))?;
+        Unknown::from_napi_value(raw, arr)?
+    };
+    obj.set_named_property("hdr", hdr)?;
+    Ok(obj)
 }

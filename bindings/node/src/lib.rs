@@ -213,10 +213,10 @@ impl NativeTopic {
         }
     }
 
-    /// The handle of the per-message calls (`fastApi()`).
-    #[napi(ts_return_type = "unknown")]
-    pub fn handle<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-        fast::create_handle(
+    /// The per-message functions of this topic (see `fast.rs`).
+    #[napi(ts_return_type = "{ publish: Function, publishMany: Function }")]
+    pub fn bind<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        fast::bind_topic(
             env,
             fast::TopicHandle {
                 topic: self.inner.clone(),

@@ -52,16 +52,14 @@ impl NativePull {
         self.sub.group().to_owned()
     }
 
-    /// The handle of the per-message calls (`fastApi()`).
-    #[napi(ts_return_type = "unknown")]
-    pub fn handle<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-        crate::fast::create_handle(
+    /// The per-message functions of this subscription (see `fast.rs`).
+    #[napi(
+        ts_return_type = "{ hdr: Float64Array, take: Function, takeInto: Function, ack: Function, ackMany: Function }"
+    )]
+    pub fn bind<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        crate::fast::bind_pull(
             env,
-            crate::fast::PullHandle {
-                sub: self.sub.clone(),
-                stash: self.stash.clone(),
-                batch: std::cell::RefCell::new(Vec::new()),
-            },
+            crate::fast::PullHandle::new(self.sub.clone(), self.stash.clone()),
         )
     }
 

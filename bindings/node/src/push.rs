@@ -131,10 +131,10 @@ impl NativePush {
         self.sub.group().to_owned()
     }
 
-    /// The handle of the per-message calls (`fastApi()`).
-    #[napi(ts_return_type = "unknown")]
-    pub fn handle<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-        crate::fast::create_handle(
+    /// The per-message function of this subscription (see `fast.rs`).
+    #[napi(ts_return_type = "{ complete: Function }")]
+    pub fn bind<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        crate::fast::bind_push(
             env,
             crate::fast::PushHandle {
                 table: self.table.clone(),
