@@ -86,7 +86,7 @@ pub(crate) fn finite_seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Dur
 }
 
 /// A name: a str.
-pub(crate) fn name<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+pub(crate) fn name(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     if !obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
             "{what} name must be a str, not {}",
