@@ -15,6 +15,9 @@ use crate::{Outcome, RunResult};
 
 /// Most deliveries one `poll_batch` takes.
 pub const POLL_MAX: usize = 256;
+/// A consumer that gets nothing for this long fails its case (a lost
+/// message would otherwise leave it waiting for ever).
+const STALL: Duration = Duration::from_secs(10);
 /// Messages per `publish_batch` in the batch scenario.
 pub const BATCH: usize = 64;
 
@@ -70,7 +73,15 @@ pub fn raw<const N: usize>(n: u64, producers: usize, subs: usize, batch: bool) -
                 let mut chk = Checker::new();
                 let mut got = Vec::with_capacity(POLL_MAX);
                 while chk.count < total {
-                    sub.poll_batch(POLL_MAX, None, &mut got).map_err(err)?;
+                    let n = sub
+                        .poll_batch(POLL_MAX, Some(STALL), &mut got)
+                        .map_err(err)?;
+                    if n == 0 {
+                        return Err(format!(
+                            "consumer got nothing for {STALL:?} after {} of {total} messages",
+                            chk.count
+                        ));
+                    }
                     for d in &got {
                         chk.see(d.data());
                     }
@@ -151,9 +162,23 @@ impl PushCheck {
     }
 }
 
-/// Waits (sleeping, so as not to take a core from the pool) until `done`.
-fn wait_for(mut done: impl FnMut() -> bool) {
-    while !done() {
+/// Waits (sleeping, so as not to take a core from the pool) until `done`
+/// says all `expected` messages were handled, or fails when the handled
+/// count has not moved for [`STALL`].
+fn wait_for(expected: u64, mut handled: impl FnMut() -> u64) -> Result<(), String> {
+    let mut last = (handled(), Instant::now());
+    loop {
+        let now = handled();
+        if now >= expected {
+            return Ok(());
+        }
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > STALL {
+            return Err(format!(
+                "handlers stalled for {STALL:?} at {now} of {expected} messages"
+            ));
+        }
         thread::sleep(Duration::from_micros(50));
     }
 }
@@ -195,7 +220,13 @@ pub fn push<const N: usize>(n: u64, producers: usize, subs: usize) -> RunResult 
         for p in pubs {
             p.join().map_err(|_| "producer panicked")??;
         }
-        wait_for(|| checks.iter().all(|c| c.count.load(Acquire) >= total));
+        wait_for(total, || {
+            checks
+                .iter()
+                .map(|c| c.count.load(Acquire))
+                .min()
+                .unwrap_or(0)
+        })?;
         Ok(t0.elapsed().as_secs_f64())
     })?;
     for c in &checks {
@@ -291,7 +322,7 @@ pub fn push_latency(n: u64, rate: Option<u64>) -> RunResult {
         stamp(&mut m);
         topic.publish(&m).map_err(err)?;
     }
-    wait_for(|| check.count.load(Acquire) >= n);
+    wait_for(n, || check.count.load(Acquire))?;
     check.verdict(n)?;
     drop(sub);
     close(broker)?;
