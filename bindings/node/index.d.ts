@@ -167,8 +167,24 @@ export declare class PushMessage {
   readonly data: Buffer
 }
 
-/** A message from a pull subscription: settle it exactly once. */
-export declare class Message extends PushMessage {
+/**
+ * A message from a pull subscription: settle it exactly once. Its payload
+ * was copied out of the ring at poll time into a pool Buffer shared with
+ * other messages (as `Buffer.allocUnsafe` gives); `data` is a view of it.
+ */
+export declare class Message {
+  /** The topic's sequence number (a dead letter keeps it). */
+  readonly id: number
+  /** A number, or a bigint when above Number.MAX_SAFE_INTEGER. */
+  readonly key: Key
+  /** 1 on the first delivery; a dead letter keeps its count. */
+  readonly attempt: number
+  /** Publish time, nanoseconds since the Unix epoch. */
+  readonly timestampNs: bigint
+  /** Publish time, milliseconds since the Unix epoch. */
+  readonly timestampMs: number
+  /** The payload. */
+  readonly data: Buffer
   /** True once ack, nack or term was called. */
   readonly settled: boolean
   /** Done: not delivered again to this subscription. */

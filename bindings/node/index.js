@@ -202,31 +202,53 @@ class PushMessage {
 }
 
 /** A message from a pull subscription: settle it with ack, nack or term. */
-class Message extends PushMessage {
-  constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, buf, off, len) {
-    super(id, keyHi, keyLo, tsHi, tsLo, attempt, null)
+class Message {
+  constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, ab, off, len) {
+    /** The topic's sequence number (a dead letter keeps it). */
+    this.id = id
+    /** 1 on the first delivery. */
+    this.attempt = attempt
+    this._keyHi = keyHi
+    this._keyLo = keyLo
+    this._tsHi = tsHi
+    this._tsLo = tsLo
     this._pull = pull
     this._tagHi = tagHi
     this._tagLo = tagLo
-    this._buf = buf
+    this._ab = ab
     this._off = off
     this._len = len
+    this._data = null
     this._settled = false
   }
 
-  /** A Buffer copy of the payload (created on first access for batches). */
+  /** The key: a number, or a bigint when above Number.MAX_SAFE_INTEGER. */
+  get key() {
+    return joinKey(this._keyHi, this._keyLo)
+  }
+
+  /** Publish time, nanoseconds since the Unix epoch. */
+  get timestampNs() {
+    return (BigInt(this._tsHi) << 32n) | BigInt(this._tsLo)
+  }
+
+  /** Publish time, milliseconds since the Unix epoch (as Date.now()). */
+  get timestampMs() {
+    return (this._tsHi * TWO32 + this._tsLo) / 1e6
+  }
+
+  /**
+   * A copy of the payload, taken out of the ring at poll time: a Buffer
+   * view of a pool Buffer shared with other messages (as Buffer.allocUnsafe
+   * gives), made on first access.
+   */
   get data() {
     let d = this._data
-    if (d === null || d === undefined) {
-      const b = this._buf
-      d = this._off === 0 && this._len === b.length ? b : Buffer.from(b.buffer, b.byteOffset + this._off, this._len)
+    if (d === null) {
+      d = Buffer.from(this._ab, this._off, this._len)
       this._data = d
     }
     return d
-  }
-
-  set data(v) {
-    this._data = v
   }
 
   /** True once ack, nack or term was called. */
@@ -290,6 +312,10 @@ const FIELDS = 9
 // than POOL_ITEM_MAX get a Buffer per batch instead.
 const POOL_SIZE = 64 * 1024
 const POOL_ITEM_MAX = 16 * 1024
+// publishMany stages up to STAGE_ITEMS items of slots up to STAGE_ITEM_MAX
+// bytes in one Buffer; larger batches and slots are read item by item.
+const STAGE_ITEMS = 1024
+const STAGE_ITEM_MAX = 1024
 // Messages one native take describes (the size of its header array).
 const TAKE_MAX = 256
 
@@ -339,11 +365,11 @@ class Pull {
       throw fromNative(e)
     }
     const h = this._hdr
-    const pool = this._pool
+    const ab = this._pool.buffer
     let off = this._poolOff
     for (let i = 0, b = 1; i < n; i++, b += FIELDS) {
       const len = h[b + 8]
-      out.push(new Message(this, h[b], h[b + 1], h[b + 2], h[b + 3], h[b + 4], h[b + 5], h[b + 6], h[b + 7], pool, off, len))
+      out.push(new Message(this, h[b], h[b + 1], h[b + 2], h[b + 3], h[b + 4], h[b + 5], h[b + 6], h[b + 7], ab, off, len))
       off += len
     }
     this._poolOff = (off + 7) & ~7
@@ -361,16 +387,19 @@ class Pull {
     if (buf === null) return 0
     const h = this._hdr
     const n = h[0]
-    let off = 0
+    const ab = buf.buffer
+    let off = buf.byteOffset
     for (let i = 0, b = 1; i < n; i++, b += FIELDS) {
       const len = h[b + 8]
-      out.push(new Message(this, h[b], h[b + 1], h[b + 2], h[b + 3], h[b + 4], h[b + 5], h[b + 6], h[b + 7], buf, off, len))
+      out.push(new Message(this, h[b], h[b + 1], h[b + 2], h[b + 3], h[b + 4], h[b + 5], h[b + 6], h[b + 7], ab, off, len))
       off += len
     }
     return n
   }
 
   _newPool() {
+    // Slow: a Buffer of its own (offset 0 in its ArrayBuffer), not a slice
+    // of Node's shared pool.
     this._pool = Buffer.allocUnsafeSlow(POOL_SIZE)
     this._poolOff = 0
   }
@@ -392,7 +421,7 @@ class Pull {
     const h = this._hdr
     const off = this._poolOff
     this._poolOff = (off + h[9] + 7) & ~7
-    return new Message(this, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], this._pool, off, h[9])
+    return new Message(this, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], this._pool.buffer, off, h[9])
   }
 
   /** The next message if one is ready, else null; never waits. */
@@ -557,9 +586,16 @@ class Topic {
     const f = n.bind()
     this._publish = f.publish
     this._publishMany = f.publishMany
+    this._publishPacked = f.publishPacked
     this.broker = broker
     this.name = n.name
-    this._slotSize = n.options().slotSize
+    const o = n.options()
+    this._slotSize = o.slotSize
+    this._capacity = o.capacity
+    // publishMany copies small items into this staging Buffer and hands
+    // them over in one call (cheaper than reading them one by one).
+    this._stage = null
+    this._lens = null
   }
 
   /** The topic's options, as created. */
@@ -636,11 +672,35 @@ class Topic {
     }
     let first
     try {
-      first = this._publishMany(items, hi, lo)
+      first = this._publishItems(items, hi, lo)
     } catch (e) {
       throw fromNative(e)
     }
     return idRange(first, items.length)
+  }
+
+  _publishItems(items, hi, lo) {
+    const n = items.length
+    if (n > STAGE_ITEMS || n > this._capacity || this._slotSize > STAGE_ITEM_MAX) {
+      return this._publishMany(items, hi, lo)
+    }
+    if (this._stage === null) {
+      this._stage = Buffer.allocUnsafeSlow(STAGE_ITEMS * Math.min(this._slotSize, STAGE_ITEM_MAX))
+      this._lens = new Uint32Array(STAGE_ITEMS)
+    }
+    const stage = this._stage
+    const lens = this._lens
+    let off = 0
+    for (let i = 0; i < n; i++) {
+      const it = items[i]
+      const len = it.length
+      // Too large for a slot: the engine's own check answers (TOO_LARGE).
+      if (off + len > stage.length) return this._publishMany(items, hi, lo)
+      stage.set(it, off)
+      lens[i] = len
+      off += len
+    }
+    return this._publishPacked(stage, lens, n, hi, lo)
   }
 
   /** As publishMany, waiting off the JS thread up to timeoutMs for room. */
@@ -650,7 +710,7 @@ class Topic {
     const [hi, lo] = splitKey(o.key)
     const t = timeoutArg(o.timeoutMs, 'publishManyAsync timeoutMs')
     try {
-      return idRange(this._publishMany(items, hi, lo), items.length)
+      return idRange(this._publishItems(items, hi, lo), items.length)
     } catch (e) {
       const err = fromNative(e)
       if (err.code !== 'TIMEOUT' || t === 0) throw err

@@ -214,7 +214,9 @@ impl NativeTopic {
     }
 
     /// The per-message functions of this topic (see `fast.rs`).
-    #[napi(ts_return_type = "{ publish: Function, publishMany: Function }")]
+    #[napi(
+        ts_return_type = "{ publish: Function, publishMany: Function, publishPacked: Function }"
+    )]
     pub fn bind<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         fast::bind_topic(
             env,
