@@ -173,7 +173,7 @@ test('stats, metrics text, topic names and options', { timeout: 30000 }, async (
     assert.ok(ps.workers >= 1 && ps.workers <= 2)
     assert.equal(typeof version, 'string')
   } finally {
-    await mq.close(1000)
+    await mq.close(100)
   }
 })
 
@@ -185,4 +185,59 @@ test('errors are RingMQErrors with a code', { timeout: 30000 }, async () => {
     (e) => e instanceof Error && e instanceof RingMQError && e.code === 'EXISTS' && /dup/.test(e.message),
   )
   await mq.close(100)
+})
+
+test('payloads stay intact across pool Buffers, large slots and big batches', { timeout: 30000 }, async () => {
+  const mq = new Broker()
+  try {
+    // Small slots: payloads are carved from shared pool Buffers; 3000
+    // messages of up to 200 bytes fill several pools.
+    const small = mq.createTopic('small', { capacity: 4096, slotSize: 200 })
+    const sp = small.pull('g')
+    const sent = []
+    for (let i = 0; i < 3000; i++) {
+      const b = Buffer.alloc(1 + (i % 200), i % 251)
+      sent.push(b)
+    }
+    for (let i = 0; i < sent.length; i += 500) small.publishMany(sent.slice(i, i + 500))
+    const got = []
+    while (got.length < sent.length) {
+      const batch = await sp.pollBatch(700, 1000) // more than one native take
+      assert.ok(batch.length > 0)
+      got.push(...batch)
+    }
+    for (let i = 0; i < sent.length; i++) {
+      assert.equal(got[i].id, i)
+      assert.ok(got[i].data.equals(sent[i]), `payload ${i}`)
+    }
+    // A message kept after later polls still reads its own bytes.
+    assert.ok(got[0].data.equals(sent[0]))
+    sp.ackAll(got)
+
+    // Large slots: one Buffer per batch; large items skip the staging copy.
+    const large = mq.createTopic('large', { capacity: 16, slotSize: 100_000 })
+    const lp = large.pull('g')
+    const big = [Buffer.alloc(70_000, 1), Buffer.alloc(20_000, 2), Buffer.alloc(99_999, 3)]
+    assert.deepEqual(large.publishMany(big), [0, 1, 2])
+    large.publish(Buffer.alloc(100_000, 4))
+    assert.throws(() => large.publish(Buffer.alloc(100_001)), { code: 'TOO_LARGE' })
+    const lb = await lp.pollBatch(10, 1000)
+    assert.deepEqual(
+      lb.map((m) => [m.data.length, m.data[0], m.data[m.data.length - 1]]),
+      [
+        [70_000, 1, 1],
+        [20_000, 2, 2],
+        [99_999, 3, 3],
+        [100_000, 4, 4],
+      ],
+    )
+    lp.ackAll(lb)
+    const one = large.publish(Buffer.from('tail'))
+    const m = await lp.poll(1000)
+    assert.equal(m.id, one)
+    assert.equal(m.data.toString(), 'tail')
+    m.ack()
+  } finally {
+    await mq.close(100)
+  }
 })
