@@ -441,10 +441,20 @@ class Pull {
    * The next message, waiting up to timeoutMs (undefined: for ever) off the
    * JS thread; null on timeout.
    */
-  async poll(timeoutMs) {
-    const t = timeoutArg(timeoutMs, 'poll timeoutMs')
-    const m = this._takeOne()
-    if (m !== null || t === 0) return m
+  poll(timeoutMs) {
+    // Not an async function: a ready message costs one resolved Promise.
+    let t, m
+    try {
+      t = timeoutArg(timeoutMs, 'poll timeoutMs')
+      m = this._takeOne()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    if (m !== null || t === 0) return Promise.resolve(m)
+    return this._pollWait(t)
+  }
+
+  async _pollWait(t) {
     const until = t < 0 ? Infinity : Date.now() + t
     for (;;) {
       const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
