@@ -2,7 +2,7 @@
 //! `with` block, or when the last Python handle goes) stops its threads.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +16,13 @@ use crate::topic::PyTopic;
 
 /// Drain of `close()` and of leaving a `with` block normally, in seconds.
 const DEFAULT_DRAIN: f64 = 5.0;
+
+/// A label value as the Prometheus text format escapes it.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
 
 /// What every handle of one broker shares.
 pub(crate) struct Shared {
@@ -34,6 +41,37 @@ impl Shared {
             .entry(topic.to_owned())
             .or_default()
             .clone()
+    }
+
+    /// The engine's metrics with each topic's timed-out publishes corrected
+    /// as in its stats (see `probes`).
+    pub(crate) fn metrics_text(&self) -> String {
+        let text = self.broker.metrics_text();
+        let probes: Vec<(String, u64)> = self
+            .probes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, n)| (name.clone(), n.load(Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if probes.is_empty() {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len());
+        for line in text.lines() {
+            let fixed = probes.iter().find_map(|(name, n)| {
+                let prefix = format!(
+                    "ringmq_topic_timed_out_total{{topic=\"{}\"}} ",
+                    escape_label(name)
+                );
+                let value: u64 = line.strip_prefix(&prefix)?.trim().parse().ok()?;
+                Some(format!("{prefix}{}", value.saturating_sub(*n)))
+            });
+            out.push_str(fixed.as_deref().unwrap_or(line));
+            out.push('\n');
+        }
+        out
     }
 
     pub(crate) fn topic_handle(self: &Arc<Self>, topic: ringmq_core::Topic) -> PyTopic {
@@ -205,8 +243,8 @@ impl PyBroker {
 
     /// Every topic, subscription and pool metric in the Prometheus text format.
     fn metrics_text(&self, py: Python<'_>) -> String {
-        let broker = &self.shared.broker;
-        py.detach(|| broker.metrics_text())
+        let shared = &self.shared;
+        py.detach(|| shared.metrics_text())
     }
 
     fn pool_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
