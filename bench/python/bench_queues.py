@@ -7,6 +7,9 @@ rounds interleave the cases (round r of every case before round r+1 of any),
 so that a machine that changes speed for a while hurts every case alike; the
 figure reported is the median over the rounds.
 
+A third group measures RingMQ's push path (a handler on the broker's pool)
+against a consumer thread that calls the same handler for each item.
+
 Peers: queue.Queue, queue.SimpleQueue, multiprocessing.Queue (used between
 two threads, as the others) and faster-fifo (pip package faster-fifo; skipped
 with a note when it is not installed). Batch APIs: RingMQ's publish_many /
@@ -182,6 +185,62 @@ def faster_fifo_batch(n):
     return run_pair(produce, consume)
 
 
+# --- push handler -----------------------------------------------------------
+
+
+def ringmq_push(n):
+    """publish() in a thread; a handler on the broker's pool counts."""
+    mq = ringmq.Broker(workers_max=1)
+    topic = mq.create_topic("bench", capacity=CAPACITY, slot_size=64)
+    done = threading.Event()
+    seen = 0
+
+    def handler(msg):
+        nonlocal seen
+        seen += 1
+        if seen == n:
+            done.set()
+
+    topic.subscribe("c", handler)
+    publish = topic.publish
+
+    def produce():
+        for _ in range(n):
+            publish(PAYLOAD)
+
+    dt = run_pair(produce, lambda: done.wait(120))
+    assert seen == n
+    mq.close(0)
+    return dt
+
+
+def stdlib_push(make):
+    """The same with a consumer thread calling the handler for each item."""
+
+    def case(n):
+        q = make()
+        seen = 0
+
+        def handler(data):
+            nonlocal seen
+            seen += 1
+
+        def produce():
+            for _ in range(n):
+                q.put(PAYLOAD)
+
+        def consume():
+            get = q.get
+            for _ in range(n):
+                handler(get())
+
+        dt = run_pair(produce, consume)
+        assert seen == n
+        return dt
+
+    return case
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -206,6 +265,9 @@ def main():
         ("batch", "queue.SimpleQueue", stdlib_batch(queue.SimpleQueue), count(1_000_000)),
         ("batch", "multiprocessing.Queue",
          stdlib_batch(lambda: multiprocessing.Queue(CAPACITY // BATCH)), count(1_000_000)),
+        ("push", "ringmq", ringmq_push, count(200_000)),
+        ("push", "queue.Queue", stdlib_push(lambda: queue.Queue(CAPACITY)), count(200_000)),
+        ("push", "queue.SimpleQueue", stdlib_push(queue.SimpleQueue), count(200_000)),
     ]
     if faster_fifo is not None:
         cases.insert(4, ("single", "faster-fifo", faster_fifo_single, count(50_000)))
@@ -222,9 +284,14 @@ def main():
             rates[(group, name)].append(n / dt)
         print(f"  round {r + 1}/{args.rounds} done", file=sys.stderr)
 
-    for group in ("single", "batch"):
+    titles = {
+        "single": "single calls: publish / poll + ack (peers: put / get)",
+        "batch": f"batch APIs: publish_many / poll_batch + ack_all, {BATCH} per call",
+        "push": "push: publish / handler on the pool (peers: put / get + handler call in a thread)",
+    }
+    for group, title in titles.items():
         base = statistics.median(rates[(group, "ringmq")])
-        print(f"\n{group} calls" if group == "single" else "\nbatch APIs")
+        print(f"\n{title}")
         print(f"  {'queue':<24}{'median msgs/s':>16}{'min':>14}{'max':>14}{'ringmq / it':>14}")
         for (g, name), rs in rates.items():
             if g != group:
