@@ -6,7 +6,8 @@
 // averages; the process prints stats and a few Prometheus metrics, then
 // closes the broker, which drains what is pending.
 //
-//   npm install <path to bindings/node>   # builds the addon with cargo
+//   npm install           # in examples/node: brings ringmq from ../../bindings/node,
+//                         # building its addon with cargo
 //   node telemetry.js [--seconds N]
 
 const { Broker } = require('ringmq')
