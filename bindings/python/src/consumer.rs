@@ -377,8 +377,8 @@ impl PyPullSubscription {
     /// not a pulled message or was already settled, after acking the ones
     /// before it.
     fn ack_all(&self, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut n = 0;
-        let mut each = |item: &Bound<'_, PyAny>| -> PyResult<()> {
+        let mut batch: Vec<Delivery> = Vec::new();
+        let each = |item: &Bound<'_, PyAny>, batch: &mut Vec<Delivery>| -> PyResult<()> {
             let m = item.cast::<PyMessage>().map_err(|_| {
                 pyo3::exceptions::PyTypeError::new_err(format!(
                     "ack_all takes Message objects, not {}",
@@ -388,20 +388,32 @@ impl PyPullSubscription {
                         .unwrap_or_default()
                 ))
             })?;
-            let m = m.get();
-            m.take()?.ack().py_err()?;
-            n += 1;
+            batch.push(m.get().take()?);
             Ok(())
         };
+        let mut failed = Ok(());
         if let Ok(list) = messages.cast::<PyList>() {
+            batch.reserve(list.len());
             for item in list.iter() {
-                each(&item)?;
+                failed = each(&item, &mut batch);
+                if failed.is_err() {
+                    break;
+                }
             }
         } else {
             for item in messages.try_iter()? {
-                each(&item?)?;
+                failed = item.and_then(|item| each(&item, &mut batch));
+                if failed.is_err() {
+                    break;
+                }
             }
         }
+        // One settle of the batch: one clock read, one update of the
+        // counters and of the ring's watermark.
+        let n = batch.len();
+        let acked = self.sub.ack_all(&mut batch).py_err();
+        failed?;
+        acked?;
         Ok(n)
     }
 
