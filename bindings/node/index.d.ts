@@ -197,6 +197,32 @@ export declare class Message {
   inProgress(): void
 }
 
+/**
+ * The messages of one raw poll, without an object per message: payloads
+ * back to back in `data` (a view of a pool Buffer), fields by index.
+ */
+export declare class RawBatch {
+  /** How many messages. */
+  readonly length: number
+  /** Every payload, back to back. */
+  readonly data: Buffer
+  /** Where payload i starts in data. */
+  readonly offsets: Uint32Array
+  /** The length of payload i. */
+  readonly lengths: Uint32Array
+  id(i: number): number
+  key(i: number): Key
+  timestampNs(i: number): bigint
+  attempt(i: number): number
+  /** A Buffer view of payload i. */
+  payload(i: number): Buffer
+  ack(i: number): void
+  nack(i: number, delayMs?: number): void
+  term(i: number): void
+  /** Acks every message not settled yet, in one call. */
+  ackAll(): void
+}
+
 /** A pull subscription: poll, then settle what you got. Several pollers compete. */
 export declare class Pull implements AsyncIterable<Message> {
   readonly topic: Topic
@@ -209,6 +235,10 @@ export declare class Pull implements AsyncIterable<Message> {
   poll(timeoutMs?: number | null): Promise<Message | null>
   /** Waits up to timeoutMs for the first message, then takes up to max (default 256); [] on timeout. */
   pollBatch(max?: number, timeoutMs?: number | null): Promise<Message[]>
+  /** Up to max (1..256, default 256) ready messages as one RawBatch (maybe empty); never waits. */
+  tryPollRaw(max?: number): RawBatch
+  /** As tryPollRaw, waiting up to timeoutMs (default: for ever) for the first message. */
+  pollRaw(max?: number, timeoutMs?: number | null): Promise<RawBatch>
   /** Acks every unsettled message of the array in one call. */
   ackAll(messages: Message[]): void
   stats(): SubStats
@@ -247,6 +277,12 @@ export declare class Topic {
   publishAsync(data: Payload, opts?: PublishAsyncOptions): Promise<number>
   /** Publishes all items in one claim (all or nothing, at most capacity); returns their ids. */
   publishMany(items: Payload[], opts?: PublishOptions): number[]
+  /**
+   * Publishes lengths.length messages laid back to back in data, in one
+   * claim (all or nothing, at most capacity); returns the first id (the
+   * others follow it). Never waits, as publish.
+   */
+  publishPacked(data: Payload, lengths: Uint32Array | number[], opts?: { key?: Key }): number
   /** As publishMany, waiting off the JS thread for room under 'block'. */
   publishManyAsync(items: Payload[], opts?: PublishAsyncOptions): Promise<number[]>
   /** A push subscription whose handler runs on the JS thread. */
@@ -290,6 +326,7 @@ declare const ringmq: {
   Subscription: typeof Subscription
   Message: typeof Message
   PushMessage: typeof PushMessage
+  RawBatch: typeof RawBatch
   RingMQError: typeof RingMQError
   version: string
 }

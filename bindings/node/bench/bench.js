@@ -5,9 +5,12 @@
 //   - ringmq single:     publish(buf) + tryPoll() + ack(), one call each
 //   - ringmq await poll:  publish(buf) + await poll() + ack()
 //   - ringmq batch:      publishMany(256 bufs) + tryPollBatch(256) + ackAll()
+//   - ringmq raw batch:  publishPacked(one Buffer of 256) + tryPollRaw(256)
+//                        + ackAll(), no object per message
 //   - ringmq push:       publishMany + a handler on the JS thread (acks)
 //   - MessageChannel:    a worker_threads worker posts to the main thread,
-//                        one postMessage per message, or an array of 256
+//                        one postMessage per message, an array of 256, or
+//                        256 packed in one buffer with their lengths
 //   - array queue:       push a copy and shift, in the same thread
 // Every consumer reads each payload. Runs are interleaved (run r of every
 // case before run r+1 of any) and the median of the runs is reported.
@@ -99,6 +102,31 @@ function ringBatch(n) {
   return got / s
 }
 
+const packed = Buffer.concat(batchItems)
+const packedLens = new Uint32Array(BATCH).fill(SIZE)
+
+function ringRaw(n) {
+  const t = freshTopic()
+  const pull = t.pull('c')
+  let got = 0
+  let sum = 0
+  const t0 = now()
+  while (got < n) {
+    t.publishPacked(packed, packedLens)
+    const b = pull.tryPollRaw(BATCH)
+    const data = b.data
+    const offsets = b.offsets
+    for (let i = 0; i < b.length; i++) sum += data[offsets[i]] + 1
+    b.ackAll()
+    got += b.length
+  }
+  const s = secs(t0)
+  pull.unsubscribe()
+  // Item j of each batch is filled with the byte j: sum of (j + 1).
+  if (sum !== (got / BATCH) * ((BATCH * (BATCH + 1)) / 2)) throw new Error('ringmq raw: lost messages')
+  return got / s
+}
+
 async function ringPush(n) {
   const t = freshTopic()
   let got = 0
@@ -126,10 +154,14 @@ async function ringPush(n) {
 
 const workerSource = `
 const { parentPort } = require('node:worker_threads')
-parentPort.on('message', ({ n, batch, size }) => {
+parentPort.on('message', ({ n, batch, size, pack }) => {
   const payload = new Uint8Array(size).fill(7)
   if (batch === 1) {
     for (let i = 0; i < n; i++) parentPort.postMessage(payload)
+  } else if (pack) {
+    const data = new Uint8Array(size * batch).fill(7)
+    const lens = new Uint32Array(batch).fill(size)
+    for (let sent = 0; sent < n; sent += batch) parentPort.postMessage({ data, lens })
   } else {
     const items = Array.from({ length: batch }, () => new Uint8Array(size).fill(7))
     for (let sent = 0; sent < n; sent += batch) parentPort.postMessage(items)
@@ -138,7 +170,7 @@ parentPort.on('message', ({ n, batch, size }) => {
 `
 const worker = new Worker(workerSource, { eval: true })
 
-function channel(n, batch) {
+function channel(n, batch, pack = false) {
   return new Promise((resolve) => {
     let got = 0
     let sum = 0
@@ -147,6 +179,10 @@ function channel(n, batch) {
       if (batch === 1) {
         sum += m[0]
         got++
+      } else if (pack) {
+        const { data, lens } = m
+        for (let i = 0, off = 0; i < lens.length; off += lens[i], i++) sum += data[off]
+        got += lens.length
       } else {
         for (let i = 0; i < m.length; i++) sum += m[i][0]
         got += m.length
@@ -158,7 +194,7 @@ function channel(n, batch) {
       }
     }
     worker.on('message', onMessage)
-    worker.postMessage({ n, batch, size: SIZE })
+    worker.postMessage({ n, batch, size: SIZE, pack })
   })
 }
 
@@ -183,9 +219,11 @@ const cases = [
   ['ringmq single (publish + tryPoll + ack)', () => ringSingle(N_SINGLE)],
   ['ringmq single (publish + await poll + ack)', () => ringAwait(N_SINGLE / 4)],
   ['ringmq batch (publishMany + tryPollBatch + ackAll, 256)', () => ringBatch(N_BATCH)],
+  ['ringmq raw batch (publishPacked + tryPollRaw + ackAll, 256)', () => ringRaw(N_BATCH)],
   ['ringmq push (handler on the JS thread)', () => ringPush(N_PUSH)],
   ['MessageChannel worker -> main, single', () => channel(N_CHANNEL, 1)],
   ['MessageChannel worker -> main, batch of 256', () => channel(N_BATCH / 4, BATCH)],
+  ['MessageChannel worker -> main, packed 256', () => channel(N_BATCH, BATCH, true)],
   ['array queue in-thread, single (push copy + shift)', () => arrayQueue(N_SINGLE, 1)],
   ['array queue in-thread, batch of 256', () => arrayQueue(N_BATCH, BATCH)],
 ]
@@ -220,11 +258,14 @@ async function main() {
   const awaitPoll = by['ringmq single (publish + await poll + ack)']
   const batch = by['ringmq batch (publishMany + tryPollBatch + ackAll, 256)']
   const push = by['ringmq push (handler on the JS thread)']
+  const raw = by['ringmq raw batch (publishPacked + tryPollRaw + ackAll, 256)']
+  const chPacked = by['MessageChannel worker -> main, packed 256']
   const x = (a, b) => `${(a / b).toFixed(2)}x`
   console.log('')
   console.log(`ratio single (tryPoll)    vs MessageChannel single: ${x(single, chSingle)}   vs array queue single: ${x(single, arrSingle)}`)
   console.log(`ratio single (await poll) vs MessageChannel single: ${x(awaitPoll, chSingle)}   vs array queue single: ${x(awaitPoll, arrSingle)}`)
   console.log(`ratio batch               vs MessageChannel batch:  ${x(batch, chBatch)}   vs array queue batch:  ${x(batch, arrBatch)}`)
+  console.log(`ratio raw batch           vs MessageChannel packed: ${x(raw, chPacked)}   vs array queue batch:  ${x(raw, arrBatch)}`)
   console.log(`ratio push                vs MessageChannel single: ${x(push, chSingle)}`)
   await worker.terminate()
   await mq.close(1000)

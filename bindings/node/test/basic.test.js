@@ -241,3 +241,59 @@ test('payloads stay intact across pool Buffers, large slots and big batches', { 
     await mq.close(100)
   }
 })
+
+test('publishPacked and raw polls move batches without an object per message', { timeout: 30000 }, async () => {
+  const { RawBatch } = require('ringmq')
+  const mq = new Broker()
+  try {
+    const t = mq.createTopic('raw', { capacity: 1024, slotSize: 32 })
+    const pull = t.pull('g')
+    const parts = ['alpha', '', 'gamma', 'delta-delta']
+    const data = Buffer.from(parts.join(''))
+    const first = t.publishPacked(data, parts.map((p) => p.length), { key: 9 })
+    assert.equal(first, 0)
+    assert.equal(t.publishPacked(Buffer.from('xy'), new Uint32Array([1, 1])), 4)
+    const b = await pull.pollRaw(256, 1000)
+    assert.ok(b instanceof RawBatch)
+    assert.equal(b.length, 6)
+    assert.deepEqual(
+      Array.from({ length: 6 }, (_, i) => b.payload(i).toString()),
+      [...parts, 'x', 'y'],
+    )
+    assert.deepEqual([...b.lengths], [5, 0, 5, 11, 1, 1])
+    assert.equal(b.data.subarray(b.offsets[3], b.offsets[3] + b.lengths[3]).toString(), 'delta-delta')
+    assert.deepEqual(
+      Array.from({ length: 6 }, (_, i) => [b.id(i), b.key(i), b.attempt(i)]),
+      [
+        [0, 9, 1],
+        [1, 9, 1],
+        [2, 9, 1],
+        [3, 9, 1],
+        [4, 0, 1],
+        [5, 0, 1],
+      ],
+    )
+    assert.equal(typeof b.timestampNs(0), 'bigint')
+    b.nack(2, 0)
+    b.ack(0)
+    assert.throws(() => b.ack(0), { code: 'INVALID_ARGUMENT' })
+    assert.throws(() => b.id(6), { code: 'INVALID_ARGUMENT' })
+    b.ackAll()
+    const again = await pull.pollRaw(8, 1000)
+    assert.equal(again.length, 1)
+    assert.equal(again.payload(0).toString(), 'gamma')
+    assert.equal(again.attempt(0), 2)
+    again.ackAll()
+    assert.equal(pull.tryPollRaw().length, 0)
+    assert.equal((await pull.pollRaw(4, 10)).length, 0)
+    assert.equal(pull.stats().acked, 6)
+
+    assert.throws(() => t.publishPacked('abc', [3]), { code: 'INVALID_ARGUMENT' })
+    assert.throws(() => t.publishPacked(Buffer.from('abc'), [4]), (e) => e.code === 'INVALID_ARGUMENT' && /past/.test(e.message))
+    assert.throws(() => t.publishPacked(Buffer.from('abc'), [-1]), { code: 'INVALID_ARGUMENT' })
+    assert.throws(() => t.publishPacked(Buffer.alloc(40), [40]), { code: 'TOO_LARGE' })
+    assert.throws(() => pull.tryPollRaw(257), { code: 'INVALID_ARGUMENT' })
+  } finally {
+    await mq.close(100)
+  }
+})
