@@ -32,6 +32,12 @@ node -e "const { Broker } = require('ringmq'); new Broker().close(0).then(() => 
 cp -r "$pkg/test" "$work/test"
 node --test test/
 
+# The TypeScript types, as a TypeScript user compiles against them.
+npm install --no-audit --no-fund --no-save typescript@5 @types/node@20 >/dev/null
+npx --no-install tsc --noEmit --strict --types node --module nodenext --moduleResolution nodenext \
+  --target es2022 test/types.ts
+echo "test-node: index.d.ts type-checks (tsc --strict)"
+
 # The example, briefly.
 cp "$root/examples/node/telemetry.js" "$work/telemetry.js"
 node telemetry.js --seconds 2

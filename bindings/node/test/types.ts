@@ -1,0 +1,92 @@
+// Compiled (not run) by scripts/test-node.sh with `tsc --noEmit --strict`:
+// every class and method of index.d.ts used as a TypeScript user would.
+import { Broker, Message, PushMessage, RawBatch, RingMQError, version } from 'ringmq'
+import type { CloseReport, ErrorCode, Key, PoolStats, Pull, SubStats, Subscription, Topic, TopicStats } from 'ringmq'
+import ringmq from 'ringmq'
+
+async function main(): Promise<void> {
+  const mq: Broker = new Broker({ workersMin: 1, workersMax: 2, idleTimeoutMs: 1000 })
+  const topic: Topic = mq.createTopic('orders', {
+    capacity: 1024,
+    slotSize: 256,
+    overflow: 'reject',
+    maxAttempts: 3,
+    backoffBaseMs: 10,
+    backoffMaxMs: 100,
+    ackTimeoutMs: 1000,
+    retryCapacity: 0,
+  })
+  const same: Topic = mq.topic('orders')
+  const names: string[] = mq.topicNames()
+  const id: number = topic.publish(Buffer.from('a'), { key: 7 })
+  const id2: number = topic.publish(new Uint8Array(3), { key: 1n << 60n })
+  const ids: number[] = topic.publishMany([Buffer.from('b')], { key: 1 })
+  const first: number = topic.publishPacked(Buffer.from('cd'), [1, 1])
+  const later: number = await topic.publishAsync(Buffer.from('e'), { timeoutMs: 10 })
+  const laterIds: number[] = await topic.publishManyAsync([Buffer.from('f')])
+  const sub: Subscription = topic.subscribe(
+    'billing',
+    async (m: PushMessage) => {
+      const k: Key = m.key
+      const parts: [number, number, bigint, number, Buffer] = [m.id, m.attempt, m.timestampNs, m.timestampMs, m.data]
+      void k
+      void parts
+    },
+    { concurrency: 2, orderedByKey: true, lossy: false, start: 'earliest' },
+  )
+  const pull: Pull = topic.pull('audit', { start: 'latest' })
+  const again: Pull = topic.pullSubscription('audit')
+  const m: Message | null = await pull.poll(100)
+  if (m !== null) {
+    const fields: [number, Key, number, bigint, Buffer, boolean] = [m.id, m.key, m.attempt, m.timestampNs, m.data, m.settled]
+    void fields
+    m.inProgress()
+    m.nack(10)
+  }
+  const ready: Message | null = pull.tryPoll()
+  ready?.term()
+  const batch: Message[] = await pull.pollBatch(10, 100)
+  pull.ackAll(batch.concat(pull.tryPollBatch(5)))
+  const raw: RawBatch = await pull.pollRaw(64, 100)
+  for (let i = 0; i < raw.length; i++) {
+    const row: [number, Key, number, bigint, Buffer, number, number] = [
+      raw.id(i),
+      raw.key(i),
+      raw.attempt(i),
+      raw.timestampNs(i),
+      raw.payload(i),
+      raw.offsets[i],
+      raw.lengths[i],
+    ]
+    void row
+  }
+  const rawData: Buffer = pull.tryPollRaw().data
+  raw.ackAll()
+  for await (const msg of again) {
+    msg.ack()
+    break
+  }
+  const ts: TopicStats = topic.stats()
+  const ss: SubStats = pull.stats()
+  const all: Record<string, SubStats> = topic.subscriptionStats()
+  const lastError: string | null | undefined = sub.stats().lastError
+  const ps: PoolStats = mq.poolStats()
+  const dlq: Topic | null = topic.deadLetterTopic()
+  const text: string = mq.metricsText()
+  pull.unsubscribe()
+  await sub.unsubscribe()
+  const report: CloseReport = await mq.close(100)
+  const closed: boolean = mq.closed
+  try {
+    topic.publish(Buffer.from('x'))
+  } catch (e) {
+    if (e instanceof RingMQError) {
+      const code: ErrorCode = e.code
+      void code
+    }
+  }
+  void [same, names, id, id2, ids, first, later, laterIds, rawData, ts, ss, all, lastError, ps, dlq, text, report, closed]
+  void [version, ringmq.Broker === Broker]
+}
+
+void main
