@@ -316,11 +316,11 @@ impl PyPullSubscription {
             Ok(sub.poll_batch(max, t, &mut v)? > 0)
         })?;
         let got = out.into_inner().unwrap_or_else(|e| e.into_inner());
-        let list = PyList::empty(py);
-        for d in got {
-            list.append(PyMessage::pulled(py, d)?)?;
-        }
-        Ok(list)
+        let messages = got
+            .into_iter()
+            .map(|d| PyMessage::pulled(py, d))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, messages)
     }
 
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
