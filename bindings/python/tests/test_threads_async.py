@@ -158,3 +158,59 @@ def test_bad_asyncio_arguments(mq):
         sub.poll_async(timeout=-1)
     with pytest.raises(ringmq.InvalidArgument):
         sub.poll_batch_async(0)
+
+
+def test_large_payloads_round_trip(mq):
+    # 64 KiB and more are copied with the GIL released, both ways.
+    t = mq.create_topic("big", capacity=8, slot_size=256 * 1024)
+    sub = t.pull("g")
+    seen = []
+    done = threading.Event()
+
+    def handler(msg):
+        seen.append(msg.data)
+        done.set()
+
+    t.subscribe("push", handler)
+    big = bytes(range(256)) * 800  # 200 KiB
+    t.publish(big)
+    t.publish(bytearray(big[:70_000]))
+    t.publish_many([big[:65_536], memoryview(big)[1:100_001]])
+    got = [m.data for m in sub.poll_batch(4, timeout=2.0)]
+    while len(got) < 4:
+        got.append(sub.poll(timeout=2.0).data)
+    assert got == [big, big[:70_000], big[:65_536], big[1:100_001]]
+    assert done.wait(5) and seen[0] == big
+
+
+def test_handlers_run_on_pool_threads(mq):
+    t = mq.create_topic("threads")
+    names = []
+    done = threading.Event()
+
+    def handler(msg):
+        names.append(threading.current_thread() is threading.main_thread())
+        if len(names) == 20:
+            done.set()
+
+    t.subscribe("g", handler, concurrency=2)
+    # The main thread keeps running Python while the handlers run.
+    t.publish_many([b"x"] * 20)
+    spins = 0
+    while not done.is_set():
+        spins += 1
+        time.sleep(0.001)
+    assert names == [False] * 20
+
+
+def test_ctrl_c_interrupts_blocking_iteration(mq):
+    sub = mq.create_topic("sigit").pull("g")
+    main = threading.get_ident()
+    timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in sub:
+            pass
+    assert time.monotonic() - start < 0.2 + 0.5
+    timer.join()
