@@ -411,9 +411,18 @@ impl Watchdog {
 }
 
 fn run_case(case: &mut Case, n: u64, record: bool, dog: &Watchdog, label: String) {
-    dog.arm(label, Duration::from_secs(120));
+    dog.arm(label.clone(), Duration::from_secs(120));
+    let t0 = Instant::now();
     let r = (case.run)(n);
     dog.disarm();
+    let took = t0.elapsed();
+    if took > Duration::from_secs(2) {
+        // Runs aim at a quarter of a second: say where the time went.
+        eprintln!(
+            "\nnote: {label} took {:.1} s for {n} messages",
+            took.as_secs_f64()
+        );
+    }
     match r {
         Ok(Outcome::Throughput { msgs, secs }) => {
             if record {

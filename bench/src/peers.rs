@@ -32,6 +32,41 @@ pub trait Receiver<T>: Send {
     fn recv(&mut self) -> T;
 }
 
+/// Starts the threads of a case together and the clock before any of them
+/// runs: every thread first reports ready, then the main thread reads the
+/// clock and only then releases them. (Reading the clock after the release
+/// would miss the work done while the main thread waits to be scheduled
+/// again, which on a busy machine can be all of it.)
+pub struct StartLine {
+    ready: Barrier,
+    go: Barrier,
+}
+
+impl StartLine {
+    /// For `threads` threads besides the one that calls [`StartLine::go`].
+    pub fn new(threads: usize) -> StartLine {
+        StartLine {
+            ready: Barrier::new(threads + 1),
+            go: Barrier::new(threads + 1),
+        }
+    }
+
+    /// In each worker thread: waits for the start.
+    pub fn wait(&self) {
+        self.ready.wait();
+        self.go.wait();
+    }
+
+    /// In the timing thread: waits until all are ready, reads the clock,
+    /// releases them and returns the start time.
+    pub fn go(&self) -> Instant {
+        self.ready.wait();
+        let t0 = Instant::now();
+        self.go.wait();
+        t0
+    }
+}
+
 /// A bounded queue of capacity [`CAPACITY`].
 pub trait Queue {
     type Tx<T: Send + 'static>: Sender<T>;
@@ -190,7 +225,7 @@ pub fn many_to_one<Q: Queue, const N: usize>(n: u64, producers: usize) -> RunRes
             .ok_or("queue has a single producer only")?;
         txs.push(more);
     }
-    let start = Barrier::new(producers + 2);
+    let start = StartLine::new(producers + 1);
     thread::scope(|s| {
         let consumer = s.spawn(|| {
             start.wait();
@@ -210,8 +245,7 @@ pub fn many_to_one<Q: Queue, const N: usize>(n: u64, producers: usize) -> RunRes
                 }
             });
         }
-        start.wait();
-        let t0 = Instant::now();
+        let t0 = start.go();
         let verdict = consumer.join().map_err(|_| "consumer panicked")?;
         let secs = t0.elapsed().as_secs_f64();
         verdict?;
@@ -228,7 +262,7 @@ pub fn fan_out<Q: Queue, const N: usize>(n: u64, consumers: usize) -> RunResult 
         txs.push(tx);
         rxs.push(rx);
     }
-    let start = Barrier::new(consumers + 2);
+    let start = StartLine::new(consumers + 1);
     thread::scope(|s| {
         let mut handles = Vec::new();
         for mut rx in rxs {
@@ -253,8 +287,7 @@ pub fn fan_out<Q: Queue, const N: usize>(n: u64, consumers: usize) -> RunResult 
                 }
             }
         });
-        start.wait();
-        let t0 = Instant::now();
+        let t0 = start.go();
         for h in handles {
             h.join().map_err(|_| "consumer panicked")??;
         }
@@ -492,7 +525,7 @@ pub fn disruptor_multi<const N: usize>(n: u64, producers: usize) -> RunResult {
     let mut producer = disruptor::build_multi_producer(CAPACITY, || Event([0u8; N]), BusySpin)
         .handle_events_with(checking_handler::<N>(total, out.clone()))
         .build();
-    let start = Barrier::new(producers);
+    let start = StartLine::new(producers - 1);
     let t0 = thread::scope(|s| {
         for p in 1..producers {
             let mut mine = producer.clone();
@@ -505,8 +538,7 @@ pub fn disruptor_multi<const N: usize>(n: u64, producers: usize) -> RunResult {
                 }
             });
         }
-        start.wait();
-        let t0 = Instant::now();
+        let t0 = start.go();
         for i in 0..per {
             let m = make::<N>(i, 0);
             producer.publish(|e| e.0 = m);
@@ -524,7 +556,7 @@ pub fn disruptor_multi<const N: usize>(n: u64, producers: usize) -> RunResult {
 pub fn rtrb_batch<const N: usize>(n: u64, batch: usize) -> RunResult {
     let n = n / batch as u64 * batch as u64;
     let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; N]>::new(CAPACITY);
-    let start = Barrier::new(3);
+    let start = StartLine::new(2);
     thread::scope(|s| {
         let consumer = s.spawn(|| {
             start.wait();
@@ -562,8 +594,7 @@ pub fn rtrb_batch<const N: usize>(n: u64, batch: usize) -> RunResult {
                 i += batch as u64;
             }
         });
-        start.wait();
-        let t0 = Instant::now();
+        let t0 = start.go();
         consumer.join().map_err(|_| "consumer panicked")??;
         Ok(Outcome::Throughput {
             msgs: n,

@@ -3,14 +3,14 @@
 //! push path (a handler on the broker's pool, one ack per message).
 
 use std::sync::atomic::{AtomicU64, Ordering::*};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ringmq_core::{Broker, BrokerOptions, HandlerError, SubOptions, Topic, TopicOptions};
 
 use crate::msg::{make, now_ns, producer_of, seq_of, stamp, stamp_of, Checker, MAX_PRODUCERS};
-use crate::peers::{pace, Samples, CAPACITY};
+use crate::peers::{pace, Samples, StartLine, CAPACITY};
 use crate::{Outcome, RunResult};
 
 /// Most deliveries one `poll_batch` takes.
@@ -63,7 +63,7 @@ pub fn raw<const N: usize>(n: u64, producers: usize, subs: usize, batch: bool) -
         .map(|i| topic.subscribe_pull(&format!("pull{i}"), SubOptions::default()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(err)?;
-    let start = Barrier::new(producers + subs + 1);
+    let start = StartLine::new(producers + subs);
     let secs = thread::scope(|s| -> Result<f64, String> {
         let mut consumers = Vec::new();
         for sub in &pulls {
@@ -113,8 +113,7 @@ pub fn raw<const N: usize>(n: u64, producers: usize, subs: usize, batch: bool) -
                 Ok(())
             }));
         }
-        start.wait();
-        let t0 = Instant::now();
+        let t0 = start.go();
         for c in consumers {
             c.join().map_err(|_| "consumer panicked")??;
         }
@@ -202,7 +201,7 @@ pub fn push<const N: usize>(n: u64, producers: usize, subs: usize) -> RunResult 
                 .map_err(err)?,
         );
     }
-    let start = Barrier::new(producers + 1);
+    let start = StartLine::new(producers);
     let secs = thread::scope(|s| -> Result<f64, String> {
         let mut pubs = Vec::new();
         for p in 0..producers {
@@ -215,8 +214,7 @@ pub fn push<const N: usize>(n: u64, producers: usize, subs: usize) -> RunResult 
                 Ok(())
             }));
         }
-        start.wait();
-        let t0 = Instant::now();
+        let t0 = start.go();
         for p in pubs {
             p.join().map_err(|_| "producer panicked")??;
         }
