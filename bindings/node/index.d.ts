@@ -163,7 +163,10 @@ export declare class PushMessage {
   readonly timestampNs: bigint
   /** Publish time, milliseconds since the Unix epoch. */
   readonly timestampMs: number
-  /** A copy of the payload. */
+  /**
+   * A copy of the payload: a view of a Buffer shared with the other
+   * messages handed to JS in the same batch (as Buffer.allocUnsafe gives).
+   */
   readonly data: Buffer
 }
 

@@ -177,7 +177,7 @@ class PushMessage {
     this.id = id
     /** 1 on the first delivery. */
     this.attempt = attempt
-    /** A copy of the payload. */
+    /** A copy of the payload (a view of a Buffer shared with its batch). */
     this.data = data
     this._keyHi = keyHi
     this._keyLo = keyLo
@@ -962,8 +962,7 @@ class Topic {
     const so = subOptions(opts, 'subscribe')
     let fns = null
     const complete = (token, err) => fns.complete(token, err)
-    const dispatch = (token, id, keyHi, keyLo, tsHi, tsLo, attempt, data) => {
-      const msg = new PushMessage(id, keyHi, keyLo, tsHi, tsLo, attempt, data)
+    const run = (token, msg) => {
       let r
       try {
         r = handler(msg)
@@ -978,6 +977,19 @@ class Topic {
         )
       } else {
         complete(token, null)
+      }
+    }
+    // Called once per batch the pool gathered: 8 numbers per message in
+    // meta (token, id, keyHi, keyLo, tsHi, tsLo, attempt, length), payloads
+    // back to back in data.
+    const dispatch = (meta, data, count) => {
+      const ab = data.buffer
+      let off = data.byteOffset
+      for (let i = 0, b = 0; i < count; i++, b += 8) {
+        const len = meta[b + 7]
+        const payload = Buffer.from(ab, off, len)
+        off += len
+        run(meta[b], new PushMessage(meta[b + 1], meta[b + 2], meta[b + 3], meta[b + 4], meta[b + 5], meta[b + 6], payload))
       }
     }
     let sub

@@ -296,7 +296,7 @@ impl NativeTopic {
     }
 
     #[napi(
-        ts_args_type = "group: string, opts: SubOpts, dispatch: (token: number, id: number, keyHi: number, keyLo: number, tsHi: number, tsLo: number, attempt: number, data: Buffer) => void"
+        ts_args_type = "group: string, opts: SubOpts, dispatch: (meta: Float64Array, data: Buffer, count: number) => void"
     )]
     pub fn subscribe(
         &self,

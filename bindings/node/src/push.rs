@@ -1,12 +1,14 @@
 //! Push subscriptions: JS handlers called on the JS thread.
 //!
 //! The engine's pool runs an asynchronous core handler (`subscribe_async`)
-//! that copies the message, files its `Completion` in this subscription's
-//! table under a token, and queues a call of the JS `dispatch` function
-//! through a weak `ThreadsafeFunction` in non-blocking mode (the queue is
-//! unbounded, so a pool worker never waits for the JS thread). `dispatch`
-//! runs the user's handler and reports the outcome with `complete(token,
-//! error)`, which settles the message in the engine. The core's concurrency
+//! that files the message's `Completion` in this subscription's table under
+//! a token and copies the message into the subscription's pending batch;
+//! the first message of a batch queues a call of the JS `dispatch` function
+//! through a weak `ThreadsafeFunction` in non-blocking mode (so a pool
+//! worker never waits for the JS thread), and that call hands over the
+//! whole batch. `dispatch` runs the user's handler on each message and
+//! reports each outcome with `complete(token, error)`, which settles the
+//! message in the engine. The core's concurrency
 //! bound counts a message until it is completed, so `concurrency` bounds the
 //! handlers in progress, async ones included.
 
@@ -19,20 +21,33 @@ use ringmq_core as core;
 
 use crate::convert::{fail, SubStatsJs};
 
-/// `(token, id, keyHi, keyLo, tsHi, tsLo, attempt, data)`.
-pub type DispatchArgs = FnArgs<(u32, f64, u32, u32, u32, u32, u32, Buffer)>;
+/// `(meta, data, count)`: per message 8 numbers in `meta` (token, id,
+/// keyHi, keyLo, tsHi, tsLo, attempt, length) and the payloads back to back
+/// in `data`.
+pub type DispatchArgs = FnArgs<(Float64Array, Buffer, u32)>;
 
-/// What a pool worker sends to the JS thread for one message.
-pub struct PushCall {
-    token: u32,
-    id: u64,
-    key: u64,
-    timestamp_ns: i64,
-    attempt: u32,
-    data: Vec<u8>,
+/// Numbers per message in a dispatch's `meta`.
+const META: usize = 8;
+
+/// Messages copied by pool workers and not yet handed to JS. A worker
+/// appends; the first append after a hand-over queues one call of the
+/// thread-safe function, which hands over everything gathered by then, so
+/// a burst costs one wake-up of the JS thread, not one per message.
+#[derive(Default)]
+struct Pending {
+    meta: Vec<f64>,
+    bytes: Vec<u8>,
+    count: u32,
+    scheduled: bool,
 }
 
-type Dispatch = ThreadsafeFunction<PushCall, (), DispatchArgs, Status, false, true>;
+type SharedPending = Arc<Mutex<Pending>>;
+
+fn lock_pending(p: &SharedPending) -> std::sync::MutexGuard<'_, Pending> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Dispatch = ThreadsafeFunction<(), (), DispatchArgs, Status, false, true>;
 
 /// Completions waiting for their JS handler, by token.
 #[derive(Default)]
@@ -79,39 +94,65 @@ pub fn subscribe(
     opts: core::SubOptions,
     dispatch: Function<'_, DispatchArgs, ()>,
 ) -> Result<NativePush> {
+    let pending: SharedPending = Arc::default();
+    let for_js = pending.clone();
     let tsfn: Dispatch = dispatch
-        .build_threadsafe_function::<PushCall>()
+        .build_threadsafe_function::<()>()
         .weak::<true>()
         .callee_handled::<false>()
-        .build_callback(|ctx| {
-            let c = ctx.value;
-            let ts = c.timestamp_ns as u64;
+        .build_callback(move |_ctx| {
+            let (meta, bytes, count) = {
+                let mut p = lock_pending(&for_js);
+                p.scheduled = false;
+                let count = std::mem::take(&mut p.count);
+                (
+                    std::mem::take(&mut p.meta),
+                    std::mem::take(&mut p.bytes),
+                    count,
+                )
+            };
             Ok(FnArgs::from((
-                c.token,
-                c.id as f64,
-                (c.key >> 32) as u32,
-                c.key as u32,
-                (ts >> 32) as u32,
-                ts as u32,
-                c.attempt,
-                Buffer::from(c.data),
+                Float64Array::new(meta),
+                Buffer::from(bytes),
+                count,
             )))
         })?;
     let table: SharedTable = Arc::default();
     let for_handler = table.clone();
     let handler = move |m: &core::Message<'_>, done: core::Completion| {
         let token = lock(&for_handler).insert(done);
-        let call = PushCall {
-            token,
-            id: m.id,
-            key: m.key,
-            timestamp_ns: m.timestamp_ns,
-            attempt: m.attempt,
-            data: m.data.to_vec(),
+        let ts = m.timestamp_ns as u64;
+        let signal = {
+            let mut p = lock_pending(&pending);
+            p.meta.extend_from_slice(&[
+                token as f64,
+                m.id as f64,
+                (m.key >> 32) as f64,
+                (m.key & 0xffff_ffff) as f64,
+                (ts >> 32) as f64,
+                (ts & 0xffff_ffff) as f64,
+                m.attempt as f64,
+                m.data.len() as f64,
+            ]);
+            p.bytes.extend_from_slice(m.data);
+            p.count += 1;
+            !std::mem::replace(&mut p.scheduled, true)
         };
-        if tsfn.call(call, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
-            // The JS side is gone or closing: dropping the completion nacks.
-            drop(lock(&for_handler).remove(token));
+        if signal && tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
+            // The JS side is gone or closing: drop what waits; dropping the
+            // completions nacks.
+            let tokens: Vec<u32> = {
+                let mut p = lock_pending(&pending);
+                p.scheduled = false;
+                p.count = 0;
+                p.bytes.clear();
+                let meta = std::mem::take(&mut p.meta);
+                meta.chunks(META).map(|c| c[0] as u32).collect()
+            };
+            let mut t = lock(&for_handler);
+            for token in tokens {
+                drop(t.remove(token));
+            }
         }
     };
     let sub = topic.subscribe_async(group, opts, handler).map_err(fail)?;
