@@ -16,7 +16,7 @@ echo "== venv in $venv"
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet "maturin>=1.5,<2" "pytest>=7" "pytest-timeout>=2"
+python -m pip install --quiet "maturin>=1.5,<2" "pytest>=7" "pytest-timeout>=2" "mypy>=1.10"
 
 echo "== pip install ./bindings/python"
 python -m pip install --quiet ./bindings/python
@@ -26,6 +26,10 @@ echo "== pytest"
 # Run from the tests' directory so that the installed package, not the
 # source tree, is imported.
 (cd bindings/python && python -m pytest -p no:cacheprovider tests)
+
+echo "== type stubs: mypy stubtest against the built module, mypy --strict on the examples"
+(cd "$venv" && python -m mypy.stubtest ringmq)
+python -m mypy --strict --cache-dir "$venv/.mypy_cache" examples/python
 
 echo "== examples"
 timeout 120 python examples/python/telemetry.py --seconds 1

@@ -52,8 +52,10 @@ def run_pair(produce, consume):
 
     th = threading.Thread(target=producer)
     th.start()
-    start.wait()
+    # Read the clock before releasing the producer: if this thread were
+    # descheduled between the two, the producer could do its work untimed.
     t0 = time.perf_counter()
+    start.wait()
     consume()
     dt = time.perf_counter() - t0
     th.join()

@@ -5,6 +5,8 @@ timeout. The event loop keeps running other tasks throughout.
     python examples/python/asyncio_consumer.py [--count 1000]
 """
 
+from __future__ import annotations
+
 import argparse
 import asyncio
 import threading
@@ -12,7 +14,7 @@ import threading
 import ringmq
 
 
-async def heartbeat(beats: list) -> None:
+async def heartbeat(beats: list[int]) -> None:
     while True:
         await asyncio.sleep(0.01)
         beats.append(1)
@@ -37,7 +39,7 @@ async def main() -> None:
     with ringmq.Broker() as mq:
         topic = mq.create_topic("jobs")
         jobs = topic.pull("workers")
-        beats: list = []
+        beats: list[int] = []
         beat_task = asyncio.create_task(heartbeat(beats))
 
         def produce() -> None:

@@ -5,6 +5,8 @@ reads a lossy pull subscription, and the stats are printed at the end.
     python examples/python/telemetry.py [--seconds 2]
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import random
@@ -28,7 +30,7 @@ def main() -> None:
             "readings", capacity=4096, slot_size=64, max_attempts=3,
             backoff_base=0.01, backoff_max=0.1,
         )
-        stored = {}
+        stored: dict[int, int] = {}
         lock = threading.Lock()
 
         def store(msg: ringmq.Message) -> None:
@@ -42,7 +44,9 @@ def main() -> None:
 
         writer = readings.subscribe("store", store, concurrency=2, ordered_by_key=True)
         dashboard = readings.pull("dashboard", lossy=True)
-        dead = readings.dead_letter_topic.pull("alerts")
+        dead_letters = readings.dead_letter_topic  # "readings.dlq"
+        assert dead_letters is not None
+        dead = dead_letters.pull("alerts")
 
         stop = threading.Event()
 

@@ -131,7 +131,8 @@ fn opt<'a, 'py>(o: &'a Option<Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny
 #[pymethods]
 impl PyBroker {
     #[new]
-    #[pyo3(signature = (*, workers_min=None, workers_max=None, idle_timeout=None))]
+    #[pyo3(signature = (*, workers_min=None, workers_max=None, idle_timeout=None),
+           text_signature = "(*, workers_min=None, workers_max=None, idle_timeout=None)")]
     fn new(
         py: Python<'_>,
         workers_min: Option<Bound<'_, PyAny>>,
@@ -161,7 +162,10 @@ impl PyBroker {
 
     /// Creates topic `name` and its dead-letter topic `<name>.dlq`.
     #[pyo3(signature = (name, capacity=None, slot_size=None, overflow=None, max_attempts=None,
-                        backoff_base=None, backoff_max=None, ack_timeout=None, retry_capacity=None))]
+                        backoff_base=None, backoff_max=None, ack_timeout=None, retry_capacity=None),
+           text_signature = "($self, name, capacity=1024, slot_size=256, overflow='block', \
+                             max_attempts=4, backoff_base=0.1, backoff_max=10.0, ack_timeout=30.0, \
+                             retry_capacity=0)")]
     #[allow(clippy::too_many_arguments)]
     fn create_topic(
         &self,
@@ -266,14 +270,15 @@ impl PyBroker {
     }
 
     /// Closes with the default drain, or without one when the block raised.
-    #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
+    #[pyo3(signature = (exc_type, exc, tb))]
     fn __exit__(
         &self,
         py: Python<'_>,
         exc_type: Option<Bound<'_, PyAny>>,
-        _exc: Option<Bound<'_, PyAny>>,
-        _tb: Option<Bound<'_, PyAny>>,
+        exc: Option<Bound<'_, PyAny>>,
+        tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
+        let _ = (exc, tb);
         let drain = if opt(&exc_type).is_some() {
             Duration::ZERO
         } else {

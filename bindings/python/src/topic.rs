@@ -160,7 +160,7 @@ impl PyTopic {
     }
 
     /// Publishes one message; returns its id.
-    #[pyo3(signature = (data, key=None, timeout=None))]
+    #[pyo3(signature = (data, key=None, timeout=None), text_signature = "($self, data, key=0, timeout=None)")]
     fn publish(
         &self,
         py: Python<'_>,
@@ -180,7 +180,7 @@ impl PyTopic {
 
     /// Publishes every item of `items` in one claim (all or nothing);
     /// returns their ids.
-    #[pyo3(signature = (items, key=None, timeout=None))]
+    #[pyo3(signature = (items, key=None, timeout=None), text_signature = "($self, items, key=0, timeout=None)")]
     fn publish_many<'py>(
         &self,
         py: Python<'py>,
@@ -239,7 +239,7 @@ impl PyTopic {
 
     /// Creates a push subscription: `handler(msg)` runs on the broker's pool
     /// for each message; returning acks, raising nacks.
-    #[pyo3(signature = (group, handler, concurrency=None, ordered_by_key=None, lossy=None, start=None))]
+    #[pyo3(signature = (group, handler, concurrency=None, ordered_by_key=None, lossy=None, start=None), text_signature = "($self, group, handler, concurrency=1, ordered_by_key=False, lossy=False, start='latest')")]
     fn subscribe(
         &self,
         group: &Bound<'_, PyAny>,
@@ -267,7 +267,7 @@ impl PyTopic {
     }
 
     /// Creates a pull subscription (consumer group) named `group`.
-    #[pyo3(signature = (group, lossy=None, start=None))]
+    #[pyo3(signature = (group, lossy=None, start=None), text_signature = "($self, group, lossy=False, start='latest')")]
     fn pull(
         &self,
         group: &Bound<'_, PyAny>,

@@ -14,16 +14,17 @@ from typing import (
     Optional,
     Type,
     Union,
+    final,
 )
 
 
 __version__: str
 ENGINE_VERSION: str
 
-Overflow = Literal["block", "reject", "drop_oldest"]
-Start = Literal["latest", "earliest"]
+_Overflow = Literal["block", "reject", "drop_oldest"]
+_Start = Literal["latest", "earliest"]
 # Any object with the buffer protocol is accepted.
-BytesLike = Union[bytes, bytearray, memoryview]
+_BytesLike = Union[bytes, bytearray, memoryview]
 
 class RingMQError(Exception):
     """Base class of every RingMQ error."""
@@ -49,6 +50,7 @@ class Closed(RingMQError):
 class InvalidArgument(RingMQError, ValueError):
     """A value the call cannot accept (also a ValueError)."""
 
+@final
 class Message:
     """A delivered message."""
 
@@ -70,6 +72,7 @@ class Message:
     def in_progress(self) -> None: ...
     def __len__(self) -> int: ...
 
+@final
 class PullSubscription:
     """A pull subscription (consumer group): poll and settle."""
 
@@ -92,6 +95,7 @@ class PullSubscription:
     def stats(self) -> Dict[str, Any]: ...
     def unsubscribe(self) -> None: ...
 
+@final
 class PushSubscription:
     """A push subscription: its handler runs on the broker's pool."""
 
@@ -102,6 +106,7 @@ class PushSubscription:
     def stats(self) -> Dict[str, Any]: ...
     def unsubscribe(self) -> None: ...
 
+@final
 class Topic:
     """A named ring of slots with its subscriptions."""
 
@@ -112,7 +117,7 @@ class Topic:
     @property
     def slot_size(self) -> int: ...
     @property
-    def overflow(self) -> Overflow: ...
+    def overflow(self) -> _Overflow: ...
     @property
     def max_attempts(self) -> int: ...
     @property
@@ -120,10 +125,10 @@ class Topic:
     @property
     def dead_letter_topic(self) -> Optional["Topic"]: ...
     def publish(
-        self, data: BytesLike, key: int = 0, timeout: Optional[float] = None
+        self, data: _BytesLike, key: int = 0, timeout: Optional[float] = None
     ) -> int: ...
     def publish_many(
-        self, items: Iterable[BytesLike], key: int = 0, timeout: Optional[float] = None
+        self, items: Iterable[_BytesLike], key: int = 0, timeout: Optional[float] = None
     ) -> List[int]: ...
     def subscribe(
         self,
@@ -132,29 +137,30 @@ class Topic:
         concurrency: int = 1,
         ordered_by_key: bool = False,
         lossy: bool = False,
-        start: Start = "latest",
+        start: _Start = "latest",
     ) -> PushSubscription: ...
-    def pull(self, group: str, lossy: bool = False, start: Start = "latest") -> PullSubscription: ...
+    def pull(self, group: str, lossy: bool = False, start: _Start = "latest") -> PullSubscription: ...
     def pull_subscription(self, group: str) -> PullSubscription: ...
     def stats(self) -> Dict[str, Any]: ...
     def subscription_stats(self) -> Dict[str, Dict[str, Any]]: ...
 
+@final
 class Broker:
     """One engine instance: topics and one worker pool."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         workers_min: Optional[int] = None,
         workers_max: Optional[int] = None,
         idle_timeout: Optional[float] = None,
-    ) -> None: ...
+    ) -> "Broker": ...
     def create_topic(
         self,
         name: str,
         capacity: int = 1024,
         slot_size: int = 256,
-        overflow: Overflow = "block",
+        overflow: _Overflow = "block",
         max_attempts: int = 4,
         backoff_base: float = 0.1,
         backoff_max: float = 10.0,
@@ -178,3 +184,21 @@ class Broker:
 
 def _close_all() -> None: ...
 
+__all__ = [
+    "__version__",
+    "ENGINE_VERSION",
+    "RingMQError",
+    "Full",
+    "Timeout",
+    "TooLarge",
+    "NotFound",
+    "Exists",
+    "Closed",
+    "InvalidArgument",
+    "Broker",
+    "Topic",
+    "PushSubscription",
+    "PullSubscription",
+    "Message",
+    "_close_all",
+]
