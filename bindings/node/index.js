@@ -725,9 +725,50 @@ class Pull {
 
 /** A push subscription: the handler runs on the JS thread for each message. */
 class Subscription {
-  constructor(n, topic) {
+  constructor(n, topic, registry) {
     this._n = n
     this.topic = topic
+    // The dispatcher is unreferenced: an idle subscription never keeps the
+    // process alive. A publish to its topic references it until the
+    // subscription has nothing left to do (checked every IDLE_CHECK_MS),
+    // so work handed to it is handled before the process exits.
+    this._registry = registry
+    this._reffed = false
+    this._closed = false
+    this._timer = null
+    this._check = () => {
+      this._timer = null
+      if (!this._closed && this._n.busy()) {
+        this._timer = setTimeout(this._check, IDLE_CHECK_MS)
+        return
+      }
+      this._release()
+    }
+  }
+
+  _wake() {
+    if (this._reffed || this._closed) return
+    this._reffed = true
+    this._n.setRef(true)
+    this._timer = setTimeout(this._check, IDLE_CHECK_MS)
+  }
+
+  _release() {
+    if (this._timer !== null) {
+      clearTimeout(this._timer)
+      this._timer = null
+    }
+    if (this._reffed) {
+      this._reffed = false
+      this._n.setRef(false)
+    }
+  }
+
+  _close() {
+    this._closed = true
+    this._release()
+    const i = this._registry.indexOf(this)
+    if (i >= 0) this._registry.splice(i, 1)
   }
 
   get group() {
@@ -741,11 +782,14 @@ class Subscription {
   /** Stops the handlers; resolves once the ones in progress have finished. */
   async unsubscribe() {
     const r = await this._n.unsubscribe()
+    this._close()
     if (typeof r === 'string') throw fromCoded(r)
   }
 }
 
 // ---- topics and the broker -------------------------------------------------
+
+const IDLE_CHECK_MS = 20
 
 const TOPIC_OPTIONS = [
   'capacity',
@@ -783,6 +827,10 @@ class Topic {
     this._publishPacked = f.publishPacked
     this.broker = broker
     this.name = n.name
+    // Push subscriptions of this topic and of its dead-letter topic, shared
+    // by every Topic object of this name: a publish wakes them.
+    this._subs = broker._pushSubs(this.name)
+    this._dlqSubs = broker._pushSubs(`${this.name}.dlq`)
     const o = n.options()
     this._slotSize = o.slotSize
     this._capacity = o.capacity
@@ -813,20 +861,32 @@ class Topic {
       if (o.key !== undefined) {
         if (typeof o.key !== 'number' || !Number.isSafeInteger(o.key) || o.key < 0) {
           const [hi, lo] = splitKey(o.key)
+          let id
           try {
-            return this._n.publishSplit(data, hi, lo)
+            id = this._n.publishSplit(data, hi, lo)
           } catch (e) {
             throw fromNative(e)
           }
+          if (this._subs.length !== 0 || this._dlqSubs.length !== 0) this._wake()
+          return id
         }
         key = o.key
       }
     }
+    let id
     try {
-      return this._publish(data, key)
+      id = this._publish(data, key)
     } catch (e) {
       throw fromNative(e)
     }
+    if (this._subs.length !== 0 || this._dlqSubs.length !== 0) this._wake()
+    return id
+  }
+
+  /** References the dispatchers of the push subscriptions that a publish gave work. */
+  _wake() {
+    for (const s of this._subs) s._wake()
+    for (const s of this._dlqSubs) s._wake()
   }
 
   /**
@@ -838,15 +898,20 @@ class Topic {
     const o = options(opts, 'publishAsync', ['key', 'timeoutMs'])
     const [hi, lo] = splitKey(o.key)
     const t = timeoutArg(o.timeoutMs, 'publishAsync timeoutMs')
+    let id
     try {
-      return this._n.publishSplit(data, hi, lo)
+      id = this._n.publishSplit(data, hi, lo)
     } catch (e) {
       const err = fromNative(e)
       if (err.code !== 'TIMEOUT' || t === 0) throw err
     }
-    const r = await this._n.publishWait([data], hi, lo, t)
-    if (typeof r === 'string') throw fromCoded(r)
-    return r
+    if (id === undefined) {
+      const r = await this._n.publishWait([data], hi, lo, t)
+      if (typeof r === 'string') throw fromCoded(r)
+      id = r
+    }
+    this._wake()
+    return id
   }
 
   /**
@@ -870,6 +935,7 @@ class Topic {
     } catch (e) {
       throw fromNative(e)
     }
+    this._wake()
     return idRange(first, items.length)
   }
 
@@ -918,11 +984,14 @@ class Topic {
       const o = options(opts, 'publishPacked', ['key'])
       ;[hi, lo] = splitKey(o.key)
     }
+    let first
     try {
-      return this._publishPacked(data, lengths, lengths.length, hi, lo)
+      first = this._publishPacked(data, lengths, lengths.length, hi, lo)
     } catch (e) {
       throw fromNative(e)
     }
+    this._wake()
+    return first
   }
 
   /** As publishMany, waiting off the JS thread up to timeoutMs for room. */
@@ -931,15 +1000,20 @@ class Topic {
     const o = options(opts, 'publishManyAsync', ['key', 'timeoutMs'])
     const [hi, lo] = splitKey(o.key)
     const t = timeoutArg(o.timeoutMs, 'publishManyAsync timeoutMs')
+    let first
     try {
-      return idRange(this._publishItems(items, hi, lo), items.length)
+      first = this._publishItems(items, hi, lo)
     } catch (e) {
       const err = fromNative(e)
       if (err.code !== 'TIMEOUT' || t === 0) throw err
     }
-    const r = await this._n.publishWait(items, hi, lo, t)
-    if (typeof r === 'string') throw fromCoded(r)
-    return idRange(r, items.length)
+    if (first === undefined) {
+      const r = await this._n.publishWait(items, hi, lo, t)
+      if (typeof r === 'string') throw fromCoded(r)
+      first = r
+    }
+    this._wake()
+    return idRange(first, items.length)
   }
 
   _checkItems(items, what) {
@@ -999,7 +1073,10 @@ class Topic {
     } catch (e) {
       throw fromNative(e)
     }
-    return new Subscription(sub, this)
+    const registry = this.broker._pushSubs(this.name)
+    const subscription = new Subscription(sub, this, registry)
+    registry.push(subscription)
+    return subscription
   }
 
   /** Creates the pull subscription (consumer group) `group`. */
@@ -1052,6 +1129,7 @@ function idRange(first, n) {
 class Broker {
   constructor(opts) {
     const o = options(opts, 'Broker', ['workersMin', 'workersMax', 'idleTimeoutMs'])
+    this._push = new Map()
     try {
       this._n = new native.NativeBroker({
         workersMin: optInt(o.workersMin, 'workersMin', 0, 1024),
@@ -1097,6 +1175,16 @@ class Broker {
     }
   }
 
+  /** The push subscriptions of topic `name` (shared, live array). */
+  _pushSubs(name) {
+    let subs = this._push.get(name)
+    if (subs === undefined) {
+      subs = []
+      this._push.set(name, subs)
+    }
+    return subs
+  }
+
   /** Names of every topic, sorted. */
   topicNames() {
     return this._n.topicNames()
@@ -1127,6 +1215,8 @@ class Broker {
       return await this._n.close(d)
     } catch (e) {
       throw fromNative(e)
+    } finally {
+      for (const subs of this._push.values()) for (const sub of [...subs]) sub._close()
     }
   }
 }

@@ -15,7 +15,9 @@
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::{
+    ThreadsafeFunction, ThreadsafeFunctionCallMode, ThreadsafeFunctionHandle,
+};
 use napi_derive::napi;
 use ringmq_core as core;
 
@@ -117,6 +119,7 @@ pub fn subscribe(
                 count,
             )))
         })?;
+    let keep = tsfn.handle.clone();
     let table: SharedTable = Arc::default();
     let for_handler = table.clone();
     let handler = move |m: &core::Message<'_>, done: core::Completion| {
@@ -156,13 +159,20 @@ pub fn subscribe(
         }
     };
     let sub = topic.subscribe_async(group, opts, handler).map_err(fail)?;
-    Ok(NativePush { sub, table })
+    Ok(NativePush {
+        sub,
+        table,
+        tsfn: keep,
+    })
 }
 
 #[napi]
 pub struct NativePush {
     sub: core::PushSubscription,
     table: SharedTable,
+    /// The thread-safe function's handle, kept so it stays valid for
+    /// `set_ref` as long as this object lives.
+    tsfn: Arc<ThreadsafeFunctionHandle>,
 }
 
 #[napi]
@@ -181,6 +191,42 @@ impl NativePush {
                 table: self.table.clone(),
             },
         )
+    }
+
+    /// Whether the thread-safe function keeps the event loop alive: JS
+    /// turns it on when it publishes to the topic and off when the
+    /// subscription has nothing left to do, so pending work is handled
+    /// before the process exits, and an idle subscription never holds it.
+    #[napi]
+    pub fn set_ref(&self, env: &Env, on: bool) -> Result<()> {
+        self.tsfn.with_read_aborted(|aborted| {
+            if aborted {
+                return Ok(());
+            }
+            let raw = self.tsfn.get_raw();
+            // SAFETY: a live (not aborted) thread-safe function, on the JS
+            // thread of its env.
+            let status = unsafe {
+                if on {
+                    napi::sys::napi_ref_threadsafe_function(env.raw(), raw)
+                } else {
+                    napi::sys::napi_unref_threadsafe_function(env.raw(), raw)
+                }
+            };
+            if status == napi::sys::Status::napi_ok {
+                Ok(())
+            } else {
+                Err(Error::from_reason("INTERNAL: cannot ref the dispatcher"))
+            }
+        })
+    }
+
+    /// Messages of this subscription not yet handled to the end: not yet
+    /// delivered, in a handler, or waiting for a retry.
+    #[napi]
+    pub fn busy(&self) -> bool {
+        let s = self.sub.stats();
+        s.lag + s.in_flight + s.waiting_retry > 0
     }
 
     /// Reports a handler's outcome: no error acks, an error text nacks.

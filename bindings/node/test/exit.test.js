@@ -70,6 +70,25 @@ test('a closed broker leaves nothing that keeps the process alive', { timeout: 2
   assert.ok(r.ms < LIMIT_MS)
 })
 
+test('work handed to push handlers is done before the process exits', { timeout: 20000 }, async () => {
+  const r = await run(`
+    const { Broker } = require('ringmq')
+    const mq = new Broker()
+    const t = mq.createTopic('t', { capacity: 256, maxAttempts: 2, backoffBaseMs: 50, backoffMaxMs: 50 })
+    let handled = 0
+    let failedOnce = false
+    t.subscribe('g', async (m) => {
+      await new Promise((r) => setImmediate(r))
+      // One failure: its retry comes 50 ms later, with nothing else pending.
+      if (m.id === 99 && !failedOnce) { failedOnce = true; throw new Error('once') }
+      handled++
+    })
+    for (let i = 0; i < 100; i++) t.publish(Buffer.from('x'))
+    process.on('exit', () => console.log('handled', handled))
+  `)
+  assertExited(r, 'handled 100')
+})
+
 test('an idle push subscription does not keep the process alive', { timeout: 20000 }, async () => {
   const r = await run(`
     const { Broker } = require('ringmq')
