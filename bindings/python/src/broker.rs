@@ -12,6 +12,7 @@ use ringmq_core::{Broker, BrokerOptions, CloseReport, Overflow, TopicOptions};
 
 use crate::args;
 use crate::errors::IntoPyResult;
+use crate::failures::FailureLog;
 use crate::topic::PyTopic;
 
 /// Drain of `close()` and of leaving a `with` block normally, in seconds.
@@ -31,6 +32,9 @@ pub(crate) struct Shared {
     /// binding retried, which the engine counted as timed-out publishes; the
     /// stats subtract them so that `timed_out` counts answers given to users.
     probes: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// Why dead letters got there (shared with push handlers, which must not
+    /// hold `Shared`: that would keep the broker alive from its own pool).
+    pub failures: Arc<FailureLog>,
 }
 
 impl Shared {
@@ -155,6 +159,7 @@ impl PyBroker {
         let shared = Arc::new(Shared {
             broker,
             probes: Mutex::new(HashMap::new()),
+            failures: Arc::default(),
         });
         crate::register_live(&shared);
         Ok(PyBroker { shared })

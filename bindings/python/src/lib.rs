@@ -19,6 +19,7 @@ mod args;
 mod broker;
 mod consumer;
 mod errors;
+mod failures;
 mod topic;
 
 /// The longest a detached wait runs before checking for signals.

@@ -38,6 +38,7 @@ def test_publish_and_poll_round_trip(mq):
     assert second == first + 1
     m = sub.poll(timeout=1.0)
     assert (m.id, m.key, m.attempt, m.data) == (first, 7, 1, b"hello")
+    assert m.error is None
     assert abs(m.timestamp_ns - time.time_ns()) < 10**10
     assert not m.settled
     m.ack()
@@ -123,6 +124,7 @@ def test_nacks_retry_then_dead_letter_with_attempts(mq):
     assert attempts == [1, 2, 3]
     dead = dlq_sub.poll(timeout=2.0)
     assert (dead.id, dead.key, dead.data) == (mid, 9, b"poison")
+    assert dead.error == "cannot parse"
     assert dead.attempt >= 3
     dead.ack()
     assert eventually(lambda: sub.stats()["dead_lettered"] == 1)
@@ -138,7 +140,8 @@ def test_term_goes_straight_to_dead_letters(mq):
     sub = t.pull("g")
     t.publish(b"x")
     sub.poll(timeout=1.0).term(reason="bad schema")
-    assert dlq_sub.poll(timeout=2.0).data == b"x"
+    dead = dlq_sub.poll(timeout=2.0)
+    assert (dead.data, dead.error) == (b"x", "bad schema")
     assert eventually(lambda: sub.stats()["dead_lettered"] == 1)
 
 
@@ -287,6 +290,7 @@ def test_handler_exception_nacks_and_keeps_the_text(mq):
     t.publish(b"row", key=42)
     dead = dlq.poll(timeout=5.0)
     assert dead is not None and dead.data == b"row" and dead.key == 42
+    assert dead.error == "RuntimeError: database unreachable for 42"
     assert attempts == [1, 2]
     assert eventually(lambda: sub.stats()["dead_lettered"] == 1)
     assert eventually(lambda: sub.stats()["nacked"] == 2), sub.stats()
