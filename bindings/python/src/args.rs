@@ -46,7 +46,7 @@ pub(crate) fn key(obj: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
 }
 
 /// A duration in seconds: a finite or infinite non-negative number.
-/// `Ok(None)` means "for ever" (`inf`, or `None` where `none_is_forever`).
+/// `Ok(None)` means "for ever" (`inf`).
 pub(crate) fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<Duration>> {
     if obj.is_instance_of::<PyBool>()
         || !(obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyInt>())
