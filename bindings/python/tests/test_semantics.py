@@ -173,12 +173,14 @@ def test_ack_timeout_redelivers(mq):
 
 
 def test_in_progress_keeps_a_slow_delivery(mq):
-    t = mq.create_topic("long", ack_timeout=0.3)
+    t = mq.create_topic("long", ack_timeout=0.8)
     sub = t.pull("g")
     t.publish(b"x")
     m = sub.poll(timeout=1.0)
+    # Held for 1.2 s in all, well over the ack timeout, marked in progress
+    # every 0.3 s.
     for _ in range(4):
-        time.sleep(0.15)
+        time.sleep(0.3)
         m.in_progress()
     assert sub.poll(timeout=0) is None
     m.ack()
