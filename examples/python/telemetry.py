@@ -73,13 +73,15 @@ def main() -> None:
 
         alerts = []
         while (msg := dead.poll(timeout=0.05)) is not None:
-            alerts.append((msg.key, msg.attempt))
+            alerts.append((msg.key, msg.attempt, msg.error))
             msg.ack()
 
         print("topic:", json.dumps(readings.stats()))
         print("store:", json.dumps(writer.stats()))
         print(f"dashboard saw {shown} readings; stored per sensor: {dict(sorted(stored.items()))}")
-        print(f"dead letters: {len(alerts)} (sensor, attempts): {alerts[:5]}")
+        print(f"dead letters: {len(alerts)}; first ones (sensor, attempts, error):")
+        for alert in alerts[:3]:
+            print("   ", alert)
         print("pool:", json.dumps(mq.pool_stats()))
         print("\n".join(mq.metrics_text().splitlines()[:6]))
 
