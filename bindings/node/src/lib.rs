@@ -10,12 +10,15 @@
 //!   is ready, and every wait (`wait`, `publishWait`) is an `AsyncTask` on the
 //!   libuv pool; `close` and push `unsubscribe` run on a thread of their own
 //!   (they may wait for handlers that need the JS thread);
-//! - push handlers are called on the JS thread through a weak (unref'd)
-//!   `ThreadsafeFunction`, so a subscription alone never keeps the process
-//!   alive, and their completion goes back to the engine through the core's
+//! - push handlers are called on the JS thread, in batches, through an
+//!   unreferenced `ThreadsafeFunction` that JS references only while its
+//!   subscription has work, so an idle subscription never keeps the process
+//!   alive; their completion goes back to the engine through the core's
 //!   `Completion`, kept in a table under a token until JS reports it;
 //! - payloads cross once: publish reads the caller's bytes in place, polls
-//!   copy every payload of a batch into one new `Buffer`.
+//!   copy the payloads of a batch into one pool Buffer.
+//!
+//! The per-message calls are plain N-API functions (`fast.rs`).
 #![warn(unsafe_op_in_unsafe_fn)]
 
 mod convert;
@@ -230,32 +233,12 @@ impl NativeTopic {
         )
     }
 
-    /// Publishes once, never waiting (key below 2^53).
-    #[napi]
-    pub fn publish(&self, data: BufferSlice, key: f64) -> Result<f64> {
-        self.inner
-            .publish_with(&data, key as u64, Some(Duration::ZERO))
-            .map(|id| id as f64)
-            .map_err(fail)
-    }
-
     /// As `publish`, with a 64-bit key in two halves.
     #[napi]
     pub fn publish_split(&self, data: BufferSlice, key_hi: u32, key_lo: u32) -> Result<f64> {
         self.inner
             .publish_with(&data, join(key_hi, key_lo), Some(Duration::ZERO))
             .map(|id| id as f64)
-            .map_err(fail)
-    }
-
-    /// Publishes every item of `items` (Buffers or Uint8Arrays) in one claim,
-    /// never waiting; returns the first id (the rest follow it).
-    #[napi]
-    pub fn publish_many(&self, items: Array, key_hi: u32, key_lo: u32) -> Result<f64> {
-        let slices = collect_slices(&items)?;
-        self.inner
-            .publish_batch(&slices, join(key_hi, key_lo), Some(Duration::ZERO))
-            .map(|r| r.start as f64)
             .map_err(fail)
     }
 

@@ -1,15 +1,16 @@
 //! Pull subscriptions.
 //!
-//! `take` hands JS what is ready without waiting; `wait` blocks a libuv pool
-//! thread until something arrives (or the timeout), puts the deliveries in
-//! the subscription's stash and resolves to their number, after which JS
-//! calls `take` again. Handing a delivery to JS copies its payload into the
-//! batch's `Buffer` and turns it into its raw tag (`Delivery::into_raw`); JS
-//! settles it by tag, once (each `Message` keeps a settled flag).
+//! Takes (in `fast.rs`) hand JS what is ready without waiting; `wait`
+//! blocks a libuv pool thread until something arrives (or the timeout),
+//! puts the deliveries in the subscription's stash and resolves to their
+//! number, after which JS takes again (the stash first). Handing a delivery
+//! to JS copies its payload out and turns it into its raw tag
+//! (`Delivery::into_raw`); JS settles it by tag, once (each `Message` and
+//! `RawBatch` keeps settled flags).
 //!
-//! `take` writes into the caller's header array, as 64-bit floats:
+//! A take describes its messages in the handle's header, as 64-bit floats:
 //! `[count, then per message: id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi,
-//! tagLo, len]`, and returns one `Buffer` holding the payloads back to back.
+//! tagLo, len]`, with the payloads back to back in a Buffer.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

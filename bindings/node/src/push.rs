@@ -229,20 +229,6 @@ impl NativePush {
         s.lag + s.in_flight + s.waiting_retry > 0
     }
 
-    /// Reports a handler's outcome: no error acks, an error text nacks.
-    /// False if the token is unknown (already completed).
-    #[napi]
-    pub fn complete(&self, token: u32, error: Option<String>) -> bool {
-        let Some(done) = lock(&self.table).remove(token) else {
-            return false;
-        };
-        done.complete(match error {
-            None => Ok(()),
-            Some(e) => Err(core::HandlerError(e)),
-        });
-        true
-    }
-
     #[napi]
     pub fn stats(&self) -> SubStatsJs {
         self.sub.stats().into()
