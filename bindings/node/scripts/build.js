@@ -18,7 +18,7 @@ const r = spawnSync(cargo, args, {
   env: { ...process.env, CARGO_TARGET_DIR: targetDir },
 })
 if (r.error) {
-  console.error(`ringmq: cannot run ${cargo} (${r.error.message}); install Rust (https://rustup.rs) and retry`)
+  console.error(`ringmq: cannot run ${cargo} (${r.error.message}); install a Rust toolchain (rustup) and retry`)
   process.exit(1)
 }
 if (r.status !== 0) process.exit(r.status || 1)
