@@ -111,7 +111,15 @@ impl TopicCore {
     }
 
     /// Claims `n` slots under the overflow policy, waiting up to `timeout`.
-    fn claim(&self, n: u64, timeout: Option<Duration>, ignore_closing: bool) -> Result<u64> {
+    /// `count`: count a timeout in the stats (false for the early slices of
+    /// a caller that waits in slices).
+    fn claim(
+        &self,
+        n: u64,
+        timeout: Option<Duration>,
+        ignore_closing: bool,
+        count: bool,
+    ) -> Result<u64> {
         let closed = || {
             if ignore_closing {
                 self.is_shut()
@@ -148,7 +156,9 @@ impl TopicCore {
                 return Err(Error::closed(&format!("topic {:?}", self.name)));
             }
             if woke == Woke::TimedOut && !self.seq.has_room(n) {
-                self.counters.timed_out.fetch_add(n, Relaxed);
+                if count {
+                    self.counters.timed_out.fetch_add(n, Relaxed);
+                }
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!(
@@ -174,9 +184,10 @@ impl TopicCore {
         data: &[u8],
         key: u64,
         timeout: Option<Duration>,
+        count: bool,
     ) -> Result<u64> {
         self.check_payload(data.len())?;
-        let seq = self.claim(1, timeout, false)?;
+        let seq = self.claim(1, timeout, false, count)?;
         let meta = SlotMeta {
             id: seq,
             key,
@@ -194,6 +205,7 @@ impl TopicCore {
         items: &[P],
         key: u64,
         timeout: Option<Duration>,
+        count: bool,
     ) -> Result<Range<u64>> {
         let n = items.len() as u64;
         if n > self.ring.capacity() {
@@ -213,7 +225,7 @@ impl TopicCore {
             let at = self.seq.claimed();
             return Ok(at..at);
         }
-        let first = self.claim(n, timeout, false)?;
+        let first = self.claim(n, timeout, false, count)?;
         let ts = wall_ns();
         for (i, p) in items.iter().enumerate() {
             let seq = first + i as u64;
@@ -233,7 +245,7 @@ impl TopicCore {
 
     /// Publishes a dead letter, keeping its metadata; tries once.
     pub(crate) fn publish_dead_letter(&self, meta: &SlotMeta, data: &[u8]) -> Result<u64> {
-        let seq = self.claim(1, Some(Duration::ZERO), true)?;
+        let seq = self.claim(1, Some(Duration::ZERO), true, false)?;
         self.ring.write(seq, meta, data);
         self.published(1);
         Ok(seq)
@@ -339,14 +351,34 @@ impl Topic {
     /// Publishes with key 0, waiting for room for ever under `block`.
     /// Returns the message id.
     pub fn publish(&self, data: &[u8]) -> Result<u64> {
-        self.core.publish_one(data, 0, None)
+        self.core.publish_one(data, 0, None, true)
     }
 
     /// Publishes with a key and a timeout (`None`: wait for ever; zero: try
     /// once). Under `block` a full ring waits, then answers `Timeout`; under
     /// `reject` it answers `Full` at once; `drop_oldest` never waits.
     pub fn publish_with(&self, data: &[u8], key: u64, timeout: Option<Duration>) -> Result<u64> {
-        self.core.publish_one(data, key, timeout)
+        self.core.publish_one(data, key, timeout, true)
+    }
+
+    /// As [`publish_with`](Self::publish_with) waiting up to `wait`, for a
+    /// caller that waits in slices (to check for signals between them, as the
+    /// Python binding does): running out of `wait` answers `Timeout` without
+    /// counting a timed-out publish in the stats. The caller's last slice
+    /// should be a `publish_with`, which counts.
+    pub fn publish_slice(&self, data: &[u8], key: u64, wait: Duration) -> Result<u64> {
+        self.core.publish_one(data, key, Some(wait), false)
+    }
+
+    /// [`publish_batch`](Self::publish_batch) for a caller that waits in
+    /// slices; see [`publish_slice`](Self::publish_slice).
+    pub fn publish_batch_slice<P: AsRef<[u8]>>(
+        &self,
+        items: &[P],
+        key: u64,
+        wait: Duration,
+    ) -> Result<Range<u64>> {
+        self.core.publish_many(items, key, Some(wait), false)
     }
 
     /// Publishes all of `items` in one claim (all or nothing); their ids are
@@ -357,7 +389,7 @@ impl Topic {
         key: u64,
         timeout: Option<Duration>,
     ) -> Result<Range<u64>> {
-        self.core.publish_many(items, key, timeout)
+        self.core.publish_many(items, key, timeout, true)
     }
 
     /// Creates a pull subscription (consumer group) named `group`.

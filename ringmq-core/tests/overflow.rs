@@ -218,3 +218,28 @@ fn close_reports_what_was_left_and_wakes_blocked_callers() {
     );
     assert_eq!(idle2.poll(None).unwrap_err().kind(), ErrorKind::Closed);
 }
+
+#[test]
+fn waits_in_slices_count_one_timeout_only() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(2)).unwrap();
+    let _s = t.subscribe_pull("s", SubOptions::default()).unwrap();
+    t.publish(b"a").unwrap();
+    t.publish(b"b").unwrap();
+    for _ in 0..3 {
+        let e = t
+            .publish_slice(b"c", 0, Duration::from_millis(5))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        let e = t
+            .publish_batch_slice(&[b"c"], 0, Duration::ZERO)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+    assert_eq!(t.stats().timed_out, 0, "slices are not the caller's answer");
+    let e = t
+        .publish_with(b"c", 0, Some(Duration::from_millis(5)))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert_eq!(t.stats().timed_out, 1);
+}

@@ -1,9 +1,7 @@
 //! `Broker`: owns the engine instance; closing it (explicitly, by leaving a
 //! `with` block, or when the last Python handle goes) stops its threads.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -18,69 +16,21 @@ use crate::topic::PyTopic;
 /// Drain of `close()` and of leaving a `with` block normally, in seconds.
 const DEFAULT_DRAIN: f64 = 5.0;
 
-/// A label value as the Prometheus text format escapes it.
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// What every handle of one broker shares.
 pub(crate) struct Shared {
     pub broker: Broker,
-    /// Per topic: `Timeout`s of try-once probes and of wait slices that the
-    /// binding retried, which the engine counted as timed-out publishes; the
-    /// stats subtract them so that `timed_out` counts answers given to users.
-    probes: Mutex<HashMap<String, Arc<AtomicU64>>>,
     /// Why dead letters got there (shared with push handlers, which must not
     /// hold `Shared`: that would keep the broker alive from its own pool).
     pub failures: Arc<FailureLog>,
 }
 
 impl Shared {
-    pub(crate) fn probe_counter(&self, topic: &str) -> Arc<AtomicU64> {
-        self.probes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(topic.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    /// The engine's metrics with each topic's timed-out publishes corrected
-    /// as in its stats (see `probes`).
     pub(crate) fn metrics_text(&self) -> String {
-        let text = self.broker.metrics_text();
-        let probes: Vec<(String, u64)> = self
-            .probes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(name, n)| (name.clone(), n.load(Relaxed)))
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        if probes.is_empty() {
-            return text;
-        }
-        let mut out = String::with_capacity(text.len());
-        for line in text.lines() {
-            let fixed = probes.iter().find_map(|(name, n)| {
-                let prefix = format!(
-                    "ringmq_topic_timed_out_total{{topic=\"{}\"}} ",
-                    escape_label(name)
-                );
-                let value: u64 = line.strip_prefix(&prefix)?.trim().parse().ok()?;
-                Some(format!("{prefix}{}", value.saturating_sub(*n)))
-            });
-            out.push_str(fixed.as_deref().unwrap_or(line));
-            out.push('\n');
-        }
-        out
+        self.broker.metrics_text()
     }
 
     pub(crate) fn topic_handle(self: &Arc<Self>, topic: ringmq_core::Topic) -> PyTopic {
-        let probes = self.probe_counter(topic.name());
-        PyTopic::new(topic, self.clone(), probes)
+        PyTopic::new(topic, self.clone())
     }
 }
 
@@ -158,7 +108,6 @@ impl PyBroker {
         let broker = py.detach(|| Broker::new(o)).py_err()?;
         let shared = Arc::new(Shared {
             broker,
-            probes: Mutex::new(HashMap::new()),
             failures: Arc::default(),
         });
         crate::register_live(&shared);

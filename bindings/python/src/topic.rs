@@ -1,6 +1,5 @@
 //! `Topic`: publishing, subscribing, stats.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,21 +19,18 @@ use crate::{DETACH_COPY, SLICE};
 pub struct PyTopic {
     topic: Topic,
     shared: Arc<Shared>,
-    probes: Arc<AtomicU64>,
 }
 
 impl PyTopic {
-    pub(crate) fn new(topic: Topic, shared: Arc<Shared>, probes: Arc<AtomicU64>) -> PyTopic {
-        PyTopic {
-            topic,
-            shared,
-            probes,
-        }
+    pub(crate) fn new(topic: Topic, shared: Arc<Shared>) -> PyTopic {
+        PyTopic { topic, shared }
     }
 
     /// Runs a publish call that takes a timeout: first once without waiting
     /// while holding the GIL (unless `detach_first`), then detached in slices
-    /// of at most `SLICE`, checking for signals between slices.
+    /// of at most `SLICE`, checking for signals between slices. `call(wait,
+    /// last)`: only the last slice's timeout counts in the engine's stats
+    /// (the others use the core's `*_slice` calls).
     fn with_waits<R, F>(
         &self,
         py: Python<'_>,
@@ -44,15 +40,14 @@ impl PyTopic {
     ) -> PyResult<R>
     where
         R: Send,
-        F: Fn(Option<Duration>) -> Result<R, Error> + Sync,
+        F: Fn(Option<Duration>, bool) -> Result<R, Error> + Sync,
     {
         let start = Instant::now();
         if !detach_first {
-            match call(Some(Duration::ZERO)) {
+            let last = timeout == Some(Duration::ZERO);
+            match call(Some(Duration::ZERO), last) {
                 Ok(r) => return Ok(r),
-                Err(e) if e.kind() == ErrorKind::Timeout && timeout != Some(Duration::ZERO) => {
-                    self.probes.fetch_add(1, Relaxed);
-                }
+                Err(e) if e.kind() == ErrorKind::Timeout && !last => {}
                 Err(e) => return Err(to_py(e)),
             }
         }
@@ -64,11 +59,9 @@ impl PyTopic {
                     (left.min(SLICE), left <= SLICE)
                 }
             };
-            match py.detach(|| call(Some(slice))) {
+            match py.detach(|| call(Some(slice), last)) {
                 Ok(r) => return Ok(r),
-                Err(e) if e.kind() == ErrorKind::Timeout && !last => {
-                    self.probes.fetch_add(1, Relaxed);
-                }
+                Err(e) if e.kind() == ErrorKind::Timeout && !last => {}
                 Err(e) => return Err(to_py(e)),
             }
             py.check_signals()?;
@@ -79,13 +72,12 @@ impl PyTopic {
         py: Python<'py>,
         name: &str,
         s: &TopicStats,
-        probes: u64,
     ) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("topic", name)?;
         d.set_item("published", s.published)?;
         d.set_item("rejected", s.rejected)?;
-        d.set_item("timed_out", s.timed_out.saturating_sub(probes))?;
+        d.set_item("timed_out", s.timed_out)?;
         d.set_item("dropped", s.dropped)?;
         d.set_item("depth", s.depth)?;
         d.set_item("capacity", s.capacity)?;
@@ -173,8 +165,9 @@ impl PyTopic {
         let timeout = args::timeout(timeout)?;
         let bytes = payload.as_slice();
         let topic = &self.topic;
-        self.with_waits(py, timeout, bytes.len() >= DETACH_COPY, |t| {
-            topic.publish_with(bytes, key, t)
+        self.with_waits(py, timeout, bytes.len() >= DETACH_COPY, |t, last| match t {
+            Some(wait) if !last => topic.publish_slice(bytes, key, wait),
+            _ => topic.publish_with(bytes, key, t),
         })
     }
 
@@ -231,8 +224,9 @@ impl PyTopic {
         }
         let slices: Vec<&[u8]> = payloads.iter().map(Payload::as_slice).collect();
         let topic = &self.topic;
-        let ids = self.with_waits(py, timeout, total >= DETACH_COPY, |t| {
-            topic.publish_batch(&slices, key, t)
+        let ids = self.with_waits(py, timeout, total >= DETACH_COPY, |t, last| match t {
+            Some(wait) if !last => topic.publish_batch_slice(&slices, key, wait),
+            _ => topic.publish_batch(&slices, key, t),
         })?;
         PyList::new(py, ids)
     }
@@ -297,7 +291,7 @@ impl PyTopic {
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.topic.stats();
-        Self::stats_dict(py, self.topic.name(), &s, self.probes.load(Relaxed))
+        Self::stats_dict(py, self.topic.name(), &s)
     }
 
     /// Stats of every subscription, by group name.
