@@ -474,8 +474,17 @@ impl PushSubscription {
         self.sub.core.stats_snapshot(true)
     }
 
+    /// Messages this subscription still owes (undelivered, being handled,
+    /// waiting for a retry); cheap, unlike `stats`.
+    pub fn outstanding(&self) -> u64 {
+        self.sub.core.outstanding()
+    }
+
     /// Stops the handlers of this subscription and removes it; handlers
-    /// running now finish first.
+    /// running now finish first, and so do asynchronous handlers' pending
+    /// completions: this call waits for them, so it must not run on the
+    /// thread that completes them (run it elsewhere, as the Node binding
+    /// does).
     pub fn unsubscribe(&self) -> Result<()> {
         self.sub.pool.remove(&self.sub);
         let r = self.sub.core.topic.remove_subscription(&self.sub.core);

@@ -859,15 +859,20 @@ impl SubCore {
         timeout: Option<Duration>,
         out: &mut impl Sink,
     ) -> Result<usize> {
+        let got = self.take(max, out)?;
+        if got > 0 || timeout == Some(Duration::ZERO) {
+            return Ok(got);
+        }
+        // Only a poll that has to wait reads the clock for its deadline.
         let dl = deadline(timeout);
         loop {
-            let got = self.take(max, out)?;
-            if got > 0 {
-                return Ok(got);
-            }
             if self.wait(dl) == Woke::TimedOut {
                 // One last look: something may have arrived with the deadline.
                 return self.take(max, out);
+            }
+            let got = self.take(max, out)?;
+            if got > 0 {
+                return Ok(got);
             }
         }
     }
@@ -927,8 +932,14 @@ impl SubCore {
     /// Messages this subscription still owes: undelivered, in flight, or
     /// waiting for a retry.
     pub(crate) fn outstanding(&self) -> u64 {
-        let s = self.stats_snapshot(false);
-        s.lag + s.in_flight + s.waiting_retry
+        let c = &self.counters;
+        let delivered = c.delivered.load(Relaxed);
+        let settled = c.acked.load(Relaxed)
+            + c.nacked.load(Relaxed)
+            + c.expired.load(Relaxed)
+            + self.termed.load(Relaxed);
+        let lag = if self.is_closed() { 0 } else { self.lag() };
+        lag + delivered.saturating_sub(settled) + self.lock_store().waiting as u64
     }
 
     pub(crate) fn stats_snapshot(&self, with_error: bool) -> SubStats {

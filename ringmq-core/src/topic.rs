@@ -131,7 +131,9 @@ impl TopicCore {
             return Err(Error::closed(&format!("topic {:?}", self.name)));
         }
         let gated = self.opts.overflow != Overflow::DropOldest;
-        let dl = deadline(timeout);
+        // The deadline is read only once a first try failed: a publish that
+        // finds room reads no clock.
+        let mut dl = None;
         loop {
             match self.seq.try_claim(n, gated) {
                 Ok(first) => return Ok(first),
@@ -149,6 +151,7 @@ impl TopicCore {
                     ),
                 ));
             }
+            let dl = *dl.get_or_insert_with(|| deadline(timeout));
             let woke = self
                 .producers
                 .wait_until(dl, None, || closed() || self.seq.has_room(n));
