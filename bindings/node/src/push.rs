@@ -225,8 +225,7 @@ impl NativePush {
     /// delivered, in a handler, or waiting for a retry.
     #[napi]
     pub fn busy(&self) -> bool {
-        let s = self.sub.stats();
-        s.lag + s.in_flight + s.waiting_retry > 0
+        self.sub.outstanding() > 0
     }
 
     #[napi]
