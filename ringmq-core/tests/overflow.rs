@@ -27,7 +27,10 @@ fn reject_answers_full_at_once() {
     let t0 = Instant::now();
     let e = t.publish_with(b"x", 0, None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Full);
-    assert!(t0.elapsed() < Duration::from_millis(100));
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "reject must not wait"
+    );
     assert_eq!(
         t.publish_batch(&[b"a"], 0, None).unwrap_err().kind(),
         ErrorKind::Full

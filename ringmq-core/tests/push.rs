@@ -294,6 +294,7 @@ fn pool_grows_under_load_and_shrinks_back_after_idle_timeout() {
 
 #[test]
 fn a_hot_subscription_does_not_starve_a_quiet_one() {
+    // One worker, so the two subscriptions compete for it.
     let mq = Broker::new(BrokerOptions {
         workers_min: 1,
         workers_max: 1,
@@ -302,34 +303,36 @@ fn a_hot_subscription_does_not_starve_a_quiet_one() {
     .unwrap();
     let hot = mq.create_topic("hot", small(1024)).unwrap();
     let quiet = mq.create_topic("quiet", small(16)).unwrap();
+    let hot_done = Arc::new(AtomicU64::new(0));
+    let h2 = hot_done.clone();
     let _h = hot
-        .subscribe("h", SubOptions::default(), |_| {
+        .subscribe("h", SubOptions::default(), move |_| {
             std::thread::sleep(Duration::from_micros(200));
+            h2.fetch_add(1, Ordering::SeqCst);
             Ok(())
         })
         .unwrap();
-    let got = Arc::new(AtomicU64::new(0));
-    let g2 = got.clone();
+    // What the hot subscription had done when the quiet message ran.
+    let seen_at = Arc::new(AtomicU64::new(u64::MAX));
+    let (s2, h3) = (seen_at.clone(), hot_done.clone());
     let _q = quiet
         .subscribe("q", SubOptions::default(), move |_| {
-            g2.fetch_add(1, Ordering::Relaxed);
+            s2.store(h3.load(Ordering::SeqCst), Ordering::SeqCst);
             Ok(())
         })
         .unwrap();
     for _ in 0..1000 {
         hot.publish(b"x").unwrap();
     }
-    let t0 = Instant::now();
     quiet.publish(b"ping").unwrap();
-    wait_for("the quiet one", Duration::from_secs(5), || {
-        got.load(Ordering::Relaxed) == 1
+    wait_for("the quiet one", Duration::from_secs(30), || {
+        seen_at.load(Ordering::SeqCst) != u64::MAX
     });
-    // The hot backlog takes ~200 ms; the quiet message must not wait for it.
-    assert!(
-        t0.elapsed() < Duration::from_millis(100),
-        "{:?}",
-        t0.elapsed()
-    );
+    // Visits are round-robin in batches of at most 16, so the quiet message
+    // runs long before the hot backlog of 1000 is worked off, however slow
+    // the machine.
+    let at = seen_at.load(Ordering::SeqCst);
+    assert!(at < 500, "the quiet message waited for {at} hot ones");
 }
 
 #[test]
