@@ -170,21 +170,8 @@ function errorText(e) {
 
 // ---- messages --------------------------------------------------------------
 
-/** A message as a push handler sees it; the handler's outcome settles it. */
-class PushMessage {
-  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data) {
-    /** The topic's sequence number (a dead letter keeps it). */
-    this.id = id
-    /** 1 on the first delivery. */
-    this.attempt = attempt
-    /** A copy of the payload (a view of a Buffer shared with its batch). */
-    this.data = data
-    this._keyHi = keyHi
-    this._keyLo = keyLo
-    this._tsHi = tsHi
-    this._tsLo = tsLo
-  }
-
+/** The fields both kinds of message share, kept as the engine gives them. */
+class MessageFields {
   /** The key: a number, or a bigint when above Number.MAX_SAFE_INTEGER. */
   get key() {
     return joinKey(this._keyHi, this._keyLo)
@@ -201,9 +188,27 @@ class PushMessage {
   }
 }
 
+/** A message as a push handler sees it; the handler's outcome settles it. */
+class PushMessage extends MessageFields {
+  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data) {
+    super()
+    /** The topic's sequence number (a dead letter keeps it). */
+    this.id = id
+    /** 1 on the first delivery. */
+    this.attempt = attempt
+    /** A copy of the payload (a view of a Buffer shared with its batch). */
+    this.data = data
+    this._keyHi = keyHi
+    this._keyLo = keyLo
+    this._tsHi = tsHi
+    this._tsLo = tsLo
+  }
+}
+
 /** A message from a pull subscription: settle it with ack, nack or term. */
-class Message {
+class Message extends MessageFields {
   constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, ab, off, len) {
+    super()
     /** The topic's sequence number (a dead letter keeps it). */
     this.id = id
     /** 1 on the first delivery. */
@@ -222,20 +227,6 @@ class Message {
     this._settled = false
   }
 
-  /** The key: a number, or a bigint when above Number.MAX_SAFE_INTEGER. */
-  get key() {
-    return joinKey(this._keyHi, this._keyLo)
-  }
-
-  /** Publish time, nanoseconds since the Unix epoch. */
-  get timestampNs() {
-    return (BigInt(this._tsHi) << 32n) | BigInt(this._tsLo)
-  }
-
-  /** Publish time, milliseconds since the Unix epoch (as Date.now()). */
-  get timestampMs() {
-    return (this._tsHi * TWO32 + this._tsLo) / 1e6
-  }
 
   /**
    * A copy of the payload, taken out of the ring at poll time: a Buffer
