@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::pool::Pool;
 use crate::retry::{backoff, splitmix};
 use crate::stats::SubStats;
-use crate::subscription::SubCore;
+use crate::subscription::{call_handler, SubCore};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
 
 /// Why a handler failed; kept as the message's failure text.
@@ -119,16 +119,6 @@ impl Drop for Completion {
     }
 }
 
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        format!("handler panicked: {s}")
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        format!("handler panicked: {s}")
-    } else {
-        "handler panicked".to_owned()
-    }
-}
-
 impl PushSub {
     pub(crate) fn new(core: Arc<SubCore>, handler: Handler, pool: Arc<Pool>) -> PushSub {
         let ordered = core.opts.ordered_by_key.then(|| {
@@ -210,22 +200,14 @@ impl PushSub {
         match &self.handler {
             Handler::Sync(h) => {
                 // One slot for the visit: the batch runs on this worker in
-                // turn, failures are nacked as they happen, and the
-                // successes are acked together (one watermark advance).
+                // turn; its acks settle together.
                 if !self.try_reserve() {
                     return false;
                 }
-                let n = self.core.take(self.batch_hint(), batch).unwrap_or(0);
-                let mut i = 0;
-                while i < batch.len() {
-                    match self.call_sync(h.as_ref(), &batch[i].message()) {
-                        Ok(()) => i += 1,
-                        Err(e) => {
-                            let _ = batch.remove(i).nack_with_reason(None, &e.0);
-                        }
-                    }
-                }
-                let _ = self.core.ack_all(batch);
+                let n = self
+                    .core
+                    .consume(self.batch_hint(), batch, &mut |m| h(m))
+                    .unwrap_or(0);
                 self.unreserve();
                 n > 0
             }
@@ -361,13 +343,7 @@ impl PushSub {
 
     /// Runs a sync handler; a panic becomes an error (and is counted).
     fn call_sync(&self, h: &SyncHandler, msg: &Message<'_>) -> HandlerResult {
-        match catch_unwind(AssertUnwindSafe(|| h(msg))) {
-            Ok(r) => r,
-            Err(p) => {
-                self.count_panic();
-                Err(HandlerError(panic_text(&*p)))
-            }
-        }
+        call_handler(&self.core, &mut |m| h(m), msg)
     }
 
     fn count_panic(&self) {

@@ -31,9 +31,10 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::clock::{deadline, dur_ns, mono_coarse_ns, mono_ns, wall_ns};
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Message};
 use crate::error::{Error, Result};
 use crate::options::SubOptions;
+use crate::push::{HandlerError, HandlerResult};
 use crate::retry::{backoff, EntryState, RetryStore};
 use crate::ring::{Peek, SlotMeta};
 use crate::sequence::advance_gate;
@@ -77,6 +78,33 @@ impl Sink for Option<Delivery> {
     fn put(&mut self, d: Delivery) {
         debug_assert!(self.is_none(), "a single poll takes one delivery");
         *self = Some(d);
+    }
+}
+
+/// Runs a handler; a panic becomes an error with its text, and is counted.
+pub(crate) fn call_handler(
+    sub: &SubCore,
+    f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
+    msg: &Message<'_>,
+) -> HandlerResult {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(msg))) {
+        Ok(r) => r,
+        Err(p) => {
+            sub.counters.handler_panics.fetch_add(1, Relaxed);
+            sub.topic.pool.panics.fetch_add(1, Relaxed);
+            Err(HandlerError(panic_text(&*p)))
+        }
+    }
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("handler panicked: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("handler panicked: {s}")
+    } else {
+        "handler panicked".to_owned()
     }
 }
 
@@ -295,15 +323,17 @@ impl SubCore {
         Ok(got)
     }
 
-    fn take_gated(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
+    /// Claims up to `max` published ring sequences for this (gated)
+    /// subscription and marks them DELIVERED; returns the first and count.
+    fn claim_ring(&self, max: usize, now: u64) -> (u64, u64) {
         let ring = &self.topic.ring;
         let mut cur = self.next.load(Acquire);
         if ring.peek(cur) != Peek::Ready {
-            return 0;
+            return (cur, 0);
         }
         let credits = self.take_credits(max as u64);
         if credits == 0 {
-            return 0;
+            return (cur, 0);
         }
         let n = loop {
             let mut n = 0;
@@ -327,6 +357,14 @@ impl SubCore {
             let e = self.entry(seq);
             e.deadline.store(deadline, Relaxed);
             e.state.store(enc(seq, DELIVERED), Release);
+        }
+        (cur, n)
+    }
+
+    fn take_gated(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
+        let ring = &self.topic.ring;
+        let (cur, n) = self.claim_ring(max, now);
+        for seq in cur..cur + n {
             let meta = ring.meta(seq);
             // SAFETY: `seq` was seen published above and is now DELIVERED and
             // unsettled for this gated subscription, so no producer can
@@ -612,6 +650,107 @@ impl SubCore {
             self.advance();
         }
         first
+    }
+
+    /// Takes up to `max` messages and runs `f` on each in turn: `Ok` acks
+    /// (the whole batch's acks settle together), `Err` or a panic nacks with
+    /// its text. The fast path for ring messages of a gated subscription
+    /// makes no `Delivery` (no reference count per message); retries and
+    /// lossy subscriptions go through ordinary deliveries.
+    pub(crate) fn consume(
+        self: &Arc<Self>,
+        max: usize,
+        scratch: &mut Vec<Delivery>,
+        f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
+    ) -> Result<usize> {
+        if self.is_closed() {
+            return Err(Error::closed(&format!("subscription {:?}", self.group)));
+        }
+        if self.topic.is_shut() {
+            return Err(Error::closed(&format!("topic {:?}", self.topic.name)));
+        }
+        let now = mono_coarse_ns();
+        if self.lossy || self.store_due.load(Acquire) <= now || now >= self.next_reap.load(Relaxed)
+        {
+            return self.consume_deliveries(max, scratch, f);
+        }
+        let ring = &self.topic.ring;
+        let (first, n) = self.claim_ring(max, now);
+        if n == 0 {
+            return Ok(0);
+        }
+        self.counters.delivered.fetch_add(n, Relaxed);
+        let mut acked = 0u64;
+        // One clock read for the batch's acks, taken at the first one.
+        let mut ack_time = None;
+        for seq in first..first + n {
+            let meta = ring.meta(seq);
+            // SAFETY: `seq` is DELIVERED to us and unsettled, so its slot is
+            // pinned until the settle below.
+            let data = unsafe { ring.payload(seq, meta.len as usize) };
+            let msg = Message {
+                id: meta.id,
+                key: meta.key,
+                timestamp_ns: meta.timestamp_ns,
+                attempt: 1 + meta.attempt_base,
+                data,
+            };
+            match call_handler(self, f, &msg) {
+                Ok(()) => {
+                    let now = *ack_time.get_or_insert_with(wall_ns);
+                    let latency = now.saturating_sub(meta.timestamp_ns).max(0) as u64;
+                    let e = self.entry(seq);
+                    if e.state
+                        .compare_exchange(enc(seq, DELIVERED), enc(seq, SETTLED), SeqCst, Acquire)
+                        .is_ok()
+                    {
+                        self.latency.record(latency);
+                        acked += 1;
+                    } else {
+                        // Expired while the handler ran: its copy is out
+                        // again; let go of the slot.
+                        let _ = self.settle(seq, Action::Release, None);
+                    }
+                }
+                Err(e) => {
+                    let _ = self.settle(
+                        seq,
+                        Action::Nack {
+                            delay: None,
+                            reason: Some(&e.0),
+                        },
+                        None,
+                    );
+                }
+            }
+        }
+        if acked > 0 {
+            self.add_credits(acked);
+            self.counters.acked.fetch_add(acked, Relaxed);
+            self.advance();
+        }
+        Ok(n as usize)
+    }
+
+    /// `consume` through ordinary deliveries (retries, lossy copies).
+    fn consume_deliveries(
+        self: &Arc<Self>,
+        max: usize,
+        batch: &mut Vec<Delivery>,
+        f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
+    ) -> Result<usize> {
+        let n = self.take(max, batch)?;
+        let mut i = 0;
+        while i < batch.len() {
+            match call_handler(self, f, &batch[i].message()) {
+                Ok(()) => i += 1,
+                Err(e) => {
+                    let _ = batch.remove(i).nack_with_reason(None, &e.0);
+                }
+            }
+        }
+        self.ack_all(batch)?;
+        Ok(n)
     }
 
     /// The raw-tag form of `ack_all` (tags from `Delivery::into_raw`).
@@ -1022,6 +1161,31 @@ impl PullSubscription {
         }
         out.reserve(max);
         self.core.poll_into(max, timeout, out)
+    }
+
+    /// Waits up to `timeout` for messages, then runs `handler` on up to
+    /// `max` of them in turn: `Ok` acks, `Err` (or a panic) nacks with its
+    /// text, so they are retried and dead-lettered as usual. Returns how many
+    /// were handled (0 on timeout). The fastest way to consume: no
+    /// `Delivery` is made per message and a batch's acks settle together.
+    pub fn consume<F>(&self, max: usize, timeout: Option<Duration>, mut handler: F) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> HandlerResult,
+    {
+        if max == 0 {
+            return Err(Error::invalid("consume max 0 must be at least 1"));
+        }
+        let dl = deadline(timeout);
+        let mut scratch = Vec::new();
+        loop {
+            let n = self.core.consume(max, &mut scratch, &mut handler)?;
+            if n > 0 || timeout == Some(Duration::ZERO) {
+                return Ok(n);
+            }
+            if self.core.wait(dl) == Woke::TimedOut {
+                return self.core.consume(max, &mut scratch, &mut handler);
+            }
+        }
     }
 
     /// Acks every delivery in `batch`, emptying it; the first error, if any,

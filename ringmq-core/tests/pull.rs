@@ -274,3 +274,52 @@ fn raw_tags_settle_in_batches() {
     assert_eq!((st.acked, st.in_flight, st.latency_count), (10, 0, 10));
     assert_eq!(t.stats().depth, 0);
 }
+
+#[test]
+fn consume_acks_successes_and_retries_failures() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(64)).unwrap();
+    let dead = t
+        .dead_letter_topic()
+        .unwrap()
+        .subscribe_pull("d", SubOptions::default())
+        .unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    for i in 0..20u8 {
+        t.publish(&[i]).unwrap();
+    }
+    let mut seen = Vec::new();
+    let t0 = Instant::now();
+    // 18 good messages once, the two bad ones 4 times each.
+    while seen.len() < 18 + 4 + 4 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{seen:?}");
+        s.consume(8, Some(Duration::from_millis(50)), |m| {
+            seen.push((m.data[0], m.attempt));
+            match m.data[0] {
+                3 => Err("three fails".into()),
+                5 => panic!("five panics"),
+                _ => Ok(()),
+            }
+        })
+        .unwrap();
+    }
+    for bad in [3u8, 5] {
+        let attempts: Vec<u32> = seen
+            .iter()
+            .filter(|(d, _)| *d == bad)
+            .map(|(_, a)| *a)
+            .collect();
+        assert_eq!(attempts, vec![1, 2, 3, 4], "message {bad}");
+    }
+    let st = s.stats();
+    assert_eq!(
+        (st.acked, st.nacked, st.dead_lettered, st.handler_panics),
+        (18, 8, 2, 4)
+    );
+    assert_eq!((st.in_flight, st.lag), (0, 0));
+    assert_eq!(t.stats().depth, 0);
+    let mut d = vec![poll1(&dead).data()[0], poll1(&dead).data()[0]];
+    d.sort();
+    assert_eq!(d, vec![3, 5]);
+    assert_eq!(s.consume(8, Some(Duration::ZERO), |_| Ok(())).unwrap(), 0);
+}
