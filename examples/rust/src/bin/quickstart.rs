@@ -33,6 +33,13 @@ fn main() -> Result<(), ringmq_core::Error> {
         assert_eq!(d.data(), b"order #1");
         d.ack()?;
     }
+    // Or in batches, the fastest way: Ok acks, Err nacks; acks settle together.
+    orders.publish_with(b"order #2", 8, None)?;
+    let handled = audit.consume(256, Some(Duration::from_secs(1)), |m| {
+        println!("audit {} {:?}", m.id, m.data);
+        Ok(())
+    })?;
+    assert_eq!(handled, 1);
     let report = mq.close(Duration::from_secs(5))?;
     println!("{}", mq.metrics_text().lines().count());
     assert_eq!(report.undelivered, 0);
