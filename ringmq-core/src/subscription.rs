@@ -39,7 +39,7 @@ use crate::retry::{backoff, EntryState, RetryStore};
 use crate::ring::{Peek, SlotMeta};
 use crate::sequence::advance_gate;
 use crate::stats::{Histogram, SubCounters, SubStats};
-use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::*};
+use crate::sync::{spin_loop, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::*};
 use crate::topic::TopicCore;
 use crate::wait::Woke;
 
@@ -853,6 +853,18 @@ impl SubCore {
             return Err(Self::unknown(seq));
         }
         let e = self.entry(seq);
+        // BUSY is the ack timer copying the message out (a holder never sees
+        // its own BUSY): wait for it to end, or this settle would miss the
+        // EXPIRED state that follows and leave the slot pinned.
+        let mut spins = 0u32;
+        while e.state.load(Acquire) == enc(seq, BUSY) {
+            spins += 1;
+            if spins < 64 {
+                spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
         let delivered = enc(seq, DELIVERED);
         let cas = |from: u64, to: u64| e.state.compare_exchange(from, to, SeqCst, Acquire).is_ok();
         // Not DELIVERED: an expired delivery's old holder lets go of its

@@ -198,3 +198,67 @@ fn subscriptions_come_and_go_while_producers_run() {
     assert!(churned > 0);
     assert_eq!(t.stats().subscriptions, 1);
 }
+
+/// Acks racing the ack timer: deliveries are acked around their deadline,
+/// so the timer's copy-out and the holder's settle meet in every order. A
+/// slot left pinned would stop the producer for good.
+#[test]
+fn acks_racing_the_ack_timer_never_pin_a_slot() {
+    let mq = broker();
+    let t = mq
+        .create_topic(
+            "race",
+            TopicOptions {
+                capacity: 64,
+                slot_size: 16,
+                ack_timeout: Duration::from_millis(2),
+                backoff_base: Duration::from_millis(1),
+                backoff_max: Duration::from_millis(1),
+                max_attempts: 1000,
+                ..TopicOptions::default()
+            },
+        )
+        .unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    let n = 3000u64;
+    let producer = {
+        let t = t.clone();
+        std::thread::spawn(move || {
+            for i in 0..n {
+                t.publish_with(&i.to_le_bytes(), 0, Some(Duration::from_secs(30)))
+                    .expect("a pinned slot would stop the producer");
+            }
+        })
+    };
+    let consumers: Vec<_> = (0..2)
+        .map(|c| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                let mut batch = Vec::new();
+                loop {
+                    if s.poll_batch(8, Some(Duration::from_millis(200)), &mut batch)
+                        .unwrap()
+                        == 0
+                    {
+                        return;
+                    }
+                    // Around the 2 ms deadline: some acks win, some expire.
+                    i += 1;
+                    std::thread::sleep(Duration::from_micros((i * 7 + c * 13) % 3000));
+                    for d in batch.drain(..) {
+                        let _ = d.ack();
+                    }
+                }
+            })
+        })
+        .collect();
+    producer.join().unwrap();
+    for h in consumers {
+        h.join().unwrap();
+    }
+    let st = s.stats();
+    assert!(st.expired > 0, "the race was not exercised: {st:?}");
+    assert_eq!(t.stats().depth, 0, "{st:?}");
+    assert_eq!(st.acked + st.dead_lettered, n, "{st:?}");
+}
