@@ -811,14 +811,9 @@ impl SubCore {
                             .record(wall_ns().saturating_sub(ts).max(0) as u64);
                     }
                 }
-                Action::Nack { reason, .. } => {
-                    self.counters.nacked.fetch_add(1, Relaxed);
-                    if let Some(r) = reason {
-                        self.set_last_error(r);
-                    }
-                }
-                Action::Term { reason, .. } => {
-                    self.termed.fetch_add(1, Relaxed);
+                // Counted where they happen (before any dead-lettering, so
+                // nacked never lags dead_lettered in a snapshot).
+                Action::Nack { reason, .. } | Action::Term { reason, .. } => {
                     if let Some(r) = reason {
                         self.set_last_error(r);
                     }
@@ -890,6 +885,7 @@ impl SubCore {
                 if !cas(delivered, enc(seq, BUSY)) {
                     return not_delivered();
                 }
+                self.counters.nacked.fetch_add(1, Relaxed);
                 self.park_from_ring(seq, delay, mono_ns(), reason.unwrap_or("nacked"));
                 self.settle_ring_entry(seq);
                 Ok(())
@@ -898,6 +894,7 @@ impl SubCore {
                 if !cas(delivered, enc(seq, BUSY)) {
                     return not_delivered();
                 }
+                self.termed.fetch_add(1, Relaxed);
                 let ring = &self.topic.ring;
                 let meta = ring.meta(seq);
                 let attempts = attempts.unwrap_or(1);
@@ -966,12 +963,14 @@ impl SubCore {
                 st.finish(idx);
             }
             Action::Nack { delay, reason } => {
+                self.counters.nacked.fetch_add(1, Relaxed);
                 if let Some(r) = reason {
                     st.entries[idx as usize].reason = Some(r.to_owned());
                 }
                 self.retry_or_dead_letter(&mut st, idx, delay, now);
             }
             Action::Term { reason, attempts } => {
+                self.termed.fetch_add(1, Relaxed);
                 if let Some(r) = reason {
                     st.entries[idx as usize].reason = Some(r.to_owned());
                 }
