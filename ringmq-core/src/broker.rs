@@ -187,7 +187,16 @@ impl BrokerCore {
             topics
                 .iter()
                 .flat_map(|t| t.subs_snapshot())
-                .map(|s| s.outstanding())
+                // A lossy subscription's backlog may be skipped at any time;
+                // the drain waits only for what it has taken.
+                .map(|s| {
+                    s.outstanding()
+                        - if s.lossy {
+                            s.lag().min(s.outstanding())
+                        } else {
+                            0
+                        }
+                })
                 .sum()
         };
         let mut timed_out = false;

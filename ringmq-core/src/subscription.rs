@@ -1092,6 +1092,17 @@ impl SubCore {
         lag + delivered.saturating_sub(settled) + self.lock_store().waiting as u64
     }
 
+    /// What a closing broker waits for: `outstanding`, less a lossy
+    /// subscription's backlog, which it may skip at any time anyway.
+    pub(crate) fn drain_outstanding(&self) -> u64 {
+        let o = self.outstanding();
+        if self.lossy {
+            o.saturating_sub(self.lag())
+        } else {
+            o
+        }
+    }
+
     pub(crate) fn stats_snapshot(&self, with_error: bool) -> SubStats {
         let c = &self.counters;
         let delivered = c.delivered.load(Relaxed);

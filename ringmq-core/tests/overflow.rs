@@ -246,3 +246,27 @@ fn waits_in_slices_count_one_timeout_only() {
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert_eq!(t.stats().timed_out, 1);
 }
+
+#[test]
+fn close_does_not_wait_for_an_idle_lossy_subscription() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(64)).unwrap();
+    let _dash = t
+        .subscribe_pull(
+            "dash",
+            SubOptions {
+                lossy: true,
+                ..SubOptions::default()
+            },
+        )
+        .unwrap();
+    for _ in 0..10 {
+        t.publish(b"x").unwrap();
+    }
+    let t0 = Instant::now();
+    let report = mq.close(Duration::from_secs(10)).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(!report.timed_out);
+    // Still reported: the lossy subscription never saw them.
+    assert_eq!(report.undelivered, 10);
+}
