@@ -187,16 +187,7 @@ impl BrokerCore {
             topics
                 .iter()
                 .flat_map(|t| t.subs_snapshot())
-                // A lossy subscription's backlog may be skipped at any time;
-                // the drain waits only for what it has taken.
-                .map(|s| {
-                    s.outstanding()
-                        - if s.lossy {
-                            s.lag().min(s.outstanding())
-                        } else {
-                            0
-                        }
-                })
+                .map(|s| s.drain_outstanding())
                 .sum()
         };
         let mut timed_out = false;
