@@ -117,20 +117,21 @@ fn term_goes_straight_to_dlq_and_double_settle_is_rejected() {
     assert_eq!((d.data(), d.attempt()), (&b"x"[..], 1));
 }
 
+/// A small topic whose unsettled deliveries expire after `ack_ms` and are
+/// retried after 1 ms.
+fn quick_timeout(ack_ms: u64) -> TopicOptions {
+    TopicOptions {
+        ack_timeout: Duration::from_millis(ack_ms),
+        backoff_base: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(1),
+        ..small(8)
+    }
+}
+
 #[test]
 fn ack_timeout_redelivers_and_in_progress_postpones() {
     let mq = broker();
-    let t = mq
-        .create_topic(
-            "t",
-            TopicOptions {
-                ack_timeout: Duration::from_millis(400),
-                backoff_base: Duration::from_millis(1),
-                backoff_max: Duration::from_millis(1),
-                ..small(8)
-            },
-        )
-        .unwrap();
+    let t = mq.create_topic("t", quick_timeout(400)).unwrap();
     let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
     t.publish(b"slow").unwrap();
     let d = poll1(&s);
@@ -160,17 +161,7 @@ fn ack_timeout_redelivers_and_in_progress_postpones() {
 #[test]
 fn dropped_delivery_is_redelivered_after_ack_timeout() {
     let mq = broker();
-    let t = mq
-        .create_topic(
-            "t",
-            TopicOptions {
-                ack_timeout: Duration::from_millis(50),
-                backoff_base: Duration::from_millis(1),
-                backoff_max: Duration::from_millis(1),
-                ..small(8)
-            },
-        )
-        .unwrap();
+    let t = mq.create_topic("t", quick_timeout(50)).unwrap();
     let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
     t.publish(b"m").unwrap();
     drop(poll1(&s));
