@@ -234,6 +234,36 @@ impl SubCore {
         }
     }
 
+    /// The fast ack of a ring delivery: DELIVERED -> SETTLED, false if it is
+    /// no longer DELIVERED (expired, or a stale tag).
+    fn try_settle_delivered(&self, seq: u64) -> bool {
+        self.entry(seq)
+            .state
+            .compare_exchange(enc(seq, DELIVERED), enc(seq, SETTLED), SeqCst, Acquire)
+            .is_ok()
+    }
+
+    /// After `n` fast acks: their credits, the counter, and one watermark
+    /// advance for all of them.
+    fn finish_fast_acks(&self, n: u64) {
+        if n > 0 {
+            self.add_credits(n);
+            self.counters.acked.fetch_add(n, Relaxed);
+            self.advance();
+        }
+    }
+
+    /// `Closed` once the subscription or its topic has closed.
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::closed(&format!("subscription {:?}", self.group)));
+        }
+        if self.topic.is_shut() {
+            return Err(Error::closed(&format!("topic {:?}", self.topic.name)));
+        }
+        Ok(())
+    }
+
     /// Reserves up to `want` credits; returns how many.
     fn take_credits(&self, want: u64) -> u64 {
         let mut c = self.credits.load(Acquire);
@@ -291,12 +321,7 @@ impl SubCore {
     /// Takes up to `max` deliveries without blocking; returns how many were
     /// appended to `out`.
     pub(crate) fn take(self: &Arc<Self>, max: usize, out: &mut impl Sink) -> Result<usize> {
-        if self.is_closed() {
-            return Err(Error::closed(&format!("subscription {:?}", self.group)));
-        }
-        if self.topic.is_shut() {
-            return Err(Error::closed(&format!("topic {:?}", self.topic.name)));
-        }
+        self.check_open()?;
         if max == 0 {
             return Ok(0);
         }
@@ -611,7 +636,7 @@ impl SubCore {
     /// by one.
     pub(crate) fn ack_all(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> Result<()> {
         let mut first = Ok(());
-        let (mut n, mut wrote) = (0u64, false);
+        let mut n = 0u64;
         let now = wall_ns();
         let closed = self.is_closed();
         let lat = |d: &Delivery| now.saturating_sub(d.meta.timestamp_ns).max(0) as u64;
@@ -619,19 +644,12 @@ impl SubCore {
         for d in batch.iter_mut() {
             let fast =
                 !closed && d.tag & STORE_TAG == 0 && !self.lossy && Arc::ptr_eq(&d.sub, self);
-            if fast
-                && self
-                    .entry(d.tag)
-                    .state
-                    .compare_exchange(enc(d.tag, DELIVERED), enc(d.tag, SETTLED), SeqCst, Acquire)
-                    .is_ok()
-            {
+            if fast && self.try_settle_delivered(d.tag) {
                 d.settled = true;
                 n += 1;
-                wrote = true;
             }
         }
-        if wrote {
+        if n > 0 {
             self.latency
                 .record_all(batch.iter().filter(|d| d.settled).map(lat));
         }
@@ -644,11 +662,7 @@ impl SubCore {
                 first = r;
             }
         }
-        if n > 0 {
-            self.add_credits(n);
-            self.counters.acked.fetch_add(n, Relaxed);
-            self.advance();
-        }
+        self.finish_fast_acks(n);
         first
     }
 
@@ -663,12 +677,7 @@ impl SubCore {
         scratch: &mut Vec<Delivery>,
         f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
     ) -> Result<usize> {
-        if self.is_closed() {
-            return Err(Error::closed(&format!("subscription {:?}", self.group)));
-        }
-        if self.topic.is_shut() {
-            return Err(Error::closed(&format!("topic {:?}", self.topic.name)));
-        }
+        self.check_open()?;
         let now = mono_coarse_ns();
         if self.lossy || self.store_due.load(Acquire) <= now || now >= self.next_reap.load(Relaxed)
         {
@@ -699,11 +708,7 @@ impl SubCore {
                 Ok(()) => {
                     let now = *ack_time.get_or_insert_with(wall_ns);
                     let latency = now.saturating_sub(meta.timestamp_ns).max(0) as u64;
-                    let e = self.entry(seq);
-                    if e.state
-                        .compare_exchange(enc(seq, DELIVERED), enc(seq, SETTLED), SeqCst, Acquire)
-                        .is_ok()
-                    {
+                    if self.try_settle_delivered(seq) {
                         self.latency.record(latency);
                         acked += 1;
                     } else {
@@ -724,11 +729,7 @@ impl SubCore {
                 }
             }
         }
-        if acked > 0 {
-            self.add_credits(acked);
-            self.counters.acked.fetch_add(acked, Relaxed);
-            self.advance();
-        }
+        self.finish_fast_acks(acked);
         Ok(n as usize)
     }
 
@@ -765,12 +766,7 @@ impl SubCore {
             if fast {
                 // Read the timestamp while the slot is still pinned.
                 let ts = self.topic.ring.meta(tag).timestamp_ns;
-                if self
-                    .entry(tag)
-                    .state
-                    .compare_exchange(enc(tag, DELIVERED), enc(tag, SETTLED), SeqCst, Acquire)
-                    .is_ok()
-                {
+                if self.try_settle_delivered(tag) {
                     self.latency.record(now.saturating_sub(ts).max(0) as u64);
                     n += 1;
                     continue;
@@ -782,11 +778,7 @@ impl SubCore {
                 first = Err(Error::new(e.kind(), format!("tags[{i}]: {}", e.message())));
             }
         }
-        if n > 0 {
-            self.add_credits(n);
-            self.counters.acked.fetch_add(n, Relaxed);
-            self.advance();
-        }
+        self.finish_fast_acks(n);
         first
     }
 
@@ -874,7 +866,7 @@ impl SubCore {
         };
         match action {
             Action::Ack => {
-                if !cas(delivered, enc(seq, SETTLED)) {
+                if !self.try_settle_delivered(seq) {
                     return not_delivered();
                 }
                 self.add_credits(1);
