@@ -335,7 +335,7 @@ impl PushSub {
                 };
                 if catch_unwind(AssertUnwindSafe(|| h(&msg, completion))).is_err() {
                     // The completion was dropped while unwinding: a nack.
-                    self.count_panic();
+                    self.core.count_panic();
                 }
             }
         }
@@ -344,11 +344,6 @@ impl PushSub {
     /// Runs a sync handler; a panic becomes an error (and is counted).
     fn call_sync(&self, h: &SyncHandler, msg: &Message<'_>) -> HandlerResult {
         call_handler(&self.core, &mut |m| h(m), msg)
-    }
-
-    fn count_panic(&self) {
-        self.core.counters.handler_panics.fetch_add(1, Relaxed);
-        self.pool.panics.fetch_add(1, Relaxed);
     }
 
     /// Settles one handled message.

@@ -90,8 +90,7 @@ pub(crate) fn call_handler(
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(msg))) {
         Ok(r) => r,
         Err(p) => {
-            sub.counters.handler_panics.fetch_add(1, Relaxed);
-            sub.topic.pool.panics.fetch_add(1, Relaxed);
+            sub.count_panic();
             Err(HandlerError(panic_text(&*p)))
         }
     }
@@ -251,6 +250,12 @@ impl SubCore {
             self.counters.acked.fetch_add(n, Relaxed);
             self.advance();
         }
+    }
+
+    /// A handler panicked: counted for the subscription and the pool.
+    pub(crate) fn count_panic(&self) {
+        self.counters.handler_panics.fetch_add(1, Relaxed);
+        self.topic.pool.panics.fetch_add(1, Relaxed);
     }
 
     /// `Closed` once the subscription or its topic has closed.
