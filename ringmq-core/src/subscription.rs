@@ -258,6 +258,23 @@ impl SubCore {
         self.topic.pool.panics.fetch_add(1, Relaxed);
     }
 
+    /// Waits while `seq` is BUSY. A holder's settle that fails against
+    /// DELIVERED may have met the ack timer copying the message out (the
+    /// holder never sees its own BUSY); the timer ends in EXPIRED, which the
+    /// holder must then settle, or the slot would stay pinned for good.
+    fn wait_not_busy(&self, seq: u64) {
+        let e = self.entry(seq);
+        let mut spins = 0u32;
+        while e.state.load(Acquire) == enc(seq, BUSY) {
+            spins += 1;
+            if spins < 64 {
+                spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
     /// `Closed` once the subscription or its topic has closed.
     fn check_open(&self) -> Result<()> {
         if self.is_closed() {
@@ -845,23 +862,12 @@ impl SubCore {
             return Err(Self::unknown(seq));
         }
         let e = self.entry(seq);
-        // BUSY is the ack timer copying the message out (a holder never sees
-        // its own BUSY): wait for it to end, or this settle would miss the
-        // EXPIRED state that follows and leave the slot pinned.
-        let mut spins = 0u32;
-        while e.state.load(Acquire) == enc(seq, BUSY) {
-            spins += 1;
-            if spins < 64 {
-                spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
         let delivered = enc(seq, DELIVERED);
         let cas = |from: u64, to: u64| e.state.compare_exchange(from, to, SeqCst, Acquire).is_ok();
         // Not DELIVERED: an expired delivery's old holder lets go of its
         // slot (and learns it was redelivered), or the tag is unknown.
         let not_delivered = || {
+            self.wait_not_busy(seq);
             if cas(enc(seq, EXPIRED), enc(seq, BUSY)) {
                 self.settle_ring_entry(seq);
                 Err(Self::expired(seq))
@@ -918,8 +924,11 @@ impl SubCore {
                 }
             }
             Action::Release => {
-                if !cas(delivered, enc(seq, ABANDONED)) && cas(enc(seq, EXPIRED), enc(seq, BUSY)) {
-                    self.settle_ring_entry(seq);
+                if !cas(delivered, enc(seq, ABANDONED)) {
+                    self.wait_not_busy(seq);
+                    if cas(enc(seq, EXPIRED), enc(seq, BUSY)) {
+                        self.settle_ring_entry(seq);
+                    }
                 }
                 Ok(())
             }
