@@ -177,6 +177,9 @@ pub struct SubStats {
     /// Redeliveries after a nack or an ack timeout.
     pub retried: u64,
     pub dead_lettered: u64,
+    /// Deliveries settled with `term` (straight to the dead-letter topic),
+    /// ordered lanes giving up included.
+    pub termed: u64,
     /// Messages a lossy subscription skipped.
     pub dropped: u64,
     /// Deliveries not settled within ack_timeout.

@@ -1126,6 +1126,7 @@ impl SubCore {
             nacked,
             retried: c.retried.load(Relaxed),
             dead_lettered: c.dead_lettered.load(Relaxed),
+            termed,
             dropped: c.dropped.load(Relaxed),
             expired,
             handler_panics: c.handler_panics.load(Relaxed),
