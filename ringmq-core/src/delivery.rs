@@ -104,7 +104,8 @@ impl Delivery {
         }
     }
 
-    fn settle(mut self, action: Action<'_>) -> Result<()> {
+    /// Settles with `action`, consuming the delivery.
+    pub(crate) fn settle_with(mut self, action: Action<'_>) -> Result<()> {
         self.settled = true;
         self.sub
             .settle(self.tag, action, Some(self.meta.timestamp_ns))
@@ -112,46 +113,28 @@ impl Delivery {
 
     /// Done: the message will not be delivered again to this subscription.
     pub fn ack(self) -> Result<()> {
-        self.settle(Action::Ack)
+        self.settle_with(Action::Ack)
     }
 
     /// Failed: redeliver after `delay`, or after the topic's backoff when
     /// `None`; dead-lettered once it has had `max_attempts` deliveries.
     pub fn nack(self, delay: Option<Duration>) -> Result<()> {
-        self.settle(Action::Nack {
-            delay,
-            reason: None,
-        })
+        self.settle_with(Action::nack(delay, None))
     }
 
     /// As [`nack`](Self::nack), keeping `reason` as the failure's text.
     pub fn nack_with_reason(self, delay: Option<Duration>, reason: &str) -> Result<()> {
-        self.settle(Action::Nack {
-            delay,
-            reason: Some(reason),
-        })
+        self.settle_with(Action::nack(delay, Some(reason)))
     }
 
     /// Poison: straight to the dead-letter topic, no more attempts.
     pub fn term(self) -> Result<()> {
-        self.settle(Action::Term {
-            reason: None,
-            attempts: None,
-        })
+        self.settle_with(Action::Term { reason: None })
     }
 
     pub fn term_with_reason(self, reason: &str) -> Result<()> {
-        self.settle(Action::Term {
+        self.settle_with(Action::Term {
             reason: Some(reason),
-            attempts: None,
-        })
-    }
-
-    /// Dead-letters after `attempts` deliveries made in place by the caller.
-    pub(crate) fn term_after(self, attempts: u32, reason: &str) -> Result<()> {
-        self.settle(Action::Term {
-            reason: Some(reason),
-            attempts: Some(attempts),
         })
     }
 

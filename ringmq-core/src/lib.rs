@@ -29,6 +29,7 @@ mod broker;
 mod clock;
 mod delivery;
 mod error;
+mod handler;
 mod metrics;
 mod options;
 mod pool;
@@ -46,12 +47,13 @@ pub use barrier::is_asymmetric as notify_is_asymmetric;
 pub use broker::{Broker, CloseReport};
 pub use delivery::{Delivery, Message};
 pub use error::{Error, ErrorKind, Result};
+pub use handler::{HandlerError, HandlerResult};
 pub use options::{
     BrokerOptions, Overflow, StartAt, SubOptions, TopicOptions, MAX_CAPACITY, MAX_NAME_LEN,
     MAX_SLOT_SIZE,
 };
 pub use pool::PoolStats;
-pub use push::{Completion, HandlerError, PushSubscription};
+pub use push::{Completion, PushSubscription};
 pub use stats::{SubStats, TopicStats};
 pub use subscription::PullSubscription;
 pub use topic::Topic;
@@ -64,4 +66,5 @@ pub mod internals {
     //! Parts exposed for the loom model tests and benchmarks only.
     pub use crate::ring::{Peek, Ring, SlotMeta};
     pub use crate::sequence::{advance_gate, ClaimError, Sequencer};
+    pub use crate::subscription::{Reaped, SlotStates};
 }

@@ -55,7 +55,7 @@ pub(crate) struct Pool {
     work: WaitQueue,
     workers: AtomicUsize,
     busy: AtomicUsize,
-    pub panics: AtomicU64,
+    panics: AtomicU64,
     grown: AtomicU64,
     shrunk: AtomicU64,
     /// Utilisation × 1e6 (smoothed) and the target size, for stats.
@@ -87,6 +87,11 @@ impl Pool {
             started: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A handler panicked on this pool (the worker lives on).
+    pub(crate) fn count_panic(&self) {
+        self.panics.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn notify_work(&self) {

@@ -14,43 +14,17 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::clock::{dur_ns, mono_ns};
 use crate::delivery::{Delivery, Message};
 use crate::error::Result;
+use crate::handler::{catch, HandlerResult};
 use crate::pool::Pool;
-use crate::retry::{backoff, splitmix};
+use crate::retry::splitmix;
 use crate::stats::SubStats;
-use crate::subscription::{call_handler, SubCore};
+use crate::subscription::{Action, SubCore};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
-
-/// Why a handler failed; kept as the message's failure text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerError(pub String);
-
-impl fmt::Display for HandlerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HandlerError {}
-
-impl From<&str> for HandlerError {
-    fn from(s: &str) -> Self {
-        HandlerError(s.to_owned())
-    }
-}
-
-impl From<String> for HandlerError {
-    fn from(s: String) -> Self {
-        HandlerError(s)
-    }
-}
-
-pub type HandlerResult = std::result::Result<(), HandlerError>;
 
 type SyncHandler = dyn Fn(&Message<'_>) -> HandlerResult + Send + Sync;
 type AsyncHandler = dyn Fn(&Message<'_>, Completion) + Send + Sync;
@@ -120,11 +94,10 @@ impl Drop for Completion {
 }
 
 impl PushSub {
-    pub(crate) fn new(core: Arc<SubCore>, handler: Handler, pool: Arc<Pool>) -> PushSub {
+    pub(crate) fn new(core: Arc<SubCore>, handler: Handler, pool: Arc<Pool>) -> Arc<PushSub> {
         let ordered = core.opts.ordered_by_key.then(|| {
             let n = (core.opts.concurrency * 4).next_power_of_two().max(8);
-            let limit =
-                (core.opts.concurrency * BATCH * 4).min(core.topic.ring.capacity() as usize);
+            let limit = (core.opts.concurrency * BATCH * 4).min(core.topic().options().capacity);
             Ordered {
                 intake: Mutex::new(Vec::with_capacity(BATCH)),
                 lanes: (0..n)
@@ -138,14 +111,14 @@ impl PushSub {
                 limit: limit.max(1),
             }
         });
-        PushSub {
+        Arc::new(PushSub {
             core,
             handler,
             running: AtomicUsize::new(0),
             ordered,
             pool,
             last_refresh: AtomicU64::new(mono_ns()),
-        }
+        })
     }
 
     fn try_reserve(&self) -> bool {
@@ -206,7 +179,9 @@ impl PushSub {
                 }
                 let n = self
                     .core
-                    .consume(self.batch_hint(), batch, &mut |m| h(m))
+                    .consume(self.batch_hint(), batch, &mut |m| {
+                        self.call_sync(h.as_ref(), m)
+                    })
                     .unwrap_or(0);
                 self.unreserve();
                 n > 0
@@ -333,9 +308,9 @@ impl PushSub {
                     attempt,
                     data,
                 };
-                if catch_unwind(AssertUnwindSafe(|| h(&msg, completion))).is_err() {
+                if catch(|| h(&msg, completion)).is_err() {
                     // The completion was dropped while unwinding: a nack.
-                    self.core.count_panic();
+                    self.count_panic();
                 }
             }
         }
@@ -343,7 +318,17 @@ impl PushSub {
 
     /// Runs a sync handler; a panic becomes an error (and is counted).
     fn call_sync(&self, h: &SyncHandler, msg: &Message<'_>) -> HandlerResult {
-        call_handler(&self.core, &mut |m| h(m), msg)
+        catch(|| h(msg)).unwrap_or_else(|e| {
+            self.count_panic();
+            Err(e)
+        })
+    }
+
+    /// A handler panicked: counted for the subscription and for the pool
+    /// it ran on.
+    fn count_panic(&self) {
+        self.core.acct.handler_panicked();
+        self.pool.count_panic();
     }
 
     /// Settles one handled message.
@@ -365,28 +350,21 @@ impl PushSub {
                 o.queued.fetch_sub(1, AcqRel);
             }
             Err(e) => {
-                self.core.counters.nacked.fetch_add(1, Relaxed);
-                self.core.set_last_error(&e.0);
-                let opts = &self.core.topic.opts;
-                if held.attempt >= opts.max_attempts {
-                    let _ = held.d.term_after(
-                        held.attempt,
-                        &format!(
-                            "failed {} deliveries (max_attempts {}): {}",
-                            held.attempt, opts.max_attempts, e.0
-                        ),
-                    );
+                if held.attempt >= self.core.max_attempts() {
+                    // Out of attempts: a nack like any other, which the
+                    // subscription routes to the dead-letter topic.
+                    let _ = held.d.settle_with(Action::Nack {
+                        delay: None,
+                        reason: Some(&e.0),
+                        attempts: Some(held.attempt),
+                    });
                     o.queued.fetch_sub(1, AcqRel);
                 } else {
-                    self.core.counters.retried.fetch_add(1, Relaxed);
-                    // The in-place retry is another delivery.
-                    self.core.counters.delivered.fetch_add(1, Relaxed);
-                    let wait = backoff(
-                        opts.backoff_base,
-                        opts.backoff_max,
-                        held.attempt,
-                        splitmix(held.d.id() ^ held.attempt as u64),
-                    );
+                    // Retried in place, so later messages of the key wait.
+                    self.core.acct.retried_in_place(&e.0);
+                    let wait = self
+                        .core
+                        .retry_delay(held.attempt, held.d.id() ^ held.attempt as u64);
                     // Keep the ack timer away while it waits in the lane.
                     let _ = held.d.in_progress();
                     l.not_before.store(mono_ns() + dur_ns(wait), Release);
@@ -407,7 +385,7 @@ impl PushSub {
     pub(crate) fn housekeeping(&self) {
         let Some(o) = &self.ordered else { return };
         let now = mono_ns();
-        let every = dur_ns(self.core.topic.opts.ack_timeout) / 4;
+        let every = dur_ns(self.core.topic().options().ack_timeout) / 4;
         if now.saturating_sub(self.last_refresh.load(Relaxed)) < every {
             return;
         }
@@ -437,6 +415,10 @@ pub struct PushSubscription {
 }
 
 impl PushSubscription {
+    pub(crate) fn new(sub: Arc<PushSub>) -> PushSubscription {
+        PushSubscription { sub }
+    }
+
     pub fn group(&self) -> &str {
         &self.sub.core.group
     }
@@ -458,8 +440,11 @@ impl PushSubscription {
     /// does).
     pub fn unsubscribe(&self) -> Result<()> {
         self.sub.pool.remove(&self.sub);
-        let r = self.sub.core.topic.remove_subscription(&self.sub.core);
-        self.sub.core.topic.push_subs.fetch_sub(1, AcqRel);
+        let r = self
+            .sub
+            .core
+            .topic()
+            .remove_push_subscription(&self.sub.core);
         while self.sub.running.load(Acquire) > 0 && !Pool::on_worker_thread() {
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
@@ -468,56 +453,10 @@ impl PushSubscription {
     }
 }
 
-impl crate::topic::Topic {
-    /// Creates a push subscription: `handler` runs on the broker's pool for
-    /// each message; `Ok` acks, `Err` (or a panic) nacks.
-    pub fn subscribe<F>(
-        &self,
-        group: &str,
-        opts: crate::SubOptions,
-        handler: F,
-    ) -> Result<PushSubscription>
-    where
-        F: Fn(&Message<'_>) -> HandlerResult + Send + Sync + 'static,
-    {
-        self.subscribe_with(group, opts, Handler::Sync(Box::new(handler)))
-    }
-
-    /// Creates a push subscription whose handler finishes later: it gets a
-    /// [`Completion`] to complete (from any thread) when done. The message
-    /// view is valid during the call only; copy what outlives it.
-    pub fn subscribe_async<F>(
-        &self,
-        group: &str,
-        opts: crate::SubOptions,
-        handler: F,
-    ) -> Result<PushSubscription>
-    where
-        F: Fn(&Message<'_>, Completion) + Send + Sync + 'static,
-    {
-        self.subscribe_with(group, opts, Handler::Async(Box::new(handler)))
-    }
-
-    fn subscribe_with(
-        &self,
-        group: &str,
-        opts: crate::SubOptions,
-        handler: Handler,
-    ) -> Result<PushSubscription> {
-        let core = self.core.add_subscription(group, opts)?;
-        core.push.store(true, Release);
-        let pool = self.core.pool.clone();
-        let sub = Arc::new(PushSub::new(core, handler, pool.clone()));
-        self.core.push_subs.fetch_add(1, AcqRel);
-        pool.add(sub.clone());
-        Ok(PushSubscription { sub })
-    }
-}
-
 impl fmt::Debug for PushSubscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PushSubscription")
-            .field("topic", &self.sub.core.topic.name)
+            .field("topic", &self.sub.core.topic().name)
             .field("group", &self.sub.core.group)
             .finish()
     }

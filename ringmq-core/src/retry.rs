@@ -9,7 +9,7 @@
 //! publish → poll → ack path of the ring.
 //!
 //! A delivery made from an entry points into the entry's buffer, so the entry
-//! counts its `holders` (deliveries handed out and not yet settled or
+//! keeps the generations it handed out and that are not yet settled or
 //! released) and is reused only when the message is done and nobody holds it.
 
 use std::cmp::Reverse;
@@ -58,30 +58,47 @@ pub(crate) enum EntryState {
     },
 }
 
-pub(crate) struct Entry {
-    pub state: EntryState,
-    pub meta: SlotMeta,
-    /// Deliveries made so far in this subscription.
-    pub attempts: u32,
-    pub data: Vec<u8>,
-    /// Generation of the latest delivery; every delivery gets a new one.
-    pub gen: u32,
-    /// The first generation issued for the message now in this entry.
-    pub first_gen: u32,
-    pub holders: u32,
-    /// On the free list.
-    listed: bool,
-    /// The reason the message was dead-lettered or last failed.
-    pub reason: Option<String>,
+impl EntryState {
+    /// Waiting in the store: for a retry, or for room in the dead-letter
+    /// topic.
+    fn is_waiting(self) -> bool {
+        matches!(
+            self,
+            EntryState::Waiting { .. } | EntryState::ToDeadLetter { .. }
+        )
+    }
 }
 
+struct Entry {
+    state: EntryState,
+    meta: SlotMeta,
+    /// Deliveries made so far in this subscription.
+    attempts: u32,
+    data: Vec<u8>,
+    /// Generation of the latest delivery; every delivery gets a new one.
+    gen: u32,
+    /// The first generation issued for the message now in this entry.
+    first_gen: u32,
+    /// Generations of deliveries handed out and not yet let go (usually
+    /// one; an expired delivery's holder may still hold an older one).
+    held: Vec<u32>,
+    /// On the free list.
+    listed: bool,
+    /// Why the message last failed (kept with its dead letter).
+    reason: String,
+}
+
+/// A subscription's store of messages outside the ring. Its fields are its
+/// own: callers go through the methods, which keep `waiting`, the free list
+/// and the heap consistent with the entries' states.
 pub(crate) struct RetryStore {
-    pub entries: Vec<Entry>,
+    entries: Vec<Entry>,
     free: Vec<u32>,
     /// (time, entry, generation-or-state-marker); stale items are skipped.
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
     slot_size: usize,
-    pub waiting: usize,
+    /// Entries waiting (for a retry or for the dead-letter topic).
+    waiting: usize,
 }
 
 /// A heap item's marker for a waiting entry (in-flight ones use their gen).
@@ -98,9 +115,9 @@ impl RetryStore {
                     data: Vec::new(),
                     gen: 0,
                     first_gen: 0,
-                    holders: 0,
+                    held: Vec::new(),
                     listed: true,
-                    reason: None,
+                    reason: String::new(),
                 })
                 .collect(),
             free: (0..capacity as u32).rev().collect(),
@@ -134,15 +151,65 @@ impl RetryStore {
         e.meta.len = e.data.len() as u32;
         e.attempts = attempts;
         e.first_gen = e.gen.wrapping_add(1);
-        e.holders = 0;
-        e.reason = None;
+        e.held.clear();
+        e.reason.clear();
         idx
+    }
+
+    /// Messages waiting for a retry.
+    pub fn waiting(&self) -> usize {
+        self.waiting
+    }
+
+    /// The message in entry `idx`: its metadata, deliveries made, payload.
+    pub fn message(&self, idx: u32) -> (&SlotMeta, u32, &[u8]) {
+        let e = &self.entries[idx as usize];
+        (&e.meta, e.attempts, &e.data)
+    }
+
+    pub fn state(&self, idx: u32) -> EntryState {
+        self.entries[idx as usize].state
+    }
+
+    /// Generation of entry `idx`'s latest delivery.
+    pub fn gen(&self, idx: u32) -> u32 {
+        self.entries[idx as usize].gen
+    }
+
+    /// Replaces the metadata of a just-allocated entry (a lossy copy learns
+    /// it while copying); the length stays that of the copied payload.
+    pub fn set_meta(&mut self, idx: u32, meta: SlotMeta) {
+        let e = &mut self.entries[idx as usize];
+        e.meta = SlotMeta {
+            len: e.data.len() as u32,
+            ..meta
+        };
+    }
+
+    /// Why the message last failed, if it did.
+    pub fn reason(&self, idx: u32) -> Option<&str> {
+        let r = &self.entries[idx as usize].reason;
+        (!r.is_empty()).then_some(r.as_str())
+    }
+
+    /// Keeps `reason` as the message's failure text (reusing the buffer).
+    pub fn set_reason(&mut self, idx: u32, reason: &str) {
+        let r = &mut self.entries[idx as usize].reason;
+        r.clear();
+        r.push_str(reason);
+    }
+
+    /// Deliveries made elsewhere (in place, by an ordered push lane) count
+    /// as attempts of this entry.
+    pub fn raise_attempts(&mut self, idx: u32, attempts: u32) {
+        let e = &mut self.entries[idx as usize];
+        e.attempts = e.attempts.max(attempts);
     }
 
     /// Schedules entry `idx` for delivery at `due`.
     pub fn park(&mut self, idx: u32, due: u64) {
         let e = &mut self.entries[idx as usize];
-        if !matches!(e.state, EntryState::Waiting { .. }) {
+        if !e.state.is_waiting() {
             self.waiting += 1;
         }
         e.state = EntryState::Waiting { due };
@@ -152,8 +219,8 @@ impl RetryStore {
     /// Schedules entry `idx` for another try at dead-lettering.
     pub fn park_for_dead_letter(&mut self, idx: u32, due: u64) {
         let e = &mut self.entries[idx as usize];
-        if matches!(e.state, EntryState::Waiting { .. }) {
-            self.waiting -= 1;
+        if !e.state.is_waiting() {
+            self.waiting += 1;
         }
         e.state = EntryState::ToDeadLetter { due };
         self.push_heap(due, idx, WAITING);
@@ -162,12 +229,12 @@ impl RetryStore {
     /// Marks entry `idx` handed out, returning the delivery's generation.
     pub fn deliver(&mut self, idx: u32, deadline: u64) -> u32 {
         let e = &mut self.entries[idx as usize];
-        if matches!(e.state, EntryState::Waiting { .. }) {
+        if e.state.is_waiting() {
             self.waiting -= 1;
         }
         e.gen = e.gen.wrapping_add(1);
         e.attempts += 1;
-        e.holders += 1;
+        e.held.push(e.gen);
         e.state = EntryState::InFlight { deadline };
         let gen = e.gen;
         self.push_heap(deadline, idx, gen);
@@ -217,23 +284,40 @@ impl RetryStore {
     /// holds it. Returns true if the entry became free.
     pub fn finish(&mut self, idx: u32) -> bool {
         let e = &mut self.entries[idx as usize];
-        if matches!(e.state, EntryState::Waiting { .. }) {
+        if e.state.is_waiting() {
             self.waiting -= 1;
         }
         e.state = EntryState::Free;
         self.maybe_free(idx)
     }
 
-    /// Drops one holder of entry `idx`; frees it if the message is done.
-    pub fn release(&mut self, idx: u32) -> bool {
+    /// The holder of delivery `gen` of entry `idx` lets go. Returns
+    /// (whether `gen` was held, whether the entry became free): letting go
+    /// of a generation not held changes nothing.
+    pub fn release(&mut self, idx: u32, gen: u32) -> (bool, bool) {
         let e = &mut self.entries[idx as usize];
-        e.holders = e.holders.saturating_sub(1);
-        self.maybe_free(idx)
+        let Some(i) = e
+            .held
+            .iter()
+            .position(|&g| g & 0x7fff_ffff == gen & 0x7fff_ffff)
+        else {
+            return (false, false);
+        };
+        e.held.swap_remove(i);
+        (true, self.maybe_free(idx))
+    }
+
+    /// Is delivery `gen` of entry `idx` still held?
+    pub fn holds(&self, idx: u32, gen: u32) -> bool {
+        self.entries[idx as usize]
+            .held
+            .iter()
+            .any(|&g| g & 0x7fff_ffff == gen & 0x7fff_ffff)
     }
 
     fn maybe_free(&mut self, idx: u32) -> bool {
         let e = &mut self.entries[idx as usize];
-        if e.state == EntryState::Free && e.holders == 0 && !e.listed {
+        if e.state == EntryState::Free && e.held.is_empty() && !e.listed {
             e.listed = true;
             self.free.push(idx);
             return true;
@@ -290,7 +374,10 @@ mod tests {
         assert!(s.owns_gen(a, g));
         assert!(!s.finish(a), "a holder still points into the buffer");
         assert_eq!(s.used(), 1);
-        assert!(s.release(a));
+        assert_eq!(s.release(a, g + 1), (false, false), "not a held generation");
+        assert_eq!(s.used(), 1);
+        assert_eq!(s.release(a, g), (true, true));
+        assert_eq!(s.release(a, g), (false, false), "let go once only");
         assert_eq!(s.used(), 0);
         assert_eq!(s.pop_due(100), None, "a freed entry's deadline is stale");
     }

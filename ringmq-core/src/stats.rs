@@ -153,19 +153,6 @@ pub struct TopicStats {
     pub subscriptions: u64,
 }
 
-/// Per-subscription counters.
-#[derive(Default)]
-pub struct SubCounters {
-    pub delivered: AtomicU64,
-    pub acked: AtomicU64,
-    pub nacked: AtomicU64,
-    pub retried: AtomicU64,
-    pub dead_lettered: AtomicU64,
-    pub dropped: AtomicU64,
-    pub expired: AtomicU64,
-    pub handler_panics: AtomicU64,
-}
-
 /// A snapshot of a subscription's stats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubStats {
@@ -187,7 +174,8 @@ pub struct SubStats {
     pub handler_panics: u64,
     /// Delivered and not yet settled.
     pub in_flight: u64,
-    /// Waiting outside the ring for a retry.
+    /// Waiting outside the ring for a retry, or for room in a full
+    /// dead-letter topic.
     pub waiting_retry: u64,
     /// Published but not yet delivered to this subscription.
     pub lag: u64,

@@ -6,32 +6,35 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{deadline, wall_ns};
+use crate::delivery::Message;
 use crate::error::{Error, ErrorKind, Result};
+use crate::handler::HandlerResult;
 use crate::options::{validate_name, Overflow, StartAt, SubOptions, TopicOptions};
 use crate::pool::Pool;
+use crate::push::{Completion, Handler, PushSub, PushSubscription};
 use crate::ring::{Ring, SlotMeta};
-use crate::sequence::{ClaimError, Sequencer, MAX_GATES};
+use crate::sequence::{advance_gate, ClaimError, Sequencer, MAX_GATES};
 use crate::stats::{TopicCounters, TopicStats};
-use crate::subscription::{PullSubscription, SubCore};
+use crate::subscription::{Consumer, PullSubscription, SubCore};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
 use crate::wait::{WaitQueue, Woke};
 
 pub(crate) struct TopicCore {
-    pub name: String,
-    pub opts: TopicOptions,
-    pub ring: Ring,
-    pub seq: Sequencer,
-    pub counters: TopicCounters,
+    pub(crate) name: String,
+    opts: TopicOptions,
+    ring: Ring,
+    seq: Sequencer,
+    counters: TopicCounters,
     /// Woken when messages are published.
-    pub consumers: WaitQueue,
+    consumers: WaitQueue,
     /// Woken when a subscription settles (room may have appeared) or closes.
-    pub producers: WaitQueue,
-    pub subs: Mutex<Vec<Arc<SubCore>>>,
-    pub dlq: Option<Arc<TopicCore>>,
-    pub is_dlq: bool,
-    pub pool: Arc<Pool>,
+    producers: WaitQueue,
+    subs: Mutex<Vec<Arc<SubCore>>>,
+    dlq: Option<Arc<TopicCore>>,
+    is_dlq: bool,
+    pool: Arc<Pool>,
     /// Push subscriptions on this topic; publishes wake the pool when > 0.
-    pub push_subs: AtomicUsize,
+    push_subs: AtomicUsize,
     /// Publishes refused (closing).
     publishing_closed: AtomicBool,
     /// Everything refused (closed).
@@ -254,10 +257,14 @@ impl TopicCore {
         Ok(seq)
     }
 
-    pub(crate) fn add_subscription(
+    /// Registers a subscription. Its consumer kind is fixed here, before it
+    /// is visible to `find_subscription`, so a push subscription is never
+    /// pullable.
+    fn add_subscription(
         self: &Arc<Self>,
         group: &str,
         opts: SubOptions,
+        consumer: Consumer,
     ) -> Result<Arc<SubCore>> {
         validate_name("group", group)?;
         opts.validate()?;
@@ -293,7 +300,15 @@ impl TopicCore {
             })?;
             (Some(g), s)
         };
-        let sub = Arc::new(SubCore::new(self.clone(), group, opts, lossy, gate, start));
+        let sub = Arc::new(SubCore::new(
+            self.clone(),
+            group,
+            opts,
+            consumer,
+            lossy,
+            gate,
+            start,
+        ));
         subs.push(sub.clone());
         Ok(sub)
     }
@@ -306,9 +321,18 @@ impl TopicCore {
         subs.swap_remove(i);
         drop(subs);
         self.dropped_gone
-            .fetch_add(sub.counters.dropped.load(Relaxed), Relaxed);
+            .fetch_add(sub.acct.dropped_total(), Relaxed);
         sub.close();
         Ok(())
+    }
+
+    /// Removes a push subscription (the pool has stopped visiting it).
+    pub(crate) fn remove_push_subscription(&self, sub: &Arc<SubCore>) -> Result<()> {
+        let r = self.remove_subscription(sub);
+        if r.is_ok() {
+            self.push_subs.fetch_sub(1, AcqRel);
+        }
+        r
     }
 
     pub(crate) fn find_subscription(&self, group: &str) -> Option<Arc<SubCore>> {
@@ -318,10 +342,7 @@ impl TopicCore {
     pub(crate) fn stats(&self) -> TopicStats {
         let subs = self.subs_snapshot();
         let claimed = self.seq.claimed();
-        let dropped: u64 = subs
-            .iter()
-            .map(|s| s.counters.dropped.load(Relaxed))
-            .sum::<u64>()
+        let dropped: u64 = subs.iter().map(|s| s.acct.dropped_total()).sum::<u64>()
             + self.dropped_gone.load(Relaxed);
         let gated_min = self.seq.min_gate(claimed);
         TopicStats {
@@ -332,6 +353,67 @@ impl TopicCore {
             depth: claimed.saturating_sub(gated_min),
             capacity: self.ring.capacity(),
             subscriptions: subs.len() as u64,
+        }
+    }
+}
+
+/// What a subscription may ask of its topic: the ring it reads, its own
+/// gate in the sequencer, wake-ups, and the dead-letter topic. Nothing else
+/// of the topic is the subscription's business.
+impl TopicCore {
+    pub(crate) fn options(&self) -> &TopicOptions {
+        &self.opts
+    }
+
+    pub(crate) fn is_dead_letter_topic(&self) -> bool {
+        self.is_dlq
+    }
+
+    pub(crate) fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    pub(crate) fn gate_value(&self, gate: usize) -> u64 {
+        self.seq.gate_value(gate)
+    }
+
+    /// Advances `gate` over every sequence `settled` says is settled;
+    /// true if it moved.
+    pub(crate) fn advance_gate(&self, gate: usize, settled: impl Fn(u64) -> bool) -> bool {
+        advance_gate(self.seq.gate(gate), settled)
+    }
+
+    /// Gives up `gate`: the subscription no longer holds producers back.
+    pub(crate) fn release_gate(&self, gate: usize) {
+        self.seq.release(gate);
+        self.producers.notify();
+    }
+
+    pub(crate) fn notify_producers(&self) {
+        self.producers.notify();
+    }
+
+    pub(crate) fn notify_consumers(&self) {
+        self.consumers.notify();
+    }
+
+    /// Waits for a publish (or `ready`, or the deadline).
+    pub(crate) fn wait_for_consumers(
+        &self,
+        deadline: Option<u64>,
+        max_sleep: Option<Duration>,
+        ready: impl FnMut() -> bool,
+    ) -> Woke {
+        self.consumers.wait_until(deadline, max_sleep, ready)
+    }
+
+    /// Publishes a dead letter, keeping its metadata; tries once. True when
+    /// it landed, or when there is no dead-letter topic (a dead-letter
+    /// topic's own terms end the message there).
+    pub(crate) fn dead_letter(&self, meta: &SlotMeta, data: &[u8]) -> bool {
+        match &self.dlq {
+            None => true,
+            Some(dlq) => dlq.publish_dead_letter(meta, data).is_ok(),
         }
     }
 }
@@ -398,8 +480,51 @@ impl Topic {
     /// Creates a pull subscription (consumer group) named `group`.
     pub fn subscribe_pull(&self, group: &str, opts: SubOptions) -> Result<PullSubscription> {
         Ok(PullSubscription {
-            core: self.core.add_subscription(group, opts)?,
+            core: self.core.add_subscription(group, opts, Consumer::Pull)?,
         })
+    }
+
+    /// Creates a push subscription: `handler` runs on the broker's pool for
+    /// each message; `Ok` acks, `Err` (or a panic) nacks.
+    pub fn subscribe<F>(
+        &self,
+        group: &str,
+        opts: SubOptions,
+        handler: F,
+    ) -> Result<PushSubscription>
+    where
+        F: Fn(&Message<'_>) -> HandlerResult + Send + Sync + 'static,
+    {
+        self.subscribe_with(group, opts, Handler::Sync(Box::new(handler)))
+    }
+
+    /// Creates a push subscription whose handler finishes later: it gets a
+    /// [`Completion`] to complete (from any thread) when done. The message
+    /// view is valid during the call only; copy what outlives it.
+    pub fn subscribe_async<F>(
+        &self,
+        group: &str,
+        opts: SubOptions,
+        handler: F,
+    ) -> Result<PushSubscription>
+    where
+        F: Fn(&Message<'_>, Completion) + Send + Sync + 'static,
+    {
+        self.subscribe_with(group, opts, Handler::Async(Box::new(handler)))
+    }
+
+    fn subscribe_with(
+        &self,
+        group: &str,
+        opts: SubOptions,
+        handler: Handler,
+    ) -> Result<PushSubscription> {
+        let core = self.core.add_subscription(group, opts, Consumer::Push)?;
+        let pool = self.core.pool.clone();
+        let sub = PushSub::new(core, handler, pool.clone());
+        self.core.push_subs.fetch_add(1, AcqRel);
+        pool.add(sub.clone());
+        Ok(PushSubscription::new(sub))
     }
 
     /// The existing pull subscription `group`, for another consumer of it.

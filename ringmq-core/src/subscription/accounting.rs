@@ -1,0 +1,198 @@
+//! The one owner of a subscription's counters.
+//!
+//! Nothing else changes them: each event of a delivery's life is one method
+//! here, and `in_flight`, `outstanding` and the stats snapshot are derived
+//! here from the same counters. Every delivery ends in exactly one of acked,
+//! nacked, expired or termed, so at every quiescent moment
+//!
+//! ```text
+//! delivered = acked + nacked + expired + termed + in_flight
+//! ```
+//!
+//! A push handler's failure is a nack whether the message is retried or
+//! dead-lettered; `termed` counts only explicit terms. `dead_lettered` and
+//! `retried` count what followed a failure (a dead letter follows a nack at
+//! `max_attempts`, a term, or an ordered lane giving up), not deliveries.
+//! A failure is counted before the dead-lettering it causes, so a snapshot
+//! never shows `dead_lettered` ahead of the nack or term behind it.
+
+use crate::stats::{Histogram, SubStats};
+use crate::sync::{AtomicU64, Mutex, Ordering::Relaxed};
+
+pub(crate) struct Accounting {
+    delivered: AtomicU64,
+    acked: AtomicU64,
+    nacked: AtomicU64,
+    expired: AtomicU64,
+    termed: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    dropped: AtomicU64,
+    handler_panics: AtomicU64,
+    latency: Histogram,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Accounting {
+    pub(crate) fn new() -> Accounting {
+        Accounting {
+            delivered: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            nacked: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            termed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            handler_panics: AtomicU64::new(0),
+            latency: Histogram::new(),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// `n` deliveries handed to consumers.
+    pub(crate) fn delivered(&self, n: u64) {
+        if n > 0 {
+            self.delivered.fetch_add(n, Relaxed);
+        }
+    }
+
+    /// `n` deliveries acked.
+    pub(crate) fn acked(&self, n: u64) {
+        if n > 0 {
+            self.acked.fetch_add(n, Relaxed);
+        }
+    }
+
+    /// One ack's publish-to-ack latency.
+    pub(crate) fn latency(&self, ns: u64) {
+        self.latency.record(ns);
+    }
+
+    /// A batch of acks' latencies.
+    pub(crate) fn latencies(&self, ns: impl IntoIterator<Item = u64>) {
+        self.latency.record_all(ns);
+    }
+
+    /// A delivery failed (nack, handler error or panic).
+    pub(crate) fn nacked(&self, reason: Option<&str>) {
+        self.nacked.fetch_add(1, Relaxed);
+        if let Some(r) = reason {
+            self.set_last_error(r);
+        }
+    }
+
+    /// A delivery was termed by its consumer.
+    pub(crate) fn termed(&self, reason: Option<&str>) {
+        self.termed.fetch_add(1, Relaxed);
+        if let Some(r) = reason {
+            self.set_last_error(r);
+        }
+    }
+
+    /// A delivery was not settled within its ack timeout.
+    pub(crate) fn expired(&self) {
+        self.expired.fetch_add(1, Relaxed);
+    }
+
+    /// A failed message was scheduled for another attempt.
+    pub(crate) fn retried(&self) {
+        self.retried.fetch_add(1, Relaxed);
+    }
+
+    /// A message reached the dead-letter topic.
+    pub(crate) fn dead_lettered(&self) {
+        self.dead_lettered.fetch_add(1, Relaxed);
+    }
+
+    /// A lossy subscription skipped `n` messages.
+    pub(crate) fn dropped(&self, n: u64) {
+        if n > 0 {
+            self.dropped.fetch_add(n, Relaxed);
+        }
+    }
+
+    /// A handler panicked (the failure itself is counted as a nack).
+    pub(crate) fn handler_panicked(&self) {
+        self.handler_panics.fetch_add(1, Relaxed);
+    }
+
+    /// An ordered push lane failed a delivery and will retry it in place
+    /// after the backoff: a nack, a retry, and the next delivery.
+    pub(crate) fn retried_in_place(&self, reason: &str) {
+        // The new delivery first: a snapshot may then see one more in
+        // flight for a moment, never one less.
+        self.delivered(1);
+        self.retried();
+        self.nacked(Some(reason));
+    }
+
+    pub(crate) fn dropped_total(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+
+    fn set_last_error(&self, reason: &str) {
+        let mut g = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        match g.as_mut() {
+            Some(s) => {
+                s.clear();
+                s.push_str(reason);
+            }
+            None => *g = Some(reason.to_owned()),
+        }
+    }
+
+    /// Deliveries handed out and not yet settled, by the identity above.
+    pub(crate) fn in_flight(&self) -> u64 {
+        let settled = self.acked.load(Relaxed)
+            + self.nacked.load(Relaxed)
+            + self.expired.load(Relaxed)
+            + self.termed.load(Relaxed);
+        self.delivered.load(Relaxed).saturating_sub(settled)
+    }
+
+    /// Messages still owed: not yet delivered (`lag`), in flight, or waiting
+    /// in the store for a retry.
+    pub(crate) fn outstanding(&self, lag: u64, waiting_retry: u64) -> u64 {
+        lag + self.in_flight() + waiting_retry
+    }
+
+    /// The stats snapshot. Counters are read settled-side first, so that a
+    /// concurrent delivery can only make `in_flight` look larger, never
+    /// wrap below zero.
+    pub(crate) fn snapshot(&self, lag: u64, waiting_retry: u64, with_error: bool) -> SubStats {
+        let acked = self.acked.load(Relaxed);
+        let nacked = self.nacked.load(Relaxed);
+        let expired = self.expired.load(Relaxed);
+        let termed = self.termed.load(Relaxed);
+        let delivered = self.delivered.load(Relaxed);
+        SubStats {
+            delivered,
+            acked,
+            nacked,
+            retried: self.retried.load(Relaxed),
+            dead_lettered: self.dead_lettered.load(Relaxed),
+            termed,
+            dropped: self.dropped.load(Relaxed),
+            expired,
+            handler_panics: self.handler_panics.load(Relaxed),
+            in_flight: delivered.saturating_sub(acked + nacked + expired + termed),
+            waiting_retry,
+            lag,
+            latency_p50_ns: self.latency.quantile(0.5),
+            latency_p99_ns: self.latency.quantile(0.99),
+            latency_p999_ns: self.latency.quantile(0.999),
+            latency_max_ns: self.latency.max(),
+            latency_count: self.latency.count(),
+            latency_sum_ns: self.latency.sum(),
+            last_error: if with_error {
+                self.last_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+            } else {
+                None
+            },
+        }
+    }
+}

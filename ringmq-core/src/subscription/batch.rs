@@ -1,0 +1,183 @@
+//! Batched acks and `consume`: the paths that settle many ring deliveries
+//! with one update of credits, counters and watermark.
+//!
+//! A batch acks each ring delivery of this subscription with the fast
+//! DELIVERED -> SETTLED swap, then returns the credits, counts the acks,
+//! records their latencies and advances the watermark once. Anything else
+//! (store deliveries, deliveries of another subscription, a closed
+//! subscription) is settled one by one through `settle`.
+//!
+//! `consume` claims a run of ring sequences and runs the handler on each in
+//! place, with no `Delivery` (no reference count) per message; retries and
+//! lossy subscriptions go through ordinary deliveries.
+
+use std::sync::Arc;
+
+use super::tag::Tag;
+use super::{Action, SubCore};
+use crate::clock::{mono_coarse_ns, wall_ns};
+use crate::delivery::{Delivery, Message};
+use crate::error::{Error, Result};
+use crate::handler::{catch, HandlerResult};
+
+impl SubCore {
+    /// After `n` fast acks: their credits, the counter, and one watermark
+    /// advance for all of them.
+    fn finish_fast_acks(&self, n: u64) {
+        if n > 0 {
+            self.credits.give(n);
+            self.acct.acked(n);
+            self.advance();
+        }
+    }
+
+    /// Acks a batch, emptying it; the first error, if any, is returned after
+    /// every delivery was tried.
+    pub(crate) fn ack_all(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> Result<()> {
+        let mut first = Ok(());
+        let mut n = 0u64;
+        let now = wall_ns();
+        let closed = self.is_closed();
+        let lat = |d: &Delivery| now.saturating_sub(d.meta.timestamp_ns).max(0) as u64;
+        for d in batch.iter_mut() {
+            let fast = !closed && Tag::is_ring(d.tag) && !self.lossy && Arc::ptr_eq(&d.sub, self);
+            if fast && self.slots.try_ack(d.tag) {
+                d.settled = true;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.acct
+                .latencies(batch.iter().filter(|d| d.settled).map(lat));
+        }
+        for d in batch.drain(..) {
+            if d.settled {
+                continue;
+            }
+            let r = d.ack();
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        self.finish_fast_acks(n);
+        first
+    }
+
+    /// The raw-tag form of `ack_all` (tags from `Delivery::into_raw`).
+    pub(crate) fn ack_tags(&self, tags: &[u64]) -> Result<()> {
+        let mut first = Ok(());
+        let mut n = 0u64;
+        let now = wall_ns();
+        let closed = self.is_closed();
+        for (i, &tag) in tags.iter().enumerate() {
+            let fast = !closed && Tag::is_ring(tag) && !self.lossy && tag < self.cursor.next();
+            if fast {
+                // Read the timestamp while the slot is still pinned.
+                let ts = self.ring().meta(tag).timestamp_ns;
+                if self.slots.try_ack(tag) {
+                    self.acct.latency(now.saturating_sub(ts).max(0) as u64);
+                    n += 1;
+                    continue;
+                }
+            }
+            let ts = self.tag_timestamp(tag);
+            let r = self.settle(tag, Action::Ack, ts);
+            if let (Err(e), true) = (r, first.is_ok()) {
+                first = Err(Error::new(e.kind(), format!("tags[{i}]: {}", e.message())));
+            }
+        }
+        self.finish_fast_acks(n);
+        first
+    }
+
+    /// Runs a consumer's handler; a panic becomes a failure with its text
+    /// and is counted.
+    fn run_handler(
+        &self,
+        f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
+        msg: &Message<'_>,
+    ) -> HandlerResult {
+        catch(|| f(msg)).unwrap_or_else(|e| {
+            self.acct.handler_panicked();
+            Err(e)
+        })
+    }
+
+    /// Takes up to `max` messages and runs `f` on each in turn: `Ok` acks
+    /// (the whole batch's acks settle together), `Err` or a panic nacks with
+    /// its text.
+    pub(crate) fn consume(
+        self: &Arc<Self>,
+        max: usize,
+        scratch: &mut Vec<Delivery>,
+        f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
+    ) -> Result<usize> {
+        self.check_open()?;
+        let now = mono_coarse_ns();
+        if self.lossy || self.store_due(now) || self.timer.due(now) {
+            return self.consume_deliveries(max, scratch, f);
+        }
+        let ring = self.ring();
+        let (first, n) = self.claim_ring(max, now);
+        if n == 0 {
+            return Ok(0);
+        }
+        self.acct.delivered(n);
+        let mut acked = 0u64;
+        // One clock read for the batch's acks, taken at the first one.
+        let mut ack_time = None;
+        for seq in first..first + n {
+            let meta = ring.meta(seq);
+            // SAFETY: `seq` is DELIVERED to us and unsettled, so its slot is
+            // pinned until the settle below.
+            let data = unsafe { ring.payload(seq, meta.len as usize) };
+            let msg = Message {
+                id: meta.id,
+                key: meta.key,
+                timestamp_ns: meta.timestamp_ns,
+                attempt: 1 + meta.attempt_base,
+                data,
+            };
+            match self.run_handler(f, &msg) {
+                Ok(()) => {
+                    let now = *ack_time.get_or_insert_with(wall_ns);
+                    let latency = now.saturating_sub(meta.timestamp_ns).max(0) as u64;
+                    if self.slots.try_ack(seq) {
+                        self.acct.latency(latency);
+                        acked += 1;
+                    } else {
+                        // Expired while the handler ran: its copy is out
+                        // again; let go of the slot.
+                        let _ = self.settle(seq, Action::Release, None);
+                    }
+                }
+                Err(e) => {
+                    let _ = self.settle(seq, Action::nack(None, Some(&e.0)), None);
+                }
+            }
+        }
+        self.finish_fast_acks(acked);
+        Ok(n as usize)
+    }
+
+    /// `consume` through ordinary deliveries (retries, lossy copies).
+    fn consume_deliveries(
+        self: &Arc<Self>,
+        max: usize,
+        batch: &mut Vec<Delivery>,
+        f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
+    ) -> Result<usize> {
+        let n = self.take(max, batch)?;
+        let mut i = 0;
+        while i < batch.len() {
+            match self.run_handler(f, &batch[i].message()) {
+                Ok(()) => i += 1,
+                Err(e) => {
+                    let _ = batch.remove(i).nack_with_reason(None, &e.0);
+                }
+            }
+        }
+        self.ack_all(batch)?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,155 @@
+//! The cursor: which ring sequence a subscription delivers next, and taking
+//! sequences from the ring.
+//!
+//! Gated subscriptions claim a run of published sequences with one
+//! compare-and-swap on `next`, after reserving a credit for each, and mark
+//! them DELIVERED (see `slots`); the slots stay pinned until settled, so
+//! consumers read payloads in place. Lossy subscriptions never hold the ring:
+//! they copy each message into the retry store, check the slot was not
+//! overwritten meanwhile (seqlock), and when a producer has lapped them skip
+//! to the oldest message still in the ring, counting what they skipped as
+//! dropped.
+
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use super::{Sink, SubCore};
+use crate::delivery::Delivery;
+use crate::retry::RetryStore;
+use crate::ring::{Peek, SlotMeta};
+use crate::sync::{AtomicU64, MutexGuard, Ordering::*};
+
+pub(super) struct Cursor {
+    next: CachePadded<AtomicU64>,
+}
+
+impl Cursor {
+    pub(super) fn new(start: u64) -> Cursor {
+        Cursor {
+            next: CachePadded::new(AtomicU64::new(start)),
+        }
+    }
+
+    /// The next ring sequence to deliver: all below it were taken.
+    pub(super) fn next(&self) -> u64 {
+        self.next.load(Acquire)
+    }
+
+    fn advance(&self, from: u64, to: u64) -> Result<(), u64> {
+        self.next
+            .compare_exchange_weak(from, to, AcqRel, Acquire)
+            .map(|_| ())
+    }
+
+    fn advance_strong(&self, from: u64, to: u64) -> bool {
+        self.next
+            .compare_exchange(from, to, AcqRel, Acquire)
+            .is_ok()
+    }
+}
+
+impl SubCore {
+    /// Claims up to `max` published ring sequences for this (gated)
+    /// subscription and marks them DELIVERED; returns the first and count.
+    pub(super) fn claim_ring(&self, max: usize, now: u64) -> (u64, u64) {
+        let ring = self.ring();
+        let mut cur = self.cursor.next();
+        if ring.peek(cur) != Peek::Ready {
+            return (cur, 0);
+        }
+        let credits = self.credits.take(max as u64);
+        if credits == 0 {
+            return (cur, 0);
+        }
+        let n = loop {
+            let mut n = 0;
+            while n < credits && ring.peek(cur + n) == Peek::Ready {
+                n += 1;
+            }
+            if n == 0 {
+                break 0;
+            }
+            match self.cursor.advance(cur, cur + n) {
+                Ok(()) => break n,
+                Err(a) => cur = a,
+            }
+        };
+        self.credits.give(credits - n);
+        let deadline = self.ack_deadline(now);
+        for seq in cur..cur + n {
+            self.slots.deliver(seq, deadline);
+        }
+        (cur, n)
+    }
+
+    pub(super) fn take_gated(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
+        let ring = self.ring();
+        let (cur, n) = self.claim_ring(max, now);
+        for seq in cur..cur + n {
+            let meta = ring.meta(seq);
+            // SAFETY: `seq` was seen published above and is now DELIVERED and
+            // unsettled for this gated subscription, so no producer can
+            // overwrite it until the delivery is settled or released, and the
+            // Delivery keeps the topic (and so the ring) alive.
+            let data = unsafe { ring.payload(seq, meta.len as usize) };
+            out.put(Delivery::new(
+                self.clone(),
+                seq,
+                &meta,
+                1 + meta.attempt_base,
+                data.as_ptr(),
+                data.len(),
+            ));
+        }
+        n as usize
+    }
+
+    pub(super) fn take_lossy(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
+        let ring = self.ring();
+        let mut got = 0;
+        let mut store: Option<MutexGuard<'_, RetryStore>> = None;
+        while got < max {
+            let cur = self.cursor.next();
+            match ring.peek(cur) {
+                Peek::NotYet => break,
+                Peek::Lapped => {
+                    let claimed = self.topic.published_upto();
+                    let skip_to = (cur + 1).max(claimed.saturating_sub(ring.capacity()));
+                    if self.cursor.advance_strong(cur, skip_to) {
+                        self.acct.dropped(skip_to - cur);
+                    }
+                }
+                Peek::Ready => {
+                    if self.credits.take(1) == 0 {
+                        break;
+                    }
+                    if !self.cursor.advance_strong(cur, cur + 1) {
+                        self.credits.give(1);
+                        continue;
+                    }
+                    let st = store.get_or_insert_with(|| self.lock_store());
+                    let mut meta = SlotMeta::default();
+                    let idx = st.alloc(SlotMeta::default(), 0, |buf| {
+                        meta = ring.copy_out(cur, buf);
+                    });
+                    if !ring.still_published(cur) {
+                        // A producer lapped us while we copied.
+                        st.finish(idx);
+                        self.credits.give(1);
+                        self.acct.dropped(1);
+                        continue;
+                    }
+                    st.set_meta(idx, meta);
+                    let gen = st.deliver(idx, self.ack_deadline(now));
+                    out.put(self.store_delivery(st, idx, gen));
+                    got += 1;
+                }
+            }
+        }
+        if let Some(mut st) = store {
+            self.refresh_due(&mut st);
+        }
+        got
+    }
+}

@@ -1,0 +1,289 @@
+//! Subscriptions (consumer groups), one protocol per file:
+//!
+//! | file          | protocol                                                     |
+//! |---------------|--------------------------------------------------------------|
+//! | `slots`       | the per-slot delivery state word of a gated subscription     |
+//! | `cursor`      | claiming ring sequences (gated) or copying them out (lossy)  |
+//! | `credits`     | store entries reserved per delivery (`max_ack_pending`)      |
+//! | `timer`       | the ack timer: deliveries past their deadline come back      |
+//! | `routing`     | after a failure: retry from the store, or the dead letter    |
+//! | `settle`      | ack, nack, term, in_progress and release of one delivery     |
+//! | `batch`       | batched acks and `consume`                                   |
+//! | `poll`        | readiness, waiting and polling                               |
+//! | `accounting`  | the counters, `in_flight`, `outstanding`, the stats snapshot |
+//! | `tag`         | what a delivery tag encodes                                  |
+//! | `pull`        | the public [`PullSubscription`] handle                       |
+//!
+//! Competing consumers of one subscription take sequences from the cursor by
+//! compare-and-swap, so each sequence goes to exactly one of them. A gated
+//! subscription (the default) tracks each delivered sequence in its
+//! [`SlotStates`](slots::SlotStates) and holds producers back with its gate in
+//! the topic's sequencer, the settled watermark: the lowest sequence not yet
+//! settled. A failed message leaves the ring for the bounded retry store, so
+//! a message waiting for a retry never holds producers back. Lossy
+//! subscriptions have no gate: they copy each message out (seqlock-validated)
+//! into the store and skip ahead when lapped.
+//!
+//! A subscription asks its topic only for what `TopicCore`'s "subscription
+//! interface" offers (the ring, its gate, wake-ups, the dead-letter topic),
+//! and copies the topic's retry policy at creation.
+
+mod accounting;
+mod batch;
+mod credits;
+mod cursor;
+mod poll;
+mod pull;
+mod routing;
+mod settle;
+mod slots;
+mod tag;
+mod timer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::dur_ns;
+use crate::error::{Error, Result};
+use crate::options::{SubOptions, TopicOptions};
+use crate::retry::RetryStore;
+use crate::ring::Ring;
+use crate::stats::SubStats;
+use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::*};
+use crate::topic::TopicCore;
+
+pub(crate) use accounting::Accounting;
+pub(crate) use poll::Sink;
+pub use pull::PullSubscription;
+pub(crate) use settle::Action;
+pub use slots::{Reaped, SlotStates};
+
+use credits::Credits;
+use cursor::Cursor;
+use timer::AckTimer;
+
+/// Who consumes a subscription: fixed at creation, so a push subscription
+/// is never visible as pullable, not even for a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Consumer {
+    Pull,
+    Push,
+}
+
+/// The retry policy a subscription copies from its topic.
+pub(crate) struct Policy {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub ack_timeout_ns: u64,
+}
+
+impl Policy {
+    fn new(opts: &TopicOptions, is_dead_letter_topic: bool) -> Policy {
+        Policy {
+            // A dead-letter topic has nowhere further to send a message: its
+            // own failures retry until acked or termed.
+            max_attempts: if is_dead_letter_topic {
+                u32::MAX
+            } else {
+                opts.max_attempts
+            },
+            backoff_base: opts.backoff_base,
+            backoff_max: opts.backoff_max,
+            ack_timeout_ns: dur_ns(opts.ack_timeout),
+        }
+    }
+}
+
+pub(crate) struct SubCore {
+    pub(crate) group: String,
+    topic: Arc<TopicCore>,
+    pub(crate) opts: SubOptions,
+    consumer: Consumer,
+    policy: Policy,
+    lossy: bool,
+    /// This subscription's gate in the sequencer (gated subscriptions).
+    gate: Option<usize>,
+    cursor: Cursor,
+    slots: SlotStates,
+    credits: Credits,
+    store: Mutex<RetryStore>,
+    /// Earliest due time in the store (monotonic ns), `u64::MAX` if none: lets
+    /// pollers skip the store's lock.
+    store_due: AtomicU64,
+    timer: AckTimer,
+    pub(crate) acct: Accounting,
+    closed: AtomicBool,
+    gate_released: AtomicBool,
+    /// Seed for retry jitter.
+    jitter: AtomicU64,
+}
+
+impl SubCore {
+    pub(crate) fn new(
+        topic: Arc<TopicCore>,
+        group: &str,
+        opts: SubOptions,
+        consumer: Consumer,
+        lossy: bool,
+        gate: Option<usize>,
+        start: u64,
+    ) -> SubCore {
+        let topic_opts = topic.options();
+        let cap = topic_opts.capacity;
+        let store_cap = topic_opts.effective_retry_capacity();
+        let policy = Policy::new(topic_opts, topic.is_dead_letter_topic());
+        SubCore {
+            group: group.to_owned(),
+            opts,
+            consumer,
+            lossy,
+            gate,
+            cursor: Cursor::new(start),
+            slots: SlotStates::new(if lossy { 0 } else { cap }),
+            credits: Credits::new(store_cap as u64),
+            store: Mutex::new(RetryStore::new(store_cap, topic_opts.slot_size)),
+            store_due: AtomicU64::new(u64::MAX),
+            timer: AckTimer::new(policy.ack_timeout_ns),
+            acct: Accounting::new(),
+            closed: AtomicBool::new(false),
+            gate_released: AtomicBool::new(false),
+            jitter: AtomicU64::new(start ^ 0x5eed),
+            policy,
+            topic,
+        }
+    }
+
+    pub(crate) fn topic(&self) -> &Arc<TopicCore> {
+        &self.topic
+    }
+
+    pub(crate) fn is_push(&self) -> bool {
+        self.consumer == Consumer::Push
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Acquire)
+    }
+
+    fn ring(&self) -> &Ring {
+        self.topic.ring()
+    }
+
+    fn lock_store(&self) -> MutexGuard<'_, RetryStore> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ack_deadline(&self, now: u64) -> u64 {
+        now.saturating_add(self.policy.ack_timeout_ns)
+    }
+
+    /// `Closed` once the subscription or its topic has closed.
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        if self.topic.is_shut() {
+            return Err(Error::closed(&format!("topic {:?}", self.topic.name)));
+        }
+        Ok(())
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::closed(&format!("subscription {:?}", self.group))
+    }
+
+    /// Advances the watermark over every settled sequence, waking producers
+    /// if it moved.
+    fn advance(&self) {
+        let Some(gate) = self.gate else { return };
+        if self.gate_released.load(Acquire) {
+            return;
+        }
+        if self.topic.advance_gate(gate, |w| self.slots.is_settled(w)) {
+            self.topic.notify_producers();
+        }
+    }
+
+    /// Marks a BUSY `seq` settled and advances the watermark.
+    fn settle_slot(&self, seq: u64) {
+        self.slots.settle(seq);
+        self.advance();
+    }
+
+    /// Stops the subscription: polls answer `Closed`, and its gate stops
+    /// holding producers once no delivery pins a slot.
+    pub(crate) fn close(&self) {
+        if self.closed.swap(true, AcqRel) {
+            return;
+        }
+        self.try_release_gate();
+        self.topic.notify_consumers();
+    }
+
+    /// Releases the gate now, even with deliveries outstanding.
+    ///
+    /// # Safety
+    /// No payload of a delivery of this subscription may be read afterwards.
+    pub(crate) unsafe fn close_abandoning(&self) {
+        self.closed.store(true, Release);
+        self.release_gate();
+        self.topic.notify_consumers();
+    }
+
+    fn try_release_gate(&self) {
+        let Some(gate) = self.gate else { return };
+        if self.gate_released.load(Acquire) {
+            return;
+        }
+        let start = self.topic.gate_value(gate);
+        let end = self.cursor.next();
+        if !(start..end).any(|seq| self.slots.pins(seq)) {
+            self.release_gate();
+        }
+    }
+
+    fn release_gate(&self) {
+        if let Some(gate) = self.gate {
+            if !self.gate_released.swap(true, AcqRel) {
+                self.topic.release_gate(gate);
+            }
+        }
+    }
+
+    /// Messages published but not yet delivered.
+    pub(crate) fn lag(&self) -> u64 {
+        if self.is_closed() {
+            return 0;
+        }
+        self.topic
+            .published_upto()
+            .saturating_sub(self.cursor.next())
+    }
+
+    fn waiting_retry(&self) -> u64 {
+        self.lock_store().waiting() as u64
+    }
+
+    /// Messages this subscription still owes: undelivered, in flight, or
+    /// waiting for a retry.
+    pub(crate) fn outstanding(&self) -> u64 {
+        self.acct.outstanding(self.lag(), self.waiting_retry())
+    }
+
+    /// What a closing broker waits for: `outstanding`, less a lossy
+    /// subscription's backlog, which it may skip at any time anyway.
+    pub(crate) fn drain_outstanding(&self) -> u64 {
+        let o = self.outstanding();
+        if self.lossy {
+            o.saturating_sub(self.lag())
+        } else {
+            o
+        }
+    }
+
+    pub(crate) fn stats_snapshot(&self, with_error: bool) -> SubStats {
+        let waiting = self.waiting_retry();
+        self.acct.snapshot(self.lag(), waiting, with_error)
+    }
+}

@@ -1,0 +1,119 @@
+//! Readiness, waiting and polling.
+//!
+//! `take` never blocks: it runs the ack timer when a scan is due, delivers
+//! due retries from the store, then takes from the ring (gated or lossy).
+//! `ready` says whether a `take` could return something now; a poll that
+//! found nothing waits on the topic's consumer wait queue (woken by
+//! publishes) with `ready` as its condition, sleeping at most until the next
+//! retry falls due or the next timer scan, and ends by its deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::SubCore;
+use crate::clock::{deadline, mono_coarse_ns, mono_ns};
+use crate::delivery::Delivery;
+use crate::error::Result;
+use crate::ring::Peek;
+use crate::wait::Woke;
+
+/// Where `take` puts deliveries: a reused Vec for batches, an Option for a
+/// single poll, so that neither allocates per message.
+pub(crate) trait Sink {
+    fn put(&mut self, d: Delivery);
+}
+
+impl Sink for Vec<Delivery> {
+    fn put(&mut self, d: Delivery) {
+        self.push(d);
+    }
+}
+
+impl Sink for Option<Delivery> {
+    fn put(&mut self, d: Delivery) {
+        debug_assert!(self.is_none(), "a single poll takes one delivery");
+        *self = Some(d);
+    }
+}
+
+impl SubCore {
+    /// Is there anything a poll could take now (or is the subscription
+    /// closed, which a poll also answers at once)?
+    pub(crate) fn ready(&self, now: u64) -> bool {
+        if self.is_closed() || self.topic.is_shut() {
+            return true;
+        }
+        if self.store_due(now) || self.reap_due(now) {
+            return true;
+        }
+        match self.ring().peek(self.cursor.next()) {
+            Peek::Ready => self.lossy || self.credits.available() > 0,
+            Peek::Lapped => true,
+            Peek::NotYet => false,
+        }
+    }
+
+    /// Takes up to `max` deliveries without blocking; returns how many were
+    /// appended to `out`.
+    pub(crate) fn take(self: &Arc<Self>, max: usize, out: &mut impl Sink) -> Result<usize> {
+        self.check_open()?;
+        if max == 0 {
+            return Ok(0);
+        }
+        // Deadlines and due times need no nanoseconds: the coarse clock
+        // keeps a clock read off the per-poll path.
+        let now = mono_coarse_ns();
+        if self.timer.due(now) {
+            self.reap(now);
+        }
+        let mut got = 0;
+        if self.store_due(now) {
+            got += self.take_from_store(max, now, out);
+        }
+        if got < max {
+            got += if self.lossy {
+                self.take_lossy(max - got, now, out)
+            } else {
+                self.take_gated(max - got, now, out)
+            };
+        }
+        self.acct.delivered(got as u64);
+        Ok(got)
+    }
+
+    /// Blocks until something can be taken, the deadline passes, or the
+    /// subscription closes.
+    pub(crate) fn wait(&self, deadline: Option<u64>) -> Woke {
+        let max_sleep = {
+            let due = self.store_due.load(crate::sync::Ordering::Acquire);
+            let until_due = due.saturating_sub(mono_ns());
+            Duration::from_nanos(until_due.min(self.timer.period()).max(100_000))
+        };
+        self.topic
+            .wait_for_consumers(deadline, Some(max_sleep), || self.ready(mono_coarse_ns()))
+    }
+
+    pub(crate) fn poll_into(
+        self: &Arc<Self>,
+        max: usize,
+        timeout: Option<Duration>,
+        out: &mut impl Sink,
+    ) -> Result<usize> {
+        let got = self.take(max, out)?;
+        if got > 0 || timeout == Some(Duration::ZERO) {
+            return Ok(got);
+        }
+        // Only a poll that has to wait reads the clock for its deadline.
+        let dl = deadline(timeout);
+        loop {
+            if self.wait(dl) == Woke::TimedOut {
+                // One last look: something may have arrived with the deadline.
+                return self.take(max, out);
+            }
+            let got = self.take(max, out)?;
+            if got > 0 {
+                return Ok(got);
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The public handle of a pull subscription: the caller polls and settles.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Action, SubCore};
+use crate::clock::deadline;
+use crate::delivery::{Delivery, Message};
+use crate::error::{Error, Result};
+use crate::handler::HandlerResult;
+use crate::stats::SubStats;
+use crate::wait::Woke;
+
+/// A pull subscription: the caller polls and settles deliveries.
+///
+/// Handles are cheap to clone and thread-safe; clones share the
+/// subscription, so several threads polling one are competing consumers.
+#[derive(Clone)]
+pub struct PullSubscription {
+    pub(crate) core: Arc<SubCore>,
+}
+
+impl PullSubscription {
+    pub fn group(&self) -> &str {
+        &self.core.group
+    }
+
+    pub fn topic_name(&self) -> &str {
+        &self.core.topic().name
+    }
+
+    /// Waits up to `timeout` (`None`: for ever) for one delivery.
+    /// `Ok(None)` when nothing arrived in time.
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<Option<Delivery>> {
+        let mut out = None;
+        self.core.poll_into(1, timeout, &mut out)?;
+        Ok(out)
+    }
+
+    /// Waits up to `timeout` for at least one delivery and appends up to
+    /// `max` to `out`; returns how many. Reuse `out` to avoid allocating.
+    pub fn poll_batch(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+        out: &mut Vec<Delivery>,
+    ) -> Result<usize> {
+        if max == 0 {
+            return Err(Error::invalid("poll_batch max 0 must be at least 1"));
+        }
+        out.reserve(max);
+        self.core.poll_into(max, timeout, out)
+    }
+
+    /// Waits up to `timeout` for messages, then runs `handler` on up to
+    /// `max` of them in turn: `Ok` acks, `Err` (or a panic) nacks with its
+    /// text, so they are retried and dead-lettered as usual. Returns how many
+    /// were handled (0 on timeout). The fastest way to consume: no
+    /// `Delivery` is made per message and a batch's acks settle together.
+    pub fn consume<F>(&self, max: usize, timeout: Option<Duration>, mut handler: F) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> HandlerResult,
+    {
+        if max == 0 {
+            return Err(Error::invalid("consume max 0 must be at least 1"));
+        }
+        let dl = deadline(timeout);
+        let mut scratch = Vec::new();
+        loop {
+            let n = self.core.consume(max, &mut scratch, &mut handler)?;
+            if n > 0 || timeout == Some(Duration::ZERO) {
+                return Ok(n);
+            }
+            if self.core.wait(dl) == Woke::TimedOut {
+                return self.core.consume(max, &mut scratch, &mut handler);
+            }
+        }
+    }
+
+    /// Acks every delivery in `batch`, emptying it; the first error, if any,
+    /// is returned after all were tried.
+    pub fn ack_all(&self, batch: &mut Vec<Delivery>) -> Result<()> {
+        self.core.ack_all(batch)
+    }
+
+    /// Settles by tag a delivery that was turned into a raw tag with
+    /// [`Delivery::into_raw`].
+    ///
+    /// # Safety
+    /// No `Delivery` value with this tag may still exist (its payload would
+    /// then be read after its slot is freed).
+    pub unsafe fn ack_tag(&self, tag: u64) -> Result<()> {
+        let ts = self.core.tag_timestamp(tag);
+        self.core.settle(tag, Action::Ack, ts)
+    }
+
+    /// Acks many raw tags; like [`ack_all`](Self::ack_all), ring
+    /// deliveries settle with one update of credits, counters and watermark.
+    /// Returns the first error, after trying every tag.
+    ///
+    /// # Safety
+    /// As for [`PullSubscription::ack_tag`], for every tag.
+    pub unsafe fn ack_tags(&self, tags: &[u64]) -> Result<()> {
+        self.core.ack_tags(tags)
+    }
+
+    /// # Safety
+    /// As for [`PullSubscription::ack_tag`].
+    pub unsafe fn nack_tag(&self, tag: u64, delay: Option<Duration>) -> Result<()> {
+        self.core.settle(tag, Action::nack(delay, None), None)
+    }
+
+    /// # Safety
+    /// As for [`PullSubscription::ack_tag`].
+    pub unsafe fn term_tag(&self, tag: u64) -> Result<()> {
+        self.core.settle(tag, Action::Term { reason: None }, None)
+    }
+
+    /// Restarts the ack timer of a raw delivery (safe: it frees nothing).
+    pub fn in_progress_tag(&self, tag: u64) -> Result<()> {
+        self.core.settle(tag, Action::InProgress, None)
+    }
+
+    pub fn stats(&self) -> SubStats {
+        self.core.stats_snapshot(true)
+    }
+
+    /// Removes the subscription from its topic. Deliveries still held stay
+    /// readable; the subscription stops holding producers back once they are
+    /// settled or dropped.
+    pub fn unsubscribe(&self) -> Result<()> {
+        self.core.topic().remove_subscription(&self.core)
+    }
+
+    /// Removes the subscription and stops holding producers back at once.
+    ///
+    /// # Safety
+    /// No payload of a delivery of this subscription may be read afterwards
+    /// (for the C API, whose contract says so).
+    pub unsafe fn unsubscribe_abandoning(&self) -> Result<()> {
+        let r = self.core.topic().remove_subscription(&self.core);
+        // SAFETY: the caller promises no payload is read afterwards.
+        unsafe { self.core.close_abandoning() };
+        r
+    }
+}
+
+impl std::fmt::Debug for PullSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullSubscription")
+            .field("topic", &self.core.topic().name)
+            .field("group", &self.core.group)
+            .finish()
+    }
+}

@@ -1,0 +1,180 @@
+//! After a failure: retry from the store, or the dead letter.
+//!
+//! A failed ring delivery (nack, term, ack timeout) is first copied into the
+//! retry store, paid for by the credit its delivery reserved, so the slot can
+//! be freed at once. From there a message either waits for its next attempt
+//! (`Waiting`, due after the backoff) or goes to the dead-letter topic. A
+//! store entry is delivered again when it falls due; an expired store
+//! delivery is found on the store's due-time heap and routed like a nack.
+//!
+//! Every way into the dead-letter topic, a nack at `max_attempts`, a term,
+//! an ordered push lane giving up and an expiry at `max_attempts`, goes
+//! through [`SubCore::dead_letter_entry`], which keeps the message's id, key,
+//! timestamp, payload and attempt count. If the dead-letter topic is full the
+//! entry waits in the store and tries again (nothing is dropped).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::tag::Tag;
+use super::{Sink, SubCore};
+use crate::clock::dur_ns;
+use crate::delivery::Delivery;
+use crate::retry::{backoff, EntryState, RetryStore};
+use crate::sync::Ordering::*;
+
+/// Where a failed ring delivery goes once copied out.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Route {
+    /// Another attempt after `delay` (the backoff when `None`), unless it
+    /// has had `max_attempts`.
+    Retry(Option<Duration>),
+    /// Straight to the dead-letter topic.
+    DeadLetter,
+}
+
+impl SubCore {
+    /// Deliveries of a message before it is dead-lettered.
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.policy.max_attempts
+    }
+
+    /// The backoff before the next delivery after `attempts` failed ones
+    /// (`seed` spreads the jitter).
+    pub(crate) fn retry_delay(&self, attempts: u32, seed: u64) -> Duration {
+        let p = &self.policy;
+        backoff(p.backoff_base, p.backoff_max, attempts, seed)
+    }
+
+    pub(super) fn store_delivery(
+        self: &Arc<Self>,
+        st: &RetryStore,
+        idx: u32,
+        gen: u32,
+    ) -> Delivery {
+        let (meta, attempts, data) = st.message(idx);
+        Delivery::new(
+            self.clone(),
+            Tag::store(idx, gen),
+            meta,
+            attempts + meta.attempt_base,
+            data.as_ptr(),
+            data.len(),
+        )
+    }
+
+    pub(super) fn refresh_due(&self, st: &mut RetryStore) {
+        self.store_due
+            .store(st.next_due().unwrap_or(u64::MAX), Release);
+    }
+
+    /// Is a store entry due (a retry to deliver, or a store delivery past
+    /// its ack deadline)?
+    pub(super) fn store_due(&self, now: u64) -> bool {
+        self.store_due.load(Acquire) <= now
+    }
+
+    /// Delivers due retries and routes expired store deliveries.
+    pub(super) fn take_from_store(
+        self: &Arc<Self>,
+        max: usize,
+        now: u64,
+        out: &mut impl Sink,
+    ) -> usize {
+        let mut st = self.lock_store();
+        let mut got = 0;
+        while got < max {
+            let Some(idx) = st.pop_due(now) else { break };
+            match st.state(idx) {
+                EntryState::Waiting { .. } => {
+                    let gen = st.deliver(idx, self.ack_deadline(now));
+                    out.put(self.store_delivery(&st, idx, gen));
+                    got += 1;
+                }
+                EntryState::ToDeadLetter { .. } => self.dead_letter_entry(&mut st, idx, now),
+                EntryState::InFlight { .. } => {
+                    self.acct.expired();
+                    st.set_reason(idx, "ack timeout");
+                    self.retry_or_dead_letter(&mut st, idx, None, now);
+                }
+                EntryState::Free => {}
+            }
+        }
+        self.refresh_due(&mut st);
+        got
+    }
+
+    /// Copies BUSY ring sequence `seq` (so pinned) into the store after
+    /// `attempts` failed deliveries, and routes it. The delivery's credit
+    /// pays for the entry.
+    pub(super) fn ring_to_store(
+        &self,
+        seq: u64,
+        attempts: u32,
+        route: Route,
+        now: u64,
+        reason: &str,
+    ) {
+        let ring = self.ring();
+        let meta = ring.meta(seq);
+        let mut st = self.lock_store();
+        let idx = st.alloc(meta, attempts, |buf| {
+            ring.copy_out(seq, buf);
+        });
+        st.set_reason(idx, reason);
+        match route {
+            Route::Retry(delay) => self.retry_or_dead_letter(&mut st, idx, delay, now),
+            Route::DeadLetter => self.dead_letter_entry(&mut st, idx, now),
+        }
+        self.refresh_due(&mut st);
+    }
+
+    /// After a failed delivery of store entry `idx`: park it for the next
+    /// attempt, or dead-letter it when it has had `max_attempts`.
+    pub(super) fn retry_or_dead_letter(
+        &self,
+        st: &mut RetryStore,
+        idx: u32,
+        delay: Option<Duration>,
+        now: u64,
+    ) {
+        let attempts = st.message(idx).1;
+        let p = &self.policy;
+        if attempts >= p.max_attempts {
+            let why = st.reason(idx).unwrap_or("failed").to_owned();
+            st.set_reason(
+                idx,
+                &format!(
+                    "failed {attempts} deliveries (max_attempts {}): {why}",
+                    p.max_attempts
+                ),
+            );
+            self.dead_letter_entry(st, idx, now);
+            return;
+        }
+        let seed = self.jitter.fetch_add(1, Relaxed);
+        let wait = delay.unwrap_or_else(|| self.retry_delay(attempts, seed));
+        st.park(idx, now.saturating_add(dur_ns(wait)));
+        self.acct.retried();
+    }
+
+    /// The one way into the dead-letter topic: publishes store entry `idx`
+    /// there, keeping its id, key, timestamp, payload and attempts, and
+    /// frees the entry; if that topic is full, parks it to try again.
+    pub(super) fn dead_letter_entry(&self, st: &mut RetryStore, idx: u32, now: u64) {
+        let (meta, attempts, data) = st.message(idx);
+        // The dead letter's first delivery reports the attempts made so far
+        // (the dead-letter topic keeps the count); its own retries count on.
+        let mut m = *meta;
+        m.attempt_base = meta.attempt_base + attempts.saturating_sub(1);
+        if self.topic.dead_letter(&m, data) {
+            self.acct.dead_lettered();
+            if st.finish(idx) {
+                self.credits.give(1);
+            }
+        } else {
+            let retry_in = dur_ns(self.policy.backoff_base).max(1_000_000);
+            st.park_for_dead_letter(idx, now.saturating_add(retry_in));
+        }
+    }
+}

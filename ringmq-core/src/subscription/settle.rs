@@ -1,0 +1,228 @@
+//! Settling one delivery: ack, nack, term, in_progress, or release (the
+//! holder dropped it unsettled).
+//!
+//! Ring deliveries settle by a transition of their slot's state word (see
+//! `slots`): exactly one of the consumer's settle and the ack timer wins. An
+//! old holder of an expired delivery learns that it was redelivered (its
+//! settle is refused) and lets go of the slot. Store deliveries settle under
+//! the store's lock against the entry's current generation.
+//!
+//! A settle that is refused changes nothing, with one exception the refusal
+//! itself reports: the holder of an expired delivery letting go of what it
+//! pinned.
+
+use std::time::Duration;
+
+use super::routing::Route;
+use super::tag::{gen_bits, Tag};
+use super::SubCore;
+use crate::clock::{mono_ns, wall_ns};
+use crate::error::{Error, Result};
+use crate::retry::EntryState;
+
+/// How a consumer settles a delivery.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Action<'a> {
+    Ack,
+    Nack {
+        delay: Option<Duration>,
+        reason: Option<&'a str>,
+        /// Deliveries made in place by the consumer (ordered push lanes
+        /// retry in place), when more than the subscription made.
+        attempts: Option<u32>,
+    },
+    Term {
+        reason: Option<&'a str>,
+    },
+    InProgress,
+    /// The holder dropped the delivery without settling it.
+    Release,
+}
+
+impl Action<'_> {
+    pub(crate) fn nack(delay: Option<Duration>, reason: Option<&str>) -> Action<'_> {
+        Action::Nack {
+            delay,
+            reason,
+            attempts: None,
+        }
+    }
+}
+
+impl SubCore {
+    /// Settles the delivery `tag`. `timestamp_ns`: its publish time, for
+    /// the latency of an ack.
+    pub(crate) fn settle(
+        &self,
+        tag: u64,
+        action: Action<'_>,
+        timestamp_ns: Option<i64>,
+    ) -> Result<()> {
+        let r = match Tag::decode(tag) {
+            Tag::Ring(seq) => self.settle_ring(seq, action),
+            Tag::Store { idx, gen } => self.settle_store(tag, idx, gen, action),
+        };
+        if r.is_ok() && matches!(action, Action::Ack) {
+            self.acct.acked(1);
+            if let Some(ts) = timestamp_ns {
+                self.acct
+                    .latency(wall_ns().saturating_sub(ts).max(0) as u64);
+            }
+        }
+        if self.is_closed() {
+            self.try_release_gate();
+            if !matches!(action, Action::Release) {
+                return r.and(Err(self.closed_error()));
+            }
+        }
+        r
+    }
+
+    fn unknown(tag: u64) -> Error {
+        Error::invalid(format!("delivery tag {tag} is unknown or already settled"))
+    }
+
+    fn expired(tag: u64) -> Error {
+        Error::invalid(format!(
+            "delivery tag {tag} expired (not settled within ack_timeout) and was redelivered"
+        ))
+    }
+
+    fn settle_ring(&self, seq: u64, action: Action<'_>) -> Result<()> {
+        if self.lossy || seq >= self.cursor.next() {
+            return Err(Self::unknown(seq));
+        }
+        // Not DELIVERED: an expired delivery's old holder lets go of its
+        // slot (and learns it was redelivered), or the tag is unknown.
+        let not_delivered = || {
+            if self.slots.try_let_go_expired(seq) {
+                self.settle_slot(seq);
+                Err(Self::expired(seq))
+            } else {
+                Err(Self::unknown(seq))
+            }
+        };
+        match action {
+            Action::Ack => {
+                if !self.slots.try_ack(seq) {
+                    return not_delivered();
+                }
+                self.credits.give(1);
+                self.advance();
+                Ok(())
+            }
+            Action::Nack {
+                delay,
+                reason,
+                attempts,
+            } => {
+                if !self.slots.try_take(seq) {
+                    return not_delivered();
+                }
+                self.acct.nacked(reason);
+                let attempts = attempts.unwrap_or(1);
+                let why = reason.unwrap_or("nacked");
+                self.ring_to_store(seq, attempts, Route::Retry(delay), mono_ns(), why);
+                self.settle_slot(seq);
+                Ok(())
+            }
+            Action::Term { reason } => {
+                if !self.slots.try_take(seq) {
+                    return not_delivered();
+                }
+                self.acct.termed(reason);
+                let why = reason.unwrap_or("termed");
+                self.ring_to_store(seq, 1, Route::DeadLetter, mono_ns(), why);
+                self.settle_slot(seq);
+                Ok(())
+            }
+            Action::InProgress => {
+                if self.slots.extend(seq, self.ack_deadline(mono_ns())) {
+                    Ok(())
+                } else {
+                    Err(Self::unknown(seq))
+                }
+            }
+            Action::Release => {
+                if !self.slots.try_abandon(seq) && self.slots.try_let_go_expired(seq) {
+                    self.settle_slot(seq);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn settle_store(&self, tag: u64, idx: u32, gen: u32, action: Action<'_>) -> Result<()> {
+        let mut st = self.lock_store();
+        if idx as usize >= st.capacity() || !st.owns_gen(idx, gen) {
+            return Err(Self::unknown(tag));
+        }
+        let current =
+            gen_bits(st.gen(idx)) == gen && matches!(st.state(idx), EntryState::InFlight { .. });
+        if !current {
+            // An earlier delivery of this message: it expired and was
+            // redelivered, or the message is done. Its holder learns so, and
+            // lets go (once) unless it only asked for more time.
+            let held = st.holds(idx, gen);
+            if held && !matches!(action, Action::InProgress) && st.release(idx, gen).1 {
+                self.credits.give(1);
+            }
+            return match action {
+                _ if !held => Err(Self::unknown(tag)),
+                Action::Release => Ok(()),
+                _ => Err(Self::expired(tag)),
+            };
+        }
+        let now = mono_ns();
+        match action {
+            Action::InProgress => {
+                st.extend(idx, self.ack_deadline(now));
+                self.refresh_due(&mut st);
+                return Ok(());
+            }
+            // Left in flight: the ack timer redelivers it.
+            Action::Release => {}
+            Action::Ack => {
+                st.finish(idx);
+            }
+            Action::Nack {
+                delay,
+                reason,
+                attempts,
+            } => {
+                self.acct.nacked(reason);
+                st.set_reason(idx, reason.unwrap_or("nacked"));
+                if let Some(a) = attempts {
+                    st.raise_attempts(idx, a);
+                }
+                self.retry_or_dead_letter(&mut st, idx, delay, now);
+            }
+            Action::Term { reason } => {
+                self.acct.termed(reason);
+                st.set_reason(idx, reason.unwrap_or("termed"));
+                self.dead_letter_entry(&mut st, idx, now);
+            }
+        }
+        if st.release(idx, gen).1 {
+            self.credits.give(1);
+        }
+        self.refresh_due(&mut st);
+        Ok(())
+    }
+
+    /// The publish timestamp of the message behind a tag, for latency.
+    pub(super) fn tag_timestamp(&self, tag: u64) -> Option<i64> {
+        match Tag::decode(tag) {
+            Tag::Ring(seq) => {
+                if self.lossy || seq >= self.cursor.next() || !self.slots.is_delivered(seq) {
+                    return None;
+                }
+                Some(self.ring().meta(seq).timestamp_ns)
+            }
+            Tag::Store { idx, .. } => {
+                let st = self.lock_store();
+                ((idx as usize) < st.capacity()).then(|| st.message(idx).0.timestamp_ns)
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The delivery state of each ring slot, for one gated subscription.
+//!
+//! Each slot of the ring has one state word per gated subscription,
+//! `(seq + 1) << 3 | tag`, and the ack deadline of its delivery:
+//!
+//! | tag       | meaning                                                   |
+//! |-----------|-----------------------------------------------------------|
+//! | DELIVERED | handed to a consumer that holds it (the slot is pinned)   |
+//! | ABANDONED | its holder dropped it unsettled; the ack timer will fire  |
+//! | EXPIRED   | redelivered from a copy; the old holder still pins it     |
+//! | BUSY      | someone is copying it out (nack, term, expiry)            |
+//! | SETTLED   | done for this subscription                                |
+//!
+//! Transitions (every one out of DELIVERED is a compare-and-swap, so ack,
+//! nack, term, release and the ack timer race safely and exactly one wins):
+//!
+//! ```text
+//! claim ─▶ DELIVERED ──ack──────────────────────────────▶ SETTLED
+//!              │ ├──nack/term──▶ BUSY ──copied out────────▶ SETTLED
+//!              │ ├──release────▶ ABANDONED ─timer─▶ BUSY ─▶ SETTLED
+//!              │ └──timer──────▶ BUSY ──copied out──▶ EXPIRED
+//!              │                                      │ holder lets go
+//!              │                                      ▼
+//!              └───────────────────────────────────── BUSY ─▶ SETTLED
+//! ```
+//!
+//! Invariants: a slot is pinned (its payload may be read in place) while
+//! its word is DELIVERED, EXPIRED or BUSY for the sequence it holds; only the
+//! thread that moved a word to BUSY moves it on; SETTLED is final for a
+//! sequence. A sequence number is used once, so a stale tag never matches a
+//! later lap's word. All swaps and the settle store are SeqCst, so two
+//! settlers that advance the watermark never both stop short (each sees the
+//! other's settle, or the other sees its own).
+
+use crate::sync::{spin_loop, AtomicU64, Ordering::*};
+
+const DELIVERED: u64 = 1;
+const ABANDONED: u64 = 2;
+const EXPIRED: u64 = 3;
+const BUSY: u64 = 4;
+const SETTLED: u64 = 7;
+
+#[inline]
+fn enc(seq: u64, tag: u64) -> u64 {
+    (seq + 1) << 3 | tag
+}
+
+struct SlotState {
+    word: AtomicU64,
+    deadline: AtomicU64,
+}
+
+/// What the ack timer found when it took a slot past its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaped {
+    /// Its holder still has it: the slot must stay pinned (EXPIRED) once the
+    /// message is copied out, until the holder lets go.
+    Held,
+    /// Its holder had dropped it: the slot settles once copied out.
+    Abandoned,
+}
+
+/// The delivery states of one subscription's view of a ring.
+pub struct SlotStates {
+    slots: Box<[SlotState]>,
+    mask: u64,
+}
+
+impl SlotStates {
+    /// States for a ring of `capacity` slots (a power of two); 0 for an
+    /// ungated subscription, which tracks nothing here.
+    pub fn new(capacity: usize) -> SlotStates {
+        assert!(capacity == 0 || capacity.is_power_of_two());
+        SlotStates {
+            slots: (0..capacity)
+                .map(|_| SlotState {
+                    word: AtomicU64::new(0),
+                    deadline: AtomicU64::new(0),
+                })
+                .collect(),
+            mask: (capacity as u64).wrapping_sub(1),
+        }
+    }
+
+    fn slot(&self, seq: u64) -> &SlotState {
+        &self.slots[(seq & self.mask) as usize]
+    }
+
+    fn cas(&self, seq: u64, from: u64, to: u64) -> bool {
+        self.slot(seq)
+            .word
+            .compare_exchange(enc(seq, from), enc(seq, to), SeqCst, Acquire)
+            .is_ok()
+    }
+
+    fn is(&self, seq: u64, tag: u64) -> bool {
+        self.slot(seq).word.load(Acquire) == enc(seq, tag)
+    }
+
+    /// Marks a claimed sequence DELIVERED with its ack deadline.
+    pub fn deliver(&self, seq: u64, deadline: u64) {
+        let s = self.slot(seq);
+        s.deadline.store(deadline, Relaxed);
+        s.word.store(enc(seq, DELIVERED), Release);
+    }
+
+    /// The ack: DELIVERED -> SETTLED. False if it was not DELIVERED.
+    pub fn try_ack(&self, seq: u64) -> bool {
+        self.cas(seq, DELIVERED, SETTLED)
+    }
+
+    /// A nack or term takes the delivery to copy it out: DELIVERED -> BUSY.
+    pub fn try_take(&self, seq: u64) -> bool {
+        self.cas(seq, DELIVERED, BUSY)
+    }
+
+    /// The holder drops it unsettled: DELIVERED -> ABANDONED.
+    pub fn try_abandon(&self, seq: u64) -> bool {
+        self.cas(seq, DELIVERED, ABANDONED)
+    }
+
+    /// Is `seq` DELIVERED (held, not yet expired)?
+    pub fn is_delivered(&self, seq: u64) -> bool {
+        self.is(seq, DELIVERED)
+    }
+
+    /// Restarts the ack timer of a DELIVERED sequence; false if it is not.
+    pub fn extend(&self, seq: u64, deadline: u64) -> bool {
+        if !self.is_delivered(seq) {
+            return false;
+        }
+        self.slot(seq).deadline.store(deadline, Relaxed);
+        // The timer may have taken it meanwhile; then the extension is late.
+        self.is_delivered(seq)
+    }
+
+    /// The old holder of an expired delivery lets go: EXPIRED -> BUSY, after
+    /// waiting out a BUSY state (a settle that failed against DELIVERED may
+    /// have met the timer copying the message out; the holder never sees its
+    /// own BUSY, and the timer ends in EXPIRED, which the holder must then
+    /// take, or the slot would stay pinned for good). The caller settles.
+    pub fn try_let_go_expired(&self, seq: u64) -> bool {
+        let s = self.slot(seq);
+        let mut spins = 0u32;
+        while s.word.load(Acquire) == enc(seq, BUSY) {
+            spins += 1;
+            if spins < 64 {
+                spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        self.cas(seq, EXPIRED, BUSY)
+    }
+
+    /// The ack timer takes `seq` if it is past its deadline: DELIVERED or
+    /// ABANDONED -> BUSY.
+    pub fn try_reap(&self, seq: u64, now: u64) -> Option<Reaped> {
+        let s = self.slot(seq);
+        let w = s.word.load(Acquire);
+        let (tag, reaped) = if w == enc(seq, DELIVERED) {
+            (DELIVERED, Reaped::Held)
+        } else if w == enc(seq, ABANDONED) {
+            (ABANDONED, Reaped::Abandoned)
+        } else {
+            return None;
+        };
+        if s.deadline.load(Relaxed) > now || !self.cas(seq, tag, BUSY) {
+            return None;
+        }
+        Some(reaped)
+    }
+
+    /// After the timer copied a held delivery out: BUSY -> EXPIRED.
+    pub fn mark_expired(&self, seq: u64) {
+        self.slot(seq).word.store(enc(seq, EXPIRED), SeqCst);
+    }
+
+    /// The owner of a BUSY state is done with the slot: -> SETTLED.
+    pub fn settle(&self, seq: u64) {
+        self.slot(seq).word.store(enc(seq, SETTLED), SeqCst);
+    }
+
+    /// Is `seq` SETTLED (read by the watermark advance)?
+    pub fn is_settled(&self, seq: u64) -> bool {
+        self.slot(seq).word.load(SeqCst) == enc(seq, SETTLED)
+    }
+
+    /// Does `seq` still pin its slot (a holder may read it in place)?
+    pub fn pins(&self, seq: u64) -> bool {
+        let w = self.slot(seq).word.load(Acquire);
+        w == enc(seq, DELIVERED) || w == enc(seq, EXPIRED) || w == enc(seq, BUSY)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_transition_out_of_delivered_wins() {
+        let s = SlotStates::new(2);
+        s.deliver(5, 100);
+        assert!(s.try_ack(5));
+        assert!(!s.try_take(5) && !s.try_abandon(5) && !s.try_ack(5));
+        assert_eq!(s.try_reap(5, 1000), None);
+        assert!(s.is_settled(5) && !s.pins(5));
+    }
+
+    #[test]
+    fn a_stale_tag_never_matches_the_next_lap() {
+        let s = SlotStates::new(2);
+        s.deliver(3, 100);
+        assert!(!s.try_ack(1), "sequence 1 shares the slot but is not 3");
+        assert!(s.pins(3));
+    }
+
+    #[test]
+    fn the_timer_expires_a_held_delivery_and_the_holder_lets_go() {
+        let s = SlotStates::new(4);
+        s.deliver(2, 100);
+        assert_eq!(s.try_reap(2, 99), None, "not yet due");
+        assert!(s.extend(2, 200));
+        assert_eq!(s.try_reap(2, 150), None, "extended");
+        assert_eq!(s.try_reap(2, 200), Some(Reaped::Held));
+        s.mark_expired(2);
+        assert!(s.pins(2) && !s.try_ack(2));
+        assert!(s.try_let_go_expired(2));
+        s.settle(2);
+        assert!(s.is_settled(2));
+    }
+}
