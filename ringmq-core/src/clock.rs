@@ -1,7 +1,59 @@
 //! Time sources: wall-clock nanoseconds for message timestamps (what users
 //! compare with their own clocks) and a monotonic clock for deadlines.
+//!
+//! # Virtual time for tests
+//!
+//! Every deadline of the engine (ack timeouts, retry due times, poll and
+//! publish timeouts, the pool's idle timer, close's drain) is read from
+//! [`mono_ns`] or [`mono_coarse_ns`]. Both add a process-global offset,
+//! [`OFFSET`], to the kernel's clock, and [`advance`] (exposed as
+//! `ringmq_core::internals::clock::advance`, hidden from the docs) moves it
+//! forward, so a test can make an hour of ack timers and backoffs pass in no
+//! time. It costs one relaxed atomic load per read and is 0 unless a test
+//! moves it.
+//!
+//! - Both clocks add the same offset, which only grows, so each stays
+//!   monotonic and the coarse clock is still never ahead of the fine one (a
+//!   thread's later load of the offset never sees an older value).
+//! - Only time as the engine reads it jumps. A thread already asleep (a poll
+//!   or publish waiting with a timeout, a condition-variable sleep) sleeps on
+//!   for its real duration and sees the jump when it next looks at the clock.
+//!   A test driving the engine with virtual time should use zero or tiny
+//!   timeouts and advance the clock instead of waiting.
+//! - Real time keeps running underneath: virtual time is real time plus the
+//!   offset, not a frozen clock.
+//! - The offset is global to the process, so tests that advance it must not
+//!   share a process with tests that time real waits (each integration test
+//!   file is a process of its own).
+//! - [`wall_ns`] (publish timestamps) is not affected.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+/// Nanoseconds added to both monotonic clocks; only grows (see the module
+/// docs). A std atomic even under loom: it is not part of any model.
+static OFFSET: AtomicU64 = AtomicU64::new(0);
+
+/// Moves the engine's monotonic time forward by `by`, for tests (see the
+/// module docs): ack timers, retry due times and timeouts that `by` carries
+/// past their deadline are noticed at their next check.
+///
+/// # Panics
+/// If the total offset would pass `u64::MAX / 4` ns (about 146 years), where
+/// deadlines computed from it could overflow.
+pub fn advance(by: Duration) {
+    let by = dur_ns(by);
+    OFFSET
+        .fetch_update(Relaxed, Relaxed, |off| {
+            off.checked_add(by).filter(|&o| o <= u64::MAX / 4)
+        })
+        .expect("virtual clock offset past u64::MAX / 4 ns");
+}
+
+/// How far [`advance`] has moved the monotonic clocks in total.
+pub fn offset() -> Duration {
+    Duration::from_nanos(OFFSET.load(Relaxed))
+}
 
 /// Nanoseconds since the Unix epoch: the publish timestamp of every message.
 /// Read from the TSC when the kernel itself keeps time with it (see
@@ -41,17 +93,19 @@ fn read(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Monotonic nanoseconds (CLOCK_MONOTONIC, ~20 ns a read); never 0, so 0
-/// can mean "no deadline".
-pub(crate) fn mono_ns() -> u64 {
-    read(libc::CLOCK_MONOTONIC) + 1
+/// Monotonic nanoseconds (CLOCK_MONOTONIC, ~20 ns a read, plus the virtual
+/// offset); never 0, so 0 can mean "no deadline".
+pub fn mono_ns() -> u64 {
+    let off = OFFSET.load(Relaxed);
+    read(libc::CLOCK_MONOTONIC) + 1 + off
 }
 
 /// The same clock at tick resolution (a few ms; ~4 ns a read), for ack
 /// deadlines and other checks on the per-message path where a few
 /// milliseconds of slack do not matter. Never ahead of `mono_ns`.
-pub(crate) fn mono_coarse_ns() -> u64 {
-    read(libc::CLOCK_MONOTONIC_COARSE) + 1
+pub fn mono_coarse_ns() -> u64 {
+    let off = OFFSET.load(Relaxed);
+    read(libc::CLOCK_MONOTONIC_COARSE) + 1 + off
 }
 
 pub(crate) fn dur_ns(d: Duration) -> u64 {

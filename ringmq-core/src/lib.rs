@@ -63,8 +63,15 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[doc(hidden)]
 pub mod internals {
-    //! Parts exposed for the loom model tests and benchmarks only.
+    //! Parts exposed for the loom model tests, the model-based test and
+    //! benchmarks only.
     pub use crate::ring::{Peek, Ring, SlotMeta};
     pub use crate::sequence::{advance_gate, ClaimError, Sequencer};
     pub use crate::subscription::{Reaped, SlotStates};
+
+    /// The engine's monotonic clock and the virtual offset tests move it by
+    /// (see the `clock` module's docs in the source).
+    pub mod clock {
+        pub use crate::clock::{advance, mono_coarse_ns, mono_ns, offset};
+    }
 }
