@@ -38,6 +38,7 @@ mod ring;
 mod sequence;
 mod stats;
 mod subscription;
+pub mod surface;
 mod sync;
 mod topic;
 mod wait;
