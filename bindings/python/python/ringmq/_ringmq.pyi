@@ -23,6 +23,18 @@ from typing import (
 __version__: str
 ENGINE_VERSION: str
 
+# The core's declarations, as the module exports them (tests hold the typed
+# dicts below and the signatures to these).
+TOPIC_STATS_FIELDS: Tuple[str, ...]
+SUB_STATS_FIELDS: Tuple[str, ...]
+POOL_STATS_FIELDS: Tuple[str, ...]
+BROKER_OPTIONS: Dict[str, Any]
+TOPIC_OPTIONS: Dict[str, Any]
+SUB_OPTIONS: Dict[str, Any]
+OVERFLOW_VALUES: Tuple[str, ...]
+START_VALUES: Tuple[str, ...]
+ERROR_CLASSES: Dict[str, Type["RingMQError"]]
+
 # BEGIN GENERATED types: written by `cargo run -p gen-surface` from ringmq-core; do not edit
 _Overflow = Literal["block", "reject", "drop_oldest"]
 _Start = Literal["latest", "earliest"]
@@ -236,6 +248,15 @@ def _close_all() -> None: ...
 __all__ = [
     "__version__",
     "ENGINE_VERSION",
+    "TOPIC_STATS_FIELDS",
+    "SUB_STATS_FIELDS",
+    "POOL_STATS_FIELDS",
+    "BROKER_OPTIONS",
+    "TOPIC_OPTIONS",
+    "SUB_OPTIONS",
+    "OVERFLOW_VALUES",
+    "START_VALUES",
+    "ERROR_CLASSES",
     "RingMQError",
     "Full",
     "Timeout",
