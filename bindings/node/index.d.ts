@@ -374,6 +374,43 @@ export declare class Broker {
   close(drainMs?: number): Promise<CloseReport>
 }
 
+/** One stats field as the engine declares it. */
+export interface StatsFieldInfo {
+  /** The property name in stats objects. */
+  name: string
+  help: string
+  /** Its Prometheus type: 'counter', 'gauge' or 'summary'. */
+  prometheus: string
+  /** 'count', 'ns' or 'ratio'. */
+  unit: string
+}
+
+/** One option as the engine declares it. */
+export interface OptionInfo {
+  /** The option's name (durations end in Ms). */
+  name: string
+  help: string
+  /** 'count', 'ms', 'bool' or 'choice'. */
+  kind: string
+  /** The spellings of a 'choice'. */
+  choices?: string[]
+  /** null when worked out at run time (workersMax). */
+  default: number | boolean | string | null
+}
+
+/** What the engine declares, as this package spells it. */
+export interface Schema {
+  readonly errorCodes: ErrorCode[]
+  readonly overflow: Overflow[]
+  readonly start: StartAt[]
+  readonly stats: { topic: StatsFieldInfo[]; sub: StatsFieldInfo[]; pool: StatsFieldInfo[] }
+  /** The text fields of each kind of stats (such as lastError). */
+  readonly statsText: { topic: string[]; sub: string[]; pool: string[] }
+  readonly options: { broker: OptionInfo[]; topic: OptionInfo[]; sub: OptionInfo[] }
+}
+
+export declare const schema: Schema
+
 /** The package version. */
 export declare const version: string
 
@@ -386,6 +423,7 @@ declare const ringmq: {
   PushMessage: typeof PushMessage
   RawBatch: typeof RawBatch
   RingMQError: typeof RingMQError
+  schema: Schema
   version: string
 }
 export default ringmq
