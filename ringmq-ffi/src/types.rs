@@ -393,4 +393,56 @@ mod tests {
             assert_eq!(format!("{s:?}"), k.c_status());
         }
     }
+
+    /// `(field, value)` pairs of a struct's derived Debug text.
+    fn debug_fields(v: &impl std::fmt::Debug) -> Vec<(String, String)> {
+        let text = format!("{v:?}");
+        let inner = &text[text.find('{').unwrap() + 1..text.rfind('}').unwrap()];
+        inner
+            .split(',')
+            .map(|kv| {
+                let (k, v) = kv.split_once(':').unwrap();
+                (k.trim().to_owned(), v.trim().to_owned())
+            })
+            .collect()
+    }
+
+    /// The C options structs have the core's options, in order, named by
+    /// the rule (durations in `_ms`), with the core's defaults.
+    fn check_options<O: ringmq_core::surface::OptionsTable>(c_default: impl std::fmt::Debug) {
+        use ringmq_core::surface::{OptionKind, OptionValue};
+        let got = debug_fields(&c_default);
+        let names: Vec<String> = O::FIELDS.iter().map(|f| f.ms_name()).collect();
+        let got_names: Vec<String> = got.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(
+            got_names,
+            names,
+            "the C {} options differ from the core's table",
+            O::SCOPE
+        );
+        for (f, (_, value)) in O::FIELDS.iter().zip(&got) {
+            let want = match (f.default, f.kind) {
+                (OptionValue::Int(n) | OptionValue::Millis(n), _) => n.to_string(),
+                (OptionValue::Bool(b), _) => b.to_string(),
+                (OptionValue::Choice(c), OptionKind::Choice(all)) => {
+                    all.iter().position(|n| *n == c).unwrap().to_string()
+                }
+                _ => continue,
+            };
+            assert_eq!(
+                *value,
+                want,
+                "default of the C {} option {}",
+                O::SCOPE,
+                f.name
+            );
+        }
+    }
+
+    #[test]
+    fn options_structs_follow_the_core_tables() {
+        check_options::<BrokerOptions>(ringmq_broker_options::from(&BrokerOptions::default()));
+        check_options::<TopicOptions>(ringmq_topic_options::from(&TopicOptions::default()));
+        check_options::<SubOptions>(ringmq_sub_options::from(&SubOptions::default()));
+    }
 }
