@@ -60,12 +60,10 @@ impl Families {
         let mut list: Vec<Family> = Vec::new();
         let mut of_field = Vec::with_capacity(S::FIELDS.len());
         for f in S::FIELDS {
-            let (name, help) = match f.metric {
-                Metric::Counter => (format!("ringmq_{}_{}_total", S::SCOPE, f.name), f.help),
-                Metric::Gauge => (format!("ringmq_{}_{}", S::SCOPE, f.name), f.help),
-                Metric::Summary { family, .. } => {
-                    (format!("ringmq_{}_{family}", S::SCOPE), SUMMARY_HELP)
-                }
+            let name = f.prometheus_family(S::SCOPE);
+            let help = match f.metric {
+                Metric::Summary { .. } => SUMMARY_HELP,
+                _ => f.help,
             };
             let i = match list.iter().position(|fam| fam.name == name) {
                 Some(i) => i,

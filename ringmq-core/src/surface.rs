@@ -99,6 +99,19 @@ pub struct StatField {
     pub ty: ValueType,
 }
 
+impl StatField {
+    /// The Prometheus family the field is a sample of, by the naming rule:
+    /// `ringmq_<scope>_<name>`, `_total` after a counter; a summary part's
+    /// is its summary's.
+    pub fn prometheus_family(&self, scope: &str) -> String {
+        match self.metric {
+            Metric::Counter => format!("ringmq_{scope}_{}_total", self.name),
+            Metric::Gauge => format!("ringmq_{scope}_{}", self.name),
+            Metric::Summary { family, .. } => format!("ringmq_{scope}_{family}"),
+        }
+    }
+}
+
 /// One text field of a stats snapshot (`None` when there is nothing to say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TextField {

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use ringmq_core::surface::{
-    camel_case, Metric, OptionKind, OptionValue, OptionsTable, StatsTable, SummaryPart,
+    camel_case, Metric, OptionKind, OptionValue, OptionsTable, StatField, StatsTable, SummaryPart,
 };
 use ringmq_core::{
     BrokerOptions, ErrorKind, Overflow, PoolStats, StartAt, SubOptions, SubStats, TopicOptions,
@@ -13,15 +13,14 @@ use ringmq_core::{
 
 use crate::markers::{self, HTML};
 
-fn prometheus<S: StatsTable>(metric: Metric, name: &str) -> String {
-    let scope = S::SCOPE;
-    match metric {
-        Metric::Counter => format!("`ringmq_{scope}_{name}_total`"),
-        Metric::Gauge => format!("`ringmq_{scope}_{name}`"),
-        Metric::Summary { family, part } => match part {
-            SummaryPart::Quantile(q) => format!("`ringmq_{scope}_{family}{{quantile=\"{q}\"}}`"),
-            SummaryPart::Sum => format!("`ringmq_{scope}_{family}_sum`"),
-            SummaryPart::Count => format!("`ringmq_{scope}_{family}_count`"),
+fn prometheus<S: StatsTable>(f: &StatField) -> String {
+    let family = f.prometheus_family(S::SCOPE);
+    match f.metric {
+        Metric::Counter | Metric::Gauge => format!("`{family}`"),
+        Metric::Summary { part, .. } => match part {
+            SummaryPart::Quantile(q) => format!("`{family}{{quantile=\"{q}\"}}`"),
+            SummaryPart::Sum => format!("`{family}_sum`"),
+            SummaryPart::Count => format!("`{family}_count`"),
         },
     }
 }
@@ -37,7 +36,7 @@ fn stats_table<S: StatsTable>(out: &mut String, title: &str) {
             f.name,
             camel_case(f.name),
             f.unit.as_str(),
-            prometheus::<S>(f.metric, f.name),
+            prometheus::<S>(f),
             f.help
         );
     }
