@@ -181,22 +181,38 @@ typedef struct {
  * The broker's worker pool (`ringmq_broker_get_pool_stats`).
  */
 typedef struct {
+  /**
+   * Worker threads alive.
+   */
   uint64_t workers;
+  /**
+   * Workers running handlers.
+   */
   uint64_t busy;
+  /**
+   * Workers waiting for work.
+   */
   uint64_t idle;
   /**
    * Handler panics caught (the message was nacked, the worker lived on).
    */
   uint64_t panics;
   /**
-   * Times the pool grew and shrank.
+   * Workers started by the load curve.
    */
   uint64_t grown;
+  /**
+   * Workers that left after idle_timeout.
+   */
   uint64_t shrunk;
   /**
-   * The size the load curve asks for.
+   * The pool size the load curve asks for.
    */
   uint64_t target;
+  /**
+   * Smoothed share of the workers' time spent in handlers. Between 0 and 1.
+   */
+  double utilisation;
 } ringmq_pool_stats;
 
 /**
@@ -281,53 +297,77 @@ typedef int32_t (*ringmq_handler)(const ringmq_message *m, void *user_data);
  */
 typedef struct {
   /**
-   * Deliveries handed to consumers (each attempt counts).
+   * Deliveries handed to consumers, each attempt counted.
    */
   uint64_t delivered;
+  /**
+   * Messages acknowledged.
+   */
   uint64_t acked;
   /**
-   * Nacks, handler failures and handler panics.
+   * Negative acknowledgements, handler errors and panics.
    */
   uint64_t nacked;
   /**
-   * Redeliveries after a nack or an ack timeout.
+   * Messages scheduled for another attempt after a nack or an ack timeout.
    */
   uint64_t retried;
+  /**
+   * Messages moved to the dead-letter topic.
+   */
   uint64_t dead_lettered;
   /**
    * Messages a lossy subscription skipped.
    */
   uint64_t dropped;
   /**
-   * Deliveries not settled within the ack timeout.
+   * Deliveries not settled within ack_timeout.
    */
   uint64_t expired;
+  /**
+   * Push handlers that panicked (each also counts as a nack).
+   */
   uint64_t handler_panics;
   /**
-   * Delivered and not yet settled.
+   * Deliveries handed out and not yet settled.
    */
   uint64_t in_flight;
   /**
-   * Waiting outside the ring for a retry.
+   * Messages waiting outside the ring for a retry, or for room in a full dead-letter topic.
    */
   uint64_t waiting_retry;
   /**
-   * Published but not yet delivered to this subscription.
+   * Messages published but not yet delivered to the subscription.
    */
   uint64_t lag;
   /**
-   * Publish-to-ack latency percentiles and maximum, in nanoseconds
-   * (within 1/16 of the true value; 0 before the first ack).
+   * Time from publish to ack, median (within 1/16). In nanoseconds.
    */
   uint64_t latency_p50_ns;
+  /**
+   * Time from publish to ack, 99th percentile (within 1/16). In nanoseconds.
+   */
   uint64_t latency_p99_ns;
+  /**
+   * Time from publish to ack, 99.9th percentile (within 1/16). In nanoseconds.
+   */
   uint64_t latency_p999_ns;
+  /**
+   * Time from publish to ack, the longest seen. In nanoseconds.
+   */
   uint64_t latency_max_ns;
   /**
-   * Acks measured, and the sum of their latencies.
+   * Acks whose publish-to-ack time was measured.
    */
   uint64_t latency_count;
+  /**
+   * Sum of the measured publish-to-ack times. In nanoseconds.
+   */
   uint64_t latency_sum_ns;
+  /**
+   * Deliveries settled with term by a consumer (straight to the dead-letter topic).
+   */
+  uint64_t termed;
 } ringmq_sub_stats;
 
 /**
@@ -386,20 +426,19 @@ typedef struct {
  */
 typedef struct {
   /**
-   * Messages accepted into the ring.
+   * Messages accepted into the topic's ring.
    */
   uint64_t published;
   /**
-   * Publishes refused with `RINGMQ_FULL`.
+   * Publishes refused with Full because the ring was full.
    */
   uint64_t rejected;
   /**
-   * Publishes that gave up with `RINGMQ_TIMEOUT`.
+   * Publishes that gave up with Timeout waiting for room.
    */
   uint64_t timed_out;
   /**
-   * Messages overwritten or skipped before a subscription consumed them,
-   * summed over subscriptions.
+   * Messages overwritten or skipped before a subscription consumed them, summed over subscriptions.
    */
   uint64_t dropped;
   /**
@@ -407,11 +446,11 @@ typedef struct {
    */
   uint64_t depth;
   /**
-   * Slots in the ring.
+   * Slots in the topic's ring.
    */
   uint64_t capacity;
   /**
-   * Current subscriptions.
+   * Subscriptions of the topic.
    */
   uint64_t subscriptions;
 } ringmq_topic_stats;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the C API (ringmq-ffi) and runs every C-side check: clippy and
-# unit tests of the FFI crate; the committed header against a fresh cbindgen
+# unit tests of the FFI crate; the generated stats structs against the
+# core's tables; the committed header against a fresh cbindgen
 # run; the header's version macros against Cargo.toml; the library's
 # exported functions against the header's declarations; no heap allocation
 # per message (tests/c/test_alloc.c); the C tests plain, under
@@ -37,6 +38,9 @@ cargo clippy -p ringmq-ffi --all-targets --no-deps -- -D warnings
 
 step "Rust unit tests (ringmq-ffi)"
 cargo test -p ringmq-ffi
+
+step "generated C stats structs match the core's tables (gen-surface --check)"
+cargo run -q -p gen-surface -- --check
 
 step "header is up to date"
 scripts/gen-header.sh "$tmp/ringmq.h"

@@ -9,6 +9,7 @@
 
 /// <reference types="node" />
 
+// BEGIN GENERATED types: written by `cargo run -p gen-surface` from ringmq-core; do not edit
 /** The `code` of every error this package throws or rejects with. */
 export type ErrorCode =
   | 'INVALID_ARGUMENT'
@@ -20,6 +21,155 @@ export type ErrorCode =
   | 'CLOSED'
   | 'EMPTY'
   | 'INTERNAL'
+
+/** What a publish does when the ring is full. */
+export type Overflow = 'block' | 'reject' | 'drop_oldest'
+
+/** Where a new subscription starts reading. */
+export type StartAt = 'latest' | 'earliest'
+
+/** Options of `new Broker`. */
+export interface BrokerOptions {
+  /** Fewest pool workers kept alive (default 1). */
+  workersMin?: number
+  /** Most pool workers, 1..=1024 (default available parallelism). */
+  workersMax?: number
+  /** A worker idle this long above workers_min exits (default 30000). */
+  idleTimeoutMs?: number
+}
+
+/** Options of `createTopic`; durations in milliseconds. */
+export interface TopicOptions {
+  /** Slots in the ring: a power of two, at most 2^24 (default 1024). */
+  capacity?: number
+  /** Largest payload in bytes, 1..=2^24 (default 256). */
+  slotSize?: number
+  /** What a publish does when the ring is full (default 'block'). */
+  overflow?: Overflow
+  /** Deliveries of one message before it is dead-lettered (default 4). */
+  maxAttempts?: number
+  /** First retry delay; doubles per attempt, with jitter (default 100). */
+  backoffBaseMs?: number
+  /** Cap of the retry delay, at least backoff_base (default 10000). */
+  backoffMaxMs?: number
+  /** A pulled delivery not settled within this is redelivered (default 30000). */
+  ackTimeoutMs?: number
+  /** Messages one subscription may hold outside the ring; 0 means capacity (default 0). */
+  retryCapacity?: number
+}
+
+/** The options of a topic as created (all filled in). */
+export interface TopicOptionsResolved {
+  /** Slots in the ring: a power of two, at most 2^24 (default 1024). */
+  capacity: number
+  /** Largest payload in bytes, 1..=2^24 (default 256). */
+  slotSize: number
+  /** What a publish does when the ring is full (default 'block'). */
+  overflow: Overflow
+  /** Deliveries of one message before it is dead-lettered (default 4). */
+  maxAttempts: number
+  /** First retry delay; doubles per attempt, with jitter (default 100). */
+  backoffBaseMs: number
+  /** Cap of the retry delay, at least backoff_base (default 10000). */
+  backoffMaxMs: number
+  /** A pulled delivery not settled within this is redelivered (default 30000). */
+  ackTimeoutMs: number
+  /** Messages one subscription may hold outside the ring; 0 means capacity (default 0). */
+  retryCapacity: number
+}
+
+/** Options of `subscribe` and `pull`. */
+export interface SubscribeOptions {
+  /** Push: most handlers of this subscription at once, 1..=65536 (default 1). */
+  concurrency?: number
+  /** Push: same key, publish order, never two at once (default false). */
+  orderedByKey?: boolean
+  /** Never hold producers back: skip ahead and count drops when a ring behind (default false). */
+  lossy?: boolean
+  /** Where a new subscription starts reading (default 'latest'). */
+  start?: StartAt
+}
+
+/** A topic's counters. */
+export interface TopicStats {
+  /** Messages accepted into the topic's ring. */
+  published: number
+  /** Publishes refused with Full because the ring was full. */
+  rejected: number
+  /** Publishes that gave up with Timeout waiting for room. */
+  timedOut: number
+  /** Messages overwritten or skipped before a subscription consumed them, summed over subscriptions. */
+  dropped: number
+  /** Messages in the ring not yet settled by the slowest subscription. */
+  depth: number
+  /** Slots in the topic's ring. */
+  capacity: number
+  /** Subscriptions of the topic. */
+  subscriptions: number
+}
+
+/** A subscription's counters and latency. */
+export interface SubStats {
+  /** Deliveries handed to consumers, each attempt counted. */
+  delivered: number
+  /** Messages acknowledged. */
+  acked: number
+  /** Negative acknowledgements, handler errors and panics. */
+  nacked: number
+  /** Messages scheduled for another attempt after a nack or an ack timeout. */
+  retried: number
+  /** Messages moved to the dead-letter topic. */
+  deadLettered: number
+  /** Messages a lossy subscription skipped. */
+  dropped: number
+  /** Deliveries not settled within ack_timeout. */
+  expired: number
+  /** Push handlers that panicked (each also counts as a nack). */
+  handlerPanics: number
+  /** Deliveries handed out and not yet settled. */
+  inFlight: number
+  /** Messages waiting outside the ring for a retry, or for room in a full dead-letter topic. */
+  waitingRetry: number
+  /** Messages published but not yet delivered to the subscription. */
+  lag: number
+  /** Time from publish to ack, median (within 1/16). In nanoseconds. */
+  latencyP50Ns: number
+  /** Time from publish to ack, 99th percentile (within 1/16). In nanoseconds. */
+  latencyP99Ns: number
+  /** Time from publish to ack, 99.9th percentile (within 1/16). In nanoseconds. */
+  latencyP999Ns: number
+  /** Time from publish to ack, the longest seen. In nanoseconds. */
+  latencyMaxNs: number
+  /** Acks whose publish-to-ack time was measured. */
+  latencyCount: number
+  /** Sum of the measured publish-to-ack times. In nanoseconds. */
+  latencySumNs: number
+  /** Deliveries settled with term by a consumer (straight to the dead-letter topic). */
+  termed: number
+  /** The text of the last handler failure or nack reason, if any. */
+  lastError?: string | null
+}
+
+/** The worker pool. */
+export interface PoolStats {
+  /** Worker threads alive. */
+  workers: number
+  /** Workers running handlers. */
+  busy: number
+  /** Workers waiting for work. */
+  idle: number
+  /** Handler panics caught (the message was nacked, the worker lived on). */
+  panics: number
+  /** Workers started by the load curve. */
+  grown: number
+  /** Workers that left after idle_timeout. */
+  shrunk: number
+  /** The pool size the load curve asks for. */
+  target: number
+  /** Smoothed share of the workers' time spent in handlers. Between 0 and 1. */
+  utilisation: number
+}
+// END GENERATED types
 
 /** Every failure of this package: an `Error` with a `code`. */
 export declare class RingMQError extends Error {
@@ -33,58 +183,6 @@ export type Key = number | bigint
 /** A payload: a Buffer or any Uint8Array. */
 export type Payload = Buffer | Uint8Array
 
-export interface BrokerOptions {
-  /** Fewest pool workers kept alive (default 1). */
-  workersMin?: number
-  /** Most pool workers (default: available parallelism). */
-  workersMax?: number
-  /** A worker idle this long above workersMin exits (default 30000). */
-  idleTimeoutMs?: number
-}
-
-export type Overflow = 'block' | 'reject' | 'drop_oldest'
-
-export interface TopicOptions {
-  /** Slots in the ring, a power of two (default 1024). */
-  capacity?: number
-  /** Largest payload in bytes (default 256). */
-  slotSize?: number
-  /** What a publish does on a full ring (default 'block'). */
-  overflow?: Overflow
-  /** Deliveries of one message before it is dead-lettered (default 4). */
-  maxAttempts?: number
-  /** First retry delay, doubling per attempt (default 100). */
-  backoffBaseMs?: number
-  /** Cap of the retry delay (default 10000). */
-  backoffMaxMs?: number
-  /** A pulled message not settled within this is redelivered (default 30000). */
-  ackTimeoutMs?: number
-  /** Messages one subscription may hold outside the ring (0: capacity). */
-  retryCapacity?: number
-}
-
-/** The options of a topic as created (all filled in). */
-export interface TopicOptionsResolved {
-  capacity: number
-  slotSize: number
-  overflow: Overflow
-  maxAttempts: number
-  backoffBaseMs: number
-  backoffMaxMs: number
-  ackTimeoutMs: number
-}
-
-export interface SubscribeOptions {
-  /** Push: most handlers of this subscription in progress at once (default 1). */
-  concurrency?: number
-  /** Push: messages with the same key handled in publish order, never two at once. */
-  orderedByKey?: boolean
-  /** Never hold producers back; skip ahead (counted as dropped) when a ring behind. */
-  lossy?: boolean
-  /** Where a new subscription starts reading (default 'latest'). */
-  start?: 'latest' | 'earliest'
-}
-
 export interface PublishOptions {
   /** Default 0. */
   key?: Key
@@ -96,49 +194,6 @@ export interface PublishAsyncOptions {
   key?: Key
   /** Wait this long for room under 'block' (default: for ever), then TIMEOUT. */
   timeoutMs?: number
-}
-
-export interface TopicStats {
-  published: number
-  rejected: number
-  timedOut: number
-  dropped: number
-  depth: number
-  capacity: number
-  subscriptions: number
-}
-
-export interface SubStats {
-  delivered: number
-  acked: number
-  nacked: number
-  retried: number
-  deadLettered: number
-  dropped: number
-  expired: number
-  handlerPanics: number
-  inFlight: number
-  waitingRetry: number
-  lag: number
-  latencyP50Ns: number
-  latencyP99Ns: number
-  latencyP999Ns: number
-  latencyMaxNs: number
-  latencyCount: number
-  latencySumNs: number
-  /** The text of the last handler failure or nack reason. */
-  lastError?: string | null
-}
-
-export interface PoolStats {
-  workers: number
-  busy: number
-  idle: number
-  panics: number
-  grown: number
-  shrunk: number
-  utilisation: number
-  target: number
 }
 
 export interface CloseReport {
@@ -319,6 +374,43 @@ export declare class Broker {
   close(drainMs?: number): Promise<CloseReport>
 }
 
+/** One stats field as the engine declares it. */
+export interface StatsFieldInfo {
+  /** The property name in stats objects. */
+  name: string
+  help: string
+  /** Its Prometheus type: 'counter', 'gauge' or 'summary'. */
+  prometheus: string
+  /** 'count', 'ns' or 'ratio'. */
+  unit: string
+}
+
+/** One option as the engine declares it. */
+export interface OptionInfo {
+  /** The option's name (durations end in Ms). */
+  name: string
+  help: string
+  /** 'count', 'ms', 'bool' or 'choice'. */
+  kind: string
+  /** The spellings of a 'choice'. */
+  choices?: string[]
+  /** null when worked out at run time (workersMax). */
+  default: number | boolean | string | null
+}
+
+/** What the engine declares, as this package spells it. */
+export interface Schema {
+  readonly errorCodes: ErrorCode[]
+  readonly overflow: Overflow[]
+  readonly start: StartAt[]
+  readonly stats: { topic: StatsFieldInfo[]; sub: StatsFieldInfo[]; pool: StatsFieldInfo[] }
+  /** The text fields of each kind of stats (such as lastError). */
+  readonly statsText: { topic: string[]; sub: string[]; pool: string[] }
+  readonly options: { broker: OptionInfo[]; topic: OptionInfo[]; sub: OptionInfo[] }
+}
+
+export declare const schema: Schema
+
 /** The package version. */
 export declare const version: string
 
@@ -331,6 +423,7 @@ declare const ringmq: {
   PushMessage: typeof PushMessage
   RawBatch: typeof RawBatch
   RingMQError: typeof RingMQError
+  schema: Schema
   version: string
 }
 export default ringmq

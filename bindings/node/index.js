@@ -1,8 +1,10 @@
 'use strict'
-// RingMQ for Node: the JavaScript half of the package. It checks arguments,
-// builds Message objects and turns native failures into Errors with a `code`;
-// the native addon (ringmq.node, built from src/ at install time) translates
-// to the engine, and no call here waits on the JS thread.
+// RingMQ for Node: the JavaScript half of the package. It checks arguments
+// and builds Message objects; the native addon (ringmq.node, built from src/
+// at install time) translates to the engine, throws Errors whose `code` it
+// sets itself, and tells this file at load time the engine's error codes,
+// enum spellings, option names and the layout of the typed arrays it fills.
+// No call here waits on the JS thread.
 
 const path = require('node:path')
 
@@ -21,18 +23,10 @@ function loadNative() {
 }
 
 const native = loadNative()
-
-const CODES = new Set([
-  'INVALID_ARGUMENT',
-  'FULL',
-  'TIMEOUT',
-  'TOO_LARGE',
-  'NOT_FOUND',
-  'EXISTS',
-  'CLOSED',
-  'EMPTY',
-  'INTERNAL',
-])
+// The engine's declarations and the typed-array layouts, as the addon
+// states them (see src/surface.rs and src/layout.rs).
+const SURFACE = native.surface()
+const CODES = new Set(SURFACE.errorCodes)
 
 /** Every failure of this package: an Error with a `code` ('FULL', 'TIMEOUT', …). */
 class RingMQError extends Error {
@@ -43,18 +37,14 @@ class RingMQError extends Error {
   }
 }
 
-function fromCoded(text) {
-  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(text)
-  if (m && CODES.has(m[1])) return new RingMQError(m[1], m[2])
-  return new RingMQError('INTERNAL', text)
-}
-
+/** A native failure as a RingMQError; the addon set its `code`. */
 function fromNative(e) {
   if (e instanceof RingMQError) return e
   if (e instanceof Error) {
-    const err = fromCoded(e.message)
-    if (err.code === 'INTERNAL' && e.code === 'InvalidArg') err.code = 'INVALID_ARGUMENT'
-    return err
+    if (CODES.has(e.code)) return new RingMQError(e.code, e.message)
+    // napi-rs's own argument conversions answer InvalidArg.
+    if (e.code === 'InvalidArg') return new RingMQError('INVALID_ARGUMENT', e.message)
+    return new RingMQError('INTERNAL', e.message)
   }
   return new RingMQError('INTERNAL', String(e))
 }
@@ -296,7 +286,31 @@ class Message extends MessageFields {
 
 // ---- subscriptions ---------------------------------------------------------
 
-const FIELDS = 9
+// Where a take describes each message in the header array (H_*), and a
+// push dispatch in its meta array (M_*).
+const HDR = SURFACE.layout.pull
+const H_COUNT = HDR.count
+const H_FIRST = HDR.first
+const H_STRIDE = HDR.stride
+const H_ID = HDR.id
+const H_KEY_HI = HDR.keyHi
+const H_KEY_LO = HDR.keyLo
+const H_TS_HI = HDR.tsHi
+const H_TS_LO = HDR.tsLo
+const H_ATTEMPT = HDR.attempt
+const H_TAG_HI = HDR.tagHi
+const H_TAG_LO = HDR.tagLo
+const H_LEN = HDR.len
+const META = SURFACE.layout.push
+const M_STRIDE = META.stride
+const M_TOKEN = META.token
+const M_ID = META.id
+const M_KEY_HI = META.keyHi
+const M_KEY_LO = META.keyLo
+const M_TS_HI = META.tsHi
+const M_TS_LO = META.tsLo
+const M_ATTEMPT = META.attempt
+const M_LEN = META.len
 // Payloads of pulled messages are copied into pool Buffers of this size and
 // handed out as views of them, as Node's own Buffer.allocUnsafe pool does (a
 // Buffer per message would cost a native allocation each); slots larger
@@ -308,7 +322,7 @@ const POOL_ITEM_MAX = 16 * 1024
 const STAGE_ITEMS = 1024
 const STAGE_ITEM_MAX = 1024
 // Messages one native take describes (the size of its header array).
-const TAKE_MAX = 256
+const TAKE_MAX = HDR.messages
 
 /**
  * Messages of one raw poll, without an object per message: the payloads
@@ -332,10 +346,10 @@ class RawBatch {
     const offsets = new Uint32Array(n)
     const lengths = new Uint32Array(n)
     let off = 0
-    for (let i = 0, b = 9; i < n; i++, b += FIELDS) {
+    for (let i = 0, b = H_FIRST; i < n; i++, b += H_STRIDE) {
       offsets[i] = off
-      lengths[i] = hdr[b]
-      off += hdr[b]
+      lengths[i] = hdr[b + H_LEN]
+      off += hdr[b + H_LEN]
     }
     /** Every payload, back to back (a view of a pool Buffer). */
     this.data = Buffer.from(ab, base, off)
@@ -349,25 +363,25 @@ class RawBatch {
     if (!Number.isInteger(i) || i < 0 || i >= this.length) {
       throw invalid(`index ${describe(i)} is not between 0 and ${this.length - 1}`)
     }
-    return 1 + i * FIELDS
+    return H_FIRST + i * H_STRIDE
   }
 
   id(i) {
-    return this._hdr[this._check(i)]
+    return this._hdr[this._check(i) + H_ID]
   }
 
   key(i) {
     const b = this._check(i)
-    return joinKey(this._hdr[b + 1], this._hdr[b + 2])
+    return joinKey(this._hdr[b + H_KEY_HI], this._hdr[b + H_KEY_LO])
   }
 
   timestampNs(i) {
     const b = this._check(i)
-    return (BigInt(this._hdr[b + 3]) << 32n) | BigInt(this._hdr[b + 4])
+    return (BigInt(this._hdr[b + H_TS_HI]) << 32n) | BigInt(this._hdr[b + H_TS_LO])
   }
 
   attempt(i) {
-    return this._hdr[this._check(i) + 5]
+    return this._hdr[this._check(i) + H_ATTEMPT]
   }
 
   /** A Buffer view of payload i. */
@@ -378,7 +392,7 @@ class RawBatch {
 
   _settle(i, what) {
     const b = this._check(i)
-    if (this._settled[i]) throw invalid(`message ${this._hdr[b]} is already settled (${what})`)
+    if (this._settled[i]) throw invalid(`message ${this._hdr[b + H_ID]} is already settled (${what})`)
     this._settled[i] = 1
     this._open--
     return b
@@ -387,7 +401,7 @@ class RawBatch {
   ack(i) {
     const b = this._settle(i, 'ack')
     try {
-      this._pull._ack(this._hdr[b + 6], this._hdr[b + 7])
+      this._pull._ack(this._hdr[b + H_TAG_HI], this._hdr[b + H_TAG_LO])
     } catch (e) {
       throw fromNative(e)
     }
@@ -397,7 +411,7 @@ class RawBatch {
     const d = delayMs === undefined ? -1 : millis(delayMs, 'nack delayMs')
     const b = this._settle(i, 'nack')
     try {
-      this._pull._n.nack(this._hdr[b + 6], this._hdr[b + 7], d)
+      this._pull._n.nack(this._hdr[b + H_TAG_HI], this._hdr[b + H_TAG_LO], d)
     } catch (e) {
       throw fromNative(e)
     }
@@ -406,7 +420,7 @@ class RawBatch {
   term(i) {
     const b = this._settle(i, 'term')
     try {
-      this._pull._n.term(this._hdr[b + 6], this._hdr[b + 7])
+      this._pull._n.term(this._hdr[b + H_TAG_HI], this._hdr[b + H_TAG_LO])
     } catch (e) {
       throw fromNative(e)
     }
@@ -420,11 +434,11 @@ class RawBatch {
     const s = this._settled
     const tags = new Float64Array(2 * this._open)
     let k = 0
-    for (let i = 0, b = 7; i < n; i++, b += FIELDS) {
+    for (let i = 0, b = H_FIRST; i < n; i++, b += H_STRIDE) {
       if (s[i]) continue
       s[i] = 1
-      tags[k++] = h[b]
-      tags[k++] = h[b + 1]
+      tags[k++] = h[b + H_TAG_HI]
+      tags[k++] = h[b + H_TAG_LO]
     }
     this._open = 0
     try {
@@ -433,6 +447,24 @@ class RawBatch {
       throw fromNative(e)
     }
   }
+}
+
+/** The message described at record b of a take's header h. */
+function newMessage(pull, h, b, ab, off, len) {
+  return new Message(
+    pull,
+    h[b + H_ID],
+    h[b + H_KEY_HI],
+    h[b + H_KEY_LO],
+    h[b + H_TS_HI],
+    h[b + H_TS_LO],
+    h[b + H_ATTEMPT],
+    h[b + H_TAG_HI],
+    h[b + H_TAG_LO],
+    ab,
+    off,
+    len,
+  )
 }
 
 /** A pull subscription (consumer group): poll for messages and settle them. */
@@ -483,9 +515,9 @@ class Pull {
     const h = this._hdr
     const ab = this._pool.buffer
     let off = this._poolOff
-    for (let i = 0, b = 1; i < n; i++, b += FIELDS) {
-      const len = h[b + 8]
-      out.push(new Message(this, h[b], h[b + 1], h[b + 2], h[b + 3], h[b + 4], h[b + 5], h[b + 6], h[b + 7], ab, off, len))
+    for (let i = 0, b = H_FIRST; i < n; i++, b += H_STRIDE) {
+      const len = h[b + H_LEN]
+      out.push(newMessage(this, h, b, ab, off, len))
       off += len
     }
     this._poolOff = (off + 7) & ~7
@@ -502,12 +534,12 @@ class Pull {
     }
     if (buf === null) return 0
     const h = this._hdr
-    const n = h[0]
+    const n = h[H_COUNT]
     const ab = buf.buffer
     let off = buf.byteOffset
-    for (let i = 0, b = 1; i < n; i++, b += FIELDS) {
-      const len = h[b + 8]
-      out.push(new Message(this, h[b], h[b + 1], h[b + 2], h[b + 3], h[b + 4], h[b + 5], h[b + 6], h[b + 7], ab, off, len))
+    for (let i = 0, b = H_FIRST; i < n; i++, b += H_STRIDE) {
+      const len = h[b + H_LEN]
+      out.push(newMessage(this, h, b, ab, off, len))
       off += len
     }
     return n
@@ -536,8 +568,9 @@ class Pull {
     if (n === 0) return null
     const h = this._hdr
     const off = this._poolOff
-    this._poolOff = (off + h[9] + 7) & ~7
-    return new Message(this, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], this._pool.buffer, off, h[9])
+    const len = h[H_FIRST + H_LEN]
+    this._poolOff = (off + len + 7) & ~7
+    return newMessage(this, h, H_FIRST, this._pool.buffer, off, len)
   }
 
   /** The next message if one is ready, else null; never waits. */
@@ -574,8 +607,7 @@ class Pull {
     const until = t < 0 ? Infinity : Date.now() + t
     for (;;) {
       const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
-      const r = await this._n.wait(1, left)
-      if (typeof r === 'string') throw fromCoded(r)
+      const r = await this._wait(1, left)
       const m = this._takeOne()
       if (m !== null) return m
       if (r === 0 || Date.now() >= until) return null
@@ -594,8 +626,7 @@ class Pull {
     const until = t < 0 ? Infinity : Date.now() + t
     for (;;) {
       const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
-      const r = await this._n.wait(max, left)
-      if (typeof r === 'string') throw fromCoded(r)
+      const r = await this._wait(max, left)
       if (this._take(max, out) > 0) return out
       if (r === 0 || Date.now() >= until) return out
     }
@@ -619,8 +650,7 @@ class Pull {
     const until = t < 0 ? Infinity : Date.now() + t
     for (;;) {
       const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
-      const r = await this._n.wait(max, left)
-      if (typeof r === 'string') throw fromCoded(r)
+      const r = await this._wait(max, left)
       b = this._takeRaw(max)
       if (b.length > 0 || r === 0 || Date.now() >= until) return b
     }
@@ -639,7 +669,7 @@ class Pull {
         throw fromNative(e)
       }
       if (buf === null) return new RawBatch(this, null, 0, null, 0)
-      n = this._hdr[0]
+      n = this._hdr[H_COUNT]
       ab = buf.buffer
       base = buf.byteOffset
     } else {
@@ -654,10 +684,19 @@ class Pull {
       ab = this._pool.buffer
       base = this._poolOff
     }
-    const hdr = this._hdr.slice(0, 1 + FIELDS * n)
+    const hdr = this._hdr.slice(0, H_FIRST + H_STRIDE * n)
     const batch = new RawBatch(this, hdr, n, ab, base)
     if (size <= POOL_ITEM_MAX) this._poolOff = (base + batch.data.length + 7) & ~7
     return batch
+  }
+
+  /** Waits off the JS thread for up to max deliveries; their number. */
+  async _wait(max, timeoutMs) {
+    try {
+      return await this._n.wait(max, timeoutMs)
+    } catch (e) {
+      throw fromNative(e)
+    }
   }
 
   /** Acks every unsettled message of the array in one call. */
@@ -772,9 +811,13 @@ class Subscription {
 
   /** Stops the handlers; resolves once the ones in progress have finished. */
   async unsubscribe() {
-    const r = await this._n.unsubscribe()
-    this._close()
-    if (typeof r === 'string') throw fromCoded(r)
+    try {
+      await this._n.unsubscribe()
+    } catch (e) {
+      throw fromNative(e)
+    } finally {
+      this._close()
+    }
   }
 }
 
@@ -782,24 +825,25 @@ class Subscription {
 
 const IDLE_CHECK_MS = 20
 
-const TOPIC_OPTIONS = [
-  'capacity',
-  'slotSize',
-  'overflow',
-  'maxAttempts',
-  'backoffBaseMs',
-  'backoffMaxMs',
-  'ackTimeoutMs',
-  'retryCapacity',
-]
-const SUB_OPTIONS = ['concurrency', 'orderedByKey', 'lossy', 'start']
-const OVERFLOWS = ['block', 'reject', 'drop_oldest']
+// Option names (camelCase, durations in Ms) and spellings, as the engine
+// declares them.
+const optionNames = (scope) => SURFACE.options[scope].map((o) => o.name)
+const BROKER_OPTIONS = optionNames('broker')
+const TOPIC_OPTIONS = optionNames('topic')
+const SUB_OPTIONS = optionNames('sub')
+const OVERFLOWS = SURFACE.overflow
+const STARTS = SURFACE.start
+
+function oneOf(v, name, allowed) {
+  if (v !== undefined && !allowed.includes(v)) {
+    throw invalid(`${name} ${describe(v)} is not one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`)
+  }
+  return v
+}
 
 function subOptions(opts, what) {
   const o = options(opts, what, SUB_OPTIONS)
-  if (o.start !== undefined && o.start !== 'latest' && o.start !== 'earliest') {
-    throw invalid(`start ${describe(o.start)} is not one of "latest", "earliest"`)
-  }
+  oneOf(o.start, 'start', STARTS)
   return {
     concurrency: optInt(o.concurrency, 'concurrency', 1, 65536),
     orderedByKey: optBool(o.orderedByKey, 'orderedByKey'),
@@ -874,6 +918,15 @@ class Topic {
     return id
   }
 
+  /** Publishes after waiting off the JS thread for room; the first id. */
+  async _publishWait(items, hi, lo, timeoutMs) {
+    try {
+      return await this._n.publishWait(items, hi, lo, timeoutMs)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
   /** References the dispatchers of the push subscriptions that a publish gave work. */
   _wake() {
     for (const s of this._subs) s._wake()
@@ -897,9 +950,7 @@ class Topic {
       if (err.code !== 'TIMEOUT' || t === 0) throw err
     }
     if (id === undefined) {
-      const r = await this._n.publishWait([data], hi, lo, t)
-      if (typeof r === 'string') throw fromCoded(r)
-      id = r
+      id = await this._publishWait([data], hi, lo, t)
     }
     this._wake()
     return id
@@ -999,9 +1050,7 @@ class Topic {
       if (err.code !== 'TIMEOUT' || t === 0) throw err
     }
     if (first === undefined) {
-      const r = await this._n.publishWait(items, hi, lo, t)
-      if (typeof r === 'string') throw fromCoded(r)
-      first = r
+      first = await this._publishWait(items, hi, lo, t)
     }
     this._wake()
     return idRange(first, items.length)
@@ -1044,17 +1093,25 @@ class Topic {
         complete(token, null)
       }
     }
-    // Called once per batch the pool gathered: 8 numbers per message in
-    // meta (token, id, keyHi, keyLo, tsHi, tsLo, attempt, length), payloads
-    // back to back in data.
+    // Called once per batch the pool gathered: M_STRIDE numbers per
+    // message in meta, payloads back to back in data.
     const dispatch = (meta, data, count) => {
       const ab = data.buffer
       let off = data.byteOffset
-      for (let i = 0, b = 0; i < count; i++, b += 8) {
-        const len = meta[b + 7]
+      for (let i = 0, b = 0; i < count; i++, b += M_STRIDE) {
+        const len = meta[b + M_LEN]
         const payload = Buffer.from(ab, off, len)
         off += len
-        run(meta[b], new PushMessage(meta[b + 1], meta[b + 2], meta[b + 3], meta[b + 4], meta[b + 5], meta[b + 6], payload))
+        const msg = new PushMessage(
+          meta[b + M_ID],
+          meta[b + M_KEY_HI],
+          meta[b + M_KEY_LO],
+          meta[b + M_TS_HI],
+          meta[b + M_TS_LO],
+          meta[b + M_ATTEMPT],
+          payload,
+        )
+        run(meta[b + M_TOKEN], msg)
       }
     }
     let sub
@@ -1119,7 +1176,7 @@ function idRange(first, n) {
 /** One engine instance: topics and the worker pool. */
 class Broker {
   constructor(opts) {
-    const o = options(opts, 'Broker', ['workersMin', 'workersMax', 'idleTimeoutMs'])
+    const o = options(opts, 'Broker', BROKER_OPTIONS)
     this._push = new Map()
     try {
       this._n = new native.NativeBroker({
@@ -1136,9 +1193,7 @@ class Broker {
   createTopic(name, opts) {
     nameArg(name, 'topic')
     const o = options(opts, 'createTopic', TOPIC_OPTIONS)
-    if (o.overflow !== undefined && !OVERFLOWS.includes(o.overflow)) {
-      throw invalid(`overflow ${describe(o.overflow)} is not one of "block", "reject", "drop_oldest"`)
-    }
+    oneOf(o.overflow, 'overflow', OVERFLOWS)
     const to = {
       capacity: optInt(o.capacity, 'capacity', 1, 2 ** 24),
       slotSize: optInt(o.slotSize, 'slotSize', 1, 2 ** 24),
@@ -1212,5 +1267,29 @@ class Broker {
   }
 }
 
-module.exports = { Broker, Topic, Pull, Subscription, Message, PushMessage, RawBatch, RingMQError, version: native.version() }
+/**
+ * What the engine declares, as this package spells it: error codes, enum
+ * spellings, stats fields and options (camelCase, durations in Ms).
+ */
+const schema = Object.freeze({
+  errorCodes: SURFACE.errorCodes,
+  overflow: SURFACE.overflow,
+  start: SURFACE.start,
+  stats: SURFACE.stats,
+  statsText: SURFACE.statsText,
+  options: SURFACE.options,
+})
+
+module.exports = {
+  Broker,
+  Topic,
+  Pull,
+  Subscription,
+  Message,
+  PushMessage,
+  RawBatch,
+  RingMQError,
+  schema,
+  version: native.version(),
+}
 module.exports.default = module.exports

@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::clock::{deadline, mono_ns};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{validate_name, BrokerOptions, TopicOptions};
-use crate::pool::{Pool, PoolStats};
+use crate::pool::Pool;
+use crate::stats::PoolStats;
 use crate::sync::{AtomicBool, Mutex, Ordering::*};
 use crate::topic::{Topic, TopicCore};
 

@@ -30,20 +30,107 @@ pub enum ErrorKind {
     Internal = 9,
 }
 
+/// The spellings of every kind, in one place: `(kind, code, Python class)`.
+/// The C status is `RINGMQ_<code>`; the Node `Error.code` is the code.
+const SPELLINGS: [(ErrorKind, &str, &str, &str); 9] = [
+    (
+        ErrorKind::InvalidArgument,
+        "INVALID_ARGUMENT",
+        "InvalidArgument",
+        "A value the call cannot accept.",
+    ),
+    (
+        ErrorKind::Full,
+        "FULL",
+        "Full",
+        "The topic is full and its overflow policy is \"reject\".",
+    ),
+    (
+        ErrorKind::Timeout,
+        "TIMEOUT",
+        "Timeout",
+        "A blocking call ran out of time.",
+    ),
+    (
+        ErrorKind::TooLarge,
+        "TOO_LARGE",
+        "TooLarge",
+        "The payload is larger than the topic's slot_size.",
+    ),
+    (
+        ErrorKind::NotFound,
+        "NOT_FOUND",
+        "NotFound",
+        "No topic or subscription of that name.",
+    ),
+    (
+        ErrorKind::Exists,
+        "EXISTS",
+        "Exists",
+        "A topic or subscription of that name already exists.",
+    ),
+    (
+        ErrorKind::Closed,
+        "CLOSED",
+        "Closed",
+        "The broker, topic or subscription is closed.",
+    ),
+    // Python's poll answers None rather than raising Empty.
+    (
+        ErrorKind::Empty,
+        "EMPTY",
+        "RingMQError",
+        "Nothing arrived within the timeout.",
+    ),
+    (
+        ErrorKind::Internal,
+        "INTERNAL",
+        "RingMQError",
+        "A fault inside the engine (a panic caught at a boundary).",
+    ),
+];
+
 impl ErrorKind {
+    /// Every kind, in the order of their numbers.
+    pub const ALL: [ErrorKind; 9] = {
+        let mut all = [ErrorKind::Internal; 9];
+        let mut i = 0;
+        while i < SPELLINGS.len() {
+            all[i] = SPELLINGS[i].0;
+            i += 1;
+        }
+        all
+    };
+
+    fn spelling(self) -> &'static (ErrorKind, &'static str, &'static str, &'static str) {
+        // The numbers run from 1 without gaps (a test keeps it so).
+        &SPELLINGS[self as usize - 1]
+    }
+
     /// A short static name, as the bindings' `code` (`"FULL"`, `"TIMEOUT"`, …).
     pub fn code(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidArgument => "INVALID_ARGUMENT",
-            ErrorKind::Full => "FULL",
-            ErrorKind::Timeout => "TIMEOUT",
-            ErrorKind::TooLarge => "TOO_LARGE",
-            ErrorKind::NotFound => "NOT_FOUND",
-            ErrorKind::Exists => "EXISTS",
-            ErrorKind::Closed => "CLOSED",
-            ErrorKind::Empty => "EMPTY",
-            ErrorKind::Internal => "INTERNAL",
-        }
+        self.spelling().1
+    }
+
+    /// The name of the C status (`RINGMQ_FULL`, …).
+    pub fn c_status(self) -> String {
+        format!("RINGMQ_{}", self.code())
+    }
+
+    /// The Python exception class raised for this kind (`RingMQError`, the
+    /// base class, for kinds that have none of their own).
+    pub fn python_class(self) -> &'static str {
+        self.spelling().2
+    }
+
+    /// One line saying what the kind means.
+    pub fn help(self) -> &'static str {
+        self.spelling().3
+    }
+
+    /// The kind whose code is `code`.
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.code() == code)
     }
 }
 
@@ -90,3 +177,19 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_follow_the_numbers() {
+        for (i, k) in ErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i + 1, "{k:?}");
+            assert_eq!(k.spelling().0, k);
+            assert_eq!(ErrorKind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(ErrorKind::Full.c_status(), "RINGMQ_FULL");
+        assert_eq!(ErrorKind::from_code("NOPE"), None);
+    }
+}

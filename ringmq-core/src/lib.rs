@@ -39,6 +39,7 @@ mod ring;
 mod sequence;
 mod stats;
 mod subscription;
+pub mod surface;
 mod sync;
 mod topic;
 mod wait;
@@ -52,9 +53,8 @@ pub use options::{
     BrokerOptions, Overflow, StartAt, SubOptions, TopicOptions, MAX_CAPACITY, MAX_NAME_LEN,
     MAX_SLOT_SIZE,
 };
-pub use pool::PoolStats;
 pub use push::{Completion, PushSubscription};
-pub use stats::{SubStats, TopicStats};
+pub use stats::{PoolStats, SubStats, TopicStats};
 pub use subscription::PullSubscription;
 pub use topic::Topic;
 

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::options_table;
+use crate::surface::OptionValue::{Bool, Choice, Computed, Int, Millis};
 
 /// Longest topic or group name, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
@@ -72,22 +74,31 @@ pub enum Overflow {
 }
 
 impl Overflow {
+    /// Every policy, in the order of the C enum's values.
+    pub const ALL: [Overflow; 3] = [Overflow::Block, Overflow::Reject, Overflow::DropOldest];
+    /// Their spellings, as every binding and the docs write them.
+    pub const NAMES: [&'static str; 3] = ["block", "reject", "drop_oldest"];
+
     pub fn parse(s: &str) -> Result<Overflow> {
-        match s {
-            "block" => Ok(Overflow::Block),
-            "reject" => Ok(Overflow::Reject),
-            "drop_oldest" => Ok(Overflow::DropOldest),
-            other => Err(Error::invalid(format!(
-                "overflow {other:?} is not one of \"block\", \"reject\", \"drop_oldest\""
-            ))),
-        }
+        parse_choice("overflow", s, &Self::ALL, &Self::NAMES)
     }
     pub fn as_str(self) -> &'static str {
-        match self {
-            Overflow::Block => "block",
-            Overflow::Reject => "reject",
-            Overflow::DropOldest => "drop_oldest",
-        }
+        Self::NAMES[self as usize]
+    }
+}
+
+/// The value among `all` spelled `s`, or an error listing the spellings.
+fn parse_choice<T: Copy>(what: &str, s: &str, all: &[T], names: &[&str]) -> Result<T> {
+    match names.iter().position(|n| *n == s) {
+        Some(i) => Ok(all[i]),
+        None => Err(Error::invalid(format!(
+            "{what} {s:?} is not one of {}",
+            names
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
     }
 }
 
@@ -204,6 +215,20 @@ pub enum StartAt {
     Earliest,
 }
 
+impl StartAt {
+    /// Every start, in the order of the C enum's values.
+    pub const ALL: [StartAt; 2] = [StartAt::Latest, StartAt::Earliest];
+    /// Their spellings, as every binding and the docs write them.
+    pub const NAMES: [&'static str; 2] = ["latest", "earliest"];
+
+    pub fn parse(s: &str) -> Result<StartAt> {
+        parse_choice("start", s, &Self::ALL, &Self::NAMES)
+    }
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SubOptions {
     /// Push: most handlers of this subscription running at once (default 1).
@@ -256,4 +281,38 @@ pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+// What the bindings expose of the options, with the defaults above (a test
+// holds the two together).
+options_table! {
+    BrokerOptions in "broker" {
+        workers_min: usize = Int(1), "Fewest pool workers kept alive.";
+        workers_max: usize = Computed("available parallelism"), "Most pool workers, 1..=1024.";
+        idle_timeout: Duration = Millis(30_000), "A worker idle this long above workers_min exits.";
+    }
+}
+
+options_table! {
+    TopicOptions in "topic" {
+        capacity: usize = Int(1024), "Slots in the ring: a power of two, at most 2^24.";
+        slot_size: usize = Int(256), "Largest payload in bytes, 1..=2^24.";
+        overflow: Overflow = Choice("block"), "What a publish does when the ring is full.";
+        max_attempts: u32 = Int(4), "Deliveries of one message before it is dead-lettered.";
+        backoff_base: Duration = Millis(100), "First retry delay; doubles per attempt, with jitter.";
+        backoff_max: Duration = Millis(10_000), "Cap of the retry delay, at least backoff_base.";
+        ack_timeout: Duration = Millis(30_000), "A pulled delivery not settled within this is redelivered.";
+        retry_capacity: usize = Int(0),
+            "Messages one subscription may hold outside the ring; 0 means capacity.";
+    }
+}
+
+options_table! {
+    SubOptions in "sub" {
+        concurrency: usize = Int(1), "Push: most handlers of this subscription at once, 1..=65536.";
+        ordered_by_key: bool = Bool(false), "Push: same key, publish order, never two at once.";
+        lossy: bool = Bool(false),
+            "Never hold producers back: skip ahead and count drops when a ring behind.";
+        start: StartAt = Choice("latest"), "Where a new subscription starts reading.";
+    }
 }

@@ -22,28 +22,13 @@ use std::time::Duration;
 use crate::clock::{dur_ns, mono_ns};
 use crate::options::BrokerOptions;
 use crate::push::PushSub;
+use crate::stats::PoolStats;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
 use crate::wait::{WaitQueue, Woke};
 
 const TICK: Duration = Duration::from_millis(10);
 const GAIN: f64 = 10.0;
 const THRESHOLD: f64 = 0.7;
-
-/// A snapshot of the pool.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PoolStats {
-    pub workers: u64,
-    pub busy: u64,
-    pub idle: u64,
-    /// Handler panics caught (the message was nacked, the worker lived on).
-    pub panics: u64,
-    pub grown: u64,
-    pub shrunk: u64,
-    /// Smoothed utilisation, 0..1.
-    pub utilisation: f64,
-    /// The size the load curve asks for.
-    pub target: u64,
-}
 
 thread_local! {
     static IS_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

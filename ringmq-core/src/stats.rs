@@ -2,6 +2,12 @@
 //! readers take a snapshot without locks, so reading stats never blocks a
 //! publisher or a consumer.
 
+use crate::stats_table;
+use crate::surface::{
+    Metric::{self, Counter, Gauge},
+    SummaryPart,
+    Unit::{Count, Nanoseconds, Ratio},
+};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
 
 /// Sub-buckets per power of two: 16, so a percentile is within 1/16 (6.25 %).
@@ -135,59 +141,84 @@ pub struct TopicCounters {
     pub timed_out: AtomicU64,
 }
 
-/// A snapshot of a topic's stats.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TopicStats {
-    /// Messages accepted into the ring.
-    pub published: u64,
-    /// Publishes refused with `Full` (reject policy or try-once).
-    pub rejected: u64,
-    /// Publishes that gave up with `Timeout`.
-    pub timed_out: u64,
-    /// Messages overwritten or skipped before a subscription consumed them,
-    /// summed over the topic's subscriptions.
-    pub dropped: u64,
-    /// Messages in the ring not yet settled by the slowest subscription.
-    pub depth: u64,
-    pub capacity: u64,
-    pub subscriptions: u64,
+stats_table! {
+    /// A snapshot of a topic's stats.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct TopicStats in "topic", labels ["topic"] {
+        published: u64, Counter, Count, "Messages accepted into the topic's ring.";
+        rejected: u64, Counter, Count, "Publishes refused with Full because the ring was full.";
+        timed_out: u64, Counter, Count, "Publishes that gave up with Timeout waiting for room.";
+        dropped: u64, Counter, Count,
+            "Messages overwritten or skipped before a subscription consumed them, summed over subscriptions.";
+        depth: u64, Gauge, Count, "Messages in the ring not yet settled by the slowest subscription.";
+        capacity: u64, Gauge, Count, "Slots in the topic's ring.";
+        subscriptions: u64, Gauge, Count, "Subscriptions of the topic.";
+    }
+    text {}
 }
 
-/// A snapshot of a subscription's stats.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubStats {
-    /// Deliveries handed to consumers (each attempt counts).
-    pub delivered: u64,
-    pub acked: u64,
-    /// Negative acknowledgements, handler failures and panics.
-    pub nacked: u64,
-    /// Redeliveries after a nack or an ack timeout.
-    pub retried: u64,
-    pub dead_lettered: u64,
-    /// Deliveries settled with `term` (straight to the dead-letter topic),
-    /// ordered lanes giving up included.
-    pub termed: u64,
-    /// Messages a lossy subscription skipped.
-    pub dropped: u64,
-    /// Deliveries not settled within ack_timeout.
-    pub expired: u64,
-    pub handler_panics: u64,
-    /// Delivered and not yet settled.
-    pub in_flight: u64,
-    /// Waiting outside the ring for a retry, or for room in a full
-    /// dead-letter topic.
-    pub waiting_retry: u64,
-    /// Published but not yet delivered to this subscription.
-    pub lag: u64,
-    pub latency_p50_ns: u64,
-    pub latency_p99_ns: u64,
-    pub latency_p999_ns: u64,
-    pub latency_max_ns: u64,
-    pub latency_count: u64,
-    pub latency_sum_ns: u64,
-    /// The text of the last handler failure or nack reason, if any.
-    pub last_error: Option<String>,
+stats_table! {
+    /// A snapshot of a subscription's stats.
+    ///
+    /// The table's order is the C struct's layout: fields are only appended.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct SubStats in "subscription", labels ["topic", "group"] {
+        delivered: u64, Counter, Count, "Deliveries handed to consumers, each attempt counted.";
+        acked: u64, Counter, Count, "Messages acknowledged.";
+        nacked: u64, Counter, Count, "Negative acknowledgements, handler errors and panics.";
+        retried: u64, Counter, Count, "Messages scheduled for another attempt after a nack or an ack timeout.";
+        dead_lettered: u64, Counter, Count, "Messages moved to the dead-letter topic.";
+        dropped: u64, Counter, Count, "Messages a lossy subscription skipped.";
+        expired: u64, Counter, Count, "Deliveries not settled within ack_timeout.";
+        handler_panics: u64, Counter, Count, "Push handlers that panicked (each also counts as a nack).";
+        in_flight: u64, Gauge, Count, "Deliveries handed out and not yet settled.";
+        waiting_retry: u64, Gauge, Count, "Messages waiting outside the ring for a retry, or for room in a full dead-letter topic.";
+        lag: u64, Gauge, Count, "Messages published but not yet delivered to the subscription.";
+        latency_p50_ns: u64, LATENCY_P50, Nanoseconds, "Time from publish to ack, median (within 1/16).";
+        latency_p99_ns: u64, LATENCY_P99, Nanoseconds, "Time from publish to ack, 99th percentile (within 1/16).";
+        latency_p999_ns: u64, LATENCY_P999, Nanoseconds,
+            "Time from publish to ack, 99.9th percentile (within 1/16).";
+        latency_max_ns: u64, LATENCY_MAX, Nanoseconds, "Time from publish to ack, the longest seen.";
+        latency_count: u64, LATENCY_COUNT, Count, "Acks whose publish-to-ack time was measured.";
+        latency_sum_ns: u64, LATENCY_SUM, Nanoseconds, "Sum of the measured publish-to-ack times.";
+        termed: u64, Counter, Count,
+            "Deliveries settled with term by a consumer (straight to the dead-letter topic).";
+    }
+    text {
+        last_error, "The text of the last handler failure or nack reason, if any.";
+    }
 }
+
+// The C struct had `target` before `utilisation` was exposed, so the table
+// (the C layout) keeps that order.
+stats_table! {
+    /// A snapshot of the pool.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct PoolStats in "pool", labels [] {
+        workers: u64, Gauge, Count, "Worker threads alive.";
+        busy: u64, Gauge, Count, "Workers running handlers.";
+        idle: u64, Gauge, Count, "Workers waiting for work.";
+        panics: u64, Counter, Count, "Handler panics caught (the message was nacked, the worker lived on).";
+        grown: u64, Counter, Count, "Workers started by the load curve.";
+        shrunk: u64, Counter, Count, "Workers that left after idle_timeout.";
+        target: u64, Gauge, Count, "The pool size the load curve asks for.";
+        utilisation: f64, Gauge, Ratio, "Smoothed share of the workers' time spent in handlers.";
+    }
+    text {}
+}
+
+const fn latency(part: SummaryPart) -> Metric {
+    Metric::Summary {
+        family: "latency_seconds",
+        part,
+    }
+}
+const LATENCY_P50: Metric = latency(SummaryPart::Quantile("0.5"));
+const LATENCY_P99: Metric = latency(SummaryPart::Quantile("0.99"));
+const LATENCY_P999: Metric = latency(SummaryPart::Quantile("0.999"));
+const LATENCY_MAX: Metric = latency(SummaryPart::Quantile("1"));
+const LATENCY_COUNT: Metric = latency(SummaryPart::Count);
+const LATENCY_SUM: Metric = latency(SummaryPart::Sum);
 
 #[cfg(all(test, not(loom)))]
 mod tests {

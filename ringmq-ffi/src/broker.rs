@@ -6,7 +6,8 @@ use std::time::Duration;
 use ringmq_core::{Broker, BrokerOptions};
 
 use crate::boundary::{boundary, handle, invalid, last_error_ptr, non_null, optional, run};
-use crate::types::{ringmq_broker_options, ringmq_pool_stats, ringmq_status, ringmq_status_in};
+use crate::stats::ringmq_pool_stats;
+use crate::types::{ringmq_broker_options, ringmq_status, ringmq_status_in};
 
 /// A broker: one engine instance with its topics and worker pool. Opaque;
 /// created by `ringmq_broker_new`, freed by `ringmq_broker_free`. Every

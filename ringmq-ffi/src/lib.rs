@@ -13,11 +13,14 @@
 
 mod boundary;
 mod broker;
+mod stats;
+mod stats_abi;
 mod sub;
 mod topic;
 mod types;
 
 pub use broker::*;
+pub use stats::*;
 pub use sub::*;
 pub use topic::*;
 pub use types::*;

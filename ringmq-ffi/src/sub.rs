@@ -10,10 +10,9 @@ use ringmq_core::{
 };
 
 use crate::boundary::{boundary, handle, invalid, name, non_null, optional, run, timeout, Result};
+use crate::stats::ringmq_sub_stats;
 use crate::topic::ringmq_topic;
-use crate::types::{
-    ringmq_handler, ringmq_message, ringmq_status, ringmq_sub_options, ringmq_sub_stats,
-};
+use crate::types::{ringmq_handler, ringmq_message, ringmq_status, ringmq_sub_options};
 
 /// A subscription (consumer group) on a topic, pull or push. Opaque; from
 /// `ringmq_subscribe_pull` or `ringmq_subscribe`, freed by

@@ -6,7 +6,8 @@ use ringmq_core::{Topic, TopicOptions};
 
 use crate::boundary::{handle, invalid, name, non_null, optional, run, timeout, Result};
 use crate::broker::ringmq_broker;
-use crate::types::{ringmq_buf, ringmq_status, ringmq_topic_options, ringmq_topic_stats};
+use crate::stats::ringmq_topic_stats;
+use crate::types::{ringmq_buf, ringmq_status, ringmq_topic_options};
 
 /// A handle on a topic. Opaque; from `ringmq_topic_create` or
 /// `ringmq_topic_open`, released by `ringmq_topic_release` (which does not

@@ -4,9 +4,7 @@
 use std::ffi::c_int;
 use std::time::Duration;
 
-use ringmq_core::{
-    BrokerOptions, Overflow, PoolStats, StartAt, SubOptions, SubStats, TopicOptions, TopicStats,
-};
+use ringmq_core::{BrokerOptions, Overflow, StartAt, SubOptions, TopicOptions};
 
 use crate::boundary::{invalid, Result};
 
@@ -201,83 +199,25 @@ pub struct ringmq_buf {
 pub type ringmq_handler =
     Option<unsafe extern "C" fn(m: *const ringmq_message, user_data: *mut std::ffi::c_void) -> i32>;
 
-/// A topic's counters (`ringmq_topic_get_stats`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ringmq_topic_stats {
-    /// Messages accepted into the ring.
-    pub published: u64,
-    /// Publishes refused with `RINGMQ_FULL`.
-    pub rejected: u64,
-    /// Publishes that gave up with `RINGMQ_TIMEOUT`.
-    pub timed_out: u64,
-    /// Messages overwritten or skipped before a subscription consumed them,
-    /// summed over subscriptions.
-    pub dropped: u64,
-    /// Messages in the ring not yet settled by the slowest subscription.
-    pub depth: u64,
-    /// Slots in the ring.
-    pub capacity: u64,
-    /// Current subscriptions.
-    pub subscriptions: u64,
-}
-
-/// A subscription's counters and latency (`ringmq_sub_get_stats`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ringmq_sub_stats {
-    /// Deliveries handed to consumers (each attempt counts).
-    pub delivered: u64,
-    pub acked: u64,
-    /// Nacks, handler failures and handler panics.
-    pub nacked: u64,
-    /// Redeliveries after a nack or an ack timeout.
-    pub retried: u64,
-    pub dead_lettered: u64,
-    /// Messages a lossy subscription skipped.
-    pub dropped: u64,
-    /// Deliveries not settled within the ack timeout.
-    pub expired: u64,
-    pub handler_panics: u64,
-    /// Delivered and not yet settled.
-    pub in_flight: u64,
-    /// Waiting outside the ring for a retry.
-    pub waiting_retry: u64,
-    /// Published but not yet delivered to this subscription.
-    pub lag: u64,
-    /// Publish-to-ack latency percentiles and maximum, in nanoseconds
-    /// (within 1/16 of the true value; 0 before the first ack).
-    pub latency_p50_ns: u64,
-    pub latency_p99_ns: u64,
-    pub latency_p999_ns: u64,
-    pub latency_max_ns: u64,
-    /// Acks measured, and the sum of their latencies.
-    pub latency_count: u64,
-    pub latency_sum_ns: u64,
-}
-
-/// The broker's worker pool (`ringmq_broker_get_pool_stats`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ringmq_pool_stats {
-    pub workers: u64,
-    pub busy: u64,
-    pub idle: u64,
-    /// Handler panics caught (the message was nacked, the worker lived on).
-    pub panics: u64,
-    /// Times the pool grew and shrank.
-    pub grown: u64,
-    pub shrunk: u64,
-    /// The size the load curve asks for.
-    pub target: u64,
-}
-
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
 fn clamp_ms(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
+}
+
+/// The core value a C enum field holds: its position in the core's `ALL`,
+/// whose spellings name the C constants (`RINGMQ_<PREFIX>_<NAME>`).
+fn c_enum<T: Copy>(what: &str, prefix: &str, v: u32, all: &[T], names: &[&str]) -> Result<T> {
+    all.get(v as usize).copied().ok_or_else(|| {
+        let known: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("RINGMQ_{prefix}_{} ({i})", n.to_uppercase()))
+            .collect();
+        invalid(format!("{what} {v} is not one of {}", known.join(", ")))
+    })
 }
 
 impl From<&BrokerOptions> for ringmq_broker_options {
@@ -302,15 +242,12 @@ impl ringmq_broker_options {
 
 impl From<&TopicOptions> for ringmq_topic_options {
     fn from(o: &TopicOptions) -> Self {
-        let overflow = match o.overflow {
-            Overflow::Block => ringmq_overflow::RINGMQ_OVERFLOW_BLOCK,
-            Overflow::Reject => ringmq_overflow::RINGMQ_OVERFLOW_REJECT,
-            Overflow::DropOldest => ringmq_overflow::RINGMQ_OVERFLOW_DROP_OLDEST,
-        };
         ringmq_topic_options {
             capacity: o.capacity,
             slot_size: o.slot_size,
-            overflow: overflow as u32,
+            // The C values are the positions in `Overflow::ALL` (a test
+            // checks the enum against the core's spellings).
+            overflow: o.overflow as u32,
             max_attempts: o.max_attempts,
             backoff_base_ms: clamp_ms(o.backoff_base),
             backoff_max_ms: clamp_ms(o.backoff_max),
@@ -324,17 +261,13 @@ impl ringmq_topic_options {
     /// The core's options; the core validates the numbers, this checks the
     /// enum.
     pub(crate) fn to_core(self) -> Result<TopicOptions> {
-        let overflow = match self.overflow {
-            0 => Overflow::Block,
-            1 => Overflow::Reject,
-            2 => Overflow::DropOldest,
-            v => {
-                return Err(invalid(format!(
-                    "overflow {v} is not one of RINGMQ_OVERFLOW_BLOCK (0), \
-                     RINGMQ_OVERFLOW_REJECT (1), RINGMQ_OVERFLOW_DROP_OLDEST (2)"
-                )))
-            }
-        };
+        let overflow = c_enum(
+            "overflow",
+            "OVERFLOW",
+            self.overflow,
+            &Overflow::ALL,
+            &Overflow::NAMES,
+        )?;
         Ok(TopicOptions {
             capacity: self.capacity,
             slot_size: self.slot_size,
@@ -350,88 +283,24 @@ impl ringmq_topic_options {
 
 impl From<&SubOptions> for ringmq_sub_options {
     fn from(o: &SubOptions) -> Self {
-        let start = match o.start {
-            StartAt::Latest => ringmq_start::RINGMQ_START_LATEST,
-            StartAt::Earliest => ringmq_start::RINGMQ_START_EARLIEST,
-        };
         ringmq_sub_options {
             concurrency: o.concurrency.min(u32::MAX as usize) as u32,
             ordered_by_key: o.ordered_by_key,
             lossy: o.lossy,
-            start: start as u32,
+            start: o.start as u32,
         }
     }
 }
 
 impl ringmq_sub_options {
     pub(crate) fn to_core(self) -> Result<SubOptions> {
-        let start = match self.start {
-            0 => StartAt::Latest,
-            1 => StartAt::Earliest,
-            v => {
-                return Err(invalid(format!(
-                    "start {v} is not one of RINGMQ_START_LATEST (0), RINGMQ_START_EARLIEST (1)"
-                )))
-            }
-        };
+        let start = c_enum("start", "START", self.start, &StartAt::ALL, &StartAt::NAMES)?;
         Ok(SubOptions {
             concurrency: self.concurrency as usize,
             ordered_by_key: self.ordered_by_key,
             lossy: self.lossy,
             start,
         })
-    }
-}
-
-impl From<&TopicStats> for ringmq_topic_stats {
-    fn from(s: &TopicStats) -> Self {
-        ringmq_topic_stats {
-            published: s.published,
-            rejected: s.rejected,
-            timed_out: s.timed_out,
-            dropped: s.dropped,
-            depth: s.depth,
-            capacity: s.capacity,
-            subscriptions: s.subscriptions,
-        }
-    }
-}
-
-impl From<&SubStats> for ringmq_sub_stats {
-    fn from(s: &SubStats) -> Self {
-        ringmq_sub_stats {
-            delivered: s.delivered,
-            acked: s.acked,
-            nacked: s.nacked,
-            retried: s.retried,
-            dead_lettered: s.dead_lettered,
-            dropped: s.dropped,
-            expired: s.expired,
-            handler_panics: s.handler_panics,
-            in_flight: s.in_flight,
-            waiting_retry: s.waiting_retry,
-            lag: s.lag,
-            latency_p50_ns: s.latency_p50_ns,
-            latency_p99_ns: s.latency_p99_ns,
-            latency_p999_ns: s.latency_p999_ns,
-            latency_max_ns: s.latency_max_ns,
-            latency_count: s.latency_count,
-            latency_sum_ns: s.latency_sum_ns,
-        }
-    }
-}
-
-impl From<&PoolStats> for ringmq_pool_stats {
-    fn from(s: &PoolStats) -> Self {
-        ringmq_pool_stats {
-            workers: s.workers,
-            busy: s.busy,
-            idle: s.idle,
-            panics: s.panics,
-            grown: s.grown,
-            shrunk: s.shrunk,
-            target: s.target,
-        }
     }
 }
 
@@ -473,5 +342,107 @@ mod tests {
         assert_eq!(s.to_core().unwrap().start, StartAt::Latest);
         let bad = ringmq_sub_options { start: 9, ..s };
         assert!(bad.to_core().is_err());
+    }
+
+    #[test]
+    fn c_enums_are_the_core_spellings_in_order() {
+        use ringmq_overflow::*;
+        use ringmq_start::*;
+        let overflow = [
+            RINGMQ_OVERFLOW_BLOCK,
+            RINGMQ_OVERFLOW_REJECT,
+            RINGMQ_OVERFLOW_DROP_OLDEST,
+        ];
+        assert_eq!(overflow.len(), Overflow::NAMES.len());
+        for (i, (c, name)) in overflow.iter().zip(Overflow::NAMES).enumerate() {
+            assert_eq!(*c as usize, i);
+            assert_eq!(
+                format!("{c:?}"),
+                format!("RINGMQ_OVERFLOW_{}", name.to_uppercase())
+            );
+            assert_eq!(Overflow::ALL[i] as usize, i);
+        }
+        let start = [RINGMQ_START_LATEST, RINGMQ_START_EARLIEST];
+        assert_eq!(start.len(), StartAt::NAMES.len());
+        for (i, (c, name)) in start.iter().zip(StartAt::NAMES).enumerate() {
+            assert_eq!(*c as usize, i);
+            assert_eq!(
+                format!("{c:?}"),
+                format!("RINGMQ_START_{}", name.to_uppercase())
+            );
+            assert_eq!(StartAt::ALL[i] as usize, i);
+        }
+        let e = ringmq_topic_options {
+            overflow: 3,
+            ..ringmq_topic_options::from(&TopicOptions::default())
+        }
+        .to_core()
+        .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "overflow 3 is not one of RINGMQ_OVERFLOW_BLOCK (0), RINGMQ_OVERFLOW_REJECT (1), \
+             RINGMQ_OVERFLOW_DROP_OLDEST (2)"
+        );
+    }
+
+    #[test]
+    fn statuses_are_the_core_error_kinds() {
+        for k in ringmq_core::ErrorKind::ALL {
+            let s = crate::boundary::status_of(k);
+            assert_eq!(s as u32, k as u32);
+            assert_eq!(format!("{s:?}"), k.c_status());
+        }
+    }
+
+    /// `(field, value)` pairs of a struct's derived Debug text.
+    fn debug_fields(v: &impl std::fmt::Debug) -> Vec<(String, String)> {
+        let text = format!("{v:?}");
+        let inner = &text[text.find('{').unwrap() + 1..text.rfind('}').unwrap()];
+        inner
+            .split(',')
+            .map(|kv| {
+                let (k, v) = kv.split_once(':').unwrap();
+                (k.trim().to_owned(), v.trim().to_owned())
+            })
+            .collect()
+    }
+
+    /// The C options structs have the core's options, in order, named by
+    /// the rule (durations in `_ms`), with the core's defaults.
+    fn check_options<O: ringmq_core::surface::OptionsTable>(c_default: impl std::fmt::Debug) {
+        use ringmq_core::surface::{OptionKind, OptionValue};
+        let got = debug_fields(&c_default);
+        let names: Vec<String> = O::FIELDS.iter().map(|f| f.ms_name()).collect();
+        let got_names: Vec<String> = got.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(
+            got_names,
+            names,
+            "the C {} options differ from the core's table",
+            O::SCOPE
+        );
+        for (f, (_, value)) in O::FIELDS.iter().zip(&got) {
+            let want = match (f.default, f.kind) {
+                (OptionValue::Int(n) | OptionValue::Millis(n), _) => n.to_string(),
+                (OptionValue::Bool(b), _) => b.to_string(),
+                (OptionValue::Choice(c), OptionKind::Choice(all)) => {
+                    all.iter().position(|n| *n == c).unwrap().to_string()
+                }
+                _ => continue,
+            };
+            assert_eq!(
+                *value,
+                want,
+                "default of the C {} option {}",
+                O::SCOPE,
+                f.name
+            );
+        }
+    }
+
+    #[test]
+    fn options_structs_follow_the_core_tables() {
+        check_options::<BrokerOptions>(ringmq_broker_options::from(&BrokerOptions::default()));
+        check_options::<TopicOptions>(ringmq_topic_options::from(&TopicOptions::default()));
+        check_options::<SubOptions>(ringmq_sub_options::from(&SubOptions::default()));
     }
 }

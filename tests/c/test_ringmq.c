@@ -464,6 +464,7 @@ static void test_pull_retries_and_dlq(void) {
     CHECK_EQ_U64(ss.nacked, 3);
     CHECK_EQ_U64(ss.retried, 2);
     CHECK_EQ_U64(ss.dead_lettered, 2);
+    CHECK_EQ_U64(ss.termed, 1);
     CHECK_EQ_U64(ss.acked, 0);
     CHECK_EQ_U64(ss.in_flight, 0);
     CHECK_EQ_U64(ss.waiting_retry, 0);
@@ -959,6 +960,7 @@ static void test_stats_and_metrics(void) {
     ringmq_pool_stats ps;
     OK(ringmq_broker_get_pool_stats(b, &ps));
     CHECK_EQ_U64(ps.panics, 0);
+    CHECK(ps.utilisation >= 0.0 && ps.utilisation <= 1.0);
 
     /* Ask for the size, then fetch. */
     size_t needed = 0;

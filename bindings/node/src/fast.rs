@@ -11,7 +11,8 @@
 //! `pull.rs`) is memory of the handle, shared with JS as an external
 //! ArrayBuffer, so takes do not pass it either. Every body runs under
 //! `catch_unwind`: a panic becomes an `INTERNAL` error and never unwinds
-//! into Node.
+//! into Node. Failures are thrown as `Error`s whose `code` N-API sets from
+//! the engine's error kind.
 
 use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_void, CString};
@@ -24,11 +25,20 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use ringmq_core as core;
 
-use crate::convert::{coded, join};
-use crate::pull::{Stash, FIELDS};
+use crate::convert::join;
+use crate::layout::{self, pull as hdr_at};
+use crate::pull::Stash;
 use crate::push::SharedTable;
 
-type Res<T> = std::result::Result<T, String>;
+type Res<T> = std::result::Result<T, core::Error>;
+
+fn invalid(message: impl Into<String>) -> core::Error {
+    core::Error::new(core::ErrorKind::InvalidArgument, message)
+}
+
+fn internal(message: impl Into<String>) -> core::Error {
+    core::Error::new(core::ErrorKind::Internal, message)
+}
 
 pub struct TopicHandle {
     pub topic: core::Topic,
@@ -48,16 +58,13 @@ pub struct PullHandle {
     pub tags: RefCell<Vec<u64>>,
 }
 
-/// Messages one take can describe in a pull handle's header.
-pub const HDR_MESSAGES: usize = 256;
-
 impl PullHandle {
     pub fn new(sub: core::PullSubscription, stash: Stash) -> Self {
         PullHandle {
             sub,
             stash,
             batch: RefCell::new(Vec::new()),
-            hdr: UnsafeCell::new(vec![0.0; 1 + FIELDS * HDR_MESSAGES].into_boxed_slice()),
+            hdr: UnsafeCell::new(vec![0.0; layout::HEADER_LEN].into_boxed_slice()),
             tags: RefCell::new(Vec::new()),
         }
     }
@@ -82,7 +89,7 @@ fn ok(status: sys::napi_status, what: &str) -> Res<()> {
     if status == sys::Status::napi_ok {
         Ok(())
     } else {
-        Err(format!("INVALID_ARGUMENT: {what}"))
+        Err(invalid(what))
     }
 }
 
@@ -126,7 +133,7 @@ impl<'a> Call<'a> {
         if i < self.argc.min(5) {
             Ok(self.argv[i])
         } else {
-            Err(format!("INVALID_ARGUMENT: argument {i} is missing"))
+            Err(invalid(format!("argument {i} is missing")))
         }
     }
 
@@ -200,8 +207,8 @@ impl<'a> Call<'a> {
     }
 }
 
-/// Runs a callback body: errors and panics become thrown `Error`s whose
-/// message starts with the code.
+/// Runs a callback body: errors and panics become thrown `Error`s with
+/// their `code`.
 ///
 /// # Safety
 /// `env` and `info` are those of a running function made by `bind::<T>`.
@@ -217,29 +224,24 @@ unsafe fn guard<T>(
         let h = unsafe { call.bound::<T>() };
         body(h, &call)
     }));
-    let msg = match r {
+    let e = match r {
         Ok(Ok(v)) => return v,
-        Ok(Err(msg)) => msg,
-        Err(_) => "INTERNAL: a panic in the ringmq addon".to_owned(),
+        Ok(Err(e)) => e,
+        Err(_) => internal("a panic in the ringmq addon"),
     };
-    let text = CString::new(msg.replace('\0', " ")).unwrap_or_default();
-    // SAFETY: plain N-API call; a null return signals the pending exception.
-    unsafe { sys::napi_throw_error(env, ptr::null(), text.as_ptr()) };
+    let code = CString::new(e.kind().code()).unwrap_or_default();
+    let text = CString::new(e.message().replace('\0', " ")).unwrap_or_default();
+    // SAFETY: plain N-API call (it sets the Error's `code` property); a null
+    // return signals the pending exception.
+    unsafe { sys::napi_throw_error(env, code.as_ptr(), text.as_ptr()) };
     ptr::null_mut()
-}
-
-fn err(e: core::Error) -> String {
-    coded(&e)
 }
 
 /// `publish(topic, data, key)`: one message, never waiting; the id.
 fn publish(h: &TopicHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     let data = c.bytes(0)?;
     let key = c.f64(1)?;
-    let id = h
-        .topic
-        .publish_with(data, key as u64, h.try_once)
-        .map_err(err)?;
+    let id = h.topic.publish_with(data, key as u64, h.try_once)?;
     c.number(id as f64)
 }
 
@@ -259,13 +261,10 @@ fn publish_many(h: &TopicHandle, c: &Call<'_>) -> Res<sys::napi_value> {
         ok(status, "cannot read an item")?;
         let b = c
             .bytes_of(v)
-            .map_err(|_| format!("INVALID_ARGUMENT: item {i} is not a Buffer or Uint8Array"))?;
+            .map_err(|_| invalid(format!("item {i} is not a Buffer or Uint8Array")))?;
         slices.push(b);
     }
-    let r = h
-        .topic
-        .publish_batch(&slices, key, h.try_once)
-        .map_err(err)?;
+    let r = h.topic.publish_batch(&slices, key, h.try_once)?;
     c.number(r.start as f64)
 }
 
@@ -295,7 +294,7 @@ fn publish_packed(h: &TopicHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     };
     ok(status, "publishPacked needs a Uint32Array")?;
     if kind != sys::TypedarrayType::uint32_array || count > len {
-        return Err("INVALID_ARGUMENT: publishPacked needs a Uint32Array of the lengths".into());
+        return Err(invalid("publishPacked needs a Uint32Array of the lengths"));
     }
     let lens: &[u32] = if count == 0 || data.is_null() {
         &[]
@@ -309,15 +308,12 @@ fn publish_packed(h: &TopicHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     for &l in lens {
         let end = at + l as usize;
         if end > stage.len() {
-            return Err("INVALID_ARGUMENT: the lengths run past the staging Buffer".into());
+            return Err(invalid("the lengths run past the staging Buffer"));
         }
         slices.push(&stage[at..end]);
         at = end;
     }
-    let r = h
-        .topic
-        .publish_batch(&slices, key, h.try_once)
-        .map_err(err)?;
+    let r = h.topic.publish_batch(&slices, key, h.try_once)?;
     c.number(r.start as f64)
 }
 
@@ -326,7 +322,7 @@ fn take_ready(h: &PullHandle, max: usize) -> Res<std::cell::RefMut<'_, Vec<core:
     let mut batch = h
         .batch
         .try_borrow_mut()
-        .map_err(|_| "INTERNAL: take re-entered".to_owned())?;
+        .map_err(|_| internal("take re-entered"))?;
     batch.clear();
     {
         let mut stash = crate::pull::lock(&h.stash);
@@ -341,7 +337,7 @@ fn take_ready(h: &PullHandle, max: usize) -> Res<std::cell::RefMut<'_, Vec<core:
         let want = max - batch.len();
         if let Err(e) = h.sub.poll_batch(want, Some(Duration::ZERO), &mut batch) {
             if batch.is_empty() {
-                return Err(err(e));
+                return Err(e);
             }
         }
     }
@@ -349,7 +345,8 @@ fn take_ready(h: &PullHandle, max: usize) -> Res<std::cell::RefMut<'_, Vec<core:
 }
 
 /// Copies the payloads of `batch` back to back into `out` and describes
-/// them in `hdr` (see `pull.rs`), handing each delivery to JS by its tag.
+/// them in `hdr` (as `layout::pull` lays it out), handing each delivery to
+/// JS by its tag.
 /// Deliveries that do not fit in `out` go back to the front of the stash.
 fn hand_over(h: &PullHandle, batch: &mut Vec<core::Delivery>, out: &mut [u8]) -> usize {
     // SAFETY: the header is written only here, on the JS thread, and JS
@@ -374,27 +371,27 @@ fn hand_over(h: &PullHandle, batch: &mut Vec<core::Delivery>, out: &mut [u8]) ->
         at += bytes.len();
         let key = d.key();
         let ts = d.timestamp_ns() as u64;
-        let base = 1 + n * FIELDS;
-        put(base, d.id() as f64);
-        put(base + 1, (key >> 32) as f64);
-        put(base + 2, (key & 0xffff_ffff) as f64);
-        put(base + 3, (ts >> 32) as f64);
-        put(base + 4, (ts & 0xffff_ffff) as f64);
-        put(base + 5, d.attempt() as f64);
-        put(base + 8, bytes.len() as f64);
+        let base = layout::HEADER_FIRST + n * hdr_at::STRIDE;
+        put(base + hdr_at::ID, d.id() as f64);
+        put(base + hdr_at::KEY_HI, (key >> 32) as f64);
+        put(base + hdr_at::KEY_LO, (key & 0xffff_ffff) as f64);
+        put(base + hdr_at::TS_HI, (ts >> 32) as f64);
+        put(base + hdr_at::TS_LO, (ts & 0xffff_ffff) as f64);
+        put(base + hdr_at::ATTEMPT, d.attempt() as f64);
+        put(base + hdr_at::LEN, bytes.len() as f64);
         let (tag, _, _) = d.into_raw();
-        put(base + 6, (tag >> 32) as f64);
-        put(base + 7, (tag & 0xffff_ffff) as f64);
+        put(base + hdr_at::TAG_HI, (tag >> 32) as f64);
+        put(base + hdr_at::TAG_LO, (tag & 0xffff_ffff) as f64);
         n += 1;
     }
-    put(0, n as f64);
+    put(layout::HEADER_COUNT, n as f64);
     n
 }
 
 fn header_room(max: u32) -> Res<usize> {
-    let max = (max as usize).min(HDR_MESSAGES);
+    let max = (max as usize).min(layout::HEADER_MESSAGES);
     if max == 0 {
-        return Err("INVALID_ARGUMENT: take needs room for at least one message".into());
+        return Err(invalid("take needs room for at least one message"));
     }
     Ok(max)
 }
@@ -415,7 +412,7 @@ fn take(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     if status != sys::Status::napi_ok {
         // The deliveries go back to the engine unsettled (redelivered).
         batch.clear();
-        return Err("INTERNAL: cannot allocate a Buffer for the payloads".into());
+        return Err(internal("cannot allocate a Buffer for the payloads"));
     }
     let out: &mut [u8] = if total == 0 || data_ptr.is_null() {
         &mut []
@@ -436,7 +433,7 @@ fn take_into(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     let pool = c.bytes(1)?;
     let off = c.u32(2)? as usize;
     if off > pool.len() {
-        return Err("INVALID_ARGUMENT: offset is past the end of the pool".into());
+        return Err(invalid("offset is past the end of the pool"));
     }
     let mut batch = take_ready(h, max)?;
     let n = if batch.is_empty() {
@@ -453,7 +450,7 @@ fn ack(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     // SAFETY: tags reach JS only through `Delivery::into_raw` (in `take`),
     // so no `Delivery` value with this tag exists; JS settles each tag at
     // most once (a `Message` keeps a settled flag).
-    unsafe { h.sub.ack_tag(tag) }.map_err(err)?;
+    unsafe { h.sub.ack_tag(tag) }?;
     c.undefined()
 }
 
@@ -479,7 +476,7 @@ fn ack_many(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     };
     ok(status, "ackMany needs a Float64Array")?;
     if kind != sys::TypedarrayType::float64_array {
-        return Err("INVALID_ARGUMENT: ackMany needs a Float64Array".into());
+        return Err(invalid("ackMany needs a Float64Array"));
     }
     let tags: &[f64] = if len == 0 || data.is_null() {
         &[]
@@ -492,11 +489,11 @@ fn ack_many(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     let mut raw = h
         .tags
         .try_borrow_mut()
-        .map_err(|_| "INTERNAL: ackMany re-entered".to_owned())?;
+        .map_err(|_| internal("ackMany re-entered"))?;
     raw.clear();
     raw.extend((0..n).map(|i| join(tags[2 * i] as u32, tags[2 * i + 1] as u32)));
     // SAFETY: as for `ack`, for every tag.
-    unsafe { h.sub.ack_tags(&raw) }.map_err(err)?;
+    unsafe { h.sub.ack_tags(&raw) }?;
     c.undefined()
 }
 
@@ -569,12 +566,16 @@ callback!(cb_complete, PushHandle, complete);
 
 type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-fn check(status: sys::napi_status) -> Result<()> {
+fn check(env: &Env, status: sys::napi_status) -> Result<()> {
     if status == sys::Status::napi_ok {
         Ok(())
     } else {
-        Err(Error::from_reason("INTERNAL: cannot create a function"))
+        Err(cannot(env, "cannot create a function"))
     }
+}
+
+fn cannot(env: &Env, what: &str) -> Error {
+    crate::surface::fail_with(env, core::ErrorKind::Internal, what)
 }
 
 /// An object of functions bound to `handle` (see the module docs).
@@ -592,7 +593,7 @@ unsafe fn bind<'env, T: 'static>(
     // each function gets its own count of `handle`, released by the
     // finalizer added to that function (or at once if that fails).
     unsafe {
-        check(sys::napi_create_object(raw, &mut obj))?;
+        check(env, sys::napi_create_object(raw, &mut obj))?;
         for (name, cb) in fns {
             let data = Rc::into_raw(handle.clone()).cast_mut().cast::<c_void>();
             let mut f = ptr::null_mut();
@@ -615,9 +616,12 @@ unsafe fn bind<'env, T: 'static>(
                 ) != sys::Status::napi_ok
             {
                 release::<T>(raw, data, ptr::null_mut());
-                return Err(Error::from_reason("INTERNAL: cannot create a function"));
+                return Err(cannot(env, "cannot create a function"));
             }
-            check(sys::napi_set_named_property(raw, obj, name.as_ptr(), f))?;
+            check(
+                env,
+                sys::napi_set_named_property(raw, obj, name.as_ptr(), f),
+            )?;
         }
         Object::from_napi_value(raw, obj)
     }
@@ -687,17 +691,20 @@ pub fn bind_pull(env: &Env, h: PullHandle) -> Result<Object<'_>> {
         ) != sys::Status::napi_ok
         {
             release::<PullHandle>(raw, hint, ptr::null_mut());
-            return Err(Error::from_reason("INTERNAL: cannot share the header"));
+            return Err(cannot(env, "cannot share the header"));
         }
         let mut arr = ptr::null_mut();
-        check(sys::napi_create_typedarray(
-            raw,
-            sys::TypedarrayType::float64_array,
-            len,
-            ab,
-            0,
-            &mut arr,
-        ))?;
+        check(
+            env,
+            sys::napi_create_typedarray(
+                raw,
+                sys::TypedarrayType::float64_array,
+                len,
+                ab,
+                0,
+                &mut arr,
+            ),
+        )?;
         Unknown::from_napi_value(raw, arr)?
     };
     obj.set_named_property("hdr", hdr)?;

@@ -1,9 +1,10 @@
 //! The native half of the `ringmq` npm package.
 //!
 //! This layer only translates: the semantics live in `ringmq-core`, and the
-//! JavaScript half (`index.js`) checks arguments, builds `Message` objects and
-//! turns the `"CODE: message"` reasons of native errors into `Error`s with a
-//! `code` property.
+//! JavaScript half (`index.js`) checks arguments and builds `Message`
+//! objects. Engine errors leave here as `Error`s whose `code` is already set
+//! (`surface.rs`); the tables of fields, options, spellings and typed-array
+//! layouts come from the core and `layout.rs` through `surface()`.
 //!
 //! Three rules keep the event loop healthy:
 //! - nothing here waits on the JS thread: publishes try once, polls take what
@@ -23,8 +24,10 @@
 
 mod convert;
 mod fast;
+mod layout;
 mod pull;
 mod push;
+mod surface;
 
 use std::time::Duration;
 
@@ -35,6 +38,9 @@ use ringmq_core as core;
 pub use convert::*;
 pub use pull::NativePull;
 pub use push::NativePush;
+pub use surface::surface;
+
+use surface::{fail, fail_with, options_object, stats_object};
 
 /// The engine instance behind a JS `Broker`.
 #[napi]
@@ -64,7 +70,7 @@ pub struct TopicOpts {
 #[napi]
 impl NativeBroker {
     #[napi(constructor)]
-    pub fn new(opts: BrokerOpts) -> Result<Self> {
+    pub fn new(env: &Env, opts: BrokerOpts) -> Result<Self> {
         let mut o = core::BrokerOptions::default();
         if let Some(v) = opts.workers_min {
             o.workers_min = v as usize;
@@ -75,12 +81,12 @@ impl NativeBroker {
         if let Some(v) = opts.idle_timeout_ms {
             o.idle_timeout = ms(v);
         }
-        let inner = core::Broker::new(o).map_err(fail)?;
+        let inner = core::Broker::new(o).map_err(|e| fail(env, e))?;
         Ok(NativeBroker { inner })
     }
 
     #[napi]
-    pub fn create_topic(&self, name: String, opts: TopicOpts) -> Result<NativeTopic> {
+    pub fn create_topic(&self, env: &Env, name: String, opts: TopicOpts) -> Result<NativeTopic> {
         let mut o = core::TopicOptions::default();
         if let Some(v) = opts.capacity {
             o.capacity = v as usize;
@@ -89,7 +95,7 @@ impl NativeBroker {
             o.slot_size = v as usize;
         }
         if let Some(v) = opts.overflow {
-            o.overflow = core::Overflow::parse(&v).map_err(fail)?;
+            o.overflow = core::Overflow::parse(&v).map_err(|e| fail(env, e))?;
         }
         if let Some(v) = opts.max_attempts {
             o.max_attempts = v;
@@ -106,13 +112,16 @@ impl NativeBroker {
         if let Some(v) = opts.retry_capacity {
             o.retry_capacity = v as usize;
         }
-        let inner = self.inner.create_topic(&name, o).map_err(fail)?;
+        let inner = self
+            .inner
+            .create_topic(&name, o)
+            .map_err(|e| fail(env, e))?;
         Ok(NativeTopic { inner })
     }
 
     #[napi]
-    pub fn topic(&self, name: String) -> Result<NativeTopic> {
-        let inner = self.inner.topic(&name).map_err(fail)?;
+    pub fn topic(&self, env: &Env, name: String) -> Result<NativeTopic> {
+        let inner = self.inner.topic(&name).map_err(|e| fail(env, e))?;
         Ok(NativeTopic { inner })
     }
 
@@ -126,9 +135,9 @@ impl NativeBroker {
         self.inner.metrics_text()
     }
 
-    #[napi]
-    pub fn pool_stats(&self) -> PoolStatsJs {
-        self.inner.pool_stats().into()
+    #[napi(ts_return_type = "PoolStats")]
+    pub fn pool_stats<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        stats_object(env, &self.inner.pool_stats())
     }
 
     #[napi]
@@ -148,12 +157,18 @@ impl NativeBroker {
             .name("ringmq-close".into())
             .spawn(move || {
                 let report = broker.close(drain);
-                deferred.resolve(move |_env| match report {
+                deferred.resolve(move |env| match report {
                     Ok(r) => Ok(CloseReportJs::from(r)),
-                    Err(e) => Err(fail(e)),
+                    Err(e) => Err(fail(&env, e)),
                 });
             })
-            .map_err(|e| Error::from_reason(format!("INTERNAL: cannot start a thread: {e}")))?;
+            .map_err(|e| {
+                fail_with(
+                    env,
+                    core::ErrorKind::Internal,
+                    &format!("cannot start a thread: {e}"),
+                )
+            })?;
         Ok(promise)
     }
 }
@@ -172,7 +187,7 @@ pub struct SubOpts {
     pub start: Option<String>,
 }
 
-fn sub_options(opts: SubOpts) -> Result<core::SubOptions> {
+fn sub_options(env: &Env, opts: SubOpts) -> Result<core::SubOptions> {
     let mut o = core::SubOptions::default();
     if let Some(v) = opts.concurrency {
         o.concurrency = v as usize;
@@ -183,14 +198,8 @@ fn sub_options(opts: SubOpts) -> Result<core::SubOptions> {
     if let Some(v) = opts.lossy {
         o.lossy = v;
     }
-    match opts.start.as_deref() {
-        None | Some("latest") => o.start = core::StartAt::Latest,
-        Some("earliest") => o.start = core::StartAt::Earliest,
-        Some(other) => {
-            return Err(Error::from_reason(format!(
-                "INVALID_ARGUMENT: start {other:?} is not one of \"latest\", \"earliest\""
-            )))
-        }
+    if let Some(v) = opts.start {
+        o.start = core::StartAt::parse(&v).map_err(|e| fail(env, e))?;
     }
     Ok(o)
 }
@@ -202,18 +211,9 @@ impl NativeTopic {
         self.inner.name().to_owned()
     }
 
-    #[napi]
-    pub fn options(&self) -> TopicOptionsJs {
-        let o = self.inner.options();
-        TopicOptionsJs {
-            capacity: o.capacity as f64,
-            slot_size: o.slot_size as f64,
-            overflow: o.overflow.as_str().to_owned(),
-            max_attempts: o.max_attempts,
-            backoff_base_ms: o.backoff_base.as_secs_f64() * 1e3,
-            backoff_max_ms: o.backoff_max.as_secs_f64() * 1e3,
-            ack_timeout_ms: o.ack_timeout.as_secs_f64() * 1e3,
-        }
+    #[napi(ts_return_type = "TopicOptionsResolved")]
+    pub fn options<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        options_object(env, self.inner.options())
     }
 
     /// The per-message functions of this topic (see `fast.rs`).
@@ -235,25 +235,32 @@ impl NativeTopic {
 
     /// As `publish`, with a 64-bit key in two halves.
     #[napi]
-    pub fn publish_split(&self, data: BufferSlice, key_hi: u32, key_lo: u32) -> Result<f64> {
+    pub fn publish_split(
+        &self,
+        env: &Env,
+        data: BufferSlice,
+        key_hi: u32,
+        key_lo: u32,
+    ) -> Result<f64> {
         self.inner
             .publish_with(&data, join(key_hi, key_lo), Some(Duration::ZERO))
             .map(|id| id as f64)
-            .map_err(fail)
+            .map_err(|e| fail(env, e))
     }
 
     /// Waits on the libuv pool for room, up to `timeout_ms` (negative: for
     /// ever), then publishes `items` (copied first) in one claim; resolves
-    /// to the first id, or to a `"CODE: message"` string on failure.
-    #[napi(ts_return_type = "Promise<number | string>")]
+    /// to the first id, or rejects with the engine's error.
+    #[napi(ts_return_type = "Promise<number>")]
     pub fn publish_wait(
         &self,
+        env: &Env,
         items: Array,
         key_hi: u32,
         key_lo: u32,
         timeout_ms: f64,
     ) -> Result<AsyncTask<PublishTask>> {
-        let slices = collect_slices(&items)?;
+        let slices = collect_slices(env, &items)?;
         let owned: Vec<Vec<u8>> = slices.iter().map(|s| s.to_vec()).collect();
         Ok(AsyncTask::new(PublishTask {
             topic: self.inner.clone(),
@@ -264,17 +271,20 @@ impl NativeTopic {
     }
 
     #[napi]
-    pub fn subscribe_pull(&self, group: String, opts: SubOpts) -> Result<NativePull> {
+    pub fn subscribe_pull(&self, env: &Env, group: String, opts: SubOpts) -> Result<NativePull> {
         let sub = self
             .inner
-            .subscribe_pull(&group, sub_options(opts)?)
-            .map_err(fail)?;
+            .subscribe_pull(&group, sub_options(env, opts)?)
+            .map_err(|e| fail(env, e))?;
         Ok(NativePull::new(sub))
     }
 
     #[napi]
-    pub fn pull_subscription(&self, group: String) -> Result<NativePull> {
-        let sub = self.inner.pull_subscription(&group).map_err(fail)?;
+    pub fn pull_subscription(&self, env: &Env, group: String) -> Result<NativePull> {
+        let sub = self
+            .inner
+            .pull_subscription(&group)
+            .map_err(|e| fail(env, e))?;
         Ok(NativePull::new(sub))
     }
 
@@ -283,11 +293,12 @@ impl NativeTopic {
     )]
     pub fn subscribe(
         &self,
+        env: &Env,
         group: String,
         opts: SubOpts,
         dispatch: Function<'_, push::DispatchArgs, ()>,
     ) -> Result<NativePush> {
-        push::subscribe(&self.inner, &group, sub_options(opts)?, dispatch)
+        push::subscribe(env, &self.inner, &group, sub_options(env, opts)?, dispatch)
     }
 
     #[napi]
@@ -297,34 +308,38 @@ impl NativeTopic {
             .map(|inner| NativeTopic { inner })
     }
 
-    #[napi]
-    pub fn stats(&self) -> TopicStatsJs {
-        self.inner.stats().into()
+    #[napi(ts_return_type = "TopicStats")]
+    pub fn stats<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        stats_object(env, &self.inner.stats())
     }
 
-    #[napi]
-    pub fn subscription_stats(&self) -> Vec<NamedSubStats> {
-        self.inner
-            .subscription_stats()
-            .into_iter()
-            .map(|(group, s)| NamedSubStats {
-                group,
-                stats: s.into(),
-            })
-            .collect()
+    /// `[{ group, stats }]` for every subscription.
+    #[napi(ts_return_type = "Array<{ group: string, stats: SubStats }>")]
+    pub fn subscription_stats<'env>(&self, env: &'env Env) -> Result<Array<'env>> {
+        let all = self.inner.subscription_stats();
+        let mut out = env.create_array(all.len() as u32)?;
+        for (i, (group, s)) in all.into_iter().enumerate() {
+            let mut entry = Object::new(env)?;
+            entry.set_named_property("group", group)?;
+            entry.set_named_property("stats", stats_object(env, &s)?)?;
+            out.set(i as u32, entry)?;
+        }
+        Ok(out)
     }
 }
 
-fn collect_slices<'a>(items: &'a Array) -> Result<Vec<BufferSlice<'a>>> {
+fn collect_slices<'a>(env: &Env, items: &'a Array) -> Result<Vec<BufferSlice<'a>>> {
     let n = items.len();
     let mut slices = Vec::with_capacity(n as usize);
     for i in 0..n {
         match items.get::<BufferSlice>(i)? {
             Some(s) => slices.push(s),
             None => {
-                return Err(Error::from_reason(format!(
-                    "INVALID_ARGUMENT: item {i} is not a Buffer or Uint8Array"
-                )))
+                return Err(fail_with(
+                    env,
+                    core::ErrorKind::InvalidArgument,
+                    &format!("item {i} is not a Buffer or Uint8Array"),
+                ))
             }
         }
     }
@@ -341,7 +356,7 @@ pub struct PublishTask {
 
 impl Task for PublishTask {
     type Output = std::result::Result<u64, core::Error>;
-    type JsValue = Either<f64, String>;
+    type JsValue = f64;
 
     fn compute(&mut self) -> Result<Self::Output> {
         Ok(if self.items.len() == 1 {
@@ -354,11 +369,8 @@ impl Task for PublishTask {
         })
     }
 
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(match output {
-            Ok(id) => Either::A(id as f64),
-            Err(e) => Either::B(coded(&e)),
-        })
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        output.map(|id| id as f64).map_err(|e| fail(&env, e))
     }
 }
 

@@ -8,9 +8,9 @@
 //! (`Delivery::into_raw`); JS settles it by tag, once (each `Message` and
 //! `RawBatch` keeps settled flags).
 //!
-//! A take describes its messages in the handle's header, as 64-bit floats:
-//! `[count, then per message: id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi,
-//! tagLo, len]`, with the payloads back to back in a Buffer.
+//! A take describes its messages in the handle's header, as 64-bit floats
+//! laid out as `layout::pull` says, with the payloads back to back in a
+//! Buffer.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -20,10 +20,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use ringmq_core as core;
 
-use crate::convert::{coded, fail, join, timeout, SubStatsJs};
-
-/// Header fields per message (see the module docs).
-pub const FIELDS: usize = 9;
+use crate::convert::{join, timeout};
+use crate::surface::{fail, stats_object};
 
 pub type Stash = Arc<Mutex<VecDeque<core::Delivery>>>;
 
@@ -66,8 +64,8 @@ impl NativePull {
 
     /// Waits on the libuv pool up to `timeout_ms` (negative: for ever) for
     /// up to `max` deliveries and stashes them for `take`. Resolves to their
-    /// number (0 on timeout), or to a `"CODE: message"` string.
-    #[napi(ts_return_type = "Promise<number | string>")]
+    /// number (0 on timeout), or rejects with the engine's error.
+    #[napi(ts_return_type = "Promise<number>")]
     pub fn wait(&self, max: u32, timeout_ms: f64) -> AsyncTask<WaitTask> {
         AsyncTask::new(WaitTask {
             sub: self.sub.clone(),
@@ -79,33 +77,36 @@ impl NativePull {
 
     /// Nacks; `delay_ms` negative means the topic's backoff.
     #[napi]
-    pub fn nack(&self, tag_hi: u32, tag_lo: u32, delay_ms: f64) -> Result<()> {
+    pub fn nack(&self, env: &Env, tag_hi: u32, tag_lo: u32, delay_ms: f64) -> Result<()> {
         // SAFETY: as for `ack`.
-        unsafe { self.sub.nack_tag(join(tag_hi, tag_lo), timeout(delay_ms)) }.map_err(fail)
+        unsafe { self.sub.nack_tag(join(tag_hi, tag_lo), timeout(delay_ms)) }
+            .map_err(|e| fail(env, e))
     }
 
     #[napi]
-    pub fn term(&self, tag_hi: u32, tag_lo: u32) -> Result<()> {
+    pub fn term(&self, env: &Env, tag_hi: u32, tag_lo: u32) -> Result<()> {
         // SAFETY: as for `ack`.
-        unsafe { self.sub.term_tag(join(tag_hi, tag_lo)) }.map_err(fail)
+        unsafe { self.sub.term_tag(join(tag_hi, tag_lo)) }.map_err(|e| fail(env, e))
     }
 
     #[napi]
-    pub fn in_progress(&self, tag_hi: u32, tag_lo: u32) -> Result<()> {
-        self.sub.in_progress_tag(join(tag_hi, tag_lo)).map_err(fail)
+    pub fn in_progress(&self, env: &Env, tag_hi: u32, tag_lo: u32) -> Result<()> {
+        self.sub
+            .in_progress_tag(join(tag_hi, tag_lo))
+            .map_err(|e| fail(env, e))
     }
 
-    #[napi]
-    pub fn stats(&self) -> SubStatsJs {
-        self.sub.stats().into()
+    #[napi(ts_return_type = "SubStats")]
+    pub fn stats<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        stats_object(env, &self.sub.stats())
     }
 
     /// Removes the subscription; what it had stashed goes back unsettled.
     #[napi]
-    pub fn unsubscribe(&self) -> Result<()> {
+    pub fn unsubscribe(&self, env: &Env) -> Result<()> {
         let r = self.sub.unsubscribe();
         lock(&self.stash).clear();
-        r.map_err(fail)
+        r.map_err(|e| fail(env, e))
     }
 }
 
@@ -119,7 +120,7 @@ pub struct WaitTask {
 
 impl Task for WaitTask {
     type Output = std::result::Result<usize, core::Error>;
-    type JsValue = Either<u32, String>;
+    type JsValue = u32;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let mut got = Vec::new();
@@ -132,10 +133,7 @@ impl Task for WaitTask {
         })
     }
 
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(match output {
-            Ok(n) => Either::A(n as u32),
-            Err(e) => Either::B(coded(&e)),
-        })
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        output.map(|n| n as u32).map_err(|e| fail(&env, e))
     }
 }

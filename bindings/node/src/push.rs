@@ -21,15 +21,12 @@ use napi::threadsafe_function::{
 use napi_derive::napi;
 use ringmq_core as core;
 
-use crate::convert::{fail, SubStatsJs};
+use crate::layout::push as meta;
+use crate::surface::{fail, fail_with, stats_object};
 
-/// `(meta, data, count)`: per message 8 numbers in `meta` (token, id,
-/// keyHi, keyLo, tsHi, tsLo, attempt, length) and the payloads back to back
-/// in `data`.
+/// `(meta, data, count)`: per message `layout::push::STRIDE` numbers in
+/// `meta` and the payloads back to back in `data`.
 pub type DispatchArgs = FnArgs<(Float64Array, Buffer, u32)>;
-
-/// Numbers per message in a dispatch's `meta`.
-const META: usize = 8;
 
 /// Messages copied by pool workers and not yet handed to JS. A worker
 /// appends; the first append after a hand-over queues one call of the
@@ -91,6 +88,7 @@ pub fn take_completion(table: &SharedTable, token: u32) -> Option<core::Completi
 }
 
 pub fn subscribe(
+    env: &Env,
     topic: &core::Topic,
     group: &str,
     opts: core::SubOptions,
@@ -127,16 +125,17 @@ pub fn subscribe(
         let ts = m.timestamp_ns as u64;
         let signal = {
             let mut p = lock_pending(&pending);
-            p.meta.extend_from_slice(&[
-                token as f64,
-                m.id as f64,
-                (m.key >> 32) as f64,
-                (m.key & 0xffff_ffff) as f64,
-                (ts >> 32) as f64,
-                (ts & 0xffff_ffff) as f64,
-                m.attempt as f64,
-                m.data.len() as f64,
-            ]);
+            let at = p.meta.len();
+            p.meta.resize(at + meta::STRIDE, 0.0);
+            let rec = &mut p.meta[at..];
+            rec[meta::TOKEN] = token as f64;
+            rec[meta::ID] = m.id as f64;
+            rec[meta::KEY_HI] = (m.key >> 32) as f64;
+            rec[meta::KEY_LO] = (m.key & 0xffff_ffff) as f64;
+            rec[meta::TS_HI] = (ts >> 32) as f64;
+            rec[meta::TS_LO] = (ts & 0xffff_ffff) as f64;
+            rec[meta::ATTEMPT] = m.attempt as f64;
+            rec[meta::LEN] = m.data.len() as f64;
             p.bytes.extend_from_slice(m.data);
             p.count += 1;
             !std::mem::replace(&mut p.scheduled, true)
@@ -149,8 +148,10 @@ pub fn subscribe(
                 p.scheduled = false;
                 p.count = 0;
                 p.bytes.clear();
-                let meta = std::mem::take(&mut p.meta);
-                meta.chunks(META).map(|c| c[0] as u32).collect()
+                let all = std::mem::take(&mut p.meta);
+                all.chunks(meta::STRIDE)
+                    .map(|c| c[meta::TOKEN] as u32)
+                    .collect()
             };
             let mut t = lock(&for_handler);
             for token in tokens {
@@ -158,7 +159,9 @@ pub fn subscribe(
             }
         }
     };
-    let sub = topic.subscribe_async(group, opts, handler).map_err(fail)?;
+    let sub = topic
+        .subscribe_async(group, opts, handler)
+        .map_err(|e| fail(env, e))?;
     Ok(NativePush {
         sub,
         table,
@@ -216,7 +219,11 @@ impl NativePush {
             if status == napi::sys::Status::napi_ok {
                 Ok(())
             } else {
-                Err(Error::from_reason("INTERNAL: cannot ref the dispatcher"))
+                Err(fail_with(
+                    env,
+                    core::ErrorKind::Internal,
+                    "cannot ref the dispatcher",
+                ))
             }
         })
     }
@@ -228,14 +235,15 @@ impl NativePush {
         self.sub.outstanding() > 0
     }
 
-    #[napi]
-    pub fn stats(&self) -> SubStatsJs {
-        self.sub.stats().into()
+    #[napi(ts_return_type = "SubStats")]
+    pub fn stats<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        stats_object(env, &self.sub.stats())
     }
 
     /// Stops the subscription on a thread of its own: it waits for the
-    /// handlers in progress, which need the JS thread to finish.
-    #[napi(ts_return_type = "Promise<string | null>")]
+    /// handlers in progress, which need the JS thread to finish. Rejects
+    /// with the engine's error.
+    #[napi(ts_return_type = "Promise<void>")]
     pub fn unsubscribe<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred()?;
         let sub = self.sub.clone();
@@ -243,9 +251,15 @@ impl NativePush {
             .name("ringmq-unsubscribe".into())
             .spawn(move || {
                 let r = sub.unsubscribe();
-                deferred.resolve(move |_env| Ok(r.err().map(|e| crate::convert::coded(&e))));
+                deferred.resolve(move |env| r.map_err(|e| fail(&env, e)));
             })
-            .map_err(|e| Error::from_reason(format!("INTERNAL: cannot start a thread: {e}")))?;
+            .map_err(|e| {
+                fail_with(
+                    env,
+                    core::ErrorKind::Internal,
+                    &format!("cannot start a thread: {e}"),
+                )
+            })?;
         Ok(promise)
     }
 }

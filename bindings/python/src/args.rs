@@ -105,24 +105,17 @@ pub(crate) fn flag(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
         .map_err(|_| PyTypeError::new_err(format!("{name} must be a bool, not {}", type_name(obj))))
 }
 
-/// A string choice among `allowed`.
-pub(crate) fn choice(obj: &Bound<'_, PyAny>, name: &str, allowed: &[&str]) -> PyResult<String> {
+/// A string choice, spelled and checked by the core's `parse` (which names
+/// the spellings it knows).
+pub(crate) fn choice<T>(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    parse: fn(&str) -> Result<T, ringmq_core::Error>,
+) -> PyResult<T> {
     let s = obj.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!("{name} must be a str, not {}", type_name(obj)))
     })?;
-    let s = s.to_string();
-    if allowed.contains(&s.as_str()) {
-        Ok(s)
-    } else {
-        Err(invalid(format!(
-            "{name} {s:?} is not one of {}",
-            allowed
-                .iter()
-                .map(|a| format!("{a:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )))
-    }
+    parse(&s.to_string()).map_err(crate::errors::to_py)
 }
 
 /// A payload: borrowed from an immutable `bytes` (readable without the GIL:

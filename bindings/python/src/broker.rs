@@ -142,8 +142,7 @@ impl PyBroker {
             o.slot_size = args::uint(v, "slot_size", u32::MAX as u64)? as usize;
         }
         if let Some(v) = opt(&overflow) {
-            let s = args::choice(v, "overflow", &["block", "reject", "drop_oldest"])?;
-            o.overflow = Overflow::parse(&s).py_err()?;
+            o.overflow = args::choice(v, "overflow", Overflow::parse)?;
         }
         if let Some(v) = opt(&max_attempts) {
             o.max_attempts = args::uint(v, "max_attempts", u32::MAX as u64)? as u32;
@@ -206,17 +205,7 @@ impl PyBroker {
     }
 
     fn pool_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.shared.broker.pool_stats();
-        let d = PyDict::new(py);
-        d.set_item("workers", s.workers)?;
-        d.set_item("busy", s.busy)?;
-        d.set_item("idle", s.idle)?;
-        d.set_item("panics", s.panics)?;
-        d.set_item("grown", s.grown)?;
-        d.set_item("shrunk", s.shrunk)?;
-        d.set_item("utilisation", s.utilisation)?;
-        d.set_item("target", s.target)?;
-        Ok(d)
+        crate::surface::stats_dict(py, &[], &self.shared.broker.pool_stats())
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {

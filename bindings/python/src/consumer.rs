@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use ringmq_core::{
-    Delivery, HandlerError, Message, PullSubscription, PushSubscription, SubOptions, SubStats,
+    Delivery, ErrorKind, HandlerError, Message, PullSubscription, PushSubscription, SubOptions,
     Topic,
 };
 
@@ -15,6 +15,7 @@ use crate::args;
 use crate::broker::Shared;
 use crate::errors::{invalid, IntoPyResult};
 use crate::failures::FailureLog;
+use crate::surface::stats_dict;
 use crate::{DETACH_COPY, SLICE};
 
 /// A copy of a payload as `bytes`; long payloads are copied detached.
@@ -238,36 +239,6 @@ impl PyMessage {
     }
 }
 
-pub(crate) fn sub_stats_dict<'py>(
-    py: Python<'py>,
-    topic: &str,
-    group: &str,
-    s: &SubStats,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("topic", topic)?;
-    d.set_item("group", group)?;
-    d.set_item("delivered", s.delivered)?;
-    d.set_item("acked", s.acked)?;
-    d.set_item("nacked", s.nacked)?;
-    d.set_item("retried", s.retried)?;
-    d.set_item("dead_lettered", s.dead_lettered)?;
-    d.set_item("dropped", s.dropped)?;
-    d.set_item("expired", s.expired)?;
-    d.set_item("handler_panics", s.handler_panics)?;
-    d.set_item("in_flight", s.in_flight)?;
-    d.set_item("waiting_retry", s.waiting_retry)?;
-    d.set_item("lag", s.lag)?;
-    d.set_item("latency_p50_ns", s.latency_p50_ns)?;
-    d.set_item("latency_p99_ns", s.latency_p99_ns)?;
-    d.set_item("latency_p999_ns", s.latency_p999_ns)?;
-    d.set_item("latency_max_ns", s.latency_max_ns)?;
-    d.set_item("latency_count", s.latency_count)?;
-    d.set_item("latency_sum_ns", s.latency_sum_ns)?;
-    d.set_item("last_error", s.last_error.as_deref())?;
-    Ok(d)
-}
-
 /// A pull subscription: poll and settle. Thread-safe; several threads polling
 /// one subscription are competing consumers.
 #[pyclass(frozen, module = "ringmq", name = "PullSubscription")]
@@ -396,7 +367,7 @@ impl PyPullSubscription {
         match self.poll_one(py, None) {
             Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, d, &self.ctx)?)),
             Ok(None) => Ok(None),
-            Err(e) if e.is_instance_of::<crate::errors::Closed>(py) => Ok(None),
+            Err(e) if crate::errors::is_kind(py, &e, ErrorKind::Closed) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -481,10 +452,9 @@ impl PyPullSubscription {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        sub_stats_dict(
+        stats_dict(
             py,
-            self.sub.topic_name(),
-            self.sub.group(),
+            &[self.sub.topic_name(), self.sub.group()],
             &self.sub.stats(),
         )
     }
@@ -632,7 +602,7 @@ impl PyPushSubscription {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        sub_stats_dict(py, &self.topic, self.sub.group(), &self.sub.stats())
+        stats_dict(py, &[&self.topic, self.sub.group()], &self.sub.stats())
     }
 
     /// Stops the handlers (those running finish first) and removes the

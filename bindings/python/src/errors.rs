@@ -1,9 +1,9 @@
-//! The exception classes: one per error kind of the engine, all under
-//! `ringmq.RingMQError`. `Timeout` is also a `TimeoutError` and
-//! `InvalidArgument` also a `ValueError`, so callers that catch the built-in
-//! classes catch them too; those two need two bases, which
-//! `create_exception!` cannot express, so they are built with `type()` once
-//! at import.
+//! The exception classes: one per error kind of the engine (as the core's
+//! `ErrorKind::python_class` names them), all under `ringmq.RingMQError`.
+//! `Timeout` is also a `TimeoutError` and `InvalidArgument` also a
+//! `ValueError`, so callers that catch the built-in classes catch them too;
+//! classes with two bases are beyond `create_exception!`, so every kind's
+//! class is built with `type()` once, at import.
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTimeoutError, PyValueError};
@@ -18,94 +18,80 @@ create_exception!(
     PyException,
     "Base class of every RingMQ error."
 );
-create_exception!(
-    ringmq,
-    Full,
-    RingMQError,
-    "The topic is full and its overflow policy is \"reject\"."
-);
-create_exception!(
-    ringmq,
-    TooLarge,
-    RingMQError,
-    "The payload is larger than the topic's slot_size."
-);
-create_exception!(
-    ringmq,
-    NotFound,
-    RingMQError,
-    "No topic or subscription of that name."
-);
-create_exception!(
-    ringmq,
-    Exists,
-    RingMQError,
-    "A topic or subscription of that name already exists."
-);
-create_exception!(
-    ringmq,
-    Closed,
-    RingMQError,
-    "The broker, topic or subscription is closed."
-);
 
-static TIMEOUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static INVALID_ARGUMENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+/// The class of each kind, indexed like `ErrorKind::ALL`.
+static CLASSES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
 
-fn two_base_exception<'py>(
-    py: Python<'py>,
-    name: &str,
-    doc: &str,
-    second: Bound<'py, PyType>,
-) -> PyResult<Py<PyType>> {
+/// The built-in class a kind's exception also derives from, if any.
+fn builtin_base(py: Python<'_>, kind: ErrorKind) -> Option<(Bound<'_, PyType>, &'static str)> {
+    match kind {
+        ErrorKind::Timeout => Some((py.get_type::<PyTimeoutError>(), "TimeoutError")),
+        ErrorKind::InvalidArgument => Some((py.get_type::<PyValueError>(), "ValueError")),
+        _ => None,
+    }
+}
+
+fn make_class(py: Python<'_>, kind: ErrorKind) -> PyResult<Py<PyType>> {
+    let base = py.get_type::<RingMQError>();
+    if kind.python_class() == "RingMQError" {
+        return Ok(base.unbind());
+    }
     let dict = PyDict::new(py);
     dict.set_item("__module__", "ringmq")?;
-    dict.set_item("__doc__", doc)?;
-    let bases = PyTuple::new(py, [py.get_type::<RingMQError>(), second])?;
+    let bases = match builtin_base(py, kind) {
+        Some((second, name)) => {
+            dict.set_item("__doc__", format!("{} (also a {name})", kind.help()))?;
+            PyTuple::new(py, [base, second])?
+        }
+        None => {
+            dict.set_item("__doc__", kind.help())?;
+            PyTuple::new(py, [base])?
+        }
+    };
     let ty = py
         .get_type::<PyType>()
-        .call1((name, bases, dict))?
+        .call1((kind.python_class(), bases, dict))?
         .cast_into::<PyType>()?;
     Ok(ty.unbind())
 }
 
-pub(crate) fn timeout_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    TIMEOUT
-        .get_or_try_init(py, || {
-            two_base_exception(
-                py,
-                "Timeout",
-                "A blocking call ran out of time (also a TimeoutError).",
-                py.get_type::<PyTimeoutError>(),
-            )
-        })
-        .map(|t| t.bind(py))
+fn classes(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
+    CLASSES.get_or_try_init(py, || {
+        ErrorKind::ALL
+            .into_iter()
+            .map(|k| make_class(py, k))
+            .collect()
+    })
 }
 
-pub(crate) fn invalid_argument_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    INVALID_ARGUMENT
-        .get_or_try_init(py, || {
-            two_base_exception(
-                py,
-                "InvalidArgument",
-                "A value the call cannot accept (also a ValueError).",
-                py.get_type::<PyValueError>(),
-            )
-        })
-        .map(|t| t.bind(py))
+/// The class raised for `kind`.
+pub(crate) fn class_of(py: Python<'_>, kind: ErrorKind) -> PyResult<&Bound<'_, PyType>> {
+    let i = ErrorKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(ErrorKind::ALL.len() - 1);
+    Ok(classes(py)?[i].bind(py))
 }
 
-/// Registers every exception class on the module.
+/// Whether `e` is the exception of `kind`.
+pub(crate) fn is_kind(py: Python<'_>, e: &PyErr, kind: ErrorKind) -> bool {
+    class_of(py, kind).is_ok_and(|c| e.is_instance(py, c))
+}
+
+/// Registers every exception class on the module, and `ERROR_CLASSES`
+/// (each kind's code → its class).
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("RingMQError", py.get_type::<RingMQError>())?;
-    m.add("Full", py.get_type::<Full>())?;
-    m.add("Timeout", timeout_type(py)?)?;
-    m.add("TooLarge", py.get_type::<TooLarge>())?;
-    m.add("NotFound", py.get_type::<NotFound>())?;
-    m.add("Exists", py.get_type::<Exists>())?;
-    m.add("Closed", py.get_type::<Closed>())?;
-    m.add("InvalidArgument", invalid_argument_type(py)?)?;
+    let by_code = PyDict::new(py);
+    for kind in ErrorKind::ALL {
+        let class = class_of(py, kind)?;
+        by_code.set_item(kind.code(), class)?;
+        if kind.python_class() != "RingMQError" {
+            m.add(kind.python_class(), class)?;
+        }
+    }
+    m.add("ERROR_CLASSES", by_code)?;
     Ok(())
 }
 
@@ -118,22 +104,16 @@ fn from_type(ty: PyResult<&Bound<'_, PyType>>, message: String) -> PyErr {
 
 /// An `InvalidArgument` with `message`.
 pub(crate) fn invalid(message: impl Into<String>) -> PyErr {
-    Python::attach(|py| from_type(invalid_argument_type(py), message.into()))
+    raise(ErrorKind::InvalidArgument, message.into())
+}
+
+fn raise(kind: ErrorKind, message: String) -> PyErr {
+    Python::attach(|py| from_type(class_of(py, kind), message))
 }
 
 /// The exception of an engine error.
 pub(crate) fn to_py(e: Error) -> PyErr {
-    let message = e.message().to_owned();
-    match e.kind() {
-        ErrorKind::InvalidArgument => invalid(message),
-        ErrorKind::Timeout => Python::attach(|py| from_type(timeout_type(py), message)),
-        ErrorKind::Full => Full::new_err(message),
-        ErrorKind::TooLarge => TooLarge::new_err(message),
-        ErrorKind::NotFound => NotFound::new_err(message),
-        ErrorKind::Exists => Exists::new_err(message),
-        ErrorKind::Closed => Closed::new_err(message),
-        ErrorKind::Empty | ErrorKind::Internal => RingMQError::new_err(message),
-    }
+    raise(e.kind(), e.message().to_owned())
 }
 
 /// `?` on engine results inside binding code.

@@ -20,6 +20,7 @@ mod broker;
 mod consumer;
 mod errors;
 mod failures;
+mod surface;
 mod topic;
 
 /// The longest a detached wait runs before checking for signals.
@@ -60,6 +61,7 @@ fn _ringmq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ENGINE_VERSION", ringmq_core::VERSION)?;
     errors::register(m)?;
+    surface::register(m)?;
     m.add_class::<broker::PyBroker>()?;
     m.add_class::<topic::PyTopic>()?;
     m.add_class::<consumer::PyPushSubscription>()?;

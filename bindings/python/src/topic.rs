@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
-use ringmq_core::{Error, ErrorKind, StartAt, SubOptions, Topic, TopicStats};
+use ringmq_core::{Error, ErrorKind, StartAt, SubOptions, Topic};
 
 use crate::args::{self, Payload};
 use crate::broker::Shared;
 use crate::consumer::{self, PyPullSubscription, PyPushSubscription};
 use crate::errors::{to_py, IntoPyResult};
+use crate::surface::stats_dict;
 use crate::{DETACH_COPY, SLICE};
 
 /// A named ring of slots with its subscriptions.
@@ -67,23 +68,6 @@ impl PyTopic {
             py.check_signals()?;
         }
     }
-
-    pub(crate) fn stats_dict<'py>(
-        py: Python<'py>,
-        name: &str,
-        s: &TopicStats,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("topic", name)?;
-        d.set_item("published", s.published)?;
-        d.set_item("rejected", s.rejected)?;
-        d.set_item("timed_out", s.timed_out)?;
-        d.set_item("dropped", s.dropped)?;
-        d.set_item("depth", s.depth)?;
-        d.set_item("capacity", s.capacity)?;
-        d.set_item("subscriptions", s.subscriptions)?;
-        Ok(d)
-    }
 }
 
 fn sub_options(
@@ -103,10 +87,7 @@ fn sub_options(
         o.lossy = args::flag(v, "lossy")?;
     }
     if let Some(v) = start.filter(|v| !v.is_none()) {
-        o.start = match args::choice(v, "start", &["latest", "earliest"])?.as_str() {
-            "earliest" => StartAt::Earliest,
-            _ => StartAt::Latest,
-        };
+        o.start = args::choice(v, "start", StartAt::parse)?;
     }
     Ok(o)
 }
@@ -290,15 +271,14 @@ impl PyTopic {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.topic.stats();
-        Self::stats_dict(py, self.topic.name(), &s)
+        stats_dict(py, &[self.topic.name()], &self.topic.stats())
     }
 
     /// Stats of every subscription, by group name.
     fn subscription_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (group, s) in self.topic.subscription_stats() {
-            let sd = consumer::sub_stats_dict(py, self.topic.name(), &group, &s)?;
+            let sd = stats_dict(py, &[self.topic.name(), &group], &s)?;
             d.set_item(group, sd)?;
         }
         Ok(d)

@@ -12,7 +12,9 @@ from typing import (
     List,
     Literal,
     Optional,
+    Tuple,
     Type,
+    TypedDict,
     Union,
     final,
 )
@@ -21,8 +23,65 @@ from typing import (
 __version__: str
 ENGINE_VERSION: str
 
+# The core's declarations, as the module exports them (tests hold the typed
+# dicts below and the signatures to these).
+TOPIC_STATS_FIELDS: Tuple[str, ...]
+SUB_STATS_FIELDS: Tuple[str, ...]
+POOL_STATS_FIELDS: Tuple[str, ...]
+BROKER_OPTIONS: Dict[str, Any]
+TOPIC_OPTIONS: Dict[str, Any]
+SUB_OPTIONS: Dict[str, Any]
+OVERFLOW_VALUES: Tuple[str, ...]
+START_VALUES: Tuple[str, ...]
+ERROR_CLASSES: Dict[str, Type["RingMQError"]]
+
+# BEGIN GENERATED types: written by `cargo run -p gen-surface` from ringmq-core; do not edit
 _Overflow = Literal["block", "reject", "drop_oldest"]
 _Start = Literal["latest", "earliest"]
+
+class _TopicStats(TypedDict):
+    topic: str
+    published: int
+    rejected: int
+    timed_out: int
+    dropped: int
+    depth: int
+    capacity: int
+    subscriptions: int
+
+class _SubStats(TypedDict):
+    topic: str
+    group: str
+    delivered: int
+    acked: int
+    nacked: int
+    retried: int
+    dead_lettered: int
+    dropped: int
+    expired: int
+    handler_panics: int
+    in_flight: int
+    waiting_retry: int
+    lag: int
+    latency_p50_ns: int
+    latency_p99_ns: int
+    latency_p999_ns: int
+    latency_max_ns: int
+    latency_count: int
+    latency_sum_ns: int
+    termed: int
+    last_error: Optional[str]
+
+class _PoolStats(TypedDict):
+    workers: int
+    busy: int
+    idle: int
+    panics: int
+    grown: int
+    shrunk: int
+    target: int
+    utilisation: float
+# END GENERATED types
 # Any object with the buffer protocol is accepted.
 _BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -94,7 +153,7 @@ class PullSubscription:
         self, max: int, timeout: Optional[float] = None
     ) -> Coroutine[Any, Any, List[Message]]: ...
     def aiter(self) -> AsyncIterator[Message]: ...
-    def stats(self) -> Dict[str, Any]: ...
+    def stats(self) -> _SubStats: ...
     def unsubscribe(self) -> None: ...
 
 @final
@@ -105,7 +164,7 @@ class PushSubscription:
     def group(self) -> str: ...
     @property
     def topic(self) -> str: ...
-    def stats(self) -> Dict[str, Any]: ...
+    def stats(self) -> _SubStats: ...
     def unsubscribe(self) -> None: ...
 
 @final
@@ -143,8 +202,8 @@ class Topic:
     ) -> PushSubscription: ...
     def pull(self, group: str, lossy: bool = False, start: _Start = "latest") -> PullSubscription: ...
     def pull_subscription(self, group: str) -> PullSubscription: ...
-    def stats(self) -> Dict[str, Any]: ...
-    def subscription_stats(self) -> Dict[str, Dict[str, Any]]: ...
+    def stats(self) -> _TopicStats: ...
+    def subscription_stats(self) -> Dict[str, _SubStats]: ...
 
 @final
 class Broker:
@@ -175,7 +234,7 @@ class Broker:
     def closed(self) -> bool: ...
     def close(self, drain: Optional[float] = None) -> Dict[str, Any]: ...
     def metrics_text(self) -> str: ...
-    def pool_stats(self) -> Dict[str, Any]: ...
+    def pool_stats(self) -> _PoolStats: ...
     def __enter__(self) -> "Broker": ...
     def __exit__(
         self,
@@ -189,6 +248,15 @@ def _close_all() -> None: ...
 __all__ = [
     "__version__",
     "ENGINE_VERSION",
+    "TOPIC_STATS_FIELDS",
+    "SUB_STATS_FIELDS",
+    "POOL_STATS_FIELDS",
+    "BROKER_OPTIONS",
+    "TOPIC_OPTIONS",
+    "SUB_OPTIONS",
+    "OVERFLOW_VALUES",
+    "START_VALUES",
+    "ERROR_CLASSES",
     "RingMQError",
     "Full",
     "Timeout",

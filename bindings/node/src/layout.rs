@@ -1,0 +1,66 @@
+//! The typed-array layouts shared with `index.js`, declared once: the
+//! header a pull take describes its messages in, and the `meta` array of a
+//! push dispatch. JS reads the offsets from `surface().layout` at load time,
+//! so the two sides cannot disagree.
+
+/// A layout: one constant per field (its offset within a message's
+/// record), `STRIDE` (numbers per message) and `NAMES` (the JS names, in
+/// offset order).
+macro_rules! layout {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $js:literal,)* }) => {
+        $(#[$doc])*
+        pub mod $name {
+            layout!(@at 0usize; $($field)*);
+            pub const NAMES: &[&str] = &[$($js),*];
+            pub const STRIDE: usize = NAMES.len();
+        }
+    };
+    (@at $i:expr; $first:ident $($rest:ident)*) => {
+        pub const $first: usize = $i;
+        layout!(@at $i + 1; $($rest)*);
+    };
+    (@at $i:expr;) => {};
+}
+
+layout! {
+    /// A pull take's header: `[count, then per message these fields]`, all
+    /// 64-bit floats; 64-bit values are split into 32-bit halves.
+    pull {
+        ID: "id",
+        KEY_HI: "keyHi",
+        KEY_LO: "keyLo",
+        TS_HI: "tsHi",
+        TS_LO: "tsLo",
+        ATTEMPT: "attempt",
+        TAG_HI: "tagHi",
+        TAG_LO: "tagLo",
+        LEN: "len",
+    }
+}
+
+layout! {
+    /// A push dispatch's `meta`: per message these fields, the payloads back
+    /// to back in a Buffer.
+    push {
+        TOKEN: "token",
+        ID: "id",
+        KEY_HI: "keyHi",
+        KEY_LO: "keyLo",
+        TS_HI: "tsHi",
+        TS_LO: "tsLo",
+        ATTEMPT: "attempt",
+        LEN: "len",
+    }
+}
+
+/// Where a pull header holds the number of messages taken.
+pub const HEADER_COUNT: usize = 0;
+
+/// Where the first message's record starts in a pull header.
+pub const HEADER_FIRST: usize = 1;
+
+/// Messages one take can describe in a pull handle's header.
+pub const HEADER_MESSAGES: usize = 256;
+
+/// Numbers in a pull handle's header.
+pub const HEADER_LEN: usize = HEADER_FIRST + pull::STRIDE * HEADER_MESSAGES;
