@@ -1,5 +1,5 @@
-//! Options of brokers, topics and subscriptions, with the defaults of
-//! DESIGN.md, and their validation (bad input changes nothing).
+//! Options of brokers, topics and subscriptions, with their defaults,
+//! and their validation (bad input changes nothing).
 
 use std::time::Duration;
 
