@@ -34,9 +34,10 @@
 //!   shrunk failing case (options and steps) and what each side said.
 //!   `RINGMQ_MODEL_OPS=<n>` changes the longest sequence.
 //!
-//! Steps that would meet a known engine defect are skipped (see the
-//! `Defect:` comment in `Engine::resolve`; a run counts them as "step
-//! avoided (defect)"), so the restriction can be lifted once it is fixed.
+//! Stale settles are generated freely: a settle of a tag that is no longer
+//! current (expired and redelivered, or already settled) must answer an
+//! error and change nothing but its own holder's hold; `in_progress` on one
+//! changes nothing at all.
 //!
 //! This file holds a single test on purpose: the virtual clock is global to
 //! the process, so another test advancing it at the same time would move
@@ -186,8 +187,6 @@ type Hid = u64;
 enum Act {
     /// Nothing to act on (no delivery held, no tag settled, too many subs).
     Skip,
-    /// A step that would meet a known engine defect (see `resolve`).
-    Avoid,
     Publish {
         key: u64,
     },
@@ -531,7 +530,9 @@ impl MSub {
     fn waiting(&self) -> u64 {
         self.store
             .values()
-            .filter(|e| matches!(e.st, StoreSt::Waiting { .. }))
+            // A message waiting for room in the dead-letter topic is still
+            // owed, and counts as waiting like a retry.
+            .filter(|e| matches!(e.st, StoreSt::Waiting { .. } | StoreSt::ToDeadLetter))
             .count() as u64
     }
 }
@@ -872,23 +873,6 @@ impl Model {
         (m, r)
     }
 
-    /// Is `hid` a held delivery from the retry store that is no longer the
-    /// current delivery of its message?
-    fn stale_store_delivery(&self, hid: Hid) -> bool {
-        match self.held.get(&hid) {
-            Some(&Held::Store { sub, uid }) => !matches!(
-                self.subs[sub].store[&uid].st,
-                StoreSt::InFlight { hid: h, .. } if h == hid
-            ),
-            _ => false,
-        }
-    }
-
-    /// Does a held delivery point into store entry `uid` of `sub`?
-    fn store_entry_held(&self, sub: usize, uid: u64) -> bool {
-        self.held.values().any(|h| *h == Held::Store { sub, uid })
-    }
-
     fn close_report(&self) -> ReportObs {
         let mut r = ReportObs {
             undelivered: 0,
@@ -917,7 +901,7 @@ impl Model {
         m.dead.clear();
         let one = |m: Model, r: Res| vec![(m, r)];
         match *act {
-            Act::Skip | Act::Avoid => one(m, Res::Unit),
+            Act::Skip => one(m, Res::Unit),
             Act::Publish { key } => {
                 if m.closed {
                     return one(m, Res::Err(ErrorKind::Closed));
@@ -1067,36 +1051,8 @@ impl Engine {
     }
 
     /// Makes a generated step concrete.
-    fn resolve(&self, op: &Op, states: &[Model]) -> Act {
+    fn resolve(&self, op: &Op) -> Act {
         match *op {
-            // Defect: settling a retry-store delivery that is no longer the
-            // current one (its ack timer fired, it was redelivered) answers
-            // InvalidArgument but still drops a holder of the store entry,
-            // though that holder lives on. `in_progress` on a held expired
-            // delivery, or a stale tag whose message another delivery holds,
-            // then frees the entry while it is held: its credit returns early
-            // (max_ack_pending is exceeded) and the entry's buffer is reused
-            // under the live delivery, whose payload changes. Such steps are
-            // skipped until it is fixed.
-            Op::Settle {
-                h,
-                how: How::InProgress,
-            } if !self.live.is_empty()
-                && states
-                    .iter()
-                    .any(|m| m.stale_store_delivery(self.live[h % self.live.len()].0)) =>
-            {
-                Act::Avoid
-            }
-            Op::Stale { t, .. }
-                if !self.settled.is_empty()
-                    && states.iter().any(|m| {
-                        let (sub, _, uid) = self.settled[t % self.settled.len()];
-                        uid.is_some_and(|uid| m.store_entry_held(sub, uid))
-                    }) =>
-            {
-                Act::Avoid
-            }
             Op::Publish { key } => Act::Publish { key },
             Op::Poll { sub } => Act::Poll {
                 sub: sub % self.subs.len(),
@@ -1126,7 +1082,7 @@ impl Engine {
             Err(e) => Res::Err(e.kind()),
         };
         match *act {
-            Act::Skip | Act::Avoid => Res::Unit,
+            Act::Skip => Res::Unit,
             Act::Publish { key } => {
                 match self.topic.publish_with(
                     &payload(self.topic.stats().published),
@@ -1262,7 +1218,6 @@ fn tally(act: &Act, obs: &Obs, states: usize) {
     add(
         match (act, &obs.res) {
             (Act::Skip, _) => "skipped step",
-            (Act::Avoid, _) => "step avoided (defect)",
             (_, Res::Published(_)) => "published",
             (_, Res::Polled(Some((.., 1, _)))) => "first delivery",
             (_, Res::Polled(Some(_))) => "redelivery",
@@ -1297,7 +1252,7 @@ fn run_case(setup: &Setup, ops: &[Op]) -> Result<(), String> {
     let mut states = vec![Model::new(setup)];
     let mut trace = String::new();
     for (i, op) in ops.iter().enumerate() {
-        let act = engine.resolve(op, &states);
+        let act = engine.resolve(op);
         let res = engine.apply(&act, &states[0]);
         let _ = writeln!(trace, "  {i:>3}: {act:?} -> {res:?}");
         let obs = engine
