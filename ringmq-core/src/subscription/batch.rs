@@ -25,7 +25,7 @@ impl SubCore {
     /// advance for all of them.
     fn finish_fast_acks(&self, n: u64) {
         if n > 0 {
-            self.credits.give(n);
+            self.return_credits(n);
             self.acct.acked(n);
             self.advance();
         }

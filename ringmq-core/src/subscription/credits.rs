@@ -37,11 +37,10 @@ impl Credits {
         }
     }
 
-    /// Returns `n` credits.
-    pub(super) fn give(&self, n: u64) {
-        if n > 0 {
-            self.0.fetch_add(n, AcqRel);
-        }
+    /// Returns `n` credits; true if there were none before (a poll may be
+    /// waiting for one).
+    pub(super) fn give(&self, n: u64) -> bool {
+        n > 0 && self.0.fetch_add(n, AcqRel) == 0
     }
 
     pub(super) fn available(&self) -> u64 {

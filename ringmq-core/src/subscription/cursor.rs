@@ -75,7 +75,7 @@ impl SubCore {
                 Err(a) => cur = a,
             }
         };
-        self.credits.give(credits - n);
+        self.return_credits(credits - n);
         let deadline = self.ack_deadline(now);
         for seq in cur..cur + n {
             self.slots.deliver(seq, deadline);
@@ -125,7 +125,7 @@ impl SubCore {
                         break;
                     }
                     if !self.cursor.advance_strong(cur, cur + 1) {
-                        self.credits.give(1);
+                        self.return_credits(1);
                         continue;
                     }
                     let st = store.get_or_insert_with(|| self.lock_store());
@@ -136,7 +136,7 @@ impl SubCore {
                     if !ring.still_published(cur) {
                         // A producer lapped us while we copied.
                         st.finish(idx);
-                        self.credits.give(1);
+                        self.return_credits(1);
                         self.acct.dropped(1);
                         continue;
                     }

@@ -193,6 +193,13 @@ impl SubCore {
         Error::closed(&format!("subscription {:?}", self.group))
     }
 
+    /// Gives back `n` credits; a consumer waiting for one is woken.
+    fn return_credits(&self, n: u64) {
+        if self.credits.give(n) {
+            self.topic.notify_consumers();
+        }
+    }
+
     /// Advances the watermark over every settled sequence, waking producers
     /// if it moved.
     fn advance(&self) {

@@ -47,7 +47,9 @@ impl SubCore {
             return true;
         }
         match self.ring().peek(self.cursor.next()) {
-            Peek::Ready => self.lossy || self.credits.available() > 0,
+            // Lossy or not, a message can be taken only with a credit for
+            // it: with none, a poll waits for a settle (or its deadline).
+            Peek::Ready => self.credits.available() > 0,
             Peek::Lapped => true,
             Peek::NotYet => false,
         }
@@ -113,6 +115,11 @@ impl SubCore {
             let got = self.take(max, out)?;
             if got > 0 {
                 return Ok(got);
+            }
+            // Woken for something another consumer took first: the wait
+            // goes on, but never past its deadline.
+            if dl.is_some_and(|d| mono_ns() >= d) {
+                return Ok(0);
             }
         }
     }

@@ -170,7 +170,7 @@ impl SubCore {
         if self.topic.dead_letter(&m, data) {
             self.acct.dead_lettered();
             if st.finish(idx) {
-                self.credits.give(1);
+                self.return_credits(1);
             }
         } else {
             let retry_in = dur_ns(self.policy.backoff_base).max(1_000_000);

@@ -107,7 +107,7 @@ impl SubCore {
                 if !self.slots.try_ack(seq) {
                     return not_delivered();
                 }
-                self.credits.give(1);
+                self.return_credits(1);
                 self.advance();
                 Ok(())
             }
@@ -165,7 +165,7 @@ impl SubCore {
             // lets go (once) unless it only asked for more time.
             let held = st.holds(idx, gen);
             if held && !matches!(action, Action::InProgress) && st.release(idx, gen).1 {
-                self.credits.give(1);
+                self.return_credits(1);
             }
             return match action {
                 _ if !held => Err(Self::unknown(tag)),
@@ -204,7 +204,7 @@ impl SubCore {
             }
         }
         if st.release(idx, gen).1 {
-            self.credits.give(1);
+            self.return_credits(1);
         }
         self.refresh_due(&mut st);
         Ok(())
