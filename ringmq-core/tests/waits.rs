@@ -62,7 +62,10 @@ fn lossy_poll_with_every_credit_held_ends_by_its_deadline_without_spinning() {
         );
         // Settling one gives the credit back: the waiting message flows.
         held.pop().unwrap().ack().unwrap();
-        let d = s.poll(Some(Duration::from_secs(1))).unwrap().expect("a message");
+        let d = s
+            .poll(Some(Duration::from_secs(1)))
+            .unwrap()
+            .expect("a message");
         assert_eq!(d.data(), b"one more");
     }
     mq.close(Duration::ZERO).unwrap();

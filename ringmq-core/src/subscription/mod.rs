@@ -210,6 +210,11 @@ impl SubCore {
         if self.topic.advance_gate(gate, |w| self.slots.is_settled(w)) {
             self.topic.notify_producers();
         }
+        // A closed subscription lets go of its gate with its last pinned
+        // slot, whichever path settled it (a settle, the timer, a batch).
+        if self.is_closed() {
+            self.try_release_gate();
+        }
     }
 
     /// Marks a BUSY `seq` settled and advances the watermark.
@@ -245,6 +250,11 @@ impl SubCore {
         }
         let start = self.topic.gate_value(gate);
         let end = self.cursor.next();
+        // Dropped deliveries will not come back to a closed subscription;
+        // settling them first keeps a running timer scan off their slots.
+        for seq in start..end {
+            self.slots.try_settle_abandoned(seq);
+        }
         if !(start..end).any(|seq| self.slots.pins(seq)) {
             self.release_gate();
         }

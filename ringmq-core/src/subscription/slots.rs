@@ -24,6 +24,11 @@
 //!              └───────────────────────────────────── BUSY ─▶ SETTLED
 //! ```
 //!
+//! A closed subscription settles its ABANDONED slots itself (ABANDONED ->
+//! SETTLED, a swap the timer's ABANDONED -> BUSY races) before it gives up
+//! its gate, so a timer scan still running can never copy out a slot that
+//! producers may already overwrite.
+//!
 //! Invariants: a slot is pinned (its payload may be read in place) while
 //! its word is DELIVERED, EXPIRED or BUSY for the sequence it holds; only the
 //! thread that moved a word to BUSY moves it on; SETTLED is final for a
@@ -151,6 +156,13 @@ impl SlotStates {
             }
         }
         self.cas(seq, EXPIRED, BUSY)
+    }
+
+    /// A closed subscription gives up a dropped delivery for good:
+    /// ABANDONED -> SETTLED. False if the timer took it first (then its
+    /// copy-out owns the slot until it settles).
+    pub fn try_settle_abandoned(&self, seq: u64) -> bool {
+        self.cas(seq, ABANDONED, SETTLED)
     }
 
     /// The ack timer takes `seq` if it is past its deadline: DELIVERED or
