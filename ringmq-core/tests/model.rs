@@ -428,6 +428,10 @@ struct MSub {
     ring: BTreeMap<u64, RingSt>,
     store: BTreeMap<u64, Entry>,
     n: Counts,
+    /// Dropped deliveries a closed subscription settled itself: their slots
+    /// are free, but they were never settled by a consumer, so they stay in
+    /// flight by the counters.
+    given_up: u64,
 }
 
 /// What a delivery handle refers to.
@@ -483,6 +487,7 @@ impl MSub {
             ring: BTreeMap::new(),
             store: BTreeMap::new(),
             n: Counts::default(),
+            given_up: 0,
         }
     }
 
@@ -524,7 +529,7 @@ impl MSub {
             .values()
             .filter(|e| matches!(e.st, StoreSt::InFlight { .. }))
             .count();
-        (ring + store) as u64
+        (ring + store) as u64 + self.given_up
     }
 
     fn waiting(&self) -> u64 {
@@ -590,6 +595,17 @@ impl Model {
     /// Moves the watermark over settled sequences and forgets finished
     /// store entries nobody holds.
     fn tidy(&mut self, s: usize) {
+        if self.subs[s].closed {
+            // A closed subscription settles its dropped deliveries itself
+            // (they will never come back to it).
+            let sub = &mut self.subs[s];
+            for r in sub.ring.values_mut() {
+                if matches!(r, RingSt::Abandoned { .. }) {
+                    *r = RingSt::Settled;
+                    sub.given_up += 1;
+                }
+            }
+        }
         let held: HashSet<u64> = self
             .held
             .values()
@@ -942,6 +958,7 @@ impl Model {
                 }
                 s.listed = false;
                 s.closed = true;
+                m.tidy(sub);
                 one(m, Res::Ok)
             }
             Act::Advance { units } => {
@@ -954,6 +971,9 @@ impl Model {
                     m.closed = true;
                     for s in &mut m.subs {
                         s.closed = true;
+                    }
+                    for s in 0..m.subs.len() {
+                        m.tidy(s);
                     }
                 }
                 let r = m.report.clone().unwrap();

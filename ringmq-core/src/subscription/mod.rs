@@ -252,11 +252,14 @@ impl SubCore {
         let end = self.cursor.next();
         // Dropped deliveries will not come back to a closed subscription;
         // settling them first keeps a running timer scan off their slots.
+        let mut settled = false;
         for seq in start..end {
-            self.slots.try_settle_abandoned(seq);
+            settled |= self.slots.try_settle_abandoned(seq);
         }
         if !(start..end).any(|seq| self.slots.pins(seq)) {
             self.release_gate();
+        } else if settled && self.topic.advance_gate(gate, |w| self.slots.is_settled(w)) {
+            self.topic.notify_producers();
         }
     }
 
