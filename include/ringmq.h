@@ -249,6 +249,11 @@ typedef struct {
  * unsubscribed; the struct itself is the caller's. In a push handler: the
  * message and `data` are valid during the call only, and `delivery_tag`
  * is 0 (the handler's return value settles it).
+ *
+ * A message of a dead-letter topic (`<name>.dlq`) also says why it was
+ * dead-lettered and which consumer group of `<name>` gave up on it; the
+ * texts are the engine's, the same in every language. Fields are only ever
+ * appended to this struct.
  */
 typedef struct {
   /**
@@ -281,6 +286,33 @@ typedef struct {
    * Identifies this delivery to `ringmq_ack` and friends (pull only).
    */
   uint64_t delivery_tag;
+  /**
+   * For a message of a dead-letter topic: the failure that sent it there
+   * (a nack's or term's reason; `"nacked"`, `"termed"` or
+   * `"ack timeout"`; a handler's error text such as
+   * `"handler returned 3"`; prefixed with
+   * `"failed N deliveries (max_attempts M): "` when the message ran out of
+   * attempts). NUL-terminated, with `dead_letter_reason_len` bytes before
+   * the NUL (which counts, should a reason contain a NUL of its own).
+   * NULL for any other message. Valid as long as `data`.
+   */
+  const char *dead_letter_reason;
+  /**
+   * Length of `dead_letter_reason` in bytes, without the NUL (0 when it
+   * is NULL).
+   */
+  size_t dead_letter_reason_len;
+  /**
+   * For a message of a dead-letter topic: the consumer group that
+   * dead-lettered it, NUL-terminated. NULL for any other message. Valid
+   * as long as `data`.
+   */
+  const char *dead_letter_group;
+  /**
+   * Length of `dead_letter_group` in bytes, without the NUL (0 when it is
+   * NULL).
+   */
+  size_t dead_letter_group_len;
 } ringmq_message;
 
 /**

@@ -222,7 +222,16 @@ export declare class PushMessage {
    * A copy of the payload: a view of a Buffer shared with the other
    * messages handed to JS in the same batch (as Buffer.allocUnsafe gives).
    */
-  readonly data: Buffer
+  readonly data: Buffer  /**
+   * For a message of a dead-letter topic: why the engine dead-lettered it
+   * (the same text in every language): a nack's or term's reason, 'nacked',
+   * 'termed', 'ack timeout' or a handler's error text, after
+   * 'failed N deliveries (max_attempts M): ' when it ran out of attempts.
+   * null for any other message.
+   */
+  readonly error: string | null
+  /** For a message of a dead-letter topic: the consumer group that dead-lettered it; else null. */
+  readonly deadLetterGroup: string | null
 }
 
 /**
@@ -243,6 +252,16 @@ export declare class Message {
   readonly timestampMs: number
   /** The payload. */
   readonly data: Buffer
+  /**
+   * For a message of a dead-letter topic: why the engine dead-lettered it
+   * (the same text in every language): a nack's or term's reason, 'nacked',
+   * 'termed', 'ack timeout' or a handler's error text, after
+   * 'failed N deliveries (max_attempts M): ' when it ran out of attempts.
+   * null for any other message.
+   */
+  readonly error: string | null
+  /** For a message of a dead-letter topic: the consumer group that dead-lettered it; else null. */
+  readonly deadLetterGroup: string | null
   /** True once ack, nack or term was called. */
   readonly settled: boolean
   /** Done: not delivered again to this subscription. */
@@ -272,6 +291,10 @@ export declare class RawBatch {
   key(i: number): Key
   timestampNs(i: number): bigint
   attempt(i: number): number
+  /** Message i's dead-letter reason (as Message.error), or null. */
+  error(i: number): string | null
+  /** The group that dead-lettered message i, or null. */
+  deadLetterGroup(i: number): string | null
   /** A Buffer view of payload i. */
   payload(i: number): Buffer
   ack(i: number): void

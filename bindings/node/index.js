@@ -180,7 +180,7 @@ class MessageFields {
 
 /** A message as a push handler sees it; the handler's outcome settles it. */
 class PushMessage extends MessageFields {
-  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data) {
+  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data, error, deadLetterGroup) {
     super()
     /** The topic's sequence number (a dead letter keeps it). */
     this.id = id
@@ -188,6 +188,10 @@ class PushMessage extends MessageFields {
     this.attempt = attempt
     /** A copy of the payload (a view of a Buffer shared with its batch). */
     this.data = data
+    /** For a message of a dead-letter topic: why the engine dead-lettered it; else null. */
+    this.error = error
+    /** For a message of a dead-letter topic: the group that dead-lettered it; else null. */
+    this.deadLetterGroup = deadLetterGroup
     this._keyHi = keyHi
     this._keyLo = keyLo
     this._tsHi = tsHi
@@ -197,12 +201,21 @@ class PushMessage extends MessageFields {
 
 /** A message from a pull subscription: settle it with ack, nack or term. */
 class Message extends MessageFields {
-  constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, ab, off, len) {
+  constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, ab, off, len, note) {
     super()
     /** The topic's sequence number (a dead letter keeps it). */
     this.id = id
     /** 1 on the first delivery. */
     this.attempt = attempt
+    /**
+     * For a message of a dead-letter topic: why the engine dead-lettered it
+     * (a nack's reason, 'termed', 'ack timeout', a handler's error text,
+     * after 'failed N deliveries (max_attempts M): ' when it ran out of
+     * attempts); else null.
+     */
+    this.error = note === null ? null : note[0]
+    /** For a message of a dead-letter topic: the group that dead-lettered it; else null. */
+    this.deadLetterGroup = note === null ? null : note[1]
     this._keyHi = keyHi
     this._keyLo = keyLo
     this._tsHi = tsHi
@@ -301,6 +314,7 @@ const H_ATTEMPT = HDR.attempt
 const H_TAG_HI = HDR.tagHi
 const H_TAG_LO = HDR.tagLo
 const H_LEN = HDR.len
+const H_NOTE = HDR.note
 const META = SURFACE.layout.push
 const M_STRIDE = META.stride
 const M_TOKEN = META.token
@@ -311,6 +325,7 @@ const M_TS_HI = META.tsHi
 const M_TS_LO = META.tsLo
 const M_ATTEMPT = META.attempt
 const M_LEN = META.len
+const M_NOTE = META.note
 // Payloads of pulled messages are copied into pool Buffers of this size and
 // handed out as views of them, as Node's own Buffer.allocUnsafe pool does (a
 // Buffer per message would cost a native allocation each); slots larger
@@ -346,10 +361,16 @@ class RawBatch {
     const offsets = new Uint32Array(n)
     const lengths = new Uint32Array(n)
     let off = 0
+    // Dead-letter notes ([reason, group] by index), for dead letters only.
+    this._notes = null
     for (let i = 0, b = H_FIRST; i < n; i++, b += H_STRIDE) {
       offsets[i] = off
       lengths[i] = hdr[b + H_LEN]
       off += hdr[b + H_LEN]
+      if (hdr[b + H_NOTE] !== 0) {
+        if (this._notes === null) this._notes = new Array(n).fill(null)
+        this._notes[i] = pull._noteOf(hdr[b + H_NOTE])
+      }
     }
     /** Every payload, back to back (a view of a pool Buffer). */
     this.data = Buffer.from(ab, base, off)
@@ -382,6 +403,18 @@ class RawBatch {
 
   attempt(i) {
     return this._hdr[this._check(i) + H_ATTEMPT]
+  }
+
+  /** For a message of a dead-letter topic: why the engine dead-lettered it; else null. */
+  error(i) {
+    this._check(i)
+    return this._notes === null || this._notes[i] === null ? null : this._notes[i][0]
+  }
+
+  /** For a message of a dead-letter topic: the group that dead-lettered it; else null. */
+  deadLetterGroup(i) {
+    this._check(i)
+    return this._notes === null || this._notes[i] === null ? null : this._notes[i][1]
   }
 
   /** A Buffer view of payload i. */
@@ -464,6 +497,7 @@ function newMessage(pull, h, b, ab, off, len) {
     ab,
     off,
     len,
+    h[b + H_NOTE] === 0 ? null : pull._noteOf(h[b + H_NOTE]),
   )
 }
 
@@ -478,6 +512,7 @@ class Pull {
     this._takeInto = f.takeInto
     this._ack = f.ack
     this._ackMany = f.ackMany
+    this._note = f.note
     this._hdr = f.hdr
     this.topic = topic
     this._closed = false
@@ -487,6 +522,15 @@ class Pull {
 
   get group() {
     return this._n.group
+  }
+
+  /** [reason, group] of the dead-letter note a take's record calls k (1-based). */
+  _noteOf(k) {
+    try {
+      return this._note(k - 1)
+    } catch (e) {
+      throw fromNative(e)
+    }
   }
 
   /** Takes up to max ready messages into out; returns how many. */
@@ -1094,14 +1138,16 @@ class Topic {
       }
     }
     // Called once per batch the pool gathered: M_STRIDE numbers per
-    // message in meta, payloads back to back in data.
-    const dispatch = (meta, data, count) => {
+    // message in meta, payloads back to back in data, and the batch's
+    // dead-letter notes (reason, group, …) or null when none has one.
+    const dispatch = (meta, data, count, notes) => {
       const ab = data.buffer
       let off = data.byteOffset
       for (let i = 0, b = 0; i < count; i++, b += M_STRIDE) {
         const len = meta[b + M_LEN]
         const payload = Buffer.from(ab, off, len)
         off += len
+        const k = meta[b + M_NOTE]
         const msg = new PushMessage(
           meta[b + M_ID],
           meta[b + M_KEY_HI],
@@ -1110,6 +1156,8 @@ class Topic {
           meta[b + M_TS_LO],
           meta[b + M_ATTEMPT],
           payload,
+          k === 0 ? null : notes[2 * k - 2],
+          k === 0 ? null : notes[2 * k - 1],
         )
         run(meta[b + M_TOKEN], msg)
       }

@@ -6,11 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Result;
+use crate::notes::DeadLetterNote;
 use crate::ring::SlotMeta;
 use crate::subscription::{Action, SubCore};
 
 /// A message as a push handler sees it: valid for the duration of the call.
+///
+/// Made by the engine only; new fields may be added.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Message<'a> {
     /// The topic's sequence number (kept by dead letters).
     pub id: u64,
@@ -20,6 +24,32 @@ pub struct Message<'a> {
     /// 1 on the first delivery.
     pub attempt: u32,
     pub data: &'a [u8],
+    /// For a message of a dead-letter topic: the failure that sent it
+    /// there, as the engine recorded it (see
+    /// [`Delivery::dead_letter_reason`]). None for other messages.
+    pub dead_letter_reason: Option<&'a str>,
+    /// For a message of a dead-letter topic: the consumer group that
+    /// dead-lettered it. None for other messages.
+    pub dead_letter_group: Option<&'a str>,
+}
+
+impl<'a> Message<'a> {
+    pub(crate) fn new(
+        meta: &SlotMeta,
+        attempt: u32,
+        data: &'a [u8],
+        note: Option<&'a DeadLetterNote>,
+    ) -> Message<'a> {
+        Message {
+            id: meta.id,
+            key: meta.key,
+            timestamp_ns: meta.timestamp_ns,
+            attempt,
+            data,
+            dead_letter_reason: note.map(DeadLetterNote::reason),
+            dead_letter_group: note.map(DeadLetterNote::group),
+        }
+    }
 }
 
 /// One delivery from a pull subscription. Settle it with [`ack`](Self::ack),
@@ -35,6 +65,8 @@ pub struct Delivery {
     attempt: u32,
     ptr: *const u8,
     len: usize,
+    /// Why and by whom a message of a dead-letter topic got there.
+    note: Option<Arc<DeadLetterNote>>,
     pub(crate) settled: bool,
 }
 
@@ -54,6 +86,7 @@ impl Delivery {
         attempt: u32,
         ptr: *const u8,
         len: usize,
+        note: Option<Arc<DeadLetterNote>>,
     ) -> Delivery {
         Delivery {
             sub,
@@ -62,6 +95,7 @@ impl Delivery {
             attempt,
             ptr,
             len,
+            note,
             settled: false,
         }
     }
@@ -93,15 +127,36 @@ impl Delivery {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
+    /// For a message of a dead-letter topic: the failure that sent it
+    /// there, as the engine decided it: a nack's or term's reason, a
+    /// handler's error text, `"nacked"` or `"termed"` without one, and, when
+    /// it ran out of attempts, `"failed N deliveries (max_attempts M): "`
+    /// followed by the last failure (such as `"ack timeout"`). None for any
+    /// other message (including one published into a dead-letter topic
+    /// directly).
+    ///
+    /// The text is followed in memory by a NUL byte, so its pointer is also
+    /// a C string; it stays valid as long as the payload.
+    pub fn dead_letter_reason(&self) -> Option<&str> {
+        self.note.as_deref().map(DeadLetterNote::reason)
+    }
+
+    /// For a message of a dead-letter topic: the consumer group of the
+    /// original topic (the one named as this topic without `.dlq`) that
+    /// dead-lettered it. None for any other message. NUL-terminated in
+    /// memory, as [`dead_letter_reason`](Self::dead_letter_reason).
+    pub fn dead_letter_group(&self) -> Option<&str> {
+        self.note.as_deref().map(DeadLetterNote::group)
+    }
+
     /// The message view a handler gets.
     pub fn message(&self) -> Message<'_> {
-        Message {
-            id: self.id(),
-            key: self.key(),
-            timestamp_ns: self.timestamp_ns(),
-            attempt: self.attempt,
-            data: self.data(),
-        }
+        Message::new(&self.meta, self.attempt, self.data(), self.note.as_deref())
+    }
+
+    /// The note, for a view made without borrowing this delivery.
+    pub(crate) fn note(&self) -> Option<&Arc<DeadLetterNote>> {
+        self.note.as_ref()
     }
 
     /// Settles with `action`, consuming the delivery.
@@ -144,9 +199,11 @@ impl Delivery {
     }
 
     /// Turns the delivery into its tag and payload pointer without settling
-    /// it, for the C API: the payload stays valid until the tag is settled
-    /// with one of the subscription's `*_tag` calls, while the subscription
-    /// is alive.
+    /// it, for the C API: the payload, and the texts of a dead letter's
+    /// reason and group, stay valid until the tag is settled with one of the
+    /// subscription's `*_tag` calls, while the subscription is alive (the
+    /// dead-letter topic, or the retry store's entry, keeps the note while
+    /// the delivery pins it).
     pub fn into_raw(mut self) -> (u64, *const u8, usize) {
         self.settled = true;
         (self.tag, self.ptr, self.len)
@@ -169,6 +226,7 @@ impl fmt::Debug for Delivery {
             .field("attempt", &self.attempt)
             .field("tag", &self.tag)
             .field("len", &self.len)
+            .field("dead_letter_group", &self.dead_letter_group())
             .finish()
     }
 }

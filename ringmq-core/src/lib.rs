@@ -31,6 +31,7 @@ mod delivery;
 mod error;
 mod handler;
 mod metrics;
+mod notes;
 mod options;
 mod pool;
 mod push;

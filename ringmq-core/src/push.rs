@@ -283,7 +283,7 @@ impl PushSub {
             attempt: held.attempt,
             ..held.d.message()
         };
-        let (id, key, timestamp_ns, attempt) = (msg.id, msg.key, msg.timestamp_ns, msg.attempt);
+        let (meta, attempt) = (held.d.meta, msg.attempt);
         let (ptr, len) = (msg.data.as_ptr(), msg.data.len());
         match &self.handler {
             Handler::Sync(h) => {
@@ -291,6 +291,8 @@ impl PushSub {
                 self.finish(held, lane, r);
             }
             Handler::Async(h) => {
+                // The note outlives the move of `held` (a dead letter's only).
+                let note = held.d.note().cloned();
                 let completion = Completion {
                     sub: self.clone(),
                     held: Some(held),
@@ -301,13 +303,7 @@ impl PushSub {
                 // completion (moved into the call) completes or drops; the
                 // view is given for the call only, as for sync handlers.
                 let data = unsafe { std::slice::from_raw_parts(ptr, len) };
-                let msg = Message {
-                    id,
-                    key,
-                    timestamp_ns,
-                    attempt,
-                    data,
-                };
+                let msg = Message::new(&meta, attempt, data, note.as_deref());
                 if catch(|| h(&msg, completion)).is_err() {
                     // The completion was dropped while unwinding: a nack.
                     self.count_panic();

@@ -14,8 +14,10 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::notes::DeadLetterNote;
 use crate::ring::SlotMeta;
 
 /// The delay before delivery number `attempt + 1` after `attempt` failed
@@ -86,6 +88,9 @@ struct Entry {
     listed: bool,
     /// Why the message last failed (kept with its dead letter).
     reason: String,
+    /// For a message of a dead-letter topic: why it got there, and from
+    /// which group (copied with the message, so it stays with its copy).
+    note: Option<Arc<DeadLetterNote>>,
 }
 
 /// A subscription's store of messages outside the ring. Its fields are its
@@ -118,6 +123,7 @@ impl RetryStore {
                     held: Vec::new(),
                     listed: true,
                     reason: String::new(),
+                    note: None,
                 })
                 .collect(),
             free: (0..capacity as u32).rev().collect(),
@@ -153,6 +159,7 @@ impl RetryStore {
         e.first_gen = e.gen.wrapping_add(1);
         e.held.clear();
         e.reason.clear();
+        e.note = None;
         idx
     }
 
@@ -197,6 +204,18 @@ impl RetryStore {
         let r = &mut self.entries[idx as usize].reason;
         r.clear();
         r.push_str(reason);
+    }
+
+    /// The dead-letter note of the message in entry `idx`, if it has one.
+    /// It changes only when the entry is reused, so a delivery that holds
+    /// the entry may point into it.
+    pub fn note(&self, idx: u32) -> Option<&Arc<DeadLetterNote>> {
+        self.entries[idx as usize].note.as_ref()
+    }
+
+    /// Gives a just-allocated entry its message's dead-letter note.
+    pub fn set_note(&mut self, idx: u32, note: Option<Arc<DeadLetterNote>>) {
+        self.entries[idx as usize].note = note;
     }
 
     /// Deliveries made elsewhere (in place, by an ordered push lane) count

@@ -9,6 +9,7 @@ use crate::clock::{deadline, wall_ns};
 use crate::delivery::Message;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::HandlerResult;
+use crate::notes::{DeadLetterNote, Lapped, NoteTable};
 use crate::options::{validate_name, Overflow, StartAt, SubOptions, TopicOptions};
 use crate::pool::Pool;
 use crate::push::{Completion, Handler, PushSub, PushSubscription};
@@ -32,6 +33,9 @@ pub(crate) struct TopicCore {
     subs: Mutex<Vec<Arc<SubCore>>>,
     dlq: Option<Arc<TopicCore>>,
     is_dlq: bool,
+    /// A dead-letter topic's notes: why, and by which group, each dead
+    /// letter was dead-lettered (see `notes`).
+    notes: Option<NoteTable>,
     pool: Arc<Pool>,
     /// Push subscriptions on this topic; publishes wake the pool when > 0.
     push_subs: AtomicUsize,
@@ -55,6 +59,7 @@ impl TopicCore {
             name: name.to_owned(),
             ring: Ring::new(opts.capacity, opts.slot_size),
             seq: Sequencer::new(opts.capacity as u64),
+            notes: is_dlq.then(|| NoteTable::new(opts.capacity)),
             opts,
             counters: TopicCounters::default(),
             consumers: WaitQueue::default(),
@@ -249,9 +254,20 @@ impl TopicCore {
         Ok(first..first + n)
     }
 
-    /// Publishes a dead letter, keeping its metadata; tries once.
-    pub(crate) fn publish_dead_letter(&self, meta: &SlotMeta, data: &[u8]) -> Result<u64> {
+    /// Publishes a dead letter, keeping its metadata, with its note (kept
+    /// before the message is published, so whoever sees the message sees
+    /// the note); tries once.
+    pub(crate) fn publish_dead_letter(
+        &self,
+        meta: &SlotMeta,
+        data: &[u8],
+        reason: &str,
+        group: &str,
+    ) -> Result<u64> {
         let seq = self.claim(1, Some(Duration::ZERO), true, false)?;
+        if let Some(notes) = &self.notes {
+            notes.put(seq, Arc::new(DeadLetterNote::new(reason, group)));
+        }
         self.ring.write(seq, meta, data);
         self.published(1);
         Ok(seq)
@@ -407,13 +423,32 @@ impl TopicCore {
         self.consumers.wait_until(deadline, max_sleep, ready)
     }
 
-    /// Publishes a dead letter, keeping its metadata; tries once. True when
-    /// it landed, or when there is no dead-letter topic (a dead-letter
-    /// topic's own terms end the message there).
-    pub(crate) fn dead_letter(&self, meta: &SlotMeta, data: &[u8]) -> bool {
+    /// Publishes a dead letter, keeping its metadata, with why and by
+    /// which group it was dead-lettered; tries once. True when it landed,
+    /// or when there is no dead-letter topic (a dead-letter topic's own
+    /// terms end the message there).
+    pub(crate) fn dead_letter(
+        &self,
+        meta: &SlotMeta,
+        data: &[u8],
+        reason: &str,
+        group: &str,
+    ) -> bool {
         match &self.dlq {
             None => true,
-            Some(dlq) => dlq.publish_dead_letter(meta, data).is_ok(),
+            Some(dlq) => dlq.publish_dead_letter(meta, data, reason, group).is_ok(),
+        }
+    }
+
+    /// The dead-letter note of published sequence `seq` (None for an
+    /// ordinary topic, or a message published into a dead-letter topic by
+    /// other means); `Lapped` if a later lap has taken its slot. Valid while
+    /// `seq` is pinned, and for as long as the reference is kept.
+    #[inline]
+    pub(crate) fn dead_letter_note(&self, seq: u64) -> Result<Option<Arc<DeadLetterNote>>, Lapped> {
+        match &self.notes {
+            None => Ok(None),
+            Some(notes) => notes.get(seq),
         }
     }
 }

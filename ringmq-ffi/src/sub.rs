@@ -125,7 +125,7 @@ unsafe impl Sync for CHandler {}
 
 impl CHandler {
     fn call(&self, m: &Message<'_>) -> std::result::Result<(), HandlerError> {
-        let cm = ringmq_message {
+        let mut cm = ringmq_message {
             id: m.id,
             key: m.key,
             timestamp_ns: m.timestamp_ns,
@@ -133,8 +133,9 @@ impl CHandler {
             // A payload is at most slot_size <= 2^24 bytes.
             len: m.data.len() as u32,
             data: m.data.as_ptr(),
-            delivery_tag: 0,
+            ..ringmq_message::EMPTY
         };
+        cm.set_dead_letter(m.dead_letter_reason, m.dead_letter_group);
         // SAFETY: `f` is a non-null function of the ringmq_handler type, and
         // `cm` with its payload is valid for the call; the user-data
         // contract is the caller's (see the Send impl).
@@ -243,6 +244,10 @@ unsafe fn poll_into(
                 attempt: d.attempt(),
                 ..ringmq_message::EMPTY
             };
+            // The texts stay where they are (in the dead-letter topic's note
+            // table, or the retry store's entry) while the delivery is
+            // unsettled, like the payload.
+            m.set_dead_letter(d.dead_letter_reason(), d.dead_letter_group());
             let (tag, data, len) = d.into_raw();
             m.delivery_tag = tag;
             m.data = data;

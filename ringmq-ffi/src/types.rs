@@ -1,7 +1,7 @@
 //! The C-visible value types: status codes, option structs, messages and
 //! stats. Plain data, `#[repr(C)]`, copied across the boundary.
 
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
 use ringmq_core::{BrokerOptions, Overflow, StartAt, SubOptions, TopicOptions};
@@ -149,6 +149,11 @@ pub struct ringmq_sub_options {
 /// unsubscribed; the struct itself is the caller's. In a push handler: the
 /// message and `data` are valid during the call only, and `delivery_tag`
 /// is 0 (the handler's return value settles it).
+///
+/// A message of a dead-letter topic (`<name>.dlq`) also says why it was
+/// dead-lettered and which consumer group of `<name>` gave up on it; the
+/// texts are the engine's, the same in every language. Fields are only ever
+/// appended to this struct.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ringmq_message {
@@ -168,6 +173,25 @@ pub struct ringmq_message {
     pub data: *const u8,
     /// Identifies this delivery to `ringmq_ack` and friends (pull only).
     pub delivery_tag: u64,
+    /// For a message of a dead-letter topic: the failure that sent it there
+    /// (a nack's or term's reason; `"nacked"`, `"termed"` or
+    /// `"ack timeout"`; a handler's error text such as
+    /// `"handler returned 3"`; prefixed with
+    /// `"failed N deliveries (max_attempts M): "` when the message ran out of
+    /// attempts). NUL-terminated, with `dead_letter_reason_len` bytes before
+    /// the NUL (which counts, should a reason contain a NUL of its own).
+    /// NULL for any other message. Valid as long as `data`.
+    pub dead_letter_reason: *const c_char,
+    /// Length of `dead_letter_reason` in bytes, without the NUL (0 when it
+    /// is NULL).
+    pub dead_letter_reason_len: usize,
+    /// For a message of a dead-letter topic: the consumer group that
+    /// dead-lettered it, NUL-terminated. NULL for any other message. Valid
+    /// as long as `data`.
+    pub dead_letter_group: *const c_char,
+    /// Length of `dead_letter_group` in bytes, without the NUL (0 when it is
+    /// NULL).
+    pub dead_letter_group_len: usize,
 }
 
 impl ringmq_message {
@@ -179,7 +203,20 @@ impl ringmq_message {
         len: 0,
         data: std::ptr::null(),
         delivery_tag: 0,
+        dead_letter_reason: std::ptr::null(),
+        dead_letter_reason_len: 0,
+        dead_letter_group: std::ptr::null(),
+        dead_letter_group_len: 0,
     };
+
+    /// Sets the dead-letter fields from the engine's texts, which are
+    /// followed in memory by a NUL (the core documents so), so their
+    /// pointers are C strings.
+    pub(crate) fn set_dead_letter(&mut self, reason: Option<&str>, group: Option<&str>) {
+        let c = |s: Option<&str>| s.map_or((std::ptr::null(), 0), |s| (s.as_ptr().cast(), s.len()));
+        (self.dead_letter_reason, self.dead_letter_reason_len) = c(reason);
+        (self.dead_letter_group, self.dead_letter_group_len) = c(group);
+    }
 }
 
 /// One payload of `ringmq_publish_batch`: `len` bytes at `data` (which may

@@ -524,6 +524,131 @@ static void test_push_failures_reach_the_dlq(void) {
     ringmq_broker_free(b);
 }
 
+/* The reasons and groups of up to three dead letters. */
+typedef struct dead_notes {
+    char reason[3][128];
+    char group[3][32];
+} dead_notes;
+
+/* What the DLQ's push handler saw of each dead letter. */
+typedef struct dead_seen {
+    atomic_int calls;
+    atomic_int bad; /* a field that was not as documented */
+    dead_notes notes;
+} dead_seen;
+
+static int32_t fail_with_3(const ringmq_message *m, void *user_data) {
+    (void)m;
+    (void)user_data;
+    return 3;
+}
+
+static int32_t record_dead_letter(const ringmq_message *m, void *user_data) {
+    dead_seen *s = user_data;
+    if (m->dead_letter_reason == NULL || m->dead_letter_group == NULL ||
+        strlen(m->dead_letter_reason) != m->dead_letter_reason_len ||
+        strlen(m->dead_letter_group) != m->dead_letter_group_len) {
+        atomic_fetch_add(&s->bad, 1);
+        return 0;
+    }
+    int i = atomic_fetch_add(&s->calls, 1);
+    if (i < 3) {
+        snprintf(s->notes.reason[i], sizeof s->notes.reason[i], "%s", m->dead_letter_reason);
+        snprintf(s->notes.group[i], sizeof s->notes.group[i], "%s", m->dead_letter_group);
+    }
+    return 0;
+}
+
+/* The reason of the dead letter from `group` among the first n, or NULL. */
+static const char *reason_of(const dead_notes *d, int n, const char *group) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(d->group[i], group) == 0) return d->reason[i];
+    return NULL;
+}
+
+static int same_text(const char *got, const char *want) {
+    return got != NULL && strcmp(got, want) == 0;
+}
+
+static void test_dead_letters_say_why_and_which_group(void) {
+    ringmq_broker *b = new_broker(2);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.max_attempts = 2;
+    o.backoff_base_ms = 1;
+    o.backoff_max_ms = 2;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "payments", &o, &t));
+    ringmq_topic *dlq = NULL;
+    OK(ringmq_topic_open(b, "payments.dlq", &dlq));
+    ringmq_sub *dead = pull(dlq, "dead");
+    static dead_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ringmq_sub *pager = NULL;
+    OK(ringmq_subscribe(dlq, "pager", record_dead_letter, &seen, NULL, &pager));
+    ringmq_sub *ledger = pull(t, "ledger");
+    ringmq_sub *fraud = pull(t, "fraud");
+    ringmq_sub *mailer = NULL;
+    OK(ringmq_subscribe(t, "mailer", fail_with_3, NULL, NULL, &mailer));
+
+    /* Three groups give up on one message, each its own way. */
+    uint64_t id = 0;
+    OK(ringmq_publish(t, "pay 7", 5, 0, -1, &id));
+    ringmq_message m = poll_text(ledger, "pay 7");
+    CHECK(m.dead_letter_reason == NULL && m.dead_letter_reason_len == 0);
+    CHECK(m.dead_letter_group == NULL && m.dead_letter_group_len == 0);
+    OK(ringmq_term(ledger, m.delivery_tag));
+    for (int i = 0; i < 2; i++) {
+        m = poll_text(fraud, "pay 7");
+        OK(ringmq_nack(fraud, m.delivery_tag, 0));
+    }
+
+    dead_notes polled;
+    memset(&polled, 0, sizeof polled);
+    for (int i = 0; i < 3; i++) {
+        ringmq_message d = poll_text(dead, "pay 7");
+        CHECK_EQ_U64(d.id, id);
+        CHECK(d.dead_letter_reason != NULL && d.dead_letter_group != NULL);
+        if (d.dead_letter_reason == NULL || d.dead_letter_group == NULL) break;
+        /* NUL-terminated, with the length given too. */
+        CHECK_EQ_U64(strlen(d.dead_letter_reason), d.dead_letter_reason_len);
+        CHECK_EQ_U64(strlen(d.dead_letter_group), d.dead_letter_group_len);
+        snprintf(polled.reason[i], sizeof polled.reason[i], "%s", d.dead_letter_reason);
+        snprintf(polled.group[i], sizeof polled.group[i], "%s", d.dead_letter_group);
+        OK(ringmq_ack(dead, d.delivery_tag));
+    }
+    CHECK(same_text(reason_of(&polled, 3, "ledger"), "termed"));
+    CHECK(same_text(reason_of(&polled, 3, "fraud"), "failed 2 deliveries (max_attempts 2): nacked"));
+    CHECK(same_text(reason_of(&polled, 3, "mailer"),
+                    "failed 2 deliveries (max_attempts 2): handler returned 3"));
+
+    /* A push handler on the dead-letter topic sees the same. */
+    for (int waited = 0; waited < 10000 && atomic_load(&seen.calls) < 3; waited += 2) sleep_ms(2);
+    CHECK_EQ_U64(atomic_load(&seen.calls), 3);
+    CHECK_EQ_U64(atomic_load(&seen.bad), 0);
+    CHECK(same_text(reason_of(&seen.notes, 3, "fraud"),
+                    "failed 2 deliveries (max_attempts 2): nacked"));
+    CHECK(same_text(reason_of(&seen.notes, 3, "ledger"), "termed"));
+    CHECK(same_text(reason_of(&seen.notes, 3, "mailer"),
+                    "failed 2 deliveries (max_attempts 2): handler returned 3"));
+
+    /* A message published into the dead-letter topic itself has no note. */
+    OK(ringmq_publish(dlq, "direct", 6, 0, -1, NULL));
+    m = poll_text(dead, "direct");
+    CHECK(m.dead_letter_reason == NULL && m.dead_letter_group == NULL);
+    OK(ringmq_ack(dead, m.delivery_tag));
+
+    OK(ringmq_unsubscribe(mailer));
+    OK(ringmq_unsubscribe(pager));
+    OK(ringmq_unsubscribe(ledger));
+    OK(ringmq_unsubscribe(fraud));
+    OK(ringmq_unsubscribe(dead));
+    ringmq_topic_release(dlq);
+    ringmq_topic_release(t);
+    OK(ringmq_broker_close(b, 100));
+    ringmq_broker_free(b);
+}
+
 static void test_ack_timeout_redelivers(void) {
     ringmq_broker *b = new_broker(1);
     ringmq_topic_options o;
@@ -1261,6 +1386,7 @@ int main(int argc, char **argv) {
         {"push_and_pull", test_push_and_pull},
         {"pull_retries_and_dlq", test_pull_retries_and_dlq},
         {"push_failures_reach_the_dlq", test_push_failures_reach_the_dlq},
+        {"dead_letters_say_why_and_which_group", test_dead_letters_say_why_and_which_group},
         {"ack_timeout_redelivers", test_ack_timeout_redelivers},
         {"in_progress_extends_the_ack_timer", test_in_progress_extends_the_ack_timer},
         {"sub_options_start_and_lossy", test_sub_options_start_and_lossy},

@@ -56,6 +56,9 @@ pub struct PullHandle {
     pub hdr: UnsafeCell<Box<[f64]>>,
     /// Reused by ackMany.
     pub tags: RefCell<Vec<u64>>,
+    /// The dead-letter notes (reason, group) of the last take's messages
+    /// that have one, for `note(k)`.
+    pub notes: RefCell<Vec<(String, String)>>,
 }
 
 impl PullHandle {
@@ -66,6 +69,7 @@ impl PullHandle {
             batch: RefCell::new(Vec::new()),
             hdr: UnsafeCell::new(vec![0.0; layout::HEADER_LEN].into_boxed_slice()),
             tags: RefCell::new(Vec::new()),
+            notes: RefCell::new(Vec::new()),
         }
     }
 }
@@ -353,6 +357,10 @@ fn hand_over(h: &PullHandle, batch: &mut Vec<core::Delivery>, out: &mut [u8]) ->
     // reads it only between calls; no other reference to it is live.
     let hdr: &mut [f64] = unsafe { &mut *h.hdr.get() };
     let mut put = |i: usize, v: f64| hdr[i] = v;
+    let mut notes = h.notes.borrow_mut();
+    if !notes.is_empty() {
+        notes.clear();
+    }
     let mut at = 0;
     let mut n = 0;
     let mut rest = batch.drain(..);
@@ -379,6 +387,14 @@ fn hand_over(h: &PullHandle, batch: &mut Vec<core::Delivery>, out: &mut [u8]) ->
         put(base + hdr_at::TS_LO, (ts & 0xffff_ffff) as f64);
         put(base + hdr_at::ATTEMPT, d.attempt() as f64);
         put(base + hdr_at::LEN, bytes.len() as f64);
+        let note = match (d.dead_letter_reason(), d.dead_letter_group()) {
+            (Some(reason), Some(group)) => {
+                notes.push((reason.to_owned(), group.to_owned()));
+                notes.len()
+            }
+            _ => 0,
+        };
+        put(base + hdr_at::NOTE, note as f64);
         let (tag, _, _) = d.into_raw();
         put(base + hdr_at::TAG_HI, (tag >> 32) as f64);
         put(base + hdr_at::TAG_LO, (tag & 0xffff_ffff) as f64);
@@ -442,6 +458,31 @@ fn take_into(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
         hand_over(h, &mut batch, &mut pool[off..])
     };
     c.number(n as f64)
+}
+
+/// `note(k)`: `[reason, group]` of the last take's `k`-th dead-letter note
+/// (see `layout`).
+fn note(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
+    let k = c.u32(0)? as usize;
+    let notes = h.notes.borrow();
+    let (reason, group) = notes
+        .get(k)
+        .ok_or_else(|| invalid(format!("no dead-letter note {k} in the last take")))?;
+    let mut arr = ptr::null_mut();
+    // SAFETY: plain N-API call with a valid out-pointer.
+    let status = unsafe { sys::napi_create_array_with_length(c.env, 2, &mut arr) };
+    ok(status, "cannot create an array")?;
+    for (i, s) in [reason, group].into_iter().enumerate() {
+        let mut v = ptr::null_mut();
+        let len = s.len() as isize;
+        // SAFETY: `s` is `len` bytes of UTF-8, read during the call.
+        let status = unsafe { sys::napi_create_string_utf8(c.env, s.as_ptr().cast(), len, &mut v) };
+        ok(status, "cannot create a string")?;
+        // SAFETY: plain N-API call on the array made above.
+        let status = unsafe { sys::napi_set_element(c.env, arr, i as u32, v) };
+        ok(status, "cannot fill an array")?;
+    }
+    Ok(arr)
 }
 
 /// `ack(tagHi, tagLo)`.
@@ -562,6 +603,7 @@ callback!(cb_take, PullHandle, take);
 callback!(cb_take_into, PullHandle, take_into);
 callback!(cb_ack, PullHandle, ack);
 callback!(cb_ack_many, PullHandle, ack_many);
+callback!(cb_note, PullHandle, note);
 callback!(cb_complete, PushHandle, complete);
 
 type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
@@ -667,6 +709,7 @@ pub fn bind_pull(env: &Env, h: PullHandle) -> Result<Object<'_>> {
                 (c"takeInto", cb_take_into),
                 (c"ack", cb_ack),
                 (c"ackMany", cb_ack_many),
+                (c"note", cb_note),
             ],
         )
     }?;

@@ -35,6 +35,7 @@ layout! {
         TAG_HI: "tagHi",
         TAG_LO: "tagLo",
         LEN: "len",
+        NOTE: "note",
     }
 }
 
@@ -50,8 +51,15 @@ layout! {
         TS_LO: "tsLo",
         ATTEMPT: "attempt",
         LEN: "len",
+        NOTE: "note",
     }
 }
+
+// A record's `NOTE`: 0 for a message without a dead-letter note, else
+// `k + 1` where `k` is the note's index among those of the take (`note(k)`
+// of the pull handle) or of the dispatch (its `notes` argument: reason and
+// group at `2k` and `2k + 1`). Only messages of dead-letter topics have
+// notes, so a take or dispatch of other messages carries none.
 
 /// Where a pull header holds the number of messages taken.
 pub const HEADER_COUNT: usize = 0;

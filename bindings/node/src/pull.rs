@@ -53,7 +53,7 @@ impl NativePull {
 
     /// The per-message functions of this subscription (see `fast.rs`).
     #[napi(
-        ts_return_type = "{ hdr: Float64Array, take: Function, takeInto: Function, ack: Function, ackMany: Function }"
+        ts_return_type = "{ hdr: Float64Array, take: Function, takeInto: Function, ack: Function, ackMany: Function, note: Function }"
     )]
     pub fn bind<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         crate::fast::bind_pull(

@@ -24,9 +24,10 @@ use ringmq_core as core;
 use crate::layout::push as meta;
 use crate::surface::{fail, fail_with, stats_object};
 
-/// `(meta, data, count)`: per message `layout::push::STRIDE` numbers in
-/// `meta` and the payloads back to back in `data`.
-pub type DispatchArgs = FnArgs<(Float64Array, Buffer, u32)>;
+/// `(meta, data, count, notes)`: per message `layout::push::STRIDE` numbers
+/// in `meta`, the payloads back to back in `data`, and the dead-letter notes
+/// of the batch (reason, group, reason, group, …; null when none has one).
+pub type DispatchArgs = FnArgs<(Float64Array, Buffer, u32, Option<Vec<String>>)>;
 
 /// Messages copied by pool workers and not yet handed to JS. A worker
 /// appends; the first append after a hand-over queues one call of the
@@ -36,6 +37,8 @@ pub type DispatchArgs = FnArgs<(Float64Array, Buffer, u32)>;
 struct Pending {
     meta: Vec<f64>,
     bytes: Vec<u8>,
+    /// Reason and group of each message with a dead-letter note.
+    notes: Vec<String>,
     count: u32,
     scheduled: bool,
 }
@@ -101,7 +104,7 @@ pub fn subscribe(
         .weak::<true>()
         .callee_handled::<false>()
         .build_callback(move |_ctx| {
-            let (meta, bytes, count) = {
+            let (meta, bytes, count, notes) = {
                 let mut p = lock_pending(&for_js);
                 p.scheduled = false;
                 let count = std::mem::take(&mut p.count);
@@ -109,12 +112,14 @@ pub fn subscribe(
                     std::mem::take(&mut p.meta),
                     std::mem::take(&mut p.bytes),
                     count,
+                    std::mem::take(&mut p.notes),
                 )
             };
             Ok(FnArgs::from((
                 Float64Array::new(meta),
                 Buffer::from(bytes),
                 count,
+                (!notes.is_empty()).then_some(notes),
             )))
         })?;
     let keep = tsfn.handle.clone();
@@ -136,6 +141,12 @@ pub fn subscribe(
             rec[meta::TS_LO] = (ts & 0xffff_ffff) as f64;
             rec[meta::ATTEMPT] = m.attempt as f64;
             rec[meta::LEN] = m.data.len() as f64;
+            if let (Some(reason), Some(group)) = (m.dead_letter_reason, m.dead_letter_group) {
+                p.notes.push(reason.to_owned());
+                p.notes.push(group.to_owned());
+                let k = p.notes.len() / 2;
+                p.meta[at + meta::NOTE] = k as f64;
+            }
             p.bytes.extend_from_slice(m.data);
             p.count += 1;
             !std::mem::replace(&mut p.scheduled, true)
@@ -148,6 +159,7 @@ pub fn subscribe(
                 p.scheduled = false;
                 p.count = 0;
                 p.bytes.clear();
+                p.notes.clear();
                 let all = std::mem::take(&mut p.meta);
                 all.chunks(meta::STRIDE)
                     .map(|c| c[meta::TOKEN] as u32)

@@ -29,8 +29,10 @@ async function main(): Promise<void> {
     async (m: PushMessage) => {
       const k: Key = m.key
       const parts: [number, number, bigint, number, Buffer] = [m.id, m.attempt, m.timestampNs, m.timestampMs, m.data]
+      const why: [string | null, string | null] = [m.error, m.deadLetterGroup]
       void k
       void parts
+      void why
     },
     { concurrency: 2, orderedByKey: true, lossy: false, start: 'earliest' },
   )
@@ -39,7 +41,9 @@ async function main(): Promise<void> {
   const m: Message | null = await pull.poll(100)
   if (m !== null) {
     const fields: [number, Key, number, bigint, Buffer, boolean] = [m.id, m.key, m.attempt, m.timestampNs, m.data, m.settled]
+    const why: [string | null, string | null] = [m.error, m.deadLetterGroup]
     void fields
+    void why
     m.inProgress()
     m.nack(10)
   }
@@ -58,7 +62,9 @@ async function main(): Promise<void> {
       raw.offsets[i],
       raw.lengths[i],
     ]
+    const why: [string | null, string | null] = [raw.error(i), raw.deadLetterGroup(i)]
     void row
+    void why
   }
   const rawData: Buffer = pull.tryPollRaw().data
   raw.ackAll()

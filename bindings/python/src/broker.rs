@@ -10,7 +10,6 @@ use ringmq_core::{Broker, BrokerOptions, CloseReport, Overflow, TopicOptions};
 
 use crate::args;
 use crate::errors::IntoPyResult;
-use crate::failures::FailureLog;
 use crate::topic::PyTopic;
 
 /// Drain of `close()` and of leaving a `with` block normally, in seconds.
@@ -19,9 +18,6 @@ const DEFAULT_DRAIN: f64 = 5.0;
 /// What every handle of one broker shares.
 pub(crate) struct Shared {
     pub broker: Broker,
-    /// Why dead letters got there (shared with push handlers, which must not
-    /// hold `Shared`: that would keep the broker alive from its own pool).
-    pub failures: Arc<FailureLog>,
 }
 
 impl Shared {
@@ -106,10 +102,7 @@ impl PyBroker {
             o.idle_timeout = args::finite_seconds(v, "idle_timeout")?;
         }
         let broker = py.detach(|| Broker::new(o)).py_err()?;
-        let shared = Arc::new(Shared {
-            broker,
-            failures: Arc::default(),
-        });
+        let shared = Arc::new(Shared { broker });
         crate::register_live(&shared);
         Ok(PyBroker { shared })
     }

@@ -14,7 +14,6 @@ use ringmq_core::{
 use crate::args;
 use crate::broker::Shared;
 use crate::errors::{invalid, IntoPyResult};
-use crate::failures::FailureLog;
 use crate::surface::stats_dict;
 use crate::{DETACH_COPY, SLICE};
 
@@ -27,45 +26,6 @@ fn bytes_of<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> 
         py.detach(|| buf.copy_from_slice(data));
         Ok(())
     })
-}
-
-/// What the messages of one subscription need to know about it.
-pub(crate) struct SubCtx {
-    failures: Arc<FailureLog>,
-    /// Where this subscription's messages go when they fail for good (None
-    /// when the topic is itself a dead-letter topic).
-    dlq: Option<String>,
-    topic: String,
-    max_attempts: u32,
-}
-
-impl SubCtx {
-    pub(crate) fn new(topic: &Topic, failures: Arc<FailureLog>) -> Arc<SubCtx> {
-        Arc::new(SubCtx {
-            failures,
-            dlq: topic.dead_letter_topic().map(|t| t.name().to_owned()),
-            topic: topic.name().to_owned(),
-            max_attempts: topic.options().max_attempts,
-        })
-    }
-
-    /// The failure text of a message of a dead-letter topic, if known.
-    fn error_of(&self, id: u64) -> Option<String> {
-        match self.dlq {
-            None => self.failures.get(&self.topic, id),
-            Some(_) => None,
-        }
-    }
-
-    /// Remembers `text` if this failure sends the message to the dead
-    /// letters: a term, or a failure of the last allowed attempt.
-    fn failed(&self, id: u64, attempt: u32, text: &str, term: bool) {
-        if let Some(dlq) = &self.dlq {
-            if term || attempt >= self.max_attempts {
-                self.failures.record(dlq, id, text);
-            }
-        }
-    }
 }
 
 /// A delivered message. Pulled messages are settled with `ack`, `nack` or
@@ -83,19 +43,21 @@ pub struct PyMessage {
     data: Py<PyBytes>,
     /// `None` for a push handler's message.
     delivery: Option<Mutex<Option<Delivery>>>,
-    /// For a message of a dead-letter topic: why it got there, if known.
+    /// For a message of a dead-letter topic: why it got there, as the
+    /// engine recorded it.
     error: Option<String>,
-    ctx: Arc<SubCtx>,
+    /// For a message of a dead-letter topic: the group that gave up on it.
+    dead_letter_group: Option<String>,
 }
 
 impl PyMessage {
-    fn pulled(py: Python<'_>, d: Delivery, ctx: &Arc<SubCtx>) -> PyResult<Py<PyMessage>> {
+    fn pulled(py: Python<'_>, d: Delivery) -> PyResult<Py<PyMessage>> {
         let data = bytes_of(py, d.data())?.unbind();
         Py::new(
             py,
             PyMessage {
-                error: ctx.error_of(d.id()),
-                ctx: ctx.clone(),
+                error: d.dead_letter_reason().map(str::to_owned),
+                dead_letter_group: d.dead_letter_group().map(str::to_owned),
                 id: d.id(),
                 key: d.key(),
                 attempt: d.attempt(),
@@ -106,12 +68,12 @@ impl PyMessage {
         )
     }
 
-    fn pushed(py: Python<'_>, m: &Message<'_>, ctx: &Arc<SubCtx>) -> PyResult<Py<PyMessage>> {
+    fn pushed(py: Python<'_>, m: &Message<'_>) -> PyResult<Py<PyMessage>> {
         Py::new(
             py,
             PyMessage {
-                error: ctx.error_of(m.id),
-                ctx: ctx.clone(),
+                error: m.dead_letter_reason.map(str::to_owned),
+                dead_letter_group: m.dead_letter_group.map(str::to_owned),
                 id: m.id,
                 key: m.key,
                 attempt: m.attempt,
@@ -154,12 +116,21 @@ impl PyMessage {
         self.data.clone_ref(py)
     }
 
-    /// For a message of a dead-letter topic: the failure that sent it there
-    /// (a handler's exception as `Type: text`, or a nack's or term's reason),
-    /// when this process saw it; None otherwise.
+    /// For a message of a dead-letter topic: the failure that sent it there,
+    /// as the engine recorded it: a nack's or term's reason (or "nacked",
+    /// "termed", "ack timeout"), a handler's exception as `Type: text`, and
+    /// "failed N deliveries (max_attempts M): " before the last failure when
+    /// the message ran out of attempts. None for other messages.
     #[getter]
     fn error(&self) -> Option<&str> {
         self.error.as_deref()
+    }
+
+    /// For a message of a dead-letter topic: the consumer group of the
+    /// original topic that dead-lettered it. None for other messages.
+    #[getter]
+    fn dead_letter_group(&self) -> Option<&str> {
+        self.dead_letter_group.as_deref()
     }
 
     /// True once acked, nacked or termed (always False for push messages).
@@ -190,9 +161,6 @@ impl PyMessage {
         };
         let reason = reason_text(reason)?;
         let d = self.take()?;
-        if let Some(r) = &reason {
-            self.ctx.failed(self.id, self.attempt, r, false);
-        }
         match reason {
             Some(r) => d.nack_with_reason(delay, &r),
             None => d.nack(delay),
@@ -205,9 +173,6 @@ impl PyMessage {
     fn term(&self, reason: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let reason = reason_text(reason)?;
         let d = self.take()?;
-        if let Some(r) = &reason {
-            self.ctx.failed(self.id, self.attempt, r, true);
-        }
         match reason {
             Some(r) => d.term_with_reason(&r),
             None => d.term(),
@@ -244,15 +209,13 @@ impl PyMessage {
 #[pyclass(frozen, module = "ringmq", name = "PullSubscription")]
 pub struct PyPullSubscription {
     sub: PullSubscription,
-    ctx: Arc<SubCtx>,
     _shared: Arc<Shared>,
 }
 
 impl PyPullSubscription {
-    pub(crate) fn new(sub: PullSubscription, topic: &Topic, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(sub: PullSubscription, shared: Arc<Shared>) -> Self {
         PyPullSubscription {
             sub,
-            ctx: SubCtx::new(topic, shared.failures.clone()),
             _shared: shared,
         }
     }
@@ -324,7 +287,7 @@ impl PyPullSubscription {
     ) -> PyResult<Option<Py<PyMessage>>> {
         let timeout = args::timeout(timeout)?;
         match self.poll_one(py, timeout)? {
-            Some(d) => Ok(Some(PyMessage::pulled(py, d, &self.ctx)?)),
+            Some(d) => Ok(Some(PyMessage::pulled(py, d)?)),
             None => Ok(None),
         }
     }
@@ -352,7 +315,7 @@ impl PyPullSubscription {
         let got = out.into_inner().unwrap_or_else(|e| e.into_inner());
         let messages = got
             .into_iter()
-            .map(|d| PyMessage::pulled(py, d, &self.ctx))
+            .map(|d| PyMessage::pulled(py, d))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, messages)
     }
@@ -365,7 +328,7 @@ impl PyPullSubscription {
     /// subscription or its broker is closed.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyMessage>>> {
         match self.poll_one(py, None) {
-            Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, d, &self.ctx)?)),
+            Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, d)?)),
             Ok(None) => Ok(None),
             Err(e) if crate::errors::is_kind(py, &e, ErrorKind::Closed) => Ok(None),
             Err(e) => Err(e),
@@ -496,26 +459,8 @@ fn failure_text(py: Python<'_>, e: &PyErr) -> String {
     }
 }
 
-fn run_handler(
-    py: Python<'_>,
-    handler: &Py<PyAny>,
-    m: &Message<'_>,
-    ctx: &Arc<SubCtx>,
-) -> Result<(), HandlerError> {
-    let result = call_handler(py, handler, m, ctx);
-    if let Err(e) = &result {
-        ctx.failed(m.id, m.attempt, &e.0, false);
-    }
-    result
-}
-
-fn call_handler(
-    py: Python<'_>,
-    handler: &Py<PyAny>,
-    m: &Message<'_>,
-    ctx: &Arc<SubCtx>,
-) -> Result<(), HandlerError> {
-    let msg = PyMessage::pushed(py, m, ctx).map_err(|e| HandlerError(failure_text(py, &e)))?;
+fn call_handler(py: Python<'_>, handler: &Py<PyAny>, m: &Message<'_>) -> Result<(), HandlerError> {
+    let msg = PyMessage::pushed(py, m).map_err(|e| HandlerError(failure_text(py, &e)))?;
     match handler.call1(py, (msg,)) {
         Ok(r) if r.is_none(py) => Ok(()),
         Ok(r) => {
@@ -571,11 +516,10 @@ pub(crate) fn subscribe_push(
     handler: Py<PyAny>,
     shared: Arc<Shared>,
 ) -> PyResult<PyPushSubscription> {
-    let ctx = SubCtx::new(topic, shared.failures.clone());
     let sub = topic
         .subscribe(group, opts, move |m: &Message<'_>| {
             keep_thread_state();
-            Python::try_attach(|py| run_handler(py, &handler, m, &ctx)).unwrap_or_else(|| {
+            Python::try_attach(|py| call_handler(py, &handler, m)).unwrap_or_else(|| {
                 Err(HandlerError(
                     "the Python interpreter is not available (shutting down)".to_owned(),
                 ))

@@ -19,7 +19,6 @@ mod args;
 mod broker;
 mod consumer;
 mod errors;
-mod failures;
 mod surface;
 mod topic;
 

@@ -252,22 +252,14 @@ impl PyTopic {
         let group = args::name(group, "group")?;
         let opts = sub_options(None, None, lossy, start)?;
         let sub = self.topic.subscribe_pull(&group, opts).py_err()?;
-        Ok(PyPullSubscription::new(
-            sub,
-            &self.topic,
-            self.shared.clone(),
-        ))
+        Ok(PyPullSubscription::new(sub, self.shared.clone()))
     }
 
     /// The existing pull subscription `group`, for another consumer of it.
     fn pull_subscription(&self, group: &Bound<'_, PyAny>) -> PyResult<PyPullSubscription> {
         let group = args::name(group, "group")?;
         let sub = self.topic.pull_subscription(&group).py_err()?;
-        Ok(PyPullSubscription::new(
-            sub,
-            &self.topic,
-            self.shared.clone(),
-        ))
+        Ok(PyPullSubscription::new(sub, self.shared.clone()))
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -38,7 +38,7 @@ def test_publish_and_poll_round_trip(mq):
     assert second == first + 1
     m = sub.poll(timeout=1.0)
     assert (m.id, m.key, m.attempt, m.data) == (first, 7, 1, b"hello")
-    assert m.error is None
+    assert (m.error, m.dead_letter_group) == (None, None)
     assert abs(m.timestamp_ns - time.time_ns()) < 10**10
     assert not m.settled
     m.ack()
@@ -124,7 +124,8 @@ def test_nacks_retry_then_dead_letter_with_attempts(mq):
     assert attempts == [1, 2, 3]
     dead = dlq_sub.poll(timeout=2.0)
     assert (dead.id, dead.key, dead.data) == (mid, 9, b"poison")
-    assert dead.error == "cannot parse"
+    assert dead.error == "failed 3 deliveries (max_attempts 3): cannot parse"
+    assert dead.dead_letter_group == "g"
     assert dead.attempt >= 3
     dead.ack()
     assert eventually(lambda: sub.stats()["dead_lettered"] == 1)
@@ -141,8 +142,48 @@ def test_term_goes_straight_to_dead_letters(mq):
     t.publish(b"x")
     sub.poll(timeout=1.0).term(reason="bad schema")
     dead = dlq_sub.poll(timeout=2.0)
-    assert (dead.data, dead.error) == (b"x", "bad schema")
+    assert (dead.data, dead.error, dead.dead_letter_group) == (b"x", "bad schema", "g")
     assert eventually(lambda: sub.stats()["dead_lettered"] == 1)
+
+
+def test_two_groups_dead_letter_one_message_each_with_its_own_error(mq):
+    t = mq.create_topic("pay", max_attempts=2, backoff_base=0.01, backoff_max=0.02)
+    dlq = t.dead_letter_topic.pull("dead")
+    ledger = t.pull("ledger")
+
+    def mailer(msg):
+        raise ValueError("no address for %d" % msg.id)
+
+    t.subscribe("mailer", mailer)
+    mid = t.publish(b"pay 7")
+    ledger.poll(timeout=2.0).term(reason="currency unknown")
+    seen = {}
+    for _ in range(2):
+        dead = dlq.poll(timeout=5.0)
+        assert dead is not None and (dead.id, dead.data) == (mid, b"pay 7")
+        seen[dead.dead_letter_group] = dead.error
+        dead.ack()
+    assert seen == {
+        "ledger": "currency unknown",
+        "mailer": "failed 2 deliveries (max_attempts 2): ValueError: no address for %d" % mid,
+    }
+
+
+def test_a_push_handler_of_the_dead_letter_topic_sees_why(mq):
+    t = mq.create_topic("jobs")
+    got = []
+    done = threading.Event()
+
+    def pager(msg):
+        got.append((msg.data, msg.error, msg.dead_letter_group))
+        done.set()
+
+    t.dead_letter_topic.subscribe("pager", pager)
+    sub = t.pull("g")
+    t.publish(b"job")
+    sub.poll(timeout=2.0).term()
+    assert done.wait(5.0)
+    assert got == [(b"job", "termed", "g")]
 
 
 def test_nack_delay_is_respected(mq):
@@ -292,7 +333,10 @@ def test_handler_exception_nacks_and_keeps_the_text(mq):
     t.publish(b"row", key=42)
     dead = dlq.poll(timeout=5.0)
     assert dead is not None and dead.data == b"row" and dead.key == 42
-    assert dead.error == "RuntimeError: database unreachable for 42"
+    assert dead.error == (
+        "failed 2 deliveries (max_attempts 2): RuntimeError: database unreachable for 42"
+    )
+    assert dead.dead_letter_group == "writer"
     assert attempts == [1, 2]
     assert eventually(lambda: sub.stats()["dead_lettered"] == 1)
     assert eventually(lambda: sub.stats()["nacked"] == 2), sub.stats()

@@ -131,13 +131,8 @@ impl SubCore {
             // SAFETY: `seq` is DELIVERED to us and unsettled, so its slot is
             // pinned until the settle below.
             let data = unsafe { ring.payload(seq, meta.len as usize) };
-            let msg = Message {
-                id: meta.id,
-                key: meta.key,
-                timestamp_ns: meta.timestamp_ns,
-                attempt: 1 + meta.attempt_base,
-                data,
-            };
+            let note = self.topic.dead_letter_note(seq).unwrap_or(None);
+            let msg = Message::new(&meta, 1 + meta.attempt_base, data, note.as_deref());
             match self.run_handler(f, &msg) {
                 Ok(()) => {
                     let now = *ack_time.get_or_insert_with(wall_ns);

@@ -100,6 +100,8 @@ impl SubCore {
                 1 + meta.attempt_base,
                 data.as_ptr(),
                 data.len(),
+                // Pinned like the payload: no later lap has taken its place.
+                self.topic.dead_letter_note(seq).unwrap_or(None),
             ));
         }
         n as usize
@@ -128,12 +130,16 @@ impl SubCore {
                         self.return_credits(1);
                         continue;
                     }
+                    // A dead letter's note is read before the copy: a later
+                    // lap writes its note before its slot, so a note still
+                    // ours means the copy below is checked by the seqlock.
+                    let note = self.topic.dead_letter_note(cur);
                     let st = store.get_or_insert_with(|| self.lock_store());
                     let mut meta = SlotMeta::default();
                     let idx = st.alloc(SlotMeta::default(), 0, |buf| {
                         meta = ring.copy_out(cur, buf);
                     });
-                    if !ring.still_published(cur) {
+                    if note.is_err() || !ring.still_published(cur) {
                         // A producer lapped us while we copied.
                         st.finish(idx);
                         self.return_credits(1);
@@ -141,6 +147,7 @@ impl SubCore {
                         continue;
                     }
                     st.set_meta(idx, meta);
+                    st.set_note(idx, note.unwrap_or(None));
                     let gen = st.deliver(idx, self.ack_deadline(now));
                     out.put(self.store_delivery(st, idx, gen));
                     got += 1;

@@ -10,8 +10,15 @@
 //! Every way into the dead-letter topic, a nack at `max_attempts`, a term,
 //! an ordered push lane giving up and an expiry at `max_attempts`, goes
 //! through [`SubCore::dead_letter_entry`], which keeps the message's id, key,
-//! timestamp, payload and attempt count. If the dead-letter topic is full the
-//! entry waits in the store and tries again (nothing is dropped).
+//! timestamp, payload and attempt count, and leaves with the dead letter its
+//! note: the entry's failure text and this subscription's group (see
+//! `notes`). If the dead-letter topic is full the entry waits in the store
+//! and tries again (nothing is dropped).
+//!
+//! The failure texts are the engine's: a nack's or term's reason, or
+//! `"nacked"`, `"termed"`, `"ack timeout"`, or a handler's error text; a
+//! message out of attempts gets `"failed N deliveries (max_attempts M): "`
+//! before its last failure's text.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +67,7 @@ impl SubCore {
             attempts + meta.attempt_base,
             data.as_ptr(),
             data.len(),
+            st.note(idx).cloned(),
         )
     }
 
@@ -117,10 +125,14 @@ impl SubCore {
     ) {
         let ring = self.ring();
         let meta = ring.meta(seq);
+        // A message of a dead-letter topic keeps its note in the copy (its
+        // slot is pinned, so no later lap has taken the note's place).
+        let note = self.topic.dead_letter_note(seq).unwrap_or(None);
         let mut st = self.lock_store();
         let idx = st.alloc(meta, attempts, |buf| {
             ring.copy_out(seq, buf);
         });
+        st.set_note(idx, note);
         st.set_reason(idx, reason);
         match route {
             Route::Retry(delay) => self.retry_or_dead_letter(&mut st, idx, delay, now),
@@ -159,15 +171,17 @@ impl SubCore {
     }
 
     /// The one way into the dead-letter topic: publishes store entry `idx`
-    /// there, keeping its id, key, timestamp, payload and attempts, and
-    /// frees the entry; if that topic is full, parks it to try again.
+    /// there, keeping its id, key, timestamp, payload and attempts, with
+    /// its note (the entry's failure text and this subscription's group),
+    /// and frees the entry; if that topic is full, parks it to try again.
     pub(super) fn dead_letter_entry(&self, st: &mut RetryStore, idx: u32, now: u64) {
         let (meta, attempts, data) = st.message(idx);
         // The dead letter's first delivery reports the attempts made so far
         // (the dead-letter topic keeps the count); its own retries count on.
         let mut m = *meta;
         m.attempt_base = meta.attempt_base + attempts.saturating_sub(1);
-        if self.topic.dead_letter(&m, data) {
+        let reason = st.reason(idx).unwrap_or("dead-lettered");
+        if self.topic.dead_letter(&m, data, reason, &self.group) {
             self.acct.dead_lettered();
             if st.finish(idx) {
                 self.return_credits(1);
