@@ -11,6 +11,18 @@
 //! a time (a `busy` flag) and keeps a failed message at its head for an
 //! in-place retry after the backoff, so later messages of the same key never
 //! overtake it. Different lanes run in parallel.
+//!
+//! Unsubscribing. Every visit (the only place handlers are called) first
+//! enters: it raises `visits`, then checks that the subscription is still
+//! open; `unsubscribe` closes the subscription, then waits until no visit
+//! is inside (but the caller's own, when a handler unsubscribes its own
+//! subscription). Both sides put a SeqCst fence between their write and
+//! their read, so either the visit sees the close or the unsubscribe sees
+//! the visit: after `unsubscribe` returns, no handler call starts. A visit
+//! also stops at the next message once the subscription is closed, so a
+//! handler that unsubscribes its own subscription is not called for the
+//! rest of its batch. An asynchronous handler's completion may still
+//! arrive afterwards; it settles nothing (the subscription is closed).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -24,7 +36,14 @@ use crate::pool::Pool;
 use crate::retry::splitmix;
 use crate::stats::SubStats;
 use crate::subscription::{Action, SubCore};
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
+use crate::sync::{fence, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
+
+thread_local! {
+    /// The push subscription whose visit runs on this thread, if any (its
+    /// address), so that an unsubscribe from its own handler does not wait
+    /// for itself.
+    static VISITING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 type SyncHandler = dyn Fn(&Message<'_>) -> HandlerResult + Send + Sync;
 type AsyncHandler = dyn Fn(&Message<'_>, Completion) + Send + Sync;
@@ -60,6 +79,8 @@ pub(crate) struct PushSub {
     pub core: Arc<SubCore>,
     handler: Handler,
     running: AtomicUsize,
+    /// Visits inside `run_some` now (see the module doc).
+    visits: AtomicUsize,
     ordered: Option<Ordered>,
     pool: Arc<Pool>,
     last_refresh: AtomicU64,
@@ -115,6 +136,7 @@ impl PushSub {
             core,
             handler,
             running: AtomicUsize::new(0),
+            visits: AtomicUsize::new(0),
             ordered,
             pool,
             last_refresh: AtomicU64::new(mono_ns()),
@@ -163,9 +185,19 @@ impl PushSub {
 
     /// One visit by a worker; true if it ran or queued anything.
     pub(crate) fn run_some(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> bool {
-        if self.core.is_closed() {
-            return false;
-        }
+        self.visits.fetch_add(1, SeqCst);
+        fence(SeqCst);
+        let did = !self.core.is_closed() && {
+            let outer = VISITING.with(|v| v.replace(Arc::as_ptr(self) as usize));
+            let did = self.visit(batch);
+            VISITING.with(|v| v.set(outer));
+            did
+        };
+        self.visits.fetch_sub(1, SeqCst);
+        did
+    }
+
+    fn visit(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> bool {
         if self.ordered.is_some() {
             return self.run_ordered();
         }
@@ -242,6 +274,9 @@ impl PushSub {
         let n = o.lanes.len();
         let start = splitmix(now) as usize;
         for i in 0..n {
+            if self.core.is_closed() {
+                break;
+            }
             let li = (start + i) & (n - 1);
             let l = &o.lanes[li];
             if l.busy.load(Acquire) || l.not_before.load(Acquire) > now {
@@ -429,11 +464,12 @@ impl PushSubscription {
         self.sub.core.outstanding()
     }
 
-    /// Stops the handlers of this subscription and removes it; handlers
-    /// running now finish first, and so do asynchronous handlers' pending
-    /// completions: this call waits for them, so it must not run on the
-    /// thread that completes them (run it elsewhere, as the Node binding
-    /// does).
+    /// Stops the handlers of this subscription and removes it. Handler
+    /// calls running now finish first (but the caller's own, when a handler
+    /// unsubscribes its own subscription, which is then not called again);
+    /// after it returns no handler call of this subscription starts on any
+    /// thread. Completions of asynchronous handlers may still arrive later;
+    /// they settle nothing. Answers `Closed` if it was already removed.
     pub fn unsubscribe(&self) -> Result<()> {
         self.sub.pool.remove(&self.sub);
         let r = self
@@ -441,8 +477,12 @@ impl PushSubscription {
             .core
             .topic()
             .remove_push_subscription(&self.sub.core);
-        while self.sub.running.load(Acquire) > 0 && !Pool::on_worker_thread() {
-            std::thread::sleep(std::time::Duration::from_micros(200));
+        // Closed (by the removal) before the visits are read: see the
+        // module doc for why no handler call starts after this returns.
+        fence(SeqCst);
+        let own = VISITING.with(|v| v.get()) == Arc::as_ptr(&self.sub) as usize;
+        while self.sub.visits.load(SeqCst) > usize::from(own) {
+            std::thread::sleep(std::time::Duration::from_micros(100));
         }
         self.sub.drop_held();
         r

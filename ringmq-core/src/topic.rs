@@ -330,6 +330,10 @@ impl TopicCore {
     }
 
     pub(crate) fn remove_subscription(&self, sub: &Arc<SubCore>) -> Result<()> {
+        if self.is_shut() {
+            // The broker closed every subscription already.
+            return Err(Error::closed(&format!("topic {:?}", self.name)));
+        }
         let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
         let Some(i) = subs.iter().position(|s| Arc::ptr_eq(s, sub)) else {
             return Err(Error::closed(&format!("subscription {:?}", sub.group)));

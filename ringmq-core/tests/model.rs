@@ -799,6 +799,15 @@ impl Model {
     }
 
     fn settle(&self, setup: &Setup, hid: Hid, how: How) -> (Model, Res) {
+        if self.subs[self.held[&hid].sub()].closed && how != How::Drop {
+            // A closed subscription takes no settle: the holder only lets
+            // go (in_progress changes nothing at all).
+            if how == How::InProgress {
+                return (self.clone(), Res::Err(ErrorKind::Closed));
+            }
+            let (m, _) = self.settle(setup, hid, How::Drop);
+            return (m, Res::Err(ErrorKind::Closed));
+        }
         let mut m = self.clone();
         let held = m.held[&hid];
         if how != How::InProgress {
@@ -939,6 +948,9 @@ impl Model {
                 let (m, r) = m.settle(setup, hid, how);
                 one(m, r)
             }
+            // A settled tag is unknown; to a closed subscription, every
+            // settle answers Closed first.
+            Act::Stale { sub, .. } if m.subs[sub].closed => one(m, Res::Err(ErrorKind::Closed)),
             Act::Stale { .. } => one(m, Res::Err(ErrorKind::InvalidArgument)),
             Act::Subscribe { name } => {
                 if m.closed {

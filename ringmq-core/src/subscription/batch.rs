@@ -127,6 +127,12 @@ impl SubCore {
         // One clock read for the batch's acks, taken at the first one.
         let mut ack_time = None;
         for seq in first..first + n {
+            if self.is_closed() {
+                // A handler closed the subscription (unsubscribed): the
+                // rest of the run is not handled; its slots are let go.
+                let _ = self.settle(seq, Action::Release, None);
+                continue;
+            }
             let meta = ring.meta(seq);
             // SAFETY: `seq` is DELIVERED to us and unsettled, so its slot is
             // pinned until the settle below.
@@ -165,6 +171,11 @@ impl SubCore {
         let n = self.take(max, batch)?;
         let mut i = 0;
         while i < batch.len() {
+            if self.is_closed() {
+                // Closed by a handler: the rest is let go unhandled.
+                batch.truncate(i);
+                break;
+            }
             match self.run_handler(f, &batch[i].message()) {
                 Ok(()) => i += 1,
                 Err(e) => {

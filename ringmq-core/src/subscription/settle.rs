@@ -58,10 +58,10 @@ impl SubCore {
         action: Action<'_>,
         timestamp_ns: Option<i64>,
     ) -> Result<()> {
-        let r = match Tag::decode(tag) {
-            Tag::Ring(seq) => self.settle_ring(seq, action),
-            Tag::Store { idx, gen } => self.settle_store(tag, idx, gen, action),
-        };
+        if self.is_closed() {
+            return self.settle_closed(tag, action);
+        }
+        let r = self.settle_tag(tag, action);
         if r.is_ok() && matches!(action, Action::Ack) {
             self.acct.acked(1);
             if let Some(ts) = timestamp_ns {
@@ -70,12 +70,32 @@ impl SubCore {
             }
         }
         if self.is_closed() {
+            // Closed meanwhile: this may have been its last pinned slot.
             self.try_release_gate();
-            if !matches!(action, Action::Release) {
-                return r.and(Err(self.closed_error()));
-            }
         }
         r
+    }
+
+    fn settle_tag(&self, tag: u64, action: Action<'_>) -> Result<()> {
+        match Tag::decode(tag) {
+            Tag::Ring(seq) => self.settle_ring(seq, action),
+            Tag::Store { idx, gen } => self.settle_store(tag, idx, gen, action),
+        }
+    }
+
+    /// A closed subscription takes no settle: ack, nack and term answer
+    /// `Closed` (whatever the tag) and change nothing but the holder letting
+    /// go of the delivery, so that its slot no longer holds producers back;
+    /// `in_progress` changes nothing at all (the holder still reads it).
+    fn settle_closed(&self, tag: u64, action: Action<'_>) -> Result<()> {
+        if !matches!(action, Action::InProgress) {
+            let _ = self.settle_tag(tag, Action::Release);
+            self.try_release_gate();
+        }
+        match action {
+            Action::Release => Ok(()),
+            _ => Err(self.closed_error()),
+        }
     }
 
     fn unknown(tag: u64) -> Error {
