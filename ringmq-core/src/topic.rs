@@ -133,6 +133,9 @@ impl TopicCore {
         if closed() {
             return Err(Error::closed(&format!("topic {:?}", self.name)));
         }
+        // A zero timeout never waits, so it answers `Timeout`, never
+        // `Interrupted`.
+        let interrupt = interrupt.filter(|_| timeout != Some(Duration::ZERO));
         let gated = self.opts.overflow != Overflow::DropOldest;
         // The deadline is read only once a first try failed: a publish that
         // finds room reads no clock.

@@ -212,3 +212,23 @@ fn interrupting_many_waiters_never_hangs() {
     assert!(!failed.load(Ordering::Relaxed));
     assert_eq!(t.stats().timed_out, 0);
 }
+
+#[test]
+fn a_zero_timeout_answers_timeout_even_when_interrupted() {
+    let mq = broker();
+    let t = mq.create_topic("t", block(2)).unwrap();
+    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
+    let stop = Interrupt::new();
+    stop.interrupt();
+    assert!(s
+        .poll_interruptible(Some(Duration::ZERO), &stop)
+        .unwrap()
+        .is_none());
+    t.publish(b"a").unwrap();
+    t.publish(b"b").unwrap();
+    let e = t
+        .publish_interruptible(b"c", 0, Some(Duration::ZERO), &stop)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert_eq!(t.stats().timed_out, 1);
+}
