@@ -82,10 +82,17 @@ impl WaitQueue {
         let Some(i) = interrupt else {
             return self.wait_inner(deadline, max_sleep, || false, ready);
         };
+        /// Unlists the queue however the wait ends (a panicking `ready`
+        /// included): the interrupt must never keep a pointer to it.
+        struct Listed<'a>(&'a Interrupt, &'a WaitQueue);
+        impl Drop for Listed<'_> {
+            fn drop(&mut self) {
+                self.0.unlist(self.1);
+            }
+        }
         i.enlist(self);
-        let woke = self.wait_inner(deadline, max_sleep, || i.is_interrupted(), ready);
-        i.unlist(self);
-        woke
+        let _listed = Listed(i, self);
+        self.wait_inner(deadline, max_sleep, || i.is_interrupted(), ready)
     }
 
     fn wait_inner(

@@ -282,5 +282,6 @@ __all__ = [
     "PushSubscription",
     "PullSubscription",
     "Message",
+    "_Interrupt",
     "_close_all",
 ]
