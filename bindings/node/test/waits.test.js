@@ -56,8 +56,6 @@ test('a publish waiting for room settles when the broker closes', { timeout: 300
   let closedAt = Infinity
   const pending = settle(t.publishAsync(Buffer.from('c')), () => closedAt)
   await new Promise((r) => setTimeout(r, 100))
-  const before = t.stats()
-  assert.equal(before.timedOut ?? before.timed_out ?? 0, 0)
   closedAt = Date.now()
   await mq.close(100)
   const r = await pending
