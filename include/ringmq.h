@@ -98,6 +98,11 @@ typedef enum {
    * usable, but report it.
    */
   RINGMQ_INTERNAL = 9,
+  /**
+   * A wait was interrupted before it ended and changed nothing (the C API
+   * has no interruptible calls yet; reserved for the engine's kind).
+   */
+  RINGMQ_INTERRUPTED = 10,
 } ringmq_status;
 
 /**

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'CLOSED'
   | 'EMPTY'
   | 'INTERNAL'
+  | 'INTERRUPTED'
 
 /** What a publish does when the ring is full. */
 export type Overflow = 'block' | 'reject' | 'drop_oldest'

@@ -28,11 +28,14 @@ pub enum ErrorKind {
     Empty = 8,
     /// A fault inside the engine (a panic caught at a boundary).
     Internal = 9,
+    /// A wait was ended by its [`Interrupt`](crate::Interrupt); it changed
+    /// nothing.
+    Interrupted = 10,
 }
 
 /// The spellings of every kind, in one place: `(kind, code, Python class)`.
 /// The C status is `RINGMQ_<code>`; the Node `Error.code` is the code.
-const SPELLINGS: [(ErrorKind, &str, &str, &str); 9] = [
+const SPELLINGS: [(ErrorKind, &str, &str, &str); 10] = [
     (
         ErrorKind::InvalidArgument,
         "INVALID_ARGUMENT",
@@ -88,12 +91,18 @@ const SPELLINGS: [(ErrorKind, &str, &str, &str); 9] = [
         "RingMQError",
         "A fault inside the engine (a panic caught at a boundary).",
     ),
+    (
+        ErrorKind::Interrupted,
+        "INTERRUPTED",
+        "Interrupted",
+        "A wait was interrupted before it ended; it changed nothing.",
+    ),
 ];
 
 impl ErrorKind {
     /// Every kind, in the order of their numbers.
-    pub const ALL: [ErrorKind; 9] = {
-        let mut all = [ErrorKind::Internal; 9];
+    pub const ALL: [ErrorKind; 10] = {
+        let mut all = [ErrorKind::Internal; 10];
         let mut i = 0;
         while i < SPELLINGS.len() {
             all[i] = SPELLINGS[i].0;
@@ -156,6 +165,9 @@ impl Error {
     }
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)
+    }
+    pub(crate) fn interrupted(what: &str) -> Self {
+        Self::new(ErrorKind::Interrupted, format!("{what} was interrupted"))
     }
     pub(crate) fn closed(what: &str) -> Self {
         Self::new(ErrorKind::Closed, format!("{what} is closed"))

@@ -30,6 +30,7 @@ mod clock;
 mod delivery;
 mod error;
 mod handler;
+mod interrupt;
 mod metrics;
 mod notes;
 mod options;
@@ -50,6 +51,7 @@ pub use broker::{Broker, CloseReport};
 pub use delivery::{Delivery, Message};
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{HandlerError, HandlerResult};
+pub use interrupt::Interrupt;
 pub use options::{
     BrokerOptions, Overflow, StartAt, SubOptions, TopicOptions, MAX_CAPACITY, MAX_NAME_LEN,
     MAX_SLOT_SIZE,

@@ -9,6 +9,7 @@ use crate::clock::{deadline, wall_ns};
 use crate::delivery::Message;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::HandlerResult;
+use crate::interrupt::Interrupt;
 use crate::notes::{DeadLetterNote, Lapped, NoteTable};
 use crate::options::{validate_name, Overflow, StartAt, SubOptions, TopicOptions};
 use crate::pool::Pool;
@@ -118,15 +119,14 @@ impl TopicCore {
         Ok(())
     }
 
-    /// Claims `n` slots under the overflow policy, waiting up to `timeout`.
-    /// `count`: count a timeout in the stats (false for the early slices of
-    /// a caller that waits in slices).
+    /// Claims `n` slots under the overflow policy, waiting up to `timeout`
+    /// unless `interrupt` ends the wait first.
     fn claim(
         &self,
         n: u64,
         timeout: Option<Duration>,
         ignore_closing: bool,
-        count: bool,
+        interrupt: Option<&Interrupt>,
     ) -> Result<u64> {
         let closed = || {
             if ignore_closing {
@@ -138,6 +138,9 @@ impl TopicCore {
         if closed() {
             return Err(Error::closed(&format!("topic {:?}", self.name)));
         }
+        // A zero timeout never waits, so it answers `Timeout`, never
+        // `Interrupted`.
+        let interrupt = interrupt.filter(|_| timeout != Some(Duration::ZERO));
         let gated = self.opts.overflow != Overflow::DropOldest;
         // The deadline is read only once a first try failed: a publish that
         // finds room reads no clock.
@@ -162,14 +165,18 @@ impl TopicCore {
             let dl = *dl.get_or_insert_with(|| deadline(timeout));
             let woke = self
                 .producers
-                .wait_until(dl, None, || closed() || self.seq.has_room(n));
+                .wait_until_or(dl, None, interrupt, || closed() || self.seq.has_room(n));
+            if woke == Woke::Interrupted {
+                return Err(Error::interrupted(&format!(
+                    "publish to topic {:?}",
+                    self.name
+                )));
+            }
             if closed() {
                 return Err(Error::closed(&format!("topic {:?}", self.name)));
             }
             if woke == Woke::TimedOut && !self.seq.has_room(n) {
-                if count {
-                    self.counters.timed_out.fetch_add(n, Relaxed);
-                }
+                self.counters.timed_out.fetch_add(n, Relaxed);
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!(
@@ -195,10 +202,10 @@ impl TopicCore {
         data: &[u8],
         key: u64,
         timeout: Option<Duration>,
-        count: bool,
+        interrupt: Option<&Interrupt>,
     ) -> Result<u64> {
         self.check_payload(data.len())?;
-        let seq = self.claim(1, timeout, false, count)?;
+        let seq = self.claim(1, timeout, false, interrupt)?;
         let meta = SlotMeta {
             id: seq,
             key,
@@ -216,7 +223,7 @@ impl TopicCore {
         items: &[P],
         key: u64,
         timeout: Option<Duration>,
-        count: bool,
+        interrupt: Option<&Interrupt>,
     ) -> Result<Range<u64>> {
         let n = items.len() as u64;
         if n > self.ring.capacity() {
@@ -236,7 +243,7 @@ impl TopicCore {
             let at = self.seq.claimed();
             return Ok(at..at);
         }
-        let first = self.claim(n, timeout, false, count)?;
+        let first = self.claim(n, timeout, false, interrupt)?;
         let ts = wall_ns();
         for (i, p) in items.iter().enumerate() {
             let seq = first + i as u64;
@@ -264,7 +271,7 @@ impl TopicCore {
         reason: &str,
         group: &str,
     ) -> Result<u64> {
-        let seq = self.claim(1, Some(Duration::ZERO), true, false)?;
+        let seq = self.claim(1, Some(Duration::ZERO), true, None)?;
         if let Some(notes) = &self.notes {
             notes.put(seq, Arc::new(DeadLetterNote::new(reason, group)));
         }
@@ -417,14 +424,16 @@ impl TopicCore {
         self.consumers.notify();
     }
 
-    /// Waits for a publish (or `ready`, or the deadline).
+    /// Waits for a publish (or `ready`, or the deadline, or `interrupt`).
     pub(crate) fn wait_for_consumers(
         &self,
         deadline: Option<u64>,
         max_sleep: Option<Duration>,
+        interrupt: Option<&Interrupt>,
         ready: impl FnMut() -> bool,
     ) -> Woke {
-        self.consumers.wait_until(deadline, max_sleep, ready)
+        self.consumers
+            .wait_until_or(deadline, max_sleep, interrupt, ready)
     }
 
     /// Publishes a dead letter, keeping its metadata, with why and by
@@ -475,34 +484,40 @@ impl Topic {
     /// Publishes with key 0, waiting for room for ever under `block`.
     /// Returns the message id.
     pub fn publish(&self, data: &[u8]) -> Result<u64> {
-        self.core.publish_one(data, 0, None, true)
+        self.core.publish_one(data, 0, None, None)
     }
 
     /// Publishes with a key and a timeout (`None`: wait for ever; zero: try
     /// once). Under `block` a full ring waits, then answers `Timeout`; under
     /// `reject` it answers `Full` at once; `drop_oldest` never waits.
     pub fn publish_with(&self, data: &[u8], key: u64, timeout: Option<Duration>) -> Result<u64> {
-        self.core.publish_one(data, key, timeout, true)
+        self.core.publish_one(data, key, timeout, None)
     }
 
-    /// As [`publish_with`](Self::publish_with) waiting up to `wait`, for a
-    /// caller that waits in slices (to check for signals between them, as the
-    /// Python binding does): running out of `wait` answers `Timeout` without
-    /// counting a timed-out publish in the stats. The caller's last slice
-    /// should be a `publish_with`, which counts.
-    pub fn publish_slice(&self, data: &[u8], key: u64, wait: Duration) -> Result<u64> {
-        self.core.publish_one(data, key, Some(wait), false)
+    /// As [`publish_with`](Self::publish_with), ending a wait for room early
+    /// when `interrupt` is set (before or during the wait): that answers
+    /// `Interrupted`, publishes nothing and counts nothing. A publish that
+    /// finds room does not look at `interrupt`.
+    pub fn publish_interruptible(
+        &self,
+        data: &[u8],
+        key: u64,
+        timeout: Option<Duration>,
+        interrupt: &Interrupt,
+    ) -> Result<u64> {
+        self.core.publish_one(data, key, timeout, Some(interrupt))
     }
 
-    /// [`publish_batch`](Self::publish_batch) for a caller that waits in
-    /// slices; see [`publish_slice`](Self::publish_slice).
-    pub fn publish_batch_slice<P: AsRef<[u8]>>(
+    /// [`publish_batch`](Self::publish_batch) with an [`Interrupt`], as
+    /// [`publish_interruptible`](Self::publish_interruptible).
+    pub fn publish_batch_interruptible<P: AsRef<[u8]>>(
         &self,
         items: &[P],
         key: u64,
-        wait: Duration,
+        timeout: Option<Duration>,
+        interrupt: &Interrupt,
     ) -> Result<Range<u64>> {
-        self.core.publish_many(items, key, Some(wait), false)
+        self.core.publish_many(items, key, timeout, Some(interrupt))
     }
 
     /// Publishes all of `items` in one claim (all or nothing); their ids are
@@ -513,7 +528,7 @@ impl Topic {
         key: u64,
         timeout: Option<Duration>,
     ) -> Result<Range<u64>> {
-        self.core.publish_many(items, key, timeout, true)
+        self.core.publish_many(items, key, timeout, None)
     }
 
     /// Creates a pull subscription (consumer group) named `group`.

@@ -17,6 +17,7 @@ use crossbeam_utils::{Backoff, CachePadded};
 
 use crate::barrier;
 use crate::clock::{mono_coarse_ns, mono_ns};
+use crate::interrupt::Interrupt;
 use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering::Relaxed, Ordering::SeqCst};
 
 pub(crate) struct WaitQueue {
@@ -43,6 +44,7 @@ impl Default for WaitQueue {
 pub(crate) enum Woke {
     Ready,
     TimedOut,
+    Interrupted,
 }
 
 impl WaitQueue {
@@ -63,10 +65,48 @@ impl WaitQueue {
         &self,
         deadline: Option<u64>,
         max_sleep: Option<Duration>,
+        ready: impl FnMut() -> bool,
+    ) -> Woke {
+        self.wait_until_or(deadline, max_sleep, None, ready)
+    }
+
+    /// As [`wait_until`](Self::wait_until), ending also (first) when
+    /// `interrupt` is set.
+    pub(crate) fn wait_until_or(
+        &self,
+        deadline: Option<u64>,
+        max_sleep: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+        ready: impl FnMut() -> bool,
+    ) -> Woke {
+        let Some(i) = interrupt else {
+            return self.wait_inner(deadline, max_sleep, || false, ready);
+        };
+        /// Unlists the queue however the wait ends (a panicking `ready`
+        /// included): the interrupt must never keep a pointer to it.
+        struct Listed<'a>(&'a Interrupt, &'a WaitQueue);
+        impl Drop for Listed<'_> {
+            fn drop(&mut self) {
+                self.0.unlist(self.1);
+            }
+        }
+        i.enlist(self);
+        let _listed = Listed(i, self);
+        self.wait_inner(deadline, max_sleep, || i.is_interrupted(), ready)
+    }
+
+    fn wait_inner(
+        &self,
+        deadline: Option<u64>,
+        max_sleep: Option<Duration>,
+        interrupted: impl Fn() -> bool,
         mut ready: impl FnMut() -> bool,
     ) -> Woke {
         let backoff = Backoff::new();
         while !backoff.is_completed() {
+            if interrupted() {
+                return Woke::Interrupted;
+            }
             if ready() {
                 return Woke::Ready;
             }
@@ -80,6 +120,9 @@ impl WaitQueue {
         barrier::heavy();
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let woke = loop {
+            if interrupted() {
+                break Woke::Interrupted;
+            }
             if ready() {
                 break Woke::Ready;
             }

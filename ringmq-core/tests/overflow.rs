@@ -223,23 +223,23 @@ fn close_reports_what_was_left_and_wakes_blocked_callers() {
 }
 
 #[test]
-fn waits_in_slices_count_one_timeout_only() {
+fn interrupted_publishes_count_no_timeout() {
     let mq = broker();
     let t = mq.create_topic("t", small(2)).unwrap();
     let _s = t.subscribe_pull("s", SubOptions::default()).unwrap();
     t.publish(b"a").unwrap();
     t.publish(b"b").unwrap();
+    let stop = ringmq_core::Interrupt::new();
+    stop.interrupt();
     for _ in 0..3 {
+        let e = t.publish_interruptible(b"c", 0, None, &stop).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Interrupted);
         let e = t
-            .publish_slice(b"c", 0, Duration::from_millis(5))
+            .publish_batch_interruptible(&[b"c"], 0, Some(Duration::from_secs(5)), &stop)
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Timeout);
-        let e = t
-            .publish_batch_slice(&[b"c"], 0, Duration::ZERO)
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert_eq!(e.kind(), ErrorKind::Interrupted);
     }
-    assert_eq!(t.stats().timed_out, 0, "slices are not the caller's answer");
+    assert_eq!(t.stats().timed_out, 0, "an interrupt is not a timeout");
     let e = t
         .publish_with(b"c", 0, Some(Duration::from_millis(5)))
         .unwrap_err();

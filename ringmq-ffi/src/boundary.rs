@@ -107,6 +107,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> ringmq_status {
         ErrorKind::Closed => RINGMQ_CLOSED,
         ErrorKind::Empty => RINGMQ_EMPTY,
         ErrorKind::Internal => RINGMQ_INTERNAL,
+        ErrorKind::Interrupted => RINGMQ_INTERRUPTED,
     }
 }
 
@@ -246,6 +247,7 @@ mod tests {
             (ErrorKind::Closed, 7),
             (ErrorKind::Empty, 8),
             (ErrorKind::Internal, 9),
+            (ErrorKind::Interrupted, 10),
         ] {
             assert_eq!(status_of(kind) as u32, n);
             assert_eq!(kind as u32, n);

@@ -40,6 +40,7 @@ pub extern "C" fn ringmq_status_str(s: ringmq_status_in) -> *const c_char {
             7 => c"closed",
             8 => c"empty",
             9 => c"internal error",
+            10 => c"interrupted",
             _ => c"unknown status",
         };
         text.as_ptr()

@@ -46,6 +46,9 @@ pub enum ringmq_status {
     /// A fault inside the library (a caught panic); the broker may still be
     /// usable, but report it.
     RINGMQ_INTERNAL = 9,
+    /// A wait was interrupted before it ended and changed nothing (the C API
+    /// has no interruptible calls yet; reserved for the engine's kind).
+    RINGMQ_INTERRUPTED = 10,
 }
 
 /// What a publish does when the topic's ring is full

@@ -99,13 +99,14 @@ static void test_version_and_statuses(void) {
     CHECK(RINGMQ_OK == 0 && RINGMQ_INVALID_ARGUMENT == 1 && RINGMQ_FULL == 2 &&
           RINGMQ_TIMEOUT == 3 && RINGMQ_TOO_LARGE == 4 && RINGMQ_NOT_FOUND == 5 &&
           RINGMQ_EXISTS == 6 && RINGMQ_CLOSED == 7 && RINGMQ_EMPTY == 8 &&
-          RINGMQ_INTERNAL == 9);
+          RINGMQ_INTERNAL == 9 && RINGMQ_INTERRUPTED == 10);
     CHECK(strcmp(ringmq_status_str(RINGMQ_OK), "ok") == 0);
     CHECK(strcmp(ringmq_status_str(RINGMQ_FULL), "full") == 0);
     CHECK(strcmp(ringmq_status_str(RINGMQ_INTERNAL), "internal error") == 0);
     CHECK(strcmp(ringmq_status_str((ringmq_status)77), "unknown status") == 0);
     CHECK(strcmp(ringmq_status_str((ringmq_status)-1), "unknown status") == 0);
-    for (int s = 0; s <= 9; s++) CHECK(strcmp(ringmq_status_str((ringmq_status)s), "unknown status") != 0);
+    CHECK(strcmp(ringmq_status_str(RINGMQ_INTERRUPTED), "interrupted") == 0);
+    for (int s = 0; s <= 10; s++) CHECK(strcmp(ringmq_status_str((ringmq_status)s), "unknown status") != 0);
 }
 
 static void test_option_defaults(void) {

@@ -2,7 +2,7 @@
 //! subscriptions (a Python handler on the pool), and the messages they get.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -15,7 +15,7 @@ use crate::args;
 use crate::broker::Shared;
 use crate::errors::{invalid, IntoPyResult};
 use crate::surface::stats_dict;
-use crate::{DETACH_COPY, SLICE};
+use crate::DETACH_COPY;
 
 /// A copy of a payload as `bytes`; long payloads are copied detached.
 fn bytes_of<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
@@ -220,44 +220,15 @@ impl PyPullSubscription {
         }
     }
 
-    /// Polls once without waiting (GIL held), then detached in slices,
-    /// checking for signals between them, until `timeout`.
-    fn wait_for<F>(&self, py: Python<'_>, timeout: Option<Duration>, poll: F) -> PyResult<bool>
-    where
-        F: Fn(Option<Duration>) -> ringmq_core::Result<bool> + Sync,
-    {
-        if poll(Some(Duration::ZERO)).py_err()? {
-            return Ok(true);
-        }
-        if timeout == Some(Duration::ZERO) {
-            return Ok(false);
-        }
-        let start = Instant::now();
-        loop {
-            let slice = match timeout {
-                None => SLICE,
-                Some(t) => t.saturating_sub(start.elapsed()).min(SLICE),
-            };
-            if py.detach(|| poll(Some(slice))).py_err()? {
-                return Ok(true);
-            }
-            py.check_signals()?;
-            if timeout.is_some_and(|t| start.elapsed() >= t) {
-                return Ok(false);
-            }
-        }
-    }
-
+    /// Polls once without waiting (GIL held), then, if `timeout` allows, in
+    /// one wait detached from the GIL that Ctrl-C interrupts.
     fn poll_one(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<Delivery>> {
-        let got = Mutex::new(None);
+        let got = self.sub.poll(Some(Duration::ZERO)).py_err()?;
+        if got.is_some() || timeout == Some(Duration::ZERO) {
+            return Ok(got);
+        }
         let sub = &self.sub;
-        self.wait_for(py, timeout, |t| {
-            let d = sub.poll(t)?;
-            let some = d.is_some();
-            *got.lock().unwrap_or_else(|e| e.into_inner()) = d;
-            Ok(some)
-        })?;
-        Ok(got.into_inner().unwrap_or_else(|e| e.into_inner()))
+        crate::signals::wait(py, timeout, |t, i| sub.poll_interruptible(t, i))
     }
 
     fn aio<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -306,13 +277,16 @@ impl PyPullSubscription {
             return Err(invalid("max 0 must be at least 1"));
         }
         let timeout = args::timeout(timeout)?;
-        let out = Mutex::new(Vec::with_capacity(max.min(4096)));
         let sub = &self.sub;
-        self.wait_for(py, timeout, |t| {
-            let mut v = out.lock().unwrap_or_else(|e| e.into_inner());
-            Ok(sub.poll_batch(max, t, &mut v)? > 0)
-        })?;
-        let got = out.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut got = Vec::with_capacity(max.min(4096));
+        sub.poll_batch(max, Some(Duration::ZERO), &mut got)
+            .py_err()?;
+        if got.is_empty() && timeout != Some(Duration::ZERO) {
+            got = crate::signals::wait(py, timeout, |t, i| {
+                let mut v = Vec::with_capacity(max.min(4096));
+                sub.poll_batch_interruptible(max, t, i, &mut v).map(|_| v)
+            })?;
+        }
         let messages = got
             .into_iter()
             .map(|d| PyMessage::pulled(py, d))
@@ -333,6 +307,30 @@ impl PyPullSubscription {
             Err(e) if crate::errors::is_kind(py, &e, ErrorKind::Closed) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// One wait for up to `max` messages that `interrupt` ends (raising
+    /// `Interrupted`), detached from the GIL: the asyncio helpers run it on
+    /// an executor thread.
+    #[pyo3(signature = (max, timeout, interrupt))]
+    fn _wait<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+        timeout: Option<&Bound<'py, PyAny>>,
+        interrupt: &Bound<'py, crate::signals::PyInterrupt>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let timeout = args::timeout(timeout)?;
+        let i = &interrupt.get().0;
+        let sub = &self.sub;
+        let mut got = Vec::new();
+        py.detach(|| sub.poll_batch_interruptible(max.max(1), timeout, i, &mut got))
+            .py_err()?;
+        let messages = got
+            .into_iter()
+            .map(|d| PyMessage::pulled(py, d, &self.ctx))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, messages)
     }
 
     /// An awaitable poll for asyncio: never blocks the event loop.

@@ -4,8 +4,8 @@
 //! arguments, results and errors, and decides where the GIL is held:
 //! - every call that may wait first tries once without waiting, holding the
 //!   GIL (a hand-off of the GIL costs more than a short publish or poll), and
-//!   only then waits detached from the GIL, in slices of at most 100 ms with
-//!   a check for signals (Ctrl-C) between slices;
+//!   only then waits detached from the GIL, in one core wait that a signal
+//!   (Ctrl-C) interrupts (`signals.rs`);
 //! - push handlers run on the broker's pool threads and attach to the
 //!   interpreter only while the Python handler runs;
 //! - large payloads are copied detached from the GIL.
@@ -19,11 +19,9 @@ mod args;
 mod broker;
 mod consumer;
 mod errors;
+mod signals;
 mod surface;
 mod topic;
-
-/// The longest a detached wait runs before checking for signals.
-pub(crate) const SLICE: Duration = Duration::from_millis(100);
 
 /// Payloads at least this long are copied detached from the GIL; below it,
 /// releasing and retaking the GIL costs more than the copy.
@@ -66,6 +64,7 @@ fn _ringmq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::PyPushSubscription>()?;
     m.add_class::<consumer::PyPullSubscription>()?;
     m.add_class::<consumer::PyMessage>()?;
+    m.add_class::<signals::PyInterrupt>()?;
     m.add_function(wrap_pyfunction!(_close_all, m)?)?;
     Ok(())
 }

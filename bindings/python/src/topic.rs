@@ -1,19 +1,19 @@
 //! `Topic`: publishing, subscribing, stats.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
-use ringmq_core::{Error, ErrorKind, StartAt, SubOptions, Topic};
+use ringmq_core::{Error, ErrorKind, Interrupt, StartAt, SubOptions, Topic};
 
 use crate::args::{self, Payload};
 use crate::broker::Shared;
 use crate::consumer::{self, PyPullSubscription, PyPushSubscription};
 use crate::errors::{to_py, IntoPyResult};
 use crate::surface::stats_dict;
-use crate::{DETACH_COPY, SLICE};
+use crate::DETACH_COPY;
 
 /// A named ring of slots with its subscriptions.
 #[pyclass(frozen, module = "ringmq", name = "Topic")]
@@ -28,10 +28,9 @@ impl PyTopic {
     }
 
     /// Runs a publish call that takes a timeout: first once without waiting
-    /// while holding the GIL (unless `detach_first`), then detached in slices
-    /// of at most `SLICE`, checking for signals between slices. `call(wait,
-    /// last)`: only the last slice's timeout counts in the engine's stats
-    /// (the others use the core's `*_slice` calls).
+    /// while holding the GIL (unless `detach_first`), then in one wait
+    /// detached from the GIL that Ctrl-C interrupts (`signals::wait`).
+    /// `call(timeout, interrupt)`.
     fn with_waits<R, F>(
         &self,
         py: Python<'_>,
@@ -41,33 +40,32 @@ impl PyTopic {
     ) -> PyResult<R>
     where
         R: Send,
-        F: Fn(Option<Duration>, bool) -> Result<R, Error> + Sync,
+        F: Fn(Option<Duration>, &Interrupt) -> Result<R, Error> + Sync,
     {
-        let start = Instant::now();
+        if timeout == Some(Duration::ZERO) && !detach_first {
+            // A zero timeout never waits (nor looks at the interrupt).
+            return call(timeout, tried_once()).map_err(to_py);
+        }
         if !detach_first {
-            let last = timeout == Some(Duration::ZERO);
-            match call(Some(Duration::ZERO), last) {
-                Ok(r) => return Ok(r),
-                Err(e) if e.kind() == ErrorKind::Timeout && !last => {}
-                Err(e) => return Err(to_py(e)),
+            // An interrupt that is already set turns the wait a full ring
+            // would start into an `Interrupted` answer that counts nothing.
+            match call(None, tried_once()) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                r => return r.map_err(to_py),
             }
         }
-        loop {
-            let (slice, last) = match timeout {
-                None => (SLICE, false),
-                Some(t) => {
-                    let left = t.saturating_sub(start.elapsed());
-                    (left.min(SLICE), left <= SLICE)
-                }
-            };
-            match py.detach(|| call(Some(slice), last)) {
-                Ok(r) => return Ok(r),
-                Err(e) if e.kind() == ErrorKind::Timeout && !last => {}
-                Err(e) => return Err(to_py(e)),
-            }
-            py.check_signals()?;
-        }
+        crate::signals::wait(py, timeout, call)
     }
+}
+
+/// An interrupt that is always set: a publish with it tries once.
+fn tried_once() -> &'static Interrupt {
+    static SET: OnceLock<Interrupt> = OnceLock::new();
+    SET.get_or_init(|| {
+        let i = Interrupt::new();
+        i.interrupt();
+        i
+    })
 }
 
 fn sub_options(
@@ -146,9 +144,8 @@ impl PyTopic {
         let timeout = args::timeout(timeout)?;
         let bytes = payload.as_slice();
         let topic = &self.topic;
-        self.with_waits(py, timeout, bytes.len() >= DETACH_COPY, |t, last| match t {
-            Some(wait) if !last => topic.publish_slice(bytes, key, wait),
-            _ => topic.publish_with(bytes, key, t),
+        self.with_waits(py, timeout, bytes.len() >= DETACH_COPY, |t, i| {
+            topic.publish_interruptible(bytes, key, t, i)
         })
     }
 
@@ -205,9 +202,8 @@ impl PyTopic {
         }
         let slices: Vec<&[u8]> = payloads.iter().map(Payload::as_slice).collect();
         let topic = &self.topic;
-        let ids = self.with_waits(py, timeout, total >= DETACH_COPY, |t, last| match t {
-            Some(wait) if !last => topic.publish_batch_slice(&slices, key, wait),
-            _ => topic.publish_batch(&slices, key, t),
+        let ids = self.with_waits(py, timeout, total >= DETACH_COPY, |t, i| {
+            topic.publish_batch_interruptible(&slices, key, t, i)
         })?;
         PyList::new(py, ids)
     }

@@ -251,7 +251,7 @@ def test_overflow_block_times_out(mq):
         t.publish_many([b"x", b"y"], timeout=0)
     st = t.stats()
     assert st["timed_out"] == 3 and st["published"] == 4
-    # The waits in slices and the try-once probe are not counted as
+    # The try-once probe and an interrupted wait are not counted as
     # timed-out publishes: the metrics agree with the stats.
     assert 'ringmq_topic_timed_out_total{topic="b"} 3\n' in mq.metrics_text()
 

@@ -61,6 +61,10 @@ def test_ctrl_c_interrupts_a_blocking_poll(mq):
     delay = time.monotonic() - fired[0]
     timer.join()
     assert delay < 0.5, delay
+    # The interrupted wait took nothing.
+    assert sub.stats()["delivered"] == 0
+    t.publish(b"m")
+    assert sub.poll(timeout=1.0).data == b"m"
 
 
 def test_ctrl_c_interrupts_a_blocked_publish(mq):
@@ -79,7 +83,40 @@ def test_ctrl_c_interrupts_a_blocked_publish(mq):
         t.publish(b"c")
     assert time.monotonic() - fired[0] < 0.5
     timer.join()
-    assert t.stats()["timed_out"] == 0
+    st = t.stats()
+    assert (st["timed_out"], st["published"], st["depth"]) == (0, 2, 2)
+
+
+def test_ctrl_c_interrupts_a_blocked_publish_many_with_a_timeout(mq):
+    t = mq.create_topic("sigpm", capacity=2)
+    t.pull("g")
+    t.publish_many([b"a", b"b"])
+    main = threading.get_ident()
+    timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        t.publish_many([b"c"], timeout=30.0)
+    assert time.monotonic() - start < 0.2 + 0.5
+    timer.join()
+    st = t.stats()
+    assert (st["timed_out"], st["published"]) == (0, 2)
+
+
+def test_a_signal_whose_handler_returns_resumes_the_wait(mq):
+    t = mq.create_topic("sigr")
+    sub = t.pull("g")
+    seen = []
+    old = signal.signal(signal.SIGUSR1, lambda *_: seen.append(1))
+    try:
+        main = threading.get_ident()
+        threading.Timer(0.1, signal.pthread_kill, (main, signal.SIGUSR1)).start()
+        threading.Timer(0.3, t.publish, (b"late",)).start()
+        msg = sub.poll(timeout=5.0)
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    assert seen == [1]
+    assert msg is not None and msg.data == b"late"
 
 
 def test_asyncio_consumption(mq):
@@ -139,6 +176,12 @@ def test_asyncio_waits_can_be_cancelled(mq):
             await task
 
     asyncio.run(main())
+    # The cancelled wait's thread ended with it, having taken nothing.
+    deadline = time.monotonic() + 0.5
+    while any(th.name == "ringmq-aio-wait" for th in threading.enumerate()):
+        assert time.monotonic() < deadline, "a cancelled wait is still waiting"
+        time.sleep(0.005)
+    assert sub.stats()["delivered"] == 0
 
 
 def test_async_iteration_ends_at_close():

@@ -5,7 +5,8 @@
 //! `ready` says whether a `take` could return something now; a poll that
 //! found nothing waits on the topic's consumer wait queue (woken by
 //! publishes) with `ready` as its condition, sleeping at most until the next
-//! retry falls due or the next timer scan, and ends by its deadline.
+//! retry falls due or the next timer scan, and ends by its deadline or when
+//! its [`Interrupt`] is set (answering `Interrupted`, having taken nothing).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,8 @@ use std::time::Duration;
 use super::SubCore;
 use crate::clock::{deadline, mono_coarse_ns, mono_ns};
 use crate::delivery::Delivery;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::interrupt::Interrupt;
 use crate::ring::Peek;
 use crate::wait::Woke;
 
@@ -37,6 +39,10 @@ impl Sink for Option<Delivery> {
 }
 
 impl SubCore {
+    pub(crate) fn interrupted(&self) -> Error {
+        Error::interrupted(&format!("poll of subscription {:?}", self.group))
+    }
+
     /// Is there anything a poll could take now (or is the subscription
     /// closed, which a poll also answers at once)?
     pub(crate) fn ready(&self, now: u64) -> bool {
@@ -83,22 +89,25 @@ impl SubCore {
         Ok(got)
     }
 
-    /// Blocks until something can be taken, the deadline passes, or the
-    /// subscription closes.
-    pub(crate) fn wait(&self, deadline: Option<u64>) -> Woke {
+    /// Blocks until something can be taken, the deadline passes, the
+    /// subscription closes, or `interrupt` is set.
+    pub(crate) fn wait(&self, deadline: Option<u64>, interrupt: Option<&Interrupt>) -> Woke {
         let max_sleep = {
             let due = self.store_due.load(crate::sync::Ordering::Acquire);
             let until_due = due.saturating_sub(mono_ns());
             Duration::from_nanos(until_due.min(self.timer.period()).max(100_000))
         };
         self.topic
-            .wait_for_consumers(deadline, Some(max_sleep), || self.ready(mono_coarse_ns()))
+            .wait_for_consumers(deadline, Some(max_sleep), interrupt, || {
+                self.ready(mono_coarse_ns())
+            })
     }
 
     pub(crate) fn poll_into(
         self: &Arc<Self>,
         max: usize,
         timeout: Option<Duration>,
+        interrupt: Option<&Interrupt>,
         out: &mut impl Sink,
     ) -> Result<usize> {
         let got = self.take(max, out)?;
@@ -108,9 +117,11 @@ impl SubCore {
         // Only a poll that has to wait reads the clock for its deadline.
         let dl = deadline(timeout);
         loop {
-            if self.wait(dl) == Woke::TimedOut {
+            match self.wait(dl, interrupt) {
                 // One last look: something may have arrived with the deadline.
-                return self.take(max, out);
+                Woke::TimedOut => return self.take(max, out),
+                Woke::Interrupted => return Err(self.interrupted()),
+                Woke::Ready => {}
             }
             let got = self.take(max, out)?;
             if got > 0 {

@@ -8,6 +8,7 @@ use crate::clock::deadline;
 use crate::delivery::{Delivery, Message};
 use crate::error::{Error, Result};
 use crate::handler::HandlerResult;
+use crate::interrupt::Interrupt;
 use crate::stats::SubStats;
 use crate::wait::Woke;
 
@@ -33,7 +34,22 @@ impl PullSubscription {
     /// `Ok(None)` when nothing arrived in time.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<Option<Delivery>> {
         let mut out = None;
-        self.core.poll_into(1, timeout, &mut out)?;
+        self.core.poll_into(1, timeout, None, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`poll`](Self::poll), ending the wait early when `interrupt` is
+    /// set (before or during the wait): that answers `Err` of kind
+    /// `Interrupted` and takes nothing (an error rather than `Ok(None)`, so
+    /// that a caller can tell it from a timeout). A poll that finds a
+    /// message at once does not look at `interrupt`.
+    pub fn poll_interruptible(
+        &self,
+        timeout: Option<Duration>,
+        interrupt: &Interrupt,
+    ) -> Result<Option<Delivery>> {
+        let mut out = None;
+        self.core.poll_into(1, timeout, Some(interrupt), &mut out)?;
         Ok(out)
     }
 
@@ -45,11 +61,33 @@ impl PullSubscription {
         timeout: Option<Duration>,
         out: &mut Vec<Delivery>,
     ) -> Result<usize> {
+        self.poll_batch_with(max, timeout, None, out)
+    }
+
+    /// [`poll_batch`](Self::poll_batch) with an [`Interrupt`], as
+    /// [`poll_interruptible`](Self::poll_interruptible).
+    pub fn poll_batch_interruptible(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+        interrupt: &Interrupt,
+        out: &mut Vec<Delivery>,
+    ) -> Result<usize> {
+        self.poll_batch_with(max, timeout, Some(interrupt), out)
+    }
+
+    fn poll_batch_with(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+        out: &mut Vec<Delivery>,
+    ) -> Result<usize> {
         if max == 0 {
             return Err(Error::invalid("poll_batch max 0 must be at least 1"));
         }
         out.reserve(max);
-        self.core.poll_into(max, timeout, out)
+        self.core.poll_into(max, timeout, interrupt, out)
     }
 
     /// Waits up to `timeout` for messages, then runs `handler` on up to
@@ -57,7 +95,36 @@ impl PullSubscription {
     /// text, so they are retried and dead-lettered as usual. Returns how many
     /// were handled (0 on timeout). The fastest way to consume: no
     /// `Delivery` is made per message and a batch's acks settle together.
-    pub fn consume<F>(&self, max: usize, timeout: Option<Duration>, mut handler: F) -> Result<usize>
+    pub fn consume<F>(&self, max: usize, timeout: Option<Duration>, handler: F) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> HandlerResult,
+    {
+        self.consume_with(max, timeout, None, handler)
+    }
+
+    /// [`consume`](Self::consume) with an [`Interrupt`], as
+    /// [`poll_interruptible`](Self::poll_interruptible): an interrupted wait
+    /// answers `Interrupted` and runs the handler on nothing.
+    pub fn consume_interruptible<F>(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+        interrupt: &Interrupt,
+        handler: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> HandlerResult,
+    {
+        self.consume_with(max, timeout, Some(interrupt), handler)
+    }
+
+    fn consume_with<F>(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+        mut handler: F,
+    ) -> Result<usize>
     where
         F: FnMut(&Message<'_>) -> HandlerResult,
     {
@@ -71,8 +138,10 @@ impl PullSubscription {
             if n > 0 || timeout == Some(Duration::ZERO) {
                 return Ok(n);
             }
-            if self.core.wait(dl) == Woke::TimedOut {
-                return self.core.consume(max, &mut scratch, &mut handler);
+            match self.core.wait(dl, interrupt) {
+                Woke::TimedOut => return self.core.consume(max, &mut scratch, &mut handler),
+                Woke::Interrupted => return Err(self.core.interrupted()),
+                Woke::Ready => {}
             }
         }
     }

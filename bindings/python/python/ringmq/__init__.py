@@ -22,6 +22,7 @@ from ._ringmq import (
     Closed,
     Exists,
     Full,
+    Interrupted,
     InvalidArgument,
     Message,
     NotFound,
@@ -48,6 +49,7 @@ __all__ = [
     "Exists",
     "Closed",
     "InvalidArgument",
+    "Interrupted",
     "ENGINE_VERSION",
     "__version__",
 ]

@@ -1,92 +1,97 @@
 """asyncio support for pull subscriptions.
 
-Waiting never blocks the event loop and never takes a thread: each step
-polls without waiting (a short call that holds the GIL for well under a
-microsecond when the subscription is empty) and, when nothing is there,
-sleeps on the loop with an adaptive back-off that starts at a bare yield and
-doubles up to ``MAX_SLEEP``. A consumer that keeps finding messages never
-sleeps; an idle one wakes at most 1 / MAX_SLEEP times a second.
+A poll first takes what is ready without waiting (a short call that holds
+the GIL). When nothing is there, it waits in one core wait on a thread of
+its own (not the loop's default executor, whose few threads idle consumers
+would use up), detached from the GIL, with an interrupt that the task's
+cancellation (or any other exception in the awaiting task) sets: the wait
+then ends at once, taking nothing, so no thread is left waiting. A message
+the wait took at the very moment of a cancellation is released unsettled
+(it is delivered again), as any message dropped without a settle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, List, Optional
 
-from ._ringmq import Closed
+from ._ringmq import Closed, _Interrupt
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._ringmq import Message, PullSubscription
 
-#: First non-zero sleep of the back-off, in seconds.
-MIN_SLEEP = 0.0002
-#: Longest sleep between two polls of an idle subscription, in seconds.
-MAX_SLEEP = 0.01
+
+def _settle(fut: "asyncio.Future[List[Message]]", result: "List[Message]", error: Optional[BaseException]) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
 
 
-def _next_sleep(delay: float) -> float:
-    return MAX_SLEEP if delay * 2 > MAX_SLEEP else max(MIN_SLEEP, delay * 2)
+async def _wait(sub: "PullSubscription", max: int, timeout: Optional[float]) -> "List[Message]":
+    """Up to max messages, waiting on a thread of its own up to timeout."""
+    loop = asyncio.get_running_loop()
+    fut: "asyncio.Future[List[Message]]" = loop.create_future()
+    stop = _Interrupt()
+
+    def run() -> None:
+        result: "List[Message]" = []
+        error: Optional[BaseException] = None
+        try:
+            result = sub._wait(max, timeout, stop)
+        except BaseException as e:  # handed to the awaiting task
+            error = e
+        try:
+            loop.call_soon_threadsafe(_settle, fut, result, error)
+        except RuntimeError:
+            pass  # the loop is closed: nobody awaits any more
+
+    threading.Thread(target=run, name="ringmq-aio-wait", daemon=True).start()
+    try:
+        return await fut
+    except BaseException:
+        stop.interrupt()
+        raise
 
 
 async def poll(sub: "PullSubscription", timeout: Optional[float]) -> "Optional[Message]":
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
-    delay = 0.0
-    while True:
-        msg = sub.poll(0)
-        if msg is not None:
-            return msg
-        if deadline is None:
-            await asyncio.sleep(delay)
-        else:
-            left = deadline - loop.time()
-            if left <= 0:
-                return None
-            await asyncio.sleep(min(delay, left))
-        delay = _next_sleep(delay)
+    msg = sub.poll(0)
+    if msg is not None or timeout == 0:
+        return msg
+    got = await _wait(sub, 1, timeout)
+    return got[0] if got else None
 
 
 async def poll_batch(
     sub: "PullSubscription", max: int, timeout: Optional[float]
 ) -> "List[Message]":
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
-    delay = 0.0
-    while True:
-        batch = sub.poll_batch(max, 0)
-        if batch:
-            return batch
-        if deadline is None:
-            await asyncio.sleep(delay)
-        else:
-            left = deadline - loop.time()
-            if left <= 0:
-                return batch
-            await asyncio.sleep(min(delay, left))
-        delay = _next_sleep(delay)
+    batch = sub.poll_batch(max, 0)
+    if batch or timeout == 0:
+        return batch
+    return await _wait(sub, max, timeout)
 
 
 class AsyncMessages:
     """``async for msg in pull.aiter()``: ends when the subscription closes."""
 
-    __slots__ = ("_sub", "_delay")
+    __slots__ = ("_sub",)
 
     def __init__(self, sub: "PullSubscription") -> None:
         self._sub = sub
-        self._delay = 0.0
 
     def __aiter__(self) -> "AsyncMessages":
         return self
 
     async def __anext__(self) -> "Message":
         sub = self._sub
-        while True:
-            try:
-                msg = sub.poll(0)
-            except Closed:
-                raise StopAsyncIteration from None
-            if msg is not None:
-                self._delay = 0.0
-                return msg
-            await asyncio.sleep(self._delay)
-            self._delay = _next_sleep(self._delay)
+        try:
+            msg = sub.poll(0)
+            while msg is None:
+                got = await _wait(sub, 1, None)
+                msg = got[0] if got else None
+        except Closed:
+            raise StopAsyncIteration from None
+        return msg

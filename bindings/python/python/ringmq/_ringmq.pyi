@@ -109,6 +109,14 @@ class Closed(RingMQError):
 class InvalidArgument(RingMQError, ValueError):
     """A value the call cannot accept (also a ValueError)."""
 
+class Interrupted(RingMQError):
+    """A wait was interrupted before it ended; it changed nothing."""
+
+@final
+class _Interrupt:
+    def __init__(self) -> None: ...
+    def interrupt(self) -> None: ...
+
 @final
 class Message:
     """A delivered message."""
@@ -145,6 +153,9 @@ class PullSubscription:
     def topic(self) -> str: ...
     def poll(self, timeout: Optional[float] = None) -> Optional[Message]: ...
     def poll_batch(self, max: int, timeout: Optional[float] = None) -> List[Message]: ...
+    def _wait(
+        self, max: int, timeout: Optional[float], interrupt: _Interrupt
+    ) -> List[Message]: ...
     def ack_all(self, messages: Iterable[Message]) -> int: ...
     def __iter__(self) -> Iterator[Message]: ...
     def __next__(self) -> Message: ...
@@ -267,10 +278,12 @@ __all__ = [
     "Exists",
     "Closed",
     "InvalidArgument",
+    "Interrupted",
     "Broker",
     "Topic",
     "PushSubscription",
     "PullSubscription",
     "Message",
+    "_Interrupt",
     "_close_all",
 ]
