@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::{validate_name, BrokerOptions, TopicOptions};
 use crate::pool::Pool;
 use crate::stats::PoolStats;
-use crate::sync::{AtomicBool, Mutex, Ordering::*};
+use crate::sync::{AtomicBool, Condvar, Mutex, Ordering::*};
 use crate::topic::{Topic, TopicCore};
 
 /// What `close` left undone.
@@ -33,7 +33,18 @@ pub(crate) struct BrokerCore {
     topics: Mutex<BTreeMap<String, Arc<TopicCore>>>,
     pub pool: Arc<Pool>,
     closed: AtomicBool,
-    report: Mutex<Option<CloseReport>>,
+    close_state: Mutex<CloseState>,
+    /// Signalled when a close finishes.
+    close_done: Condvar,
+}
+
+/// Who closes: the first `close` does the work; a later one waits for its
+/// report (or, on a pool thread, which the first may be joining, answers
+/// at once).
+enum CloseState {
+    Open,
+    Closing,
+    Closed(CloseReport),
 }
 
 /// One engine instance. Cheap to clone (handles share it), thread-safe.
@@ -48,7 +59,7 @@ struct CloseOnDrop(Arc<BrokerCore>);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
-        self.0.close(Duration::ZERO);
+        let _ = self.0.close(Duration::ZERO);
     }
 }
 
@@ -59,7 +70,8 @@ impl Broker {
             topics: Mutex::new(BTreeMap::new()),
             pool: Pool::new(opts),
             closed: AtomicBool::new(false),
-            report: Mutex::new(None),
+            close_state: Mutex::new(CloseState::Open),
+            close_done: Condvar::new(),
         });
         Ok(Broker {
             _owner: Arc::new(CloseOnDrop(core.clone())),
@@ -148,8 +160,15 @@ impl Broker {
     /// what is pending for up to `drain`, then stops every subscription and
     /// joins every thread the broker started. Idempotent: later calls return
     /// the first report.
+    ///
+    /// From a push handler (a pool thread) close does not drain, since the
+    /// calling handler's own message is outstanding until it returns: it
+    /// stops intake, closes every subscription, joins every other pool
+    /// thread and returns; the calling worker exits when its handler
+    /// returns. A close from a handler while another close runs answers
+    /// `Closed` at once (the other close may be joining that very thread).
     pub fn close(&self, drain: Duration) -> Result<CloseReport> {
-        Ok(self.core.close(drain))
+        self.core.close(drain)
     }
 
     pub fn pool_stats(&self) -> PoolStats {
@@ -173,11 +192,36 @@ impl BrokerCore {
             .collect()
     }
 
-    fn close(&self, drain: Duration) -> CloseReport {
-        let mut report_slot = self.report.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = report_slot.as_ref() {
-            return r.clone();
+    fn close(&self, drain: Duration) -> Result<CloseReport> {
+        let on_pool = Pool::on_worker_thread();
+        {
+            let mut st = self.close_state.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                match &*st {
+                    CloseState::Closed(r) => return Ok(r.clone()),
+                    CloseState::Closing if on_pool => {
+                        return Err(Error::closed(
+                            "broker (being closed by another call, which may be waiting for this handler to return)",
+                        ))
+                    }
+                    CloseState::Closing => {
+                        st = self.close_done.wait(st).unwrap_or_else(|e| e.into_inner());
+                    }
+                    CloseState::Open => break,
+                }
+            }
+            *st = CloseState::Closing;
         }
+        let report = self.shut(if on_pool { Duration::ZERO } else { drain });
+        *self.close_state.lock().unwrap_or_else(|e| e.into_inner()) =
+            CloseState::Closed(report.clone());
+        self.close_done.notify_all();
+        Ok(report)
+    }
+
+    /// Stops intake, drains for up to `drain`, reports what is left, stops
+    /// every subscription and joins the pool's threads.
+    fn shut(&self, drain: Duration) -> CloseReport {
         self.closed.store(true, Release);
         let topics = self.topic_cores();
         for t in &topics {
@@ -222,7 +266,6 @@ impl BrokerCore {
             t.shut_down();
         }
         self.pool.shutdown();
-        *report_slot = Some(report.clone());
         report
     }
 }

@@ -964,8 +964,11 @@ impl Model {
                 one(m, Res::Ok)
             }
             Act::Unsubscribe { sub } => {
+                let closed = m.closed;
                 let s = &mut m.subs[sub];
-                if !s.listed {
+                // After the broker closed, unsubscribe answers Closed and
+                // changes nothing.
+                if !s.listed || closed {
                     return one(m, Res::Err(ErrorKind::Closed));
                 }
                 s.listed = false;

@@ -130,10 +130,8 @@ fn calls_after_close_answer_closed_and_change_nothing() {
     assert_eq!(c.data(), &[2], "in_progress after close lets nothing go");
     assert_eq!(c.term().unwrap_err().kind(), ErrorKind::Closed);
     // SAFETY: the tag was never handed out, so no Delivery has it.
-    assert_eq!(
-        unsafe { s.ack_tag(bad_tag) }.unwrap_err().kind(),
-        ErrorKind::Closed
-    );
+    let bad = unsafe { s.ack_tag(bad_tag) };
+    assert_eq!(bad.unwrap_err().kind(), ErrorKind::Closed);
     let after = s.stats();
     assert_eq!(
         (
