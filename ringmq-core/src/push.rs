@@ -185,16 +185,20 @@ impl PushSub {
 
     /// One visit by a worker; true if it ran or queued anything.
     pub(crate) fn run_some(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> bool {
+        /// Leaves the visit however it ends (a panic in the engine
+        /// included), so an unsubscribe never waits for a visit gone.
+        struct Visit<'a>(&'a AtomicUsize, usize);
+        impl Drop for Visit<'_> {
+            fn drop(&mut self) {
+                VISITING.with(|v| v.set(self.1));
+                self.0.fetch_sub(1, SeqCst);
+            }
+        }
         self.visits.fetch_add(1, SeqCst);
         fence(SeqCst);
-        let did = !self.core.is_closed() && {
-            let outer = VISITING.with(|v| v.replace(Arc::as_ptr(self) as usize));
-            let did = self.visit(batch);
-            VISITING.with(|v| v.set(outer));
-            did
-        };
-        self.visits.fetch_sub(1, SeqCst);
-        did
+        let outer = VISITING.with(|v| v.replace(Arc::as_ptr(self) as usize));
+        let _visit = Visit(&self.visits, outer);
+        !self.core.is_closed() && self.visit(batch)
     }
 
     fn visit(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> bool {

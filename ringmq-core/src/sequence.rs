@@ -166,11 +166,12 @@ impl Sequencer {
 /// RMWs of one location are totally ordered and each reads the latest value,
 /// so of two settlers the later one acquires the earlier one's settle (the
 /// earlier RMW releases it) and moves past it; the gate never stops short
-/// of a settled run.
+/// of a settled run. A gate released meanwhile (`FREE`) is left alone: its
+/// subscription let go of it while this settler ran.
 pub fn advance_gate(gate: &AtomicU64, settled: impl Fn(u64) -> bool) -> bool {
     let mut w = gate.fetch_add(0, Ordering::SeqCst);
     let mut moved = false;
-    while settled(w) {
+    while w != FREE && settled(w) {
         match gate.compare_exchange(w, w + 1, Ordering::SeqCst, Ordering::SeqCst) {
             Ok(_) => {
                 w += 1;
