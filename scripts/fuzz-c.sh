@@ -14,7 +14,7 @@
 #                  whose fixes are pending; see docs/C.md); --ci implies it
 #   --keep-going   go on after a failing seed and list them all at the end
 #   --plain        no sanitizers (faster, more interleavings per minute)
-# A failing seed's log is kept in fuzz-logs/seed-S.log.
+# A failing seed's log is kept in target/fuzz-c/logs/seed-S.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -79,7 +79,7 @@ if [ -n "$one" ]; then
 fi
 if [ $ci = 1 ]; then
     start=${start:-1}
-    seeds=${seeds:-40}
+    seeds=${seeds:-50}
 fi
 if [ -z "$seeds" ] && [ -z "$minutes" ]; then
     echo "give --seeds N, --minutes M, --seed S, --ci or --soak (see --help)" >&2
@@ -89,7 +89,8 @@ start=${start:-$(( $(date +%s) % 1000000 * 1000 ))}
 deadline=0
 [ -n "$minutes" ] && deadline=$(( $(date +%s) + minutes * 60 ))
 
-mkdir -p fuzz-logs
+logs="$bin_dir/logs"
+mkdir -p "$logs"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 failed=() ran=0 seed=$start t0=$(date +%s)
@@ -99,8 +100,8 @@ while :; do
     if "$bin_dir/fuzz" "$seed" >"$log" 2>&1; then
         [ $ci = 1 ] || tail -1 "$log"
     else
-        cp "$log" "fuzz-logs/seed-$seed.log"
-        echo "seed $seed FAILED (log: fuzz-logs/seed-$seed.log):"
+        cp "$log" "$logs/seed-$seed.log"
+        echo "seed $seed FAILED (log: $logs/seed-$seed.log):"
         grep -m3 -E 'FUZZ FAILURE|ERROR: |runtime error' "$log" || tail -5 "$log"
         failed+=("$seed")
         [ $keep_going = 1 ] || break
