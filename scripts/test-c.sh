@@ -9,7 +9,9 @@
 # under valgrind and against the shared library; the header compiled as
 # C++; installing into a temporary prefix and building with pkg-config
 # (shared and static); the IoT-gateway example; a short run of the
-# throughput program (the full measurement is `make -C examples/c bench`).
+# throughput program (the full measurement is `make -C examples/c bench`);
+# a bounded slice of the C API fuzzer under ASan+UBSan and a 10 s soak (the
+# long campaign is scripts/fuzz-c.sh --minutes M, see docs/C.md).
 # Usage (from anywhere): scripts/test-c.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,6 +131,12 @@ make -C examples/c run
 step "throughput program, small run (it checks every message arrives once, in order)"
 make -s -C examples/c throughput
 examples/c/throughput 100000 1
+
+step "fuzzer, bounded slice: 50 seeds under ASan+UBSan, known-defect switches on (scripts/fuzz-c.sh --ci)"
+scripts/fuzz-c.sh --ci
+
+step "soak, short run (scripts/fuzz-c.sh --soak 10): RSS and threads flat, exact accounting"
+scripts/fuzz-c.sh --soak 10 | tail -2
 
 echo
 echo "C API: all checks passed"
