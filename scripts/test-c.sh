@@ -135,6 +135,9 @@ examples/c/throughput 100000 1
 step "fuzzer, bounded slice: 50 seeds under ASan+UBSan, known-defect switches on (scripts/fuzz-c.sh --ci)"
 scripts/fuzz-c.sh --ci
 
+step "fuzzer, bounded slice without sanitizers (fork() mid-run included): 30 seeds"
+scripts/fuzz-c.sh --ci --plain --start 1001 --seeds 30 | tail -1
+
 step "soak, short run (scripts/fuzz-c.sh --soak 10): RSS and threads flat, exact accounting"
 scripts/fuzz-c.sh --soak 10 | tail -2
 

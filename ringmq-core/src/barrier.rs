@@ -57,6 +57,16 @@ pub(crate) fn init() {
     });
 }
 
+/// In a child after fork (see `fork`): membarrier registration is not
+/// inherited, so the child registers again or falls back to fences. Only
+/// the forking thread exists there, so nothing races this store.
+#[cfg(not(loom))]
+pub(crate) fn after_fork() {
+    if MODE.load(Ordering::Relaxed) == ASYMMETRIC && !register() {
+        MODE.store(SYMMETRIC, Ordering::Release);
+    }
+}
+
 #[inline]
 fn asymmetric() -> bool {
     MODE.load(Ordering::Acquire) == ASYMMETRIC

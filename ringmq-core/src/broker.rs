@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::clock::{deadline, mono_ns};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fork::Origin;
 use crate::options::{validate_name, BrokerOptions, TopicOptions};
 use crate::pool::Pool;
 use crate::stats::PoolStats;
@@ -33,6 +34,8 @@ pub(crate) struct BrokerCore {
     topics: Mutex<BTreeMap<String, Arc<TopicCore>>>,
     pub pool: Arc<Pool>,
     closed: AtomicBool,
+    /// The process the broker was created in (see `fork`).
+    origin: Origin,
     close_state: Mutex<CloseState>,
     /// Signalled when a close finishes.
     close_done: Condvar,
@@ -59,6 +62,12 @@ struct CloseOnDrop(Arc<BrokerCore>);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
+        if self.0.origin.forked() {
+            // The parent's threads do not exist here and its locks may be
+            // held for good: leak the broker rather than touch them.
+            std::mem::forget(self.0.clone());
+            return;
+        }
         let _ = self.0.close(Duration::ZERO);
     }
 }
@@ -70,6 +79,7 @@ impl Broker {
             topics: Mutex::new(BTreeMap::new()),
             pool: Pool::new(opts),
             closed: AtomicBool::new(false),
+            origin: Origin::here(),
             close_state: Mutex::new(CloseState::Open),
             close_done: Condvar::new(),
         });
@@ -80,6 +90,7 @@ impl Broker {
     }
 
     fn check_open(&self) -> Result<()> {
+        self.core.origin.check()?;
         if self.core.closed.load(Acquire) {
             return Err(Error::closed("broker"));
         }
@@ -119,8 +130,16 @@ impl Broker {
             None,
             true,
             pool.clone(),
+            self.core.origin,
         ));
-        let topic = Arc::new(TopicCore::new(name, opts, Some(dlq.clone()), false, pool));
+        let topic = Arc::new(TopicCore::new(
+            name,
+            opts,
+            Some(dlq.clone()),
+            false,
+            pool,
+            self.core.origin,
+        ));
         topics.insert(dlq_name, dlq);
         topics.insert(name.to_owned(), topic.clone());
         Ok(Topic { core: topic })
@@ -178,6 +197,9 @@ impl Broker {
     /// Every topic, subscription and pool metric in the Prometheus text
     /// exposition format.
     pub fn metrics_text(&self) -> String {
+        if self.core.origin.forked() {
+            return String::new();
+        }
         crate::metrics::render(&self.topic_cores(), &self.core.pool.stats())
     }
 }
@@ -193,6 +215,8 @@ impl BrokerCore {
     }
 
     fn close(&self, drain: Duration) -> Result<CloseReport> {
+        // In a forked child, the locks and threads below are the parent's.
+        self.origin.check()?;
         let on_pool = Pool::on_worker_thread();
         {
             let mut st = self.close_state.lock().unwrap_or_else(|e| e.into_inner());

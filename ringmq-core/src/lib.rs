@@ -29,6 +29,7 @@ mod broker;
 mod clock;
 mod delivery;
 mod error;
+mod fork;
 mod handler;
 mod interrupt;
 mod metrics;

@@ -475,6 +475,9 @@ impl PushSubscription {
     /// thread. Completions of asynchronous handlers may still arrive later;
     /// they settle nothing. Answers `Closed` if it was already removed.
     pub fn unsubscribe(&self) -> Result<()> {
+        if self.sub.core.topic().forked() {
+            return Err(self.sub.core.topic().closed_error());
+        }
         self.sub.pool.remove(&self.sub);
         let r = self
             .sub

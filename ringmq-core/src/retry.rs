@@ -137,7 +137,7 @@ impl RetryStore {
         self.entries.len()
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub fn used(&self) -> usize {
         self.entries.len() - self.free.len()
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::clock::{deadline, wall_ns};
 use crate::delivery::Message;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fork::Origin;
 use crate::handler::HandlerResult;
 use crate::interrupt::Interrupt;
 use crate::notes::{DeadLetterNote, Lapped, NoteTable};
@@ -34,6 +35,8 @@ pub(crate) struct TopicCore {
     subs: Mutex<Vec<Arc<SubCore>>>,
     dlq: Option<Arc<TopicCore>>,
     is_dlq: bool,
+    /// The process the topic was created in (see `fork`).
+    origin: Origin,
     /// A dead-letter topic's notes: why, and by which group, each dead
     /// letter was dead-lettered (see `notes`).
     notes: Option<NoteTable>,
@@ -55,6 +58,7 @@ impl TopicCore {
         dlq: Option<Arc<TopicCore>>,
         is_dlq: bool,
         pool: Arc<Pool>,
+        origin: Origin,
     ) -> TopicCore {
         TopicCore {
             name: name.to_owned(),
@@ -73,11 +77,30 @@ impl TopicCore {
             publishing_closed: AtomicBool::new(false),
             shut: AtomicBool::new(false),
             dropped_gone: AtomicU64::new(0),
+            origin,
         }
     }
 
     pub(crate) fn is_shut(&self) -> bool {
-        self.shut.load(Acquire)
+        self.shut.load(Acquire) || self.origin.forked()
+    }
+
+    /// Publishes are refused: closing, closed, or in a forked child.
+    fn refuses_publishes(&self) -> bool {
+        self.publishing_closed.load(Acquire) || self.origin.forked()
+    }
+
+    /// Is this a forked child of the process that created the topic?
+    pub(crate) fn forked(&self) -> bool {
+        self.origin.forked()
+    }
+
+    /// `Closed`, saying why: the topic closed, or the process forked.
+    pub(crate) fn closed_error(&self) -> Error {
+        match self.origin.check() {
+            Err(e) => e,
+            Ok(()) => Error::closed(&format!("topic {:?}", self.name)),
+        }
     }
 
     /// Stops publishes; consumers go on (draining).
@@ -90,7 +113,12 @@ impl TopicCore {
     pub(crate) fn shut_down(&self) {
         self.publishing_closed.store(true, Release);
         self.shut.store(true, Release);
-        for s in self.subs_snapshot() {
+        // The topic lets go of its subscriptions (each holds the topic, so
+        // keeping them would keep both alive for good); handles still held
+        // by users keep theirs, closed.
+        let subs = std::mem::take(&mut *self.subs.lock().unwrap_or_else(|e| e.into_inner()));
+        for s in subs {
+            self.dropped_gone.fetch_add(s.acct.dropped_total(), Relaxed);
             s.close();
         }
         self.producers.notify();
@@ -98,6 +126,10 @@ impl TopicCore {
     }
 
     pub(crate) fn subs_snapshot(&self) -> Vec<Arc<SubCore>> {
+        if self.forked() {
+            // A lock held at fork time would never be released here.
+            return Vec::new();
+        }
         self.subs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -132,11 +164,11 @@ impl TopicCore {
             if ignore_closing {
                 self.is_shut()
             } else {
-                self.publishing_closed.load(Acquire)
+                self.refuses_publishes()
             }
         };
         if closed() {
-            return Err(Error::closed(&format!("topic {:?}", self.name)));
+            return Err(self.closed_error());
         }
         // A zero timeout never waits, so it answers `Timeout`, never
         // `Interrupted`.
@@ -173,7 +205,7 @@ impl TopicCore {
                 )));
             }
             if closed() {
-                return Err(Error::closed(&format!("topic {:?}", self.name)));
+                return Err(self.closed_error());
             }
             if woke == Woke::TimedOut && !self.seq.has_room(n) {
                 self.counters.timed_out.fetch_add(n, Relaxed);
@@ -237,8 +269,8 @@ impl TopicCore {
             self.check_payload(p.as_ref().len())?;
         }
         if n == 0 {
-            if self.publishing_closed.load(Acquire) {
-                return Err(Error::closed(&format!("topic {:?}", self.name)));
+            if self.refuses_publishes() {
+                return Err(self.closed_error());
             }
             let at = self.seq.claimed();
             return Ok(at..at);
@@ -291,8 +323,8 @@ impl TopicCore {
     ) -> Result<Arc<SubCore>> {
         validate_name("group", group)?;
         opts.validate()?;
-        if self.publishing_closed.load(Acquire) {
-            return Err(Error::closed(&format!("topic {:?}", self.name)));
+        if self.refuses_publishes() {
+            return Err(self.closed_error());
         }
         let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
         if subs.iter().any(|s| s.group == group) {
@@ -339,7 +371,7 @@ impl TopicCore {
     pub(crate) fn remove_subscription(&self, sub: &Arc<SubCore>) -> Result<()> {
         if self.is_shut() {
             // The broker closed every subscription already.
-            return Err(Error::closed(&format!("topic {:?}", self.name)));
+            return Err(self.closed_error());
         }
         let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
         let Some(i) = subs.iter().position(|s| Arc::ptr_eq(s, sub)) else {

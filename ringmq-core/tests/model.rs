@@ -984,8 +984,10 @@ impl Model {
                 if m.report.is_none() {
                     m.report = Some(m.close_report());
                     m.closed = true;
+                    // The closed topic lets go of its subscriptions.
                     for s in &mut m.subs {
                         s.closed = true;
+                        s.listed = false;
                     }
                     for s in 0..m.subs.len() {
                         m.tidy(s);

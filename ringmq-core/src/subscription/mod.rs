@@ -163,7 +163,7 @@ impl SubCore {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Acquire)
+        self.closed.load(Acquire) || self.topic.forked()
     }
 
     fn ring(&self) -> &Ring {
@@ -184,12 +184,15 @@ impl SubCore {
             return Err(self.closed_error());
         }
         if self.topic.is_shut() {
-            return Err(Error::closed(&format!("topic {:?}", self.topic.name)));
+            return Err(self.topic.closed_error());
         }
         Ok(())
     }
 
     fn closed_error(&self) -> Error {
+        if self.topic.forked() {
+            return self.topic.closed_error();
+        }
         Error::closed(&format!("subscription {:?}", self.group))
     }
 
@@ -288,6 +291,9 @@ impl SubCore {
     /// Messages this subscription still owes: undelivered, in flight, or
     /// waiting for a retry.
     pub(crate) fn outstanding(&self) -> u64 {
+        if self.topic.forked() {
+            return 0;
+        }
         self.acct.outstanding(self.lag(), self.waiting_retry())
     }
 
@@ -303,6 +309,10 @@ impl SubCore {
     }
 
     pub(crate) fn stats_snapshot(&self, with_error: bool) -> SubStats {
+        if self.topic.forked() {
+            // The store's lock may be held for good in a forked child.
+            return self.acct.snapshot(0, 0, false);
+        }
         let waiting = self.waiting_retry();
         self.acct.snapshot(self.lag(), waiting, with_error)
     }

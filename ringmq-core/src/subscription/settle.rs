@@ -88,7 +88,8 @@ impl SubCore {
     /// go of the delivery, so that its slot no longer holds producers back;
     /// `in_progress` changes nothing at all (the holder still reads it).
     fn settle_closed(&self, tag: u64, action: Action<'_>) -> Result<()> {
-        if !matches!(action, Action::InProgress) {
+        // In a forked child nothing is let go: its locks may be held.
+        if !matches!(action, Action::InProgress) && !self.topic().forked() {
             let _ = self.settle_tag(tag, Action::Release);
             self.try_release_gate();
         }
