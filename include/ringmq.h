@@ -250,8 +250,9 @@ typedef struct {
  * A delivered message.
  *
  * From `ringmq_poll`: `data` stays valid until this delivery is settled
- * (`ringmq_ack`, `ringmq_nack`, `ringmq_term`) or its subscription is
- * unsubscribed; the struct itself is the caller's. In a push handler: the
+ * (`ringmq_ack`, `ringmq_nack`, `ringmq_term`), its subscription is
+ * unsubscribed, or its ack timeout passes (`ringmq_in_progress` moves it),
+ * whichever comes first; the struct itself is the caller's. In a push handler: the
  * message and `data` are valid during the call only, and `delivery_tag`
  * is 0 (the handler's return value settles it).
  *
@@ -709,9 +710,12 @@ ringmq_status ringmq_subscribe(ringmq_topic *t, const char *group, ringmq_handle
  * - `timeout_ms`: -1 waits for ever, 0 does not wait, else milliseconds.
  * - `out`: receives the message. Its `data` stays valid until the delivery
  *   is settled with `ringmq_ack`, `ringmq_nack` or `ringmq_term` (by any
- *   thread) or the subscription is unsubscribed. An unsettled delivery is
- *   redelivered after the topic's `ack_timeout_ms`
- *   (`ringmq_in_progress` restarts that timer).
+ *   thread), the subscription is unsubscribed, or the topic's
+ *   `ack_timeout_ms` passes unsettled, whichever comes first
+ *   (`ringmq_in_progress` restarts that timer). An expired delivery is
+ *   redelivered, and its slot is freed at once, so a consumer that forgets
+ *   a delivery never holds producers back for long; settling it later
+ *   answers `RINGMQ_INVALID_ARGUMENT` ("expired").
  *
  * # Returns
  * `RINGMQ_OK`; `RINGMQ_EMPTY` when nothing arrived in time (`*out` is then
@@ -816,7 +820,7 @@ ringmq_status ringmq_term(ringmq_sub *s, uint64_t delivery_tag);
 
 /**
  * Marks a pulled delivery as still being worked on: restarts its ack
- * timer. Its `data` stays valid.
+ * timer, so its `data` stays valid until the new deadline.
  *
  * # Arguments
  * - `s`: the pull subscription it came from.

@@ -201,11 +201,15 @@ impl Delivery {
     /// Turns the delivery into its tag and payload pointer without settling
     /// it, for the C API: the payload, and the texts of a dead letter's
     /// reason and group, stay valid until the tag is settled with one of the
-    /// subscription's `*_tag` calls, while the subscription is alive (the
-    /// dead-letter topic, or the retry store's entry, keeps the note while
-    /// the delivery pins it).
+    /// subscription's `*_tag` calls or its ack deadline passes, whichever
+    /// comes first, while the subscription is alive. (A raw tag pins its
+    /// slot only until the ack deadline, so a consumer that forgets a tag
+    /// never holds producers back for good; `in_progress` moves the
+    /// deadline. Settling a tag after it expired answers `InvalidArgument`,
+    /// "expired".)
     pub fn into_raw(mut self) -> (u64, *const u8, usize) {
         self.settled = true;
+        self.sub.mark_raw(self.tag);
         (self.tag, self.ptr, self.len)
     }
 }

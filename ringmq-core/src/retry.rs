@@ -106,6 +106,11 @@ pub(crate) struct RetryStore {
     waiting: usize,
 }
 
+/// The generation bits a tag carries; the top bit of a held generation
+/// marks a raw holder (see `mark_raw`).
+const GEN_BITS: u32 = 0x7fff_ffff;
+const RAW_HOLD: u32 = 1 << 31;
+
 /// A heap item's marker for a waiting entry (in-flight ones use their gen).
 const WAITING: u32 = u32::MAX;
 
@@ -326,12 +331,28 @@ impl RetryStore {
         (true, self.maybe_free(idx))
     }
 
+    /// Delivery `gen` of entry `idx` is now held by raw tag: its holder's
+    /// payload is valid only until the delivery expires.
+    pub fn mark_raw(&mut self, idx: u32, gen: u32) {
+        let e = &mut self.entries[idx as usize];
+        if let Some(g) = e.held.iter_mut().find(|g| **g & GEN_BITS == gen & GEN_BITS) {
+            *g |= RAW_HOLD;
+        }
+    }
+
+    /// The delivery of entry `idx` expired: raw holders let go of it now.
+    pub fn drop_raw_holders(&mut self, idx: u32) {
+        self.entries[idx as usize]
+            .held
+            .retain(|g| g & RAW_HOLD == 0);
+    }
+
     /// Is delivery `gen` of entry `idx` still held?
     pub fn holds(&self, idx: u32, gen: u32) -> bool {
         self.entries[idx as usize]
             .held
             .iter()
-            .any(|&g| g & 0x7fff_ffff == gen & 0x7fff_ffff)
+            .any(|&g| g & GEN_BITS == gen & GEN_BITS)
     }
 
     fn maybe_free(&mut self, idx: u32) -> bool {

@@ -324,6 +324,7 @@ impl Sub {
                 self.settle(seq);
                 Outcome::ReapedAbandoned
             }
+            Some(Reaped::Lapsed) => unreachable!("these models hold no raw tags"),
         }
     }
 

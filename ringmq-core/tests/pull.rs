@@ -314,3 +314,52 @@ fn consume_acks_successes_and_retries_failures() {
     assert_eq!(d, vec![3, 5]);
     assert_eq!(s.consume(8, Some(Duration::ZERO), |_| Ok(())).unwrap(), 0);
 }
+
+/// A raw tag (the C API's delivery) that is never settled pins its slot
+/// only until the ack timeout: the message is redelivered, and producers
+/// come round the ring as usual (one forgotten delivery wedged the topic).
+#[test]
+fn a_forgotten_raw_delivery_never_wedges_producers() {
+    let mq = broker();
+    let t = mq
+        .create_topic(
+            "t",
+            TopicOptions {
+                ack_timeout: Duration::from_millis(50),
+                backoff_base: Duration::from_millis(1),
+                backoff_max: Duration::from_millis(1),
+                ..small(4)
+            },
+        )
+        .unwrap();
+    let s = t.subscribe_pull("c", SubOptions::default()).unwrap();
+    t.publish(b"forgotten").unwrap();
+    let (tag, _, _) = poll1(&s).into_raw();
+    // Redelivered after the ack timeout, and acked this time.
+    let again = s
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("redelivered");
+    assert_eq!((again.data(), again.attempt()), (&b"forgotten"[..], 2));
+    again.ack().unwrap();
+    // The forgotten tag's late settle is refused as expired, once.
+    // SAFETY: no Delivery with this tag exists (it was turned raw).
+    let late = unsafe { s.ack_tag(tag) }.unwrap_err();
+    assert!(late.message().contains("expired"), "{late}");
+    // SAFETY: as above.
+    let twice = unsafe { s.ack_tag(tag) }.unwrap_err();
+    assert!(twice.message().contains("unknown"), "{twice}");
+    // Producers come round the ring several times.
+    for lap in 0..4u8 {
+        for i in 0..4u8 {
+            t.publish_with(&[lap, i], 0, Some(Duration::from_secs(2)))
+                .unwrap_or_else(|e| panic!("lap {lap}: {e}"));
+        }
+        for _ in 0..4 {
+            poll1(&s).ack().unwrap();
+        }
+    }
+    let st = s.stats();
+    assert_eq!((st.in_flight, st.lag), (0, 0), "{st:?}");
+    mq.close(Duration::ZERO).unwrap();
+}

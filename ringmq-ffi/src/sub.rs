@@ -272,9 +272,12 @@ unsafe fn poll_into(
 /// - `timeout_ms`: -1 waits for ever, 0 does not wait, else milliseconds.
 /// - `out`: receives the message. Its `data` stays valid until the delivery
 ///   is settled with `ringmq_ack`, `ringmq_nack` or `ringmq_term` (by any
-///   thread) or the subscription is unsubscribed. An unsettled delivery is
-///   redelivered after the topic's `ack_timeout_ms`
-///   (`ringmq_in_progress` restarts that timer).
+///   thread), the subscription is unsubscribed, or the topic's
+///   `ack_timeout_ms` passes unsettled, whichever comes first
+///   (`ringmq_in_progress` restarts that timer). An expired delivery is
+///   redelivered, and its slot is freed at once, so a consumer that forgets
+///   a delivery never holds producers back for long; settling it later
+///   answers `RINGMQ_INVALID_ARGUMENT` ("expired").
 ///
 /// # Returns
 /// `RINGMQ_OK`; `RINGMQ_EMPTY` when nothing arrived in time (`*out` is then
@@ -476,7 +479,7 @@ pub unsafe extern "C" fn ringmq_term(s: *mut ringmq_sub, delivery_tag: u64) -> r
 }
 
 /// Marks a pulled delivery as still being worked on: restarts its ack
-/// timer. Its `data` stays valid.
+/// timer, so its `data` stays valid until the new deadline.
 ///
 /// # Arguments
 /// - `s`: the pull subscription it came from.

@@ -148,8 +148,9 @@ pub struct ringmq_sub_options {
 /// A delivered message.
 ///
 /// From `ringmq_poll`: `data` stays valid until this delivery is settled
-/// (`ringmq_ack`, `ringmq_nack`, `ringmq_term`) or its subscription is
-/// unsubscribed; the struct itself is the caller's. In a push handler: the
+/// (`ringmq_ack`, `ringmq_nack`, `ringmq_term`), its subscription is
+/// unsubscribed, or its ack timeout passes (`ringmq_in_progress` moves it),
+/// whichever comes first; the struct itself is the caller's. In a push handler: the
 /// message and `data` are valid during the call only, and `delivery_tag`
 /// is 0 (the handler's return value settles it).
 ///

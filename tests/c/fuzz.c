@@ -29,10 +29,7 @@
  *   RINGMQ_FUZZ_SEED=S          seed when argv has none
  *   RINGMQ_FUZZ_WATCHDOG_S=N    seconds one seed may take (default 90)
  *   RINGMQ_FUZZ_VERBOSE=1       print each seed's configuration
- * Switches that avoid one interleaving each, for engine defects whose fixes
- * are pending (see docs/C.md); each is 0/unset by default:
- *   RINGMQ_FUZZ_SKIP_FORGOTTEN_DELIVERY   never leave a pulled delivery
- *       unsettled past its ack timeout (wedges the topic's producers)
+ * A switch that avoids one interleaving (0/unset by default):
  *   RINGMQ_FUZZ_SKIP_FORK                 no fork() mid-run: for sanitizer
  *       builds, whose allocator is not fork-safe in a multithreaded process
  *       (a child's first malloc can wait for good on a lock another thread
@@ -99,6 +96,12 @@ static uint64_t now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Until when a payload polled now with ack timeout `ack_ms` is surely
+ * valid: the engine's deadlines run on a coarse clock that may lag. */
+static uint64_t valid_until(uint32_t ack_ms) {
+    return now_ms() + (ack_ms > 12 ? ack_ms - 12 : 0);
+}
+
 static bool env_flag(const char *name) {
     const char *v = getenv(name);
     return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
@@ -123,7 +126,7 @@ static const char *const phase_names[] = {"setup", "chaos", "drain", "close", "t
                                           "fork child"};
 
 static struct {
-    bool forgotten_delivery, fork;
+    bool fork;
 } skip;
 
 static unsigned long long g_seed;
@@ -226,7 +229,17 @@ typedef struct {
     const uint8_t *data;
     uint32_t len, attempt;
     size_t slot_size;
+    /* A polled payload is valid until the delivery is settled or its ack
+     * timeout passes: checked only before this (monotonic ms). */
+    uint64_t valid_until_ms;
 } held_t;
+
+/* Checks a held payload while it must be valid; true if it failed. */
+static bool payload_broken(const held_t *h) {
+    bool ok = payload_ok(h->data, h->len, h->key);
+    return !ok && now_ms() < h->valid_until_ms;
+}
+
 
 typedef struct {
     pthread_mutex_t lock;
@@ -236,6 +249,7 @@ typedef struct {
     size_t slot_size;
     uint32_t max_attempts;
     bool lossy_topic;
+    uint32_t ack_timeout_ms;
     held_t held[HELD_MAX];
     int nheld;
     int topic_ix;
@@ -254,6 +268,7 @@ typedef struct {
     size_t slot_size, capacity;
     ringmq_overflow overflow;
     uint32_t max_attempts;
+    uint32_t ack_timeout_ms;
     const char *name;
 } topic_info;
 
@@ -572,7 +587,7 @@ static void settle_tracked(worker *w, int i, int how) {
     w->held[i] = w->held[--w->nheld];
     bool closed_before = closed_now();
     /* The payload must still be there until the delivery is settled. */
-    if (!closed_before && !payload_ok(h.data, h.len, h.key))
+    if (!closed_before && payload_broken(&h))
         fail("held delivery %" PRIu64 " (attempt %u): payload changed before it was settled",
              h.id, h.attempt);
     ringmq_status st;
@@ -626,6 +641,7 @@ static void op_tracked_poll(worker *w) {
         h->data = ms[i].data;
         h->len = ms[i].len;
         h->attempt = ms[i].attempt;
+        h->valid_until_ms = valid_until(g.t0.ack_timeout_ms);
     }
 }
 
@@ -644,7 +660,9 @@ static void op_tracked_settle(worker *w) {
         settle_tracked(w, i, 3);
     } else if (p < 92) {
         bool closed_before = closed_now();
+        uint64_t until = valid_until(g.t0.ack_timeout_ms);
         ringmq_status st = ringmq_in_progress(g.audit, w->held[i].tag);
+        if (st == RINGMQ_OK) w->held[i].valid_until_ms = until;
         if (g.expiry)
             expect("ringmq_in_progress", st, closed_before, 2, RINGMQ_OK, RINGMQ_INVALID_ARGUMENT);
         else
@@ -664,7 +682,7 @@ static void op_tracked_settle(worker *w) {
         }
         bool closed_before = closed_now();
         for (int j = 0; j < w->nheld; j++)
-            if (!closed_before && !payload_ok(w->held[j].data, w->held[j].len, w->held[j].key))
+            if (!closed_before && payload_broken(&w->held[j]))
                 fail("held delivery %" PRIu64 ": payload changed before it was settled",
                      w->held[j].id);
         ringmq_status st = ringmq_ack_batch(g.audit, tags, (size_t)n);
@@ -687,7 +705,7 @@ static void op_tracked_settle(worker *w) {
         } else {
             w->nheld = 0; /* after close nothing is tracked any more */
         }
-    } else if (g.expiry && !skip.forgotten_delivery && chance(r, 300)) {
+    } else if (g.expiry && chance(r, 300)) {
         /* Forget it: the ack timeout must bring it back. */
         w->held[i] = w->held[--w->nheld];
     }
@@ -760,12 +778,16 @@ static void churn_subscribe(worker *w, churn_slot *cs) {
     ringmq_topic *t;
     size_t slot_size;
     uint32_t max_attempts = 0;
+    /* unknown for other topics: the shortest a churn topic may have */
+    uint32_t ack_timeout_ms = 20;
     bool lossy_topic = false, is_dlq = false;
     topic_slot *ts = NULL;
     if (which == 0) {
         t = g.t0.t; slot_size = g.t0.slot_size; max_attempts = g.t0.max_attempts;
+        ack_timeout_ms = g.t0.ack_timeout_ms;
     } else if (which == 1) {
         t = g.t1.t; slot_size = g.t1.slot_size; max_attempts = g.t1.max_attempts;
+        ack_timeout_ms = g.t1.ack_timeout_ms;
         lossy_topic = g.t1.overflow == RINGMQ_OVERFLOW_DROP_OLDEST;
     } else {
         ts = &g.tslots[below(r, TOPIC_SLOTS)];
@@ -823,6 +845,7 @@ static void churn_subscribe(worker *w, churn_slot *cs) {
     cs->slot_size = slot_size;
     cs->max_attempts = max_attempts;
     cs->lossy_topic = lossy_topic;
+    cs->ack_timeout_ms = ack_timeout_ms;
     cs->nheld = 0;
 }
 
@@ -881,11 +904,12 @@ static void op_churn(worker *w) {
             h->data = ms[i].data;
             h->len = ms[i].len;
             h->attempt = ms[i].attempt;
+            h->valid_until_ms = valid_until(cs->ack_timeout_ms);
         }
     } else if (cs->nheld > 0) {
         int i = (int)below(r, (uint32_t)cs->nheld);
         held_t h = cs->held[i];
-        if (!closed_before && !payload_ok(h.data, h.len, h.key))
+        if (!closed_before && payload_broken(&h))
             fail("churn delivery %" PRIu64 " (attempt %u): payload changed before it was settled",
                  h.id, h.attempt);
         cs->held[i] = cs->held[--cs->nheld];
@@ -898,14 +922,16 @@ static void op_churn(worker *w) {
         else if (how < 8)
             s = ringmq_term(cs->sub, h.tag);
         else if (how < 9) {
+            uint64_t until = valid_until(cs->ack_timeout_ms);
             s = ringmq_in_progress(cs->sub, h.tag);
-            if (s == RINGMQ_OK) cs->held[cs->nheld++] = h;
-        } else {
-            if (!skip.forgotten_delivery) { /* forgotten: the ack timeout brings it back */
-                pthread_mutex_unlock(&cs->lock);
-                return;
+            if (s == RINGMQ_OK) {
+                h.valid_until_ms = until;
+                cs->held[cs->nheld++] = h;
             }
-            s = ringmq_ack(cs->sub, h.tag);
+        } else {
+            /* forgotten: the ack timeout brings it back, and frees its slot */
+            pthread_mutex_unlock(&cs->lock);
+            return;
         }
         /* a random tag acked by someone else may have taken it first */
         expect("settle(churn)", s, closed_before, 2, RINGMQ_OK, RINGMQ_INVALID_ARGUMENT);
@@ -955,7 +981,7 @@ static void op_topic(worker *w) {
             o.max_attempts = 1 + below(r, 3);
             o.backoff_base_ms = 1;
             o.backoff_max_ms = 1 + below(r, 5);
-            o.ack_timeout_ms = skip.forgotten_delivery ? 60000 : 20 + below(r, 200);
+            o.ack_timeout_ms = 20 + below(r, 200);
             bool bad = chance(r, 100);
             if (bad) o.capacity = chance(r, 500) ? 0 : 3;
             st = ringmq_topic_create(g.b, name, &o, &t);
@@ -1363,7 +1389,7 @@ static void make_topic(rng_t *r, topic_info *ti, const char *name, bool tracked)
     o.backoff_base_ms = 1 + below(r, 2);
     o.backoff_max_ms = o.backoff_base_ms + below(r, 8);
     o.ack_timeout_ms = 30000;
-    if (!skip.forgotten_delivery && chance(r, 500)) o.ack_timeout_ms = 30 + below(r, 200);
+    if (chance(r, 500)) o.ack_timeout_ms = 30 + below(r, 200);
     if (tracked) g.expiry = o.ack_timeout_ms < 30000;
     o.retry_capacity = chance(r, 500) ? 0 : 1 + below(r, (uint32_t)o.capacity);
     ringmq_status st = ringmq_topic_create(g.b, name, &o, &ti->t);
@@ -1372,6 +1398,7 @@ static void make_topic(rng_t *r, topic_info *ti, const char *name, bool tracked)
     ti->capacity = o.capacity;
     ti->overflow = o.overflow;
     ti->max_attempts = o.max_attempts;
+    ti->ack_timeout_ms = o.ack_timeout_ms;
     ti->name = name;
     if (g_verbose)
         fprintf(stderr, "  topic %s: capacity %zu slot_size %zu overflow %d max_attempts %u "
@@ -1541,11 +1568,9 @@ int main(int argc, char **argv) {
     const char *wd = getenv("RINGMQ_FUZZ_WATCHDOG_S");
     if (wd != NULL && atoi(wd) > 0) g_watchdog_s = (unsigned)atoi(wd);
     g_verbose = env_flag("RINGMQ_FUZZ_VERBOSE");
-    skip.forgotten_delivery = env_flag("RINGMQ_FUZZ_SKIP_FORGOTTEN_DELIVERY");
     skip.fork = env_flag("RINGMQ_FUZZ_SKIP_FORK");
-    printf("fuzz: seeds %llu..%llu; skipping:%s%s%s\n", seed, seed + count - 1,
-           skip.forgotten_delivery ? " forgotten-delivery" : "", skip.fork ? " fork" : "",
-           (skip.forgotten_delivery || skip.fork) ? "" : " nothing");
+    printf("fuzz: seeds %llu..%llu; skipping:%s%s\n", seed, seed + count - 1,
+           skip.fork ? " fork" : "", skip.fork ? "" : " nothing");
     for (unsigned long long i = 0; i < count; i++) run_seed(seed + i);
     return 0;
 }

@@ -678,6 +678,41 @@ static void test_ack_timeout_redelivers(void) {
     ringmq_broker_free(b);
 }
 
+/* A delivery polled and never settled frees its slot at the ack timeout:
+ * producers come round the ring as usual (one forgotten delivery used to
+ * wedge the topic for good, with stats saying in_flight 0, lag 0). */
+static void test_forgotten_delivery_never_wedges_producers(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.capacity = 4;
+    o.ack_timeout_ms = 50;
+    o.backoff_base_ms = 1;
+    o.backoff_max_ms = 1;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "forgetful", &o, &t));
+    ringmq_sub *s = pull(t, "g");
+    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    ringmq_message forgotten = poll_text(s, "x");
+    (void)forgotten; /* never settled */
+    ringmq_message again = poll_text(s, "x");
+    CHECK_EQ_U64(again.attempt, 2);
+    OK(ringmq_ack(s, again.delivery_tag));
+    for (int lap = 0; lap < 4; lap++) {
+        for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "y", 1, 0, 2000, NULL));
+        for (int i = 0; i < 4; i++) {
+            ringmq_message m = poll_text(s, "y");
+            OK(ringmq_ack(s, m.delivery_tag));
+        }
+    }
+    ringmq_sub_stats ss = sub_stats(s);
+    CHECK_EQ_U64(ss.in_flight, 0);
+    CHECK_EQ_U64(ss.acked, 17);
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
 static void test_in_progress_extends_the_ack_timer(void) {
     ringmq_broker *b = new_broker(1);
     ringmq_topic_options o;
@@ -1389,6 +1424,7 @@ int main(int argc, char **argv) {
         {"push_failures_reach_the_dlq", test_push_failures_reach_the_dlq},
         {"dead_letters_say_why_and_which_group", test_dead_letters_say_why_and_which_group},
         {"ack_timeout_redelivers", test_ack_timeout_redelivers},
+        {"forgotten_delivery_never_wedges_producers", test_forgotten_delivery_never_wedges_producers},
         {"in_progress_extends_the_ack_timer", test_in_progress_extends_the_ack_timer},
         {"sub_options_start_and_lossy", test_sub_options_start_and_lossy},
         {"push_ordered_by_key_and_concurrency", test_push_ordered_by_key_and_concurrency},

@@ -102,6 +102,7 @@ impl SubCore {
                 EntryState::ToDeadLetter { .. } => self.dead_letter_entry(&mut st, idx, now),
                 EntryState::InFlight { .. } => {
                     self.acct.expired();
+                    st.drop_raw_holders(idx);
                     st.set_reason(idx, "ack timeout");
                     self.retry_or_dead_letter(&mut st, idx, None, now);
                 }

@@ -119,6 +119,9 @@ impl SubCore {
             if self.slots.try_let_go_expired(seq) {
                 self.settle_slot(seq);
                 Err(Self::expired(seq))
+            } else if self.slots.try_take_lapsed(seq) {
+                // A raw holder's delivery lapsed: its slot is free already.
+                Err(Self::expired(seq))
             } else {
                 Err(Self::unknown(seq))
             }
@@ -229,6 +232,24 @@ impl SubCore {
         }
         self.refresh_due(&mut st);
         Ok(())
+    }
+
+    /// The holder of `tag` turned it into a raw tag (the C API): it pins
+    /// its payload only until its ack deadline (see `slots`).
+    pub(crate) fn mark_raw(&self, tag: u64) {
+        match Tag::decode(tag) {
+            Tag::Ring(seq) => {
+                if !self.lossy {
+                    self.slots.mark_raw(seq);
+                }
+            }
+            Tag::Store { idx, gen } => {
+                let mut st = self.lock_store();
+                if (idx as usize) < st.capacity() {
+                    st.mark_raw(idx, gen);
+                }
+            }
+        }
     }
 
     /// The publish timestamp of the message behind a tag, for latency.

@@ -6,10 +6,14 @@
 //! | tag       | meaning                                                   |
 //! |-----------|-----------------------------------------------------------|
 //! | DELIVERED | handed to a consumer that holds it (the slot is pinned)   |
+//! | RAW       | DELIVERED, held by raw tag (the C API): pinned only until |
+//! |           | its ack deadline                                          |
 //! | ABANDONED | its holder dropped it unsettled; the ack timer will fire  |
 //! | EXPIRED   | redelivered from a copy; the old holder still pins it     |
 //! | BUSY      | someone is copying it out (nack, term, expiry)            |
 //! | SETTLED   | done for this subscription                                |
+//! | LAPSED    | a raw holder's delivery expired: settled for the ring, and |
+//! |           | the holder's settle is refused as expired                 |
 //!
 //! Transitions (every one out of DELIVERED is a compare-and-swap, so ack,
 //! nack, term, release and the ack timer race safely and exactly one wins):
@@ -29,8 +33,15 @@
 //! its gate, so a timer scan still running can never copy out a slot that
 //! producers may already overwrite.
 //!
+//! A delivery turned into a raw tag (`Delivery::into_raw`, the C API) is
+//! RAW: it behaves as DELIVERED, except that the ack timer treats it as
+//! abandoned (copies the message out and frees the slot), so a consumer
+//! that forgets a tag never holds producers back past the ack timeout; its
+//! payload is valid only until then (the C header says so), and its later
+//! settle finds LAPSED and is refused as expired.
+//!
 //! Invariants: a slot is pinned (its payload may be read in place) while
-//! its word is DELIVERED, EXPIRED or BUSY for the sequence it holds; only the
+//! its word is DELIVERED, RAW, EXPIRED or BUSY for the sequence it holds; only the
 //! thread that moved a word to BUSY moves it on; SETTLED is final for a
 //! sequence. A sequence number is used once, so a stale tag never matches a
 //! later lap's word. All swaps and the settle store are SeqCst, so two
@@ -43,6 +54,8 @@ const DELIVERED: u64 = 1;
 const ABANDONED: u64 = 2;
 const EXPIRED: u64 = 3;
 const BUSY: u64 = 4;
+const RAW: u64 = 5;
+const LAPSED: u64 = 6;
 const SETTLED: u64 = 7;
 
 #[inline]
@@ -63,6 +76,9 @@ pub enum Reaped {
     Held,
     /// Its holder had dropped it: the slot settles once copied out.
     Abandoned,
+    /// Its holder holds a raw tag, whose payload is valid only until the
+    /// ack deadline: the slot lapses (is freed) once copied out.
+    Lapsed,
 }
 
 /// The delivery states of one subscription's view of a ring.
@@ -98,10 +114,6 @@ impl SlotStates {
             .is_ok()
     }
 
-    fn is(&self, seq: u64, tag: u64) -> bool {
-        self.slot(seq).word.load(Acquire) == enc(seq, tag)
-    }
-
     /// Marks a claimed sequence DELIVERED with its ack deadline.
     pub fn deliver(&self, seq: u64, deadline: u64) {
         let s = self.slot(seq);
@@ -109,27 +121,38 @@ impl SlotStates {
         s.word.store(enc(seq, DELIVERED), Release);
     }
 
-    /// The ack: DELIVERED -> SETTLED. False if it was not DELIVERED.
+    /// Swaps DELIVERED or RAW (whichever it is) to `to`.
+    fn take_delivered(&self, seq: u64, to: u64) -> bool {
+        self.cas(seq, DELIVERED, to) || self.cas(seq, RAW, to)
+    }
+
+    /// The ack: DELIVERED (or RAW) -> SETTLED. False if it was neither.
     pub fn try_ack(&self, seq: u64) -> bool {
-        self.cas(seq, DELIVERED, SETTLED)
+        self.take_delivered(seq, SETTLED)
     }
 
-    /// A nack or term takes the delivery to copy it out: DELIVERED -> BUSY.
+    /// A nack or term takes the delivery to copy it out: -> BUSY.
     pub fn try_take(&self, seq: u64) -> bool {
-        self.cas(seq, DELIVERED, BUSY)
+        self.take_delivered(seq, BUSY)
     }
 
-    /// The holder drops it unsettled: DELIVERED -> ABANDONED.
+    /// The holder drops it unsettled: -> ABANDONED.
     pub fn try_abandon(&self, seq: u64) -> bool {
-        self.cas(seq, DELIVERED, ABANDONED)
+        self.take_delivered(seq, ABANDONED)
     }
 
-    /// Is `seq` DELIVERED (held, not yet expired)?
+    /// The holder turned the delivery into a raw tag: DELIVERED -> RAW.
+    pub fn mark_raw(&self, seq: u64) {
+        self.cas(seq, DELIVERED, RAW);
+    }
+
+    /// Is `seq` DELIVERED or RAW (held, not yet expired)?
     pub fn is_delivered(&self, seq: u64) -> bool {
-        self.is(seq, DELIVERED)
+        let w = self.slot(seq).word.load(Acquire);
+        w == enc(seq, DELIVERED) || w == enc(seq, RAW)
     }
 
-    /// Restarts the ack timer of a DELIVERED sequence; false if it is not.
+    /// Restarts the ack timer of a held sequence; false if it is not held.
     pub fn extend(&self, seq: u64, deadline: u64) -> bool {
         if !self.is_delivered(seq) {
             return false;
@@ -158,6 +181,12 @@ impl SlotStates {
         self.cas(seq, EXPIRED, BUSY)
     }
 
+    /// Did a raw holder's delivery of `seq` lapse (expire, its slot freed)?
+    /// The first such holder's settle learns so (LAPSED -> SETTLED), once.
+    pub fn try_take_lapsed(&self, seq: u64) -> bool {
+        self.cas(seq, LAPSED, SETTLED)
+    }
+
     /// A closed subscription gives up a dropped delivery for good:
     /// ABANDONED -> SETTLED. False if the timer took it first (then its
     /// copy-out owns the slot until it settles).
@@ -172,6 +201,8 @@ impl SlotStates {
         let w = s.word.load(Acquire);
         let (tag, reaped) = if w == enc(seq, DELIVERED) {
             (DELIVERED, Reaped::Held)
+        } else if w == enc(seq, RAW) {
+            (RAW, Reaped::Lapsed)
         } else if w == enc(seq, ABANDONED) {
             (ABANDONED, Reaped::Abandoned)
         } else {
@@ -181,6 +212,12 @@ impl SlotStates {
             return None;
         }
         Some(reaped)
+    }
+
+    /// After the timer copied a raw holder's delivery out: BUSY -> LAPSED,
+    /// which frees the slot like SETTLED.
+    pub fn mark_lapsed(&self, seq: u64) {
+        self.slot(seq).word.store(enc(seq, LAPSED), SeqCst);
     }
 
     /// After the timer copied a held delivery out: BUSY -> EXPIRED.
@@ -193,15 +230,20 @@ impl SlotStates {
         self.slot(seq).word.store(enc(seq, SETTLED), SeqCst);
     }
 
-    /// Is `seq` SETTLED (read by the watermark advance)?
+    /// Is `seq` done for the ring, SETTLED or LAPSED (read by the
+    /// watermark advance)?
     pub fn is_settled(&self, seq: u64) -> bool {
-        self.slot(seq).word.load(SeqCst) == enc(seq, SETTLED)
+        let w = self.slot(seq).word.load(SeqCst);
+        w == enc(seq, SETTLED) || w == enc(seq, LAPSED)
     }
 
     /// Does `seq` still pin its slot (a holder may read it in place)?
     pub fn pins(&self, seq: u64) -> bool {
         let w = self.slot(seq).word.load(Acquire);
-        w == enc(seq, DELIVERED) || w == enc(seq, EXPIRED) || w == enc(seq, BUSY)
+        w == enc(seq, DELIVERED)
+            || w == enc(seq, RAW)
+            || w == enc(seq, EXPIRED)
+            || w == enc(seq, BUSY)
     }
 }
 
@@ -225,6 +267,26 @@ mod tests {
         s.deliver(3, 100);
         assert!(!s.try_ack(1), "sequence 1 shares the slot but is not 3");
         assert!(s.pins(3));
+    }
+
+    #[test]
+    fn a_raw_holders_delivery_lapses_at_its_deadline_and_frees_the_slot() {
+        let s = SlotStates::new(4);
+        s.deliver(1, 100);
+        s.mark_raw(1);
+        assert!(s.is_delivered(1) && s.pins(1));
+        assert_eq!(s.try_reap(1, 100), Some(Reaped::Lapsed));
+        s.mark_lapsed(1);
+        assert!(s.is_settled(1) && !s.pins(1), "the slot is free");
+        assert!(!s.try_ack(1) && !s.try_let_go_expired(1));
+        assert!(s.try_take_lapsed(1), "the late settle learns it expired");
+        assert!(!s.try_take_lapsed(1), "once");
+        s.deliver(2, 100);
+        s.mark_raw(2);
+        assert!(
+            s.try_ack(2),
+            "acked in time, a raw delivery settles as usual"
+        );
     }
 
     #[test]

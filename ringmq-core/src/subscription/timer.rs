@@ -7,7 +7,9 @@
 //! is copied into the retry store and redelivered after the backoff with
 //! `attempt + 1`, like a nack. If its holder still has it, the slot stays
 //! pinned (EXPIRED) until the holder lets go; a dropped delivery's slot
-//! settles at once. Expired store deliveries are found through the store's
+//! settles at once, and so does a raw tag's (LAPSED): a raw holder's
+//! payload is valid only until the ack deadline. A raw holder of a store
+//! delivery lets go of the entry at its expiry the same way. Expired store deliveries are found through the store's
 //! due-time heap instead (see `routing`).
 
 use super::routing::Route;
@@ -58,6 +60,10 @@ impl SubCore {
             match reaped {
                 Reaped::Held => self.slots.mark_expired(seq),
                 Reaped::Abandoned => self.settle_slot(seq),
+                Reaped::Lapsed => {
+                    self.slots.mark_lapsed(seq);
+                    self.advance();
+                }
             }
         }
     }
