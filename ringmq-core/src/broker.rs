@@ -131,7 +131,7 @@ impl Broker {
             true,
             pool.clone(),
             self.core.origin,
-        ));
+        )?);
         let topic = Arc::new(TopicCore::new(
             name,
             opts,
@@ -139,7 +139,7 @@ impl Broker {
             false,
             pool,
             self.core.origin,
-        ));
+        )?);
         topics.insert(dlq_name, dlq);
         topics.insert(name.to_owned(), topic.clone());
         Ok(Topic { core: topic })

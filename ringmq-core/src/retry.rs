@@ -98,9 +98,13 @@ struct Entry {
 /// and the heap consistent with the entries' states.
 pub(crate) struct RetryStore {
     entries: Vec<Entry>,
+    /// Entries it may make: the subscription's credits.
+    capacity: usize,
     free: Vec<u32>,
     /// (time, entry, generation-or-state-marker); stale items are skipped.
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Items the heap may hold before stale ones are dropped in place.
+    heap_limit: usize,
     slot_size: usize,
     /// Entries waiting (for a retry or for the dead-letter topic).
     waiting: usize,
@@ -115,30 +119,23 @@ const RAW_HOLD: u32 = 1 << 31;
 const WAITING: u32 = u32::MAX;
 
 impl RetryStore {
+    /// A store of at most `capacity` entries. Entries (and heap room) are
+    /// made on first use, so a subscription costs what it holds outside the
+    /// ring, not `capacity` entries up front; once warm, nothing allocates.
     pub fn new(capacity: usize, slot_size: usize) -> RetryStore {
         RetryStore {
-            entries: (0..capacity)
-                .map(|_| Entry {
-                    state: EntryState::Free,
-                    meta: SlotMeta::default(),
-                    attempts: 0,
-                    data: Vec::new(),
-                    gen: 0,
-                    first_gen: 0,
-                    held: Vec::new(),
-                    listed: true,
-                    reason: String::new(),
-                    note: None,
-                })
-                .collect(),
-            free: (0..capacity as u32).rev().collect(),
-            heap: BinaryHeap::with_capacity(capacity * 2 + 8),
+            entries: Vec::new(),
+            capacity,
+            free: Vec::new(),
+            heap: BinaryHeap::new(),
+            heap_limit: capacity * 2 + 8,
             slot_size,
             waiting: 0,
         }
     }
 
-    pub fn capacity(&self) -> usize {
+    /// Entries made so far: every tag of this store indexes below it.
+    pub fn len(&self) -> usize {
         self.entries.len()
     }
 
@@ -150,7 +147,28 @@ impl RetryStore {
     /// Takes a free entry for a message and fills its buffer with `fill`.
     /// The caller holds a credit for it, so there is always one.
     pub fn alloc(&mut self, meta: SlotMeta, attempts: u32, fill: impl FnOnce(&mut Vec<u8>)) -> u32 {
-        let idx = self.free.pop().expect("retry store credit accounting");
+        let idx = match self.free.pop() {
+            Some(idx) => idx,
+            None => {
+                assert!(
+                    self.entries.len() < self.capacity,
+                    "retry store credit accounting"
+                );
+                self.entries.push(Entry {
+                    state: EntryState::Free,
+                    meta: SlotMeta::default(),
+                    attempts: 0,
+                    data: Vec::new(),
+                    gen: 0,
+                    first_gen: 0,
+                    held: Vec::new(),
+                    listed: false,
+                    reason: String::new(),
+                    note: None,
+                });
+                (self.entries.len() - 1) as u32
+            }
+        };
         let slot_size = self.slot_size;
         let e = &mut self.entries[idx as usize];
         e.listed = false;
@@ -273,7 +291,7 @@ impl RetryStore {
     }
 
     fn push_heap(&mut self, t: u64, idx: u32, marker: u32) {
-        if self.heap.len() >= self.heap.capacity() {
+        if self.heap.len() >= self.heap_limit {
             // Stale items (settled or extended deliveries) pile up; drop them
             // in place rather than growing.
             let entries = &self.entries;

@@ -58,21 +58,28 @@ pub enum Peek {
 
 /// `n` zeroed atomic words, allocated zeroed (calloc), so that the pages of
 /// a large ring stay untouched, and cost no memory, until messages use them.
+/// `None` when the memory cannot be had (an error for the caller, not an
+/// abort).
 #[cfg(not(loom))]
-fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
-    const _: () = assert!(
-        std::mem::size_of::<AtomicU64>() == std::mem::size_of::<u64>()
-            && std::mem::align_of::<AtomicU64>() == std::mem::align_of::<u64>()
-    );
-    let words: Box<[u64]> = vec![0u64; n].into_boxed_slice();
-    // SAFETY: AtomicU64 has the size and alignment of u64 (asserted above)
-    // and the same bit validity; the box's allocation is handed over whole.
-    unsafe { Box::from_raw(Box::into_raw(words) as *mut [AtomicU64]) }
+fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
+    if n == 0 {
+        return Some(Box::new([]));
+    }
+    let layout = std::alloc::Layout::array::<AtomicU64>(n).ok()?;
+    // SAFETY: the layout's size is not zero (n > 0).
+    let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` is a live allocation of the global allocator with the
+    // layout of `[AtomicU64; n]`, properly aligned and all zero, which is a
+    // valid AtomicU64; the box takes it over and frees it with that layout.
+    Some(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, n)) })
 }
 
 #[cfg(loom)]
-fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
-    (0..n).map(|_| AtomicU64::new(0)).collect()
+fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
+    Some((0..n).map(|_| AtomicU64::new(0)).collect())
 }
 
 pub struct Ring {
@@ -95,18 +102,23 @@ impl Ring {
     /// A ring of `capacity` (a power of two, checked by the caller's
     /// validation and asserted here) slots of `slot_size` bytes.
     pub fn new(capacity: usize, slot_size: usize) -> Ring {
+        Ring::try_new(capacity, slot_size).expect("memory for the ring")
+    }
+
+    /// As [`new`](Self::new); `None` when its memory cannot be allocated.
+    pub fn try_new(capacity: usize, slot_size: usize) -> Option<Ring> {
         assert!(
             capacity.is_power_of_two(),
             "capacity must be a power of two"
         );
         let stride = HEADER_WORDS + slot_size.div_ceil(8);
-        let words = zeroed_words(capacity * stride);
-        Ring {
+        let words = zeroed_words(capacity.checked_mul(stride)?)?;
+        Some(Ring {
             words,
             stride,
             mask: capacity as u64 - 1,
             slot_size,
-        }
+        })
     }
 
     pub fn capacity(&self) -> u64 {

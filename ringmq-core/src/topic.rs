@@ -18,7 +18,7 @@ use crate::push::{Completion, Handler, PushSub, PushSubscription};
 use crate::ring::{Ring, SlotMeta};
 use crate::sequence::{advance_gate, ClaimError, Sequencer, MAX_GATES};
 use crate::stats::{TopicCounters, TopicStats};
-use crate::subscription::{Consumer, PullSubscription, SubCore};
+use crate::subscription::{Consumer, PullSubscription, Seat, SlotStates, SubCore};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
 use crate::wait::{WaitQueue, Woke};
 
@@ -59,10 +59,16 @@ impl TopicCore {
         is_dlq: bool,
         pool: Arc<Pool>,
         origin: Origin,
-    ) -> TopicCore {
-        TopicCore {
+    ) -> Result<TopicCore> {
+        let ring = Ring::try_new(opts.capacity, opts.slot_size).ok_or_else(|| {
+            Error::invalid(format!(
+                "not enough memory for topic {name:?}: capacity {} x slot_size {}",
+                opts.capacity, opts.slot_size
+            ))
+        })?;
+        Ok(TopicCore {
             name: name.to_owned(),
-            ring: Ring::new(opts.capacity, opts.slot_size),
+            ring,
             seq: Sequencer::new(opts.capacity as u64),
             notes: is_dlq.then(|| NoteTable::new(opts.capacity)),
             opts,
@@ -78,7 +84,7 @@ impl TopicCore {
             shut: AtomicBool::new(false),
             dropped_gone: AtomicU64::new(0),
             origin,
-        }
+        })
     }
 
     pub(crate) fn is_shut(&self) -> bool {
@@ -338,6 +344,14 @@ impl TopicCore {
         }
         let lossy = opts.lossy || self.opts.overflow == Overflow::DropOldest;
         let earliest = opts.start == StartAt::Earliest;
+        // The subscription's memory first: a failure then changes nothing.
+        let slots =
+            SlotStates::try_new(if lossy { 0 } else { self.opts.capacity }).ok_or_else(|| {
+                Error::invalid(format!(
+                    "not enough memory for subscription {group:?} of topic {:?} ({} slot states)",
+                    self.name, self.opts.capacity
+                ))
+            })?;
         let (gate, start) = if lossy {
             let claimed = self.seq.claimed();
             let start = if earliest {
@@ -360,9 +374,12 @@ impl TopicCore {
             group,
             opts,
             consumer,
-            lossy,
-            gate,
-            start,
+            Seat {
+                lossy,
+                gate,
+                start,
+                slots,
+            },
         ));
         subs.push(sub.clone());
         Ok(sub)

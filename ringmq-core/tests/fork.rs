@@ -9,6 +9,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+
+/// The tests of this file fork; one at a time, so that no child is forked
+/// while another test's threads are mid-way through something.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The address space this process uses now, in bytes.
+fn vm_size() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmSize:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
 use ringmq_core::{Broker, BrokerOptions, ErrorKind, SubOptions};
 
 /// What the child checks; its exit code says which check failed (0: all).
@@ -47,6 +66,7 @@ fn child(mq: Broker, t: ringmq_core::Topic, pull: ringmq_core::PullSubscription)
 
 #[test]
 fn a_forked_child_gets_closed_from_its_parents_broker_and_works_with_its_own() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mq = broker();
     let t = mq.create_topic("t", small(64)).unwrap();
     let pull = t.subscribe_pull("audit", SubOptions::default()).unwrap();
@@ -97,4 +117,60 @@ fn a_forked_child_gets_closed_from_its_parents_broker_and_works_with_its_own() {
         h.join().unwrap();
     }
     mq.close(Duration::from_secs(1)).unwrap();
+}
+
+/// Memory that cannot be had is an error, not an abort: a child process
+/// with a small address-space limit asks for a 4 GiB ring.
+#[test]
+fn a_topic_too_large_for_memory_is_refused_with_an_error() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Room for the engine's small allocations, not for a 4 GiB ring.
+    let room = vm_size() + (512 << 20);
+    // SAFETY: the child only makes engine calls and `_exit`s; an alarm
+    // ends it if anything hangs.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: alarm and setrlimit are plain system calls.
+        unsafe { libc::alarm(10) };
+        let limit = libc::rlimit {
+            rlim_cur: room,
+            rlim_max: room,
+        };
+        // SAFETY: as above; `limit` is a valid rlimit.
+        let code = if unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) } != 0 {
+            20
+        } else {
+            let mq = Broker::new(BrokerOptions::default()).unwrap();
+            match mq.create_topic(
+                "huge",
+                ringmq_core::TopicOptions {
+                    capacity: 1 << 22,
+                    slot_size: 1024,
+                    ..ringmq_core::TopicOptions::default()
+                },
+            ) {
+                Err(e)
+                    if e.kind() == ErrorKind::InvalidArgument && e.message().contains("memory") =>
+                {
+                    // Nothing changed: the name is free, a small topic works.
+                    match mq.create_topic("huge", small(8)) {
+                        Ok(_) => 0,
+                        Err(_) => 22,
+                    }
+                }
+                _ => 21,
+            }
+        };
+        // SAFETY: ends the child without the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child failed: status {status:#x} (exit {})",
+        libc::WEXITSTATUS(status)
+    );
 }

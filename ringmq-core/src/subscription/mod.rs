@@ -70,6 +70,15 @@ pub(crate) enum Consumer {
     Push,
 }
 
+/// Where a new subscription sits in its topic's ring: lossy or gated (and
+/// its gate), the first sequence it delivers, and its slot states.
+pub(crate) struct Seat {
+    pub lossy: bool,
+    pub gate: Option<usize>,
+    pub start: u64,
+    pub slots: SlotStates,
+}
+
 /// The retry policy a subscription copies from its topic.
 pub(crate) struct Policy {
     pub max_attempts: u32,
@@ -125,12 +134,15 @@ impl SubCore {
         group: &str,
         opts: SubOptions,
         consumer: Consumer,
-        lossy: bool,
-        gate: Option<usize>,
-        start: u64,
+        seat: Seat,
     ) -> SubCore {
+        let Seat {
+            lossy,
+            gate,
+            start,
+            slots,
+        } = seat;
         let topic_opts = topic.options();
-        let cap = topic_opts.capacity;
         let store_cap = topic_opts.effective_retry_capacity();
         let policy = Policy::new(topic_opts, topic.is_dead_letter_topic());
         SubCore {
@@ -140,7 +152,7 @@ impl SubCore {
             lossy,
             gate,
             cursor: Cursor::new(start),
-            slots: SlotStates::new(if lossy { 0 } else { cap }),
+            slots,
             credits: Credits::new(store_cap as u64),
             store: Mutex::new(RetryStore::new(store_cap, topic_opts.slot_size)),
             store_due: AtomicU64::new(u64::MAX),

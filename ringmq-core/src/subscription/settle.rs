@@ -178,7 +178,7 @@ impl SubCore {
 
     fn settle_store(&self, tag: u64, idx: u32, gen: u32, action: Action<'_>) -> Result<()> {
         let mut st = self.lock_store();
-        if idx as usize >= st.capacity() || !st.owns_gen(idx, gen) {
+        if idx as usize >= st.len() || !st.owns_gen(idx, gen) {
             return Err(Self::unknown(tag));
         }
         let current =
@@ -245,7 +245,7 @@ impl SubCore {
             }
             Tag::Store { idx, gen } => {
                 let mut st = self.lock_store();
-                if (idx as usize) < st.capacity() {
+                if (idx as usize) < st.len() {
                     st.mark_raw(idx, gen);
                 }
             }
@@ -263,7 +263,7 @@ impl SubCore {
             }
             Tag::Store { idx, .. } => {
                 let st = self.lock_store();
-                ((idx as usize) < st.capacity()).then(|| st.message(idx).0.timestamp_ns)
+                ((idx as usize) < st.len()).then(|| st.message(idx).0.timestamp_ns)
             }
         }
     }

@@ -91,16 +91,22 @@ impl SlotStates {
     /// States for a ring of `capacity` slots (a power of two); 0 for an
     /// ungated subscription, which tracks nothing here.
     pub fn new(capacity: usize) -> SlotStates {
+        SlotStates::try_new(capacity).expect("memory for the slot states")
+    }
+
+    /// As [`new`](Self::new); `None` when the memory cannot be had.
+    pub fn try_new(capacity: usize) -> Option<SlotStates> {
         assert!(capacity == 0 || capacity.is_power_of_two());
-        SlotStates {
-            slots: (0..capacity)
-                .map(|_| SlotState {
-                    word: AtomicU64::new(0),
-                    deadline: AtomicU64::new(0),
-                })
-                .collect(),
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(capacity).ok()?;
+        slots.extend((0..capacity).map(|_| SlotState {
+            word: AtomicU64::new(0),
+            deadline: AtomicU64::new(0),
+        }));
+        Some(SlotStates {
+            slots: slots.into_boxed_slice(),
             mask: (capacity as u64).wrapping_sub(1),
-        }
+        })
     }
 
     fn slot(&self, seq: u64) -> &SlotState {
