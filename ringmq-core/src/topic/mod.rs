@@ -1,24 +1,28 @@
 //! Topics: a named ring with its sequencer, its subscriptions and its
 //! dead-letter topic; publishing with the overflow policies.
+//!
+//! - `registry`: creating, finding and removing subscriptions
+//!   (`Topic::subscribe`, `subscribe_pull`, `subscribe_async`);
+//! - `link`: what a subscription may ask of its topic.
+
+mod link;
+mod registry;
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{deadline, wall_ns};
-use crate::delivery::Message;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork::Origin;
-use crate::handler::HandlerResult;
 use crate::interrupt::Interrupt;
-use crate::notes::{DeadLetterNote, Lapped, NoteTable};
-use crate::options::{validate_name, Overflow, StartAt, SubOptions, TopicOptions};
+use crate::notes::{DeadLetterNote, NoteTable};
+use crate::options::{Overflow, TopicOptions};
 use crate::pool::Pool;
-use crate::push::{Completion, Handler, PushSub, PushSubscription};
 use crate::ring::{Ring, SlotMeta};
-use crate::sequence::{advance_gate, ClaimError, Sequencer, MAX_GATES};
+use crate::sequence::{ClaimError, Sequencer};
 use crate::stats::{TopicCounters, TopicStats};
-use crate::subscription::{Consumer, PullSubscription, Seat, SlotStates, SubCore};
+use crate::subscription::SubCore;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
 use crate::wait::{WaitQueue, Woke};
 
@@ -318,103 +322,6 @@ impl TopicCore {
         Ok(seq)
     }
 
-    /// Registers a subscription. Its consumer kind is fixed here, before it
-    /// is visible to `find_subscription`, so a push subscription is never
-    /// pullable.
-    fn add_subscription(
-        self: &Arc<Self>,
-        group: &str,
-        opts: SubOptions,
-        consumer: Consumer,
-    ) -> Result<Arc<SubCore>> {
-        validate_name("group", group)?;
-        opts.validate()?;
-        if self.refuses_publishes() {
-            return Err(self.closed_error());
-        }
-        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
-        if subs.iter().any(|s| s.group == group) {
-            return Err(Error::new(
-                ErrorKind::Exists,
-                format!(
-                    "subscription {group:?} already exists on topic {:?}",
-                    self.name
-                ),
-            ));
-        }
-        let lossy = opts.lossy || self.opts.overflow == Overflow::DropOldest;
-        let earliest = opts.start == StartAt::Earliest;
-        // The subscription's memory first: a failure then changes nothing.
-        let slots =
-            SlotStates::try_new(if lossy { 0 } else { self.opts.capacity }).ok_or_else(|| {
-                Error::invalid(format!(
-                    "not enough memory for subscription {group:?} of topic {:?} ({} slot states)",
-                    self.name, self.opts.capacity
-                ))
-            })?;
-        let (gate, start) = if lossy {
-            let claimed = self.seq.claimed();
-            let start = if earliest {
-                claimed.saturating_sub(self.ring.capacity())
-            } else {
-                claimed
-            };
-            (None, start)
-        } else {
-            let (g, s) = self.seq.register(earliest).ok_or_else(|| {
-                Error::invalid(format!(
-                    "topic {:?} already has {MAX_GATES} non-lossy subscriptions, the most it can hold",
-                    self.name
-                ))
-            })?;
-            (Some(g), s)
-        };
-        let sub = Arc::new(SubCore::new(
-            self.clone(),
-            group,
-            opts,
-            consumer,
-            Seat {
-                lossy,
-                gate,
-                start,
-                slots,
-            },
-        ));
-        subs.push(sub.clone());
-        Ok(sub)
-    }
-
-    pub(crate) fn remove_subscription(&self, sub: &Arc<SubCore>) -> Result<()> {
-        if self.is_shut() {
-            // The broker closed every subscription already.
-            return Err(self.closed_error());
-        }
-        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(i) = subs.iter().position(|s| Arc::ptr_eq(s, sub)) else {
-            return Err(Error::closed(&format!("subscription {:?}", sub.group)));
-        };
-        subs.swap_remove(i);
-        drop(subs);
-        self.dropped_gone
-            .fetch_add(sub.acct.dropped_total(), Relaxed);
-        sub.close();
-        Ok(())
-    }
-
-    /// Removes a push subscription (the pool has stopped visiting it).
-    pub(crate) fn remove_push_subscription(&self, sub: &Arc<SubCore>) -> Result<()> {
-        let r = self.remove_subscription(sub);
-        if r.is_ok() {
-            self.push_subs.fetch_sub(1, AcqRel);
-        }
-        r
-    }
-
-    pub(crate) fn find_subscription(&self, group: &str) -> Option<Arc<SubCore>> {
-        self.subs_snapshot().into_iter().find(|s| s.group == group)
-    }
-
     pub(crate) fn stats(&self) -> TopicStats {
         let subs = self.subs_snapshot();
         let claimed = self.seq.claimed();
@@ -429,88 +336,6 @@ impl TopicCore {
             depth: claimed.saturating_sub(gated_min),
             capacity: self.ring.capacity(),
             subscriptions: subs.len() as u64,
-        }
-    }
-}
-
-/// What a subscription may ask of its topic: the ring it reads, its own
-/// gate in the sequencer, wake-ups, and the dead-letter topic. Nothing else
-/// of the topic is the subscription's business.
-impl TopicCore {
-    pub(crate) fn options(&self) -> &TopicOptions {
-        &self.opts
-    }
-
-    pub(crate) fn is_dead_letter_topic(&self) -> bool {
-        self.is_dlq
-    }
-
-    pub(crate) fn ring(&self) -> &Ring {
-        &self.ring
-    }
-
-    pub(crate) fn gate_value(&self, gate: usize) -> u64 {
-        self.seq.gate_value(gate)
-    }
-
-    /// Advances `gate` over every sequence `settled` says is settled;
-    /// true if it moved.
-    pub(crate) fn advance_gate(&self, gate: usize, settled: impl Fn(u64) -> bool) -> bool {
-        advance_gate(self.seq.gate(gate), settled)
-    }
-
-    /// Gives up `gate`: the subscription no longer holds producers back.
-    pub(crate) fn release_gate(&self, gate: usize) {
-        self.seq.release(gate);
-        self.producers.notify();
-    }
-
-    pub(crate) fn notify_producers(&self) {
-        self.producers.notify();
-    }
-
-    pub(crate) fn notify_consumers(&self) {
-        self.consumers.notify();
-    }
-
-    /// Waits for a publish (or `ready`, or the deadline, or `interrupt`).
-    pub(crate) fn wait_for_consumers(
-        &self,
-        deadline: Option<u64>,
-        max_sleep: Option<Duration>,
-        interrupt: Option<&Interrupt>,
-        ready: impl FnMut() -> bool,
-    ) -> Woke {
-        self.consumers
-            .wait_until_or(deadline, max_sleep, interrupt, ready)
-    }
-
-    /// Publishes a dead letter, keeping its metadata, with why and by
-    /// which group it was dead-lettered; tries once. True when it landed,
-    /// or when there is no dead-letter topic (a dead-letter topic's own
-    /// terms end the message there).
-    pub(crate) fn dead_letter(
-        &self,
-        meta: &SlotMeta,
-        data: &[u8],
-        reason: &str,
-        group: &str,
-    ) -> bool {
-        match &self.dlq {
-            None => true,
-            Some(dlq) => dlq.publish_dead_letter(meta, data, reason, group).is_ok(),
-        }
-    }
-
-    /// The dead-letter note of published sequence `seq` (None for an
-    /// ordinary topic, or a message published into a dead-letter topic by
-    /// other means); `Lapped` if a later lap has taken its slot. Valid while
-    /// `seq` is pinned, and for as long as the reference is kept.
-    #[inline]
-    pub(crate) fn dead_letter_note(&self, seq: u64) -> Result<Option<Arc<DeadLetterNote>>, Lapped> {
-        match &self.notes {
-            None => Ok(None),
-            Some(notes) => notes.get(seq),
         }
     }
 }
@@ -578,71 +403,6 @@ impl Topic {
         timeout: Option<Duration>,
     ) -> Result<Range<u64>> {
         self.core.publish_many(items, key, timeout, None)
-    }
-
-    /// Creates a pull subscription (consumer group) named `group`.
-    pub fn subscribe_pull(&self, group: &str, opts: SubOptions) -> Result<PullSubscription> {
-        Ok(PullSubscription {
-            core: self.core.add_subscription(group, opts, Consumer::Pull)?,
-        })
-    }
-
-    /// Creates a push subscription: `handler` runs on the broker's pool for
-    /// each message; `Ok` acks, `Err` (or a panic) nacks.
-    pub fn subscribe<F>(
-        &self,
-        group: &str,
-        opts: SubOptions,
-        handler: F,
-    ) -> Result<PushSubscription>
-    where
-        F: Fn(&Message<'_>) -> HandlerResult + Send + Sync + 'static,
-    {
-        self.subscribe_with(group, opts, Handler::Sync(Box::new(handler)))
-    }
-
-    /// Creates a push subscription whose handler finishes later: it gets a
-    /// [`Completion`] to complete (from any thread) when done. The message
-    /// view is valid during the call only; copy what outlives it.
-    pub fn subscribe_async<F>(
-        &self,
-        group: &str,
-        opts: SubOptions,
-        handler: F,
-    ) -> Result<PushSubscription>
-    where
-        F: Fn(&Message<'_>, Completion) + Send + Sync + 'static,
-    {
-        self.subscribe_with(group, opts, Handler::Async(Box::new(handler)))
-    }
-
-    fn subscribe_with(
-        &self,
-        group: &str,
-        opts: SubOptions,
-        handler: Handler,
-    ) -> Result<PushSubscription> {
-        let core = self.core.add_subscription(group, opts, Consumer::Push)?;
-        let pool = self.core.pool.clone();
-        let sub = PushSub::new(core, handler, pool.clone());
-        self.core.push_subs.fetch_add(1, AcqRel);
-        pool.add(sub.clone());
-        Ok(PushSubscription::new(sub))
-    }
-
-    /// The existing pull subscription `group`, for another consumer of it.
-    pub fn pull_subscription(&self, group: &str) -> Result<PullSubscription> {
-        match self.core.find_subscription(group) {
-            Some(core) if !core.is_push() => Ok(PullSubscription { core }),
-            Some(_) => Err(Error::invalid(format!(
-                "subscription {group:?} of topic {:?} is a push subscription",
-                self.core.name
-            ))),
-            None => Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no subscription {group:?} on topic {:?}", self.core.name),
-            )),
-        }
     }
 
     /// The dead-letter topic `<name>.dlq` (None for a dead-letter topic).

@@ -1,0 +1,95 @@
+//! What a subscription may ask of its topic: the ring it reads, its own
+//! gate in the sequencer, wake-ups, and the dead-letter topic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::TopicCore;
+use crate::interrupt::Interrupt;
+use crate::notes::{DeadLetterNote, Lapped};
+use crate::options::TopicOptions;
+use crate::ring::{Ring, SlotMeta};
+use crate::sequence::advance_gate;
+use crate::wait::Woke;
+
+/// What a subscription may ask of its topic: the ring it reads, its own
+/// gate in the sequencer, wake-ups, and the dead-letter topic. Nothing else
+/// of the topic is the subscription's business.
+impl TopicCore {
+    pub(crate) fn options(&self) -> &TopicOptions {
+        &self.opts
+    }
+
+    pub(crate) fn is_dead_letter_topic(&self) -> bool {
+        self.is_dlq
+    }
+
+    pub(crate) fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    pub(crate) fn gate_value(&self, gate: usize) -> u64 {
+        self.seq.gate_value(gate)
+    }
+
+    /// Advances `gate` over every sequence `settled` says is settled;
+    /// true if it moved.
+    pub(crate) fn advance_gate(&self, gate: usize, settled: impl Fn(u64) -> bool) -> bool {
+        advance_gate(self.seq.gate(gate), settled)
+    }
+
+    /// Gives up `gate`: the subscription no longer holds producers back.
+    pub(crate) fn release_gate(&self, gate: usize) {
+        self.seq.release(gate);
+        self.producers.notify();
+    }
+
+    pub(crate) fn notify_producers(&self) {
+        self.producers.notify();
+    }
+
+    pub(crate) fn notify_consumers(&self) {
+        self.consumers.notify();
+    }
+
+    /// Waits for a publish (or `ready`, or the deadline, or `interrupt`).
+    pub(crate) fn wait_for_consumers(
+        &self,
+        deadline: Option<u64>,
+        max_sleep: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+        ready: impl FnMut() -> bool,
+    ) -> Woke {
+        self.consumers
+            .wait_until_or(deadline, max_sleep, interrupt, ready)
+    }
+
+    /// Publishes a dead letter, keeping its metadata, with why and by
+    /// which group it was dead-lettered; tries once. True when it landed,
+    /// or when there is no dead-letter topic (a dead-letter topic's own
+    /// terms end the message there).
+    pub(crate) fn dead_letter(
+        &self,
+        meta: &SlotMeta,
+        data: &[u8],
+        reason: &str,
+        group: &str,
+    ) -> bool {
+        match &self.dlq {
+            None => true,
+            Some(dlq) => dlq.publish_dead_letter(meta, data, reason, group).is_ok(),
+        }
+    }
+
+    /// The dead-letter note of published sequence `seq` (None for an
+    /// ordinary topic, or a message published into a dead-letter topic by
+    /// other means); `Lapped` if a later lap has taken its slot. Valid while
+    /// `seq` is pinned, and for as long as the reference is kept.
+    #[inline]
+    pub(crate) fn dead_letter_note(&self, seq: u64) -> Result<Option<Arc<DeadLetterNote>>, Lapped> {
+        match &self.notes {
+            None => Ok(None),
+            Some(notes) => notes.get(seq),
+        }
+    }
+}

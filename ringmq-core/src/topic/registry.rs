@@ -1,0 +1,183 @@
+//! The topic's registry of subscriptions: creating (pull, push and async
+//! push), finding and removing them. A subscription's consumer kind is
+//! fixed before it is registered, so a push subscription is never pullable,
+//! not even for a moment; its memory is made before its gate is taken, so a
+//! failure changes nothing.
+
+use std::sync::Arc;
+
+use super::{Topic, TopicCore};
+use crate::delivery::Message;
+use crate::error::{Error, ErrorKind, Result};
+use crate::handler::HandlerResult;
+use crate::options::{validate_name, Overflow, StartAt, SubOptions};
+use crate::push::{Completion, Handler, PushSub, PushSubscription};
+use crate::sequence::MAX_GATES;
+use crate::subscription::{Consumer, PullSubscription, Seat, SlotStates, SubCore};
+use crate::sync::Ordering::*;
+
+impl TopicCore {
+    /// Registers a subscription. Its consumer kind is fixed here, before it
+    /// is visible to `find_subscription`, so a push subscription is never
+    /// pullable.
+    fn add_subscription(
+        self: &Arc<Self>,
+        group: &str,
+        opts: SubOptions,
+        consumer: Consumer,
+    ) -> Result<Arc<SubCore>> {
+        validate_name("group", group)?;
+        opts.validate()?;
+        if self.refuses_publishes() {
+            return Err(self.closed_error());
+        }
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        if subs.iter().any(|s| s.group == group) {
+            return Err(Error::new(
+                ErrorKind::Exists,
+                format!(
+                    "subscription {group:?} already exists on topic {:?}",
+                    self.name
+                ),
+            ));
+        }
+        let lossy = opts.lossy || self.opts.overflow == Overflow::DropOldest;
+        let earliest = opts.start == StartAt::Earliest;
+        // The subscription's memory first: a failure then changes nothing.
+        let slots =
+            SlotStates::try_new(if lossy { 0 } else { self.opts.capacity }).ok_or_else(|| {
+                Error::invalid(format!(
+                    "not enough memory for subscription {group:?} of topic {:?} ({} slot states)",
+                    self.name, self.opts.capacity
+                ))
+            })?;
+        let (gate, start) = if lossy {
+            let claimed = self.seq.claimed();
+            let start = if earliest {
+                claimed.saturating_sub(self.ring.capacity())
+            } else {
+                claimed
+            };
+            (None, start)
+        } else {
+            let (g, s) = self.seq.register(earliest).ok_or_else(|| {
+                Error::invalid(format!(
+                    "topic {:?} already has {MAX_GATES} non-lossy subscriptions, the most it can hold",
+                    self.name
+                ))
+            })?;
+            (Some(g), s)
+        };
+        let sub = Arc::new(SubCore::new(
+            self.clone(),
+            group,
+            opts,
+            consumer,
+            Seat {
+                lossy,
+                gate,
+                start,
+                slots,
+            },
+        ));
+        subs.push(sub.clone());
+        Ok(sub)
+    }
+
+    pub(crate) fn remove_subscription(&self, sub: &Arc<SubCore>) -> Result<()> {
+        if self.is_shut() {
+            // The broker closed every subscription already.
+            return Err(self.closed_error());
+        }
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(i) = subs.iter().position(|s| Arc::ptr_eq(s, sub)) else {
+            return Err(Error::closed(&format!("subscription {:?}", sub.group)));
+        };
+        subs.swap_remove(i);
+        drop(subs);
+        self.dropped_gone
+            .fetch_add(sub.acct.dropped_total(), Relaxed);
+        sub.close();
+        Ok(())
+    }
+
+    /// Removes a push subscription (the pool has stopped visiting it).
+    pub(crate) fn remove_push_subscription(&self, sub: &Arc<SubCore>) -> Result<()> {
+        let r = self.remove_subscription(sub);
+        if r.is_ok() {
+            self.push_subs.fetch_sub(1, AcqRel);
+        }
+        r
+    }
+
+    pub(crate) fn find_subscription(&self, group: &str) -> Option<Arc<SubCore>> {
+        self.subs_snapshot().into_iter().find(|s| s.group == group)
+    }
+}
+
+impl Topic {
+    /// Creates a pull subscription (consumer group) named `group`.
+    pub fn subscribe_pull(&self, group: &str, opts: SubOptions) -> Result<PullSubscription> {
+        Ok(PullSubscription {
+            core: self.core.add_subscription(group, opts, Consumer::Pull)?,
+        })
+    }
+
+    /// Creates a push subscription: `handler` runs on the broker's pool for
+    /// each message; `Ok` acks, `Err` (or a panic) nacks.
+    pub fn subscribe<F>(
+        &self,
+        group: &str,
+        opts: SubOptions,
+        handler: F,
+    ) -> Result<PushSubscription>
+    where
+        F: Fn(&Message<'_>) -> HandlerResult + Send + Sync + 'static,
+    {
+        self.subscribe_with(group, opts, Handler::Sync(Box::new(handler)))
+    }
+
+    /// Creates a push subscription whose handler finishes later: it gets a
+    /// [`Completion`] to complete (from any thread) when done. The message
+    /// view is valid during the call only; copy what outlives it.
+    pub fn subscribe_async<F>(
+        &self,
+        group: &str,
+        opts: SubOptions,
+        handler: F,
+    ) -> Result<PushSubscription>
+    where
+        F: Fn(&Message<'_>, Completion) + Send + Sync + 'static,
+    {
+        self.subscribe_with(group, opts, Handler::Async(Box::new(handler)))
+    }
+
+    fn subscribe_with(
+        &self,
+        group: &str,
+        opts: SubOptions,
+        handler: Handler,
+    ) -> Result<PushSubscription> {
+        let core = self.core.add_subscription(group, opts, Consumer::Push)?;
+        let pool = self.core.pool.clone();
+        let sub = PushSub::new(core, handler, pool.clone());
+        self.core.push_subs.fetch_add(1, AcqRel);
+        pool.add(sub.clone());
+        Ok(PushSubscription::new(sub))
+    }
+
+    /// The existing pull subscription `group`, for another consumer of it.
+    pub fn pull_subscription(&self, group: &str) -> Result<PullSubscription> {
+        match self.core.find_subscription(group) {
+            Some(core) if !core.is_push() => Ok(PullSubscription { core }),
+            Some(_) => Err(Error::invalid(format!(
+                "subscription {group:?} of topic {:?} is a push subscription",
+                self.core.name
+            ))),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no subscription {group:?} on topic {:?}", self.core.name),
+            )),
+        }
+    }
+}
