@@ -363,3 +363,56 @@ fn a_forgotten_raw_delivery_never_wedges_producers() {
     assert_eq!((st.in_flight, st.lag), (0, 0), "{st:?}");
     mq.close(Duration::ZERO).unwrap();
 }
+
+/// Settling a stale retry-store tag is refused and changes nothing: it used
+/// to drop a holder of the entry anyway, so a still-held delivery's payload
+/// was overwritten by another message and a credit leaked per stale settle
+/// (with retry_capacity 1 the subscription then never took another).
+#[test]
+fn a_stale_retry_store_tag_changes_nothing() {
+    let mq = broker();
+    let t = mq
+        .create_topic(
+            "t",
+            TopicOptions {
+                retry_capacity: 1,
+                max_attempts: 2,
+                ack_timeout: Duration::from_millis(40),
+                backoff_base: Duration::from_millis(1),
+                backoff_max: Duration::from_millis(1),
+                ..small(8)
+            },
+        )
+        .unwrap();
+    let s = t.subscribe_pull("c", SubOptions::default()).unwrap();
+    t.publish(b"AAAAAAAA").unwrap();
+    poll1(&s).nack(Some(Duration::ZERO)).unwrap();
+    // The retry, from the store, held past its ack timeout: it expires and
+    // (at max_attempts) is dead-lettered, while this delivery still holds
+    // the store entry.
+    let held = poll1(&s);
+    assert_eq!((held.data(), held.attempt()), (&b"AAAAAAAA"[..], 2));
+    std::thread::sleep(Duration::from_millis(80));
+    assert!(s.poll(Some(Duration::from_millis(20))).unwrap().is_none());
+    assert_eq!(s.stats().dead_lettered, 1);
+    // Asking for more time on the expired delivery is refused, and changes
+    // nothing: the entry stays held, so its one credit is not handed out.
+    for _ in 0..3 {
+        assert!(held.in_progress().is_err());
+    }
+    t.publish(b"BBBBBBBB").unwrap();
+    if let Some(b) = s.poll(Some(Duration::from_millis(30))).unwrap() {
+        // Taken with a credit still held: nack it into the store, over the
+        // held payload (what the defect did).
+        b.nack(Some(Duration::from_secs(60))).unwrap();
+        panic!("a message was handed out while the only credit was held");
+    }
+    assert_eq!(held.data(), b"AAAAAAAA", "the held payload is intact");
+    assert!(held.ack().is_err(), "expired");
+    assert_eq!(
+        poll1(&s).data(),
+        b"BBBBBBBB",
+        "the credit came back with the hold"
+    );
+    mq.close(Duration::ZERO).unwrap();
+}
