@@ -324,7 +324,7 @@ export declare class Pull implements AsyncIterable<Message> {
   /** Acks every unsettled message of the array in one call. */
   ackAll(messages: Message[]): void
   stats(): SubStats
-  /** Removes the subscription. */
+  /** Removes the subscription; throws a RingMQError with code 'CLOSED' after the broker has closed. */
   unsubscribe(): void
   /** Ends when the subscription is removed or the broker closes. */
   [Symbol.asyncIterator](): AsyncIterator<Message>
@@ -341,7 +341,12 @@ export declare class Subscription {
   readonly topic: Topic
   readonly group: string
   stats(): SubStats
-  /** Stops the handlers; resolves once those in progress have finished. */
+  /**
+   * Stops the handlers (none is called once this is called) and removes the
+   * subscription; does not wait for handlers in progress, so an async
+   * handler may await its own subscription's unsubscribe. Rejects with code
+   * 'CLOSED' after the broker has closed.
+   */
   unsubscribe(): Promise<void>
 }
 

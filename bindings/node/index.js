@@ -145,7 +145,27 @@ function dataArg(data, name) {
   if (!(data instanceof Uint8Array)) {
     throw invalid(`${name} must be a Buffer or Uint8Array, got ${describe(data)}`)
   }
+  if (data.byteLength === 0 && isDetached(data.buffer)) throw detachedArg(name)
   return data
+}
+
+/**
+ * Whether `ab` was detached (transferred with structuredClone or
+ * postMessage, or by ArrayBuffer.prototype.transfer): its views then read
+ * as empty, so only empty views need the question.
+ */
+function isDetached(ab) {
+  if (typeof ab.detached === 'boolean') return ab.detached
+  try {
+    new Uint8Array(ab, 0, 0)
+    return false
+  } catch {
+    return true
+  }
+}
+
+function detachedArg(name) {
+  return invalid(`${name} is a view of a detached ArrayBuffer (it was transferred)`)
 }
 
 function errorText(e) {
@@ -799,8 +819,9 @@ class Pull {
 
 /** A push subscription: the handler runs on the JS thread for each message. */
 class Subscription {
-  constructor(n, topic, registry) {
+  constructor(n, topic, registry, state) {
     this._n = n
+    this._state = state
     this.topic = topic
     // The dispatcher is unreferenced: an idle subscription never keeps the
     // process alive. A publish to its topic references it until the
@@ -839,6 +860,7 @@ class Subscription {
   }
 
   _close() {
+    this._state.stopped = true
     this._closed = true
     this._release()
     const i = this._registry.indexOf(this)
@@ -853,8 +875,14 @@ class Subscription {
     return this._n.stats()
   }
 
-  /** Stops the handlers; resolves once the ones in progress have finished. */
+  /**
+   * Stops the handlers: none is called once this is called. Resolves when
+   * the engine has removed the subscription; it does not wait for handlers
+   * in progress (an async handler may await its own subscription's
+   * unsubscribe). Rejects with code 'CLOSED' after the broker has closed.
+   */
   async unsubscribe() {
+    this._state.stopped = true
     try {
       await this._n.unsubscribe()
     } catch (e) {
@@ -930,7 +958,7 @@ class Topic {
    * room) or overwrites the oldest (drop_oldest).
    */
   publish(data, opts) {
-    if (!(data instanceof Uint8Array)) dataArg(data, 'publish data')
+    if (!(data instanceof Uint8Array) || data.byteLength === 0) dataArg(data, 'publish data')
     let key = 0
     if (opts !== undefined) {
       const o = options(opts, 'publish', ['key', 'timeoutMs'])
@@ -1103,9 +1131,11 @@ class Topic {
   _checkItems(items, what) {
     if (!Array.isArray(items)) throw invalid(`${what} needs an array of Buffers, got ${describe(items)}`)
     for (let i = 0; i < items.length; i++) {
-      if (!(items[i] instanceof Uint8Array)) {
-        throw invalid(`${what} item ${i} must be a Buffer or Uint8Array, got ${describe(items[i])}`)
+      const it = items[i]
+      if (!(it instanceof Uint8Array)) {
+        throw invalid(`${what} item ${i} must be a Buffer or Uint8Array, got ${describe(it)}`)
       }
+      if (it.byteLength === 0 && isDetached(it.buffer)) throw detachedArg(`${what} item ${i}`)
     }
   }
 
@@ -1119,8 +1149,17 @@ class Topic {
     if (typeof handler !== 'function') throw invalid(`subscribe handler must be a function, got ${describe(handler)}`)
     const so = subOptions(opts, 'subscribe')
     let fns = null
+    // Set when unsubscribe() is called and when the broker has closed: a
+    // batch the pool queued before then but that reaches the JS thread
+    // after it calls no handler (its messages are let go; the engine
+    // settles nothing for a stopped subscription).
+    const state = { stopped: false }
     const complete = (token, err) => fns.complete(token, err)
     const run = (token, msg) => {
+      if (state.stopped) {
+        complete(token, 'the subscription was stopped before its handler ran')
+        return
+      }
       let r
       try {
         r = handler(msg)
@@ -1170,7 +1209,7 @@ class Topic {
       throw fromNative(e)
     }
     const registry = this.broker._pushSubs(this.name)
-    const subscription = new Subscription(sub, this, registry)
+    const subscription = new Subscription(sub, this, registry, state)
     registry.push(subscription)
     return subscription
   }

@@ -252,9 +252,13 @@ impl NativePush {
         stats_object(env, &self.sub.stats())
     }
 
-    /// Stops the subscription on a thread of its own: it waits for the
-    /// handlers in progress, which need the JS thread to finish. Rejects
-    /// with the engine's error.
+    /// Stops the subscription on a thread of its own, as it waits for the
+    /// engine's handler calls in progress (which only file a completion and
+    /// queue a call to JS). It does not wait for completions still owed by
+    /// JS handlers: those may arrive later and settle nothing, so an async
+    /// handler may await its own subscription's unsubscribe. JS calls no
+    /// handler of a batch that reaches it after unsubscribe was called.
+    /// Rejects with the engine's error (`CLOSED` after close).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn unsubscribe<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred()?;

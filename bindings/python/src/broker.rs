@@ -1,7 +1,7 @@
 //! `Broker`: owns the engine instance; closing it (explicitly, by leaving a
 //! `with` block, or when the last Python handle goes) stops its threads.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -18,9 +18,63 @@ const DEFAULT_DRAIN: f64 = 5.0;
 /// What every handle of one broker shares.
 pub(crate) struct Shared {
     pub broker: Broker,
+    /// An exception a push handler let out (`SystemExit` or another
+    /// `BaseException` that is not an `Exception`), raised by the next call
+    /// of this broker that `raise_pending` guards.
+    pending: Mutex<Option<PyErr>>,
+    /// Each push subscription's handle as its own handler sees it (to stop
+    /// itself); emptied at close so that no subscription keeps itself alive.
+    own_handles: Mutex<Vec<Weak<crate::consumer::OwnHandle>>>,
 }
 
 impl Shared {
+    pub(crate) fn new(broker: Broker) -> Shared {
+        Shared {
+            broker,
+            pending: Mutex::new(None),
+            own_handles: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Keeps `e` for the next guarded call (the first one kept wins).
+    pub(crate) fn set_pending(&self, e: PyErr) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            *p = Some(e);
+        }
+    }
+
+    /// Raises the exception a push handler let out, once.
+    pub(crate) fn raise_pending(&self) -> PyResult<()> {
+        match self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn track(&self, h: &Arc<crate::consumer::OwnHandle>) {
+        let mut v = self.own_handles.lock().unwrap_or_else(|e| e.into_inner());
+        v.retain(|w| w.strong_count() > 0);
+        v.push(Arc::downgrade(h));
+    }
+
+    /// Closes the broker (not holding the GIL) and lets go of the handles
+    /// subscriptions keep of themselves.
+    pub(crate) fn close(&self, drain: Duration) -> ringmq_core::Result<CloseReport> {
+        let r = self.broker.close(drain);
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.own_handles.lock().unwrap_or_else(|e| e.into_inner()));
+        for h in handles.iter().filter_map(Weak::upgrade) {
+            h.forget();
+        }
+        r
+    }
+
     pub(crate) fn metrics_text(&self) -> String {
         self.broker.metrics_text()
     }
@@ -35,14 +89,13 @@ impl Drop for Shared {
         // The last handle went: close without a drain. Pool threads may be
         // waiting to attach to run a handler, and closing joins them, so the
         // GIL must not be held meanwhile.
-        let broker = self.broker.clone();
         let closed = Python::try_attach(|py| {
             py.detach(|| {
-                let _ = broker.close(Duration::ZERO);
+                let _ = self.close(Duration::ZERO);
             })
         });
         if closed.is_none() {
-            let _ = self.broker.close(Duration::ZERO);
+            let _ = self.close(Duration::ZERO);
         }
     }
 }
@@ -102,7 +155,7 @@ impl PyBroker {
             o.idle_timeout = args::finite_seconds(v, "idle_timeout")?;
         }
         let broker = py.detach(|| Broker::new(o)).py_err()?;
-        let shared = Arc::new(Shared { broker });
+        let shared = Arc::new(Shared::new(broker));
         crate::register_live(&shared);
         Ok(PyBroker { shared })
     }
@@ -175,7 +228,8 @@ impl PyBroker {
 
     /// Stops publishes, lets consumers work through what is pending for up
     /// to `drain` seconds, stops every subscription and joins every thread.
-    /// Idempotent: later calls return the first report.
+    /// Idempotent: later calls return the first report. An exception a push
+    /// handler let out (see docs/PYTHON.md) is raised here, after closing.
     #[pyo3(signature = (drain=None))]
     fn close<'py>(
         &self,
@@ -186,9 +240,10 @@ impl PyBroker {
             Some(v) => args::finite_seconds(v, "drain")?,
             None => Duration::from_secs_f64(DEFAULT_DRAIN),
         };
-        let broker = &self.shared.broker;
-        let report = py.detach(|| broker.close(drain)).py_err()?;
-        report_dict(py, &report)
+        let shared = &self.shared;
+        let report = py.detach(|| shared.close(drain)).py_err();
+        self.shared.raise_pending()?;
+        report_dict(py, &report?)
     }
 
     /// Every topic, subscription and pool metric in the Prometheus text format.
@@ -220,8 +275,10 @@ impl PyBroker {
         } else {
             Duration::from_secs_f64(DEFAULT_DRAIN)
         };
-        let broker = &self.shared.broker;
-        py.detach(|| broker.close(drain)).py_err()?;
+        let shared = &self.shared;
+        let closed = py.detach(|| shared.close(drain)).py_err();
+        self.shared.raise_pending()?;
+        closed?;
         Ok(false)
     }
 

@@ -1,9 +1,10 @@
 //! Consumers: pull subscriptions (poll, iteration, asyncio), push
 //! subscriptions (a Python handler on the pool), and the messages they get.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use ringmq_core::{
@@ -209,20 +210,18 @@ impl PyMessage {
 #[pyclass(frozen, module = "ringmq", name = "PullSubscription")]
 pub struct PyPullSubscription {
     sub: PullSubscription,
-    _shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl PyPullSubscription {
     pub(crate) fn new(sub: PullSubscription, shared: Arc<Shared>) -> Self {
-        PyPullSubscription {
-            sub,
-            _shared: shared,
-        }
+        PyPullSubscription { sub, shared }
     }
 
     /// Polls once without waiting (GIL held), then, if `timeout` allows, in
     /// one wait detached from the GIL that Ctrl-C interrupts.
     fn poll_one(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<Delivery>> {
+        self.shared.raise_pending()?;
         let got = self.sub.poll(Some(Duration::ZERO)).py_err()?;
         if got.is_some() || timeout == Some(Duration::ZERO) {
             return Ok(got);
@@ -277,6 +276,7 @@ impl PyPullSubscription {
             return Err(invalid("max 0 must be at least 1"));
         }
         let timeout = args::timeout(timeout)?;
+        self.shared.raise_pending()?;
         let sub = &self.sub;
         let mut got = Vec::with_capacity(max.min(4096));
         sub.poll_batch(max, Some(Duration::ZERO), &mut got)
@@ -328,7 +328,7 @@ impl PyPullSubscription {
             .py_err()?;
         let messages = got
             .into_iter()
-            .map(|d| PyMessage::pulled(py, d, &self.ctx))
+            .map(|d| PyMessage::pulled(py, d))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, messages)
     }
@@ -439,6 +439,7 @@ impl PyPullSubscription {
 pub struct PyPushSubscription {
     sub: PushSubscription,
     topic: String,
+    own: Arc<OwnHandle>,
     _shared: Arc<Shared>,
 }
 
@@ -457,24 +458,100 @@ fn failure_text(py: Python<'_>, e: &PyErr) -> String {
     }
 }
 
-fn call_handler(py: Python<'_>, handler: &Py<PyAny>, m: &Message<'_>) -> Result<(), HandlerError> {
-    let msg = PyMessage::pushed(py, m).map_err(|e| HandlerError(failure_text(py, &e)))?;
+/// How a handler call ended.
+enum Outcome {
+    /// Returned: ack.
+    Done,
+    /// Raised an `Exception`: nack, counted as a failure.
+    Failed(String),
+    /// Raised a `BaseException` that is not an `Exception`
+    /// (`KeyboardInterrupt`, `SystemExit`, ...): the subscription stops and
+    /// the exception goes to the main program.
+    Stop(PyErr),
+}
+
+fn call_handler(py: Python<'_>, handler: &Py<PyAny>, m: &Message<'_>) -> Outcome {
+    let msg = match PyMessage::pushed(py, m) {
+        Ok(msg) => msg,
+        Err(e) => return Outcome::Failed(failure_text(py, &e)),
+    };
     match handler.call1(py, (msg,)) {
-        Ok(r) if r.is_none(py) => Ok(()),
+        Ok(r) if r.is_none(py) => Outcome::Done,
         Ok(r) => {
             let r = r.bind(py);
             if r.hasattr("__await__").unwrap_or(false) {
                 // Close a coroutine so it does not warn that it was never awaited.
                 let _ = r.call_method0("close");
-                return Err(HandlerError(
+                return Outcome::Failed(
                     "the handler returned an awaitable: push handlers run on pool threads \
                      and must be plain functions (use pull(...).aiter() with asyncio)"
                         .to_owned(),
-                ));
+                );
             }
-            Ok(())
+            Outcome::Done
         }
-        Err(e) => Err(HandlerError(failure_text(py, &e))),
+        Err(e) if e.is_instance_of::<PyException>(py) => Outcome::Failed(failure_text(py, &e)),
+        Err(e) => Outcome::Stop(e),
+    }
+}
+
+/// A push subscription's handle for its own handler, so that a handler
+/// that lets a `BaseException` out can stop its subscription. It is let go
+/// of once used, on unsubscribe and at close, as it keeps the subscription
+/// (and so itself) alive.
+pub(crate) struct OwnHandle(Mutex<Option<PushSubscription>>);
+
+impl OwnHandle {
+    pub(crate) fn forget(&self) {
+        let sub = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(sub);
+    }
+
+    fn take(&self) -> Option<PushSubscription> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Interrupts the main thread as Ctrl-C does: a SIGINT sent to it, which
+/// also ends a `time.sleep` or a wait of this module there. False (nothing
+/// done) when SIGINT has no Python handler (ignored, or not Python's).
+fn interrupt_main(py: Python<'_>) -> PyResult<bool> {
+    let signal = py.import("signal")?;
+    let sigint = signal.getattr("SIGINT")?;
+    if !signal.call_method1("getsignal", (&sigint,))?.is_callable() {
+        return Ok(false);
+    }
+    if signal.hasattr("pthread_kill")? {
+        let main = py
+            .import("threading")?
+            .call_method0("main_thread")?
+            .getattr("ident")?;
+        signal.call_method1("pthread_kill", (main, sigint))?;
+    } else {
+        py.import("_thread")?.call_method0("interrupt_main")?;
+    }
+    Ok(true)
+}
+
+/// A handler let `e` out: stops the subscription, then hands `e` to the
+/// main program. A `KeyboardInterrupt` interrupts the main thread as Ctrl-C
+/// would; any other exception is kept and raised by the broker's next
+/// guarded call. The message's nack then reaches a closed subscription and
+/// changes nothing: it is not counted as a failure nor dead-lettered.
+fn stop(py: Python<'_>, own: &OwnHandle, shared: &Weak<Shared>, e: PyErr) {
+    if let Some(sub) = own.take() {
+        // Other handler calls of this subscription may need the GIL to end.
+        py.detach(|| {
+            let _ = sub.unsubscribe();
+        });
+    }
+    if e.is_instance_of::<PyKeyboardInterrupt>(py) && interrupt_main(py).unwrap_or(false) {
+        return;
+    }
+    match shared.upgrade() {
+        Some(shared) => shared.set_pending(e),
+        // No handle of the broker is left to raise it from.
+        None => e.write_unraisable(py, None),
     }
 }
 
@@ -514,19 +591,36 @@ pub(crate) fn subscribe_push(
     handler: Py<PyAny>,
     shared: Arc<Shared>,
 ) -> PyResult<PyPushSubscription> {
+    let own = Arc::new(OwnHandle(Mutex::new(None)));
+    let weak = Arc::downgrade(&shared);
+    let own_in_handler = own.clone();
     let sub = topic
         .subscribe(group, opts, move |m: &Message<'_>| {
             keep_thread_state();
-            Python::try_attach(|py| call_handler(py, &handler, m)).unwrap_or_else(|| {
+            Python::try_attach(|py| match call_handler(py, &handler, m) {
+                Outcome::Done => Ok(()),
+                Outcome::Failed(text) => Err(HandlerError(text)),
+                Outcome::Stop(e) => {
+                    let text = failure_text(py, &e);
+                    stop(py, &own_in_handler, &weak, e);
+                    Err(HandlerError(text))
+                }
+            })
+            .unwrap_or_else(|| {
                 Err(HandlerError(
                     "the Python interpreter is not available (shutting down)".to_owned(),
                 ))
             })
         })
         .py_err()?;
+    // No handler call can attach before this thread lets go of the GIL, so
+    // the handle is in place before any Python handler runs.
+    *own.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(sub.clone());
+    shared.track(&own);
     Ok(PyPushSubscription {
         sub,
         topic: topic.name().to_owned(),
+        own,
         _shared: shared,
     })
 }
@@ -547,11 +641,14 @@ impl PyPushSubscription {
         stats_dict(py, &[&self.topic, self.sub.group()], &self.sub.stats())
     }
 
-    /// Stops the handlers (those running finish first) and removes the
-    /// subscription.
+    /// Stops the handlers (those running finish first, but the caller's
+    /// own when a handler unsubscribes its own subscription) and removes the
+    /// subscription; no handler call starts after it returns.
     fn unsubscribe(&self, py: Python<'_>) -> PyResult<()> {
         let sub = &self.sub;
-        py.detach(|| sub.unsubscribe()).py_err()
+        let r = py.detach(|| sub.unsubscribe()).py_err();
+        self.own.forget();
+        r
     }
 
     fn __repr__(&self) -> String {

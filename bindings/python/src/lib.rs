@@ -48,7 +48,7 @@ fn _close_all(py: Python<'_>) {
         .collect();
     py.detach(|| {
         for b in &live {
-            let _ = b.broker.close(Duration::ZERO);
+            let _ = b.close(Duration::ZERO);
         }
     });
 }

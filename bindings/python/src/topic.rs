@@ -139,6 +139,7 @@ impl PyTopic {
         key: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
+        self.shared.raise_pending()?;
         let payload = args::payload(data)?;
         let key = args::key(key)?;
         let timeout = args::timeout(timeout)?;
@@ -159,6 +160,7 @@ impl PyTopic {
         key: Option<&Bound<'py, PyAny>>,
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        self.shared.raise_pending()?;
         let key = args::key(key)?;
         let timeout = args::timeout(timeout)?;
         let list;

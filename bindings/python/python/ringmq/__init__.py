@@ -15,6 +15,12 @@ dead letters, backpressure and metrics, inside this process::
 
 import atexit as _atexit
 
+# Imported here, on the importing thread, so that a handler that raises
+# KeyboardInterrupt can find the main thread to interrupt without importing
+# `threading` for the first time on a pool thread (which would take that
+# thread for the main one).
+import threading as _threading  # noqa: F401
+
 from . import _ringmq
 from ._ringmq import (
     ENGINE_VERSION,
