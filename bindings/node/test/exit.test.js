@@ -4,34 +4,12 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
+const child = require('./child_process')
 
 const LIMIT_MS = 5000
 
-/** Runs `code` in a child node process; resolves to { code, out, ms }. */
-function run(code) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    const child = spawn(process.execPath, ['-e', code], {
-      cwd: __dirname,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (out += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS)
-    child.on('error', reject)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, out, ms: Date.now() - started })
-    })
-  })
-}
-
-function assertExited(r, marker) {
-  assert.equal(r.signal, null, `the process had to be killed after ${LIMIT_MS} ms; output:\n${r.out}`)
-  assert.equal(r.code, 0, `exit code ${r.code}; output:\n${r.out}`)
-  assert.match(r.out, new RegExp(marker), `output:\n${r.out}`)
-}
+const run = (code) => child.run(code, LIMIT_MS)
+const { assertExited } = child
 
 test('a process that forgets to close its broker still exits', { timeout: 20000 }, async () => {
   const r = await run(`
