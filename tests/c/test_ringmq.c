@@ -713,6 +713,109 @@ static void test_forgotten_delivery_never_wedges_producers(void) {
     ringmq_broker_free(b);
 }
 
+static uint64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A poll on a lossy subscription whose every credit is held by unsettled
+ * deliveries ends by its deadline (it used to spin for ever). */
+static void test_lossy_poll_with_every_credit_held_ends_by_its_deadline(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "dash", 4, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub_options so;
+    ringmq_sub_options_default(&so);
+    so.lossy = true;
+    ringmq_sub *s = NULL;
+    OK(ringmq_subscribe_pull(t, "dash", &so, &s));
+    ringmq_message held[4];
+    for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "h", 1, 0, 0, NULL));
+    for (int i = 0; i < 4; i++) OK(ringmq_poll(s, 1000, &held[i]));
+    OK(ringmq_publish(t, "n", 1, 0, 0, NULL));
+    ringmq_message m;
+    uint64_t t0 = mono_ms();
+    CHECK_ST(ringmq_poll(s, 100, &m), RINGMQ_EMPTY);
+    uint64_t waited = mono_ms() - t0;
+    CHECK(waited >= 90 && waited < 2000);
+    OK(ringmq_ack(s, held[0].delivery_tag));
+    m = poll_text(s, "n");
+    OK(ringmq_ack(s, m.delivery_tag));
+    for (int i = 1; i < 4; i++) OK(ringmq_ack(s, held[i].delivery_tag));
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+typedef struct {
+    ringmq_broker *b;
+    _Atomic(ringmq_sub *) self;
+    atomic_int calls;
+    atomic_int closed_status; /* -1 until the handler's close returned */
+} handler_ctl;
+
+static int32_t unsubscribe_myself(const ringmq_message *m, void *user_data) {
+    (void)m;
+    handler_ctl *c = user_data;
+    atomic_fetch_add(&c->calls, 1);
+    ringmq_sub *me;
+    while ((me = atomic_load(&c->self)) == NULL) sleep_ms(1);
+    if (atomic_exchange(&c->self, (ringmq_sub *)(uintptr_t)1) != (ringmq_sub *)(uintptr_t)1)
+        CHECK_ST(ringmq_unsubscribe(me), RINGMQ_OK);
+    return 0;
+}
+
+/* A handler that unsubscribes its own subscription is not called again
+ * (it was called for the rest of its batch). */
+static void test_a_handler_that_unsubscribes_itself_is_not_called_again(void) {
+    ringmq_broker *b = new_broker(2);
+    ringmq_topic *t = new_topic(b, "selfish", 64, RINGMQ_OVERFLOW_BLOCK);
+    static handler_ctl c;
+    atomic_store(&c.calls, 0);
+    atomic_store(&c.self, NULL);
+    ringmq_sub *s = NULL;
+    OK(ringmq_subscribe(t, "self", unsubscribe_myself, &c, NULL, &s));
+    ringmq_buf items[32];
+    for (int i = 0; i < 32; i++) items[i] = (ringmq_buf){"x", 1};
+    OK(ringmq_publish_batch(t, items, 32, 0, -1, NULL));
+    atomic_store(&c.self, s);
+    sleep_ms(200);
+    CHECK_EQ_U64(atomic_load(&c.calls), 1);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static int32_t close_from_handler(const ringmq_message *m, void *user_data) {
+    (void)m;
+    handler_ctl *c = user_data;
+    if (atomic_fetch_add(&c->calls, 1) == 0)
+        atomic_store(&c->closed_status, (int)ringmq_broker_close(c->b, 1000));
+    return 0;
+}
+
+/* A close from a push handler while the main thread closes too: neither
+ * hangs (they used to deadlock); the handler's answers OK or CLOSED. */
+static void test_close_from_a_handler_while_another_close_runs(void) {
+    for (int round = 0; round < 10; round++) {
+        static handler_ctl c;
+        c.b = new_broker(2);
+        atomic_store(&c.calls, 0);
+        atomic_store(&c.closed_status, -1);
+        ringmq_topic *t = new_topic(c.b, "closing", 8, RINGMQ_OVERFLOW_BLOCK);
+        ringmq_sub *s = NULL;
+        OK(ringmq_subscribe(t, "closer", close_from_handler, &c, NULL, &s));
+        OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+        if (round % 2) sleep_ms(1);
+        OK(ringmq_broker_close(c.b, 1000));
+        for (int waited = 0; atomic_load(&c.closed_status) == -1 && waited < 5000; waited++) sleep_ms(1);
+        int st = atomic_load(&c.closed_status);
+        CHECK(st == RINGMQ_OK || st == RINGMQ_CLOSED);
+        CHECK_ST(ringmq_unsubscribe(s), RINGMQ_CLOSED);
+        ringmq_topic_release(t);
+        ringmq_broker_free(c.b);
+    }
+}
+
 static void test_in_progress_extends_the_ack_timer(void) {
     ringmq_broker *b = new_broker(1);
     ringmq_topic_options o;
@@ -1372,17 +1475,23 @@ static void test_calls_after_close(void) {
     CHECK_ST(ringmq_topic_open(b, "closing", &tx), RINGMQ_CLOSED);
     CHECK_ST(ringmq_subscribe_pull(t, "g2", NULL, &sx), RINGMQ_CLOSED);
     CHECK_ST(ringmq_subscribe(t, "p2", noop_handler, NULL, NULL, &sx), RINGMQ_CLOSED);
+    uint64_t tag = m.delivery_tag;
     CHECK_ST(ringmq_poll(s, 100, &m), RINGMQ_CLOSED);
-    CHECK_ST(ringmq_ack(s, m.delivery_tag), RINGMQ_CLOSED);
+    /* A settle after close answers CLOSED and changes no counter; so does a
+     * made-up tag. */
+    CHECK_ST(ringmq_ack(s, tag), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_nack(s, tag + 1000, 0), RINGMQ_CLOSED);
+    ringmq_sub_stats after = sub_stats(s);
+    CHECK_EQ_U64(after.acked, 0);
+    CHECK_EQ_U64(after.nacked, 0);
     /* Stats and metrics stay readable. */
     ringmq_topic_stats ts = topic_stats(t);
     CHECK_EQ_U64(ts.published, 1);
     size_t needed = 0;
     CHECK_ST(ringmq_metrics_text(b, NULL, 0, &needed), RINGMQ_TOO_LARGE);
-    ringmq_status us = ringmq_unsubscribe(s);
-    CHECK(us == RINGMQ_OK || us == RINGMQ_CLOSED);
-    us = ringmq_unsubscribe(push);
-    CHECK(us == RINGMQ_OK || us == RINGMQ_CLOSED);
+    /* After close, unsubscribe answers CLOSED (and still frees the handle). */
+    CHECK_ST(ringmq_unsubscribe(s), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_unsubscribe(push), RINGMQ_CLOSED);
     ringmq_broker_free(b);
     /* A topic handle outlives its broker safely. */
     CHECK_ST(ringmq_publish(t, "x", 1, 0, 0, NULL), RINGMQ_CLOSED);
@@ -1425,6 +1534,11 @@ int main(int argc, char **argv) {
         {"dead_letters_say_why_and_which_group", test_dead_letters_say_why_and_which_group},
         {"ack_timeout_redelivers", test_ack_timeout_redelivers},
         {"forgotten_delivery_never_wedges_producers", test_forgotten_delivery_never_wedges_producers},
+        {"lossy_poll_with_every_credit_held_ends_by_its_deadline",
+         test_lossy_poll_with_every_credit_held_ends_by_its_deadline},
+        {"a_handler_that_unsubscribes_itself_is_not_called_again",
+         test_a_handler_that_unsubscribes_itself_is_not_called_again},
+        {"close_from_a_handler_while_another_close_runs", test_close_from_a_handler_while_another_close_runs},
         {"in_progress_extends_the_ack_timer", test_in_progress_extends_the_ack_timer},
         {"sub_options_start_and_lossy", test_sub_options_start_and_lossy},
         {"push_ordered_by_key_and_concurrency", test_push_ordered_by_key_and_concurrency},
