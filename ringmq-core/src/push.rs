@@ -37,6 +37,7 @@ use crate::retry::splitmix;
 use crate::stats::SubStats;
 use crate::subscription::{Action, SubCore};
 use crate::sync::{fence, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
+use crate::wait::WaitQueue;
 
 thread_local! {
     /// The push subscription whose visit runs on this thread, if any (its
@@ -81,6 +82,8 @@ pub(crate) struct PushSub {
     running: AtomicUsize,
     /// Visits inside `run_some` now (see the module doc).
     visits: AtomicUsize,
+    /// Woken when a visit leaves (an unsubscribe waits on it).
+    left: WaitQueue,
     ordered: Option<Ordered>,
     pool: Arc<Pool>,
     last_refresh: AtomicU64,
@@ -137,6 +140,7 @@ impl PushSub {
             handler,
             running: AtomicUsize::new(0),
             visits: AtomicUsize::new(0),
+            left: WaitQueue::default(),
             ordered,
             pool,
             last_refresh: AtomicU64::new(mono_ns()),
@@ -187,17 +191,19 @@ impl PushSub {
     pub(crate) fn run_some(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> bool {
         /// Leaves the visit however it ends (a panic in the engine
         /// included), so an unsubscribe never waits for a visit gone.
-        struct Visit<'a>(&'a AtomicUsize, usize);
+        struct Visit<'a>(&'a PushSub, usize);
         impl Drop for Visit<'_> {
             fn drop(&mut self) {
                 VISITING.with(|v| v.set(self.1));
-                self.0.fetch_sub(1, SeqCst);
+                self.0.visits.fetch_sub(1, SeqCst);
+                // An unsubscribe may be waiting for the last visit to leave.
+                self.0.left.notify();
             }
         }
         self.visits.fetch_add(1, SeqCst);
         fence(SeqCst);
         let outer = VISITING.with(|v| v.replace(Arc::as_ptr(self) as usize));
-        let _visit = Visit(&self.visits, outer);
+        let _visit = Visit(self, outer);
         !self.core.is_closed() && self.visit(batch)
     }
 
@@ -488,9 +494,9 @@ impl PushSubscription {
         // module doc for why no handler call starts after this returns.
         fence(SeqCst);
         let own = VISITING.with(|v| v.get()) == Arc::as_ptr(&self.sub) as usize;
-        while self.sub.visits.load(SeqCst) > usize::from(own) {
-            std::thread::sleep(std::time::Duration::from_micros(100));
-        }
+        let others_left = || self.sub.visits.load(SeqCst) <= usize::from(own);
+        // A visit is one batch of handler calls; it leaves by itself.
+        self.sub.left.wait_until(None, None, others_left);
         self.sub.drop_held();
         r
     }
