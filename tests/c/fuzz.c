@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "ringmq.h"
+#include "timing.h"
 
 /* ---- small tools ------------------------------------------------------ */
 
@@ -83,18 +84,6 @@ static uint64_t rnd(rng_t *r) {
 static uint32_t below(rng_t *r, uint32_t n) { return n ? (uint32_t)(rnd(r) % n) : 0; }
 /* True with probability p/1000. */
 static bool chance(rng_t *r, uint32_t permille) { return below(r, 1000) < permille; }
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Until when a payload polled now with ack timeout `ack_ms` is surely
  * valid: the engine's deadlines run on a coarse clock that may lag. */

@@ -27,20 +27,9 @@
 #include <unistd.h>
 
 #include "ringmq.h"
+#include "timing.h"
 
 #define MAX_SAMPLES 4096
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int count_threads(void) {
     DIR *d = opendir("/proc/self/task");

@@ -15,13 +15,9 @@
 
 #include "harness.h"
 #include "ringmq.h"
+#include "timing.h"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static ringmq_broker *new_broker(uint32_t workers_max) {
     ringmq_broker_options o;
@@ -713,12 +709,6 @@ static void test_forgotten_delivery_never_wedges_producers(void) {
     ringmq_broker_free(b);
 }
 
-static uint64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* A poll on a lossy subscription whose every credit is held by unsettled
  * deliveries ends by its deadline (it used to spin for ever). */
 static void test_lossy_poll_with_every_credit_held_ends_by_its_deadline(void) {
@@ -734,9 +724,9 @@ static void test_lossy_poll_with_every_credit_held_ends_by_its_deadline(void) {
     for (int i = 0; i < 4; i++) OK(ringmq_poll(s, 1000, &held[i]));
     OK(ringmq_publish(t, "n", 1, 0, 0, NULL));
     ringmq_message m;
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = now_ms();
     CHECK_ST(ringmq_poll(s, 100, &m), RINGMQ_EMPTY);
-    uint64_t waited = mono_ms() - t0;
+    uint64_t waited = now_ms() - t0;
     CHECK(waited >= 90 && waited < 2000);
     OK(ringmq_ack(s, held[0].delivery_tag));
     m = poll_text(s, "n");
