@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 
 parts=(rust c python node bench)
 failed=()
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 for p in "${parts[@]}"; do
   script="scripts/test-$p.sh"
   [ -f "$script" ] || continue
   echo
   echo "################ $p ################"
   start=$(date +%s)
-  if bash "$script"; then
+  if bash "$script" 2>&1 | tee "$logs/$p.log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
     echo "## $p: ok ($(( $(date +%s) - start )) s)"
   else
     echo "## $p: FAILED ($(( $(date +%s) - start )) s)"
@@ -22,6 +24,12 @@ for p in "${parts[@]}"; do
 done
 echo
 if [ ${#failed[@]} -ne 0 ]; then
+  # The end of each failed part's output again, so that a log cut to its
+  # tail still shows why.
+  for p in "${failed[@]}"; do
+    echo "################ $p: the last 60 lines ################"
+    tail -n 60 "$logs/$p.log"
+  done
   echo "failed parts: ${failed[*]}"
   exit 1
 fi
