@@ -141,6 +141,20 @@ typedef enum {
 } ringmq_start;
 
 /**
+ * What becomes of an expired message (`ringmq_topic_options.expired`).
+ */
+typedef enum {
+  /**
+   * To the dead-letter topic with the reason "expired".
+   */
+  RINGMQ_EXPIRED_DEAD_LETTER = 0,
+  /**
+   * Dropped (still counted as `expired_messages`).
+   */
+  RINGMQ_EXPIRED_DROP = 1,
+} ringmq_expired;
+
+/**
  * A broker: one engine instance with its topics and worker pool. Opaque;
  * created by `ringmq_broker_new`, freed by `ringmq_broker_free`. Every
  * function taking one is thread-safe.
@@ -244,6 +258,21 @@ typedef struct {
    * A `ringmq_start` (default `RINGMQ_START_LATEST`).
    */
   ringmq_start start;
+  /**
+   * Unordered subscriptions: most deliveries of one key in flight at
+   * once; 0 for no limit (default 0).
+   */
+  uint32_t max_in_flight_per_key;
+  /**
+   * Most messages per second handed to consumers; 0 for no limit
+   * (default 0). Negative, NaN or infinite values are refused.
+   */
+  double rate_limit;
+  /**
+   * Messages that may go at once after idling; 0 means one second's
+   * worth of `rate_limit` (default 0).
+   */
+  uint32_t rate_burst;
 } ringmq_sub_options;
 
 /**
@@ -406,6 +435,14 @@ typedef struct {
    * Deliveries settled with term by a consumer (straight to the dead-letter topic).
    */
   uint64_t termed;
+  /**
+   * Messages past their ttl or the topic's max_age, never delivered (dead-lettered or dropped).
+   */
+  uint64_t expired_messages;
+  /**
+   * 1 while the subscription is paused, else 0.
+   */
+  uint64_t paused;
 } ringmq_sub_stats;
 
 /**
@@ -448,6 +485,32 @@ typedef struct {
    * for a retry; 0 means `capacity` (default 0).
    */
   size_t retry_capacity;
+  /**
+   * Most header bytes per message (name + value + 4 each), apart from
+   * `slot_size`; at most 65535 (default 1024).
+   */
+  size_t max_header_bytes;
+  /**
+   * Most delayed messages waiting at once; 0 means `capacity` (default 0).
+   */
+  size_t max_delayed;
+  /**
+   * Messages older than this are expired, never delivered; 0 for no
+   * limit (default 0).
+   */
+  uint64_t max_age_ms;
+  /**
+   * A `ringmq_expired` (default `RINGMQ_EXPIRED_DEAD_LETTER`).
+   */
+  ringmq_expired expired;
+  /**
+   * How long a msg_id is remembered for de-duplication (default 120000).
+   */
+  uint64_t dedupe_window_ms;
+  /**
+   * Most msg_ids remembered at once; 0 means 4 x `capacity` (default 0).
+   */
+  size_t dedupe_max;
 } ringmq_topic_options;
 
 /**
@@ -491,6 +554,14 @@ typedef struct {
    * Subscriptions of the topic.
    */
   uint64_t subscriptions;
+  /**
+   * Delayed messages waiting outside the ring for their due time.
+   */
+  uint64_t delayed;
+  /**
+   * Publishes whose msg_id was already published within the dedupe window (nothing stored).
+   */
+  uint64_t duplicates;
 } ringmq_topic_stats;
 
 #ifdef __cplusplus

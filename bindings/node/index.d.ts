@@ -57,6 +57,18 @@ export interface TopicOptions {
   ackTimeoutMs?: number
   /** Messages one subscription may hold outside the ring; 0 means capacity (default 0). */
   retryCapacity?: number
+  /** Most header bytes per message (name + value + 4 each), apart from slot_size; at most 65535 (default 1024). */
+  maxHeaderBytes?: number
+  /** Most delayed messages waiting at once; 0 means capacity (default 0). */
+  maxDelayed?: number
+  /** Messages older than this are expired, never delivered; 0 for no limit (default 0). */
+  maxAgeMs?: number
+  /** What becomes of an expired message (default 'dead_letter'). */
+  expired?: 'dead_letter' | 'drop'
+  /** How long a msg_id is remembered for de-duplication (default 120000). */
+  dedupeWindowMs?: number
+  /** Most msg_ids remembered at once; 0 means 4 x capacity (default 0). */
+  dedupeMax?: number
 }
 
 /** The options of a topic as created (all filled in). */
@@ -77,6 +89,18 @@ export interface TopicOptionsResolved {
   ackTimeoutMs: number
   /** Messages one subscription may hold outside the ring; 0 means capacity (default 0). */
   retryCapacity: number
+  /** Most header bytes per message (name + value + 4 each), apart from slot_size; at most 65535 (default 1024). */
+  maxHeaderBytes: number
+  /** Most delayed messages waiting at once; 0 means capacity (default 0). */
+  maxDelayed: number
+  /** Messages older than this are expired, never delivered; 0 for no limit (default 0). */
+  maxAgeMs: number
+  /** What becomes of an expired message (default 'dead_letter'). */
+  expired: 'dead_letter' | 'drop'
+  /** How long a msg_id is remembered for de-duplication (default 120000). */
+  dedupeWindowMs: number
+  /** Most msg_ids remembered at once; 0 means 4 x capacity (default 0). */
+  dedupeMax: number
 }
 
 /** Options of `subscribe` and `pull`. */
@@ -89,6 +113,12 @@ export interface SubscribeOptions {
   lossy?: boolean
   /** Where a new subscription starts reading (default 'latest'). */
   start?: StartAt
+  /** Unordered subscriptions: most deliveries of one key in flight at once; 0 for no limit (default 0). */
+  maxInFlightPerKey?: number
+  /** Most messages per second handed to consumers; unset for no limit (default unset). */
+  rateLimit?: number
+  /** Messages that may go at once after idling; 0 means one second's worth (default 0). */
+  rateBurst?: number
 }
 
 /** A topic's counters. */
@@ -107,6 +137,10 @@ export interface TopicStats {
   capacity: number
   /** Subscriptions of the topic. */
   subscriptions: number
+  /** Delayed messages waiting outside the ring for their due time. */
+  delayed: number
+  /** Publishes whose msg_id was already published within the dedupe window (nothing stored). */
+  duplicates: number
 }
 
 /** A subscription's counters and latency. */
@@ -147,6 +181,10 @@ export interface SubStats {
   latencySumNs: number
   /** Deliveries settled with term by a consumer (straight to the dead-letter topic). */
   termed: number
+  /** Messages past their ttl or the topic's max_age, never delivered (dead-lettered or dropped). */
+  expiredMessages: number
+  /** 1 while the subscription is paused, else 0. */
+  paused: number
   /** The text of the last handler failure or nack reason, if any. */
   lastError?: string | null
 }

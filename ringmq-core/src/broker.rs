@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::clock::{deadline, mono_ns};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork::Origin;
+use crate::handler::HandlerFailure;
 use crate::options::{validate_name, BrokerOptions, TopicOptions};
 use crate::pool::Pool;
 use crate::stats::PoolStats;
@@ -28,6 +29,9 @@ pub struct CloseReport {
     pub timed_out: bool,
     /// Per `(topic, group)`: what that subscription left.
     pub left: Vec<(String, String, u64)>,
+    /// Delayed messages whose due time had not come (the drain does not
+    /// wait for them); they are dropped with their topics.
+    pub delayed: u64,
 }
 
 pub(crate) struct BrokerCore {
@@ -190,6 +194,23 @@ impl Broker {
         self.core.close(drain)
     }
 
+    /// Calls `hook` on every failure of a handler of this broker (push
+    /// handlers and `consume` callbacks): the error, the message's id, key
+    /// and attempt, and whether it will be retried or dead-lettered. It runs
+    /// on the handler's thread, after the failure is settled; a panic in it
+    /// is caught. Replaces any earlier hook.
+    pub fn on_handler_failure<F>(&self, hook: F)
+    where
+        F: Fn(&HandlerFailure<'_>) + Send + Sync + 'static,
+    {
+        self.core.pool.set_failure_hook(Some(Arc::new(hook)));
+    }
+
+    /// Removes the failure hook.
+    pub fn clear_handler_failure_hook(&self) {
+        self.core.pool.set_failure_hook(None);
+    }
+
     pub fn pool_stats(&self) -> PoolStats {
         self.core.pool.stats()
     }
@@ -287,6 +308,7 @@ impl BrokerCore {
             }
         }
         for t in &topics {
+            report.delayed += t.drop_delayed();
             t.shut_down();
         }
         self.pool.shutdown();

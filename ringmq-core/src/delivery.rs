@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Result;
+use crate::headers::{self, Headers};
 use crate::notes::DeadLetterNote;
 use crate::ring::SlotMeta;
 use crate::subscription::{Action, SubCore};
@@ -24,6 +25,10 @@ pub struct Message<'a> {
     /// 1 on the first delivery.
     pub attempt: u32,
     pub data: &'a [u8],
+    /// The message's headers, in publish order (empty for none).
+    pub headers: Headers<'a>,
+    /// The id it was published with for de-duplication, if any.
+    pub msg_id: Option<&'a [u8]>,
     /// For a message of a dead-letter topic: the failure that sent it
     /// there, as the engine recorded it (see
     /// [`Delivery::dead_letter_reason`]). None for other messages.
@@ -38,14 +43,18 @@ impl<'a> Message<'a> {
         meta: &SlotMeta,
         attempt: u32,
         data: &'a [u8],
+        ext: &'a [u8],
         note: Option<&'a DeadLetterNote>,
     ) -> Message<'a> {
+        let (msg_id, headers) = headers::decode(ext);
         Message {
             id: meta.id,
             key: meta.key,
             timestamp_ns: meta.timestamp_ns,
             attempt,
             data,
+            headers,
+            msg_id,
             dead_letter_reason: note.map(DeadLetterNote::reason),
             dead_letter_group: note.map(DeadLetterNote::group),
         }
@@ -65,6 +74,9 @@ pub struct Delivery {
     attempt: u32,
     ptr: *const u8,
     len: usize,
+    /// The extension (headers and msg_id), beside the payload.
+    ext_ptr: *const u8,
+    ext_len: usize,
     /// Why and by whom a message of a dead-letter topic got there.
     note: Option<Arc<DeadLetterNote>>,
     pub(crate) settled: bool,
@@ -86,6 +98,7 @@ impl Delivery {
         attempt: u32,
         ptr: *const u8,
         len: usize,
+        ext: &[u8],
         note: Option<Arc<DeadLetterNote>>,
     ) -> Delivery {
         Delivery {
@@ -95,6 +108,8 @@ impl Delivery {
             attempt,
             ptr,
             len,
+            ext_ptr: ext.as_ptr(),
+            ext_len: ext.len(),
             note,
             settled: false,
         }
@@ -127,6 +142,29 @@ impl Delivery {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
+    /// The encoded extension (headers and msg_id), pinned like the payload:
+    /// for the bindings, which decode it with
+    /// `internals::decode_ext`.
+    #[doc(hidden)]
+    pub fn ext(&self) -> &[u8] {
+        if self.ext_len == 0 {
+            return &[];
+        }
+        // SAFETY: as for `data`: the extension lies beside the payload in
+        // the same pinned slot or store entry.
+        unsafe { std::slice::from_raw_parts(self.ext_ptr, self.ext_len) }
+    }
+
+    /// The message's headers, in publish order.
+    pub fn headers(&self) -> Headers<'_> {
+        headers::decode(self.ext()).1
+    }
+
+    /// The id the message was published with for de-duplication, if any.
+    pub fn msg_id(&self) -> Option<&[u8]> {
+        headers::decode(self.ext()).0
+    }
+
     /// For a message of a dead-letter topic: the failure that sent it
     /// there, as the engine decided it: a nack's or term's reason, a
     /// handler's error text, `"nacked"` or `"termed"` without one, and, when
@@ -151,7 +189,13 @@ impl Delivery {
 
     /// The message view a handler gets.
     pub fn message(&self) -> Message<'_> {
-        Message::new(&self.meta, self.attempt, self.data(), self.note.as_deref())
+        Message::new(
+            &self.meta,
+            self.attempt,
+            self.data(),
+            self.ext(),
+            self.note.as_deref(),
+        )
     }
 
     /// The note, for a view made without borrowing this delivery.

@@ -27,10 +27,12 @@
 mod barrier;
 mod broker;
 mod clock;
+mod dedupe;
 mod delivery;
 mod error;
 mod fork;
 mod handler;
+mod headers;
 mod interrupt;
 mod metrics;
 mod notes;
@@ -46,21 +48,25 @@ pub mod surface;
 mod sync;
 mod topic;
 mod wait;
+mod wheel;
 
 pub use barrier::is_asymmetric as notify_is_asymmetric;
 pub use broker::{Broker, CloseReport};
 pub use delivery::{Delivery, Message};
 pub use error::{Error, ErrorKind, Result};
-pub use handler::{HandlerError, HandlerResult};
+pub use handler::{HandlerError, HandlerFailure, HandlerResult};
+pub use headers::{
+    HeaderIter, Headers, MAX_HEADER_BYTES_LIMIT, MAX_HEADER_NAME_LEN, MAX_MSG_ID_LEN,
+};
 pub use interrupt::Interrupt;
 pub use options::{
-    BrokerOptions, Overflow, StartAt, SubOptions, TopicOptions, MAX_CAPACITY, MAX_NAME_LEN,
-    MAX_SLOT_SIZE,
+    BrokerOptions, Expired, Overflow, StartAt, SubOptions, TopicOptions, MAX_CAPACITY, MAX_DELAY,
+    MAX_NAME_LEN, MAX_SLOT_SIZE,
 };
 pub use push::{Completion, PushSubscription};
 pub use stats::{PoolStats, SubStats, TopicStats};
-pub use subscription::PullSubscription;
-pub use topic::Topic;
+pub use subscription::{IdleReason, PullSubscription};
+pub use topic::{PublishOptions, Topic};
 
 /// The crate's version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -72,6 +78,12 @@ pub mod internals {
     pub use crate::ring::{Peek, Ring, SlotMeta};
     pub use crate::sequence::{advance_gate, ClaimError, Sequencer};
     pub use crate::subscription::{Reaped, SlotStates};
+
+    /// Splits a delivery's encoded extension (`Delivery::ext`) into its
+    /// msg_id and headers, for the bindings.
+    pub fn decode_ext(block: &[u8]) -> (Option<&[u8]>, crate::Headers<'_>) {
+        crate::headers::decode(block)
+    }
 
     /// The engine's monotonic clock and the virtual offset tests move it by
     /// (see the `clock` module's docs in the source).

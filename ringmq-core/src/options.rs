@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::options_table;
-use crate::surface::OptionValue::{Bool, Choice, Computed, Int, Millis};
+use crate::surface::OptionValue::{Bool, Choice, Computed, Int, Millis, Unset};
 
 /// Longest topic or group name, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
@@ -122,6 +122,22 @@ pub struct TopicOptions {
     /// full the subscription takes no new messages until some settle, like
     /// NATS's max_ack_pending: nothing is dropped.
     pub retry_capacity: usize,
+    /// Most bytes of headers one message may carry (each header counts its
+    /// name, its value and 4 bytes); kept beside the slots, apart from
+    /// `slot_size` (default 1024, at most 65,535).
+    pub max_header_bytes: usize,
+    /// Most delayed messages waiting at once (publish answers `Full` past
+    /// it); 0 means `capacity`.
+    pub max_delayed: usize,
+    /// Messages older than this (from their publish) are expired, never
+    /// delivered; zero for no limit (default).
+    pub max_age: Duration,
+    /// What becomes of an expired message (default: the dead-letter topic).
+    pub expired: Expired,
+    /// How long a `msg_id` is remembered for de-duplication (default 2 min).
+    pub dedupe_window: Duration,
+    /// Most `msg_id`s remembered at once; 0 means 4 x `capacity`.
+    pub dedupe_max: usize,
 }
 
 impl Default for TopicOptions {
@@ -135,9 +151,43 @@ impl Default for TopicOptions {
             backoff_max: Duration::from_secs(10),
             ack_timeout: Duration::from_secs(30),
             retry_capacity: 0,
+            max_header_bytes: 1024,
+            max_delayed: 0,
+            max_age: Duration::ZERO,
+            expired: Expired::DeadLetter,
+            dedupe_window: Duration::from_secs(120),
+            dedupe_max: 0,
         }
     }
 }
+
+/// What becomes of a message that expires (its `ttl` or the topic's
+/// `max_age` passed) before it was delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// To the dead-letter topic, with the reason `expired`.
+    DeadLetter,
+    /// Dropped (still counted as `expired_messages`).
+    Drop,
+}
+
+impl Expired {
+    /// Every policy, in the order of the C enum's values.
+    pub const ALL: [Expired; 2] = [Expired::DeadLetter, Expired::Drop];
+    /// Their spellings, as every binding and the docs write them.
+    pub const NAMES: [&'static str; 2] = ["dead_letter", "drop"];
+
+    pub fn parse(s: &str) -> Result<Expired> {
+        parse_choice("expired", s, &Self::ALL, &Self::NAMES)
+    }
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// The longest delay, ttl, max_age or dedupe window the engine takes: a
+/// year. Longer is taken for a mistake (a timestamp passed as a duration).
+pub const MAX_DELAY: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Largest ring: 2^24 slots.
 pub const MAX_CAPACITY: usize = 1 << 24;
@@ -192,7 +242,49 @@ impl TopicOptions {
                 self.retry_capacity
             )));
         }
+        if self.max_header_bytes > crate::headers::MAX_HEADER_BYTES_LIMIT {
+            return Err(Error::invalid(format!(
+                "max_header_bytes {} is over the limit of {}",
+                self.max_header_bytes,
+                crate::headers::MAX_HEADER_BYTES_LIMIT
+            )));
+        }
+        if self.max_delayed > MAX_CAPACITY * 64 {
+            return Err(Error::invalid(format!(
+                "max_delayed {} is over the limit of {}",
+                self.max_delayed,
+                MAX_CAPACITY * 64
+            )));
+        }
+        check_span("max_age", self.max_age)?;
+        check_span("dedupe_window", self.dedupe_window)?;
+        if self.dedupe_window.is_zero() {
+            return Err(Error::invalid("dedupe_window 0 must be positive"));
+        }
+        if self.dedupe_max > MAX_CAPACITY * 4 {
+            return Err(Error::invalid(format!(
+                "dedupe_max {} is over the limit of {}",
+                self.dedupe_max,
+                MAX_CAPACITY * 4
+            )));
+        }
         Ok(())
+    }
+
+    pub(crate) fn effective_max_delayed(&self) -> usize {
+        if self.max_delayed == 0 {
+            self.capacity
+        } else {
+            self.max_delayed
+        }
+    }
+
+    pub(crate) fn effective_dedupe_max(&self) -> usize {
+        if self.dedupe_max == 0 {
+            self.capacity * 4
+        } else {
+            self.dedupe_max
+        }
     }
 
     pub(crate) fn effective_retry_capacity(&self) -> usize {
@@ -202,6 +294,17 @@ impl TopicOptions {
             self.retry_capacity
         }
     }
+}
+
+/// A duration option must not pass [`MAX_DELAY`].
+pub(crate) fn check_span(what: &str, d: Duration) -> Result<()> {
+    if d > MAX_DELAY {
+        return Err(Error::invalid(format!(
+            "{what} {d:?} is over the limit of {} days",
+            MAX_DELAY.as_secs() / 86_400
+        )));
+    }
+    Ok(())
 }
 
 /// Where a new subscription starts reading.
@@ -238,6 +341,16 @@ pub struct SubOptions {
     /// Never hold producers back; skip ahead and count drops when a ring behind.
     pub lossy: bool,
     pub start: StartAt,
+    /// Unordered subscriptions: most deliveries of one key in flight at
+    /// once; 0 for no limit (default). (Ordered push subscriptions run one
+    /// per key anyway.)
+    pub max_in_flight_per_key: u32,
+    /// Most messages per second handed to consumers (a token bucket); None
+    /// for no limit (default). Must be positive and finite.
+    pub rate_limit: Option<f64>,
+    /// Messages that may go at once after the subscription idled; 0 means
+    /// one second's worth of `rate_limit` (rounded up).
+    pub rate_burst: u32,
 }
 
 impl Default for SubOptions {
@@ -247,6 +360,9 @@ impl Default for SubOptions {
             ordered_by_key: false,
             lossy: false,
             start: StartAt::Latest,
+            max_in_flight_per_key: 0,
+            rate_limit: None,
+            rate_burst: 0,
         }
     }
 }
@@ -259,7 +375,29 @@ impl SubOptions {
                 self.concurrency
             )));
         }
+        if let Some(r) = self.rate_limit {
+            if !(r.is_finite() && r > 0.0 && r <= 1e9) {
+                return Err(Error::invalid(format!(
+                    "rate_limit {r} is not a number of messages per second above 0 and at most 1e9 \
+                     (leave it out for no limit)"
+                )));
+            }
+        }
+        if self.rate_burst > 1_000_000_000 {
+            return Err(Error::invalid(format!(
+                "rate_burst {} is over the limit of 1e9",
+                self.rate_burst
+            )));
+        }
         Ok(())
+    }
+
+    /// The burst of the rate limit: `rate_burst`, or one second's worth.
+    pub(crate) fn effective_rate_burst(&self) -> u32 {
+        match (self.rate_burst, self.rate_limit) {
+            (0, Some(r)) => (r.ceil() as u32).max(1),
+            (b, _) => b.max(1),
+        }
     }
 }
 
@@ -304,6 +442,13 @@ options_table! {
         ack_timeout: Duration = Millis(30_000), "A pulled delivery not settled within this is redelivered.";
         retry_capacity: usize = Int(0),
             "Messages one subscription may hold outside the ring; 0 means capacity.";
+        max_header_bytes: usize = Int(1024),
+            "Most header bytes per message (name + value + 4 each), apart from slot_size; at most 65535.";
+        max_delayed: usize = Int(0), "Most delayed messages waiting at once; 0 means capacity.";
+        max_age: Duration = Millis(0), "Messages older than this are expired, never delivered; 0 for no limit.";
+        expired: Expired = Choice("dead_letter"), "What becomes of an expired message.";
+        dedupe_window: Duration = Millis(120_000), "How long a msg_id is remembered for de-duplication.";
+        dedupe_max: usize = Int(0), "Most msg_ids remembered at once; 0 means 4 x capacity.";
     }
 }
 
@@ -314,5 +459,9 @@ options_table! {
         lossy: bool = Bool(false),
             "Never hold producers back: skip ahead and count drops when a ring behind.";
         start: StartAt = Choice("latest"), "Where a new subscription starts reading.";
+        max_in_flight_per_key: u32 = Int(0),
+            "Unordered subscriptions: most deliveries of one key in flight at once; 0 for no limit.";
+        rate_limit: Option<f64> = Unset, "Most messages per second handed to consumers; unset for no limit.";
+        rate_burst: u32 = Int(0), "Messages that may go at once after idling; 0 means one second's worth.";
     }
 }

@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::clock::{dur_ns, mono_ns};
+use crate::handler::{FailureHook, HandlerFailure};
 use crate::options::BrokerOptions;
 use crate::push::PushSub;
 use crate::stats::PoolStats;
@@ -51,6 +52,8 @@ pub(crate) struct Pool {
     stop: AtomicBool,
     started: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Called on every handler failure (see `Broker::on_handler_failure`).
+    failure_hook: Mutex<Option<FailureHook>>,
 }
 
 impl Pool {
@@ -71,7 +74,25 @@ impl Pool {
             stop: AtomicBool::new(false),
             started: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
+            failure_hook: Mutex::new(None),
         })
+    }
+
+    pub(crate) fn set_failure_hook(&self, hook: Option<FailureHook>) {
+        *self.failure_hook.lock().unwrap_or_else(|e| e.into_inner()) = hook;
+    }
+
+    /// Tells the failure hook, if there is one (a panic in it is caught:
+    /// a hook never takes a worker down).
+    pub(crate) fn report_failure(&self, f: &HandlerFailure<'_>) {
+        let hook = self
+            .failure_hook
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(h) = hook {
+            let _ = crate::handler::catch(|| h(f));
+        }
     }
 
     /// A handler panicked on this pool (the worker lives on).

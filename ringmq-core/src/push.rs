@@ -35,6 +35,7 @@ use crate::handler::{catch, HandlerResult};
 use crate::pool::Pool;
 use crate::retry::splitmix;
 use crate::stats::SubStats;
+use crate::subscription::IdleReason;
 use crate::subscription::{Action, SubCore};
 use crate::sync::{fence, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
 use crate::wait::WaitQueue;
@@ -330,6 +331,8 @@ impl PushSub {
         };
         let (meta, attempt) = (held.d.meta, msg.attempt);
         let (ptr, len) = (msg.data.as_ptr(), msg.data.len());
+        let ext = held.d.ext();
+        let (ext_ptr, ext_len) = (ext.as_ptr(), ext.len());
         match &self.handler {
             Handler::Sync(h) => {
                 let r = self.call_sync(h.as_ref(), &msg);
@@ -348,7 +351,9 @@ impl PushSub {
                 // completion (moved into the call) completes or drops; the
                 // view is given for the call only, as for sync handlers.
                 let data = unsafe { std::slice::from_raw_parts(ptr, len) };
-                let msg = Message::new(&meta, attempt, data, note.as_deref());
+                // SAFETY: as for the payload: the extension is pinned with it.
+                let ext = unsafe { std::slice::from_raw_parts(ext_ptr, ext_len) };
+                let msg = Message::new(&meta, attempt, data, ext, note.as_deref());
                 if catch(|| h(&msg, completion)).is_err() {
                     // The completion was dropped while unwinding: a nack.
                     self.count_panic();
@@ -374,10 +379,18 @@ impl PushSub {
 
     /// Settles one handled message.
     fn finish(self: &Arc<Self>, held: Held, lane: Option<usize>, result: HandlerResult) {
+        if let Err(e) = &result {
+            let msg = Message {
+                attempt: held.attempt,
+                ..held.d.message()
+            };
+            self.core.report_failure(&msg, e);
+        }
         let (Some(li), Some(o)) = (lane, &self.ordered) else {
             let _ = match result {
                 Ok(()) => held.d.ack(),
-                Err(e) => held.d.nack_with_reason(None, &e.0),
+                Err(e) if e.is_term() => held.d.term_with_reason(e.text()),
+                Err(e) => held.d.nack_with_reason(e.retry_delay(), e.text()),
             };
             if matches!(self.handler, Handler::Async(_)) {
                 self.unreserve();
@@ -391,21 +404,27 @@ impl PushSub {
                 o.queued.fetch_sub(1, AcqRel);
             }
             Err(e) => {
-                if held.attempt >= self.core.max_attempts() {
+                if e.is_term() {
+                    let _ = held.d.settle_with(Action::Term {
+                        reason: Some(e.text()),
+                    });
+                    o.queued.fetch_sub(1, AcqRel);
+                } else if held.attempt >= self.core.max_attempts() {
                     // Out of attempts: a nack like any other, which the
                     // subscription routes to the dead-letter topic.
                     let _ = held.d.settle_with(Action::Nack {
                         delay: None,
-                        reason: Some(&e.0),
+                        reason: Some(e.text()),
                         attempts: Some(held.attempt),
                     });
                     o.queued.fetch_sub(1, AcqRel);
                 } else {
                     // Retried in place, so later messages of the key wait.
-                    self.core.acct.retried_in_place(&e.0);
-                    let wait = self
-                        .core
-                        .retry_delay(held.attempt, held.d.id() ^ held.attempt as u64);
+                    self.core.acct.retried_in_place(e.text());
+                    let wait = e.retry_delay().unwrap_or_else(|| {
+                        self.core
+                            .retry_delay(held.attempt, held.d.id() ^ held.attempt as u64)
+                    });
                     // Keep the ack timer away while it waits in the lane.
                     let _ = held.d.in_progress();
                     l.not_before.store(mono_ns() + dur_ns(wait), Release);
@@ -462,6 +481,27 @@ impl PushSubscription {
 
     pub fn group(&self) -> &str {
         &self.sub.core.group
+    }
+
+    /// Stops handing new messages to the handler (its lag grows); handlers
+    /// running and retries go on. `Closed` once unsubscribed or closed.
+    pub fn pause(&self) -> Result<()> {
+        self.sub.core.set_paused(true)
+    }
+
+    /// Hands new messages to the handler again after [`pause`](Self::pause).
+    pub fn resume(&self) -> Result<()> {
+        self.sub.core.set_paused(false)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.sub.core.is_paused()
+    }
+
+    /// Why the handler gets nothing now (empty when a message is there and
+    /// nothing holds it back); see [`IdleReason`].
+    pub fn why_idle(&self) -> Vec<IdleReason> {
+        self.sub.core.why_idle()
     }
 
     pub fn stats(&self) -> SubStats {

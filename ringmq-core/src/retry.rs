@@ -144,8 +144,9 @@ impl RetryStore {
         self.entries.len() - self.free.len()
     }
 
-    /// Takes a free entry for a message and fills its buffer with `fill`.
-    /// The caller holds a credit for it, so there is always one.
+    /// Takes a free entry for a message and fills its buffer with `fill`:
+    /// the payload, then `meta.ext_len` bytes of extension (headers and
+    /// msg_id). The caller holds a credit for it, so there is always one.
     pub fn alloc(&mut self, meta: SlotMeta, attempts: u32, fill: impl FnOnce(&mut Vec<u8>)) -> u32 {
         let idx = match self.free.pop() {
             Some(idx) => idx,
@@ -177,7 +178,7 @@ impl RetryStore {
         }
         fill(&mut e.data);
         e.meta = meta;
-        e.meta.len = e.data.len() as u32;
+        e.meta.len = e.data.len().saturating_sub(meta.ext_len as usize) as u32;
         e.attempts = attempts;
         e.first_gen = e.gen.wrapping_add(1);
         e.held.clear();
@@ -194,7 +195,18 @@ impl RetryStore {
     /// The message in entry `idx`: its metadata, deliveries made, payload.
     pub fn message(&self, idx: u32) -> (&SlotMeta, u32, &[u8]) {
         let e = &self.entries[idx as usize];
-        (&e.meta, e.attempts, &e.data)
+        (&e.meta, e.attempts, &e.data[..e.meta.len as usize])
+    }
+
+    /// The extension (headers and msg_id) of the message in entry `idx`.
+    pub fn ext(&self, idx: u32) -> &[u8] {
+        let e = &self.entries[idx as usize];
+        &e.data[e.meta.len as usize..]
+    }
+
+    /// Marks the message in entry `idx` expired (it is routed as such).
+    pub fn mark_expired(&mut self, idx: u32) {
+        self.entries[idx as usize].meta.flags |= crate::ring::FLAG_EXPIRED;
     }
 
     pub fn state(&self, idx: u32) -> EntryState {
@@ -211,7 +223,7 @@ impl RetryStore {
     pub fn set_meta(&mut self, idx: u32, meta: SlotMeta) {
         let e = &mut self.entries[idx as usize];
         e.meta = SlotMeta {
-            len: e.data.len() as u32,
+            len: e.data.len().saturating_sub(meta.ext_len as usize) as u32,
             ..meta
         };
     }

@@ -18,6 +18,12 @@
 //! atomic stores, and stores the published stamp with Release. A reader that
 //! loads the published stamp with Acquire sees the whole message.
 //!
+//! Beside the slots, a ring may have an extension area of `ext_bytes` per
+//! slot, a separate allocation for what some messages carry besides their
+//! payload (headers and a message id, see `headers`). It is written only for
+//! messages that have an extension, so a topic whose messages carry none
+//! never touches, and so never pays for, its pages.
+//!
 //! Payload words are atomics so that a lossy reader can copy a slot that a
 //! producer may be overwriting (seqlock: stamp, copy, fence, stamp again)
 //! without a data race; a gated reader instead borrows the bytes in place,
@@ -33,7 +39,19 @@ const TIMESTAMP: usize = 3;
 /// `len` in the low 32 bits, the attempt base (attempts before this topic,
 /// for dead letters) in the high 32.
 const META: usize = 4;
-const HEADER_WORDS: usize = 5;
+/// `ext_len` in the low 32 bits, `flags` in the high 32.
+const EXT: usize = 5;
+/// `expires_ns`.
+const EXPIRES: usize = 6;
+const HEADER_WORDS: usize = 7;
+
+/// `SlotMeta::flags`: the slot holds no message, only a used-up sequence
+/// number (a delayed message's id, kept for it while it waits outside the
+/// ring, or a duplicate that lost a race); consumers pass over it.
+pub const FLAG_SKIP: u32 = 1;
+/// `SlotMeta::flags`, on a copy outside the ring only: the message expired
+/// and is routed as expired (counted so, not as a dead letter).
+pub const FLAG_EXPIRED: u32 = 2;
 
 /// The metadata of one message in a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,6 +61,25 @@ pub struct SlotMeta {
     pub timestamp_ns: i64,
     pub len: u32,
     pub attempt_base: u32,
+    /// Bytes of the extension (headers and message id), 0 for none.
+    pub ext_len: u32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
+    /// Monotonic time (as the engine's clock reads it) from which the
+    /// message is expired and must not be delivered; 0 for never.
+    pub expires_ns: u64,
+}
+
+impl SlotMeta {
+    /// Is this slot a used-up sequence number rather than a message?
+    pub fn is_skip(&self) -> bool {
+        self.flags & FLAG_SKIP != 0
+    }
+
+    /// Has the message expired at monotonic time `now`?
+    pub fn expired_at(&self, now: u64) -> bool {
+        self.expires_ns != 0 && now >= self.expires_ns
+    }
 }
 
 /// What a reader found in a slot.
@@ -87,6 +124,9 @@ pub struct Ring {
     stride: usize,
     mask: u64,
     slot_size: usize,
+    /// The extension area: `ext_stride` words per slot.
+    ext: Box<[AtomicU64]>,
+    ext_stride: usize,
 }
 
 #[inline]
@@ -102,23 +142,33 @@ impl Ring {
     /// A ring of `capacity` (a power of two, checked by the caller's
     /// validation and asserted here) slots of `slot_size` bytes.
     pub fn new(capacity: usize, slot_size: usize) -> Ring {
-        Ring::try_new(capacity, slot_size).expect("memory for the ring")
+        Ring::try_new(capacity, slot_size, 0).expect("memory for the ring")
     }
 
-    /// As [`new`](Self::new); `None` when its memory cannot be allocated.
-    pub fn try_new(capacity: usize, slot_size: usize) -> Option<Ring> {
+    /// As [`new`](Self::new), with an extension area of `ext_bytes` per
+    /// slot; `None` when its memory cannot be allocated.
+    pub fn try_new(capacity: usize, slot_size: usize, ext_bytes: usize) -> Option<Ring> {
         assert!(
             capacity.is_power_of_two(),
             "capacity must be a power of two"
         );
         let stride = HEADER_WORDS + slot_size.div_ceil(8);
         let words = zeroed_words(capacity.checked_mul(stride)?)?;
+        let ext_stride = ext_bytes.div_ceil(8);
+        let ext = zeroed_words(capacity.checked_mul(ext_stride)?)?;
         Some(Ring {
             words,
             stride,
             mask: capacity as u64 - 1,
             slot_size,
+            ext,
+            ext_stride,
         })
+    }
+
+    /// Bytes of extension each slot can hold.
+    pub fn ext_capacity(&self) -> usize {
+        self.ext_stride * 8
     }
 
     pub fn capacity(&self) -> u64 {
@@ -129,7 +179,8 @@ impl Ring {
         self.slot_size
     }
 
-    /// Bytes held by the slots.
+    /// Bytes held by the slots (the extension area, touched only by
+    /// messages that use it, is not counted).
     pub fn footprint(&self) -> usize {
         self.words.len() * 8
     }
@@ -141,11 +192,20 @@ impl Ring {
         &self.words[base..base + self.stride]
     }
 
-    /// Writes `payload` as sequence `seq`, which the caller has claimed.
-    /// Waits (briefly: only while an ungated producer of the previous lap
-    /// finishes) for the slot to be free of the previous lap.
-    pub fn write(&self, seq: u64, meta: &SlotMeta, payload: &[u8]) {
+    #[inline]
+    fn ext_slot(&self, seq: u64) -> &[AtomicU64] {
+        let base = (seq & self.mask) as usize * self.ext_stride;
+        &self.ext[base..base + self.ext_stride]
+    }
+
+    /// Writes `payload` (and `ext`, its extension, empty for none) as
+    /// sequence `seq`, which the caller has claimed. Waits (briefly: only
+    /// while an ungated producer of the previous lap finishes) for the slot
+    /// to be free of the previous lap. `meta.len` and `meta.ext_len` are
+    /// taken from `payload` and `ext`.
+    pub fn write(&self, seq: u64, meta: &SlotMeta, payload: &[u8], ext: &[u8]) {
         debug_assert!(payload.len() <= self.slot_size);
+        debug_assert!(ext.len() <= self.ext_capacity());
         let slot = self.slot(seq);
         let prev = if seq > self.mask {
             published(seq - self.capacity())
@@ -177,19 +237,14 @@ impl Ring {
             payload.len() as u64 | (meta.attempt_base as u64) << 32,
             Ordering::Relaxed,
         );
-        let body = &slot[HEADER_WORDS..];
-        let mut chunks = payload.chunks_exact(8);
-        for (w, c) in body.iter().zip(&mut chunks) {
-            w.store(
-                u64::from_ne_bytes(c.try_into().expect("chunk of 8")),
-                Ordering::Relaxed,
-            );
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            body[payload.len() / 8].store(u64::from_ne_bytes(last), Ordering::Relaxed);
+        slot[EXT].store(
+            ext.len() as u64 | (meta.flags as u64) << 32,
+            Ordering::Relaxed,
+        );
+        slot[EXPIRES].store(meta.expires_ns, Ordering::Relaxed);
+        store_bytes(&slot[HEADER_WORDS..], payload);
+        if !ext.is_empty() {
+            store_bytes(self.ext_slot(seq), ext);
         }
         slot[STAMP].store(published(seq), Ordering::Release);
     }
@@ -215,27 +270,35 @@ impl Ring {
     pub fn meta(&self, seq: u64) -> SlotMeta {
         let slot = self.slot(seq);
         let m = slot[META].load(Ordering::Relaxed);
+        let x = slot[EXT].load(Ordering::Relaxed);
         SlotMeta {
             id: slot[ID].load(Ordering::Relaxed),
             key: slot[KEY].load(Ordering::Relaxed),
             timestamp_ns: slot[TIMESTAMP].load(Ordering::Relaxed) as i64,
             len: (m & 0xffff_ffff) as u32,
             attempt_base: (m >> 32) as u32,
+            ext_len: (x & 0xffff_ffff) as u32,
+            flags: (x >> 32) as u32,
+            expires_ns: slot[EXPIRES].load(Ordering::Relaxed),
         }
     }
 
-    /// Copies the payload of `seq` into `out` (cleared first) with atomic
-    /// loads; safe against a concurrent overwrite, which `still_published`
-    /// then detects. Returns the metadata read.
+    /// Copies the payload of `seq`, then its extension, into `out` (cleared
+    /// first) with atomic loads; safe against a concurrent overwrite, which
+    /// `still_published` then detects. Returns the metadata read (its
+    /// lengths clamped to what the slot can hold, so a torn read never
+    /// overruns): `out` is `len` payload bytes followed by `ext_len` bytes.
     pub fn copy_out(&self, seq: u64, out: &mut Vec<u8>) -> SlotMeta {
         let mut meta = self.meta(seq);
         let len = (meta.len as usize).min(self.slot_size);
+        let ext_len = (meta.ext_len as usize).min(self.ext_capacity());
         meta.len = len as u32;
+        meta.ext_len = ext_len as u32;
         out.clear();
-        for w in &self.slot(seq)[HEADER_WORDS..HEADER_WORDS + len.div_ceil(8)] {
-            out.extend_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+        load_bytes(&self.slot(seq)[HEADER_WORDS..], len, out);
+        if ext_len > 0 {
+            load_bytes(self.ext_slot(seq), ext_len, out);
         }
-        out.truncate(len);
         meta
     }
 
@@ -272,4 +335,54 @@ impl Ring {
     pub unsafe fn payload(&self, _seq: u64, _len: usize) -> &[u8] {
         unreachable!("the loom models read payloads with copy_out")
     }
+
+    /// The extension of `seq`, borrowed in place.
+    ///
+    /// # Safety
+    /// As for [`payload`](Self::payload).
+    #[cfg(not(loom))]
+    pub unsafe fn ext(&self, seq: u64, len: usize) -> &[u8] {
+        if len == 0 {
+            return &[];
+        }
+        let words = self.ext_slot(seq);
+        let len = len.min(self.ext_capacity());
+        // SAFETY: as for `payload`: `len` bytes lie within the slot's
+        // `ext_stride` words, and the slot is published and pinned.
+        unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, len) }
+    }
+
+    /// # Safety
+    /// As for the non-loom version.
+    #[cfg(loom)]
+    pub unsafe fn ext(&self, _seq: u64, _len: usize) -> &[u8] {
+        unreachable!("the loom models read extensions with copy_out")
+    }
+}
+
+/// Stores `bytes` into `words` (which are long enough) with relaxed atomic
+/// stores, the last word zero-padded.
+fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
+    let mut chunks = bytes.chunks_exact(8);
+    for (w, c) in words.iter().zip(&mut chunks) {
+        w.store(
+            u64::from_ne_bytes(c.try_into().expect("chunk of 8")),
+            Ordering::Relaxed,
+        );
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        words[bytes.len() / 8].store(u64::from_ne_bytes(last), Ordering::Relaxed);
+    }
+}
+
+/// Appends the first `len` bytes of `words` to `out`, with atomic loads.
+fn load_bytes(words: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    for w in &words[..len.div_ceil(8)] {
+        out.extend_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+    }
+    out.truncate(start + len);
 }

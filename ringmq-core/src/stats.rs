@@ -139,6 +139,7 @@ pub struct TopicCounters {
     pub published: AtomicU64,
     pub rejected: AtomicU64,
     pub timed_out: AtomicU64,
+    pub duplicates: AtomicU64,
 }
 
 stats_table! {
@@ -153,6 +154,9 @@ stats_table! {
         depth: u64, Gauge, Count, "Messages in the ring not yet settled by the slowest subscription.";
         capacity: u64, Gauge, Count, "Slots in the topic's ring.";
         subscriptions: u64, Gauge, Count, "Subscriptions of the topic.";
+        delayed: u64, Gauge, Count, "Delayed messages waiting outside the ring for their due time.";
+        duplicates: u64, Counter, Count,
+            "Publishes whose msg_id was already published within the dedupe window (nothing stored).";
     }
     text {}
 }
@@ -183,6 +187,9 @@ stats_table! {
         latency_sum_ns: u64, LATENCY_SUM, Nanoseconds, "Sum of the measured publish-to-ack times.";
         termed: u64, Counter, Count,
             "Deliveries settled with term by a consumer (straight to the dead-letter topic).";
+        expired_messages: u64, Counter, Count,
+            "Messages past their ttl or the topic's max_age, never delivered (dead-lettered or dropped).";
+        paused: u64, Gauge, Count, "1 while the subscription is paused, else 0.";
     }
     text {
         last_error, "The text of the last handler failure or nack reason, if any.";

@@ -22,7 +22,7 @@
 
 use std::time::Duration;
 
-use crate::options::{Overflow, StartAt};
+use crate::options::{Expired, Overflow, StartAt};
 
 /// How a stats field is exposed to Prometheus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,6 +277,9 @@ pub enum OptionKind {
     Bool,
     /// One of the given spellings.
     Choice(&'static [&'static str]),
+    /// A positive number per second, or none (unset: None in Rust and
+    /// Python, left out in Node, 0 in C).
+    Rate,
 }
 
 /// An option's value (its default, or what a struct holds).
@@ -288,6 +291,10 @@ pub enum OptionValue {
     Choice(&'static str),
     /// Worked out at run time (the text says how).
     Computed(&'static str),
+    /// No value (an optional option left out).
+    Unset,
+    /// A number, as the bits of an f64 (so that values compare exactly).
+    Number(u64),
 }
 
 /// One field of an options struct.
@@ -347,6 +354,23 @@ impl OptionType for Overflow {
     const KIND: OptionKind = OptionKind::Choice(&Overflow::NAMES);
     fn option_value(&self) -> OptionValue {
         OptionValue::Choice(self.as_str())
+    }
+}
+
+impl OptionType for Expired {
+    const KIND: OptionKind = OptionKind::Choice(&Expired::NAMES);
+    fn option_value(&self) -> OptionValue {
+        OptionValue::Choice(self.as_str())
+    }
+}
+
+impl OptionType for Option<f64> {
+    const KIND: OptionKind = OptionKind::Rate;
+    fn option_value(&self) -> OptionValue {
+        match self {
+            None => OptionValue::Unset,
+            Some(v) => OptionValue::Number(v.to_bits()),
+        }
     }
 }
 

@@ -22,6 +22,10 @@ pub struct ringmq_topic_stats {
     pub capacity: u64,
     /// Subscriptions of the topic.
     pub subscriptions: u64,
+    /// Delayed messages waiting outside the ring for their due time.
+    pub delayed: u64,
+    /// Publishes whose msg_id was already published within the dedupe window (nothing stored).
+    pub duplicates: u64,
 }
 
 impl From<&TopicStats> for ringmq_topic_stats {
@@ -34,6 +38,8 @@ impl From<&TopicStats> for ringmq_topic_stats {
             depth: s.depth,
             capacity: s.capacity,
             subscriptions: s.subscriptions,
+            delayed: s.delayed,
+            duplicates: s.duplicates,
         }
     }
 }
@@ -48,6 +54,8 @@ pub(crate) const TOPIC_STATS_FIELDS: &[&str] = &[
     "depth",
     "capacity",
     "subscriptions",
+    "delayed",
+    "duplicates",
 ];
 
 /// A subscription's counters and latency (`ringmq_sub_get_stats`).
@@ -90,6 +98,10 @@ pub struct ringmq_sub_stats {
     pub latency_sum_ns: u64,
     /// Deliveries settled with term by a consumer (straight to the dead-letter topic).
     pub termed: u64,
+    /// Messages past their ttl or the topic's max_age, never delivered (dead-lettered or dropped).
+    pub expired_messages: u64,
+    /// 1 while the subscription is paused, else 0.
+    pub paused: u64,
 }
 
 impl From<&SubStats> for ringmq_sub_stats {
@@ -113,6 +125,8 @@ impl From<&SubStats> for ringmq_sub_stats {
             latency_count: s.latency_count,
             latency_sum_ns: s.latency_sum_ns,
             termed: s.termed,
+            expired_messages: s.expired_messages,
+            paused: s.paused,
         }
     }
 }
@@ -138,6 +152,8 @@ pub(crate) const SUB_STATS_FIELDS: &[&str] = &[
     "latency_count",
     "latency_sum_ns",
     "termed",
+    "expired_messages",
+    "paused",
 ];
 
 /// The broker's worker pool (`ringmq_broker_get_pool_stats`).

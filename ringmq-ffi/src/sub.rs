@@ -143,7 +143,7 @@ impl CHandler {
         if rc == 0 {
             Ok(())
         } else {
-            Err(HandlerError(format!("handler returned {rc}")))
+            Err(HandlerError::new(format!("handler returned {rc}")))
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use ringmq_core::{BrokerOptions, Overflow, StartAt, SubOptions, TopicOptions};
+use ringmq_core::{BrokerOptions, Expired, Overflow, StartAt, SubOptions, TopicOptions};
 
 use crate::boundary::{invalid, Result};
 
@@ -76,6 +76,16 @@ pub enum ringmq_start {
     RINGMQ_START_EARLIEST = 1,
 }
 
+/// What becomes of an expired message (`ringmq_topic_options.expired`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ringmq_expired {
+    /// To the dead-letter topic with the reason "expired".
+    RINGMQ_EXPIRED_DEAD_LETTER = 0,
+    /// Dropped (still counted as `expired_messages`).
+    RINGMQ_EXPIRED_DROP = 1,
+}
+
 // C may store any integer in an enum-typed field or argument, and a Rust
 // enum holding an undeclared value is undefined behaviour. So inputs are
 // read as plain integers and checked; the header still shows the enum types
@@ -87,6 +97,8 @@ pub type ringmq_status_in = c_int;
 pub type ringmq_overflow_in = u32;
 /// A `ringmq_start` as received from C.
 pub type ringmq_start_in = u32;
+/// A `ringmq_expired` as received from C.
+pub type ringmq_expired_in = u32;
 
 /// Options of `ringmq_broker_new`. Fill with `ringmq_broker_options_default`
 /// first, then change what you need: fields may be added in later versions.
@@ -125,6 +137,20 @@ pub struct ringmq_topic_options {
     /// Messages one subscription may hold outside the ring while they wait
     /// for a retry; 0 means `capacity` (default 0).
     pub retry_capacity: usize,
+    /// Most header bytes per message (name + value + 4 each), apart from
+    /// `slot_size`; at most 65535 (default 1024).
+    pub max_header_bytes: usize,
+    /// Most delayed messages waiting at once; 0 means `capacity` (default 0).
+    pub max_delayed: usize,
+    /// Messages older than this are expired, never delivered; 0 for no
+    /// limit (default 0).
+    pub max_age_ms: u64,
+    /// A `ringmq_expired` (default `RINGMQ_EXPIRED_DEAD_LETTER`).
+    pub expired: ringmq_expired_in,
+    /// How long a msg_id is remembered for de-duplication (default 120000).
+    pub dedupe_window_ms: u64,
+    /// Most msg_ids remembered at once; 0 means 4 x `capacity` (default 0).
+    pub dedupe_max: usize,
 }
 
 /// Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
@@ -143,6 +169,15 @@ pub struct ringmq_sub_options {
     pub lossy: bool,
     /// A `ringmq_start` (default `RINGMQ_START_LATEST`).
     pub start: ringmq_start_in,
+    /// Unordered subscriptions: most deliveries of one key in flight at
+    /// once; 0 for no limit (default 0).
+    pub max_in_flight_per_key: u32,
+    /// Most messages per second handed to consumers; 0 for no limit
+    /// (default 0). Negative, NaN or infinite values are refused.
+    pub rate_limit: f64,
+    /// Messages that may go at once after idling; 0 means one second's
+    /// worth of `rate_limit` (default 0).
+    pub rate_burst: u32,
 }
 
 /// A delivered message.
@@ -294,6 +329,12 @@ impl From<&TopicOptions> for ringmq_topic_options {
             backoff_max_ms: clamp_ms(o.backoff_max),
             ack_timeout_ms: clamp_ms(o.ack_timeout),
             retry_capacity: o.retry_capacity,
+            max_header_bytes: o.max_header_bytes,
+            max_delayed: o.max_delayed,
+            max_age_ms: clamp_ms(o.max_age),
+            expired: o.expired as u32,
+            dedupe_window_ms: clamp_ms(o.dedupe_window),
+            dedupe_max: o.dedupe_max,
         }
     }
 }
@@ -318,6 +359,18 @@ impl ringmq_topic_options {
             backoff_max: ms(self.backoff_max_ms),
             ack_timeout: ms(self.ack_timeout_ms),
             retry_capacity: self.retry_capacity,
+            max_header_bytes: self.max_header_bytes,
+            max_delayed: self.max_delayed,
+            max_age: ms(self.max_age_ms),
+            expired: c_enum(
+                "expired",
+                "EXPIRED",
+                self.expired,
+                &Expired::ALL,
+                &Expired::NAMES,
+            )?,
+            dedupe_window: ms(self.dedupe_window_ms),
+            dedupe_max: self.dedupe_max,
         })
     }
 }
@@ -329,6 +382,9 @@ impl From<&SubOptions> for ringmq_sub_options {
             ordered_by_key: o.ordered_by_key,
             lossy: o.lossy,
             start: o.start as u32,
+            max_in_flight_per_key: o.max_in_flight_per_key,
+            rate_limit: o.rate_limit.unwrap_or(0.0),
+            rate_burst: o.rate_burst,
         }
     }
 }
@@ -341,6 +397,11 @@ impl ringmq_sub_options {
             ordered_by_key: self.ordered_by_key,
             lossy: self.lossy,
             start,
+            max_in_flight_per_key: self.max_in_flight_per_key,
+            // 0 is C's "no limit"; the core refuses what is left that is
+            // not a positive, finite rate.
+            rate_limit: (self.rate_limit != 0.0).then_some(self.rate_limit),
+            rate_burst: self.rate_burst,
         })
     }
 }
@@ -468,6 +529,7 @@ mod tests {
                 (OptionValue::Choice(c), OptionKind::Choice(all)) => {
                     all.iter().position(|n| *n == c).unwrap().to_string()
                 }
+                (OptionValue::Unset, OptionKind::Rate) => "0.0".to_owned(),
                 _ => continue,
             };
             assert_eq!(

@@ -15,6 +15,11 @@
 //! `max_attempts`, a term, or an ordered lane giving up), not deliveries.
 //! A failure is counted before the dead-lettering it causes, so a snapshot
 //! never shows `dead_lettered` ahead of the nack or term behind it.
+//!
+//! A message past its ttl or `max_age` is never delivered: it counts in
+//! `expired_messages` (whether it was dead-lettered or dropped), not in
+//! `delivered` or `dead_lettered`, so each message a subscription gets
+//! ends exactly once as acked, dead-lettered or expired_messages.
 
 use crate::stats::{Histogram, SubStats};
 use crate::sync::{AtomicU64, Mutex, Ordering::Relaxed};
@@ -29,6 +34,7 @@ pub(crate) struct Accounting {
     dead_lettered: AtomicU64,
     dropped: AtomicU64,
     handler_panics: AtomicU64,
+    expired_messages: AtomicU64,
     latency: Histogram,
     last_error: Mutex<Option<String>>,
 }
@@ -45,6 +51,7 @@ impl Accounting {
             dead_lettered: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             handler_panics: AtomicU64::new(0),
+            expired_messages: AtomicU64::new(0),
             latency: Histogram::new(),
             last_error: Mutex::new(None),
         }
@@ -93,6 +100,11 @@ impl Accounting {
     /// A delivery was not settled within its ack timeout.
     pub(crate) fn expired(&self) {
         self.expired.fetch_add(1, Relaxed);
+    }
+
+    /// A message expired (ttl or max_age) before it was delivered.
+    pub(crate) fn message_expired(&self) {
+        self.expired_messages.fetch_add(1, Relaxed);
     }
 
     /// A failed message was scheduled for another attempt.
@@ -160,7 +172,13 @@ impl Accounting {
     /// The stats snapshot. Counters are read settled-side first, so that a
     /// concurrent delivery can only make `in_flight` look larger, never
     /// wrap below zero.
-    pub(crate) fn snapshot(&self, lag: u64, waiting_retry: u64, with_error: bool) -> SubStats {
+    pub(crate) fn snapshot(
+        &self,
+        lag: u64,
+        waiting_retry: u64,
+        with_error: bool,
+        paused: bool,
+    ) -> SubStats {
         let acked = self.acked.load(Relaxed);
         let nacked = self.nacked.load(Relaxed);
         let expired = self.expired.load(Relaxed);
@@ -176,6 +194,8 @@ impl Accounting {
             dropped: self.dropped.load(Relaxed),
             expired,
             handler_panics: self.handler_panics.load(Relaxed),
+            expired_messages: self.expired_messages.load(Relaxed),
+            paused: paused as u64,
             in_flight: delivered.saturating_sub(acked + nacked + expired + termed),
             waiting_retry,
             lag,

@@ -18,7 +18,7 @@ use super::{Action, SubCore};
 use crate::clock::{mono_coarse_ns, wall_ns};
 use crate::delivery::{Delivery, Message};
 use crate::error::{Error, Result};
-use crate::handler::{catch, HandlerResult};
+use crate::handler::{catch, HandlerError, HandlerFailure, HandlerResult};
 
 impl SubCore {
     /// After `n` fast acks: their credits, the counter, and one watermark
@@ -97,10 +97,28 @@ impl SubCore {
         f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
         msg: &Message<'_>,
     ) -> HandlerResult {
-        catch(|| f(msg)).unwrap_or_else(|e| {
+        let r = catch(|| f(msg)).unwrap_or_else(|e| {
             self.acct.handler_panicked();
             Err(e)
-        })
+        });
+        if let Err(e) = &r {
+            self.report_failure(msg, e);
+        }
+        r
+    }
+
+    /// Tells the broker's failure hook about a handler's failure.
+    pub(crate) fn report_failure(&self, msg: &Message<'_>, e: &HandlerError) {
+        self.topic().report_failure(&HandlerFailure {
+            topic: &self.topic().name,
+            group: &self.group,
+            id: msg.id,
+            key: msg.key,
+            attempt: msg.attempt,
+            error: e,
+            panicked: e.text().starts_with(crate::handler::PANIC_PREFIX),
+            dead_lettered: e.is_term() || msg.attempt >= self.max_attempts(),
+        });
     }
 
     /// Takes up to `max` messages and runs `f` on each in turn: `Ok` acks
@@ -114,7 +132,16 @@ impl SubCore {
     ) -> Result<usize> {
         self.check_open()?;
         let now = mono_coarse_ns();
-        if self.lossy || self.store_due(now) || self.timer.due(now) {
+        // The fast path reads the ring in place; everything else (retries,
+        // lossy copies, the ack timer, flow control, delayed messages to
+        // fire) goes through `take`.
+        if self.lossy
+            || self.store_due(now)
+            || self.timer.due(now)
+            || self.rate.is_some()
+            || self.is_paused()
+            || self.topic.delayed_due() <= now
+        {
             return self.consume_deliveries(max, scratch, f);
         }
         let ring = self.ring();
@@ -122,23 +149,35 @@ impl SubCore {
         if n == 0 {
             return Ok(0);
         }
-        self.acct.delivered(n);
         let mut acked = 0u64;
+        let mut delivered = 0u64;
         // One clock read for the batch's acks, taken at the first one.
         let mut ack_time = None;
         for seq in first..first + n {
+            let meta = ring.meta(seq);
+            if self.pass_over(seq, &meta, now) {
+                continue;
+            }
+            // Counted before the handler runs, as `take` counts a delivery
+            // before its consumer sees it.
+            self.acct.delivered(1);
+            delivered += 1;
             if self.is_closed() {
                 // A handler closed the subscription (unsubscribed): the
                 // rest of the run is not handled; its slots are let go.
                 let _ = self.settle(seq, Action::Release, None);
                 continue;
             }
-            let meta = ring.meta(seq);
             // SAFETY: `seq` is DELIVERED to us and unsettled, so its slot is
             // pinned until the settle below.
-            let data = unsafe { ring.payload(seq, meta.len as usize) };
+            let (data, ext) = unsafe {
+                (
+                    ring.payload(seq, meta.len as usize),
+                    ring.ext(seq, meta.ext_len as usize),
+                )
+            };
             let note = self.topic.dead_letter_note(seq).unwrap_or(None);
-            let msg = Message::new(&meta, 1 + meta.attempt_base, data, note.as_deref());
+            let msg = Message::new(&meta, 1 + meta.attempt_base, data, ext, note.as_deref());
             match self.run_handler(f, &msg) {
                 Ok(()) => {
                     let now = *ack_time.get_or_insert_with(wall_ns);
@@ -153,12 +192,19 @@ impl SubCore {
                     }
                 }
                 Err(e) => {
-                    let _ = self.settle(seq, Action::nack(None, Some(&e.0)), None);
+                    let action = if e.is_term() {
+                        Action::Term {
+                            reason: Some(e.text()),
+                        }
+                    } else {
+                        Action::nack(e.retry_delay(), Some(e.text()))
+                    };
+                    let _ = self.settle(seq, action, None);
                 }
             }
         }
         self.finish_fast_acks(acked);
-        Ok(n as usize)
+        Ok(delivered as usize)
     }
 
     /// `consume` through ordinary deliveries (retries, lossy copies).
@@ -179,7 +225,12 @@ impl SubCore {
             match self.run_handler(f, &batch[i].message()) {
                 Ok(()) => i += 1,
                 Err(e) => {
-                    let _ = batch.remove(i).nack_with_reason(None, &e.0);
+                    let d = batch.remove(i);
+                    let _ = if e.is_term() {
+                        d.term_with_reason(e.text())
+                    } else {
+                        d.nack_with_reason(e.retry_delay(), e.text())
+                    };
                 }
             }
         }

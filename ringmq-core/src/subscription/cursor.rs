@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
+use super::routing::Route;
 use super::{Sink, SubCore};
 use crate::delivery::Delivery;
 use crate::retry::RetryStore;
@@ -83,16 +84,47 @@ impl SubCore {
         (cur, n)
     }
 
+    /// A claimed (DELIVERED) ring sequence that is not to be delivered: a
+    /// skip slot, settled at once, or an expired message, routed as
+    /// expired. True if `seq` was passed over so (its credit is spent or
+    /// given back); false if it is to be delivered.
+    pub(super) fn pass_over(&self, seq: u64, meta: &SlotMeta, now: u64) -> bool {
+        if meta.is_skip() {
+            if self.slots.try_ack(seq) {
+                self.advance();
+            }
+            self.return_credits(1);
+            return true;
+        }
+        if meta.expired_at(now) {
+            if self.slots.try_take(seq) {
+                self.ring_to_store(seq, 0, Route::Expired, now, "expired");
+                self.settle_slot(seq);
+            }
+            return true;
+        }
+        false
+    }
+
     pub(super) fn take_gated(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
         let ring = self.ring();
         let (cur, n) = self.claim_ring(max, now);
+        let mut got = 0;
         for seq in cur..cur + n {
             let meta = ring.meta(seq);
+            if self.pass_over(seq, &meta, now) {
+                continue;
+            }
             // SAFETY: `seq` was seen published above and is now DELIVERED and
             // unsettled for this gated subscription, so no producer can
             // overwrite it until the delivery is settled or released, and the
             // Delivery keeps the topic (and so the ring) alive.
-            let data = unsafe { ring.payload(seq, meta.len as usize) };
+            let (data, ext) = unsafe {
+                (
+                    ring.payload(seq, meta.len as usize),
+                    ring.ext(seq, meta.ext_len as usize),
+                )
+            };
             out.put(Delivery::new(
                 self.clone(),
                 seq,
@@ -100,11 +132,13 @@ impl SubCore {
                 1 + meta.attempt_base,
                 data.as_ptr(),
                 data.len(),
+                ext,
                 // Pinned like the payload: no later lap has taken its place.
                 self.topic.dead_letter_note(seq).unwrap_or(None),
             ));
+            got += 1;
         }
-        n as usize
+        got
     }
 
     pub(super) fn take_lossy(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
@@ -147,6 +181,15 @@ impl SubCore {
                         continue;
                     }
                     st.set_meta(idx, meta);
+                    if meta.is_skip() {
+                        st.finish(idx);
+                        self.return_credits(1);
+                        continue;
+                    }
+                    if meta.expired_at(now) {
+                        self.expire_entry(st, idx, now);
+                        continue;
+                    }
                     st.set_note(idx, note.unwrap_or(None));
                     let gen = st.deliver(idx, self.ack_deadline(now));
                     out.put(self.store_delivery(st, idx, gen));

@@ -11,6 +11,8 @@
 //! | `batch`       | batched acks and `consume`                                   |
 //! | `poll`        | readiness, waiting and polling                               |
 //! | `accounting`  | the counters, `in_flight`, `outstanding`, the stats snapshot |
+//! | `flow`        | flow control: the rate limiter and per-key limits            |
+//! | `idle`        | why a subscription has nothing to deliver (`why_idle`)       |
 //! | `tag`         | what a delivery tag encodes                                  |
 //! | `pull`        | the public [`PullSubscription`] handle                       |
 //!
@@ -32,6 +34,8 @@ mod accounting;
 mod batch;
 mod credits;
 mod cursor;
+mod flow;
+mod idle;
 mod poll;
 mod pull;
 mod routing;
@@ -45,7 +49,7 @@ use std::time::Duration;
 
 use crate::clock::dur_ns;
 use crate::error::{Error, Result};
-use crate::options::{SubOptions, TopicOptions};
+use crate::options::{Expired, SubOptions, TopicOptions};
 use crate::retry::RetryStore;
 use crate::ring::Ring;
 use crate::stats::SubStats;
@@ -53,6 +57,7 @@ use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::*};
 use crate::topic::TopicCore;
 
 pub(crate) use accounting::Accounting;
+pub use idle::IdleReason;
 pub(crate) use poll::Sink;
 pub use pull::PullSubscription;
 pub(crate) use settle::Action;
@@ -60,6 +65,7 @@ pub use slots::{Reaped, SlotStates};
 
 use credits::Credits;
 use cursor::Cursor;
+use flow::RateLimiter;
 use timer::AckTimer;
 
 /// Who consumes a subscription: fixed at creation, so a push subscription
@@ -85,6 +91,7 @@ pub(crate) struct Policy {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub ack_timeout_ns: u64,
+    pub expired: Expired,
 }
 
 impl Policy {
@@ -100,6 +107,7 @@ impl Policy {
             backoff_base: opts.backoff_base,
             backoff_max: opts.backoff_max,
             ack_timeout_ns: dur_ns(opts.ack_timeout),
+            expired: opts.expired,
         }
     }
 }
@@ -126,6 +134,10 @@ pub(crate) struct SubCore {
     gate_released: AtomicBool,
     /// Seed for retry jitter.
     jitter: AtomicU64,
+    /// Paused: takes nothing new from the ring (retries go on).
+    paused: AtomicBool,
+    /// `rate_limit`, when set.
+    rate: Option<RateLimiter>,
 }
 
 impl SubCore {
@@ -145,6 +157,9 @@ impl SubCore {
         let topic_opts = topic.options();
         let store_cap = topic_opts.effective_retry_capacity();
         let policy = Policy::new(topic_opts, topic.is_dead_letter_topic());
+        let rate = opts
+            .rate_limit
+            .map(|r| RateLimiter::new(r, opts.effective_rate_burst()));
         SubCore {
             group: group.to_owned(),
             opts,
@@ -161,6 +176,8 @@ impl SubCore {
             closed: AtomicBool::new(false),
             gate_released: AtomicBool::new(false),
             jitter: AtomicU64::new(start ^ 0x5eed),
+            paused: AtomicBool::new(false),
+            rate,
             policy,
             topic,
         }
@@ -286,6 +303,23 @@ impl SubCore {
         }
     }
 
+    /// Pauses (true) or resumes the subscription: a paused one takes
+    /// nothing new from the ring (its lag grows); deliveries in flight and
+    /// retries are not disturbed. `Closed` on a closed subscription.
+    pub(crate) fn set_paused(&self, paused: bool) -> Result<()> {
+        self.check_open()?;
+        self.paused.store(paused, Release);
+        if !paused {
+            self.topic.notify_consumers();
+            self.topic.wake_pool();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Acquire)
+    }
+
     /// Messages published but not yet delivered.
     pub(crate) fn lag(&self) -> u64 {
         if self.is_closed() {
@@ -323,9 +357,10 @@ impl SubCore {
     pub(crate) fn stats_snapshot(&self, with_error: bool) -> SubStats {
         if self.topic.forked() {
             // The store's lock may be held for good in a forked child.
-            return self.acct.snapshot(0, 0, false);
+            return self.acct.snapshot(0, 0, false, false);
         }
         let waiting = self.waiting_retry();
-        self.acct.snapshot(self.lag(), waiting, with_error)
+        self.acct
+            .snapshot(self.lag(), waiting, with_error, self.is_paused())
     }
 }

@@ -50,7 +50,13 @@ impl SubCore {
             return true;
         }
         if self.store_due(now) || self.reap_due(now) {
+            return self.rate_allows(now);
+        }
+        if self.topic.delayed_due() <= now {
             return true;
+        }
+        if self.is_paused() || !self.rate_allows(now) {
+            return false;
         }
         match self.ring().peek(self.cursor.next()) {
             // Lossy or not, a message can be taken only with a credit for
@@ -71,30 +77,63 @@ impl SubCore {
         // Deadlines and due times need no nanoseconds: the coarse clock
         // keeps a clock read off the per-poll path.
         let now = mono_coarse_ns();
+        self.topic.fire_delayed(now);
         if self.timer.due(now) {
             self.reap(now);
         }
+        let max = self.grant(max, now);
         let mut got = 0;
-        if self.store_due(now) {
+        if max > 0 && self.store_due(now) {
             got += self.take_from_store(max, now, out);
         }
-        if got < max {
+        if got < max && !self.is_paused() {
             got += if self.lossy {
                 self.take_lossy(max - got, now, out)
             } else {
                 self.take_gated(max - got, now, out)
             };
         }
+        self.ungrant(max - got);
         self.acct.delivered(got as u64);
         Ok(got)
+    }
+
+    /// How many of `max` deliveries the rate limit allows now (all of them
+    /// without one).
+    pub(super) fn grant(&self, max: usize, now: u64) -> usize {
+        match &self.rate {
+            None => max,
+            Some(r) => r.take(max as u64, now) as usize,
+        }
+    }
+
+    /// Gives back `n` granted deliveries that were not made.
+    pub(super) fn ungrant(&self, n: usize) {
+        if let (Some(r), true) = (&self.rate, n > 0) {
+            r.give_back(n as u64);
+        }
+    }
+
+    /// Could the rate limit grant a delivery at `now`?
+    fn rate_allows(&self, now: u64) -> bool {
+        self.rate
+            .as_ref()
+            .is_none_or(|r| r.next_token_at(now) <= now)
     }
 
     /// Blocks until something can be taken, the deadline passes, the
     /// subscription closes, or `interrupt` is set.
     pub(crate) fn wait(&self, deadline: Option<u64>, interrupt: Option<&Interrupt>) -> Woke {
         let max_sleep = {
-            let due = self.store_due.load(crate::sync::Ordering::Acquire);
-            let until_due = due.saturating_sub(mono_ns());
+            let now = mono_ns();
+            let mut due = self
+                .store_due
+                .load(crate::sync::Ordering::Acquire)
+                .min(self.topic.delayed_due());
+            if let Some(r) = &self.rate {
+                due = due.min(r.next_token_at(now));
+            }
+            let until_due = due.saturating_sub(now);
             Duration::from_nanos(until_due.min(self.timer.period()).max(100_000))
         };
         self.topic

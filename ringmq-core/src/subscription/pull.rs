@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::IdleReason;
 use super::{Action, SubCore};
 use crate::clock::deadline;
 use crate::delivery::{Delivery, Message};
@@ -188,6 +189,28 @@ impl PullSubscription {
     /// Restarts the ack timer of a raw delivery (safe: it frees nothing).
     pub fn in_progress_tag(&self, tag: u64) -> Result<()> {
         self.core.settle(tag, Action::InProgress, None)
+    }
+
+    /// Stops taking new messages from the ring (its lag grows); deliveries
+    /// in flight and retries go on. `Closed` once closed.
+    pub fn pause(&self) -> Result<()> {
+        self.core.set_paused(true)
+    }
+
+    /// Takes new messages again after [`pause`](Self::pause).
+    pub fn resume(&self) -> Result<()> {
+        self.core.set_paused(false)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.core.is_paused()
+    }
+
+    /// Why a poll would find nothing now (empty when it would find
+    /// something): paused, rate-limited, credits exhausted, waiting for a
+    /// retry or a delayed message, nothing published, closed.
+    pub fn why_idle(&self) -> Vec<IdleReason> {
+        self.core.why_idle()
     }
 
     pub fn stats(&self) -> SubStats {

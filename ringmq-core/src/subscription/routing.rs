@@ -27,7 +27,9 @@ use super::tag::Tag;
 use super::{Sink, SubCore};
 use crate::clock::dur_ns;
 use crate::delivery::Delivery;
+use crate::options::Expired;
 use crate::retry::{backoff, EntryState, RetryStore};
+use crate::ring::FLAG_EXPIRED;
 use crate::sync::Ordering::*;
 
 /// Where a failed ring delivery goes once copied out.
@@ -38,6 +40,10 @@ pub(super) enum Route {
     Retry(Option<Duration>),
     /// Straight to the dead-letter topic.
     DeadLetter,
+    /// Past its ttl or max_age: to the dead-letter topic with the reason
+    /// `expired`, or dropped (the topic's `expired` option); counted as an
+    /// expired message either way.
+    Expired,
 }
 
 impl SubCore {
@@ -67,6 +73,7 @@ impl SubCore {
             attempts + meta.attempt_base,
             data.as_ptr(),
             data.len(),
+            st.ext(idx),
             st.note(idx).cloned(),
         )
     }
@@ -94,6 +101,9 @@ impl SubCore {
         while got < max {
             let Some(idx) = st.pop_due(now) else { break };
             match st.state(idx) {
+                EntryState::Waiting { .. } if st.message(idx).0.expired_at(now) => {
+                    self.expire_entry(&mut st, idx, now);
+                }
                 EntryState::Waiting { .. } => {
                     let gen = st.deliver(idx, self.ack_deadline(now));
                     out.put(self.store_delivery(&st, idx, gen));
@@ -138,8 +148,25 @@ impl SubCore {
         match route {
             Route::Retry(delay) => self.retry_or_dead_letter(&mut st, idx, delay, now),
             Route::DeadLetter => self.dead_letter_entry(&mut st, idx, now),
+            Route::Expired => self.expire_entry(&mut st, idx, now),
         }
         self.refresh_due(&mut st);
+    }
+
+    /// Store entry `idx` holds an expired message: it goes to the
+    /// dead-letter topic with the reason `expired`, or is dropped, as the
+    /// topic says; counted as an expired message either way.
+    pub(super) fn expire_entry(&self, st: &mut RetryStore, idx: u32, now: u64) {
+        st.mark_expired(idx);
+        st.set_reason(idx, "expired");
+        if self.policy.expired == Expired::Drop {
+            self.acct.message_expired();
+            if st.finish(idx) {
+                self.return_credits(1);
+            }
+        } else {
+            self.dead_letter_entry(st, idx, now);
+        }
     }
 
     /// After a failed delivery of store entry `idx`: park it for the next
@@ -167,7 +194,14 @@ impl SubCore {
         }
         let seed = self.jitter.fetch_add(1, Relaxed);
         let wait = delay.unwrap_or_else(|| self.retry_delay(attempts, seed));
-        st.park(idx, now.saturating_add(dur_ns(wait)));
+        let mut due = now.saturating_add(dur_ns(wait));
+        // A message that expires before its retry is due is looked at (and
+        // expired) at its expiry instead.
+        let expires = st.message(idx).0.expires_ns;
+        if expires != 0 {
+            due = due.min(expires);
+        }
+        st.park(idx, due);
         self.acct.retried();
     }
 
@@ -181,9 +215,17 @@ impl SubCore {
         // (the dead-letter topic keeps the count); its own retries count on.
         let mut m = *meta;
         m.attempt_base = meta.attempt_base + attempts.saturating_sub(1);
+        let expired = m.flags & FLAG_EXPIRED != 0;
         let reason = st.reason(idx).unwrap_or("dead-lettered");
-        if self.topic.dead_letter(&m, data, reason, &self.group) {
-            self.acct.dead_lettered();
+        if self
+            .topic
+            .dead_letter(&m, data, st.ext(idx), reason, &self.group)
+        {
+            if expired {
+                self.acct.message_expired();
+            } else {
+                self.acct.dead_lettered();
+            }
             if st.finish(idx) {
                 self.return_credits(1);
             }

@@ -52,6 +52,18 @@ impl TopicCore {
         self.consumers.notify();
     }
 
+    /// Tells the broker's failure hook about a handler failure.
+    pub(crate) fn report_failure(&self, f: &crate::handler::HandlerFailure<'_>) {
+        self.pool.report_failure(f);
+    }
+
+    /// Wakes the pool, for push subscriptions that may have work again.
+    pub(crate) fn wake_pool(&self) {
+        if self.push_subs.load(crate::sync::Ordering::Relaxed) > 0 {
+            self.pool.notify_work();
+        }
+    }
+
     /// Waits for a publish (or `ready`, or the deadline, or `interrupt`).
     pub(crate) fn wait_for_consumers(
         &self,
@@ -72,12 +84,15 @@ impl TopicCore {
         &self,
         meta: &SlotMeta,
         data: &[u8],
+        ext: &[u8],
         reason: &str,
         group: &str,
     ) -> bool {
         match &self.dlq {
             None => true,
-            Some(dlq) => dlq.publish_dead_letter(meta, data, reason, group).is_ok(),
+            Some(dlq) => dlq
+                .publish_dead_letter(meta, data, ext, reason, group)
+                .is_ok(),
         }
     }
 

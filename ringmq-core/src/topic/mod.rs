@@ -5,26 +5,32 @@
 //!   (`Topic::subscribe`, `subscribe_pull`, `subscribe_async`);
 //! - `link`: what a subscription may ask of its topic.
 
+mod delay;
 mod link;
+mod publish;
 mod registry;
+
+pub use publish::PublishOptions;
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{deadline, wall_ns};
-use crate::error::{Error, ErrorKind, Result};
+use crate::clock::{dur_ns, mono_ns};
+use crate::dedupe::DedupeWindow;
+use crate::error::{Error, Result};
 use crate::fork::Origin;
 use crate::interrupt::Interrupt;
-use crate::notes::{DeadLetterNote, NoteTable};
-use crate::options::{Overflow, TopicOptions};
+use crate::notes::NoteTable;
+use crate::options::TopicOptions;
 use crate::pool::Pool;
-use crate::ring::{Ring, SlotMeta};
-use crate::sequence::{ClaimError, Sequencer};
+use crate::ring::Ring;
+use crate::sequence::Sequencer;
 use crate::stats::{TopicCounters, TopicStats};
 use crate::subscription::SubCore;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
-use crate::wait::{WaitQueue, Woke};
+use crate::wait::WaitQueue;
+use crate::wheel::TimingWheel;
 
 pub(crate) struct TopicCore {
     pub(crate) name: String,
@@ -53,6 +59,13 @@ pub(crate) struct TopicCore {
     shut: AtomicBool,
     /// Drops counted by subscriptions since removed.
     dropped_gone: AtomicU64,
+    /// Delayed messages waiting (see `delay`), their wheel, and its next
+    /// due time (`u64::MAX` when empty).
+    delayed: AtomicUsize,
+    wheel: Mutex<TimingWheel<delay::Delayed>>,
+    delayed_due: AtomicU64,
+    /// The de-duplication window of `msg_id`s.
+    dedupe: Mutex<DedupeWindow>,
 }
 
 impl TopicCore {
@@ -64,12 +77,14 @@ impl TopicCore {
         pool: Arc<Pool>,
         origin: Origin,
     ) -> Result<TopicCore> {
-        let ring = Ring::try_new(opts.capacity, opts.slot_size).ok_or_else(|| {
+        let ext_bytes = crate::headers::ext_capacity(opts.max_header_bytes);
+        let ring = Ring::try_new(opts.capacity, opts.slot_size, ext_bytes).ok_or_else(|| {
             Error::invalid(format!(
                 "not enough memory for topic {name:?}: capacity {} x slot_size {}",
                 opts.capacity, opts.slot_size
             ))
         })?;
+        let dedupe = DedupeWindow::new(dur_ns(opts.dedupe_window), opts.effective_dedupe_max());
         Ok(TopicCore {
             name: name.to_owned(),
             ring,
@@ -87,6 +102,10 @@ impl TopicCore {
             publishing_closed: AtomicBool::new(false),
             shut: AtomicBool::new(false),
             dropped_gone: AtomicU64::new(0),
+            delayed: AtomicUsize::new(0),
+            wheel: Mutex::new(TimingWheel::new(delay::TICK_NS, mono_ns())),
+            delayed_due: AtomicU64::new(u64::MAX),
+            dedupe: Mutex::new(dedupe),
             origin,
         })
     }
@@ -148,180 +167,6 @@ impl TopicCore {
         self.seq.claimed()
     }
 
-    fn check_payload(&self, len: usize) -> Result<()> {
-        if len > self.opts.slot_size {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "payload of {len} bytes is larger than slot_size {} of topic {:?}",
-                    self.opts.slot_size, self.name
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Claims `n` slots under the overflow policy, waiting up to `timeout`
-    /// unless `interrupt` ends the wait first.
-    fn claim(
-        &self,
-        n: u64,
-        timeout: Option<Duration>,
-        ignore_closing: bool,
-        interrupt: Option<&Interrupt>,
-    ) -> Result<u64> {
-        let closed = || {
-            if ignore_closing {
-                self.is_shut()
-            } else {
-                self.refuses_publishes()
-            }
-        };
-        if closed() {
-            return Err(self.closed_error());
-        }
-        // A zero timeout never waits, so it answers `Timeout`, never
-        // `Interrupted`.
-        let interrupt = interrupt.filter(|_| timeout != Some(Duration::ZERO));
-        let gated = self.opts.overflow != Overflow::DropOldest;
-        // The deadline is read only once a first try failed: a publish that
-        // finds room reads no clock.
-        let mut dl = None;
-        loop {
-            match self.seq.try_claim(n, gated) {
-                Ok(first) => return Ok(first),
-                Err(ClaimError::Full) => {}
-            }
-            if self.opts.overflow == Overflow::Reject
-                || (timeout == Some(Duration::ZERO) && ignore_closing)
-            {
-                self.counters.rejected.fetch_add(n, Relaxed);
-                return Err(Error::new(
-                    ErrorKind::Full,
-                    format!(
-                        "topic {:?} is full ({} slots)",
-                        self.name, self.opts.capacity
-                    ),
-                ));
-            }
-            let dl = *dl.get_or_insert_with(|| deadline(timeout));
-            let woke = self
-                .producers
-                .wait_until_or(dl, None, interrupt, || closed() || self.seq.has_room(n));
-            if woke == Woke::Interrupted {
-                return Err(Error::interrupted(&format!(
-                    "publish to topic {:?}",
-                    self.name
-                )));
-            }
-            if closed() {
-                return Err(self.closed_error());
-            }
-            if woke == Woke::TimedOut && !self.seq.has_room(n) {
-                self.counters.timed_out.fetch_add(n, Relaxed);
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "topic {:?} stayed full for {:?}",
-                        self.name,
-                        timeout.unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-    }
-
-    fn published(&self, n: u64) {
-        self.counters.published.fetch_add(n, Relaxed);
-        self.consumers.notify();
-        if self.push_subs.load(Relaxed) > 0 {
-            self.pool.notify_work();
-        }
-    }
-
-    pub(crate) fn publish_one(
-        &self,
-        data: &[u8],
-        key: u64,
-        timeout: Option<Duration>,
-        interrupt: Option<&Interrupt>,
-    ) -> Result<u64> {
-        self.check_payload(data.len())?;
-        let seq = self.claim(1, timeout, false, interrupt)?;
-        let meta = SlotMeta {
-            id: seq,
-            key,
-            timestamp_ns: wall_ns(),
-            len: data.len() as u32,
-            attempt_base: 0,
-        };
-        self.ring.write(seq, &meta, data);
-        self.published(1);
-        Ok(seq)
-    }
-
-    pub(crate) fn publish_many<P: AsRef<[u8]>>(
-        &self,
-        items: &[P],
-        key: u64,
-        timeout: Option<Duration>,
-        interrupt: Option<&Interrupt>,
-    ) -> Result<Range<u64>> {
-        let n = items.len() as u64;
-        if n > self.ring.capacity() {
-            return Err(Error::invalid(format!(
-                "batch of {n} messages is larger than the capacity {} of topic {:?}",
-                self.ring.capacity(),
-                self.name
-            )));
-        }
-        for p in items {
-            self.check_payload(p.as_ref().len())?;
-        }
-        if n == 0 {
-            if self.refuses_publishes() {
-                return Err(self.closed_error());
-            }
-            let at = self.seq.claimed();
-            return Ok(at..at);
-        }
-        let first = self.claim(n, timeout, false, interrupt)?;
-        let ts = wall_ns();
-        for (i, p) in items.iter().enumerate() {
-            let seq = first + i as u64;
-            let data = p.as_ref();
-            let meta = SlotMeta {
-                id: seq,
-                key,
-                timestamp_ns: ts,
-                len: data.len() as u32,
-                attempt_base: 0,
-            };
-            self.ring.write(seq, &meta, data);
-        }
-        self.published(n);
-        Ok(first..first + n)
-    }
-
-    /// Publishes a dead letter, keeping its metadata, with its note (kept
-    /// before the message is published, so whoever sees the message sees
-    /// the note); tries once.
-    pub(crate) fn publish_dead_letter(
-        &self,
-        meta: &SlotMeta,
-        data: &[u8],
-        reason: &str,
-        group: &str,
-    ) -> Result<u64> {
-        let seq = self.claim(1, Some(Duration::ZERO), true, None)?;
-        if let Some(notes) = &self.notes {
-            notes.put(seq, Arc::new(DeadLetterNote::new(reason, group)));
-        }
-        self.ring.write(seq, meta, data);
-        self.published(1);
-        Ok(seq)
-    }
-
     pub(crate) fn stats(&self) -> TopicStats {
         let subs = self.subs_snapshot();
         let claimed = self.seq.claimed();
@@ -336,6 +181,8 @@ impl TopicCore {
             depth: claimed.saturating_sub(gated_min),
             capacity: self.ring.capacity(),
             subscriptions: subs.len() as u64,
+            delayed: self.delayed_count(),
+            duplicates: self.counters.duplicates.load(Relaxed),
         }
     }
 }
@@ -358,14 +205,36 @@ impl Topic {
     /// Publishes with key 0, waiting for room for ever under `block`.
     /// Returns the message id.
     pub fn publish(&self, data: &[u8]) -> Result<u64> {
-        self.core.publish_one(data, 0, None, None)
+        self.core
+            .publish_one(data, &PublishOptions::default(), None)
     }
 
     /// Publishes with a key and a timeout (`None`: wait for ever; zero: try
     /// once). Under `block` a full ring waits, then answers `Timeout`; under
     /// `reject` it answers `Full` at once; `drop_oldest` never waits.
     pub fn publish_with(&self, data: &[u8], key: u64, timeout: Option<Duration>) -> Result<u64> {
-        self.core.publish_one(data, key, timeout, None)
+        self.core
+            .publish_one(data, &PublishOptions::keyed(key, timeout), None)
+    }
+
+    /// Publishes with everything a message may ask for (see
+    /// [`PublishOptions`]): key, timeout, headers, a de-duplication id, a
+    /// delay, a ttl. Returns the message id (for a duplicate `msg_id`, the
+    /// first publish's).
+    pub fn publish_opts(&self, data: &[u8], opts: &PublishOptions<'_>) -> Result<u64> {
+        self.core.publish_one(data, opts, None)
+    }
+
+    /// As [`publish_opts`](Self::publish_opts), ending a wait for room
+    /// early when `interrupt` is set (see
+    /// [`publish_interruptible`](Self::publish_interruptible)).
+    pub fn publish_opts_interruptible(
+        &self,
+        data: &[u8],
+        opts: &PublishOptions<'_>,
+        interrupt: &Interrupt,
+    ) -> Result<u64> {
+        self.core.publish_one(data, opts, Some(interrupt))
     }
 
     /// As [`publish_with`](Self::publish_with), ending a wait for room early
@@ -379,7 +248,8 @@ impl Topic {
         timeout: Option<Duration>,
         interrupt: &Interrupt,
     ) -> Result<u64> {
-        self.core.publish_one(data, key, timeout, Some(interrupt))
+        self.core
+            .publish_one(data, &PublishOptions::keyed(key, timeout), Some(interrupt))
     }
 
     /// [`publish_batch`](Self::publish_batch) with an [`Interrupt`], as

@@ -58,6 +58,8 @@ fn python_default(v: OptionValue) -> String {
         OptionValue::Bool(b) => if b { "True" } else { "False" }.into(),
         OptionValue::Choice(s) => format!("`\"{s}\"`"),
         OptionValue::Computed(how) => how.into(),
+        OptionValue::Unset => "None".into(),
+        OptionValue::Number(bits) => f64::from_bits(bits).to_string(),
     }
 }
 
@@ -68,6 +70,7 @@ fn options_table<O: OptionsTable>(out: &mut String, title: &str) {
     for f in O::FIELDS {
         let unit = match f.kind {
             OptionKind::Duration => " s / ms",
+            OptionKind::Rate => " (per second; 0 in C means none)",
             _ => "",
         };
         let _ = writeln!(

@@ -19,7 +19,7 @@ fn union(names: &[&str]) -> String {
 /// The TypeScript type of an option; the enums by their alias.
 fn option_type(kind: OptionKind) -> String {
     match kind {
-        OptionKind::Count | OptionKind::Duration => "number".into(),
+        OptionKind::Count | OptionKind::Duration | OptionKind::Rate => "number".into(),
         OptionKind::Bool => "boolean".into(),
         OptionKind::Choice(names) if names == Overflow::NAMES => "Overflow".into(),
         OptionKind::Choice(names) if names == StartAt::NAMES => "StartAt".into(),
@@ -34,6 +34,8 @@ pub fn default_text(v: OptionValue) -> String {
         OptionValue::Bool(b) => b.to_string(),
         OptionValue::Choice(s) => format!("'{s}'"),
         OptionValue::Computed(how) => how.to_owned(),
+        OptionValue::Unset => "unset".to_owned(),
+        OptionValue::Number(bits) => f64::from_bits(bits).to_string(),
     }
 }
 

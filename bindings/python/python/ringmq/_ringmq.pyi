@@ -48,6 +48,8 @@ class _TopicStats(TypedDict):
     depth: int
     capacity: int
     subscriptions: int
+    delayed: int
+    duplicates: int
 
 class _SubStats(TypedDict):
     topic: str
@@ -70,6 +72,8 @@ class _SubStats(TypedDict):
     latency_count: int
     latency_sum_ns: int
     termed: int
+    expired_messages: int
+    paused: int
     last_error: Optional[str]
 
 class _PoolStats(TypedDict):

@@ -1,0 +1,106 @@
+//! "Why is my consumer not getting messages": the reasons a subscription
+//! has nothing to hand out now, read from its state.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::SubCore;
+use crate::clock::mono_ns;
+use crate::ring::Peek;
+
+/// One reason a subscription has nothing to deliver now (see
+/// [`PullSubscription::why_idle`](crate::PullSubscription::why_idle)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdleReason {
+    /// The subscription (or its topic) is closed.
+    Closed,
+    /// Paused: it takes nothing new until resumed.
+    Paused,
+    /// Its `rate_limit` allows the next delivery in this long.
+    RateLimited { next_in: Duration },
+    /// Every credit (`retry_capacity`, like max_ack_pending) is held by
+    /// deliveries in flight or messages waiting for a retry.
+    CreditsExhausted { held: u64 },
+    /// Messages wait for a retry; the next is due in this long.
+    WaitingRetry { count: u64, next_in: Duration },
+    /// Delayed messages wait in the topic; the next is due in this long.
+    WaitingDelayed { count: u64, next_in: Duration },
+    /// Nothing was published past its position.
+    NothingPublished,
+}
+
+impl fmt::Display for IdleReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdleReason::Closed => write!(f, "closed"),
+            IdleReason::Paused => write!(f, "paused"),
+            IdleReason::RateLimited { next_in } => {
+                write!(
+                    f,
+                    "rate-limited: the next delivery is allowed in {next_in:?}"
+                )
+            }
+            IdleReason::CreditsExhausted { held } => write!(
+                f,
+                "retry_capacity exhausted: {held} messages held (in flight or waiting for a retry)"
+            ),
+            IdleReason::WaitingRetry { count, next_in } => write!(
+                f,
+                "waiting for a retry: {count} messages, the next due in {next_in:?}"
+            ),
+            IdleReason::WaitingDelayed { count, next_in } => write!(
+                f,
+                "waiting for delayed messages: {count} in the topic, the next due in {next_in:?}"
+            ),
+            IdleReason::NothingPublished => write!(f, "nothing published"),
+        }
+    }
+}
+
+impl SubCore {
+    /// Why nothing can be taken now; empty when something can.
+    pub(crate) fn why_idle(&self) -> Vec<IdleReason> {
+        if self.is_closed() || self.topic.is_shut() {
+            return vec![IdleReason::Closed];
+        }
+        let now = mono_ns();
+        let until = |t: u64| Duration::from_nanos(t.saturating_sub(now));
+        let mut why = Vec::new();
+        let published = self.ring().peek(self.cursor.next()) != Peek::NotYet;
+        if self.is_paused() {
+            why.push(IdleReason::Paused);
+        }
+        if let Some(r) = &self.rate {
+            let at = r.next_token_at(now);
+            if at > now {
+                why.push(IdleReason::RateLimited { next_in: until(at) });
+            }
+        }
+        if published && self.credits.available() == 0 {
+            why.push(IdleReason::CreditsExhausted {
+                held: self.acct.in_flight() + self.waiting_retry(),
+            });
+        }
+        let waiting = self.waiting_retry();
+        if waiting > 0 {
+            let due = self.store_due.load(crate::sync::Ordering::Acquire);
+            why.push(IdleReason::WaitingRetry {
+                count: waiting,
+                next_in: until(due),
+            });
+        }
+        let delayed = self.topic.delayed_count();
+        if delayed > 0 {
+            why.push(IdleReason::WaitingDelayed {
+                count: delayed,
+                next_in: until(self.topic.delayed_due()),
+            });
+        }
+        if !published {
+            why.push(IdleReason::NothingPublished);
+        }
+        // Empty when a message is there and nothing holds it back.
+        why
+    }
+}

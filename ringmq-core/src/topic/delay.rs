@@ -1,0 +1,164 @@
+//! Delayed messages and de-duplication: the parts of a topic that hold
+//! messages or ids outside the ring.
+//!
+//! A delayed message takes its id (a ring sequence, left as a skip slot)
+//! when it is published, then waits in the topic's hierarchical timing
+//! wheel until it is due, so it never holds the ring back. It fires at its
+//! due time, or at its expiry if that comes first (it is then written
+//! expired and each subscription routes it as expired). Firing is driven by
+//! consumers: a poll, a batch or a pool worker that finds the wheel due
+//! fires what is due into the ring (a new sequence, the original id kept),
+//! and sleepers never sleep past the wheel's next due time. A fired message
+//! that finds the ring full stays in the wheel and tries again a tick later.
+//! `max_delayed` bounds the messages waiting (publish answers `Full` past it).
+//!
+//! The de-duplication window (see `dedupe`) sits behind its own lock, taken
+//! only by publishes that carry a `msg_id`.
+
+use std::time::Duration;
+
+use super::TopicCore;
+use crate::clock::{dur_ns, mono_ns};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::Overflow;
+use crate::ring::SlotMeta;
+use crate::sync::Ordering::*;
+
+/// The wheel's tick: delayed messages fire within about this of their due
+/// time (sooner never).
+pub(super) const TICK_NS: u64 = 1_000_000;
+
+/// A message waiting in the wheel: its metadata and its payload followed by
+/// its extension.
+pub(super) struct Delayed {
+    meta: SlotMeta,
+    bytes: Vec<u8>,
+}
+
+impl TopicCore {
+    /// Takes a place among `max_delayed`; `Full` when none is left.
+    pub(super) fn reserve_delayed(&self) -> Result<()> {
+        let max = self.opts.effective_max_delayed();
+        let taken = self
+            .delayed
+            .fetch_update(AcqRel, Acquire, |n| (n < max).then_some(n + 1));
+        if taken.is_err() {
+            self.counters.rejected.fetch_add(1, Relaxed);
+            return Err(Error::new(
+                ErrorKind::Full,
+                format!(
+                    "topic {:?} holds max_delayed {max} delayed messages already",
+                    self.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn unreserve_delayed(&self) {
+        self.delayed.fetch_sub(1, AcqRel);
+    }
+
+    /// Delayed messages waiting now.
+    pub(crate) fn delayed_count(&self) -> u64 {
+        self.delayed.load(Acquire) as u64
+    }
+
+    /// Puts a delayed message (its place among `max_delayed` taken) in the
+    /// wheel, due `delay` from now (or at its expiry, if sooner).
+    pub(super) fn schedule_delayed(
+        &self,
+        meta: SlotMeta,
+        data: &[u8],
+        ext: &[u8],
+        delay: Duration,
+    ) {
+        let mut bytes = Vec::with_capacity(data.len() + ext.len());
+        bytes.extend_from_slice(data);
+        bytes.extend_from_slice(ext);
+        let meta = SlotMeta {
+            len: data.len() as u32,
+            ext_len: ext.len() as u32,
+            ..meta
+        };
+        let due = mono_ns().saturating_add(dur_ns(delay));
+        let fire_at = match meta.expires_ns {
+            0 => due,
+            e => due.min(e),
+        };
+        let mut wheel = self.wheel.lock().unwrap_or_else(|e| e.into_inner());
+        wheel.insert(fire_at, Delayed { meta, bytes });
+        self.delayed_due
+            .store(wheel.next_due().unwrap_or(u64::MAX), Release);
+        drop(wheel);
+        // Sleepers recompute how long they may sleep.
+        self.wake_consumers();
+    }
+
+    /// The earliest time the wheel may have something to fire (monotonic
+    /// ns), `u64::MAX` when it is empty.
+    pub(crate) fn delayed_due(&self) -> u64 {
+        self.delayed_due.load(Acquire)
+    }
+
+    /// Fires every delayed message due at `now` into the ring. Cheap when
+    /// nothing is due; a caller that finds another one firing goes on (that
+    /// one fires for it).
+    pub(crate) fn fire_delayed(&self, now: u64) {
+        if self.delayed_due() > now || self.is_shut() {
+            return;
+        }
+        let Ok(mut wheel) = self.wheel.try_lock() else {
+            return;
+        };
+        let mut due = Vec::new();
+        wheel.advance(now, |_, d| due.push(d));
+        let gated = self.opts.overflow != Overflow::DropOldest;
+        let mut fired = 0;
+        let mut items = due.into_iter();
+        for d in items.by_ref() {
+            let Ok(seq) = self.seq.try_claim(1, gated) else {
+                // The ring is full: this one and the rest try again a tick
+                // later, in order.
+                wheel.insert(now + TICK_NS, d);
+                break;
+            };
+            let (data, ext) = d.bytes.split_at(d.meta.len as usize);
+            self.ring.write(seq, &d.meta, data, ext);
+            fired += 1;
+        }
+        for d in items {
+            wheel.insert(now + TICK_NS, d);
+        }
+        self.delayed_due
+            .store(wheel.next_due().unwrap_or(u64::MAX), Release);
+        drop(wheel);
+        if fired > 0 {
+            self.delayed.fetch_sub(fired, AcqRel);
+            self.wake_consumers();
+        }
+    }
+
+    /// Empties the wheel (the topic closed); returns how many messages it
+    /// held, undelivered.
+    pub(crate) fn drop_delayed(&self) -> u64 {
+        let mut wheel = self.wheel.lock().unwrap_or_else(|e| e.into_inner());
+        let n = wheel.drain().len();
+        self.delayed_due.store(u64::MAX, Release);
+        self.delayed.fetch_sub(n, AcqRel);
+        n as u64
+    }
+
+    /// The first message id published with `msg_id`, if still remembered.
+    pub(super) fn dedupe_lookup(&self, msg_id: &[u8]) -> Option<u64> {
+        let mut w = self.dedupe.lock().unwrap_or_else(|e| e.into_inner());
+        w.lookup(msg_id, mono_ns())
+    }
+
+    /// Remembers `msg_id` as message `id`; `Err(first)` if a racing publish
+    /// of the same id got there first.
+    pub(super) fn dedupe_insert(&self, msg_id: &[u8], id: u64) -> std::result::Result<(), u64> {
+        let mut w = self.dedupe.lock().unwrap_or_else(|e| e.into_inner());
+        w.insert(msg_id, id, mono_ns())
+    }
+}

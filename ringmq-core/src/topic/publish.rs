@@ -1,0 +1,376 @@
+//! Publishing: claiming room under the overflow policy, writing the
+//! message, and what a message may ask for besides its payload (see
+//! [`PublishOptions`]): headers, a message id for de-duplication, a delay
+//! and a time to live.
+//!
+//! Order of a publish, each step changing nothing if it fails:
+//! 1. check the payload, headers, id and durations (bad input);
+//! 2. a `msg_id` already remembered answers the first publish's id at once
+//!    (counted as a duplicate, nothing stored);
+//! 3. a delayed message needs room among `max_delayed` (else `Full`);
+//! 4. claim a sequence under the overflow policy (it is the message id);
+//! 5. remember the `msg_id`; if a racing publish of the same id got there
+//!    first, this sequence becomes a skip slot and the first id is answered;
+//! 6. a delayed message leaves a skip slot in the ring (its id is taken, no
+//!    consumer waits on it) and waits in the topic's timing wheel (see
+//!    `delay`); any other message is written into its slot.
+//!
+//! A message without headers, id, delay or ttl takes none of the locks and
+//! allocates nothing.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::TopicCore;
+use crate::clock::{deadline, dur_ns, mono_ns, wall_ns};
+use crate::error::{Error, ErrorKind, Result};
+use crate::headers;
+use crate::interrupt::Interrupt;
+use crate::notes::DeadLetterNote;
+use crate::options::{check_span, Overflow};
+use crate::ring::{SlotMeta, FLAG_SKIP};
+use crate::sequence::ClaimError;
+use crate::sync::Ordering::*;
+use crate::wait::Woke;
+
+/// What a publish asks for besides the payload. `Default`: key 0, wait for
+/// room for ever (under `block`), no headers, no id, no delay, no ttl.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublishOptions<'a> {
+    /// The message key (ordering and per-key limits use it).
+    pub key: u64,
+    /// How long to wait for room: `None` for ever, zero to try once.
+    pub timeout: Option<Duration>,
+    /// Headers, in order: (name, value) pairs, names UTF-8.
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// An id for de-duplication, 1 to 128 bytes: publishing it again within
+    /// the topic's `dedupe_window` stores nothing and answers the first
+    /// publish's message id.
+    pub msg_id: Option<&'a [u8]>,
+    /// Deliverable no earlier than this from now (zero: at once).
+    pub delay: Option<Duration>,
+    /// Expires this long after the publish (with the topic's `max_age`, the
+    /// sooner counts); an expired message is never delivered.
+    pub ttl: Option<Duration>,
+}
+
+impl<'a> PublishOptions<'a> {
+    /// Options with only a key and a timeout (the plain publish).
+    pub fn keyed(key: u64, timeout: Option<Duration>) -> PublishOptions<'a> {
+        PublishOptions {
+            key,
+            timeout,
+            ..Default::default()
+        }
+    }
+
+    fn delay(&self) -> Option<Duration> {
+        self.delay.filter(|d| !d.is_zero())
+    }
+
+    /// Is this a plain publish (nothing but a key and a timeout)?
+    fn is_plain(&self) -> bool {
+        self.headers.is_empty()
+            && self.msg_id.is_none()
+            && self.delay().is_none()
+            && self.ttl.is_none()
+    }
+}
+
+/// How many bytes of extension a publish needs, checked; 0 for none.
+fn check_options(o: &PublishOptions<'_>, max_header_bytes: usize) -> Result<usize> {
+    if let Some(d) = o.delay {
+        check_span("delay", d)?;
+    }
+    if let Some(t) = o.ttl {
+        check_span("ttl", t)?;
+        if t.is_zero() {
+            return Err(Error::invalid(
+                "ttl 0 would expire the message at once (leave it out for none)",
+            ));
+        }
+    }
+    headers::validate(o.headers, o.msg_id, max_header_bytes)
+}
+
+impl TopicCore {
+    pub(super) fn check_payload(&self, len: usize) -> Result<()> {
+        if len > self.opts.slot_size {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "payload of {len} bytes is larger than slot_size {} of topic {:?}",
+                    self.opts.slot_size, self.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Claims `n` slots under the overflow policy, waiting up to `timeout`
+    /// unless `interrupt` ends the wait first.
+    pub(super) fn claim(
+        &self,
+        n: u64,
+        timeout: Option<Duration>,
+        ignore_closing: bool,
+        interrupt: Option<&Interrupt>,
+    ) -> Result<u64> {
+        let closed = || {
+            if ignore_closing {
+                self.is_shut()
+            } else {
+                self.refuses_publishes()
+            }
+        };
+        if closed() {
+            return Err(self.closed_error());
+        }
+        // A zero timeout never waits, so it answers `Timeout`, never
+        // `Interrupted`.
+        let interrupt = interrupt.filter(|_| timeout != Some(Duration::ZERO));
+        let gated = self.opts.overflow != Overflow::DropOldest;
+        // The deadline is read only once a first try failed: a publish that
+        // finds room reads no clock.
+        let mut dl = None;
+        loop {
+            match self.seq.try_claim(n, gated) {
+                Ok(first) => return Ok(first),
+                Err(ClaimError::Full) => {}
+            }
+            if self.opts.overflow == Overflow::Reject
+                || (timeout == Some(Duration::ZERO) && ignore_closing)
+            {
+                self.counters.rejected.fetch_add(n, Relaxed);
+                return Err(Error::new(
+                    ErrorKind::Full,
+                    format!(
+                        "topic {:?} is full ({} slots)",
+                        self.name, self.opts.capacity
+                    ),
+                ));
+            }
+            let dl = *dl.get_or_insert_with(|| deadline(timeout));
+            let woke = self
+                .producers
+                .wait_until_or(dl, None, interrupt, || closed() || self.seq.has_room(n));
+            if woke == Woke::Interrupted {
+                return Err(Error::interrupted(&format!(
+                    "publish to topic {:?}",
+                    self.name
+                )));
+            }
+            if closed() {
+                return Err(self.closed_error());
+            }
+            if woke == Woke::TimedOut && !self.seq.has_room(n) {
+                self.counters.timed_out.fetch_add(n, Relaxed);
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "topic {:?} stayed full for {:?}",
+                        self.name,
+                        timeout.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+
+    pub(super) fn published(&self, n: u64) {
+        self.counters.published.fetch_add(n, Relaxed);
+        self.wake_consumers();
+    }
+
+    /// Wakes pollers, and the pool when push subscriptions may have work.
+    pub(super) fn wake_consumers(&self) {
+        self.consumers.notify();
+        if self.push_subs.load(Relaxed) > 0 {
+            self.pool.notify_work();
+        }
+    }
+
+    /// Writes a skip slot: sequence `seq` is used up (an id taken by a
+    /// delayed message or a losing duplicate) and no consumer delivers it.
+    pub(super) fn write_skip(&self, seq: u64) {
+        let meta = SlotMeta {
+            id: seq,
+            flags: FLAG_SKIP,
+            ..SlotMeta::default()
+        };
+        self.ring.write(seq, &meta, &[], &[]);
+        self.wake_consumers();
+    }
+
+    /// The monotonic time at which a message published now expires, 0 for
+    /// never: the sooner of its ttl and the topic's max_age.
+    fn expiry(&self, ttl: Option<Duration>) -> u64 {
+        let age = Some(self.opts.max_age).filter(|a| !a.is_zero());
+        match (ttl, age) {
+            (None, None) => 0,
+            (Some(a), None) | (None, Some(a)) => mono_ns().saturating_add(dur_ns(a)),
+            (Some(a), Some(b)) => mono_ns().saturating_add(dur_ns(a.min(b))),
+        }
+    }
+
+    pub(crate) fn publish_one(
+        &self,
+        data: &[u8],
+        o: &PublishOptions<'_>,
+        interrupt: Option<&Interrupt>,
+    ) -> Result<u64> {
+        self.check_payload(data.len())?;
+        if o.is_plain() && self.opts.max_age.is_zero() {
+            let seq = self.claim(1, o.timeout, false, interrupt)?;
+            let meta = SlotMeta {
+                id: seq,
+                key: o.key,
+                timestamp_ns: wall_ns(),
+                ..SlotMeta::default()
+            };
+            self.ring.write(seq, &meta, data, &[]);
+            self.published(1);
+            return Ok(seq);
+        }
+        self.publish_extended(data, o, interrupt)
+    }
+
+    /// A publish with headers, an id, a delay or an expiry.
+    fn publish_extended(
+        &self,
+        data: &[u8],
+        o: &PublishOptions<'_>,
+        interrupt: Option<&Interrupt>,
+    ) -> Result<u64> {
+        let ext_len = check_options(o, self.opts.max_header_bytes)?;
+        if self.refuses_publishes() {
+            return Err(self.closed_error());
+        }
+        if let Some(id) = o.msg_id {
+            if let Some(first) = self.dedupe_lookup(id) {
+                self.counters.duplicates.fetch_add(1, Relaxed);
+                return Ok(first);
+            }
+        }
+        let delay = o.delay();
+        if delay.is_some() {
+            self.reserve_delayed()?;
+        }
+        let seq = match self.claim(1, o.timeout, false, interrupt) {
+            Ok(seq) => seq,
+            Err(e) => {
+                if delay.is_some() {
+                    self.unreserve_delayed();
+                }
+                return Err(e);
+            }
+        };
+        if let Some(id) = o.msg_id {
+            if let Err(first) = self.dedupe_insert(id, seq) {
+                if delay.is_some() {
+                    self.unreserve_delayed();
+                }
+                self.write_skip(seq);
+                self.counters.duplicates.fetch_add(1, Relaxed);
+                return Ok(first);
+            }
+        }
+        let meta = SlotMeta {
+            id: seq,
+            key: o.key,
+            timestamp_ns: wall_ns(),
+            expires_ns: self.expiry(o.ttl),
+            ..SlotMeta::default()
+        };
+        let mut ext = [0u8; 256];
+        let mut big;
+        let ext: &mut [u8] = if ext_len <= ext.len() {
+            &mut ext[..ext_len]
+        } else {
+            big = vec![0u8; ext_len];
+            &mut big[..]
+        };
+        headers::encode(o.headers, o.msg_id, ext);
+        match delay {
+            Some(d) => {
+                self.write_skip(seq);
+                self.schedule_delayed(meta, data, ext, d);
+                self.counters.published.fetch_add(1, Relaxed);
+            }
+            None => {
+                self.ring.write(seq, &meta, data, ext);
+                self.published(1);
+            }
+        }
+        Ok(seq)
+    }
+
+    pub(crate) fn publish_many<P: AsRef<[u8]>>(
+        &self,
+        items: &[P],
+        key: u64,
+        timeout: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+    ) -> Result<Range<u64>> {
+        let n = items.len() as u64;
+        if n > self.ring.capacity() {
+            return Err(Error::invalid(format!(
+                "batch of {n} messages is larger than the capacity {} of topic {:?}",
+                self.ring.capacity(),
+                self.name
+            )));
+        }
+        for p in items {
+            self.check_payload(p.as_ref().len())?;
+        }
+        if n == 0 {
+            if self.refuses_publishes() {
+                return Err(self.closed_error());
+            }
+            let at = self.seq.claimed();
+            return Ok(at..at);
+        }
+        let first = self.claim(n, timeout, false, interrupt)?;
+        let ts = wall_ns();
+        let expires_ns = self.expiry(None);
+        for (i, p) in items.iter().enumerate() {
+            let seq = first + i as u64;
+            let meta = SlotMeta {
+                id: seq,
+                key,
+                timestamp_ns: ts,
+                expires_ns,
+                ..SlotMeta::default()
+            };
+            self.ring.write(seq, &meta, p.as_ref(), &[]);
+        }
+        self.published(n);
+        Ok(first..first + n)
+    }
+
+    /// Publishes a dead letter, keeping its metadata and extension (never
+    /// expiring), with its note (kept before the message is published, so
+    /// whoever sees the message sees the note); tries once.
+    pub(crate) fn publish_dead_letter(
+        &self,
+        meta: &SlotMeta,
+        data: &[u8],
+        ext: &[u8],
+        reason: &str,
+        group: &str,
+    ) -> Result<u64> {
+        let seq = self.claim(1, Some(Duration::ZERO), true, None)?;
+        if let Some(notes) = &self.notes {
+            notes.put(seq, Arc::new(DeadLetterNote::new(reason, group)));
+        }
+        let meta = SlotMeta {
+            expires_ns: 0,
+            flags: 0,
+            ..*meta
+        };
+        self.ring.write(seq, &meta, data, ext);
+        self.published(1);
+        Ok(seq)
+    }
+}
