@@ -27,13 +27,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-/// Longest msg id a publisher may pass, in bytes.
-pub(crate) const MAX_MSG_ID_LEN: usize = 128;
-/// Default `dedupe_window`: two minutes, in nanoseconds.
-pub(crate) const DEFAULT_WINDOW_NS: u64 = 120_000_000_000;
-/// Default count bound: this many ids per slot of the topic's ring.
-pub(crate) const DEFAULT_IDS_PER_SLOT: usize = 4;
-
 /// What the map keeps per id: the first publish's message id and the
 /// insertion sequence number that matches the deque's entry.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +99,7 @@ impl DedupeWindow {
     }
 
     /// Ids remembered now (after forgetting expired ones as of the last call).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
@@ -207,7 +201,7 @@ mod tests {
 
     #[test]
     fn allocates_nothing_until_first_insert() {
-        let mut w = DedupeWindow::new(DEFAULT_WINDOW_NS, DEFAULT_IDS_PER_SLOT * 1024);
+        let mut w = DedupeWindow::new(120_000_000_000, 4 * 1024);
         assert_eq!(w.lookup(b"a", 5), None);
         assert_eq!((w.map.capacity(), w.order.capacity()), (0, 0));
         w.insert(b"a", 1, 5).unwrap();

@@ -91,6 +91,7 @@ unsafe impl Send for Delivery {}
 unsafe impl Sync for Delivery {}
 
 impl Delivery {
+    #[allow(clippy::too_many_arguments)] // the parts of one delivery, in one place
     pub(crate) fn new(
         sub: Arc<SubCore>,
         tag: u64,

@@ -375,6 +375,15 @@ impl SubOptions {
                 self.concurrency
             )));
         }
+        if self.max_in_flight_per_key != 0 {
+            // Declared in every binding so that the option's name and type
+            // are fixed; the engine does not enforce it yet, and an option
+            // that would be silently ignored is refused instead.
+            return Err(Error::invalid(format!(
+                "max_in_flight_per_key {} is not supported yet (leave it 0)",
+                self.max_in_flight_per_key
+            )));
+        }
         if let Some(r) = self.rate_limit {
             if !(r.is_finite() && r > 0.0 && r <= 1e9) {
                 return Err(Error::invalid(format!(

@@ -119,6 +119,7 @@ impl Setup {
             backoff_max: Duration::from_nanos(self.backoff_max),
             ack_timeout: Duration::from_nanos(self.ack_timeout),
             retry_capacity: self.retry_capacity,
+            ..TopicOptions::default()
         }
     }
 }

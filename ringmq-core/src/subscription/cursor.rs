@@ -107,8 +107,25 @@ impl SubCore {
     }
 
     pub(super) fn take_gated(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
+        let mut got = 0;
+        // Claims again after passing over skip slots or expired messages,
+        // so they never make a poll come back empty-handed.
+        loop {
+            let (cur, n) = self.claim_ring(max - got, now);
+            if n == 0 {
+                return got;
+            }
+            got += self.deliver_claimed(cur, n, now, out);
+            if got == max {
+                return got;
+            }
+        }
+    }
+
+    /// Delivers claimed sequences `cur..cur + n` into `out`, passing over
+    /// skip slots and expired messages; returns how many were delivered.
+    fn deliver_claimed(self: &Arc<Self>, cur: u64, n: u64, now: u64, out: &mut impl Sink) -> usize {
         let ring = self.ring();
-        let (cur, n) = self.claim_ring(max, now);
         let mut got = 0;
         for seq in cur..cur + n {
             let meta = ring.meta(seq);

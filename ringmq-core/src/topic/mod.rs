@@ -142,6 +142,10 @@ impl TopicCore {
     pub(crate) fn shut_down(&self) {
         self.publishing_closed.store(true, Release);
         self.shut.store(true, Release);
+        self.dedupe
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         // The topic lets go of its subscriptions (each holds the topic, so
         // keeping them would keep both alive for good); handles still held
         // by users keep theirs, closed.
