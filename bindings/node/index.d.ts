@@ -457,11 +457,11 @@ export interface OptionInfo {
   /** The option's name (durations end in Ms). */
   name: string
   help: string
-  /** 'count', 'ms', 'bool' or 'choice'. */
+  /** 'count', 'ms', 'bool', 'choice' or 'rate' (messages per second, or unset). */
   kind: string
   /** The spellings of a 'choice'. */
   choices?: string[]
-  /** null when worked out at run time (workersMax). */
+  /** null when worked out at run time (workersMax) or unset (rateLimit). */
   default: number | boolean | string | null
 }
 

@@ -107,6 +107,15 @@ function timeoutArg(v, name) {
   return millis(v, name)
 }
 
+/** A rate (messages per second): undefined for no limit, else a number the engine checks. */
+function optRate(v, name) {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number' || Number.isNaN(v)) {
+    throw invalid(`${name} must be a number of messages per second, got ${describe(v)}`)
+  }
+  return v
+}
+
 function optBool(v, name) {
   if (v === undefined) return undefined
   if (typeof v !== 'boolean') throw invalid(`${name} must be a boolean, got ${describe(v)}`)
@@ -905,6 +914,7 @@ const TOPIC_OPTIONS = optionNames('topic')
 const SUB_OPTIONS = optionNames('sub')
 const OVERFLOWS = SURFACE.overflow
 const STARTS = SURFACE.start
+const EXPIREDS = SURFACE.options.topic.find((o) => o.name === 'expired').choices
 
 function oneOf(v, name, allowed) {
   if (v !== undefined && !allowed.includes(v)) {
@@ -921,6 +931,9 @@ function subOptions(opts, what) {
     orderedByKey: optBool(o.orderedByKey, 'orderedByKey'),
     lossy: optBool(o.lossy, 'lossy'),
     start: o.start,
+    maxInFlightPerKey: optInt(o.maxInFlightPerKey, 'maxInFlightPerKey', 0, 2 ** 32 - 1),
+    rateLimit: optRate(o.rateLimit, 'rateLimit'),
+    rateBurst: optInt(o.rateBurst, 'rateBurst', 0, 2 ** 32 - 1),
   }
 }
 
@@ -1281,6 +1294,7 @@ class Broker {
     nameArg(name, 'topic')
     const o = options(opts, 'createTopic', TOPIC_OPTIONS)
     oneOf(o.overflow, 'overflow', OVERFLOWS)
+    oneOf(o.expired, 'expired', EXPIREDS)
     const to = {
       capacity: optInt(o.capacity, 'capacity', 1, 2 ** 24),
       slotSize: optInt(o.slotSize, 'slotSize', 1, 2 ** 24),
@@ -1290,6 +1304,12 @@ class Broker {
       backoffMaxMs: optMillis(o.backoffMaxMs, 'backoffMaxMs'),
       ackTimeoutMs: optMillis(o.ackTimeoutMs, 'ackTimeoutMs'),
       retryCapacity: optInt(o.retryCapacity, 'retryCapacity', 0, 2 ** 24),
+      maxHeaderBytes: optInt(o.maxHeaderBytes, 'maxHeaderBytes', 0, 65535),
+      maxDelayed: optInt(o.maxDelayed, 'maxDelayed', 0, 2 ** 30),
+      maxAgeMs: optMillis(o.maxAgeMs, 'maxAgeMs'),
+      expired: o.expired,
+      dedupeWindowMs: optMillis(o.dedupeWindowMs, 'dedupeWindowMs'),
+      dedupeMax: optInt(o.dedupeMax, 'dedupeMax', 0, 2 ** 26),
     }
     try {
       return new Topic(this._n.createTopic(name, to), this)

@@ -568,7 +568,7 @@ fn complete(h: &PushHandle, c: &Call<'_>) -> Res<sys::napi_value> {
             buf.truncate(len);
             String::from_utf8_lossy(&buf).into_owned()
         };
-        Err(core::HandlerError(text))
+        Err(core::HandlerError::new(text))
     } else {
         Ok(())
     };
