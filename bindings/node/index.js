@@ -177,6 +177,16 @@ function detachedArg(name) {
   return invalid(`${name} is a view of a detached ArrayBuffer (it was transferred)`)
 }
 
+/** A Buffer, Uint8Array or string (as UTF-8) argument, as bytes. */
+function bytesArg(v, name) {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8')
+  if (v instanceof Uint8Array) {
+    if (v.byteLength === 0 && isDetached(v.buffer)) throw detachedArg(name)
+    return v
+  }
+  throw invalid(`${name} must be a Buffer, Uint8Array or string, got ${describe(v)}`)
+}
+
 function errorText(e) {
   if (e instanceof Error) return e.message || e.name || 'Error'
   if (e === undefined) return 'handler rejected with undefined'
@@ -189,8 +199,44 @@ function errorText(e) {
 
 // ---- messages --------------------------------------------------------------
 
+/**
+ * The headers object of a message's extension array ([msgId | null, name,
+ * value, …]): name -> Buffer, the last of a repeated name winning.
+ */
+function headersObject(ext) {
+  const out = {}
+  if (ext === null) return out
+  for (let i = 1; i < ext.length; i += 2) {
+    const name = ext[i]
+    if (name === '__proto__') {
+      Object.defineProperty(out, name, { value: ext[i + 1], enumerable: true, writable: true, configurable: true })
+    } else {
+      out[name] = ext[i + 1]
+    }
+  }
+  return out
+}
+
 /** The fields both kinds of message share, kept as the engine gives them. */
 class MessageFields {
+  /**
+   * The message's headers: an object of name -> Buffer (the last value of
+   * a repeated name), empty for none. Made on first access.
+   */
+  get headers() {
+    let h = this._headers
+    if (h === null) {
+      h = headersObject(this._ext)
+      this._headers = h
+    }
+    return h
+  }
+
+  /** The id it was published with for de-duplication (a Buffer), or null. */
+  get msgId() {
+    return this._ext === null ? null : this._ext[0]
+  }
+
   /** The key: a number, or a bigint when above Number.MAX_SAFE_INTEGER. */
   get key() {
     return joinKey(this._keyHi, this._keyLo)
@@ -209,7 +255,7 @@ class MessageFields {
 
 /** A message as a push handler sees it; the handler's outcome settles it. */
 class PushMessage extends MessageFields {
-  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data, error, deadLetterGroup) {
+  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data, error, deadLetterGroup, ext) {
     super()
     /** The topic's sequence number (a dead letter keeps it). */
     this.id = id
@@ -225,12 +271,14 @@ class PushMessage extends MessageFields {
     this._keyLo = keyLo
     this._tsHi = tsHi
     this._tsLo = tsLo
+    this._ext = ext
+    this._headers = null
   }
 }
 
 /** A message from a pull subscription: settle it with ack, nack or term. */
 class Message extends MessageFields {
-  constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, ab, off, len, note) {
+  constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, ab, off, len, note, ext) {
     super()
     /** The topic's sequence number (a dead letter keeps it). */
     this.id = id
@@ -257,6 +305,8 @@ class Message extends MessageFields {
     this._len = len
     this._data = null
     this._settled = false
+    this._ext = ext
+    this._headers = null
   }
 
 
@@ -344,6 +394,8 @@ const H_TAG_HI = HDR.tagHi
 const H_TAG_LO = HDR.tagLo
 const H_LEN = HDR.len
 const H_NOTE = HDR.note
+const H_EXT_AT = HDR.extAt
+const H_EXT_LEN = HDR.extLen
 const META = SURFACE.layout.push
 const M_STRIDE = META.stride
 const M_TOKEN = META.token
@@ -355,6 +407,8 @@ const M_TS_LO = META.tsLo
 const M_ATTEMPT = META.attempt
 const M_LEN = META.len
 const M_NOTE = META.note
+const M_HEADERS = META.headers
+const M_MSG_ID = META.msgId
 // Payloads of pulled messages are copied into pool Buffers of this size and
 // handed out as views of them, as Node's own Buffer.allocUnsafe pool does (a
 // Buffer per message would cost a native allocation each); slots larger
@@ -392,6 +446,9 @@ class RawBatch {
     let off = 0
     // Dead-letter notes ([reason, group] by index), for dead letters only.
     this._notes = null
+    // Extensions ([msgId | null, name, value, …] by index), for messages
+    // with headers or a msgId only.
+    this._exts = null
     for (let i = 0, b = H_FIRST; i < n; i++, b += H_STRIDE) {
       offsets[i] = off
       lengths[i] = hdr[b + H_LEN]
@@ -399,6 +456,10 @@ class RawBatch {
       if (hdr[b + H_NOTE] !== 0) {
         if (this._notes === null) this._notes = new Array(n).fill(null)
         this._notes[i] = pull._noteOf(hdr[b + H_NOTE])
+      }
+      if (hdr[b + H_EXT_LEN] !== 0) {
+        if (this._exts === null) this._exts = new Array(n).fill(null)
+        this._exts[i] = pull._extOf(hdr[b + H_EXT_AT], hdr[b + H_EXT_LEN])
       }
     }
     /** Every payload, back to back (a view of a pool Buffer). */
@@ -444,6 +505,18 @@ class RawBatch {
   deadLetterGroup(i) {
     this._check(i)
     return this._notes === null || this._notes[i] === null ? null : this._notes[i][1]
+  }
+
+  /** The headers of message i: name -> Buffer (empty for none). */
+  headers(i) {
+    this._check(i)
+    return headersObject(this._exts === null ? null : this._exts[i])
+  }
+
+  /** The msgId of message i (a Buffer), or null. */
+  msgId(i) {
+    this._check(i)
+    return this._exts === null || this._exts[i] === null ? null : this._exts[i][0]
   }
 
   /** A Buffer view of payload i. */
@@ -527,6 +600,7 @@ function newMessage(pull, h, b, ab, off, len) {
     off,
     len,
     h[b + H_NOTE] === 0 ? null : pull._noteOf(h[b + H_NOTE]),
+    h[b + H_EXT_LEN] === 0 ? null : pull._extOf(h[b + H_EXT_AT], h[b + H_EXT_LEN]),
   )
 }
 
@@ -542,6 +616,7 @@ class Pull {
     this._ack = f.ack
     this._ackMany = f.ackMany
     this._note = f.note
+    this._ext = f.ext
     this._hdr = f.hdr
     this.topic = topic
     this._closed = false
@@ -557,6 +632,15 @@ class Pull {
   _noteOf(k) {
     try {
       return this._note(k - 1)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** [msgId | null, name, value, …] of the last take's extension at `at`. */
+  _extOf(at, len) {
+    try {
+      return this._ext(at, len)
     } catch (e) {
       throw fromNative(e)
     }
@@ -905,6 +989,7 @@ class Subscription {
 // ---- topics and the broker -------------------------------------------------
 
 const IDLE_CHECK_MS = 20
+const PUBLISH_OPTIONS = ['key', 'timeoutMs', 'headers', 'msgId', 'delayMs', 'ttlMs']
 
 // Option names (camelCase, durations in Ms) and spellings, as the engine
 // declares them.
@@ -974,7 +1059,10 @@ class Topic {
     if (!(data instanceof Uint8Array) || data.byteLength === 0) dataArg(data, 'publish data')
     let key = 0
     if (opts !== undefined) {
-      const o = options(opts, 'publish', ['key', 'timeoutMs'])
+      const o = options(opts, 'publish', PUBLISH_OPTIONS)
+      if (o.headers !== undefined || o.msgId !== undefined || o.delayMs !== undefined || o.ttlMs !== undefined) {
+        return this._publishOpts(data, o)
+      }
       if (o.timeoutMs !== undefined && millis(o.timeoutMs, 'publish timeoutMs') !== 0) {
         throw invalid('publish never waits on the JS thread: use publishAsync(data, { timeoutMs }) to wait for room')
       }
@@ -996,6 +1084,37 @@ class Topic {
     let id
     try {
       id = this._publish(data, key)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    if (this._subs.length !== 0 || this._dlqSubs.length !== 0) this._wake()
+    return id
+  }
+
+  /** publish with headers, msgId, delayMs or ttlMs: every argument checked first. */
+  _publishOpts(data, o) {
+    if (o.timeoutMs !== undefined && millis(o.timeoutMs, 'publish timeoutMs') !== 0) {
+      throw invalid('publish never waits on the JS thread: use publishAsync(data, { timeoutMs }) to wait for room')
+    }
+    const [hi, lo] = splitKey(o.key)
+    const names = []
+    const values = []
+    if (o.headers !== undefined) {
+      const hs = o.headers
+      if (hs === null || typeof hs !== 'object' || Array.isArray(hs) || hs instanceof Uint8Array) {
+        throw invalid(`publish headers must be an object of name -> Buffer or string, got ${describe(hs)}`)
+      }
+      for (const name of Object.keys(hs)) {
+        names.push(name)
+        values.push(bytesArg(hs[name], `header ${JSON.stringify(name)}`))
+      }
+    }
+    const msgId = o.msgId === undefined ? null : bytesArg(o.msgId, 'publish msgId')
+    const delay = o.delayMs === undefined ? -1 : millis(o.delayMs, 'publish delayMs')
+    const ttl = o.ttlMs === undefined ? -1 : millis(o.ttlMs, 'publish ttlMs')
+    let id
+    try {
+      id = this._n.publishOpts(data, hi, lo, names, values, msgId, delay, ttl)
     } catch (e) {
       throw fromNative(e)
     }
@@ -1192,10 +1311,28 @@ class Topic {
     // Called once per batch the pool gathered: M_STRIDE numbers per
     // message in meta, payloads back to back in data, and the batch's
     // dead-letter notes (reason, group, …) or null when none has one.
-    const dispatch = (meta, data, count, notes) => {
+    // The batch's headers and msgIds come as names, value lengths and
+    // bytes (msgId then values, per message), all null when none has any.
+    const dispatch = (meta, data, count, notes, extNames, extLens, extBytes) => {
       const ab = data.buffer
       let off = data.byteOffset
+      let hi = 0
+      let bo = 0
       for (let i = 0, b = 0; i < count; i++, b += M_STRIDE) {
+        let ext = null
+        const idLen = meta[b + M_MSG_ID]
+        const nh = meta[b + M_HEADERS]
+        if (idLen !== 0 || nh !== 0) {
+          ext = new Array(1 + 2 * nh)
+          ext[0] = idLen === 0 ? null : extBytes.subarray(bo, bo + idLen - 1)
+          if (idLen !== 0) bo += idLen - 1
+          for (let j = 0; j < nh; j++, hi++) {
+            const vlen = extLens[hi]
+            ext[1 + 2 * j] = extNames[hi]
+            ext[2 + 2 * j] = extBytes.subarray(bo, bo + vlen)
+            bo += vlen
+          }
+        }
         const len = meta[b + M_LEN]
         const payload = Buffer.from(ab, off, len)
         off += len
@@ -1210,6 +1347,7 @@ class Topic {
           payload,
           k === 0 ? null : notes[2 * k - 2],
           k === 0 ? null : notes[2 * k - 1],
+          ext,
         )
         run(meta[b + M_TOKEN], msg)
       }

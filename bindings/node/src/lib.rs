@@ -285,6 +285,52 @@ impl NativeTopic {
             .map_err(|e| fail(env, e))
     }
 
+    /// As `publish`, with what a message may carry besides its payload:
+    /// `headers` as names and values (two arrays of the same length),
+    /// `msg_id` for de-duplication, and `delay_ms` and `ttl_ms` (negative:
+    /// none). Never waits for room. The id (the first publish's id for a
+    /// duplicate msg_id).
+    #[allow(clippy::too_many_arguments)]
+    #[napi]
+    pub fn publish_opts(
+        &self,
+        env: &Env,
+        data: BufferSlice,
+        key_hi: u32,
+        key_lo: u32,
+        names: Vec<String>,
+        values: Array,
+        msg_id: Option<BufferSlice>,
+        delay_ms: f64,
+        ttl_ms: f64,
+    ) -> Result<f64> {
+        let values = collect_slices(env, &values)?;
+        if values.len() != names.len() {
+            return Err(fail_with(
+                env,
+                core::ErrorKind::InvalidArgument,
+                "headers: as many values as names are needed",
+            ));
+        }
+        let headers: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(values.iter())
+            .map(|(n, v)| (n.as_str(), &v[..]))
+            .collect();
+        let opts = core::PublishOptions {
+            key: join(key_hi, key_lo),
+            timeout: Some(Duration::ZERO),
+            headers: &headers,
+            msg_id: msg_id.as_deref(),
+            delay: timeout(delay_ms),
+            ttl: timeout(ttl_ms),
+        };
+        self.inner
+            .publish_opts(&data, &opts)
+            .map(|id| id as f64)
+            .map_err(|e| fail(env, e))
+    }
+
     /// Waits on the libuv pool for room, up to `timeout_ms` (negative: for
     /// ever), then publishes `items` (copied first) in one claim; resolves
     /// to the first id, or rejects with the engine's error.
