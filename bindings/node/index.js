@@ -7,6 +7,7 @@
 // No call here waits on the JS thread.
 
 const path = require('node:path')
+const { EventEmitter } = require('node:events')
 
 function loadNative() {
   const file = path.join(__dirname, 'ringmq.node')
@@ -51,6 +52,34 @@ function fromNative(e) {
 
 function invalid(message) {
   return new RingMQError('INVALID_ARGUMENT', message)
+}
+
+/**
+ * Thrown (or rejected with) by a push handler: the message is retried after
+ * `ms` milliseconds instead of the topic's backoff (still dead-lettered
+ * once it has had maxAttempts deliveries).
+ */
+class Retry extends Error {
+  constructor(ms, message) {
+    millis(ms, 'Retry ms')
+    super(message === undefined ? `retry after ${ms} ms` : String(message))
+    this.name = 'Retry'
+    /** The delay before the next delivery, in milliseconds. */
+    this.ms = ms
+  }
+}
+
+/**
+ * Thrown (or rejected with) by a push handler: the message goes straight to
+ * the dead-letter topic with `reason`, no more attempts.
+ */
+class Term extends Error {
+  constructor(reason) {
+    super(reason === undefined ? 'termed' : String(reason))
+    this.name = 'Term'
+    /** Why, as the dead letter's error will read. */
+    this.reason = this.message
+  }
 }
 
 // ---- argument checks -------------------------------------------------------
@@ -885,6 +914,37 @@ class Pull {
     return this._n.stats()
   }
 
+  /** Stops taking new messages (their lag grows); messages in flight and retries go on. */
+  pause() {
+    try {
+      this._n.pause()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Takes new messages again after pause(). */
+  resume() {
+    try {
+      this._n.resume()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** True while paused. */
+  get paused() {
+    return this._n.isPaused()
+  }
+
+  /**
+   * Why a poll would find nothing now, as texts ('paused', 'nothing
+   * published', 'rate-limited: …', …); empty when it would find something.
+   */
+  whyIdle() {
+    return this._n.whyIdle()
+  }
+
   /** Removes the subscription; messages still held are redelivered to nobody. */
   unsubscribe() {
     this._closed = true
@@ -910,9 +970,15 @@ class Pull {
   }
 }
 
-/** A push subscription: the handler runs on the JS thread for each message. */
-class Subscription {
+/**
+ * A push subscription: the handler runs on the JS thread for each message.
+ * An EventEmitter: a handler's failure (a throw or rejection other than
+ * Retry and Term) is emitted as 'error' (err, message), or written with
+ * console.error when nothing listens.
+ */
+class Subscription extends EventEmitter {
   constructor(n, topic, registry, state) {
+    super()
     this._n = n
     this._state = state
     this.topic = topic
@@ -966,6 +1032,48 @@ class Subscription {
 
   stats() {
     return this._n.stats()
+  }
+
+  /** Stops handing new messages to the handler; handlers running and retries go on. */
+  pause() {
+    try {
+      this._n.pause()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Hands new messages to the handler again after pause(). */
+  resume() {
+    try {
+      this._n.resume()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** True while paused. */
+  get paused() {
+    return this._n.isPaused()
+  }
+
+  /** Why the handler gets nothing now, as texts ('paused', …); empty when it would. */
+  whyIdle() {
+    return this._n.whyIdle()
+  }
+
+  /** A handler's failure: 'error' to the listeners, else console.error. */
+  _failed(err, msg) {
+    try {
+      if (this.listenerCount('error') > 0) {
+        this.emit('error', err, msg)
+      } else {
+        console.error(`ringmq: handler of ${this.topic.name}/${this.group} failed on message ${msg.id}:`, err)
+      }
+    } catch (e) {
+      // A listener that throws must not stop the dispatch.
+      console.error('ringmq: an error listener threw:', e)
+    }
   }
 
   /**
@@ -1287,6 +1395,19 @@ class Topic {
     // settles nothing for a stopped subscription).
     const state = { stopped: false }
     const complete = (token, err) => fns.complete(token, err)
+    let subscription = null
+    // A handler's throw or rejection: Retry and Term ask for their
+    // outcome; anything else is a failure (the backoff), also reported.
+    const fail = (token, e, msg) => {
+      if (e instanceof Retry) {
+        fns.complete(token, e.message, 1, e.ms)
+      } else if (e instanceof Term) {
+        fns.complete(token, e.reason, 2, 0)
+      } else {
+        complete(token, errorText(e))
+        if (subscription !== null) subscription._failed(e, msg)
+      }
+    }
     const run = (token, msg) => {
       if (state.stopped) {
         complete(token, 'the subscription was stopped before its handler ran')
@@ -1296,13 +1417,13 @@ class Topic {
       try {
         r = handler(msg)
       } catch (e) {
-        complete(token, errorText(e))
+        fail(token, e, msg)
         return
       }
       if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
         Promise.resolve(r).then(
           () => complete(token, null),
-          (e) => complete(token, errorText(e)),
+          (e) => fail(token, e, msg),
         )
       } else {
         complete(token, null)
@@ -1360,7 +1481,7 @@ class Topic {
       throw fromNative(e)
     }
     const registry = this.broker._pushSubs(this.name)
-    const subscription = new Subscription(sub, this, registry, state)
+    subscription = new Subscription(sub, this, registry, state)
     registry.push(subscription)
     return subscription
   }
@@ -1534,6 +1655,8 @@ module.exports = {
   PushMessage,
   RawBatch,
   RingMQError,
+  Retry,
+  Term,
   schema,
   version: native.version(),
 }

@@ -625,7 +625,8 @@ fn ack_many(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     c.undefined()
 }
 
-/// `complete(token, error)`: a handler's outcome (error null: ack).
+/// `complete(token, error, kind?, delayMs?)`: a handler's outcome (error
+/// null: ack; else its text, and what should follow: see below).
 fn complete(h: &PushHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     let token = c.u32(0)?;
     let e = c.arg(1)?;
@@ -655,7 +656,15 @@ fn complete(h: &PushHandle, c: &Call<'_>) -> Res<sys::napi_value> {
             buf.truncate(len);
             String::from_utf8_lossy(&buf).into_owned()
         };
-        Err(core::HandlerError::new(text))
+        // The outcome JS asks for: 0 a plain failure (the backoff), 1 a
+        // retry after `delay` ms (Retry), 2 straight to the dead letters
+        // (Term).
+        let kind = if c.argc > 2 { c.u32(2)? } else { 0 };
+        Err(match kind {
+            1 => core::HandlerError::retry_after_with_reason(crate::convert::ms(c.f64(3)?), text),
+            2 => core::HandlerError::term(text),
+            _ => core::HandlerError::new(text),
+        })
     } else {
         Ok(())
     };
