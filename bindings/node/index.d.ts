@@ -9,6 +9,8 @@
 
 /// <reference types="node" />
 
+import { EventEmitter } from 'node:events'
+
 // BEGIN GENERATED types: written by `cargo run -p gen-surface` from ringmq-core; do not edit
 /** The `code` of every error this package throws or rejects with. */
 export type ErrorCode =
@@ -229,6 +231,32 @@ export interface PublishOptions {
   timeoutMs?: number
 }
 
+/** Header values: Buffers, Uint8Arrays or strings (stored as UTF-8). */
+export type HeadersInit = Record<string, Buffer | Uint8Array | string>
+
+/** What `publish` takes besides a key: headers, a msgId, a delay and a ttl. */
+export interface PublishOneOptions extends PublishOptions {
+  /**
+   * Headers, stored beside the payload (they do not count against
+   * slotSize; the topic's maxHeaderBytes bounds them, else TOO_LARGE).
+   */
+  headers?: HeadersInit
+  /**
+   * An id for de-duplication, 1 to 128 bytes: publishing it again within
+   * the topic's dedupeWindowMs stores nothing and returns the first
+   * publish's id (counted in stats().duplicates).
+   */
+  msgId?: Buffer | Uint8Array | string
+  /** Deliverable no earlier than this many milliseconds from now. */
+  delayMs?: number
+  /**
+   * Expires this many milliseconds after the publish (with the topic's
+   * maxAgeMs, the sooner counts): never delivered, dead-lettered with the
+   * error 'expired' (or dropped, by the topic's `expired`).
+   */
+  ttlMs?: number
+}
+
 export interface PublishAsyncOptions {
   key?: Key
   /** Wait this long for room under 'block' (default: for ever), then TIMEOUT. */
@@ -261,7 +289,8 @@ export declare class PushMessage {
    * A copy of the payload: a view of a Buffer shared with the other
    * messages handed to JS in the same batch (as Buffer.allocUnsafe gives).
    */
-  readonly data: Buffer  /**
+  readonly data: Buffer
+  /**
    * For a message of a dead-letter topic: why the engine dead-lettered it
    * (the same text in every language): a nack's or term's reason, 'nacked',
    * 'termed', 'ack timeout' or a handler's error text, after
@@ -271,6 +300,10 @@ export declare class PushMessage {
   readonly error: string | null
   /** For a message of a dead-letter topic: the consumer group that dead-lettered it; else null. */
   readonly deadLetterGroup: string | null
+  /** The message's headers: name -> Buffer (the last of a repeated name); empty for none. */
+  readonly headers: Record<string, Buffer>
+  /** The id it was published with for de-duplication, or null. */
+  readonly msgId: Buffer | null
 }
 
 /**
@@ -301,6 +334,10 @@ export declare class Message {
   readonly error: string | null
   /** For a message of a dead-letter topic: the consumer group that dead-lettered it; else null. */
   readonly deadLetterGroup: string | null
+  /** The message's headers: name -> Buffer (the last of a repeated name); empty for none. */
+  readonly headers: Record<string, Buffer>
+  /** The id it was published with for de-duplication, or null. */
+  readonly msgId: Buffer | null
   /** True once ack, nack or term was called. */
   readonly settled: boolean
   /** Done: not delivered again to this subscription. */
@@ -334,6 +371,10 @@ export declare class RawBatch {
   error(i: number): string | null
   /** The group that dead-lettered message i, or null. */
   deadLetterGroup(i: number): string | null
+  /** Message i's headers (as Message.headers). */
+  headers(i: number): Record<string, Buffer>
+  /** Message i's msgId, or null. */
+  msgId(i: number): Buffer | null
   /** A Buffer view of payload i. */
   payload(i: number): Buffer
   ack(i: number): void
@@ -362,6 +403,19 @@ export declare class Pull implements AsyncIterable<Message> {
   /** Acks every unsettled message of the array in one call. */
   ackAll(messages: Message[]): void
   stats(): SubStats
+  /** Stops taking new messages (their lag grows); what is in flight and retries go on. */
+  pause(): void
+  /** Takes new messages again after pause(). */
+  resume(): void
+  /** True while paused. */
+  readonly paused: boolean
+  /**
+   * Why nothing is handed over now, as texts: 'paused', 'nothing published',
+   * 'rate-limited: …', 'waiting for a retry: …', 'waiting for delayed
+   * messages: …', 'retry_capacity exhausted: …', 'closed'. Empty when
+   * something would be.
+   */
+  whyIdle(): string[]
   /** Removes the subscription; throws a RingMQError with code 'CLOSED' after the broker has closed. */
   unsubscribe(): void
   /** Ends when the subscription is removed or the broker closes. */
@@ -370,15 +424,49 @@ export declare class Pull implements AsyncIterable<Message> {
 
 /**
  * A push handler: runs on the JS thread. Returning (or resolving) acks;
- * throwing (or rejecting) nacks, keeping the error's message as lastError.
+ * throwing (or rejecting) a Retry retries after its delay, a Term sends the
+ * message straight to the dead-letter topic, anything else nacks (the
+ * topic's backoff), keeping the error's message as lastError.
  */
 export type Handler = (msg: PushMessage) => unknown | Promise<unknown>
 
-/** A push subscription. */
-export declare class Subscription {
+/** Thrown by a push handler: retry the message after `ms` milliseconds. */
+export declare class Retry extends Error {
+  constructor(ms: number, message?: string)
+  readonly name: 'Retry'
+  readonly ms: number
+}
+
+/** Thrown by a push handler: the message goes straight to the dead-letter topic with `reason`. */
+export declare class Term extends Error {
+  constructor(reason?: string)
+  readonly name: 'Term'
+  readonly reason: string
+}
+
+/**
+ * A push subscription. A handler's failure (other than Retry and Term) is
+ * emitted as 'error', or written with console.error when nothing listens.
+ */
+export declare class Subscription extends EventEmitter {
   readonly topic: Topic
   readonly group: string
   stats(): SubStats
+  /** Stops taking new messages (their lag grows); what is in flight and retries go on. */
+  pause(): void
+  /** Takes new messages again after pause(). */
+  resume(): void
+  /** True while paused. */
+  readonly paused: boolean
+  /**
+   * Why nothing is handed over now, as texts: 'paused', 'nothing published',
+   * 'rate-limited: …', 'waiting for a retry: …', 'waiting for delayed
+   * messages: …', 'retry_capacity exhausted: …', 'closed'. Empty when
+   * something would be.
+   */
+  whyIdle(): string[]
+  on(event: 'error', listener: (err: unknown, msg: PushMessage) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
   /**
    * Stops the handlers (none is called once this is called) and removes the
    * subscription; does not wait for handlers in progress, so an async
@@ -397,7 +485,7 @@ export declare class Topic {
    * 'reject' throws FULL, 'block' throws TIMEOUT (use publishAsync to wait
    * for room), 'drop_oldest' overwrites the oldest message.
    */
-  publish(data: Payload, opts?: PublishOptions): number
+  publish(data: Payload, opts?: PublishOneOptions): number
   /** Publishes one message, waiting off the JS thread for room under 'block'. */
   publishAsync(data: Payload, opts?: PublishAsyncOptions): Promise<number>
   /** Publishes all items in one claim (all or nothing, at most capacity); returns their ids. */
@@ -457,11 +545,11 @@ export interface OptionInfo {
   /** The option's name (durations end in Ms). */
   name: string
   help: string
-  /** 'count', 'ms', 'bool' or 'choice'. */
+  /** 'count', 'ms', 'bool', 'choice' or 'rate' (messages per second, or unset). */
   kind: string
   /** The spellings of a 'choice'. */
   choices?: string[]
-  /** null when worked out at run time (workersMax). */
+  /** null when worked out at run time (workersMax) or unset (rateLimit). */
   default: number | boolean | string | null
 }
 
@@ -490,6 +578,8 @@ declare const ringmq: {
   PushMessage: typeof PushMessage
   RawBatch: typeof RawBatch
   RingMQError: typeof RingMQError
+  Retry: typeof Retry
+  Term: typeof Term
   schema: Schema
   version: string
 }

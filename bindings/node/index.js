@@ -7,6 +7,7 @@
 // No call here waits on the JS thread.
 
 const path = require('node:path')
+const { EventEmitter } = require('node:events')
 
 function loadNative() {
   const file = path.join(__dirname, 'ringmq.node')
@@ -51,6 +52,34 @@ function fromNative(e) {
 
 function invalid(message) {
   return new RingMQError('INVALID_ARGUMENT', message)
+}
+
+/**
+ * Thrown (or rejected with) by a push handler: the message is retried after
+ * `ms` milliseconds instead of the topic's backoff (still dead-lettered
+ * once it has had maxAttempts deliveries).
+ */
+class Retry extends Error {
+  constructor(ms, message) {
+    millis(ms, 'Retry ms')
+    super(message === undefined ? `retry after ${ms} ms` : String(message))
+    this.name = 'Retry'
+    /** The delay before the next delivery, in milliseconds. */
+    this.ms = ms
+  }
+}
+
+/**
+ * Thrown (or rejected with) by a push handler: the message goes straight to
+ * the dead-letter topic with `reason`, no more attempts.
+ */
+class Term extends Error {
+  constructor(reason) {
+    super(reason === undefined ? 'termed' : String(reason))
+    this.name = 'Term'
+    /** Why, as the dead letter's error will read. */
+    this.reason = this.message
+  }
 }
 
 // ---- argument checks -------------------------------------------------------
@@ -105,6 +134,15 @@ function optMillis(v, name) {
 function timeoutArg(v, name) {
   if (v === undefined || v === null || v === Infinity) return -1
   return millis(v, name)
+}
+
+/** A rate (messages per second): undefined for no limit, else a number the engine checks. */
+function optRate(v, name) {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number' || Number.isNaN(v)) {
+    throw invalid(`${name} must be a number of messages per second, got ${describe(v)}`)
+  }
+  return v
 }
 
 function optBool(v, name) {
@@ -168,6 +206,16 @@ function detachedArg(name) {
   return invalid(`${name} is a view of a detached ArrayBuffer (it was transferred)`)
 }
 
+/** A Buffer, Uint8Array or string (as UTF-8) argument, as bytes. */
+function bytesArg(v, name) {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8')
+  if (v instanceof Uint8Array) {
+    if (v.byteLength === 0 && isDetached(v.buffer)) throw detachedArg(name)
+    return v
+  }
+  throw invalid(`${name} must be a Buffer, Uint8Array or string, got ${describe(v)}`)
+}
+
 function errorText(e) {
   if (e instanceof Error) return e.message || e.name || 'Error'
   if (e === undefined) return 'handler rejected with undefined'
@@ -180,8 +228,44 @@ function errorText(e) {
 
 // ---- messages --------------------------------------------------------------
 
+/**
+ * The headers object of a message's extension array ([msgId | null, name,
+ * value, …]): name -> Buffer, the last of a repeated name winning.
+ */
+function headersObject(ext) {
+  const out = {}
+  if (ext === null) return out
+  for (let i = 1; i < ext.length; i += 2) {
+    const name = ext[i]
+    if (name === '__proto__') {
+      Object.defineProperty(out, name, { value: ext[i + 1], enumerable: true, writable: true, configurable: true })
+    } else {
+      out[name] = ext[i + 1]
+    }
+  }
+  return out
+}
+
 /** The fields both kinds of message share, kept as the engine gives them. */
 class MessageFields {
+  /**
+   * The message's headers: an object of name -> Buffer (the last value of
+   * a repeated name), empty for none. Made on first access.
+   */
+  get headers() {
+    let h = this._headers
+    if (h === null) {
+      h = headersObject(this._ext)
+      this._headers = h
+    }
+    return h
+  }
+
+  /** The id it was published with for de-duplication (a Buffer), or null. */
+  get msgId() {
+    return this._ext === null ? null : this._ext[0]
+  }
+
   /** The key: a number, or a bigint when above Number.MAX_SAFE_INTEGER. */
   get key() {
     return joinKey(this._keyHi, this._keyLo)
@@ -200,7 +284,7 @@ class MessageFields {
 
 /** A message as a push handler sees it; the handler's outcome settles it. */
 class PushMessage extends MessageFields {
-  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data, error, deadLetterGroup) {
+  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data, error, deadLetterGroup, ext) {
     super()
     /** The topic's sequence number (a dead letter keeps it). */
     this.id = id
@@ -216,12 +300,14 @@ class PushMessage extends MessageFields {
     this._keyLo = keyLo
     this._tsHi = tsHi
     this._tsLo = tsLo
+    this._ext = ext
+    this._headers = null
   }
 }
 
 /** A message from a pull subscription: settle it with ack, nack or term. */
 class Message extends MessageFields {
-  constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, ab, off, len, note) {
+  constructor(pull, id, keyHi, keyLo, tsHi, tsLo, attempt, tagHi, tagLo, ab, off, len, note, ext) {
     super()
     /** The topic's sequence number (a dead letter keeps it). */
     this.id = id
@@ -248,6 +334,8 @@ class Message extends MessageFields {
     this._len = len
     this._data = null
     this._settled = false
+    this._ext = ext
+    this._headers = null
   }
 
 
@@ -335,6 +423,8 @@ const H_TAG_HI = HDR.tagHi
 const H_TAG_LO = HDR.tagLo
 const H_LEN = HDR.len
 const H_NOTE = HDR.note
+const H_EXT_AT = HDR.extAt
+const H_EXT_LEN = HDR.extLen
 const META = SURFACE.layout.push
 const M_STRIDE = META.stride
 const M_TOKEN = META.token
@@ -346,6 +436,8 @@ const M_TS_LO = META.tsLo
 const M_ATTEMPT = META.attempt
 const M_LEN = META.len
 const M_NOTE = META.note
+const M_HEADERS = META.headers
+const M_MSG_ID = META.msgId
 // Payloads of pulled messages are copied into pool Buffers of this size and
 // handed out as views of them, as Node's own Buffer.allocUnsafe pool does (a
 // Buffer per message would cost a native allocation each); slots larger
@@ -383,6 +475,9 @@ class RawBatch {
     let off = 0
     // Dead-letter notes ([reason, group] by index), for dead letters only.
     this._notes = null
+    // Extensions ([msgId | null, name, value, …] by index), for messages
+    // with headers or a msgId only.
+    this._exts = null
     for (let i = 0, b = H_FIRST; i < n; i++, b += H_STRIDE) {
       offsets[i] = off
       lengths[i] = hdr[b + H_LEN]
@@ -390,6 +485,10 @@ class RawBatch {
       if (hdr[b + H_NOTE] !== 0) {
         if (this._notes === null) this._notes = new Array(n).fill(null)
         this._notes[i] = pull._noteOf(hdr[b + H_NOTE])
+      }
+      if (hdr[b + H_EXT_LEN] !== 0) {
+        if (this._exts === null) this._exts = new Array(n).fill(null)
+        this._exts[i] = pull._extOf(hdr[b + H_EXT_AT], hdr[b + H_EXT_LEN])
       }
     }
     /** Every payload, back to back (a view of a pool Buffer). */
@@ -435,6 +534,18 @@ class RawBatch {
   deadLetterGroup(i) {
     this._check(i)
     return this._notes === null || this._notes[i] === null ? null : this._notes[i][1]
+  }
+
+  /** The headers of message i: name -> Buffer (empty for none). */
+  headers(i) {
+    this._check(i)
+    return headersObject(this._exts === null ? null : this._exts[i])
+  }
+
+  /** The msgId of message i (a Buffer), or null. */
+  msgId(i) {
+    this._check(i)
+    return this._exts === null || this._exts[i] === null ? null : this._exts[i][0]
   }
 
   /** A Buffer view of payload i. */
@@ -518,6 +629,7 @@ function newMessage(pull, h, b, ab, off, len) {
     off,
     len,
     h[b + H_NOTE] === 0 ? null : pull._noteOf(h[b + H_NOTE]),
+    h[b + H_EXT_LEN] === 0 ? null : pull._extOf(h[b + H_EXT_AT], h[b + H_EXT_LEN]),
   )
 }
 
@@ -533,6 +645,7 @@ class Pull {
     this._ack = f.ack
     this._ackMany = f.ackMany
     this._note = f.note
+    this._ext = f.ext
     this._hdr = f.hdr
     this.topic = topic
     this._closed = false
@@ -548,6 +661,15 @@ class Pull {
   _noteOf(k) {
     try {
       return this._note(k - 1)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** [msgId | null, name, value, …] of the last take's extension at `at`. */
+  _extOf(at, len) {
+    try {
+      return this._ext(at, len)
     } catch (e) {
       throw fromNative(e)
     }
@@ -792,6 +914,37 @@ class Pull {
     return this._n.stats()
   }
 
+  /** Stops taking new messages (their lag grows); messages in flight and retries go on. */
+  pause() {
+    try {
+      this._n.pause()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Takes new messages again after pause(). */
+  resume() {
+    try {
+      this._n.resume()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** True while paused. */
+  get paused() {
+    return this._n.isPaused()
+  }
+
+  /**
+   * Why a poll would find nothing now, as texts ('paused', 'nothing
+   * published', 'rate-limited: …', …); empty when it would find something.
+   */
+  whyIdle() {
+    return this._n.whyIdle()
+  }
+
   /** Removes the subscription; messages still held are redelivered to nobody. */
   unsubscribe() {
     this._closed = true
@@ -817,9 +970,15 @@ class Pull {
   }
 }
 
-/** A push subscription: the handler runs on the JS thread for each message. */
-class Subscription {
+/**
+ * A push subscription: the handler runs on the JS thread for each message.
+ * An EventEmitter: a handler's failure (a throw or rejection other than
+ * Retry and Term) is emitted as 'error' (err, message), or written with
+ * console.error when nothing listens.
+ */
+class Subscription extends EventEmitter {
   constructor(n, topic, registry, state) {
+    super()
     this._n = n
     this._state = state
     this.topic = topic
@@ -875,6 +1034,48 @@ class Subscription {
     return this._n.stats()
   }
 
+  /** Stops handing new messages to the handler; handlers running and retries go on. */
+  pause() {
+    try {
+      this._n.pause()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Hands new messages to the handler again after pause(). */
+  resume() {
+    try {
+      this._n.resume()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** True while paused. */
+  get paused() {
+    return this._n.isPaused()
+  }
+
+  /** Why the handler gets nothing now, as texts ('paused', …); empty when it would. */
+  whyIdle() {
+    return this._n.whyIdle()
+  }
+
+  /** A handler's failure: 'error' to the listeners, else console.error. */
+  _failed(err, msg) {
+    try {
+      if (this.listenerCount('error') > 0) {
+        this.emit('error', err, msg)
+      } else {
+        console.error(`ringmq: handler of ${this.topic.name}/${this.group} failed on message ${msg.id}:`, err)
+      }
+    } catch (e) {
+      // A listener that throws must not stop the dispatch.
+      console.error('ringmq: an error listener threw:', e)
+    }
+  }
+
   /**
    * Stops the handlers: none is called once this is called. Resolves when
    * the engine has removed the subscription; it does not wait for handlers
@@ -896,6 +1097,7 @@ class Subscription {
 // ---- topics and the broker -------------------------------------------------
 
 const IDLE_CHECK_MS = 20
+const PUBLISH_OPTIONS = ['key', 'timeoutMs', 'headers', 'msgId', 'delayMs', 'ttlMs']
 
 // Option names (camelCase, durations in Ms) and spellings, as the engine
 // declares them.
@@ -905,6 +1107,7 @@ const TOPIC_OPTIONS = optionNames('topic')
 const SUB_OPTIONS = optionNames('sub')
 const OVERFLOWS = SURFACE.overflow
 const STARTS = SURFACE.start
+const EXPIREDS = SURFACE.options.topic.find((o) => o.name === 'expired').choices
 
 function oneOf(v, name, allowed) {
   if (v !== undefined && !allowed.includes(v)) {
@@ -921,6 +1124,9 @@ function subOptions(opts, what) {
     orderedByKey: optBool(o.orderedByKey, 'orderedByKey'),
     lossy: optBool(o.lossy, 'lossy'),
     start: o.start,
+    maxInFlightPerKey: optInt(o.maxInFlightPerKey, 'maxInFlightPerKey', 0, 2 ** 32 - 1),
+    rateLimit: optRate(o.rateLimit, 'rateLimit'),
+    rateBurst: optInt(o.rateBurst, 'rateBurst', 0, 2 ** 32 - 1),
   }
 }
 
@@ -961,7 +1167,10 @@ class Topic {
     if (!(data instanceof Uint8Array) || data.byteLength === 0) dataArg(data, 'publish data')
     let key = 0
     if (opts !== undefined) {
-      const o = options(opts, 'publish', ['key', 'timeoutMs'])
+      const o = options(opts, 'publish', PUBLISH_OPTIONS)
+      if (o.headers !== undefined || o.msgId !== undefined || o.delayMs !== undefined || o.ttlMs !== undefined) {
+        return this._publishOpts(data, o)
+      }
       if (o.timeoutMs !== undefined && millis(o.timeoutMs, 'publish timeoutMs') !== 0) {
         throw invalid('publish never waits on the JS thread: use publishAsync(data, { timeoutMs }) to wait for room')
       }
@@ -983,6 +1192,37 @@ class Topic {
     let id
     try {
       id = this._publish(data, key)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    if (this._subs.length !== 0 || this._dlqSubs.length !== 0) this._wake()
+    return id
+  }
+
+  /** publish with headers, msgId, delayMs or ttlMs: every argument checked first. */
+  _publishOpts(data, o) {
+    if (o.timeoutMs !== undefined && millis(o.timeoutMs, 'publish timeoutMs') !== 0) {
+      throw invalid('publish never waits on the JS thread: use publishAsync(data, { timeoutMs }) to wait for room')
+    }
+    const [hi, lo] = splitKey(o.key)
+    const names = []
+    const values = []
+    if (o.headers !== undefined) {
+      const hs = o.headers
+      if (hs === null || typeof hs !== 'object' || Array.isArray(hs) || hs instanceof Uint8Array) {
+        throw invalid(`publish headers must be an object of name -> Buffer or string, got ${describe(hs)}`)
+      }
+      for (const name of Object.keys(hs)) {
+        names.push(name)
+        values.push(bytesArg(hs[name], `header ${JSON.stringify(name)}`))
+      }
+    }
+    const msgId = o.msgId === undefined ? null : bytesArg(o.msgId, 'publish msgId')
+    const delay = o.delayMs === undefined ? -1 : millis(o.delayMs, 'publish delayMs')
+    const ttl = o.ttlMs === undefined ? -1 : millis(o.ttlMs, 'publish ttlMs')
+    let id
+    try {
+      id = this._n.publishOpts(data, hi, lo, names, values, msgId, delay, ttl)
     } catch (e) {
       throw fromNative(e)
     }
@@ -1155,6 +1395,19 @@ class Topic {
     // settles nothing for a stopped subscription).
     const state = { stopped: false }
     const complete = (token, err) => fns.complete(token, err)
+    let subscription = null
+    // A handler's throw or rejection: Retry and Term ask for their
+    // outcome; anything else is a failure (the backoff), also reported.
+    const fail = (token, e, msg) => {
+      if (e instanceof Retry) {
+        fns.complete(token, e.message, 1, e.ms)
+      } else if (e instanceof Term) {
+        fns.complete(token, e.reason, 2, 0)
+      } else {
+        complete(token, errorText(e))
+        if (subscription !== null) subscription._failed(e, msg)
+      }
+    }
     const run = (token, msg) => {
       if (state.stopped) {
         complete(token, 'the subscription was stopped before its handler ran')
@@ -1164,13 +1417,13 @@ class Topic {
       try {
         r = handler(msg)
       } catch (e) {
-        complete(token, errorText(e))
+        fail(token, e, msg)
         return
       }
       if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
         Promise.resolve(r).then(
           () => complete(token, null),
-          (e) => complete(token, errorText(e)),
+          (e) => fail(token, e, msg),
         )
       } else {
         complete(token, null)
@@ -1179,10 +1432,28 @@ class Topic {
     // Called once per batch the pool gathered: M_STRIDE numbers per
     // message in meta, payloads back to back in data, and the batch's
     // dead-letter notes (reason, group, …) or null when none has one.
-    const dispatch = (meta, data, count, notes) => {
+    // The batch's headers and msgIds come as names, value lengths and
+    // bytes (msgId then values, per message), all null when none has any.
+    const dispatch = (meta, data, count, notes, extNames, extLens, extBytes) => {
       const ab = data.buffer
       let off = data.byteOffset
+      let hi = 0
+      let bo = 0
       for (let i = 0, b = 0; i < count; i++, b += M_STRIDE) {
+        let ext = null
+        const idLen = meta[b + M_MSG_ID]
+        const nh = meta[b + M_HEADERS]
+        if (idLen !== 0 || nh !== 0) {
+          ext = new Array(1 + 2 * nh)
+          ext[0] = idLen === 0 ? null : extBytes.subarray(bo, bo + idLen - 1)
+          if (idLen !== 0) bo += idLen - 1
+          for (let j = 0; j < nh; j++, hi++) {
+            const vlen = extLens[hi]
+            ext[1 + 2 * j] = extNames[hi]
+            ext[2 + 2 * j] = extBytes.subarray(bo, bo + vlen)
+            bo += vlen
+          }
+        }
         const len = meta[b + M_LEN]
         const payload = Buffer.from(ab, off, len)
         off += len
@@ -1197,6 +1468,7 @@ class Topic {
           payload,
           k === 0 ? null : notes[2 * k - 2],
           k === 0 ? null : notes[2 * k - 1],
+          ext,
         )
         run(meta[b + M_TOKEN], msg)
       }
@@ -1209,7 +1481,7 @@ class Topic {
       throw fromNative(e)
     }
     const registry = this.broker._pushSubs(this.name)
-    const subscription = new Subscription(sub, this, registry, state)
+    subscription = new Subscription(sub, this, registry, state)
     registry.push(subscription)
     return subscription
   }
@@ -1281,6 +1553,7 @@ class Broker {
     nameArg(name, 'topic')
     const o = options(opts, 'createTopic', TOPIC_OPTIONS)
     oneOf(o.overflow, 'overflow', OVERFLOWS)
+    oneOf(o.expired, 'expired', EXPIREDS)
     const to = {
       capacity: optInt(o.capacity, 'capacity', 1, 2 ** 24),
       slotSize: optInt(o.slotSize, 'slotSize', 1, 2 ** 24),
@@ -1290,6 +1563,12 @@ class Broker {
       backoffMaxMs: optMillis(o.backoffMaxMs, 'backoffMaxMs'),
       ackTimeoutMs: optMillis(o.ackTimeoutMs, 'ackTimeoutMs'),
       retryCapacity: optInt(o.retryCapacity, 'retryCapacity', 0, 2 ** 24),
+      maxHeaderBytes: optInt(o.maxHeaderBytes, 'maxHeaderBytes', 0, 65535),
+      maxDelayed: optInt(o.maxDelayed, 'maxDelayed', 0, 2 ** 30),
+      maxAgeMs: optMillis(o.maxAgeMs, 'maxAgeMs'),
+      expired: o.expired,
+      dedupeWindowMs: optMillis(o.dedupeWindowMs, 'dedupeWindowMs'),
+      dedupeMax: optInt(o.dedupeMax, 'dedupeMax', 0, 2 ** 26),
     }
     try {
       return new Topic(this._n.createTopic(name, to), this)
@@ -1376,6 +1655,8 @@ module.exports = {
   PushMessage,
   RawBatch,
   RingMQError,
+  Retry,
+  Term,
   schema,
   version: native.version(),
 }

@@ -59,6 +59,9 @@ pub struct PullHandle {
     /// The dead-letter notes (reason, group) of the last take's messages
     /// that have one, for `note(k)`.
     pub notes: RefCell<Vec<(String, String)>>,
+    /// The extension blocks (headers and msg_id) of the last take's
+    /// messages that have one, back to back, for `ext(at, len)`.
+    pub exts: RefCell<Vec<u8>>,
 }
 
 impl PullHandle {
@@ -70,6 +73,7 @@ impl PullHandle {
             hdr: UnsafeCell::new(vec![0.0; layout::HEADER_LEN].into_boxed_slice()),
             tags: RefCell::new(Vec::new()),
             notes: RefCell::new(Vec::new()),
+            exts: RefCell::new(Vec::new()),
         }
     }
 }
@@ -361,6 +365,10 @@ fn hand_over(h: &PullHandle, batch: &mut Vec<core::Delivery>, out: &mut [u8]) ->
     if !notes.is_empty() {
         notes.clear();
     }
+    let mut exts = h.exts.borrow_mut();
+    if !exts.is_empty() {
+        exts.clear();
+    }
     let mut at = 0;
     let mut n = 0;
     let mut rest = batch.drain(..);
@@ -395,6 +403,12 @@ fn hand_over(h: &PullHandle, batch: &mut Vec<core::Delivery>, out: &mut [u8]) ->
             _ => 0,
         };
         put(base + hdr_at::NOTE, note as f64);
+        let ext = d.ext();
+        put(base + hdr_at::EXT_AT, exts.len() as f64);
+        put(base + hdr_at::EXT_LEN, ext.len() as f64);
+        if !ext.is_empty() {
+            exts.extend_from_slice(ext);
+        }
         let (tag, _, _) = d.into_raw();
         put(base + hdr_at::TAG_HI, (tag >> 32) as f64);
         put(base + hdr_at::TAG_LO, (tag & 0xffff_ffff) as f64);
@@ -485,6 +499,79 @@ fn note(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     Ok(arr)
 }
 
+/// `[msgId | null, name, value, name, value, …]`: an extension block
+/// decoded, the msg_id and the values as new Buffers, the names as strings,
+/// in publish order.
+///
+/// # Safety
+/// `env` is the env of the running call, on the JS thread.
+pub unsafe fn ext_value(env: sys::napi_env, block: &[u8]) -> Res<sys::napi_value> {
+    let (id, headers) = core::internals::decode_ext(block);
+    let buffer = |bytes: &[u8]| -> Res<sys::napi_value> {
+        let mut v = ptr::null_mut();
+        let mut data = ptr::null_mut();
+        // SAFETY: N-API copies `bytes` (valid during the call) into a new Buffer.
+        let status = unsafe {
+            sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut v)
+        };
+        ok(status, "cannot create a Buffer")?;
+        Ok(v)
+    };
+    let mut arr = ptr::null_mut();
+    // SAFETY: plain N-API call with a valid out-pointer.
+    let status =
+        unsafe { sys::napi_create_array_with_length(env, 1 + 2 * headers.len(), &mut arr) };
+    ok(status, "cannot create an array")?;
+    let first = match id {
+        Some(id) => buffer(id)?,
+        None => {
+            let mut v = ptr::null_mut();
+            // SAFETY: plain N-API call with a valid out-pointer.
+            let status = unsafe { sys::napi_get_null(env, &mut v) };
+            ok(status, "cannot get null")?;
+            v
+        }
+    };
+    // SAFETY: plain N-API call on the array made above.
+    let status = unsafe { sys::napi_set_element(env, arr, 0, first) };
+    ok(status, "cannot fill an array")?;
+    for (i, (name, value)) in headers.iter().enumerate() {
+        let mut n = ptr::null_mut();
+        // SAFETY: `name` is UTF-8 of the given length, read during the call.
+        let status = unsafe {
+            sys::napi_create_string_utf8(env, name.as_ptr().cast(), name.len() as isize, &mut n)
+        };
+        ok(status, "cannot create a string")?;
+        let v = buffer(value)?;
+        let at = 1 + 2 * i as u32;
+        // SAFETY: plain N-API calls on the array made above.
+        unsafe {
+            ok(
+                sys::napi_set_element(env, arr, at, n),
+                "cannot fill an array",
+            )?;
+            ok(
+                sys::napi_set_element(env, arr, at + 1, v),
+                "cannot fill an array",
+            )?;
+        }
+    }
+    Ok(arr)
+}
+
+/// `ext(at, len)`: the headers and msg_id of a message of the last take
+/// (its record's `EXT_AT` and `EXT_LEN`), as [`ext_value`] gives them.
+fn ext(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
+    let at = c.u32(0)? as usize;
+    let len = c.u32(1)? as usize;
+    let exts = h.exts.borrow();
+    let block = exts
+        .get(at..at.saturating_add(len))
+        .ok_or_else(|| invalid("no such extension in the last take"))?;
+    // SAFETY: the running call's env.
+    unsafe { ext_value(c.env, block) }
+}
+
 /// `ack(tagHi, tagLo)`.
 fn ack(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     let tag = join(c.u32(0)?, c.u32(1)?);
@@ -538,7 +625,8 @@ fn ack_many(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     c.undefined()
 }
 
-/// `complete(token, error)`: a handler's outcome (error null: ack).
+/// `complete(token, error, kind?, delayMs?)`: a handler's outcome (error
+/// null: ack; else its text, and what should follow: see below).
 fn complete(h: &PushHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     let token = c.u32(0)?;
     let e = c.arg(1)?;
@@ -568,7 +656,15 @@ fn complete(h: &PushHandle, c: &Call<'_>) -> Res<sys::napi_value> {
             buf.truncate(len);
             String::from_utf8_lossy(&buf).into_owned()
         };
-        Err(core::HandlerError(text))
+        // The outcome JS asks for: 0 a plain failure (the backoff), 1 a
+        // retry after `delay` ms (Retry), 2 straight to the dead letters
+        // (Term).
+        let kind = if c.argc > 2 { c.u32(2)? } else { 0 };
+        Err(match kind {
+            1 => core::HandlerError::retry_after_with_reason(crate::convert::ms(c.f64(3)?), text),
+            2 => core::HandlerError::term(text),
+            _ => core::HandlerError::new(text),
+        })
     } else {
         Ok(())
     };
@@ -604,6 +700,7 @@ callback!(cb_take_into, PullHandle, take_into);
 callback!(cb_ack, PullHandle, ack);
 callback!(cb_ack_many, PullHandle, ack_many);
 callback!(cb_note, PullHandle, note);
+callback!(cb_ext, PullHandle, ext);
 callback!(cb_complete, PushHandle, complete);
 
 type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
@@ -710,6 +807,7 @@ pub fn bind_pull(env: &Env, h: PullHandle) -> Result<Object<'_>> {
                 (c"ack", cb_ack),
                 (c"ackMany", cb_ack_many),
                 (c"note", cb_note),
+                (c"ext", cb_ext),
             ],
         )
     }?;

@@ -36,6 +36,8 @@ layout! {
         TAG_LO: "tagLo",
         LEN: "len",
         NOTE: "note",
+        EXT_AT: "extAt",
+        EXT_LEN: "extLen",
     }
 }
 
@@ -52,8 +54,20 @@ layout! {
         ATTEMPT: "attempt",
         LEN: "len",
         NOTE: "note",
+        HEADERS: "headers",
+        MSG_ID: "msgId",
     }
 }
+
+// Headers and msg_id. A pull record's `EXT_LEN`: 0 for a message without
+// headers or msg_id, else the length of its extension block (the core's
+// encoding of both), kept with the other blocks of the take in the handle
+// from `EXT_AT`; JS reads it decoded with `ext(at, len)`. A push record's
+// `HEADERS` is its number of headers and `MSG_ID` the msg_id's length + 1
+// (0 for none); the dispatch's `extNames` holds the names and `extLens` the
+// value lengths of the batch's headers, in order, and `extBytes` each
+// message's msg_id then its header values, back to back. Messages without
+// either cost nothing more than the zeros.
 
 // A record's `NOTE`: 0 for a message without a dead-letter note, else
 // `k + 1` where `k` is the note's index among those of the take (`note(k)`

@@ -65,6 +65,12 @@ pub struct TopicOpts {
     pub backoff_max_ms: Option<f64>,
     pub ack_timeout_ms: Option<f64>,
     pub retry_capacity: Option<f64>,
+    pub max_header_bytes: Option<f64>,
+    pub max_delayed: Option<f64>,
+    pub max_age_ms: Option<f64>,
+    pub expired: Option<String>,
+    pub dedupe_window_ms: Option<f64>,
+    pub dedupe_max: Option<f64>,
 }
 
 #[napi]
@@ -111,6 +117,24 @@ impl NativeBroker {
         }
         if let Some(v) = opts.retry_capacity {
             o.retry_capacity = v as usize;
+        }
+        if let Some(v) = opts.max_header_bytes {
+            o.max_header_bytes = v as usize;
+        }
+        if let Some(v) = opts.max_delayed {
+            o.max_delayed = v as usize;
+        }
+        if let Some(v) = opts.max_age_ms {
+            o.max_age = ms(v);
+        }
+        if let Some(v) = opts.expired {
+            o.expired = core::Expired::parse(&v).map_err(|e| fail(env, e))?;
+        }
+        if let Some(v) = opts.dedupe_window_ms {
+            o.dedupe_window = ms(v);
+        }
+        if let Some(v) = opts.dedupe_max {
+            o.dedupe_max = v as usize;
         }
         let inner = self
             .inner
@@ -185,6 +209,10 @@ pub struct SubOpts {
     pub ordered_by_key: Option<bool>,
     pub lossy: Option<bool>,
     pub start: Option<String>,
+    pub max_in_flight_per_key: Option<u32>,
+    /// Messages per second; left out for no limit.
+    pub rate_limit: Option<f64>,
+    pub rate_burst: Option<u32>,
 }
 
 fn sub_options(env: &Env, opts: SubOpts) -> Result<core::SubOptions> {
@@ -200,6 +228,15 @@ fn sub_options(env: &Env, opts: SubOpts) -> Result<core::SubOptions> {
     }
     if let Some(v) = opts.start {
         o.start = core::StartAt::parse(&v).map_err(|e| fail(env, e))?;
+    }
+    if let Some(v) = opts.max_in_flight_per_key {
+        o.max_in_flight_per_key = v;
+    }
+    // A number is handed over as it is: the core rejects 0, negatives and
+    // non-finite rates (INVALID_ARGUMENT).
+    o.rate_limit = opts.rate_limit;
+    if let Some(v) = opts.rate_burst {
+        o.rate_burst = v;
     }
     Ok(o)
 }
@@ -244,6 +281,52 @@ impl NativeTopic {
     ) -> Result<f64> {
         self.inner
             .publish_with(&data, join(key_hi, key_lo), Some(Duration::ZERO))
+            .map(|id| id as f64)
+            .map_err(|e| fail(env, e))
+    }
+
+    /// As `publish`, with what a message may carry besides its payload:
+    /// `headers` as names and values (two arrays of the same length),
+    /// `msg_id` for de-duplication, and `delay_ms` and `ttl_ms` (negative:
+    /// none). Never waits for room. The id (the first publish's id for a
+    /// duplicate msg_id).
+    #[allow(clippy::too_many_arguments)]
+    #[napi]
+    pub fn publish_opts(
+        &self,
+        env: &Env,
+        data: BufferSlice,
+        key_hi: u32,
+        key_lo: u32,
+        names: Vec<String>,
+        values: Array,
+        msg_id: Option<BufferSlice>,
+        delay_ms: f64,
+        ttl_ms: f64,
+    ) -> Result<f64> {
+        let values = collect_slices(env, &values)?;
+        if values.len() != names.len() {
+            return Err(fail_with(
+                env,
+                core::ErrorKind::InvalidArgument,
+                "headers: as many values as names are needed",
+            ));
+        }
+        let headers: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(values.iter())
+            .map(|(n, v)| (n.as_str(), &v[..]))
+            .collect();
+        let opts = core::PublishOptions {
+            key: join(key_hi, key_lo),
+            timeout: Some(Duration::ZERO),
+            headers: &headers,
+            msg_id: msg_id.as_deref(),
+            delay: timeout(delay_ms),
+            ttl: timeout(ttl_ms),
+        };
+        self.inner
+            .publish_opts(&data, &opts)
             .map(|id| id as f64)
             .map_err(|e| fail(env, e))
     }

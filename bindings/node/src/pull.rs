@@ -96,6 +96,31 @@ impl NativePull {
             .map_err(|e| fail(env, e))
     }
 
+    /// Stops taking new messages (their lag grows); what is in flight and
+    /// retries go on. Throws `CLOSED` once unsubscribed or closed.
+    #[napi]
+    pub fn pause(&self, env: &Env) -> Result<()> {
+        self.sub.pause().map_err(|e| fail(env, e))
+    }
+
+    /// Takes new messages again after `pause`.
+    #[napi]
+    pub fn resume(&self, env: &Env) -> Result<()> {
+        self.sub.resume().map_err(|e| fail(env, e))
+    }
+
+    #[napi]
+    pub fn is_paused(&self) -> bool {
+        self.sub.is_paused()
+    }
+
+    /// Why nothing is handed over now, as texts ('paused', …); empty when
+    /// something would be.
+    #[napi]
+    pub fn why_idle(&self) -> Vec<String> {
+        self.sub.why_idle().iter().map(|r| r.to_string()).collect()
+    }
+
     #[napi(ts_return_type = "SubStats")]
     pub fn stats<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         stats_object(env, &self.sub.stats())

@@ -27,7 +27,17 @@ use crate::surface::{fail, fail_with, stats_object};
 /// `(meta, data, count, notes)`: per message `layout::push::STRIDE` numbers
 /// in `meta`, the payloads back to back in `data`, and the dead-letter notes
 /// of the batch (reason, group, reason, group, …; null when none has one).
-pub type DispatchArgs = FnArgs<(Float64Array, Buffer, u32, Option<Vec<String>>)>;
+/// and the batch's headers and msg_ids: names, value lengths, bytes (all
+/// three null when no message has any; see `layout`).
+pub type DispatchArgs = FnArgs<(
+    Float64Array,
+    Buffer,
+    u32,
+    Option<Vec<String>>,
+    Option<Vec<String>>,
+    Option<Float64Array>,
+    Option<Buffer>,
+)>;
 
 /// Messages copied by pool workers and not yet handed to JS. A worker
 /// appends; the first append after a hand-over queues one call of the
@@ -39,6 +49,10 @@ struct Pending {
     bytes: Vec<u8>,
     /// Reason and group of each message with a dead-letter note.
     notes: Vec<String>,
+    /// Header names, value lengths, and msg_ids and values (see `layout`).
+    ext_names: Vec<String>,
+    ext_lens: Vec<f64>,
+    ext_bytes: Vec<u8>,
     count: u32,
     scheduled: bool,
 }
@@ -104,7 +118,7 @@ pub fn subscribe(
         .weak::<true>()
         .callee_handled::<false>()
         .build_callback(move |_ctx| {
-            let (meta, bytes, count, notes) = {
+            let (meta, bytes, count, notes, names, lens, ext) = {
                 let mut p = lock_pending(&for_js);
                 p.scheduled = false;
                 let count = std::mem::take(&mut p.count);
@@ -113,13 +127,20 @@ pub fn subscribe(
                     std::mem::take(&mut p.bytes),
                     count,
                     std::mem::take(&mut p.notes),
+                    std::mem::take(&mut p.ext_names),
+                    std::mem::take(&mut p.ext_lens),
+                    std::mem::take(&mut p.ext_bytes),
                 )
             };
+            let has_ext = !names.is_empty() || !ext.is_empty();
             Ok(FnArgs::from((
                 Float64Array::new(meta),
                 Buffer::from(bytes),
                 count,
                 (!notes.is_empty()).then_some(notes),
+                has_ext.then_some(names),
+                has_ext.then(|| Float64Array::new(lens)),
+                has_ext.then(|| Buffer::from(ext)),
             )))
         })?;
     let keep = tsfn.handle.clone();
@@ -148,6 +169,18 @@ pub fn subscribe(
                 p.meta[at + meta::NOTE] = k as f64;
             }
             p.bytes.extend_from_slice(m.data);
+            if let Some(id) = m.msg_id {
+                p.meta[at + meta::MSG_ID] = (id.len() + 1) as f64;
+                p.ext_bytes.extend_from_slice(id);
+            }
+            if !m.headers.is_empty() {
+                p.meta[at + meta::HEADERS] = m.headers.len() as f64;
+                for (name, value) in m.headers.iter() {
+                    p.ext_names.push(name.to_owned());
+                    p.ext_lens.push(value.len() as f64);
+                    p.ext_bytes.extend_from_slice(value);
+                }
+            }
             p.count += 1;
             !std::mem::replace(&mut p.scheduled, true)
         };
@@ -160,6 +193,9 @@ pub fn subscribe(
                 p.count = 0;
                 p.bytes.clear();
                 p.notes.clear();
+                p.ext_names.clear();
+                p.ext_lens.clear();
+                p.ext_bytes.clear();
                 let all = std::mem::take(&mut p.meta);
                 all.chunks(meta::STRIDE)
                     .map(|c| c[meta::TOKEN] as u32)
@@ -245,6 +281,31 @@ impl NativePush {
     #[napi]
     pub fn busy(&self) -> bool {
         self.sub.outstanding() > 0
+    }
+
+    /// Stops taking new messages (their lag grows); what is in flight and
+    /// retries go on. Throws `CLOSED` once unsubscribed or closed.
+    #[napi]
+    pub fn pause(&self, env: &Env) -> Result<()> {
+        self.sub.pause().map_err(|e| fail(env, e))
+    }
+
+    /// Takes new messages again after `pause`.
+    #[napi]
+    pub fn resume(&self, env: &Env) -> Result<()> {
+        self.sub.resume().map_err(|e| fail(env, e))
+    }
+
+    #[napi]
+    pub fn is_paused(&self) -> bool {
+        self.sub.is_paused()
+    }
+
+    /// Why nothing is handed over now, as texts ('paused', …); empty when
+    /// something would be.
+    #[napi]
+    pub fn why_idle(&self) -> Vec<String> {
+        self.sub.why_idle().iter().map(|r| r.to_string()).collect()
     }
 
     #[napi(ts_return_type = "SubStats")]

@@ -90,7 +90,8 @@ fn option_js<'env>(env: &'env Env, v: OptionValue) -> Result<Unknown<'env>> {
         OptionValue::Int(n) | OptionValue::Millis(n) => (n as f64).into_unknown(env),
         OptionValue::Bool(b) => b.into_unknown(env),
         OptionValue::Choice(s) => s.into_unknown(env),
-        OptionValue::Computed(_) => Null.into_unknown(env),
+        OptionValue::Computed(_) | OptionValue::Unset => Null.into_unknown(env),
+        OptionValue::Number(bits) => f64::from_bits(bits).into_unknown(env),
     }
 }
 
@@ -126,6 +127,7 @@ fn kind_name(kind: OptionKind) -> &'static str {
         OptionKind::Duration => "ms",
         OptionKind::Bool => "bool",
         OptionKind::Choice(_) => "choice",
+        OptionKind::Rate => "rate",
     }
 }
 

@@ -1,6 +1,6 @@
 // Compiled (not run) by scripts/test-node.sh with `tsc --noEmit --strict`:
 // every class and method of index.d.ts used as a TypeScript user would.
-import { Broker, Message, PushMessage, RawBatch, RingMQError, version } from 'ringmq'
+import { Broker, Message, PushMessage, RawBatch, Retry, RingMQError, Term, version } from 'ringmq'
 import type { CloseReport, ErrorCode, Key, PoolStats, Pull, SubStats, Subscription, Topic, TopicStats } from 'ringmq'
 import ringmq from 'ringmq'
 
@@ -15,6 +15,12 @@ async function main(): Promise<void> {
     backoffMaxMs: 100,
     ackTimeoutMs: 1000,
     retryCapacity: 0,
+    maxHeaderBytes: 1024,
+    maxDelayed: 0,
+    maxAgeMs: 0,
+    expired: 'dead_letter',
+    dedupeWindowMs: 60000,
+    dedupeMax: 0,
   })
   const same: Topic = mq.topic('orders')
   const names: string[] = mq.topicNames()
@@ -22,6 +28,13 @@ async function main(): Promise<void> {
   const id2: number = topic.publish(new Uint8Array(3), { key: 1n << 60n })
   const ids: number[] = topic.publishMany([Buffer.from('b')], { key: 1 })
   const first: number = topic.publishPacked(Buffer.from('cd'), [1, 1])
+  const withExt: number = topic.publish(Buffer.from('h'), {
+    key: 2,
+    headers: { traceparent: '00-1-2-01', bin: Buffer.from([1]) },
+    msgId: 'order-1',
+    delayMs: 10,
+    ttlMs: 1000,
+  })
   const later: number = await topic.publishAsync(Buffer.from('e'), { timeoutMs: 10 })
   const laterIds: number[] = await topic.publishManyAsync([Buffer.from('f')])
   const sub: Subscription = topic.subscribe(
@@ -30,18 +43,29 @@ async function main(): Promise<void> {
       const k: Key = m.key
       const parts: [number, number, bigint, number, Buffer] = [m.id, m.attempt, m.timestampNs, m.timestampMs, m.data]
       const why: [string | null, string | null] = [m.error, m.deadLetterGroup]
+      const ext: [Record<string, Buffer>, Buffer | null] = [m.headers, m.msgId]
       void k
       void parts
       void why
+      void ext
+      if (m.attempt === 1) throw new Retry(50, 'not yet')
+      throw new Term('no good')
     },
-    { concurrency: 2, orderedByKey: true, lossy: false, start: 'earliest' },
+    { concurrency: 2, orderedByKey: true, lossy: false, start: 'earliest', maxInFlightPerKey: 1, rateLimit: 100, rateBurst: 10 },
   )
+  sub.on('error', (err: unknown, msg: PushMessage) => void [err, msg.id])
+  sub.pause()
+  sub.resume()
+  const subIdle: [boolean, string[]] = [sub.paused, sub.whyIdle()]
   const pull: Pull = topic.pull('audit', { start: 'latest' })
   const again: Pull = topic.pullSubscription('audit')
   const m: Message | null = await pull.poll(100)
   if (m !== null) {
     const fields: [number, Key, number, bigint, Buffer, boolean] = [m.id, m.key, m.attempt, m.timestampNs, m.data, m.settled]
     const why: [string | null, string | null] = [m.error, m.deadLetterGroup]
+    const hdr: Buffer | undefined = m.headers.traceparent
+    const mid: Buffer | null = m.msgId
+    void [hdr, mid]
     void fields
     void why
     m.inProgress()
@@ -65,7 +89,11 @@ async function main(): Promise<void> {
     const why: [string | null, string | null] = [raw.error(i), raw.deadLetterGroup(i)]
     void row
     void why
+    void [raw.headers(i), raw.msgId(i)]
   }
+  pull.pause()
+  pull.resume()
+  const pullIdle: [boolean, string[]] = [pull.paused, pull.whyIdle()]
   const rawData: Buffer = pull.tryPollRaw().data
   raw.ackAll()
   for await (const msg of again) {
@@ -91,7 +119,7 @@ async function main(): Promise<void> {
       void code
     }
   }
-  void [same, names, id, id2, ids, first, later, laterIds, rawData, ts, ss, all, lastError, ps, dlq, text, report, closed]
+  void [same, names, id, id2, withExt, subIdle, pullIdle, ids, first, later, laterIds, rawData, ts, ss, all, lastError, ps, dlq, text, report, closed]
   void [version, ringmq.Broker === Broker]
 }
 
