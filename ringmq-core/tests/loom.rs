@@ -20,7 +20,7 @@ fn meta(id: u64) -> SlotMeta {
         key: id,
         timestamp_ns: 0,
         len: 8,
-        attempt_base: 0,
+        ..SlotMeta::default()
     }
 }
 
@@ -44,7 +44,7 @@ fn gated_model(producers: u64, per_producer: u64) {
                             Err(ClaimError::Full) => thread::yield_now(),
                         }
                     };
-                    ring.write(s, &meta(s), &(s * 10).to_le_bytes());
+                    ring.write(s, &meta(s), &(s * 10).to_le_bytes(), &[]);
                 }
             })
         })
@@ -84,10 +84,10 @@ fn two_producers_claim_distinct_slots() {
 fn seqlock_reader_never_accepts_a_torn_message() {
     loom::model(|| {
         let ring = Arc::new(Ring::new(1, 16));
-        ring.write(0, &meta(0), &[0xAA; 16]);
+        ring.write(0, &meta(0), &[0xAA; 16], &[]);
         let writer = {
             let ring = ring.clone();
-            thread::spawn(move || ring.write(1, &meta(1), &[0xBB; 16]))
+            thread::spawn(move || ring.write(1, &meta(1), &[0xBB; 16], &[]))
         };
         let mut buf = Vec::new();
         if ring.peek(0) == Peek::Ready {
