@@ -85,6 +85,20 @@ pub(crate) fn finite_seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Dur
     seconds(obj, name)?.ok_or_else(|| invalid(format!("{name} must be finite")))
 }
 
+/// A rate in messages per second: a number (the core checks its range,
+/// so that 0, a negative number and NaN raise `InvalidArgument` there).
+pub(crate) fn rate(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<PyBool>()
+        || !(obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyInt>())
+    {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a number of messages per second or None, not {}",
+            type_name(obj)
+        )));
+    }
+    obj.extract()
+}
+
 /// A name: a str.
 pub(crate) fn name(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     if !obj.is_instance_of::<PyString>() {

@@ -599,16 +599,16 @@ pub(crate) fn subscribe_push(
             keep_thread_state();
             Python::try_attach(|py| match call_handler(py, &handler, m) {
                 Outcome::Done => Ok(()),
-                Outcome::Failed(text) => Err(HandlerError(text)),
+                Outcome::Failed(text) => Err(HandlerError::new(text)),
                 Outcome::Stop(e) => {
                     let text = failure_text(py, &e);
                     stop(py, &own_in_handler, &weak, e);
-                    Err(HandlerError(text))
+                    Err(HandlerError::new(text))
                 }
             })
             .unwrap_or_else(|| {
-                Err(HandlerError(
-                    "the Python interpreter is not available (shutting down)".to_owned(),
+                Err(HandlerError::new(
+                    "the Python interpreter is not available (shutting down)",
                 ))
             })
         })

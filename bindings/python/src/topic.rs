@@ -68,26 +68,50 @@ fn tried_once() -> &'static Interrupt {
     })
 }
 
-fn sub_options(
-    concurrency: Option<&Bound<'_, PyAny>>,
-    ordered_by_key: Option<&Bound<'_, PyAny>>,
-    lossy: Option<&Bound<'_, PyAny>>,
-    start: Option<&Bound<'_, PyAny>>,
-) -> PyResult<SubOptions> {
-    let mut o = SubOptions::default();
-    if let Some(v) = concurrency.filter(|v| !v.is_none()) {
-        o.concurrency = args::uint(v, "concurrency", 65_536)? as usize;
+/// The subscription options a call takes as keyword arguments (`None` for
+/// each one left out).
+#[derive(Default)]
+struct SubArgs<'a, 'py> {
+    concurrency: Option<&'a Bound<'py, PyAny>>,
+    ordered_by_key: Option<&'a Bound<'py, PyAny>>,
+    lossy: Option<&'a Bound<'py, PyAny>>,
+    start: Option<&'a Bound<'py, PyAny>>,
+    max_in_flight_per_key: Option<&'a Bound<'py, PyAny>>,
+    rate_limit: Option<&'a Bound<'py, PyAny>>,
+    rate_burst: Option<&'a Bound<'py, PyAny>>,
+}
+
+fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+    v.filter(|v| !v.is_none())
+}
+
+impl SubArgs<'_, '_> {
+    fn options(&self) -> PyResult<SubOptions> {
+        let mut o = SubOptions::default();
+        if let Some(v) = given(self.concurrency) {
+            o.concurrency = args::uint(v, "concurrency", 65_536)? as usize;
+        }
+        if let Some(v) = given(self.ordered_by_key) {
+            o.ordered_by_key = args::flag(v, "ordered_by_key")?;
+        }
+        if let Some(v) = given(self.lossy) {
+            o.lossy = args::flag(v, "lossy")?;
+        }
+        if let Some(v) = given(self.start) {
+            o.start = args::choice(v, "start", StartAt::parse)?;
+        }
+        if let Some(v) = given(self.max_in_flight_per_key) {
+            o.max_in_flight_per_key =
+                args::uint(v, "max_in_flight_per_key", u32::MAX as u64)? as u32;
+        }
+        if let Some(v) = given(self.rate_limit) {
+            o.rate_limit = Some(args::rate(v, "rate_limit")?);
+        }
+        if let Some(v) = given(self.rate_burst) {
+            o.rate_burst = args::uint(v, "rate_burst", u32::MAX as u64)? as u32;
+        }
+        Ok(o)
     }
-    if let Some(v) = ordered_by_key.filter(|v| !v.is_none()) {
-        o.ordered_by_key = args::flag(v, "ordered_by_key")?;
-    }
-    if let Some(v) = lossy.filter(|v| !v.is_none()) {
-        o.lossy = args::flag(v, "lossy")?;
-    }
-    if let Some(v) = start.filter(|v| !v.is_none()) {
-        o.start = args::choice(v, "start", StartAt::parse)?;
-    }
-    Ok(o)
 }
 
 #[pymethods]
@@ -212,7 +236,11 @@ impl PyTopic {
 
     /// Creates a push subscription: `handler(msg)` runs on the broker's pool
     /// for each message; returning acks, raising nacks.
-    #[pyo3(signature = (group, handler, concurrency=None, ordered_by_key=None, lossy=None, start=None), text_signature = "($self, group, handler, concurrency=1, ordered_by_key=False, lossy=False, start='latest')")]
+    #[pyo3(signature = (group, handler, concurrency=None, ordered_by_key=None, lossy=None, start=None,
+                        max_in_flight_per_key=None, rate_limit=None, rate_burst=None),
+           text_signature = "($self, group, handler, concurrency=1, ordered_by_key=False, lossy=False, \
+                             start='latest', max_in_flight_per_key=0, rate_limit=None, rate_burst=0)")]
+    #[allow(clippy::too_many_arguments)]
     fn subscribe(
         &self,
         group: &Bound<'_, PyAny>,
@@ -221,6 +249,9 @@ impl PyTopic {
         ordered_by_key: Option<&Bound<'_, PyAny>>,
         lossy: Option<&Bound<'_, PyAny>>,
         start: Option<&Bound<'_, PyAny>>,
+        max_in_flight_per_key: Option<&Bound<'_, PyAny>>,
+        rate_limit: Option<&Bound<'_, PyAny>>,
+        rate_burst: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyPushSubscription> {
         let group = args::name(group, "group")?;
         if !handler.is_callable() {
@@ -229,7 +260,16 @@ impl PyTopic {
                 handler.get_type().name()?
             )));
         }
-        let opts = sub_options(concurrency, ordered_by_key, lossy, start)?;
+        let opts = SubArgs {
+            concurrency,
+            ordered_by_key,
+            lossy,
+            start,
+            max_in_flight_per_key,
+            rate_limit,
+            rate_burst,
+        }
+        .options()?;
         consumer::subscribe_push(
             &self.topic,
             &group,
@@ -240,15 +280,29 @@ impl PyTopic {
     }
 
     /// Creates a pull subscription (consumer group) named `group`.
-    #[pyo3(signature = (group, lossy=None, start=None), text_signature = "($self, group, lossy=False, start='latest')")]
+    #[pyo3(signature = (group, lossy=None, start=None, max_in_flight_per_key=None, rate_limit=None,
+                        rate_burst=None),
+           text_signature = "($self, group, lossy=False, start='latest', max_in_flight_per_key=0, \
+                             rate_limit=None, rate_burst=0)")]
     fn pull(
         &self,
         group: &Bound<'_, PyAny>,
         lossy: Option<&Bound<'_, PyAny>>,
         start: Option<&Bound<'_, PyAny>>,
+        max_in_flight_per_key: Option<&Bound<'_, PyAny>>,
+        rate_limit: Option<&Bound<'_, PyAny>>,
+        rate_burst: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyPullSubscription> {
         let group = args::name(group, "group")?;
-        let opts = sub_options(None, None, lossy, start)?;
+        let opts = SubArgs {
+            lossy,
+            start,
+            max_in_flight_per_key,
+            rate_limit,
+            rate_burst,
+            ..SubArgs::default()
+        }
+        .options()?;
         let sub = self.topic.subscribe_pull(&group, opts).py_err()?;
         Ok(PyPullSubscription::new(sub, self.shared.clone()))
     }

@@ -33,6 +33,7 @@ TOPIC_OPTIONS: Dict[str, Any]
 SUB_OPTIONS: Dict[str, Any]
 OVERFLOW_VALUES: Tuple[str, ...]
 START_VALUES: Tuple[str, ...]
+EXPIRED_VALUES: Tuple[str, ...]
 ERROR_CLASSES: Dict[str, Type["RingMQError"]]
 
 # BEGIN GENERATED types: written by `cargo run -p gen-surface` from ringmq-core; do not edit
@@ -86,6 +87,7 @@ class _PoolStats(TypedDict):
     target: int
     utilisation: float
 # END GENERATED types
+_Expired = Literal["dead_letter", "drop"]
 # Any object with the buffer protocol is accepted.
 _BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -216,8 +218,19 @@ class Topic:
         ordered_by_key: bool = False,
         lossy: bool = False,
         start: _Start = "latest",
+        max_in_flight_per_key: int = 0,
+        rate_limit: Optional[float] = None,
+        rate_burst: int = 0,
     ) -> PushSubscription: ...
-    def pull(self, group: str, lossy: bool = False, start: _Start = "latest") -> PullSubscription: ...
+    def pull(
+        self,
+        group: str,
+        lossy: bool = False,
+        start: _Start = "latest",
+        max_in_flight_per_key: int = 0,
+        rate_limit: Optional[float] = None,
+        rate_burst: int = 0,
+    ) -> PullSubscription: ...
     def pull_subscription(self, group: str) -> PullSubscription: ...
     def stats(self) -> _TopicStats: ...
     def subscription_stats(self) -> Dict[str, _SubStats]: ...
@@ -244,6 +257,12 @@ class Broker:
         backoff_max: float = 10.0,
         ack_timeout: float = 30.0,
         retry_capacity: int = 0,
+        max_header_bytes: int = 1024,
+        max_delayed: int = 0,
+        max_age: float = 0.0,
+        expired: _Expired = "dead_letter",
+        dedupe_window: float = 120.0,
+        dedupe_max: int = 0,
     ) -> Topic: ...
     def topic(self, name: str) -> Topic: ...
     def topic_names(self) -> List[str]: ...
@@ -273,6 +292,7 @@ __all__ = [
     "SUB_OPTIONS",
     "OVERFLOW_VALUES",
     "START_VALUES",
+    "EXPIRED_VALUES",
     "ERROR_CLASSES",
     "RingMQError",
     "Full",
