@@ -7,9 +7,10 @@ use std::time::Duration;
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
+use ringmq_core::internals::decode_ext;
 use ringmq_core::{
-    Delivery, ErrorKind, HandlerError, Message, PullSubscription, PushSubscription, SubOptions,
-    Topic,
+    Delivery, ErrorKind, HandlerError, Headers, Message, PullSubscription, PushSubscription,
+    SubOptions, Topic,
 };
 
 use crate::args;
@@ -42,6 +43,12 @@ pub struct PyMessage {
     #[pyo3(get)]
     timestamp_ns: i64,
     data: Py<PyBytes>,
+    /// The headers as a dict; `None` when the message has none (the getter
+    /// then answers a new empty dict), so that a message without headers
+    /// builds no dict.
+    headers: Option<Py<PyDict>>,
+    /// The msg_id it was published with, if any.
+    msg_id: Option<Py<PyBytes>>,
     /// `None` for a push handler's message.
     delivery: Option<Mutex<Option<Delivery>>>,
     /// For a message of a dead-letter topic: why it got there, as the
@@ -51,9 +58,34 @@ pub struct PyMessage {
     dead_letter_group: Option<String>,
 }
 
+/// The headers of a message as a dict (the last of repeated names wins), or
+/// `None` for none; its msg_id as bytes.
+#[allow(clippy::type_complexity)]
+fn extras(
+    py: Python<'_>,
+    headers: Headers<'_>,
+    msg_id: Option<&[u8]>,
+) -> PyResult<(Option<Py<PyDict>>, Option<Py<PyBytes>>)> {
+    let msg_id = msg_id.map(|id| PyBytes::new(py, id).unbind());
+    if headers.is_empty() {
+        return Ok((None, msg_id));
+    }
+    let d = PyDict::new(py);
+    for (name, value) in headers.iter() {
+        d.set_item(name, PyBytes::new(py, value))?;
+    }
+    Ok((Some(d.unbind()), msg_id))
+}
+
 impl PyMessage {
     fn pulled(py: Python<'_>, d: Delivery) -> PyResult<Py<PyMessage>> {
         let data = bytes_of(py, d.data())?.unbind();
+        let (headers, msg_id) = if d.ext().is_empty() {
+            (None, None)
+        } else {
+            let (id, h) = decode_ext(d.ext());
+            extras(py, h, id)?
+        };
         Py::new(
             py,
             PyMessage {
@@ -64,12 +96,19 @@ impl PyMessage {
                 attempt: d.attempt(),
                 timestamp_ns: d.timestamp_ns(),
                 data,
+                headers,
+                msg_id,
                 delivery: Some(Mutex::new(Some(d))),
             },
         )
     }
 
     fn pushed(py: Python<'_>, m: &Message<'_>) -> PyResult<Py<PyMessage>> {
+        let (headers, msg_id) = if m.headers.is_empty() && m.msg_id.is_none() {
+            (None, None)
+        } else {
+            extras(py, m.headers, m.msg_id)?
+        };
         Py::new(
             py,
             PyMessage {
@@ -80,6 +119,8 @@ impl PyMessage {
                 attempt: m.attempt,
                 timestamp_ns: m.timestamp_ns,
                 data: bytes_of(py, m.data)?.unbind(),
+                headers,
+                msg_id,
                 delivery: None,
             },
         )
@@ -115,6 +156,23 @@ impl PyMessage {
     #[getter]
     fn data(&self, py: Python<'_>) -> Py<PyBytes> {
         self.data.clone_ref(py)
+    }
+
+    /// The headers it was published with, as a dict of str names to bytes
+    /// values (empty for none). A name given more than once keeps only its
+    /// last value here. The same dict is answered each time.
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> Bound<'py, PyDict> {
+        match &self.headers {
+            Some(d) => d.bind(py).clone(),
+            None => PyDict::new(py),
+        }
+    }
+
+    /// The msg_id it was published with (bytes), or None.
+    #[getter]
+    fn msg_id(&self, py: Python<'_>) -> Option<Py<PyBytes>> {
+        self.msg_id.as_ref().map(|b| b.clone_ref(py))
     }
 
     /// For a message of a dead-letter topic: the failure that sent it there,

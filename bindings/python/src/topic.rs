@@ -6,7 +6,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
-use ringmq_core::{Error, ErrorKind, Interrupt, StartAt, SubOptions, Topic};
+use ringmq_core::{Error, ErrorKind, Interrupt, PublishOptions, StartAt, SubOptions, Topic};
 
 use crate::args::{self, Payload};
 use crate::broker::Shared;
@@ -154,14 +154,21 @@ impl PyTopic {
             .map(|t| self.shared.topic_handle(t))
     }
 
-    /// Publishes one message; returns its id.
-    #[pyo3(signature = (data, key=None, timeout=None), text_signature = "($self, data, key=0, timeout=None)")]
+    /// Publishes one message; returns its id (for a `msg_id` seen within
+    /// the topic's `dedupe_window`: the first publish's id, storing nothing).
+    #[pyo3(signature = (data, key=None, timeout=None, *, headers=None, msg_id=None, delay=None, ttl=None),
+           text_signature = "($self, data, key=0, timeout=None, *, headers=None, msg_id=None, delay=None, ttl=None)")]
+    #[allow(clippy::too_many_arguments)]
     fn publish(
         &self,
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         key: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        msg_id: Option<&Bound<'_, PyAny>>,
+        delay: Option<&Bound<'_, PyAny>>,
+        ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
         self.shared.raise_pending()?;
         let payload = args::payload(data)?;
@@ -169,8 +176,31 @@ impl PyTopic {
         let timeout = args::timeout(timeout)?;
         let bytes = payload.as_slice();
         let topic = &self.topic;
-        self.with_waits(py, timeout, bytes.len() >= DETACH_COPY, |t, i| {
-            topic.publish_interruptible(bytes, key, t, i)
+        let detach = bytes.len() >= DETACH_COPY;
+        if headers.is_none() && msg_id.is_none() && delay.is_none() && ttl.is_none() {
+            return self.with_waits(py, timeout, detach, |t, i| {
+                topic.publish_interruptible(bytes, key, t, i)
+            });
+        }
+        let owned = args::headers(headers)?;
+        let msg_id = args::msg_id(msg_id)?;
+        let delay = args::span(delay, "delay")?;
+        let ttl = args::span(ttl, "ttl")?;
+        let pairs: Vec<(&str, &[u8])> = owned
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        let opts = PublishOptions {
+            key,
+            timeout,
+            headers: &pairs,
+            msg_id: msg_id.as_deref(),
+            delay,
+            ttl,
+        };
+        self.with_waits(py, timeout, detach, |t, i| {
+            let o = PublishOptions { timeout: t, ..opts };
+            topic.publish_opts_interruptible(bytes, &o, i)
         })
     }
 

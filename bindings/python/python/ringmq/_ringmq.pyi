@@ -11,6 +11,7 @@ from typing import (
     Iterator,
     List,
     Literal,
+    Mapping,
     Optional,
     Tuple,
     Type,
@@ -90,6 +91,10 @@ class _PoolStats(TypedDict):
 _Expired = Literal["dead_letter", "drop"]
 # Any object with the buffer protocol is accepted.
 _BytesLike = Union[bytes, bytearray, memoryview]
+# Header values: bytes, or str (encoded UTF-8).
+_Headers = Union[
+    Mapping[str, Union[_BytesLike, str]], Iterable[Tuple[str, Union[_BytesLike, str]]]
+]
 
 class RingMQError(Exception):
     """Base class of every RingMQ error."""
@@ -137,6 +142,10 @@ class Message:
     def timestamp_ns(self) -> int: ...
     @property
     def data(self) -> bytes: ...
+    @property
+    def headers(self) -> Dict[str, bytes]: ...
+    @property
+    def msg_id(self) -> Optional[bytes]: ...
     @property
     def error(self) -> Optional[str]: ...
     @property
@@ -205,7 +214,15 @@ class Topic:
     @property
     def dead_letter_topic(self) -> Optional["Topic"]: ...
     def publish(
-        self, data: _BytesLike, key: int = 0, timeout: Optional[float] = None
+        self,
+        data: _BytesLike,
+        key: int = 0,
+        timeout: Optional[float] = None,
+        *,
+        headers: Optional[_Headers] = None,
+        msg_id: Optional[Union[bytes, str]] = None,
+        delay: Optional[float] = None,
+        ttl: Optional[float] = None,
     ) -> int: ...
     def publish_many(
         self, items: Iterable[_BytesLike], key: int = 0, timeout: Optional[float] = None
