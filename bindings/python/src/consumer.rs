@@ -478,6 +478,33 @@ impl PyPullSubscription {
         )
     }
 
+    /// Stops taking new messages (the lag grows); deliveries in flight and
+    /// retries go on. Raises Closed once unsubscribed or closed.
+    fn pause(&self) -> PyResult<()> {
+        self.sub.pause().py_err()
+    }
+
+    /// Takes new messages again after `pause()`.
+    fn resume(&self) -> PyResult<()> {
+        self.sub.resume().py_err()
+    }
+
+    /// True while paused.
+    #[getter]
+    fn paused(&self) -> bool {
+        self.sub.is_paused()
+    }
+
+    /// Why nothing would be delivered now, one text per reason (empty when
+    /// a message is there and nothing holds it back), such as "paused".
+    fn why_idle(&self) -> Vec<String> {
+        self.sub
+            .why_idle()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     /// Removes the subscription from its topic.
     fn unsubscribe(&self) -> PyResult<()> {
         self.sub.unsubscribe().py_err()
@@ -697,6 +724,33 @@ impl PyPushSubscription {
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, &[&self.topic, self.sub.group()], &self.sub.stats())
+    }
+
+    /// Stops handing new messages to the handler (the lag grows); handlers running and
+    /// retries go on. Raises Closed once unsubscribed or closed.
+    fn pause(&self) -> PyResult<()> {
+        self.sub.pause().py_err()
+    }
+
+    /// Takes new messages again after `pause()`.
+    fn resume(&self) -> PyResult<()> {
+        self.sub.resume().py_err()
+    }
+
+    /// True while paused.
+    #[getter]
+    fn paused(&self) -> bool {
+        self.sub.is_paused()
+    }
+
+    /// Why nothing would be delivered now, one text per reason (empty when
+    /// a message is there and nothing holds it back), such as "paused".
+    fn why_idle(&self) -> Vec<String> {
+        self.sub
+            .why_idle()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// Stops the handlers (those running finish first, but the caller's
