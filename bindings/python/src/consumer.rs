@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyType};
 use ringmq_core::internals::decode_ext;
 use ringmq_core::{
     Delivery, ErrorKind, HandlerError, Headers, Message, PullSubscription, PushSubscription,
@@ -547,15 +548,110 @@ fn failure_text(py: Python<'_>, e: &PyErr) -> String {
 enum Outcome {
     /// Returned: ack.
     Done,
-    /// Raised an `Exception`: nack, counted as a failure.
+    /// Raised an `Exception` (or returned an awaitable): nack, counted as a
+    /// failure.
     Failed(String),
+    /// Raised `ringmq.Retry`: retry after its delay.
+    Retry(Duration, String),
+    /// Raised `ringmq.Term`: straight to the dead-letter topic.
+    Term(String),
     /// Raised a `BaseException` that is not an `Exception`
     /// (`KeyboardInterrupt`, `SystemExit`, ...): the subscription stops and
     /// the exception goes to the main program.
     Stop(PyErr),
 }
 
-fn call_handler(py: Python<'_>, handler: &Py<PyAny>, m: &Message<'_>) -> Outcome {
+impl Outcome {
+    /// The result the engine gets.
+    fn result(self) -> Result<(), HandlerError> {
+        match self {
+            Outcome::Done => Ok(()),
+            Outcome::Failed(text) => Err(HandlerError::new(text)),
+            Outcome::Retry(delay, text) => Err(HandlerError::retry_after_with_reason(delay, text)),
+            Outcome::Term(reason) => Err(HandlerError::term(reason)),
+            Outcome::Stop(_) => unreachable!("a stop is handled before"),
+        }
+    }
+}
+
+static RETRY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static TERM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The outcome a handler chose by raising `ringmq.Retry` or `ringmq.Term`,
+/// if it raised one of them.
+fn chosen_outcome(py: Python<'_>, e: &PyErr) -> Option<Outcome> {
+    let value = e.value(py);
+    let reason = |value: &Bound<'_, PyAny>| -> Option<String> {
+        value
+            .getattr("reason")
+            .ok()
+            .filter(|r| !r.is_none())
+            .and_then(|r| r.str().ok())
+            .map(|r| r.to_string())
+    };
+    if let Ok(retry) = RETRY.import(py, "ringmq._outcomes", "Retry") {
+        if value.is_instance(retry).unwrap_or(false) {
+            let delay = value
+                .getattr("delay")
+                .and_then(|d| d.extract::<f64>())
+                .ok()
+                .and_then(|d| Duration::try_from_secs_f64(d).ok())?;
+            let text = reason(value).unwrap_or_else(|| format!("retry after {delay:?}"));
+            return Some(Outcome::Retry(delay, text));
+        }
+    }
+    if let Ok(term) = TERM.import(py, "ringmq._outcomes", "Term") {
+        if value.is_instance(term).unwrap_or(false) {
+            return Some(Outcome::Term(
+                reason(value).unwrap_or_else(|| "termed".to_owned()),
+            ));
+        }
+    }
+    None
+}
+
+/// Logs a handler's exception, with its traceback, at ERROR on the
+/// `ringmq` logger. A failure to log is reported as unraisable.
+fn log_failure(py: Python<'_>, topic: &str, group: &str, m: &Message<'_>, e: &PyErr) {
+    let logged = (|| -> PyResult<()> {
+        let logger = LOGGER.get_or_try_init(py, || {
+            py.import("logging")?
+                .call_method1("getLogger", ("ringmq",))
+                .map(Bound::unbind)
+        })?;
+        let logger = logger.bind(py);
+        if !logger.call_method1("isEnabledFor", (40,))?.is_truthy()? {
+            return Ok(());
+        }
+        let exc_info = (e.get_type(py), e.value(py), e.traceback(py));
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("exc_info", exc_info)?;
+        logger.call_method(
+            "error",
+            (
+                "handler of group %r on topic %r failed on message %d (attempt %d)",
+                group,
+                topic,
+                m.id,
+                m.attempt,
+            ),
+            Some(&kwargs),
+        )?;
+        Ok(())
+    })();
+    if let Err(err) = logged {
+        err.write_unraisable(py, None);
+    }
+}
+
+fn call_handler(
+    py: Python<'_>,
+    handler: &Py<PyAny>,
+    m: &Message<'_>,
+    topic: &str,
+    group: &str,
+) -> Outcome {
     let msg = match PyMessage::pushed(py, m) {
         Ok(msg) => msg,
         Err(e) => return Outcome::Failed(failure_text(py, &e)),
@@ -575,7 +671,13 @@ fn call_handler(py: Python<'_>, handler: &Py<PyAny>, m: &Message<'_>) -> Outcome
             }
             Outcome::Done
         }
-        Err(e) if e.is_instance_of::<PyException>(py) => Outcome::Failed(failure_text(py, &e)),
+        Err(e) if e.is_instance_of::<PyException>(py) => {
+            if let Some(chosen) = chosen_outcome(py, &e) {
+                return chosen;
+            }
+            log_failure(py, topic, group, m, &e);
+            Outcome::Failed(failure_text(py, &e))
+        }
         Err(e) => Outcome::Stop(e),
     }
 }
@@ -679,18 +781,20 @@ pub(crate) fn subscribe_push(
     let own = Arc::new(OwnHandle(Mutex::new(None)));
     let weak = Arc::downgrade(&shared);
     let own_in_handler = own.clone();
+    let (topic_name, group_name) = (topic.name().to_owned(), group.to_owned());
     let sub = topic
         .subscribe(group, opts, move |m: &Message<'_>| {
             keep_thread_state();
-            Python::try_attach(|py| match call_handler(py, &handler, m) {
-                Outcome::Done => Ok(()),
-                Outcome::Failed(text) => Err(HandlerError::new(text)),
-                Outcome::Stop(e) => {
-                    let text = failure_text(py, &e);
-                    stop(py, &own_in_handler, &weak, e);
-                    Err(HandlerError::new(text))
-                }
-            })
+            Python::try_attach(
+                |py| match call_handler(py, &handler, m, &topic_name, &group_name) {
+                    Outcome::Stop(e) => {
+                        let text = failure_text(py, &e);
+                        stop(py, &own_in_handler, &weak, e);
+                        Err(HandlerError::new(text))
+                    }
+                    outcome => outcome.result(),
+                },
+            )
             .unwrap_or_else(|| {
                 Err(HandlerError::new(
                     "the Python interpreter is not available (shutting down)",

@@ -22,6 +22,7 @@ import atexit as _atexit
 import threading as _threading  # noqa: F401
 
 from . import _ringmq
+from ._outcomes import Retry, Term
 from ._ringmq import (
     ENGINE_VERSION,
     Broker,
@@ -47,6 +48,8 @@ __all__ = [
     "PushSubscription",
     "PullSubscription",
     "Message",
+    "Retry",
+    "Term",
     "RingMQError",
     "Full",
     "Timeout",
