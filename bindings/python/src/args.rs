@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyString};
 
 use crate::errors::invalid;
 
@@ -83,6 +83,125 @@ pub(crate) fn timeout(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duratio
 /// A duration that must be finite.
 pub(crate) fn finite_seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
     seconds(obj, name)?.ok_or_else(|| invalid(format!("{name} must be finite")))
+}
+
+/// A rate in messages per second: a number (the core checks its range,
+/// so that 0, a negative number and NaN raise `InvalidArgument` there).
+pub(crate) fn rate(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<PyBool>()
+        || !(obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyInt>())
+    {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a number of messages per second or None, not {}",
+            type_name(obj)
+        )));
+    }
+    obj.extract()
+}
+
+/// A delay or a ttl of a publish, in seconds: a finite non-negative
+/// number; `None` (or absent) for none.
+pub(crate) fn span(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Duration>> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(None),
+        Some(o) => match seconds(o, name)? {
+            Some(d) => Ok(Some(d)),
+            None => Err(invalid(format!(
+                "{name} must be a finite number of seconds"
+            ))),
+        },
+    }
+}
+
+/// Bytes given as bytes-like or str (encoded UTF-8), copied.
+fn bytes_or_str(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s
+            .to_cow()
+            .map(|s| s.as_bytes().to_vec())
+            .map_err(|_| invalid(format!("{what} is not valid UTF-8 (lone surrogates)")));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be bytes or str, not {}",
+            type_name(obj)
+        )));
+    }
+    match payload_slow(obj) {
+        Ok(p) => Ok(p.as_slice().to_vec()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{what} must be bytes or str, not {}",
+            type_name(obj)
+        ))),
+    }
+}
+
+/// A msg_id: bytes or str (UTF-8); `None` (or absent) for none.
+pub(crate) fn msg_id(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<u8>>> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(None),
+        Some(o) => bytes_or_str(o, "msg_id").map(Some),
+    }
+}
+
+/// Headers: a dict, or an iterable of `(name, value)` pairs, of str names
+/// and bytes or str values (str encoded UTF-8), in order; `None` (or
+/// absent) for none.
+pub(crate) fn headers(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Vec<u8>)>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let pair = |name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| -> PyResult<(String, Vec<u8>)> {
+        let name = match name.cast::<PyString>() {
+            Ok(n) => n
+                .to_cow()
+                .map_err(|_| invalid("a header name is not valid UTF-8 (lone surrogates)"))?
+                .into_owned(),
+            Err(_) => {
+                return Err(PyTypeError::new_err(format!(
+                    "header names must be str, not {}",
+                    type_name(name)
+                )))
+            }
+        };
+        let value = bytes_or_str(value, &format!("the value of header {name:?}"))?;
+        Ok((name, value))
+    };
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return d.iter().map(|(k, v)| pair(&k, &v)).collect();
+    }
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(format!(
+            "headers must be a dict or a list of (name, value) pairs, not {}",
+            type_name(obj)
+        )));
+    }
+    let iter = obj.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "headers must be a dict or a list of (name, value) pairs, not {}",
+            type_name(obj)
+        ))
+    })?;
+    let mut out = Vec::new();
+    for (i, item) in iter.enumerate() {
+        let item = item?;
+        let bad = || {
+            PyTypeError::new_err(format!(
+                "headers item {i} must be a (name, value) pair, not {}",
+                type_name(&item)
+            ))
+        };
+        if item.is_instance_of::<PyString>() || item.is_instance_of::<PyBytes>() {
+            return Err(bad());
+        }
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+            item.extract().map_err(|_| bad())?;
+        out.push(pair(&name, &value)?);
+    }
+    Ok(out)
 }
 
 /// A name: a str.

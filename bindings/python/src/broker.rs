@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
-use ringmq_core::{Broker, BrokerOptions, CloseReport, Overflow, TopicOptions};
+use ringmq_core::{Broker, BrokerOptions, CloseReport, Expired, Overflow, TopicOptions};
 
 use crate::args;
 use crate::errors::IntoPyResult;
@@ -162,10 +162,13 @@ impl PyBroker {
 
     /// Creates topic `name` and its dead-letter topic `<name>.dlq`.
     #[pyo3(signature = (name, capacity=None, slot_size=None, overflow=None, max_attempts=None,
-                        backoff_base=None, backoff_max=None, ack_timeout=None, retry_capacity=None),
+                        backoff_base=None, backoff_max=None, ack_timeout=None, retry_capacity=None,
+                        max_header_bytes=None, max_delayed=None, max_age=None, expired=None,
+                        dedupe_window=None, dedupe_max=None),
            text_signature = "($self, name, capacity=1024, slot_size=256, overflow='block', \
                              max_attempts=4, backoff_base=0.1, backoff_max=10.0, ack_timeout=30.0, \
-                             retry_capacity=0)")]
+                             retry_capacity=0, max_header_bytes=1024, max_delayed=0, max_age=0.0, \
+                             expired='dead_letter', dedupe_window=120.0, dedupe_max=0)")]
     #[allow(clippy::too_many_arguments)]
     fn create_topic(
         &self,
@@ -178,6 +181,12 @@ impl PyBroker {
         backoff_max: Option<Bound<'_, PyAny>>,
         ack_timeout: Option<Bound<'_, PyAny>>,
         retry_capacity: Option<Bound<'_, PyAny>>,
+        max_header_bytes: Option<Bound<'_, PyAny>>,
+        max_delayed: Option<Bound<'_, PyAny>>,
+        max_age: Option<Bound<'_, PyAny>>,
+        expired: Option<Bound<'_, PyAny>>,
+        dedupe_window: Option<Bound<'_, PyAny>>,
+        dedupe_max: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyTopic> {
         let name = args::name(&name, "topic")?;
         let mut o = TopicOptions::default();
@@ -204,6 +213,24 @@ impl PyBroker {
         }
         if let Some(v) = opt(&retry_capacity) {
             o.retry_capacity = args::uint(v, "retry_capacity", u32::MAX as u64)? as usize;
+        }
+        if let Some(v) = opt(&max_header_bytes) {
+            o.max_header_bytes = args::uint(v, "max_header_bytes", u32::MAX as u64)? as usize;
+        }
+        if let Some(v) = opt(&max_delayed) {
+            o.max_delayed = args::uint(v, "max_delayed", u32::MAX as u64)? as usize;
+        }
+        if let Some(v) = opt(&max_age) {
+            o.max_age = args::finite_seconds(v, "max_age")?;
+        }
+        if let Some(v) = opt(&expired) {
+            o.expired = args::choice(v, "expired", Expired::parse)?;
+        }
+        if let Some(v) = opt(&dedupe_window) {
+            o.dedupe_window = args::finite_seconds(v, "dedupe_window")?;
+        }
+        if let Some(v) = opt(&dedupe_max) {
+            o.dedupe_max = args::uint(v, "dedupe_max", u32::MAX as u64)? as usize;
         }
         let topic = self.shared.broker.create_topic(&name, o).py_err()?;
         Ok(self.shared.topic_handle(topic))

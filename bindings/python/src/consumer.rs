@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyType};
+use ringmq_core::internals::decode_ext;
 use ringmq_core::{
-    Delivery, ErrorKind, HandlerError, Message, PullSubscription, PushSubscription, SubOptions,
-    Topic,
+    Delivery, ErrorKind, HandlerError, Headers, Message, PullSubscription, PushSubscription,
+    SubOptions, Topic,
 };
 
 use crate::args;
@@ -42,6 +44,12 @@ pub struct PyMessage {
     #[pyo3(get)]
     timestamp_ns: i64,
     data: Py<PyBytes>,
+    /// The headers as a dict; `None` when the message has none (the getter
+    /// then answers a new empty dict), so that a message without headers
+    /// builds no dict.
+    headers: Option<Py<PyDict>>,
+    /// The msg_id it was published with, if any.
+    msg_id: Option<Py<PyBytes>>,
     /// `None` for a push handler's message.
     delivery: Option<Mutex<Option<Delivery>>>,
     /// For a message of a dead-letter topic: why it got there, as the
@@ -51,9 +59,34 @@ pub struct PyMessage {
     dead_letter_group: Option<String>,
 }
 
+/// The headers of a message as a dict (the last of repeated names wins), or
+/// `None` for none; its msg_id as bytes.
+#[allow(clippy::type_complexity)]
+fn extras(
+    py: Python<'_>,
+    headers: Headers<'_>,
+    msg_id: Option<&[u8]>,
+) -> PyResult<(Option<Py<PyDict>>, Option<Py<PyBytes>>)> {
+    let msg_id = msg_id.map(|id| PyBytes::new(py, id).unbind());
+    if headers.is_empty() {
+        return Ok((None, msg_id));
+    }
+    let d = PyDict::new(py);
+    for (name, value) in headers.iter() {
+        d.set_item(name, PyBytes::new(py, value))?;
+    }
+    Ok((Some(d.unbind()), msg_id))
+}
+
 impl PyMessage {
     fn pulled(py: Python<'_>, d: Delivery) -> PyResult<Py<PyMessage>> {
         let data = bytes_of(py, d.data())?.unbind();
+        let (headers, msg_id) = if d.ext().is_empty() {
+            (None, None)
+        } else {
+            let (id, h) = decode_ext(d.ext());
+            extras(py, h, id)?
+        };
         Py::new(
             py,
             PyMessage {
@@ -64,12 +97,19 @@ impl PyMessage {
                 attempt: d.attempt(),
                 timestamp_ns: d.timestamp_ns(),
                 data,
+                headers,
+                msg_id,
                 delivery: Some(Mutex::new(Some(d))),
             },
         )
     }
 
     fn pushed(py: Python<'_>, m: &Message<'_>) -> PyResult<Py<PyMessage>> {
+        let (headers, msg_id) = if m.headers.is_empty() && m.msg_id.is_none() {
+            (None, None)
+        } else {
+            extras(py, m.headers, m.msg_id)?
+        };
         Py::new(
             py,
             PyMessage {
@@ -80,6 +120,8 @@ impl PyMessage {
                 attempt: m.attempt,
                 timestamp_ns: m.timestamp_ns,
                 data: bytes_of(py, m.data)?.unbind(),
+                headers,
+                msg_id,
                 delivery: None,
             },
         )
@@ -115,6 +157,23 @@ impl PyMessage {
     #[getter]
     fn data(&self, py: Python<'_>) -> Py<PyBytes> {
         self.data.clone_ref(py)
+    }
+
+    /// The headers it was published with, as a dict of str names to bytes
+    /// values (empty for none). A name given more than once keeps only its
+    /// last value here. The same dict is answered each time.
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> Bound<'py, PyDict> {
+        match &self.headers {
+            Some(d) => d.bind(py).clone(),
+            None => PyDict::new(py),
+        }
+    }
+
+    /// The msg_id it was published with (bytes), or None.
+    #[getter]
+    fn msg_id(&self, py: Python<'_>) -> Option<Py<PyBytes>> {
+        self.msg_id.as_ref().map(|b| b.clone_ref(py))
     }
 
     /// For a message of a dead-letter topic: the failure that sent it there,
@@ -420,6 +479,33 @@ impl PyPullSubscription {
         )
     }
 
+    /// Stops taking new messages (the lag grows); deliveries in flight and
+    /// retries go on. Raises Closed once unsubscribed or closed.
+    fn pause(&self) -> PyResult<()> {
+        self.sub.pause().py_err()
+    }
+
+    /// Takes new messages again after `pause()`.
+    fn resume(&self) -> PyResult<()> {
+        self.sub.resume().py_err()
+    }
+
+    /// True while paused.
+    #[getter]
+    fn paused(&self) -> bool {
+        self.sub.is_paused()
+    }
+
+    /// Why nothing would be delivered now, one text per reason (empty when
+    /// a message is there and nothing holds it back), such as "paused".
+    fn why_idle(&self) -> Vec<String> {
+        self.sub
+            .why_idle()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     /// Removes the subscription from its topic.
     fn unsubscribe(&self) -> PyResult<()> {
         self.sub.unsubscribe().py_err()
@@ -462,15 +548,110 @@ fn failure_text(py: Python<'_>, e: &PyErr) -> String {
 enum Outcome {
     /// Returned: ack.
     Done,
-    /// Raised an `Exception`: nack, counted as a failure.
+    /// Raised an `Exception` (or returned an awaitable): nack, counted as a
+    /// failure.
     Failed(String),
+    /// Raised `ringmq.Retry`: retry after its delay.
+    Retry(Duration, String),
+    /// Raised `ringmq.Term`: straight to the dead-letter topic.
+    Term(String),
     /// Raised a `BaseException` that is not an `Exception`
     /// (`KeyboardInterrupt`, `SystemExit`, ...): the subscription stops and
     /// the exception goes to the main program.
     Stop(PyErr),
 }
 
-fn call_handler(py: Python<'_>, handler: &Py<PyAny>, m: &Message<'_>) -> Outcome {
+impl Outcome {
+    /// The result the engine gets.
+    fn result(self) -> Result<(), HandlerError> {
+        match self {
+            Outcome::Done => Ok(()),
+            Outcome::Failed(text) => Err(HandlerError::new(text)),
+            Outcome::Retry(delay, text) => Err(HandlerError::retry_after_with_reason(delay, text)),
+            Outcome::Term(reason) => Err(HandlerError::term(reason)),
+            Outcome::Stop(_) => unreachable!("a stop is handled before"),
+        }
+    }
+}
+
+static RETRY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static TERM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The outcome a handler chose by raising `ringmq.Retry` or `ringmq.Term`,
+/// if it raised one of them.
+fn chosen_outcome(py: Python<'_>, e: &PyErr) -> Option<Outcome> {
+    let value = e.value(py);
+    let reason = |value: &Bound<'_, PyAny>| -> Option<String> {
+        value
+            .getattr("reason")
+            .ok()
+            .filter(|r| !r.is_none())
+            .and_then(|r| r.str().ok())
+            .map(|r| r.to_string())
+    };
+    if let Ok(retry) = RETRY.import(py, "ringmq._outcomes", "Retry") {
+        if value.is_instance(retry).unwrap_or(false) {
+            let delay = value
+                .getattr("delay")
+                .and_then(|d| d.extract::<f64>())
+                .ok()
+                .and_then(|d| Duration::try_from_secs_f64(d).ok())?;
+            let text = reason(value).unwrap_or_else(|| format!("retry after {delay:?}"));
+            return Some(Outcome::Retry(delay, text));
+        }
+    }
+    if let Ok(term) = TERM.import(py, "ringmq._outcomes", "Term") {
+        if value.is_instance(term).unwrap_or(false) {
+            return Some(Outcome::Term(
+                reason(value).unwrap_or_else(|| "termed".to_owned()),
+            ));
+        }
+    }
+    None
+}
+
+/// Logs a handler's exception, with its traceback, at ERROR on the
+/// `ringmq` logger. A failure to log is reported as unraisable.
+fn log_failure(py: Python<'_>, topic: &str, group: &str, m: &Message<'_>, e: &PyErr) {
+    let logged = (|| -> PyResult<()> {
+        let logger = LOGGER.get_or_try_init(py, || {
+            py.import("logging")?
+                .call_method1("getLogger", ("ringmq",))
+                .map(Bound::unbind)
+        })?;
+        let logger = logger.bind(py);
+        if !logger.call_method1("isEnabledFor", (40,))?.is_truthy()? {
+            return Ok(());
+        }
+        let exc_info = (e.get_type(py), e.value(py), e.traceback(py));
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("exc_info", exc_info)?;
+        logger.call_method(
+            "error",
+            (
+                "handler of group %r on topic %r failed on message %d (attempt %d)",
+                group,
+                topic,
+                m.id,
+                m.attempt,
+            ),
+            Some(&kwargs),
+        )?;
+        Ok(())
+    })();
+    if let Err(err) = logged {
+        err.write_unraisable(py, None);
+    }
+}
+
+fn call_handler(
+    py: Python<'_>,
+    handler: &Py<PyAny>,
+    m: &Message<'_>,
+    topic: &str,
+    group: &str,
+) -> Outcome {
     let msg = match PyMessage::pushed(py, m) {
         Ok(msg) => msg,
         Err(e) => return Outcome::Failed(failure_text(py, &e)),
@@ -490,7 +671,13 @@ fn call_handler(py: Python<'_>, handler: &Py<PyAny>, m: &Message<'_>) -> Outcome
             }
             Outcome::Done
         }
-        Err(e) if e.is_instance_of::<PyException>(py) => Outcome::Failed(failure_text(py, &e)),
+        Err(e) if e.is_instance_of::<PyException>(py) => {
+            if let Some(chosen) = chosen_outcome(py, &e) {
+                return chosen;
+            }
+            log_failure(py, topic, group, m, &e);
+            Outcome::Failed(failure_text(py, &e))
+        }
         Err(e) => Outcome::Stop(e),
     }
 }
@@ -594,21 +781,23 @@ pub(crate) fn subscribe_push(
     let own = Arc::new(OwnHandle(Mutex::new(None)));
     let weak = Arc::downgrade(&shared);
     let own_in_handler = own.clone();
+    let (topic_name, group_name) = (topic.name().to_owned(), group.to_owned());
     let sub = topic
         .subscribe(group, opts, move |m: &Message<'_>| {
             keep_thread_state();
-            Python::try_attach(|py| match call_handler(py, &handler, m) {
-                Outcome::Done => Ok(()),
-                Outcome::Failed(text) => Err(HandlerError(text)),
-                Outcome::Stop(e) => {
-                    let text = failure_text(py, &e);
-                    stop(py, &own_in_handler, &weak, e);
-                    Err(HandlerError(text))
-                }
-            })
+            Python::try_attach(
+                |py| match call_handler(py, &handler, m, &topic_name, &group_name) {
+                    Outcome::Stop(e) => {
+                        let text = failure_text(py, &e);
+                        stop(py, &own_in_handler, &weak, e);
+                        Err(HandlerError::new(text))
+                    }
+                    outcome => outcome.result(),
+                },
+            )
             .unwrap_or_else(|| {
-                Err(HandlerError(
-                    "the Python interpreter is not available (shutting down)".to_owned(),
+                Err(HandlerError::new(
+                    "the Python interpreter is not available (shutting down)",
                 ))
             })
         })
@@ -639,6 +828,33 @@ impl PyPushSubscription {
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, &[&self.topic, self.sub.group()], &self.sub.stats())
+    }
+
+    /// Stops handing new messages to the handler (the lag grows); handlers running and
+    /// retries go on. Raises Closed once unsubscribed or closed.
+    fn pause(&self) -> PyResult<()> {
+        self.sub.pause().py_err()
+    }
+
+    /// Takes new messages again after `pause()`.
+    fn resume(&self) -> PyResult<()> {
+        self.sub.resume().py_err()
+    }
+
+    /// True while paused.
+    #[getter]
+    fn paused(&self) -> bool {
+        self.sub.is_paused()
+    }
+
+    /// Why nothing would be delivered now, one text per reason (empty when
+    /// a message is there and nothing holds it back), such as "paused".
+    fn why_idle(&self) -> Vec<String> {
+        self.sub
+            .why_idle()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// Stops the handlers (those running finish first, but the caller's

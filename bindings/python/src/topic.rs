@@ -6,7 +6,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
-use ringmq_core::{Error, ErrorKind, Interrupt, StartAt, SubOptions, Topic};
+use ringmq_core::{Error, ErrorKind, Interrupt, PublishOptions, StartAt, SubOptions, Topic};
 
 use crate::args::{self, Payload};
 use crate::broker::Shared;
@@ -68,26 +68,50 @@ fn tried_once() -> &'static Interrupt {
     })
 }
 
-fn sub_options(
-    concurrency: Option<&Bound<'_, PyAny>>,
-    ordered_by_key: Option<&Bound<'_, PyAny>>,
-    lossy: Option<&Bound<'_, PyAny>>,
-    start: Option<&Bound<'_, PyAny>>,
-) -> PyResult<SubOptions> {
-    let mut o = SubOptions::default();
-    if let Some(v) = concurrency.filter(|v| !v.is_none()) {
-        o.concurrency = args::uint(v, "concurrency", 65_536)? as usize;
+/// The subscription options a call takes as keyword arguments (`None` for
+/// each one left out).
+#[derive(Default)]
+struct SubArgs<'a, 'py> {
+    concurrency: Option<&'a Bound<'py, PyAny>>,
+    ordered_by_key: Option<&'a Bound<'py, PyAny>>,
+    lossy: Option<&'a Bound<'py, PyAny>>,
+    start: Option<&'a Bound<'py, PyAny>>,
+    max_in_flight_per_key: Option<&'a Bound<'py, PyAny>>,
+    rate_limit: Option<&'a Bound<'py, PyAny>>,
+    rate_burst: Option<&'a Bound<'py, PyAny>>,
+}
+
+fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+    v.filter(|v| !v.is_none())
+}
+
+impl SubArgs<'_, '_> {
+    fn options(&self) -> PyResult<SubOptions> {
+        let mut o = SubOptions::default();
+        if let Some(v) = given(self.concurrency) {
+            o.concurrency = args::uint(v, "concurrency", 65_536)? as usize;
+        }
+        if let Some(v) = given(self.ordered_by_key) {
+            o.ordered_by_key = args::flag(v, "ordered_by_key")?;
+        }
+        if let Some(v) = given(self.lossy) {
+            o.lossy = args::flag(v, "lossy")?;
+        }
+        if let Some(v) = given(self.start) {
+            o.start = args::choice(v, "start", StartAt::parse)?;
+        }
+        if let Some(v) = given(self.max_in_flight_per_key) {
+            o.max_in_flight_per_key =
+                args::uint(v, "max_in_flight_per_key", u32::MAX as u64)? as u32;
+        }
+        if let Some(v) = given(self.rate_limit) {
+            o.rate_limit = Some(args::rate(v, "rate_limit")?);
+        }
+        if let Some(v) = given(self.rate_burst) {
+            o.rate_burst = args::uint(v, "rate_burst", u32::MAX as u64)? as u32;
+        }
+        Ok(o)
     }
-    if let Some(v) = ordered_by_key.filter(|v| !v.is_none()) {
-        o.ordered_by_key = args::flag(v, "ordered_by_key")?;
-    }
-    if let Some(v) = lossy.filter(|v| !v.is_none()) {
-        o.lossy = args::flag(v, "lossy")?;
-    }
-    if let Some(v) = start.filter(|v| !v.is_none()) {
-        o.start = args::choice(v, "start", StartAt::parse)?;
-    }
-    Ok(o)
 }
 
 #[pymethods]
@@ -130,14 +154,21 @@ impl PyTopic {
             .map(|t| self.shared.topic_handle(t))
     }
 
-    /// Publishes one message; returns its id.
-    #[pyo3(signature = (data, key=None, timeout=None), text_signature = "($self, data, key=0, timeout=None)")]
+    /// Publishes one message; returns its id (for a `msg_id` seen within
+    /// the topic's `dedupe_window`: the first publish's id, storing nothing).
+    #[pyo3(signature = (data, key=None, timeout=None, *, headers=None, msg_id=None, delay=None, ttl=None),
+           text_signature = "($self, data, key=0, timeout=None, *, headers=None, msg_id=None, delay=None, ttl=None)")]
+    #[allow(clippy::too_many_arguments)]
     fn publish(
         &self,
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         key: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        msg_id: Option<&Bound<'_, PyAny>>,
+        delay: Option<&Bound<'_, PyAny>>,
+        ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
         self.shared.raise_pending()?;
         let payload = args::payload(data)?;
@@ -145,8 +176,31 @@ impl PyTopic {
         let timeout = args::timeout(timeout)?;
         let bytes = payload.as_slice();
         let topic = &self.topic;
-        self.with_waits(py, timeout, bytes.len() >= DETACH_COPY, |t, i| {
-            topic.publish_interruptible(bytes, key, t, i)
+        let detach = bytes.len() >= DETACH_COPY;
+        if headers.is_none() && msg_id.is_none() && delay.is_none() && ttl.is_none() {
+            return self.with_waits(py, timeout, detach, |t, i| {
+                topic.publish_interruptible(bytes, key, t, i)
+            });
+        }
+        let owned = args::headers(headers)?;
+        let msg_id = args::msg_id(msg_id)?;
+        let delay = args::span(delay, "delay")?;
+        let ttl = args::span(ttl, "ttl")?;
+        let pairs: Vec<(&str, &[u8])> = owned
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        let opts = PublishOptions {
+            key,
+            timeout,
+            headers: &pairs,
+            msg_id: msg_id.as_deref(),
+            delay,
+            ttl,
+        };
+        self.with_waits(py, timeout, detach, |t, i| {
+            let o = PublishOptions { timeout: t, ..opts };
+            topic.publish_opts_interruptible(bytes, &o, i)
         })
     }
 
@@ -212,7 +266,11 @@ impl PyTopic {
 
     /// Creates a push subscription: `handler(msg)` runs on the broker's pool
     /// for each message; returning acks, raising nacks.
-    #[pyo3(signature = (group, handler, concurrency=None, ordered_by_key=None, lossy=None, start=None), text_signature = "($self, group, handler, concurrency=1, ordered_by_key=False, lossy=False, start='latest')")]
+    #[pyo3(signature = (group, handler, concurrency=None, ordered_by_key=None, lossy=None, start=None,
+                        max_in_flight_per_key=None, rate_limit=None, rate_burst=None),
+           text_signature = "($self, group, handler, concurrency=1, ordered_by_key=False, lossy=False, \
+                             start='latest', max_in_flight_per_key=0, rate_limit=None, rate_burst=0)")]
+    #[allow(clippy::too_many_arguments)]
     fn subscribe(
         &self,
         group: &Bound<'_, PyAny>,
@@ -221,6 +279,9 @@ impl PyTopic {
         ordered_by_key: Option<&Bound<'_, PyAny>>,
         lossy: Option<&Bound<'_, PyAny>>,
         start: Option<&Bound<'_, PyAny>>,
+        max_in_flight_per_key: Option<&Bound<'_, PyAny>>,
+        rate_limit: Option<&Bound<'_, PyAny>>,
+        rate_burst: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyPushSubscription> {
         let group = args::name(group, "group")?;
         if !handler.is_callable() {
@@ -229,7 +290,16 @@ impl PyTopic {
                 handler.get_type().name()?
             )));
         }
-        let opts = sub_options(concurrency, ordered_by_key, lossy, start)?;
+        let opts = SubArgs {
+            concurrency,
+            ordered_by_key,
+            lossy,
+            start,
+            max_in_flight_per_key,
+            rate_limit,
+            rate_burst,
+        }
+        .options()?;
         consumer::subscribe_push(
             &self.topic,
             &group,
@@ -240,15 +310,29 @@ impl PyTopic {
     }
 
     /// Creates a pull subscription (consumer group) named `group`.
-    #[pyo3(signature = (group, lossy=None, start=None), text_signature = "($self, group, lossy=False, start='latest')")]
+    #[pyo3(signature = (group, lossy=None, start=None, max_in_flight_per_key=None, rate_limit=None,
+                        rate_burst=None),
+           text_signature = "($self, group, lossy=False, start='latest', max_in_flight_per_key=0, \
+                             rate_limit=None, rate_burst=0)")]
     fn pull(
         &self,
         group: &Bound<'_, PyAny>,
         lossy: Option<&Bound<'_, PyAny>>,
         start: Option<&Bound<'_, PyAny>>,
+        max_in_flight_per_key: Option<&Bound<'_, PyAny>>,
+        rate_limit: Option<&Bound<'_, PyAny>>,
+        rate_burst: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyPullSubscription> {
         let group = args::name(group, "group")?;
-        let opts = sub_options(None, None, lossy, start)?;
+        let opts = SubArgs {
+            lossy,
+            start,
+            max_in_flight_per_key,
+            rate_limit,
+            rate_burst,
+            ..SubArgs::default()
+        }
+        .options()?;
         let sub = self.topic.subscribe_pull(&group, opts).py_err()?;
         Ok(PyPullSubscription::new(sub, self.shared.clone()))
     }

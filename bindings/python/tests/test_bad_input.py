@@ -180,3 +180,47 @@ def test_use_after_close(mq):
         mq.topic("t")
     with pytest.raises(ringmq.Closed):
         t.pull("g2")
+
+
+def test_bad_message_options_publish_nothing(mq):
+    t = mq.create_topic("t", max_header_bytes=64)
+    sub = t.pull("g")
+    bad = [
+        (dict(headers={"big": b"x" * 64}), ringmq.TooLarge, "max_header_bytes"),
+        (dict(msg_id=b"x" * 129), ringmq.TooLarge, "msg_id"),
+        (dict(msg_id=b""), ringmq.InvalidArgument, "msg_id"),
+        (dict(delay=-1), ringmq.InvalidArgument, "delay"),
+        (dict(delay=float("nan")), ringmq.InvalidArgument, "delay"),
+        (dict(delay=float("inf")), ringmq.InvalidArgument, "delay"),
+        (dict(ttl=-0.5), ringmq.InvalidArgument, "ttl"),
+        (dict(ttl=0), ringmq.InvalidArgument, "ttl"),
+        (dict(delay="1"), TypeError, "delay"),
+        (dict(headers={1: b"x"}), TypeError, "header names"),
+        (dict(headers={"a": 1}), TypeError, "header"),
+        (dict(headers=["a"]), TypeError, "pair"),
+        (dict(headers=b"a"), TypeError, "headers"),
+        (dict(headers={"": b"x"}), ringmq.InvalidArgument, "empty name"),
+        (dict(msg_id=7), TypeError, "msg_id"),
+    ]
+    for kwargs, exc, text in bad:
+        with pytest.raises(exc, match=text):
+            t.publish(b"x", **kwargs)
+    assert t.stats()["published"] == 0
+    assert sub.poll(timeout=0) is None
+    assert t.publish(b"x", headers={"ok": b"x" * 56}, msg_id=b"y" * 128) == 0
+
+
+def test_bad_new_subscription_options(mq):
+    t = mq.create_topic("t")
+    for rate in (0, -1.0, float("nan")):
+        with pytest.raises(ringmq.InvalidArgument, match="rate_limit"):
+            t.pull("g", rate_limit=rate)
+        with pytest.raises(ringmq.InvalidArgument, match="rate_limit"):
+            t.subscribe("g", print, rate_limit=rate)
+    with pytest.raises(TypeError, match="rate_limit"):
+        t.pull("g", rate_limit="10")
+    with pytest.raises(ringmq.InvalidArgument, match="max_in_flight_per_key"):
+        t.pull("g", max_in_flight_per_key=-1)
+    assert t.stats()["subscriptions"] == 0
+    t.pull("g", rate_limit=1000.5, rate_burst=10, max_in_flight_per_key=2)
+    assert t.stats()["subscriptions"] == 1

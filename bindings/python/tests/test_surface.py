@@ -94,7 +94,7 @@ def test_option_signatures_follow_the_tables():
     assert [p for p in broker if p != "cls"] == list(_ringmq.BROKER_OPTIONS)
     # pull takes the options that apply to pulling.
     pull = inspect.signature(ringmq.Topic.pull).parameters
-    for name in ("lossy", "start"):
+    for name in ("lossy", "start", "max_in_flight_per_key", "rate_limit", "rate_burst"):
         assert pull[name].default == _ringmq.SUB_OPTIONS[name]
 
 
@@ -107,6 +107,7 @@ def test_enum_spellings_are_the_engines(mq):
 
     assert literal("_Overflow") == _ringmq.OVERFLOW_VALUES
     assert literal("_Start") == _ringmq.START_VALUES
+    assert literal("_Expired") == _ringmq.EXPIRED_VALUES
     for i, overflow in enumerate(_ringmq.OVERFLOW_VALUES):
         assert mq.create_topic(f"o{i}", overflow=overflow).overflow == overflow
     t = mq.create_topic("starts")

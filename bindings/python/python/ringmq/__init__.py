@@ -14,6 +14,7 @@ dead letters, backpressure and metrics, inside this process::
 """
 
 import atexit as _atexit
+import logging as _logging
 
 # Imported here, on the importing thread, so that a handler that raises
 # KeyboardInterrupt can find the main thread to interrupt without importing
@@ -22,6 +23,7 @@ import atexit as _atexit
 import threading as _threading  # noqa: F401
 
 from . import _ringmq
+from ._outcomes import Retry, Term
 from ._ringmq import (
     ENGINE_VERSION,
     Broker,
@@ -47,6 +49,8 @@ __all__ = [
     "PushSubscription",
     "PullSubscription",
     "Message",
+    "Retry",
+    "Term",
     "RingMQError",
     "Full",
     "Timeout",
@@ -59,6 +63,11 @@ __all__ = [
     "ENGINE_VERSION",
     "__version__",
 ]
+
+# Push handlers' exceptions are logged at ERROR on this logger, with their
+# tracebacks; as for any library, nothing is printed until the application
+# configures logging (logging.basicConfig() or a handler of its own).
+_logging.getLogger("ringmq").addHandler(_logging.NullHandler())
 
 # Stop every broker's threads before the interpreter shuts down, so that no
 # pool thread tries to run a Python handler in a finalizing interpreter.

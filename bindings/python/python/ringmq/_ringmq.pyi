@@ -11,6 +11,7 @@ from typing import (
     Iterator,
     List,
     Literal,
+    Mapping,
     Optional,
     Tuple,
     Type,
@@ -33,6 +34,7 @@ TOPIC_OPTIONS: Dict[str, Any]
 SUB_OPTIONS: Dict[str, Any]
 OVERFLOW_VALUES: Tuple[str, ...]
 START_VALUES: Tuple[str, ...]
+EXPIRED_VALUES: Tuple[str, ...]
 ERROR_CLASSES: Dict[str, Type["RingMQError"]]
 
 # BEGIN GENERATED types: written by `cargo run -p gen-surface` from ringmq-core; do not edit
@@ -86,8 +88,13 @@ class _PoolStats(TypedDict):
     target: int
     utilisation: float
 # END GENERATED types
+_Expired = Literal["dead_letter", "drop"]
 # Any object with the buffer protocol is accepted.
 _BytesLike = Union[bytes, bytearray, memoryview]
+# Header values: bytes, or str (encoded UTF-8).
+_Headers = Union[
+    Mapping[str, Union[_BytesLike, str]], Iterable[Tuple[str, Union[_BytesLike, str]]]
+]
 
 class RingMQError(Exception):
     """Base class of every RingMQ error."""
@@ -136,6 +143,10 @@ class Message:
     @property
     def data(self) -> bytes: ...
     @property
+    def headers(self) -> Dict[str, bytes]: ...
+    @property
+    def msg_id(self) -> Optional[bytes]: ...
+    @property
     def error(self) -> Optional[str]: ...
     @property
     def dead_letter_group(self) -> Optional[str]: ...
@@ -161,6 +172,11 @@ class PullSubscription:
         self, max: int, timeout: Optional[float], interrupt: _Interrupt
     ) -> List[Message]: ...
     def ack_all(self, messages: Iterable[Message]) -> int: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    @property
+    def paused(self) -> bool: ...
+    def why_idle(self) -> List[str]: ...
     def __iter__(self) -> Iterator[Message]: ...
     def __next__(self) -> Message: ...
     def poll_async(
@@ -181,6 +197,11 @@ class PushSubscription:
     def group(self) -> str: ...
     @property
     def topic(self) -> str: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    @property
+    def paused(self) -> bool: ...
+    def why_idle(self) -> List[str]: ...
     def stats(self) -> _SubStats: ...
     def unsubscribe(self) -> None: ...
 
@@ -203,7 +224,15 @@ class Topic:
     @property
     def dead_letter_topic(self) -> Optional["Topic"]: ...
     def publish(
-        self, data: _BytesLike, key: int = 0, timeout: Optional[float] = None
+        self,
+        data: _BytesLike,
+        key: int = 0,
+        timeout: Optional[float] = None,
+        *,
+        headers: Optional[_Headers] = None,
+        msg_id: Optional[Union[bytes, str]] = None,
+        delay: Optional[float] = None,
+        ttl: Optional[float] = None,
     ) -> int: ...
     def publish_many(
         self, items: Iterable[_BytesLike], key: int = 0, timeout: Optional[float] = None
@@ -216,8 +245,19 @@ class Topic:
         ordered_by_key: bool = False,
         lossy: bool = False,
         start: _Start = "latest",
+        max_in_flight_per_key: int = 0,
+        rate_limit: Optional[float] = None,
+        rate_burst: int = 0,
     ) -> PushSubscription: ...
-    def pull(self, group: str, lossy: bool = False, start: _Start = "latest") -> PullSubscription: ...
+    def pull(
+        self,
+        group: str,
+        lossy: bool = False,
+        start: _Start = "latest",
+        max_in_flight_per_key: int = 0,
+        rate_limit: Optional[float] = None,
+        rate_burst: int = 0,
+    ) -> PullSubscription: ...
     def pull_subscription(self, group: str) -> PullSubscription: ...
     def stats(self) -> _TopicStats: ...
     def subscription_stats(self) -> Dict[str, _SubStats]: ...
@@ -244,6 +284,12 @@ class Broker:
         backoff_max: float = 10.0,
         ack_timeout: float = 30.0,
         retry_capacity: int = 0,
+        max_header_bytes: int = 1024,
+        max_delayed: int = 0,
+        max_age: float = 0.0,
+        expired: _Expired = "dead_letter",
+        dedupe_window: float = 120.0,
+        dedupe_max: int = 0,
     ) -> Topic: ...
     def topic(self, name: str) -> Topic: ...
     def topic_names(self) -> List[str]: ...
@@ -273,6 +319,7 @@ __all__ = [
     "SUB_OPTIONS",
     "OVERFLOW_VALUES",
     "START_VALUES",
+    "EXPIRED_VALUES",
     "ERROR_CLASSES",
     "RingMQError",
     "Full",
