@@ -48,6 +48,11 @@
 #define RINGMQ_VERSION_PATCH 0
 
 /**
+ * `ringmq_sub_options.start_at_id`: no id given.
+ */
+#define RINGMQ_NO_ID UINT64_MAX
+
+/**
  * The result of a call. `RINGMQ_OK` is 0; the other values are fixed and
  * never renumbered or reused (new ones are only ever appended). On any
  * status other than `RINGMQ_OK`, `ringmq_last_error()` on the same thread
@@ -273,6 +278,18 @@ typedef struct {
    * worth of `rate_limit` (default 0).
    */
   uint32_t rate_burst;
+  /**
+   * Start at the message with this id (the oldest still in the ring if
+   * it is gone), overriding `start`; `RINGMQ_NO_ID` (UINT64_MAX, the
+   * default) for none.
+   */
+  uint64_t start_at_id;
+  /**
+   * Start at the first message published at or after this time,
+   * nanoseconds since the Unix epoch, overriding `start`; 0 (the
+   * default) for none.
+   */
+  int64_t start_at_time_ns;
 } ringmq_sub_options;
 
 /**

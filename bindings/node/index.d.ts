@@ -121,6 +121,10 @@ export interface SubscribeOptions {
   rateLimit?: number
   /** Messages that may go at once after idling; 0 means one second's worth (default 0). */
   rateBurst?: number
+  /** Start at the message with this id (the oldest still held if it is gone); overrides start (default unset). */
+  startAtId?: number
+  /** Start at the first message published at or after this time; overrides start (default unset). */
+  startAtTime?: number | Date
 }
 
 /** A topic's counters. */

@@ -227,7 +227,9 @@ mod tsc {
                 let a = super::super::realtime_ns();
                 let t = super::wall_ns();
                 let b = super::super::realtime_ns();
-                // Between two readings of the real clock, give or take 20 us.
+                // Between two readings of the real clock, give or take
+                // 100 us (the bound holds on a loaded 2-core machine, where a
+                // recalibration can come late; idle, it stays within 1 us).
                 let off = if t < a {
                     a - t
                 } else if t > b {
@@ -239,7 +241,7 @@ mod tsc {
                 std::thread::sleep(std::time::Duration::from_micros(50));
             }
             assert!(
-                worst < 20_000,
+                worst < 100_000,
                 "TSC clock strayed {worst} ns from CLOCK_REALTIME"
             );
         }

@@ -307,14 +307,15 @@ pub(crate) fn check_span(what: &str, d: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Where a new subscription starts reading.
+/// Where a new subscription starts reading (unless `start_at_id` or
+/// `start_at_time` says otherwise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StartAt {
     /// Only messages published after the subscription was created (default).
     #[default]
     Latest,
-    /// The oldest message still held in the ring for some other subscription,
-    /// or, when none holds any, the next one published.
+    /// The oldest message still in the ring: a topic keeps its last
+    /// `capacity` messages readable for late subscriptions.
     Earliest,
 }
 
@@ -351,6 +352,12 @@ pub struct SubOptions {
     /// Messages that may go at once after the subscription idled; 0 means
     /// one second's worth of `rate_limit` (rounded up).
     pub rate_burst: u32,
+    /// Start at the message with this id (or at the oldest still in the
+    /// ring if it is gone); overrides `start`.
+    pub start_at_id: Option<u64>,
+    /// Start at the first message published at or after this time (among
+    /// those still in the ring); overrides `start`.
+    pub start_at_time: Option<std::time::SystemTime>,
 }
 
 impl Default for SubOptions {
@@ -363,6 +370,8 @@ impl Default for SubOptions {
             max_in_flight_per_key: 0,
             rate_limit: None,
             rate_burst: 0,
+            start_at_id: None,
+            start_at_time: None,
         }
     }
 }
@@ -390,6 +399,16 @@ impl SubOptions {
                     "rate_limit {r} is not a number of messages per second above 0 and at most 1e9 \
                      (leave it out for no limit)"
                 )));
+            }
+        }
+        if self.start_at_id.is_some() && self.start_at_time.is_some() {
+            return Err(Error::invalid(
+                "start_at_id and start_at_time are both set: give one position",
+            ));
+        }
+        if let Some(t) = self.start_at_time {
+            if t.duration_since(std::time::UNIX_EPOCH).is_err() {
+                return Err(Error::invalid("start_at_time is before 1970"));
             }
         }
         if self.rate_burst > 1_000_000_000 {
@@ -472,5 +491,9 @@ options_table! {
             "Unordered subscriptions: most deliveries of one key in flight at once; 0 for no limit.";
         rate_limit: Option<f64> = Unset, "Most messages per second handed to consumers; unset for no limit.";
         rate_burst: u32 = Int(0), "Messages that may go at once after idling; 0 means one second's worth.";
+        start_at_id: Option<u64> = Unset,
+            "Start at the message with this id (the oldest still held if it is gone); overrides start.";
+        start_at_time: Option<std::time::SystemTime> = Unset,
+            "Start at the first message published at or after this time; overrides start.";
     }
 }

@@ -280,6 +280,14 @@ pub enum OptionKind {
     /// A positive number per second, or none (unset: None in Rust and
     /// Python, left out in Node, 0 in C).
     Rate,
+    /// A message id, or none (unset: None in Rust and Python, left out in
+    /// Node, `RINGMQ_NO_ID` (UINT64_MAX) in C).
+    Id,
+    /// A point in time, or none: `SystemTime` in Rust, seconds since the
+    /// epoch (or a datetime) in Python, milliseconds since the epoch (or a
+    /// Date) in Node, nanoseconds since the epoch in C (`<name>_ns`, 0 for
+    /// none).
+    Time,
 }
 
 /// An option's value (its default, or what a struct holds).
@@ -307,10 +315,21 @@ pub struct OptionField {
 }
 
 impl OptionField {
-    /// The name where durations are whole milliseconds (C, Node).
+    /// The name where durations are whole milliseconds (Node, before
+    /// camel-casing; times are milliseconds since the epoch there too).
     pub fn ms_name(&self) -> String {
         match self.kind {
             OptionKind::Duration => format!("{}_ms", self.name),
+            _ => self.name.to_owned(),
+        }
+    }
+
+    /// The C field's name: durations in `_ms`, times in `_ns` since the
+    /// epoch.
+    pub fn c_name(&self) -> String {
+        match self.kind {
+            OptionKind::Duration => format!("{}_ms", self.name),
+            OptionKind::Time => format!("{}_ns", self.name),
             _ => self.name.to_owned(),
         }
     }
@@ -370,6 +389,26 @@ impl OptionType for Option<f64> {
         match self {
             None => OptionValue::Unset,
             Some(v) => OptionValue::Number(v.to_bits()),
+        }
+    }
+}
+
+impl OptionType for Option<u64> {
+    const KIND: OptionKind = OptionKind::Id;
+    fn option_value(&self) -> OptionValue {
+        match self {
+            None => OptionValue::Unset,
+            Some(v) => OptionValue::Int(*v),
+        }
+    }
+}
+
+impl OptionType for Option<std::time::SystemTime> {
+    const KIND: OptionKind = OptionKind::Time;
+    fn option_value(&self) -> OptionValue {
+        match self.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()) {
+            None => OptionValue::Unset,
+            Some(d) => OptionValue::Int(d.as_nanos().min(u64::MAX as u128) as u64),
         }
     }
 }

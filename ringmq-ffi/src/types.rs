@@ -178,7 +178,18 @@ pub struct ringmq_sub_options {
     /// Messages that may go at once after idling; 0 means one second's
     /// worth of `rate_limit` (default 0).
     pub rate_burst: u32,
+    /// Start at the message with this id (the oldest still in the ring if
+    /// it is gone), overriding `start`; `RINGMQ_NO_ID` (UINT64_MAX, the
+    /// default) for none.
+    pub start_at_id: u64,
+    /// Start at the first message published at or after this time,
+    /// nanoseconds since the Unix epoch, overriding `start`; 0 (the
+    /// default) for none.
+    pub start_at_time_ns: i64,
 }
+
+/// `ringmq_sub_options.start_at_id`: no id given.
+pub const RINGMQ_NO_ID: u64 = u64::MAX;
 
 /// A delivered message.
 ///
@@ -385,6 +396,11 @@ impl From<&SubOptions> for ringmq_sub_options {
             max_in_flight_per_key: o.max_in_flight_per_key,
             rate_limit: o.rate_limit.unwrap_or(0.0),
             rate_burst: o.rate_burst,
+            start_at_id: o.start_at_id.unwrap_or(RINGMQ_NO_ID),
+            start_at_time_ns: o
+                .start_at_time
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64),
         }
     }
 }
@@ -402,6 +418,12 @@ impl ringmq_sub_options {
             // not a positive, finite rate.
             rate_limit: (self.rate_limit != 0.0).then_some(self.rate_limit),
             rate_burst: self.rate_burst,
+            start_at_id: (self.start_at_id != RINGMQ_NO_ID).then_some(self.start_at_id),
+            start_at_time: match self.start_at_time_ns {
+                0 => None,
+                ns if ns < 0 => return Err(invalid(format!("start_at_time_ns {ns} is negative"))),
+                ns => Some(std::time::UNIX_EPOCH + Duration::from_nanos(ns as u64)),
+            },
         })
     }
 }
@@ -514,7 +536,7 @@ mod tests {
     fn check_options<O: ringmq_core::surface::OptionsTable>(c_default: impl std::fmt::Debug) {
         use ringmq_core::surface::{OptionKind, OptionValue};
         let got = debug_fields(&c_default);
-        let names: Vec<String> = O::FIELDS.iter().map(|f| f.ms_name()).collect();
+        let names: Vec<String> = O::FIELDS.iter().map(|f| f.c_name()).collect();
         let got_names: Vec<String> = got.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(
             got_names,
@@ -530,6 +552,8 @@ mod tests {
                     all.iter().position(|n| *n == c).unwrap().to_string()
                 }
                 (OptionValue::Unset, OptionKind::Rate) => "0.0".to_owned(),
+                (OptionValue::Unset, OptionKind::Id) => u64::MAX.to_string(),
+                (OptionValue::Unset, OptionKind::Time) => "0".to_owned(),
                 _ => continue,
             };
             assert_eq!(

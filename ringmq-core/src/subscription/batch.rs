@@ -158,9 +158,7 @@ impl SubCore {
             if self.pass_over(seq, &meta, now) {
                 continue;
             }
-            // Counted before the handler runs, as `take` counts a delivery
-            // before its consumer sees it.
-            self.acct.delivered(1);
+            // (`claim_ring` counted it delivered.)
             delivered += 1;
             if self.is_closed() {
                 // A handler closed the subscription (unsubscribed): the

@@ -77,6 +77,17 @@ impl SubCore {
             }
         };
         self.return_credits(credits - n);
+        // Counted before the slots are marked DELIVERED, so that the ack
+        // timer (on another consumer's thread) can never count one of them
+        // expired before it was counted delivered. Skip slots and expired
+        // messages (passed over with this same `now`) are not deliveries.
+        let deliveries = (cur..cur + n)
+            .filter(|&seq| {
+                let m = ring.meta(seq);
+                !m.is_skip() && !m.expired_at(now)
+            })
+            .count();
+        self.acct.delivered(deliveries as u64);
         let deadline = self.ack_deadline(now);
         for seq in cur..cur + n {
             self.slots.deliver(seq, deadline);
@@ -158,17 +169,32 @@ impl SubCore {
         got
     }
 
-    pub(super) fn take_lossy(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
+    /// Copies sequences below `end` out of the ring into the store and
+    /// delivers them from there: every sequence of a lossy subscription
+    /// (`end` = `u64::MAX`), and the history of a gated one (what was
+    /// published before it, which its gate does not hold).
+    pub(super) fn take_lossy(
+        self: &Arc<Self>,
+        max: usize,
+        now: u64,
+        out: &mut impl Sink,
+        end: u64,
+    ) -> usize {
         let ring = self.ring();
         let mut got = 0;
         let mut store: Option<MutexGuard<'_, RetryStore>> = None;
         while got < max {
             let cur = self.cursor.next();
+            if cur >= end {
+                break;
+            }
             match ring.peek(cur) {
                 Peek::NotYet => break,
                 Peek::Lapped => {
                     let claimed = self.topic.published_upto();
-                    let skip_to = (cur + 1).max(claimed.saturating_sub(ring.capacity()));
+                    let skip_to = (cur + 1)
+                        .max(claimed.saturating_sub(ring.capacity()))
+                        .min(end);
                     if self.cursor.advance_strong(cur, skip_to) {
                         self.acct.dropped(skip_to - cur);
                     }
@@ -209,6 +235,9 @@ impl SubCore {
                     }
                     st.set_note(idx, note.unwrap_or(None));
                     let gen = st.deliver(idx, self.ack_deadline(now));
+                    // Under the store's lock, which the timer's reaping of
+                    // store deliveries takes too: counted before it can expire.
+                    self.acct.delivered(1);
                     out.put(self.store_delivery(st, idx, gen));
                     got += 1;
                 }

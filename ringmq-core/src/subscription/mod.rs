@@ -82,6 +82,9 @@ pub(crate) struct Seat {
     pub lossy: bool,
     pub gate: Option<usize>,
     pub start: u64,
+    /// Sequences below this were published before the subscription; a
+    /// gated one copies them out (they are not under its gate).
+    pub history_end: u64,
     pub slots: SlotStates,
 }
 
@@ -121,6 +124,9 @@ pub(crate) struct SubCore {
     lossy: bool,
     /// This subscription's gate in the sequencer (gated subscriptions).
     gate: Option<usize>,
+    /// Sequences below this (its history) are copied out, as by a lossy
+    /// subscription, rather than read in place under the gate.
+    history_end: u64,
     cursor: Cursor,
     slots: SlotStates,
     credits: Credits,
@@ -152,6 +158,7 @@ impl SubCore {
             lossy,
             gate,
             start,
+            history_end,
             slots,
         } = seat;
         let topic_opts = topic.options();
@@ -166,6 +173,7 @@ impl SubCore {
             consumer,
             lossy,
             gate,
+            history_end,
             cursor: Cursor::new(start),
             slots,
             credits: Credits::new(store_cap as u64),

@@ -87,14 +87,19 @@ impl SubCore {
             got += self.take_from_store(max, now, out);
         }
         if got < max && !self.is_paused() {
-            got += if self.lossy {
-                self.take_lossy(max - got, now, out)
+            if self.lossy {
+                got += self.take_lossy(max - got, now, out, u64::MAX);
             } else {
-                self.take_gated(max - got, now, out)
-            };
+                if self.cursor.next() < self.history_end {
+                    got += self.take_lossy(max - got, now, out, self.history_end);
+                }
+                if got < max && self.cursor.next() >= self.history_end {
+                    got += self.take_gated(max - got, now, out);
+                }
+            }
         }
         self.ungrant(max - got);
-        self.acct.delivered(got as u64);
+        // Each path counted its deliveries as it made them (see `cursor`).
         Ok(got)
     }
 

@@ -106,6 +106,8 @@ impl SubCore {
                 }
                 EntryState::Waiting { .. } => {
                     let gen = st.deliver(idx, self.ack_deadline(now));
+                    // Under the store's lock, which reaping takes too.
+                    self.acct.delivered(1);
                     out.put(self.store_delivery(&st, idx, gen));
                     got += 1;
                 }

@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::handler::HandlerResult;
 use crate::options::{validate_name, Overflow, StartAt, SubOptions};
 use crate::push::{Completion, Handler, PushSub, PushSubscription};
+use crate::ring::Peek;
 use crate::sequence::MAX_GATES;
 use crate::subscription::{Consumer, PullSubscription, Seat, SlotStates, SubCore};
 use crate::sync::Ordering::*;
@@ -42,7 +43,6 @@ impl TopicCore {
             ));
         }
         let lossy = opts.lossy || self.opts.overflow == Overflow::DropOldest;
-        let earliest = opts.start == StartAt::Earliest;
         // The subscription's memory first: a failure then changes nothing.
         let slots =
             SlotStates::try_new(if lossy { 0 } else { self.opts.capacity }).ok_or_else(|| {
@@ -51,22 +51,28 @@ impl TopicCore {
                     self.name, self.opts.capacity
                 ))
             })?;
-        let (gate, start) = if lossy {
-            let claimed = self.seq.claimed();
-            let start = if earliest {
-                claimed.saturating_sub(self.ring.capacity())
-            } else {
-                claimed
-            };
-            (None, start)
+        // A gated subscription's gate starts at the next claim (it never
+        // holds producers back for messages published before it); what it
+        // reads before that, the history, it copies out like a lossy one.
+        let (gate, history_end) = if lossy {
+            (None, self.seq.claimed())
         } else {
-            let (g, s) = self.seq.register(earliest).ok_or_else(|| {
+            let (g, s) = self.seq.register(false).ok_or_else(|| {
                 Error::invalid(format!(
                     "topic {:?} already has {MAX_GATES} non-lossy subscriptions, the most it can hold",
                     self.name
                 ))
             })?;
             (Some(g), s)
+        };
+        let start = match self.start_position(&opts, history_end) {
+            Ok(start) => start,
+            Err(e) => {
+                if let Some(g) = gate {
+                    self.release_gate(g);
+                }
+                return Err(e);
+            }
         };
         let sub = Arc::new(SubCore::new(
             self.clone(),
@@ -77,11 +83,58 @@ impl TopicCore {
                 lossy,
                 gate,
                 start,
+                history_end,
                 slots,
             },
         ));
         subs.push(sub.clone());
         Ok(sub)
+    }
+
+    /// The first sequence a new subscription delivers, given the next
+    /// claim `end`: `end` for `latest`; the oldest sequence still in the
+    /// ring for `earliest`; for `start_at_id` that id's sequence (the oldest
+    /// still held if it is gone; past `end` is refused); for
+    /// `start_at_time` the first message still held published at or after
+    /// that time (or `end`).
+    fn start_position(&self, opts: &SubOptions, end: u64) -> Result<u64> {
+        let oldest = end.saturating_sub(self.ring.capacity());
+        if let Some(id) = opts.start_at_id {
+            if id > end {
+                return Err(Error::invalid(format!(
+                    "start_at_id {id} is past the next id {end} of topic {:?}",
+                    self.name
+                )));
+            }
+            return Ok(id.max(oldest));
+        }
+        if let Some(t) = opts.start_at_time {
+            let t = t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+                .unwrap_or(0);
+            return Ok(self.first_published_at_or_after(t, oldest, end));
+        }
+        Ok(match opts.start {
+            StartAt::Latest => end,
+            StartAt::Earliest => oldest,
+        })
+    }
+
+    /// The first sequence in `from..end` holding a message published at or
+    /// after `t_ns`, or `end`. Reads each slot's metadata seqlock-checked:
+    /// a slot a producer is overwriting counts as gone.
+    fn first_published_at_or_after(&self, t_ns: i64, from: u64, end: u64) -> u64 {
+        let mut scratch = Vec::new();
+        (from..end)
+            .find(|&seq| {
+                if self.ring.peek(seq) != Peek::Ready {
+                    return false;
+                }
+                let meta = self.ring.copy_out(seq, &mut scratch);
+                self.ring.still_published(seq) && !meta.is_skip() && meta.timestamp_ns >= t_ns
+            })
+            .unwrap_or(end)
     }
 
     pub(crate) fn remove_subscription(&self, sub: &Arc<SubCore>) -> Result<()> {

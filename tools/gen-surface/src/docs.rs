@@ -71,13 +71,15 @@ fn options_table<O: OptionsTable>(out: &mut String, title: &str) {
         let unit = match f.kind {
             OptionKind::Duration => " s / ms",
             OptionKind::Rate => " (per second; 0 in C means none)",
+            OptionKind::Id => " (`RINGMQ_NO_ID` in C means none)",
+            OptionKind::Time => " (s / ns / ms since the epoch; 0 in C means none)",
             _ => "",
         };
         let _ = writeln!(
             out,
             "| `{}` | `{}` | `{}` | {} / {}{unit} | {} |",
             f.name,
-            f.ms_name(),
+            f.c_name(),
             camel_case(&f.ms_name()),
             python_default(f.default),
             crate::node::default_text(f.default),

@@ -19,7 +19,10 @@ fn union(names: &[&str]) -> String {
 /// The TypeScript type of an option; the enums by their alias.
 fn option_type(kind: OptionKind) -> String {
     match kind {
-        OptionKind::Count | OptionKind::Duration | OptionKind::Rate => "number".into(),
+        OptionKind::Count | OptionKind::Duration | OptionKind::Rate | OptionKind::Id => {
+            "number".into()
+        }
+        OptionKind::Time => "number | Date".into(),
         OptionKind::Bool => "boolean".into(),
         OptionKind::Choice(names) if names == Overflow::NAMES => "Overflow".into(),
         OptionKind::Choice(names) if names == StartAt::NAMES => "StartAt".into(),
