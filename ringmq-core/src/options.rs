@@ -384,12 +384,9 @@ impl SubOptions {
                 self.concurrency
             )));
         }
-        if self.max_in_flight_per_key != 0 {
-            // Declared in every binding so that the option's name and type
-            // are fixed; the engine does not enforce it yet, and an option
-            // that would be silently ignored is refused instead.
+        if self.max_in_flight_per_key > 65_536 {
             return Err(Error::invalid(format!(
-                "max_in_flight_per_key {} is not supported yet (leave it 0)",
+                "max_in_flight_per_key {} is over the limit of 65536",
                 self.max_in_flight_per_key
             )));
         }

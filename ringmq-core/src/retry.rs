@@ -270,6 +270,27 @@ impl RetryStore {
         self.push_heap(due, idx, WAITING);
     }
 
+    /// Parks entry `idx` until its key has a place (see
+    /// `subscription::keys`): waiting, but never due by time; `park` with a
+    /// due time wakes it.
+    pub fn park_for_key(&mut self, idx: u32) {
+        let e = &mut self.entries[idx as usize];
+        if !e.state.is_waiting() {
+            self.waiting += 1;
+        }
+        e.state = EntryState::Waiting { due: u64::MAX };
+    }
+
+    /// Sets or clears `FLAG_KEY_HELD` on entry `idx`'s message.
+    pub fn set_key_held(&mut self, idx: u32, held: bool) {
+        let f = &mut self.entries[idx as usize].meta.flags;
+        if held {
+            *f |= crate::ring::FLAG_KEY_HELD;
+        } else {
+            *f &= !crate::ring::FLAG_KEY_HELD;
+        }
+    }
+
     /// Schedules entry `idx` for another try at dead-lettering.
     pub fn park_for_dead_letter(&mut self, idx: u32, due: u64) {
         let e = &mut self.entries[idx as usize];

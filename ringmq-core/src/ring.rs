@@ -52,6 +52,10 @@ pub const FLAG_SKIP: u32 = 1;
 /// `SlotMeta::flags`, on a copy outside the ring only: the message expired
 /// and is routed as expired (counted so, not as a dead letter).
 pub const FLAG_EXPIRED: u32 = 2;
+/// `SlotMeta::flags`, on a copy outside the ring only: the message was
+/// parked for its key and was handed a place of that key when one freed
+/// (see `subscription::keys`).
+pub const FLAG_KEY_HELD: u32 = 4;
 
 /// The metadata of one message in a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

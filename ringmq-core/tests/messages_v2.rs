@@ -634,3 +634,178 @@ fn why_idle_says_nothing_published_then_nothing_when_ready() {
         "nothing published"
     );
 }
+
+fn keyed(per_key: u32) -> SubOptions {
+    SubOptions {
+        max_in_flight_per_key: per_key,
+        ..SubOptions::default()
+    }
+}
+
+#[test]
+fn max_in_flight_per_key_parks_a_key_at_its_cap_and_keeps_its_order() {
+    let _g = serial();
+    let mq = broker();
+    let t = mq.create_topic("keyed", small(32)).unwrap();
+    let s = t.subscribe_pull("s", keyed(2)).unwrap();
+    for i in 0..5u8 {
+        t.publish_with(&[b'a', i], 1, None).unwrap();
+    }
+    t.publish_with(b"b0", 2, None).unwrap();
+    let mut batch = Vec::new();
+    s.poll_batch(10, NOW, &mut batch).unwrap();
+    let got: Vec<Vec<u8>> = batch.iter().map(|d| d.data().to_vec()).collect();
+    assert_eq!(
+        got,
+        vec![b"a\0".to_vec(), b"a\x01".to_vec(), b"b0".to_vec()]
+    );
+    assert!(s.why_idle().iter().any(|r| matches!(
+        r,
+        IdleReason::KeysAtCap {
+            parked: 3,
+            keys: 1,
+            per_key: 2
+        }
+    )));
+    assert_eq!(s.stats().waiting_retry, 3, "parked off the ring, counted");
+    none_now(&s);
+    // Acking one of key 1 lets the next of key 1 go, in publish order.
+    batch.remove(0).ack().unwrap();
+    let next = poll1(&s);
+    assert_eq!((next.data(), next.attempt()), (&b"a\x02"[..], 1));
+    none_now(&s);
+    // A nack ends a delivery too; its retry queues behind the parked ones.
+    batch.remove(0).nack(Some(Duration::ZERO)).unwrap();
+    let a3 = poll1(&s);
+    assert_eq!(a3.data(), b"a\x03");
+    next.ack().unwrap();
+    let a4 = poll1(&s);
+    assert_eq!(a4.data(), b"a\x04");
+    a4.ack().unwrap();
+    let retry = poll1(&s);
+    assert_eq!((retry.data(), retry.attempt()), (&b"a\x01"[..], 2));
+    retry.ack().unwrap();
+    a3.ack().unwrap();
+    batch.drain(..).for_each(|d| d.ack().unwrap());
+    let st = s.stats();
+    assert_eq!((st.acked, st.in_flight, st.waiting_retry), (6, 0, 0));
+    let e = t.subscribe_pull("too-many", keyed(70_000)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn max_in_flight_per_key_holds_across_threads_and_every_message_is_acked_once() {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
+    let _g = serial();
+    let mq = broker();
+    let t = mq
+        .create_topic(
+            "keyed-stress",
+            TopicOptions {
+                ack_timeout: Duration::from_secs(600),
+                ..small(64)
+            },
+        )
+        .unwrap();
+    let s = t.subscribe_pull("s", keyed(2)).unwrap();
+    const KEYS: usize = 5;
+    const PER: u64 = 600;
+    let live: Arc<Vec<AtomicI64>> = Arc::new((0..KEYS).map(|_| AtomicI64::new(0)).collect());
+    let worst = Arc::new(AtomicI64::new(0));
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..4 * PER).map(|_| AtomicU64::new(0)).collect());
+    std::thread::scope(|sc| {
+        for p in 0..4u64 {
+            let t = t.clone();
+            sc.spawn(move || {
+                for i in 0..PER {
+                    let n = p * PER + i;
+                    t.publish_with(&n.to_le_bytes(), n % KEYS as u64, None)
+                        .unwrap();
+                }
+            });
+        }
+        for c in 0..3u64 {
+            let (s, live, worst, acked) = (s.clone(), live.clone(), worst.clone(), acked.clone());
+            sc.spawn(move || {
+                let mut r = c;
+                let mut idle = 0;
+                while idle < 50 {
+                    let Some(d) = s.poll(Some(Duration::from_millis(20))).unwrap() else {
+                        idle += 1;
+                        continue;
+                    };
+                    idle = 0;
+                    let k = d.key() as usize;
+                    let now = live[k].fetch_add(1, SeqCst) + 1;
+                    worst.fetch_max(now, SeqCst);
+                    std::thread::yield_now();
+                    r = r
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    live[k].fetch_sub(1, SeqCst);
+                    if (r >> 33) % 5 == 0 {
+                        d.nack(Some(Duration::ZERO)).unwrap();
+                    } else {
+                        let n = u64::from_le_bytes(d.data().try_into().unwrap());
+                        d.ack().unwrap();
+                        acked[n as usize].fetch_add(1, SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    assert!(worst.load(SeqCst) <= 2, "at most 2 of a key at once");
+    let dead = t.dead_letter_topic().unwrap().stats().published;
+    let once = acked.iter().filter(|a| a.load(SeqCst) == 1).count() as u64;
+    assert!(acked.iter().all(|a| a.load(SeqCst) <= 1), "never twice");
+    assert_eq!(
+        once + dead,
+        4 * PER,
+        "every message acked once or dead-lettered"
+    );
+    let st = s.stats();
+    assert_eq!((st.in_flight, st.waiting_retry, st.lag), (0, 0, 0));
+}
+
+#[test]
+fn a_push_subscription_runs_at_most_n_of_a_key_while_other_keys_run() {
+    use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+    let _g = serial();
+    let mq = broker();
+    let t = mq.create_topic("keyed-push", small(64)).unwrap();
+    let live: Arc<Vec<AtomicI64>> = Arc::new((0..3).map(|_| AtomicI64::new(0)).collect());
+    let worst: Arc<Vec<AtomicI64>> = Arc::new((0..3).map(|_| AtomicI64::new(0)).collect());
+    let done = Arc::new(AtomicI64::new(0));
+    let (l, w, d) = (live.clone(), worst.clone(), done.clone());
+    let _sub = t
+        .subscribe(
+            "h",
+            SubOptions {
+                concurrency: 4,
+                max_in_flight_per_key: 1,
+                ..SubOptions::default()
+            },
+            move |m| {
+                let k = m.key as usize;
+                let now = l[k].fetch_add(1, SeqCst) + 1;
+                w[k].fetch_max(now, SeqCst);
+                std::thread::sleep(Duration::from_micros(300));
+                l[k].fetch_sub(1, SeqCst);
+                d.fetch_add(1, SeqCst);
+                Ok(())
+            },
+        )
+        .unwrap();
+    for i in 0..150u64 {
+        t.publish_with(b"m", i % 3, None).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while done.load(SeqCst) < 150 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(done.load(SeqCst), 150);
+    for k in 0..3 {
+        assert_eq!(worst[k].load(SeqCst), 1, "key {k}: one at a time");
+    }
+    mq.close(Duration::from_secs(2)).unwrap();
+}

@@ -40,7 +40,11 @@ impl SubCore {
         let closed = self.is_closed();
         let lat = |d: &Delivery| now.saturating_sub(d.meta.timestamp_ns).max(0) as u64;
         for d in batch.iter_mut() {
-            let fast = !closed && Tag::is_ring(d.tag) && !self.lossy && Arc::ptr_eq(&d.sub, self);
+            let fast = !closed
+                && Tag::is_ring(d.tag)
+                && !self.lossy
+                && self.keys.is_none()
+                && Arc::ptr_eq(&d.sub, self);
             if fast && self.slots.try_ack(d.tag) {
                 d.settled = true;
                 n += 1;
@@ -70,7 +74,11 @@ impl SubCore {
         let now = wall_ns();
         let closed = self.is_closed();
         for (i, &tag) in tags.iter().enumerate() {
-            let fast = !closed && Tag::is_ring(tag) && !self.lossy && tag < self.cursor.next();
+            let fast = !closed
+                && Tag::is_ring(tag)
+                && !self.lossy
+                && self.keys.is_none()
+                && tag < self.cursor.next();
             if fast {
                 // Read the timestamp while the slot is still pinned.
                 let ts = self.ring().meta(tag).timestamp_ns;
@@ -139,6 +147,7 @@ impl SubCore {
             || self.store_due(now)
             || self.timer.due(now)
             || self.rate.is_some()
+            || self.keys.is_some()
             || self.is_paused()
             || self.topic.delayed_due() <= now
         {

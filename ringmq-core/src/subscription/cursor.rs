@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 
 use super::routing::Route;
+use super::tag::Tag;
 use super::{Sink, SubCore};
 use crate::delivery::Delivery;
 use crate::retry::RetryStore;
@@ -81,16 +82,38 @@ impl SubCore {
         // timer (on another consumer's thread) can never count one of them
         // expired before it was counted delivered. Skip slots and expired
         // messages (passed over with this same `now`) are not deliveries.
+        // With `max_in_flight_per_key`, a message whose key has no place
+        // is parked in the store instead (after it is marked, below).
+        let mut parked = Vec::new();
         let deliveries = (cur..cur + n)
             .filter(|&seq| {
                 let m = ring.meta(seq);
-                !m.is_skip() && !m.expired_at(now)
+                if m.is_skip() || m.expired_at(now) {
+                    return false;
+                }
+                match &self.keys {
+                    Some(k) if !k.take_place(m.key) => {
+                        parked.push(seq);
+                        false
+                    }
+                    Some(k) => {
+                        k.record(seq, m.key);
+                        true
+                    }
+                    None => true,
+                }
             })
             .count();
         self.acct.delivered(deliveries as u64);
         let deadline = self.ack_deadline(now);
         for seq in cur..cur + n {
             self.slots.deliver(seq, deadline);
+        }
+        for seq in parked {
+            if self.slots.try_take(seq) {
+                self.ring_to_store(seq, 0, Route::KeyWait, now, "");
+                self.settle_slot(seq);
+            }
         }
         (cur, n)
     }
@@ -139,6 +162,10 @@ impl SubCore {
         let ring = self.ring();
         let mut got = 0;
         for seq in cur..cur + n {
+            if self.keys.is_some() && !self.slots.is_delivered(seq) {
+                // Parked for its key by `claim_ring`.
+                continue;
+            }
             let meta = ring.meta(seq);
             if self.pass_over(seq, &meta, now) {
                 continue;
@@ -234,6 +261,10 @@ impl SubCore {
                         continue;
                     }
                     st.set_note(idx, note.unwrap_or(None));
+                    let next = Tag::store(idx, st.gen(idx).wrapping_add(1));
+                    if !self.admit_entry(st, idx, next) {
+                        continue;
+                    }
                     let gen = st.deliver(idx, self.ack_deadline(now));
                     // Under the store's lock, which the timer's reaping of
                     // store deliveries takes too: counted before it can expire.

@@ -22,6 +22,13 @@ pub enum IdleReason {
     /// Every credit (`retry_capacity`, like max_ack_pending) is held by
     /// deliveries in flight or messages waiting for a retry.
     CreditsExhausted { held: u64 },
+    /// Messages wait for a place of their key (`max_in_flight_per_key`):
+    /// every key they have is at its cap.
+    KeysAtCap {
+        parked: u64,
+        keys: u64,
+        per_key: u32,
+    },
     /// Messages wait for a retry; the next is due in this long.
     WaitingRetry { count: u64, next_in: Duration },
     /// Delayed messages wait in the topic; the next is due in this long.
@@ -44,6 +51,15 @@ impl fmt::Display for IdleReason {
             IdleReason::CreditsExhausted { held } => write!(
                 f,
                 "retry_capacity exhausted: {held} messages held (in flight or waiting for a retry)"
+            ),
+            IdleReason::KeysAtCap {
+                parked,
+                keys,
+                per_key,
+            } => write!(
+                f,
+                "keys at their cap: {parked} messages of {keys} keys wait for one of \
+                 max_in_flight_per_key {per_key} in flight"
             ),
             IdleReason::WaitingRetry { count, next_in } => write!(
                 f,
@@ -82,7 +98,18 @@ impl SubCore {
                 held: self.acct.in_flight() + self.waiting_retry(),
             });
         }
-        let waiting = self.waiting_retry();
+        let mut waiting = self.waiting_retry();
+        if let Some(k) = &self.keys {
+            let (parked, keys) = k.parked();
+            if parked > 0 {
+                why.push(IdleReason::KeysAtCap {
+                    parked,
+                    keys,
+                    per_key: k.per_key(),
+                });
+                waiting = waiting.saturating_sub(parked);
+            }
+        }
         if waiting > 0 {
             let due = self.store_due.load(crate::sync::Ordering::Acquire);
             why.push(IdleReason::WaitingRetry {

@@ -13,6 +13,7 @@
 //! | `accounting`  | the counters, `in_flight`, `outstanding`, the stats snapshot |
 //! | `flow`        | flow control: the rate limiter and per-key limits            |
 //! | `idle`        | why a subscription has nothing to deliver (`why_idle`)       |
+//! | `keys`        | `max_in_flight_per_key`: places per key, parked messages     |
 //! | `tag`         | what a delivery tag encodes                                  |
 //! | `pull`        | the public [`PullSubscription`] handle                       |
 //!
@@ -36,6 +37,7 @@ mod credits;
 mod cursor;
 mod flow;
 mod idle;
+mod keys;
 mod poll;
 mod pull;
 mod routing;
@@ -66,6 +68,7 @@ pub use slots::{Reaped, SlotStates};
 use credits::Credits;
 use cursor::Cursor;
 use flow::RateLimiter;
+use keys::KeyGate;
 use timer::AckTimer;
 
 /// Who consumes a subscription: fixed at creation, so a push subscription
@@ -144,6 +147,9 @@ pub(crate) struct SubCore {
     paused: AtomicBool,
     /// `rate_limit`, when set.
     rate: Option<RateLimiter>,
+    /// `max_in_flight_per_key`, when set (not for ordered push
+    /// subscriptions, whose lanes run one per key anyway).
+    keys: Option<KeyGate>,
 }
 
 impl SubCore {
@@ -167,6 +173,9 @@ impl SubCore {
         let rate = opts
             .rate_limit
             .map(|r| RateLimiter::new(r, opts.effective_rate_burst()));
+        let ordered_push = consumer == Consumer::Push && opts.ordered_by_key;
+        let keys = (opts.max_in_flight_per_key > 0 && !ordered_push)
+            .then(|| KeyGate::new(opts.max_in_flight_per_key));
         SubCore {
             group: group.to_owned(),
             opts,
@@ -186,6 +195,7 @@ impl SubCore {
             jitter: AtomicU64::new(start ^ 0x5eed),
             paused: AtomicBool::new(false),
             rate,
+            keys,
             policy,
             topic,
         }

@@ -44,6 +44,9 @@ pub(super) enum Route {
     /// `expired`, or dropped (the topic's `expired` option); counted as an
     /// expired message either way.
     Expired,
+    /// Its key is at its `max_in_flight_per_key` cap: parked until a place
+    /// of its key frees (not a failure; no attempt counted).
+    KeyWait,
 }
 
 impl SubCore {
@@ -105,7 +108,12 @@ impl SubCore {
                     self.expire_entry(&mut st, idx, now);
                 }
                 EntryState::Waiting { .. } => {
+                    let next = Tag::store(idx, st.gen(idx).wrapping_add(1));
+                    if !self.admit_entry(&mut st, idx, next) {
+                        continue;
+                    }
                     let gen = st.deliver(idx, self.ack_deadline(now));
+                    debug_assert_eq!(Tag::store(idx, gen), next);
                     // Under the store's lock, which reaping takes too.
                     self.acct.delivered(1);
                     out.put(self.store_delivery(&st, idx, gen));
@@ -114,6 +122,8 @@ impl SubCore {
                 EntryState::ToDeadLetter { .. } => self.dead_letter_entry(&mut st, idx, now),
                 EntryState::InFlight { .. } => {
                     self.acct.expired();
+                    let tag = Tag::store(idx, st.gen(idx));
+                    self.release_key_locked(&mut st, tag);
                     st.drop_raw_holders(idx);
                     st.set_reason(idx, "ack timeout");
                     self.retry_or_dead_letter(&mut st, idx, None, now);
@@ -151,8 +161,63 @@ impl SubCore {
             Route::Retry(delay) => self.retry_or_dead_letter(&mut st, idx, delay, now),
             Route::DeadLetter => self.dead_letter_entry(&mut st, idx, now),
             Route::Expired => self.expire_entry(&mut st, idx, now),
+            Route::KeyWait => self.park_for_key(&mut st, idx),
         }
         self.refresh_due(&mut st);
+    }
+
+    /// Parks store entry `idx` until its key has a place.
+    pub(super) fn park_for_key(&self, st: &mut RetryStore, idx: u32) {
+        if let Some(k) = &self.keys {
+            st.park_for_key(idx);
+            k.park(st.message(idx).0.key, idx);
+        }
+    }
+
+    /// Admits a store delivery about to be made from entry `idx`: true if
+    /// it may go (its key has a place, now recorded for `tag`), false if
+    /// it was parked for its key instead.
+    pub(super) fn admit_entry(&self, st: &mut RetryStore, idx: u32, tag: u64) -> bool {
+        let Some(k) = &self.keys else { return true };
+        let meta = *st.message(idx).0;
+        if meta.flags & crate::ring::FLAG_KEY_HELD != 0 {
+            st.set_key_held(idx, false);
+        } else if !k.take_place(meta.key) {
+            st.park_for_key(idx);
+            k.park(meta.key, idx);
+            return false;
+        }
+        k.record(tag, meta.key);
+        true
+    }
+
+    /// The delivery `tag` ended (with the store's lock held): its key's
+    /// place passes to the first message parked for that key, if any.
+    pub(super) fn release_key_locked(&self, st: &mut RetryStore, tag: u64) {
+        let Some(k) = &self.keys else { return };
+        if let Some(idx) = k.release(tag) {
+            st.set_key_held(idx, true);
+            // Due at once (0: before any reading of the coarse clock).
+            st.park(idx, 0);
+            self.refresh_due(st);
+            self.topic.notify_consumers();
+            self.topic.wake_pool();
+        }
+    }
+
+    /// As `release_key_locked`, taking the store's lock only when a parked
+    /// message takes the place.
+    pub(super) fn release_key(&self, tag: u64) {
+        let Some(k) = &self.keys else { return };
+        if let Some(idx) = k.release(tag) {
+            let mut st = self.lock_store();
+            st.set_key_held(idx, true);
+            st.park(idx, 0);
+            self.refresh_due(&mut st);
+            drop(st);
+            self.topic.notify_consumers();
+            self.topic.wake_pool();
+        }
     }
 
     /// Store entry `idx` holds an expired message: it goes to the

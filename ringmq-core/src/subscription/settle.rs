@@ -49,6 +49,14 @@ impl Action<'_> {
     }
 }
 
+/// Does `action`, when it wins, end the delivery?
+fn ends(action: Action<'_>) -> bool {
+    matches!(
+        action,
+        Action::Ack | Action::Nack { .. } | Action::Term { .. }
+    )
+}
+
 impl SubCore {
     /// Settles the delivery `tag`. `timestamp_ns`: its publish time, for
     /// the latency of an ack.
@@ -78,7 +86,15 @@ impl SubCore {
 
     fn settle_tag(&self, tag: u64, action: Action<'_>) -> Result<()> {
         match Tag::decode(tag) {
-            Tag::Ring(seq) => self.settle_ring(seq, action),
+            Tag::Ring(seq) => {
+                let r = self.settle_ring(seq, action);
+                // An ack, nack or term that won ends the delivery (a
+                // release or in_progress does not; the timer ends those).
+                if r.is_ok() && ends(action) {
+                    self.release_key(tag);
+                }
+                r
+            }
             Tag::Store { idx, gen } => self.settle_store(tag, idx, gen, action),
         }
     }
@@ -198,6 +214,9 @@ impl SubCore {
             };
         }
         let now = mono_ns();
+        if ends(action) {
+            self.release_key_locked(&mut st, tag);
+        }
         match action {
             Action::InProgress => {
                 st.extend(idx, self.ack_deadline(now));

@@ -57,6 +57,7 @@ impl SubCore {
             };
             self.acct.expired();
             self.ring_to_store(seq, 1, Route::Retry(None), now, "ack timeout");
+            self.release_key(seq);
             match reaped {
                 Reaped::Held => self.slots.mark_expired(seq),
                 Reaped::Abandoned => self.settle_slot(seq),

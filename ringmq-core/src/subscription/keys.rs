@@ -1,0 +1,150 @@
+//! `max_in_flight_per_key`: at most N deliveries of one message key in
+//! flight at once, for an unordered subscription.
+//!
+//! The gate keeps, under one lock, which delivery tag holds which key and
+//! per key a FIFO of messages parked in the retry store because their key
+//! was at its cap; the counts per key are `flow::KeyLimits`, taken under
+//! that lock so that "no parked message and a place free" is one decision.
+//!
+//! - A delivery is admitted (`take_place`, then `record` of its tag) where
+//!   it is made: a claimed ring sequence, a retry falling due, a lossy or
+//!   history copy. A message whose key is at its cap, or whose key already
+//!   has parked messages (so that a key's messages keep their order), is
+//!   parked instead: copied into the store, off the ring, waiting for its key
+//!   (`RetryStore::park_for_key`), counted as waiting, not delivered.
+//! - A delivery ends (`release` of its tag) where the accounting ends it: an
+//!   ack, nack or term that wins, or the ack timer taking it. If its key has
+//!   parked messages, the place passes straight to the first of them (its
+//!   store entry becomes due now, marked as holding its place); otherwise the
+//!   key's count drops.
+//!
+//! Lock order: the store's lock, then this one, then `KeyLimits`' (never
+//! the reverse).
+
+use std::collections::{HashMap, VecDeque};
+
+use super::flow::KeyLimits;
+use crate::sync::Mutex;
+
+#[derive(Default)]
+struct State {
+    /// Which key each admitted delivery tag holds.
+    tags: HashMap<u64, u64>,
+    /// Store entries parked per key, oldest first.
+    parked: HashMap<u64, VecDeque<u32>>,
+}
+
+pub(crate) struct KeyGate {
+    limits: KeyLimits,
+    state: Mutex<State>,
+}
+
+impl KeyGate {
+    pub(crate) fn new(per_key: u32) -> KeyGate {
+        KeyGate {
+            limits: KeyLimits::new(per_key),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> crate::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a place for a delivery of `key`: false when `per_key` of them
+    /// are in flight or earlier messages of `key` are parked.
+    pub(crate) fn take_place(&self, key: u64) -> bool {
+        let s = self.lock();
+        if s.parked.get(&key).is_some_and(|q| !q.is_empty()) {
+            return false;
+        }
+        self.limits.try_acquire(key)
+    }
+
+    /// The delivery `tag` holds a place of `key` (taken by `take_place`, or
+    /// handed over by `release`).
+    pub(crate) fn record(&self, tag: u64, key: u64) {
+        self.lock().tags.insert(tag, key);
+    }
+
+    /// Store entry `idx` waits for a place of `key`.
+    pub(crate) fn park(&self, key: u64, idx: u32) {
+        self.lock().parked.entry(key).or_default().push_back(idx);
+    }
+
+    /// The delivery `tag` ended. Returns the store entry that takes over its
+    /// place (the first parked message of its key), if any; otherwise the
+    /// place is given back. A tag that holds no place changes nothing.
+    pub(crate) fn release(&self, tag: u64) -> Option<u32> {
+        let mut s = self.lock();
+        let key = s.tags.remove(&tag)?;
+        if let Some(q) = s.parked.get_mut(&key) {
+            if let Some(idx) = q.pop_front() {
+                if q.is_empty() {
+                    s.parked.remove(&key);
+                }
+                return Some(idx);
+            }
+        }
+        self.limits.release(key);
+        None
+    }
+
+    /// (messages parked, keys with parked messages), for `why_idle`.
+    pub(crate) fn parked(&self) -> (u64, u64) {
+        let s = self.lock();
+        let n = s.parked.values().map(|q| q.len() as u64).sum();
+        (n, s.parked.len() as u64)
+    }
+
+    pub(crate) fn per_key(&self) -> u32 {
+        self.limits.per_key()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_at_its_cap_parks_and_the_place_passes_in_order() {
+        let g = KeyGate::new(2);
+        assert!(g.take_place(7));
+        g.record(1, 7);
+        assert!(g.take_place(7));
+        g.record(2, 7);
+        assert!(!g.take_place(7), "at the cap");
+        assert!(g.take_place(8), "other keys go on");
+        g.record(3, 8);
+        g.park(7, 100);
+        g.park(7, 101);
+        assert_eq!(g.parked(), (2, 1));
+        assert_eq!(g.release(1), Some(100), "the place passes to the first");
+        assert!(
+            !g.take_place(7),
+            "still parked ones: a newcomer waits behind"
+        );
+        g.record(4, 7);
+        assert_eq!(g.release(2), Some(101));
+        g.record(5, 7);
+        assert_eq!(g.parked(), (0, 0));
+        assert_eq!(g.release(4), None);
+        assert!(g.take_place(7), "a place is free again");
+        assert_eq!(g.release(99), None, "an unknown tag changes nothing");
+    }
+
+    #[test]
+    fn places_balance_to_empty() {
+        let g = KeyGate::new(1);
+        for tag in 0..100u64 {
+            let key = tag % 3;
+            if g.take_place(key) {
+                g.record(tag, key);
+                assert_eq!(g.release(tag), None);
+            }
+        }
+        assert_eq!(g.limits.in_flight_keys(), 0);
+        let s = g.lock();
+        assert!(s.tags.is_empty() && s.parked.is_empty());
+    }
+}
