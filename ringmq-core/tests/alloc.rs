@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringmq_core::{Broker, BrokerOptions, SubOptions, TopicOptions};
+use ringmq_core::{Broker, BrokerOptions, PublishOptions, SubOptions, TopicOptions};
 
 struct Counting;
 
@@ -81,8 +81,18 @@ fn steady_state_allocates_nothing_per_message() {
     let payload = [7u8; 64];
     let mut batch = Vec::with_capacity(32);
     let round = |batch: &mut Vec<_>| {
-        for _ in 0..32 {
-            t.publish_with(&payload, 1, None).unwrap();
+        for i in 0..32 {
+            if i % 2 == 0 {
+                t.publish_with(&payload, 1, None).unwrap();
+            } else {
+                // The v2 entry point without headers, id, delay or ttl takes
+                // the same path.
+                let o = PublishOptions {
+                    key: 1,
+                    ..PublishOptions::default()
+                };
+                t.publish_opts(&payload, &o).unwrap();
+            }
         }
         let d = s.poll(Some(Duration::from_secs(1))).unwrap().unwrap();
         d.ack().unwrap();
