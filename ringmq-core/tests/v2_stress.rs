@@ -30,6 +30,9 @@ impl Rng {
     }
 }
 
+/// How each (group, message) ended, in the order seen.
+type Ends = HashMap<(usize, u64), Vec<End>>;
+
 /// Is message `m` also published by a second producer?
 fn twinned(m: u64) -> bool {
     m.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61 == 0
@@ -86,7 +89,7 @@ fn delays_ttls_duplicates_and_nacks_end_every_message_exactly_once_per_group() {
         .iter()
         .map(|g| t.subscribe_pull(g, SubOptions::default()).unwrap())
         .collect();
-    let ends: Arc<Mutex<HashMap<(usize, u64), Vec<End>>>> = Arc::default();
+    let ends: Arc<Mutex<Ends>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
 
     std::thread::scope(|s| {
