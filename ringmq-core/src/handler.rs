@@ -10,6 +10,28 @@ use std::time::Duration;
 /// handler chose ([`retry_after`](Self::retry_after)), or giving up at once
 /// ([`term`](Self::term): straight to the dead-letter topic). Its text is
 /// kept as the message's failure text.
+///
+/// ```
+/// use ringmq_core::{Broker, BrokerOptions, HandlerError, SubOptions, TopicOptions};
+/// use std::time::Duration;
+///
+/// let mq = Broker::new(BrokerOptions::default()).unwrap();
+/// mq.on_handler_failure(|f| eprintln!("{}/{}: message {} failed: {}", f.topic, f.group, f.id, f.error));
+/// let jobs = mq.create_topic("jobs", TopicOptions::default()).unwrap();
+/// let _worker = jobs
+///     .subscribe("worker", SubOptions::default(), |m| match m.data {
+///         b"malformed" => Err(HandlerError::term("cannot parse")),
+///         b"busy" => Err(HandlerError::retry_after(Duration::from_secs(5))),
+///         _ => Ok(()),
+///     })
+///     .unwrap();
+/// let dead = jobs.dead_letter_topic().unwrap().subscribe_pull("ops", SubOptions::default()).unwrap();
+/// jobs.publish(b"malformed").unwrap();
+/// let d = dead.poll(Some(Duration::from_secs(5))).unwrap().unwrap();
+/// assert_eq!((d.attempt(), d.dead_letter_reason()), (1, Some("cannot parse")));
+/// d.ack().unwrap();
+/// mq.close(Duration::from_secs(1)).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerError {
     text: String,

@@ -36,6 +36,42 @@ use crate::wait::Woke;
 
 /// What a publish asks for besides the payload. `Default`: key 0, wait for
 /// room for ever (under `block`), no headers, no id, no delay, no ttl.
+///
+/// ```
+/// use ringmq_core::{Broker, BrokerOptions, PublishOptions, SubOptions, TopicOptions};
+/// use std::time::Duration;
+///
+/// let mq = Broker::new(BrokerOptions::default()).unwrap();
+/// let orders = mq.create_topic("orders", TopicOptions::default()).unwrap();
+/// let billing = orders.subscribe_pull("billing", SubOptions::default()).unwrap();
+///
+/// let traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// let opts = PublishOptions {
+///     key: 7,
+///     headers: &[("traceparent", traceparent)],
+///     msg_id: Some(b"order-7"),         // published again: stored once
+///     ttl: Some(Duration::from_secs(60)), // never delivered after a minute
+///     ..Default::default()
+/// };
+/// let id = orders.publish_opts(b"{\"total\": 12}", &opts).unwrap();
+/// assert_eq!(orders.publish_opts(b"{\"total\": 12}", &opts).unwrap(), id);
+///
+/// // Deliverable no earlier than 50 ms from now.
+/// let later = PublishOptions {
+///     delay: Some(Duration::from_millis(50)),
+///     ..Default::default()
+/// };
+/// orders.publish_opts(b"reminder", &later).unwrap();
+///
+/// let d = billing.poll(Some(Duration::from_secs(1))).unwrap().unwrap();
+/// assert_eq!(d.headers().get("traceparent"), Some(&traceparent[..]));
+/// assert_eq!(d.msg_id(), Some(&b"order-7"[..]));
+/// d.ack().unwrap();
+/// let r = billing.poll(Some(Duration::from_secs(2))).unwrap().unwrap();
+/// assert_eq!(r.data(), b"reminder");
+/// r.ack().unwrap();
+/// mq.close(Duration::from_secs(1)).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PublishOptions<'a> {
     /// The message key (ordering and per-key limits use it).
