@@ -21,6 +21,9 @@ RINGMQ_MODEL_CASES=5000 cargo test --release -p ringmq-core --test stress --test
 echo "== loom models (bounded preemptions)"
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
   cargo test --release -p ringmq-core --test loom
+echo "== loom models inside the crate (flow control, key places)"
+RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+  cargo test --release -p ringmq-core --lib loom
 
 echo "== the main demo, briefly"
 cargo run --release -q -p ringmq-examples --bin telemetry -- --duration 2 --rate 100000

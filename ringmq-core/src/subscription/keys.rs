@@ -148,3 +148,35 @@ mod tests {
         assert!(s.tags.is_empty() && s.parked.is_empty());
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A place that frees while a newcomer asks for one: the place passes
+    /// to the parked message, never to the newcomer, and never to both.
+    #[test]
+    fn loom_keys_a_freed_place_goes_to_the_parked_message_first() {
+        loom::model(|| {
+            let g = Arc::new(KeyGate::new(1));
+            assert!(g.take_place(7));
+            g.record(1, 7);
+            g.park(7, 100);
+            let releaser = {
+                let g = g.clone();
+                thread::spawn(move || g.release(1))
+            };
+            let newcomer = g.take_place(7);
+            let handed = releaser.join().unwrap();
+            assert!(!newcomer, "a newcomer never overtakes a parked message");
+            assert_eq!(handed, Some(100));
+            // The parked message holds the one place now.
+            g.record(2, 7);
+            assert!(!g.take_place(7));
+            assert_eq!(g.release(2), None);
+            assert!(g.take_place(7));
+        });
+    }
+}
