@@ -809,3 +809,32 @@ fn a_push_subscription_runs_at_most_n_of_a_key_while_other_keys_run() {
     }
     mq.close(Duration::from_secs(2)).unwrap();
 }
+
+#[test]
+fn a_parked_message_that_expires_gives_its_key_place_back() {
+    let _g = serial();
+    let mq = broker();
+    let t = mq.create_topic("keyed-ttl", small(16)).unwrap();
+    let dead = dlq(&t);
+    let s = t.subscribe_pull("s", keyed(1)).unwrap();
+    let ttl = PublishOptions {
+        key: 3,
+        ttl: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    t.publish_opts(b"first", &ttl).unwrap();
+    let parked = t.publish_opts(b"parked", &ttl).unwrap();
+    let first = poll1(&s);
+    none_now(&s);
+    clock::advance(Duration::from_secs(2));
+    first.ack().unwrap();
+    none_now(&s);
+    let dl = poll1(&dead);
+    assert_eq!(
+        (dl.id(), dl.dead_letter_reason()),
+        (parked, Some("expired"))
+    );
+    dl.ack().unwrap();
+    t.publish_with(b"next", 3, None).unwrap();
+    assert_eq!(poll1(&s).data(), b"next", "the key's place was given back");
+}

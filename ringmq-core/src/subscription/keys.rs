@@ -78,6 +78,17 @@ impl KeyGate {
     pub(crate) fn release(&self, tag: u64) -> Option<u32> {
         let mut s = self.lock();
         let key = s.tags.remove(&tag)?;
+        Self::pass_on(&mut s, &self.limits, key)
+    }
+
+    /// A place of `key` handed to a parked message that will not be
+    /// delivered after all (it expired): passed on as by `release`.
+    pub(crate) fn give_back(&self, key: u64) -> Option<u32> {
+        let mut s = self.lock();
+        Self::pass_on(&mut s, &self.limits, key)
+    }
+
+    fn pass_on(s: &mut State, limits: &KeyLimits, key: u64) -> Option<u32> {
         if let Some(q) = s.parked.get_mut(&key) {
             if let Some(idx) = q.pop_front() {
                 if q.is_empty() {
@@ -86,7 +97,7 @@ impl KeyGate {
                 return Some(idx);
             }
         }
-        self.limits.release(key);
+        limits.release(key);
         None
     }
 

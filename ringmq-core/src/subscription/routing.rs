@@ -105,6 +105,7 @@ impl SubCore {
             let Some(idx) = st.pop_due(now) else { break };
             match st.state(idx) {
                 EntryState::Waiting { .. } if st.message(idx).0.expired_at(now) => {
+                    self.give_back_key(&mut st, idx);
                     self.expire_entry(&mut st, idx, now);
                 }
                 EntryState::Waiting { .. } => {
@@ -202,6 +203,23 @@ impl SubCore {
             self.refresh_due(st);
             self.topic.notify_consumers();
             self.topic.wake_pool();
+        }
+    }
+
+    /// Entry `idx` was handed a place of its key but will not be delivered
+    /// (it expired): the place passes on.
+    fn give_back_key(&self, st: &mut RetryStore, idx: u32) {
+        let (Some(k), meta) = (&self.keys, *st.message(idx).0) else {
+            return;
+        };
+        if meta.flags & crate::ring::FLAG_KEY_HELD == 0 {
+            return;
+        }
+        st.set_key_held(idx, false);
+        if let Some(next) = k.give_back(meta.key) {
+            st.set_key_held(next, true);
+            st.park(next, 0);
+            self.refresh_due(st);
         }
     }
 
