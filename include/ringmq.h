@@ -160,6 +160,31 @@ typedef enum {
 } ringmq_expired;
 
 /**
+ * What a `ringmq_handler_ex` returns to settle its message.
+ */
+typedef enum {
+  /**
+   * Done: acked.
+   */
+  RINGMQ_HANDLER_ACK = 0,
+  /**
+   * Failed: retried after the topic's backoff (dead-lettered after
+   * `max_attempts` deliveries) with the failure text "nacked".
+   */
+  RINGMQ_HANDLER_NACK = 1,
+  /**
+   * Poison: straight to the dead-letter topic, no more attempts, with the
+   * reason "termed".
+   */
+  RINGMQ_HANDLER_TERM = 2,
+  /**
+   * Failed: retried after the `*retry_after_ms` the handler wrote (still
+   * dead-lettered after `max_attempts` deliveries).
+   */
+  RINGMQ_HANDLER_RETRY_AFTER = 3,
+} ringmq_handler_result;
+
+/**
  * A broker: one engine instance with its topics and worker pool. Opaque;
  * created by `ringmq_broker_new`, freed by `ringmq_broker_free`. Every
  * function taking one is thread-safe.
@@ -240,57 +265,17 @@ typedef struct {
 } ringmq_pool_stats;
 
 /**
- * Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
- * `ringmq_sub_options_default` first: fields may be added later.
+ * Called on every failure of a push handler of a broker
+ * (`ringmq_broker_set_error_callback`), on the handler's pool thread, after
+ * the failure is settled: the topic and consumer group, the message's id
+ * and attempt (1 on its first delivery), the failure's text (such as
+ * `"handler returned 3"`, `"nacked"`, `"termed"` or `"retry after 250ms"`)
+ * and whether the message went to the dead-letter topic (a term, or its
+ * last attempt) rather than being retried. The strings are NUL-terminated
+ * and valid during the call only. It may run on several pool threads at
+ * once, and must not unwind or `longjmp` out.
  */
-typedef struct {
-  /**
-   * Push: most handler calls of this subscription at once, 1..=65536
-   * (default 1).
-   */
-  uint32_t concurrency;
-  /**
-   * Push: messages with the same key are handled in publish order, never
-   * two at once (default false).
-   */
-  bool ordered_by_key;
-  /**
-   * Never hold producers back: when more than a ring behind, skip ahead
-   * and count the skipped messages as dropped (default false).
-   */
-  bool lossy;
-  /**
-   * A `ringmq_start` (default `RINGMQ_START_LATEST`).
-   */
-  ringmq_start start;
-  /**
-   * Unordered subscriptions: most deliveries of one key in flight at
-   * once; 0 for no limit (default 0).
-   */
-  uint32_t max_in_flight_per_key;
-  /**
-   * Most messages per second handed to consumers; 0 for no limit
-   * (default 0). Negative, NaN or infinite values are refused.
-   */
-  double rate_limit;
-  /**
-   * Messages that may go at once after idling; 0 means one second's
-   * worth of `rate_limit` (default 0).
-   */
-  uint32_t rate_burst;
-  /**
-   * Start at the message with this id (the oldest still in the ring if
-   * it is gone), overriding `start`; `RINGMQ_NO_ID` (UINT64_MAX, the
-   * default) for none.
-   */
-  uint64_t start_at_id;
-  /**
-   * Start at the first message published at or after this time,
-   * nanoseconds since the Unix epoch, overriding `start`; 0 (the
-   * default) for none.
-   */
-  int64_t start_at_time_ns;
-} ringmq_sub_options;
+typedef void (*ringmq_error_callback)(const char *topic, const char *group, uint64_t id, uint32_t attempt, const char *error, bool dead_lettered, void *user_data);
 
 /**
  * A delivered message.
@@ -365,7 +350,87 @@ typedef struct {
    * NULL).
    */
   size_t dead_letter_group_len;
+  /**
+   * How many headers the message has (0 for none); read them with
+   * `ringmq_message_header` and `ringmq_message_header_get`. (This field
+   * and the four after it were appended with headers and msg_id: the
+   * struct grew, so a program built against an older header must be
+   * rebuilt.)
+   */
+  uint32_t header_count;
+  /**
+   * The id the message was published with for de-duplication
+   * (`ringmq_publish_options.msg_id`), `msg_id_len` bytes, not
+   * NUL-terminated; NULL when it has none. Valid as long as `data`.
+   */
+  const uint8_t *msg_id;
+  /**
+   * Length of `msg_id` in bytes (0 when it is NULL).
+   */
+  size_t msg_id_len;
+  /**
+   * For `ringmq_message_header` and `ringmq_message_header_get` only:
+   * where the library finds the headers. Not to be read or changed.
+   */
+  const void *ext;
+  /**
+   * For `ringmq_message_header` and `ringmq_message_header_get` only.
+   */
+  size_t ext_len;
 } ringmq_message;
+
+/**
+ * Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
+ * `ringmq_sub_options_default` first: fields may be added later.
+ */
+typedef struct {
+  /**
+   * Push: most handler calls of this subscription at once, 1..=65536
+   * (default 1).
+   */
+  uint32_t concurrency;
+  /**
+   * Push: messages with the same key are handled in publish order, never
+   * two at once (default false).
+   */
+  bool ordered_by_key;
+  /**
+   * Never hold producers back: when more than a ring behind, skip ahead
+   * and count the skipped messages as dropped (default false).
+   */
+  bool lossy;
+  /**
+   * A `ringmq_start` (default `RINGMQ_START_LATEST`).
+   */
+  ringmq_start start;
+  /**
+   * Unordered subscriptions: most deliveries of one key in flight at
+   * once; 0 for no limit (default 0).
+   */
+  uint32_t max_in_flight_per_key;
+  /**
+   * Most messages per second handed to consumers; 0 for no limit
+   * (default 0). Negative, NaN or infinite values are refused.
+   */
+  double rate_limit;
+  /**
+   * Messages that may go at once after idling; 0 means one second's
+   * worth of `rate_limit` (default 0).
+   */
+  uint32_t rate_burst;
+  /**
+   * Start at the message with this id (the oldest still in the ring if
+   * it is gone), overriding `start`; `RINGMQ_NO_ID` (UINT64_MAX, the
+   * default) for none.
+   */
+  uint64_t start_at_id;
+  /**
+   * Start at the first message published at or after this time,
+   * nanoseconds since the Unix epoch, overriding `start`; 0 (the
+   * default) for none.
+   */
+  int64_t start_at_time_ns;
+} ringmq_sub_options;
 
 /**
  * Handler of a push subscription, called on one of the broker's pool
@@ -375,6 +440,17 @@ typedef struct {
  * `longjmp` out (no C++ exception may escape it).
  */
 typedef int32_t (*ringmq_handler)(const ringmq_message *m, void *user_data);
+
+/**
+ * Handler of a push subscription made by `ringmq_subscribe_ex`, called as
+ * a `ringmq_handler` is, with one more argument: `retry_after_ms` points to
+ * a `uint32_t` (0 at the call) the handler sets before it returns
+ * `RINGMQ_HANDLER_RETRY_AFTER`. It returns a `ringmq_handler_result`:
+ * `RINGMQ_HANDLER_ACK`, `_NACK`, `_TERM` or `_RETRY_AFTER`; any other value
+ * nacks with the failure text `"handler returned N"`. It must not unwind or
+ * `longjmp` out.
+ */
+typedef int32_t (*ringmq_handler_ex)(const ringmq_message *m, void *user_data, uint32_t *retry_after_ms);
 
 /**
  * A subscription's counters and latency (`ringmq_sub_get_stats`).
@@ -529,6 +605,76 @@ typedef struct {
    */
   size_t dedupe_max;
 } ringmq_topic_options;
+
+/**
+ * One header of a message to publish (`ringmq_publish_options.headers`):
+ * a name of 1 to 255 bytes of UTF-8 without control characters, and a
+ * value of any bytes. Neither is NUL-terminated: the lengths count. A
+ * pointer may be NULL only when its length is 0.
+ */
+typedef struct {
+  /**
+   * The name, `name_len` bytes of UTF-8.
+   */
+  const char *name;
+  size_t name_len;
+  /**
+   * The value, `value_len` bytes of anything.
+   */
+  const uint8_t *value;
+  size_t value_len;
+} ringmq_header;
+
+/**
+ * Options of `ringmq_publish_ex`. Fill with `ringmq_publish_options_default`
+ * first, then change what you need: fields may be added in later versions.
+ * Every pointer is read during the call only (the library copies what it
+ * keeps).
+ */
+typedef struct {
+  /**
+   * The message's key (for `ordered_by_key`), 0 if unused (default 0).
+   */
+  uint64_t key;
+  /**
+   * As `ringmq_publish`'s: -1 waits for room for ever, 0 tries once,
+   * else milliseconds (default -1).
+   */
+  int32_t timeout_ms;
+  /**
+   * `header_count` headers, kept in this order (names may repeat); may
+   * be NULL only when `header_count` is 0 (default NULL). Together they
+   * take at most the topic's `max_header_bytes` (each header counts its
+   * name, its value and 4 bytes), else `RINGMQ_TOO_LARGE`.
+   */
+  const ringmq_header *headers;
+  /**
+   * Number of headers (default 0).
+   */
+  size_t header_count;
+  /**
+   * An id for de-duplication, `msg_id_len` bytes of anything (default
+   * NULL): publishing the same id again within the topic's
+   * `dedupe_window_ms` stores nothing and answers the first message's id.
+   */
+  const uint8_t *msg_id;
+  /**
+   * Length of `msg_id`, 0 for none, at most 128 (default 0).
+   */
+  size_t msg_id_len;
+  /**
+   * Deliverable no earlier than this many milliseconds from now; 0 for at
+   * once (default 0). The message's id is taken at the publish.
+   */
+  uint64_t delay_ms;
+  /**
+   * The message expires this many milliseconds after the publish and is
+   * never delivered (the topic's `expired` policy says whether it is
+   * dead-lettered with the reason "expired" or dropped); 0 for no ttl
+   * (default 0). With the topic's `max_age_ms`, the sooner counts.
+   */
+  uint64_t ttl_ms;
+} ringmq_publish_options;
 
 /**
  * One payload of `ringmq_publish_batch`: `len` bytes at `data` (which may
@@ -729,6 +875,83 @@ ringmq_status ringmq_metrics_text(const ringmq_broker *b, char *buf, size_t cap,
 ringmq_status ringmq_broker_get_pool_stats(const ringmq_broker *b, ringmq_pool_stats *out);
 
 /**
+ * Sets the function called on every failure of a push handler of this
+ * broker (a nack, a term, a retry-after or any other non-ack return): the
+ * topic, the consumer group, the message's id and attempt, the failure's
+ * text and whether the message was dead-lettered (`true`: a term, or its
+ * last attempt) or will be retried (`false`). It runs on the handler's
+ * pool thread after the failure is settled, possibly on several threads
+ * at once; see `ringmq_error_callback`. Replaces any callback set before.
+ *
+ * # Arguments
+ * - `b`: the broker.
+ * - `cb`: the callback, or NULL to remove it.
+ * - `user_data`: passed to every call of `cb`; may be NULL.
+ *
+ * # Returns
+ * `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` for a NULL `b`.
+ *
+ * # Safety
+ * `b` is NULL or live. `cb` must be safe to call from any pool thread,
+ * several at once, and must not unwind or `longjmp` out. `user_data` must
+ * stay valid until this callback is replaced or removed and the calls of
+ * it already running have returned (a failure reported as this call
+ * returns may still reach the old callback), or until
+ * `ringmq_broker_close` or `ringmq_broker_free` has returned. Thread-safe.
+ */
+ringmq_status ringmq_broker_set_error_callback(ringmq_broker *b, ringmq_error_callback cb, void *user_data);
+
+/**
+ * Reads header number `index` of a delivered message (0 is the first, in
+ * publish order; names may repeat). Allocates nothing.
+ *
+ * # Arguments
+ * - `m`: the message, as filled by `ringmq_poll`, `ringmq_poll_batch` or
+ *   given to a push handler.
+ * - `index`: below `m->header_count`.
+ * - `name`, `name_len`: receive the name (UTF-8, not NUL-terminated) and
+ *   its length in bytes.
+ * - `value`, `value_len`: receive the value (any bytes, not
+ *   NUL-terminated; a valid pointer also when empty) and its length.
+ *
+ * Each output may be NULL when not wanted; outputs are left untouched on
+ * failure. The name and value stay valid as long as the message's `data`
+ * (pulled: until the delivery is settled; push: during the handler's
+ * call).
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_NOT_FOUND` for an index at or past
+ * `header_count`; `RINGMQ_INVALID_ARGUMENT` for a NULL `m`.
+ *
+ * # Safety
+ * `m` is NULL or a message this library filled (or a copy of one), whose
+ * data is still valid; each output is NULL or writable. Thread-safe.
+ */
+ringmq_status ringmq_message_header(const ringmq_message *m, uint32_t index, const char **name, size_t *name_len, const uint8_t **value, size_t *value_len);
+
+/**
+ * Finds the first header of a delivered message named `name` (compared
+ * byte for byte) and reads its value. Allocates nothing.
+ *
+ * # Arguments
+ * - `m`: the message, as for `ringmq_message_header`.
+ * - `name`, `name_len`: the name, `name_len` bytes (not NUL-terminated;
+ *   `strlen` of a C string will do); NULL only when `name_len` is 0.
+ * - `value`, `value_len`: receive the value and its length, as for
+ *   `ringmq_message_header`; each may be NULL when not wanted.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_NOT_FOUND` when no header has that name (also for a
+ * name that is not UTF-8, which no header has); `RINGMQ_INVALID_ARGUMENT`
+ * for a NULL `m`, or a NULL `name` with a nonzero `name_len`.
+ *
+ * # Safety
+ * As for `ringmq_message_header`; `name` is NULL or has `name_len`
+ * readable bytes. Thread-safe.
+ */
+ringmq_status ringmq_message_header_get(const ringmq_message *m, const char *name, size_t name_len, const uint8_t **value, size_t *value_len);
+
+/**
  * Fills `o` with the default subscription options.
  *
  * # Arguments
@@ -789,6 +1012,25 @@ ringmq_status ringmq_subscribe_pull(ringmq_topic *t, const char *group, const ri
  * the call only. `h` must not unwind or `longjmp` out.
  */
 ringmq_status ringmq_subscribe(ringmq_topic *t, const char *group, ringmq_handler h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
+
+/**
+ * Creates a push subscription whose handler chooses its message's outcome:
+ * `h` returns a `ringmq_handler_result` (`RINGMQ_HANDLER_ACK`, `_NACK`,
+ * `_TERM` straight to the dead-letter topic, or `_RETRY_AFTER` with the
+ * delay it wrote to `*retry_after_ms`); any other value nacks with the
+ * failure text `"handler returned N"`.
+ *
+ * # Arguments
+ * As `ringmq_subscribe`, with a `ringmq_handler_ex`.
+ *
+ * # Returns
+ * As `ringmq_subscribe`.
+ *
+ * # Safety
+ * As for `ringmq_subscribe`; `retry_after_ms` is valid during the call
+ * only.
+ */
+ringmq_status ringmq_subscribe_ex(ringmq_topic *t, const char *group, ringmq_handler_ex h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
 
 /**
  * Waits for one delivery of a pull subscription.
@@ -958,6 +1200,67 @@ ringmq_status ringmq_unsubscribe(ringmq_sub *s);
 ringmq_status ringmq_sub_get_stats(const ringmq_sub *s, ringmq_sub_stats *out);
 
 /**
+ * Pauses a subscription: it takes no new messages (polls find nothing new,
+ * a push handler is not called for them) until `ringmq_sub_resume`.
+ * Deliveries in flight can still be settled, and messages waiting for a
+ * retry are still delivered. Its stats say `paused` 1 meanwhile.
+ *
+ * # Arguments
+ * - `s`: the subscription, pull or push.
+ *
+ * # Returns
+ * `RINGMQ_OK` (also when already paused); `RINGMQ_INVALID_ARGUMENT` for
+ * NULL; `RINGMQ_CLOSED` once unsubscribed or closed.
+ *
+ * # Safety
+ * `s` is NULL or live. Thread-safe.
+ */
+ringmq_status ringmq_sub_pause(ringmq_sub *s);
+
+/**
+ * Takes new messages again after `ringmq_sub_pause`.
+ *
+ * # Arguments
+ * - `s`: the subscription, pull or push.
+ *
+ * # Returns
+ * As `ringmq_sub_pause` (`RINGMQ_OK` also when not paused).
+ *
+ * # Safety
+ * `s` is NULL or live. Thread-safe.
+ */
+ringmq_status ringmq_sub_resume(ringmq_sub *s);
+
+/**
+ * Says why the subscription gets nothing now, for example
+ * `"paused; waiting for a retry: 2 messages, the next due in 80ms"`: the
+ * engine's reasons (paused, rate-limited, `retry_capacity` exhausted,
+ * waiting for a retry or a delayed message, nothing published, closed),
+ * joined by `"; "`. An empty text means a message is there to take.
+ *
+ * # Arguments
+ * - `s`: the subscription, pull or push.
+ * - `buf`: receives the NUL-terminated text; may be NULL when `cap` is 0
+ *   (to ask for the size).
+ * - `cap`: bytes available at `buf`.
+ * - `needed`: receives the size of the text including its NUL, always
+ *   (also when `buf` is too small).
+ *
+ * # Returns
+ * As `ringmq_metrics_text`: `RINGMQ_OK` when the text fit;
+ * `RINGMQ_TOO_LARGE` when `cap` is smaller than `*needed` (`buf` is then
+ * left untouched; the text may change before the next call);
+ * `RINGMQ_INVALID_ARGUMENT` for a NULL `s`, a NULL `needed`, or a NULL
+ * `buf` with a non-zero `cap`. A closed subscription answers `RINGMQ_OK`
+ * with the text `"closed"`.
+ *
+ * # Safety
+ * `s` is NULL or live; `buf` is NULL or has `cap` writable bytes; `needed`
+ * is NULL or writable. Thread-safe.
+ */
+ringmq_status ringmq_sub_why_idle(const ringmq_sub *s, char *buf, size_t cap, size_t *needed);
+
+/**
  * Fills `o` with the default topic options.
  *
  * # Arguments
@@ -1045,6 +1348,52 @@ void ringmq_topic_release(ringmq_topic *t);
  * once.
  */
 ringmq_status ringmq_publish(ringmq_topic *t, const void *data, size_t len, uint64_t key, int32_t timeout_ms, uint64_t *out_id);
+
+/**
+ * Fills `o` with the default publish options: key 0, `timeout_ms` -1, no
+ * headers, no msg_id, no delay, no ttl (what `ringmq_publish` does).
+ *
+ * # Arguments
+ * - `o`: the struct to fill; NULL does nothing.
+ *
+ * # Safety
+ * `o` is NULL or points to a writable `ringmq_publish_options`.
+ */
+void ringmq_publish_options_default(ringmq_publish_options *o);
+
+/**
+ * Publishes one message with options: a key, a timeout, headers, a msg_id
+ * for de-duplication, a delay and a time to live.
+ *
+ * # Arguments
+ * - `t`: the topic.
+ * - `data`, `len`: the payload, as for `ringmq_publish`.
+ * - `o`: options (filled by `ringmq_publish_options_default`, then
+ *   changed), or NULL for the defaults (then this is `ringmq_publish` with
+ *   key 0 and `timeout_ms` -1). Read during the call only.
+ * - `out_id`: receives the message's id; may be NULL. For a msg_id already
+ *   published within the topic's `dedupe_window_ms`, nothing is stored and
+ *   this is the first message's id (counted as the topic's `duplicates`).
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_TOO_LARGE` (payload over `slot_size`, headers over
+ * `max_header_bytes`, a header name over 255 bytes, a msg_id over 128
+ * bytes); `RINGMQ_FULL` (reject policy, or `max_delayed` delayed messages
+ * wait already); `RINGMQ_TIMEOUT`; `RINGMQ_CLOSED`;
+ * `RINGMQ_INVALID_ARGUMENT` (NULL `t`; a NULL pointer with a nonzero
+ * length; a header name that is empty, not UTF-8 or has a control
+ * character; `timeout_ms` below -1; a delay or ttl over the limit).
+ * Nothing is published on failure.
+ *
+ * # Safety
+ * `t` is NULL or live; `data` is NULL or has `len` readable bytes; `o` is
+ * NULL or initialised, its `headers` NULL or `header_count` readable
+ * `ringmq_header`s each pointing to readable bytes of its lengths, its
+ * `msg_id` NULL or `msg_id_len` readable bytes; `out_id` is NULL or
+ * writable. Thread-safe. Without headers and msg_id it allocates nothing
+ * (with up to 16 headers, nothing on the C side either).
+ */
+ringmq_status ringmq_publish_ex(ringmq_topic *t, const void *data, size_t len, const ringmq_publish_options *o, uint64_t *out_id);
 
 /**
  * Publishes `count` messages in one claim: all or none. Their ids are

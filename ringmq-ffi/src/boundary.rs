@@ -37,6 +37,28 @@ pub(crate) fn set_last_error(func: &str, message: &str) {
     });
 }
 
+/// Records this thread's last error from format arguments, writing into the
+/// reused buffer: no allocation once it is large enough (for failures on a
+/// per-message path, such as a header that is not there).
+pub(crate) fn set_last_error_args(func: &str, message: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = LAST_ERROR.try_with(|cell| {
+        if let Ok(mut buf) = cell.try_borrow_mut() {
+            buf.clear();
+            buf.extend_from_slice(func.as_bytes());
+            buf.extend_from_slice(b": ");
+            let start = buf.len();
+            let _ = buf.write_fmt(message);
+            for b in &mut buf[start..] {
+                if *b == 0 {
+                    *b = b'?';
+                }
+            }
+            buf.push(0);
+        }
+    });
+}
+
 /// This thread's last error as a C string, or "" when there was none.
 pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR

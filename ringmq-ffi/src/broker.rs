@@ -1,13 +1,14 @@
 //! Library-wide calls and the broker handle.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::ptr::NonNull;
 use std::time::Duration;
 
-use ringmq_core::{Broker, BrokerOptions};
+use ringmq_core::{Broker, BrokerOptions, HandlerFailure};
 
-use crate::boundary::{boundary, handle, invalid, last_error_ptr, non_null, optional, run};
+use crate::boundary::{boundary, handle, invalid, last_error_ptr, non_null, optional, run, Result};
 use crate::stats::ringmq_pool_stats;
-use crate::types::{ringmq_broker_options, ringmq_status, ringmq_status_in};
+use crate::types::{ringmq_broker_options, ringmq_error_callback, ringmq_status, ringmq_status_in};
 
 /// A broker: one engine instance with its topics and worker pool. Opaque;
 /// created by `ringmq_broker_new`, freed by `ringmq_broker_free`. Every
@@ -220,24 +221,43 @@ pub unsafe extern "C" fn ringmq_metrics_text(
             return Err(invalid(format!("buf is NULL but cap is {cap}")));
         }
         let text = b.inner.metrics_text();
-        let size = text.len() + 1;
-        // SAFETY: writable by this function's contract.
-        unsafe { needed.as_ptr().write(size) };
-        if cap < size {
-            return Err(ringmq_core::Error::new(
-                ringmq_core::ErrorKind::TooLarge,
-                format!("the metrics text needs {size} bytes; buf has {cap}"),
-            ));
-        }
-        let buf = buf.cast::<u8>();
-        // SAFETY: buf has cap >= size writable bytes, and a fresh String
-        // cannot overlap the caller's buffer.
-        unsafe {
-            std::ptr::copy_nonoverlapping(text.as_ptr(), buf, text.len());
-            buf.add(text.len()).write(0);
-        }
-        Ok(())
+        // SAFETY: `buf` is NULL only with cap 0, else has `cap` writable
+        // bytes; `needed` is writable; by this function's contract.
+        unsafe { copy_text("metrics text", &text, buf, cap, needed) }
     })
+}
+
+/// The buffer protocol of `ringmq_metrics_text` and `ringmq_sub_why_idle`:
+/// `*needed` is always the text's size with its NUL; the text and its NUL
+/// are copied only when they fit, else `TooLarge` and `buf` is untouched.
+///
+/// # Safety
+/// `buf` has `cap` writable bytes (it is only written when `cap` is enough,
+/// so NULL is fine with `cap` 0), not overlapping `text`.
+pub(crate) unsafe fn copy_text(
+    what: &str,
+    text: &str,
+    buf: *mut c_char,
+    cap: usize,
+    needed: NonNull<usize>,
+) -> Result<()> {
+    let size = text.len() + 1;
+    // SAFETY: writable by this function's contract.
+    unsafe { needed.as_ptr().write(size) };
+    if cap < size {
+        return Err(ringmq_core::Error::new(
+            ringmq_core::ErrorKind::TooLarge,
+            format!("the {what} needs {size} bytes; buf has {cap}"),
+        ));
+    }
+    let buf = buf.cast::<u8>();
+    // SAFETY: buf has cap >= size writable bytes, and it does not overlap
+    // `text` (a string of the library's), by this function's contract.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf, text.len());
+        buf.add(text.len()).write(0);
+    }
+    Ok(())
 }
 
 /// Reads the worker pool's counters.
@@ -262,6 +282,104 @@ pub unsafe extern "C" fn ringmq_broker_get_pool_stats(
         let s = ringmq_pool_stats::from(&b.inner.pool_stats());
         // SAFETY: writable by this function's contract.
         unsafe { out.as_ptr().write(s) };
+        Ok(())
+    })
+}
+
+/// A C error callback and its user data, called from pool threads.
+struct CErrorCallback {
+    f: unsafe extern "C" fn(
+        *const c_char,
+        *const c_char,
+        u64,
+        u32,
+        *const c_char,
+        bool,
+        *mut c_void,
+    ),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the caller of ringmq_broker_set_error_callback promises (see its
+// Safety section) that the callback may be called with `user_data` from any
+// pool thread, several at once. This struct only carries the pointer there.
+unsafe impl Send for CErrorCallback {}
+// SAFETY: as for Send; calls through `&CErrorCallback` only copy the pointer.
+unsafe impl Sync for CErrorCallback {}
+
+impl CErrorCallback {
+    fn call(&self, fail: &HandlerFailure<'_>) {
+        // "topic\0group\0error\0", built per failure (a failure may
+        // allocate; messages that succeed never come here). Names hold no
+        // NUL; one in the error text would cut it short, so it shows as '?'.
+        let error = fail.error.text();
+        let mut texts = Vec::with_capacity(fail.topic.len() + fail.group.len() + error.len() + 3);
+        for s in [fail.topic, fail.group, error] {
+            texts.extend(s.bytes().map(|b| if b == 0 { b'?' } else { b }));
+            texts.push(0);
+        }
+        let topic = texts.as_ptr();
+        // SAFETY: both offsets lie inside `texts` (each part ends in a NUL).
+        let (group, error) = unsafe {
+            let group = topic.add(fail.topic.len() + 1);
+            (group, group.add(fail.group.len() + 1))
+        };
+        // SAFETY: `f` is a non-null function of the ringmq_error_callback
+        // type; the strings are NUL-terminated and live during the call; the
+        // user-data contract is the caller's (see the Send impl).
+        unsafe {
+            (self.f)(
+                topic.cast(),
+                group.cast(),
+                fail.id,
+                fail.attempt,
+                error.cast(),
+                fail.dead_lettered,
+                self.user_data,
+            )
+        };
+    }
+}
+
+/// Sets the function called on every failure of a push handler of this
+/// broker (a nack, a term, a retry-after or any other non-ack return): the
+/// topic, the consumer group, the message's id and attempt, the failure's
+/// text and whether the message was dead-lettered (`true`: a term, or its
+/// last attempt) or will be retried (`false`). It runs on the handler's
+/// pool thread after the failure is settled, possibly on several threads
+/// at once; see `ringmq_error_callback`. Replaces any callback set before.
+///
+/// # Arguments
+/// - `b`: the broker.
+/// - `cb`: the callback, or NULL to remove it.
+/// - `user_data`: passed to every call of `cb`; may be NULL.
+///
+/// # Returns
+/// `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` for a NULL `b`.
+///
+/// # Safety
+/// `b` is NULL or live. `cb` must be safe to call from any pool thread,
+/// several at once, and must not unwind or `longjmp` out. `user_data` must
+/// stay valid until this callback is replaced or removed and the calls of
+/// it already running have returned (a failure reported as this call
+/// returns may still reach the old callback), or until
+/// `ringmq_broker_close` or `ringmq_broker_free` has returned. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_broker_set_error_callback(
+    b: *mut ringmq_broker,
+    cb: ringmq_error_callback,
+    user_data: *mut c_void,
+) -> ringmq_status {
+    run("ringmq_broker_set_error_callback", || {
+        // SAFETY: NULL or live, by this function's contract.
+        let b = unsafe { handle(b, "b") }?;
+        match cb {
+            Some(f) => {
+                let cb = CErrorCallback { f, user_data };
+                b.inner.on_handler_failure(move |fail| cb.call(fail));
+            }
+            None => b.inner.clear_handler_failure_hook(),
+        }
         Ok(())
     })
 }

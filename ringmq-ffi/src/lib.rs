@@ -13,6 +13,7 @@
 
 mod boundary;
 mod broker;
+mod message;
 mod stats;
 mod stats_abi;
 mod sub;
@@ -20,6 +21,7 @@ mod topic;
 mod types;
 
 pub use broker::*;
+pub use message::*;
 pub use stats::*;
 pub use sub::*;
 pub use topic::*;

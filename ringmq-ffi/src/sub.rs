@@ -5,14 +5,19 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
+use ringmq_core::internals::decode_ext;
 use ringmq_core::{
-    Delivery, HandlerError, Message, PullSubscription, PushSubscription, SubOptions,
+    Delivery, HandlerError, Headers, IdleReason, Message, PullSubscription, PushSubscription,
+    SubOptions,
 };
 
 use crate::boundary::{boundary, handle, invalid, name, non_null, optional, run, timeout, Result};
 use crate::stats::ringmq_sub_stats;
 use crate::topic::ringmq_topic;
-use crate::types::{ringmq_handler, ringmq_message, ringmq_status, ringmq_sub_options};
+use crate::types::{
+    ringmq_handler, ringmq_handler_ex, ringmq_handler_result, ringmq_message, ringmq_status,
+    ringmq_sub_options, EXT_VIEW,
+};
 
 /// A subscription (consumer group) on a topic, pull or push. Opaque; from
 /// `ringmq_subscribe_pull` or `ringmq_subscribe`, freed by
@@ -109,9 +114,18 @@ pub unsafe extern "C" fn ringmq_subscribe_pull(
     })
 }
 
+/// A C handler of either type.
+#[derive(Clone, Copy)]
+enum CHandlerFn {
+    /// `ringmq_handler`: 0 acks, anything else nacks.
+    Plain(unsafe extern "C" fn(*const ringmq_message, *mut c_void) -> i32),
+    /// `ringmq_handler_ex`: a `ringmq_handler_result` and a retry delay.
+    Ex(unsafe extern "C" fn(*const ringmq_message, *mut c_void, *mut u32) -> i32),
+}
+
 /// A C handler and its user data, called from pool threads.
 struct CHandler {
-    f: unsafe extern "C" fn(*const ringmq_message, *mut c_void) -> i32,
+    f: CHandlerFn,
     user_data: *mut c_void,
 }
 
@@ -136,16 +150,70 @@ impl CHandler {
             ..ringmq_message::EMPTY
         };
         cm.set_dead_letter(m.dead_letter_reason, m.dead_letter_group);
-        // SAFETY: `f` is a non-null function of the ringmq_handler type, and
-        // `cm` with its payload is valid for the call; the user-data
-        // contract is the caller's (see the Send impl).
-        let rc = unsafe { (self.f)(&cm, self.user_data) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(HandlerError::new(format!("handler returned {rc}")))
+        // The view lives on this stack frame for the call, as long as `cm`.
+        let headers: Headers<'_> = m.headers;
+        let view = std::ptr::from_ref(&headers).cast::<c_void>();
+        cm.set_ext(m.msg_id, headers.len(), view, EXT_VIEW);
+        use ringmq_handler_result::*;
+        match self.f {
+            CHandlerFn::Plain(f) => {
+                // SAFETY: `f` is a non-null function of the ringmq_handler
+                // type, and `cm` with its payload and headers is valid for
+                // the call; the user-data contract is the caller's (see the
+                // Send impl).
+                let rc = unsafe { f(&cm, self.user_data) };
+                match rc {
+                    0 => Ok(()),
+                    rc => Err(HandlerError::new(format!("handler returned {rc}"))),
+                }
+            }
+            CHandlerFn::Ex(f) => {
+                let mut retry_after_ms = 0u32;
+                // SAFETY: as above, for the ringmq_handler_ex type; the
+                // out-parameter is a live local.
+                let rc = unsafe { f(&cm, self.user_data, &mut retry_after_ms) };
+                match rc {
+                    rc if rc == RINGMQ_HANDLER_ACK as i32 => Ok(()),
+                    rc if rc == RINGMQ_HANDLER_NACK as i32 => Err(HandlerError::new("nacked")),
+                    rc if rc == RINGMQ_HANDLER_TERM as i32 => Err(HandlerError::term("termed")),
+                    rc if rc == RINGMQ_HANDLER_RETRY_AFTER as i32 => Err(
+                        HandlerError::retry_after(Duration::from_millis(retry_after_ms.into())),
+                    ),
+                    rc => Err(HandlerError::new(format!("handler returned {rc}"))),
+                }
+            }
         }
     }
+}
+
+/// The body of `ringmq_subscribe` and `ringmq_subscribe_ex`.
+///
+/// # Safety
+/// As for `ringmq_subscribe`.
+unsafe fn subscribe_push(
+    t: *mut ringmq_topic,
+    group: *const c_char,
+    f: Option<CHandlerFn>,
+    user_data: *mut c_void,
+    o: *const ringmq_sub_options,
+    out: *mut *mut ringmq_sub,
+) -> Result<()> {
+    let out = non_null(out, "out")?;
+    // SAFETY: writable by this function's contract.
+    unsafe { out.as_ptr().write(std::ptr::null_mut()) };
+    // SAFETY: NULL or live, by this function's contract.
+    let t = unsafe { handle(t, "t") }?;
+    // SAFETY: NULL or NUL-terminated, by this function's contract.
+    let group = unsafe { name(group, "group") }?;
+    let f = f.ok_or_else(|| invalid("h is NULL"))?;
+    // SAFETY: NULL or initialised, by this function's contract.
+    let opts = unsafe { sub_options(o) }?;
+    let handler = CHandler { f, user_data };
+    let push = t
+        .inner
+        .subscribe(group, opts, move |m: &Message<'_>| handler.call(m))?;
+    boxed(SubKind::Push(push), out);
+    Ok(())
 }
 
 /// Creates a push subscription: `h` is called on the broker's worker pool
@@ -182,22 +250,38 @@ pub unsafe extern "C" fn ringmq_subscribe(
     out: *mut *mut ringmq_sub,
 ) -> ringmq_status {
     run("ringmq_subscribe", || {
-        let out = non_null(out, "out")?;
-        // SAFETY: writable by this function's contract.
-        unsafe { out.as_ptr().write(std::ptr::null_mut()) };
-        // SAFETY: NULL or live, by this function's contract.
-        let t = unsafe { handle(t, "t") }?;
-        // SAFETY: NULL or NUL-terminated, by this function's contract.
-        let group = unsafe { name(group, "group") }?;
-        let f = h.ok_or_else(|| invalid("h is NULL"))?;
-        // SAFETY: NULL or initialised, by this function's contract.
-        let opts = unsafe { sub_options(o) }?;
-        let handler = CHandler { f, user_data };
-        let push = t
-            .inner
-            .subscribe(group, opts, move |m: &Message<'_>| handler.call(m))?;
-        boxed(SubKind::Push(push), out);
-        Ok(())
+        // SAFETY: this function's contract is subscribe_push's.
+        unsafe { subscribe_push(t, group, h.map(CHandlerFn::Plain), user_data, o, out) }
+    })
+}
+
+/// Creates a push subscription whose handler chooses its message's outcome:
+/// `h` returns a `ringmq_handler_result` (`RINGMQ_HANDLER_ACK`, `_NACK`,
+/// `_TERM` straight to the dead-letter topic, or `_RETRY_AFTER` with the
+/// delay it wrote to `*retry_after_ms`); any other value nacks with the
+/// failure text `"handler returned N"`.
+///
+/// # Arguments
+/// As `ringmq_subscribe`, with a `ringmq_handler_ex`.
+///
+/// # Returns
+/// As `ringmq_subscribe`.
+///
+/// # Safety
+/// As for `ringmq_subscribe`; `retry_after_ms` is valid during the call
+/// only.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_subscribe_ex(
+    t: *mut ringmq_topic,
+    group: *const c_char,
+    h: ringmq_handler_ex,
+    user_data: *mut c_void,
+    o: *const ringmq_sub_options,
+    out: *mut *mut ringmq_sub,
+) -> ringmq_status {
+    run("ringmq_subscribe_ex", || {
+        // SAFETY: this function's contract is subscribe_push's.
+        unsafe { subscribe_push(t, group, h.map(CHandlerFn::Ex), user_data, o, out) }
     })
 }
 
@@ -248,6 +332,11 @@ unsafe fn poll_into(
             // table, or the retry store's entry) while the delivery is
             // unsettled, like the payload.
             m.set_dead_letter(d.dead_letter_reason(), d.dead_letter_group());
+            // The extension block (headers and msg_id) is pinned with the
+            // payload, in the same slot or retry-store entry.
+            let ext = d.ext();
+            let (msg_id, headers) = decode_ext(ext);
+            m.set_ext(msg_id, headers.len(), ext.as_ptr().cast(), ext.len());
             let (tag, data, len) = d.into_raw();
             m.delivery_tag = tag;
             m.data = data;
@@ -560,5 +649,110 @@ pub unsafe extern "C" fn ringmq_sub_get_stats(
         // SAFETY: writable by this function's contract.
         unsafe { out.as_ptr().write(ringmq_sub_stats::from(&stats)) };
         Ok(())
+    })
+}
+
+impl ringmq_sub {
+    fn pause(&self, paused: bool) -> Result<()> {
+        match (&self.kind, paused) {
+            (SubKind::Pull(p), true) => p.pause(),
+            (SubKind::Pull(p), false) => p.resume(),
+            (SubKind::Push(p), true) => p.pause(),
+            (SubKind::Push(p), false) => p.resume(),
+        }
+    }
+
+    fn why_idle(&self) -> Vec<IdleReason> {
+        match &self.kind {
+            SubKind::Pull(p) => p.why_idle(),
+            SubKind::Push(p) => p.why_idle(),
+        }
+    }
+}
+
+/// Pauses a subscription: it takes no new messages (polls find nothing new,
+/// a push handler is not called for them) until `ringmq_sub_resume`.
+/// Deliveries in flight can still be settled, and messages waiting for a
+/// retry are still delivered. Its stats say `paused` 1 meanwhile.
+///
+/// # Arguments
+/// - `s`: the subscription, pull or push.
+///
+/// # Returns
+/// `RINGMQ_OK` (also when already paused); `RINGMQ_INVALID_ARGUMENT` for
+/// NULL; `RINGMQ_CLOSED` once unsubscribed or closed.
+///
+/// # Safety
+/// `s` is NULL or live. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_sub_pause(s: *mut ringmq_sub) -> ringmq_status {
+    run("ringmq_sub_pause", || {
+        // SAFETY: NULL or live, by this function's contract.
+        unsafe { handle(s, "s") }?.pause(true)
+    })
+}
+
+/// Takes new messages again after `ringmq_sub_pause`.
+///
+/// # Arguments
+/// - `s`: the subscription, pull or push.
+///
+/// # Returns
+/// As `ringmq_sub_pause` (`RINGMQ_OK` also when not paused).
+///
+/// # Safety
+/// `s` is NULL or live. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_sub_resume(s: *mut ringmq_sub) -> ringmq_status {
+    run("ringmq_sub_resume", || {
+        // SAFETY: NULL or live, by this function's contract.
+        unsafe { handle(s, "s") }?.pause(false)
+    })
+}
+
+/// Says why the subscription gets nothing now, for example
+/// `"paused; waiting for a retry: 2 messages, the next due in 80ms"`: the
+/// engine's reasons (paused, rate-limited, `retry_capacity` exhausted,
+/// waiting for a retry or a delayed message, nothing published, closed),
+/// joined by `"; "`. An empty text means a message is there to take.
+///
+/// # Arguments
+/// - `s`: the subscription, pull or push.
+/// - `buf`: receives the NUL-terminated text; may be NULL when `cap` is 0
+///   (to ask for the size).
+/// - `cap`: bytes available at `buf`.
+/// - `needed`: receives the size of the text including its NUL, always
+///   (also when `buf` is too small).
+///
+/// # Returns
+/// As `ringmq_metrics_text`: `RINGMQ_OK` when the text fit;
+/// `RINGMQ_TOO_LARGE` when `cap` is smaller than `*needed` (`buf` is then
+/// left untouched; the text may change before the next call);
+/// `RINGMQ_INVALID_ARGUMENT` for a NULL `s`, a NULL `needed`, or a NULL
+/// `buf` with a non-zero `cap`. A closed subscription answers `RINGMQ_OK`
+/// with the text `"closed"`.
+///
+/// # Safety
+/// `s` is NULL or live; `buf` is NULL or has `cap` writable bytes; `needed`
+/// is NULL or writable. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_sub_why_idle(
+    s: *const ringmq_sub,
+    buf: *mut c_char,
+    cap: usize,
+    needed: *mut usize,
+) -> ringmq_status {
+    run("ringmq_sub_why_idle", || {
+        // SAFETY: NULL or live, by this function's contract.
+        let s = unsafe { handle(s, "s") }?;
+        let needed = non_null(needed, "needed")?;
+        if buf.is_null() && cap > 0 {
+            return Err(invalid(format!("buf is NULL but cap is {cap}")));
+        }
+        let reasons: Vec<String> = s.why_idle().iter().map(ToString::to_string).collect();
+        let text = reasons.join("; ");
+        // SAFETY: `buf` is NULL only with cap 0, else has `cap` writable
+        // bytes; `needed` is writable; by this function's contract.
+        unsafe { crate::broker::copy_text("why_idle text", &text, buf, cap, needed) }
     })
 }

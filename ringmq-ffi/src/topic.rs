@@ -2,12 +2,16 @@
 
 use std::ffi::{c_char, c_void};
 
-use ringmq_core::{Topic, TopicOptions};
+use std::time::Duration;
+
+use ringmq_core::{PublishOptions, Topic, TopicOptions, MAX_HEADER_BYTES_LIMIT};
 
 use crate::boundary::{handle, invalid, name, non_null, optional, run, timeout, Result};
 use crate::broker::ringmq_broker;
 use crate::stats::ringmq_topic_stats;
-use crate::types::{ringmq_buf, ringmq_status, ringmq_topic_options};
+use crate::types::{
+    ringmq_buf, ringmq_header, ringmq_publish_options, ringmq_status, ringmq_topic_options,
+};
 
 /// A handle on a topic. Opaque; from `ringmq_topic_create` or
 /// `ringmq_topic_open`, released by `ringmq_topic_release` (which does not
@@ -182,12 +186,177 @@ pub unsafe extern "C" fn ringmq_publish(
     })
 }
 
+/// Fills `o` with the default publish options: key 0, `timeout_ms` -1, no
+/// headers, no msg_id, no delay, no ttl (what `ringmq_publish` does).
+///
+/// # Arguments
+/// - `o`: the struct to fill; NULL does nothing.
+///
+/// # Safety
+/// `o` is NULL or points to a writable `ringmq_publish_options`.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_publish_options_default(o: *mut ringmq_publish_options) {
+    crate::boundary::boundary("ringmq_publish_options_default", || {
+        if let Ok(o) = non_null(o, "o") {
+            // SAFETY: non-null and writable by this function's contract.
+            unsafe { o.as_ptr().write(ringmq_publish_options::default()) };
+        }
+    })
+}
+
+/// Headers converted on the stack up to this many; more take one
+/// allocation per publish.
+const STACK_HEADERS: usize = 16;
+
+/// Most headers a publish can have: each takes at least 4 bytes of the
+/// largest `max_header_bytes`. Checked before anything is allocated.
+const MAX_HEADER_COUNT: usize = MAX_HEADER_BYTES_LIMIT / 4;
+
+/// The C headers as the core's `(name, value)` pairs, each checked: no NULL
+/// with a nonzero length, names UTF-8 (the core checks the rest).
+///
+/// # Safety
+/// `headers` has `count` readable `ringmq_header`s (checked non-null here),
+/// each pointing to readable bytes of its lengths.
+unsafe fn c_headers<'a>(
+    headers: *const ringmq_header,
+    count: usize,
+    out: &mut [(&'a str, &'a [u8])],
+) -> Result<()> {
+    if count == 0 {
+        return Ok(());
+    }
+    let headers = non_null(headers, format_args!("headers (with header_count {count})"))?;
+    // SAFETY: `count` readable headers by this function's contract.
+    let all = unsafe { std::slice::from_raw_parts(headers.as_ptr(), count) };
+    for (i, (h, slot)) in all.iter().zip(out.iter_mut()).enumerate() {
+        // SAFETY: NULL or `name_len` readable bytes, by this function's
+        // contract.
+        let name = unsafe { bytes(h.name.cast(), h.name_len, format_args!("headers[{i}].name")) }?;
+        let name = std::str::from_utf8(name).map_err(|e| {
+            invalid(format!(
+                "headers[{i}].name is not valid UTF-8 (bad byte at offset {})",
+                e.valid_up_to()
+            ))
+        })?;
+        // SAFETY: NULL or `value_len` readable bytes, by this function's
+        // contract.
+        let value = unsafe { bytes(h.value, h.value_len, format_args!("headers[{i}].value")) }?;
+        *slot = (name, value);
+    }
+    Ok(())
+}
+
+/// The core's options from checked C options, the headers in `pairs`.
+fn core_options<'a>(
+    o: &ringmq_publish_options,
+    pairs: &'a [(&'a str, &'a [u8])],
+    msg_id: Option<&'a [u8]>,
+) -> Result<PublishOptions<'a>> {
+    let ms = |v: u64| (v != 0).then(|| Duration::from_millis(v));
+    Ok(PublishOptions {
+        key: o.key,
+        timeout: timeout(o.timeout_ms)?,
+        headers: pairs,
+        msg_id,
+        delay: ms(o.delay_ms),
+        ttl: ms(o.ttl_ms),
+    })
+}
+
+/// Publishes one message with options: a key, a timeout, headers, a msg_id
+/// for de-duplication, a delay and a time to live.
+///
+/// # Arguments
+/// - `t`: the topic.
+/// - `data`, `len`: the payload, as for `ringmq_publish`.
+/// - `o`: options (filled by `ringmq_publish_options_default`, then
+///   changed), or NULL for the defaults (then this is `ringmq_publish` with
+///   key 0 and `timeout_ms` -1). Read during the call only.
+/// - `out_id`: receives the message's id; may be NULL. For a msg_id already
+///   published within the topic's `dedupe_window_ms`, nothing is stored and
+///   this is the first message's id (counted as the topic's `duplicates`).
+///
+/// # Returns
+/// `RINGMQ_OK`; `RINGMQ_TOO_LARGE` (payload over `slot_size`, headers over
+/// `max_header_bytes`, a header name over 255 bytes, a msg_id over 128
+/// bytes); `RINGMQ_FULL` (reject policy, or `max_delayed` delayed messages
+/// wait already); `RINGMQ_TIMEOUT`; `RINGMQ_CLOSED`;
+/// `RINGMQ_INVALID_ARGUMENT` (NULL `t`; a NULL pointer with a nonzero
+/// length; a header name that is empty, not UTF-8 or has a control
+/// character; `timeout_ms` below -1; a delay or ttl over the limit).
+/// Nothing is published on failure.
+///
+/// # Safety
+/// `t` is NULL or live; `data` is NULL or has `len` readable bytes; `o` is
+/// NULL or initialised, its `headers` NULL or `header_count` readable
+/// `ringmq_header`s each pointing to readable bytes of its lengths, its
+/// `msg_id` NULL or `msg_id_len` readable bytes; `out_id` is NULL or
+/// writable. Thread-safe. Without headers and msg_id it allocates nothing
+/// (with up to 16 headers, nothing on the C side either).
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_publish_ex(
+    t: *mut ringmq_topic,
+    data: *const c_void,
+    len: usize,
+    o: *const ringmq_publish_options,
+    out_id: *mut u64,
+) -> ringmq_status {
+    run("ringmq_publish_ex", || {
+        // SAFETY: NULL or live, by this function's contract.
+        let t = unsafe { handle(t, "t") }?;
+        // SAFETY: NULL or `len` readable bytes, by this function's contract.
+        let data = unsafe { bytes(data.cast(), len, "data") }?;
+        // SAFETY: NULL or initialised, by this function's contract.
+        let o = unsafe { optional(o) }.unwrap_or_default();
+        let msg_id = match o.msg_id_len {
+            0 => None,
+            // SAFETY: NULL or `msg_id_len` readable bytes, by this
+            // function's contract.
+            n => Some(unsafe { bytes(o.msg_id, n, "msg_id") }?),
+        };
+        let count = o.header_count;
+        if count > MAX_HEADER_COUNT {
+            return Err(ringmq_core::Error::new(
+                ringmq_core::ErrorKind::TooLarge,
+                format!(
+                    "header_count {count} is over {MAX_HEADER_COUNT}: headers take at least \
+                     4 bytes each, and max_header_bytes is at most {MAX_HEADER_BYTES_LIMIT}"
+                ),
+            ));
+        }
+        let mut stack: [(&str, &[u8]); STACK_HEADERS] = [("", &[]); STACK_HEADERS];
+        let mut heap;
+        let pairs: &mut [(&str, &[u8])] = if count <= STACK_HEADERS {
+            &mut stack[..count]
+        } else {
+            heap = vec![("", &[][..]); count];
+            &mut heap[..]
+        };
+        // SAFETY: `headers` is NULL or has `header_count` readable headers,
+        // by this function's contract.
+        unsafe { c_headers(o.headers, count, pairs) }?;
+        let id = t
+            .inner
+            .publish_opts(data, &core_options(&o, pairs, msg_id)?)?;
+        if !out_id.is_null() {
+            // SAFETY: non-null and writable by this function's contract.
+            unsafe { out_id.write(id) };
+        }
+        Ok(())
+    })
+}
+
 /// `len` bytes at `data` as a slice; NULL is fine when `len` is 0.
 ///
 /// # Safety
 /// `data` is NULL or has `len` readable bytes that stay unchanged while the
 /// slice lives.
-unsafe fn bytes<'a>(data: *const u8, len: usize, what: &str) -> Result<&'a [u8]> {
+pub(crate) unsafe fn bytes<'a>(
+    data: *const u8,
+    len: usize,
+    what: impl std::fmt::Display,
+) -> Result<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }

@@ -242,6 +242,23 @@ pub struct ringmq_message {
     /// Length of `dead_letter_group` in bytes, without the NUL (0 when it is
     /// NULL).
     pub dead_letter_group_len: usize,
+    /// How many headers the message has (0 for none); read them with
+    /// `ringmq_message_header` and `ringmq_message_header_get`. (This field
+    /// and the four after it were appended with headers and msg_id: the
+    /// struct grew, so a program built against an older header must be
+    /// rebuilt.)
+    pub header_count: u32,
+    /// The id the message was published with for de-duplication
+    /// (`ringmq_publish_options.msg_id`), `msg_id_len` bytes, not
+    /// NUL-terminated; NULL when it has none. Valid as long as `data`.
+    pub msg_id: *const u8,
+    /// Length of `msg_id` in bytes (0 when it is NULL).
+    pub msg_id_len: usize,
+    /// For `ringmq_message_header` and `ringmq_message_header_get` only:
+    /// where the library finds the headers. Not to be read or changed.
+    pub ext: *const std::ffi::c_void,
+    /// For `ringmq_message_header` and `ringmq_message_header_get` only.
+    pub ext_len: usize,
 }
 
 impl ringmq_message {
@@ -257,6 +274,11 @@ impl ringmq_message {
         dead_letter_reason_len: 0,
         dead_letter_group: std::ptr::null(),
         dead_letter_group_len: 0,
+        header_count: 0,
+        msg_id: std::ptr::null(),
+        msg_id_len: 0,
+        ext: std::ptr::null(),
+        ext_len: 0,
     };
 
     /// Sets the dead-letter fields from the engine's texts, which are
@@ -267,6 +289,115 @@ impl ringmq_message {
         (self.dead_letter_reason, self.dead_letter_reason_len) = c(reason);
         (self.dead_letter_group, self.dead_letter_group_len) = c(group);
     }
+
+    /// Sets the msg_id and header fields. `ext` is what
+    /// `ringmq_message_header` reads the headers from: the encoded block
+    /// (pulled messages, whose block is pinned like the payload) or, with
+    /// `ext_len` [`EXT_VIEW`], a `Headers` view that lives during a push
+    /// handler's call.
+    pub(crate) fn set_ext(
+        &mut self,
+        msg_id: Option<&[u8]>,
+        header_count: usize,
+        ext: *const std::ffi::c_void,
+        ext_len: usize,
+    ) {
+        (self.msg_id, self.msg_id_len) =
+            msg_id.map_or((std::ptr::null(), 0), |id| (id.as_ptr(), id.len()));
+        // At most u16::MAX headers fit in a block.
+        self.header_count = header_count.min(u32::MAX as usize) as u32;
+        if header_count == 0 {
+            (self.ext, self.ext_len) = (std::ptr::null(), 0);
+        } else {
+            (self.ext, self.ext_len) = (ext, ext_len);
+        }
+    }
+}
+
+/// `ringmq_message.ext_len` when `ext` points to a `Headers` view rather
+/// than to an encoded block (a push handler's message).
+pub(crate) const EXT_VIEW: usize = usize::MAX;
+
+/// One header of a message to publish (`ringmq_publish_options.headers`):
+/// a name of 1 to 255 bytes of UTF-8 without control characters, and a
+/// value of any bytes. Neither is NUL-terminated: the lengths count. A
+/// pointer may be NULL only when its length is 0.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ringmq_header {
+    /// The name, `name_len` bytes of UTF-8.
+    pub name: *const c_char,
+    pub name_len: usize,
+    /// The value, `value_len` bytes of anything.
+    pub value: *const u8,
+    pub value_len: usize,
+}
+
+/// Options of `ringmq_publish_ex`. Fill with `ringmq_publish_options_default`
+/// first, then change what you need: fields may be added in later versions.
+/// Every pointer is read during the call only (the library copies what it
+/// keeps).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ringmq_publish_options {
+    /// The message's key (for `ordered_by_key`), 0 if unused (default 0).
+    pub key: u64,
+    /// As `ringmq_publish`'s: -1 waits for room for ever, 0 tries once,
+    /// else milliseconds (default -1).
+    pub timeout_ms: i32,
+    /// `header_count` headers, kept in this order (names may repeat); may
+    /// be NULL only when `header_count` is 0 (default NULL). Together they
+    /// take at most the topic's `max_header_bytes` (each header counts its
+    /// name, its value and 4 bytes), else `RINGMQ_TOO_LARGE`.
+    pub headers: *const ringmq_header,
+    /// Number of headers (default 0).
+    pub header_count: usize,
+    /// An id for de-duplication, `msg_id_len` bytes of anything (default
+    /// NULL): publishing the same id again within the topic's
+    /// `dedupe_window_ms` stores nothing and answers the first message's id.
+    pub msg_id: *const u8,
+    /// Length of `msg_id`, 0 for none, at most 128 (default 0).
+    pub msg_id_len: usize,
+    /// Deliverable no earlier than this many milliseconds from now; 0 for at
+    /// once (default 0). The message's id is taken at the publish.
+    pub delay_ms: u64,
+    /// The message expires this many milliseconds after the publish and is
+    /// never delivered (the topic's `expired` policy says whether it is
+    /// dead-lettered with the reason "expired" or dropped); 0 for no ttl
+    /// (default 0). With the topic's `max_age_ms`, the sooner counts.
+    pub ttl_ms: u64,
+}
+
+impl Default for ringmq_publish_options {
+    fn default() -> Self {
+        ringmq_publish_options {
+            key: 0,
+            timeout_ms: -1,
+            headers: std::ptr::null(),
+            header_count: 0,
+            msg_id: std::ptr::null(),
+            msg_id_len: 0,
+            delay_ms: 0,
+            ttl_ms: 0,
+        }
+    }
+}
+
+/// What a `ringmq_handler_ex` returns to settle its message.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ringmq_handler_result {
+    /// Done: acked.
+    RINGMQ_HANDLER_ACK = 0,
+    /// Failed: retried after the topic's backoff (dead-lettered after
+    /// `max_attempts` deliveries) with the failure text "nacked".
+    RINGMQ_HANDLER_NACK = 1,
+    /// Poison: straight to the dead-letter topic, no more attempts, with the
+    /// reason "termed".
+    RINGMQ_HANDLER_TERM = 2,
+    /// Failed: retried after the `*retry_after_ms` the handler wrote (still
+    /// dead-lettered after `max_attempts` deliveries).
+    RINGMQ_HANDLER_RETRY_AFTER = 3,
 }
 
 /// One payload of `ringmq_publish_batch`: `len` bytes at `data` (which may
@@ -285,6 +416,42 @@ pub struct ringmq_buf {
 /// `longjmp` out (no C++ exception may escape it).
 pub type ringmq_handler =
     Option<unsafe extern "C" fn(m: *const ringmq_message, user_data: *mut std::ffi::c_void) -> i32>;
+
+/// Handler of a push subscription made by `ringmq_subscribe_ex`, called as
+/// a `ringmq_handler` is, with one more argument: `retry_after_ms` points to
+/// a `uint32_t` (0 at the call) the handler sets before it returns
+/// `RINGMQ_HANDLER_RETRY_AFTER`. It returns a `ringmq_handler_result`:
+/// `RINGMQ_HANDLER_ACK`, `_NACK`, `_TERM` or `_RETRY_AFTER`; any other value
+/// nacks with the failure text `"handler returned N"`. It must not unwind or
+/// `longjmp` out.
+pub type ringmq_handler_ex = Option<
+    unsafe extern "C" fn(
+        m: *const ringmq_message,
+        user_data: *mut std::ffi::c_void,
+        retry_after_ms: *mut u32,
+    ) -> i32,
+>;
+
+/// Called on every failure of a push handler of a broker
+/// (`ringmq_broker_set_error_callback`), on the handler's pool thread, after
+/// the failure is settled: the topic and consumer group, the message's id
+/// and attempt (1 on its first delivery), the failure's text (such as
+/// `"handler returned 3"`, `"nacked"`, `"termed"` or `"retry after 250ms"`)
+/// and whether the message went to the dead-letter topic (a term, or its
+/// last attempt) rather than being retried. The strings are NUL-terminated
+/// and valid during the call only. It may run on several pool threads at
+/// once, and must not unwind or `longjmp` out.
+pub type ringmq_error_callback = Option<
+    unsafe extern "C" fn(
+        topic: *const c_char,
+        group: *const c_char,
+        id: u64,
+        attempt: u32,
+        error: *const c_char,
+        dead_lettered: bool,
+        user_data: *mut std::ffi::c_void,
+    ),
+>;
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)

@@ -223,10 +223,12 @@ typedef struct {
     uint64_t valid_until_ms;
 } held_t;
 
-/* Checks a held payload while it must be valid; true if it failed. */
+/* Checks a held payload while it must be valid; true if it failed. Past its
+ * validity it is not read at all: the memory may have been reused (a retry
+ * store entry grows for a larger message, its headers included). */
 static bool payload_broken(const held_t *h) {
-    bool ok = payload_ok(h->data, h->len, h->key);
-    return !ok && now_ms() < h->valid_until_ms;
+    if (now_ms() >= h->valid_until_ms) return false;
+    return !payload_ok(h->data, h->len, h->key) && now_ms() < h->valid_until_ms;
 }
 
 
@@ -306,6 +308,24 @@ static void check_message(const ringmq_message *m, size_t slot_size, uint32_t ma
              max_attempts);
     if ((m->dead_letter_reason == NULL) != (m->dead_letter_group == NULL))
         fail("%s: message %" PRIu64 " has only one of dead_letter_reason/group", where, m->id);
+    if ((m->msg_id == NULL) != (m->msg_id_len == 0))
+        fail("%s: message %" PRIu64 " has msg_id %p with msg_id_len %zu", where, m->id,
+             (const void *)m->msg_id, m->msg_id_len);
+    /* A message published with headers carries "fz" = its key first (see
+     * op_publish), and every index below header_count reads. */
+    if (m->header_count > 0) {
+        const uint8_t *v = NULL;
+        size_t vl = 0;
+        ringmq_status st = ringmq_message_header_get(m, "fz", 2, &v, &vl);
+        if (st != RINGMQ_OK || vl != sizeof m->key || memcmp(v, &m->key, vl) != 0)
+            fail("%s: message %" PRIu64 " lacks its header fz (%s)", where, m->id, sn(st));
+        for (uint32_t i = 0; i < m->header_count; i++)
+            if ((st = ringmq_message_header(m, i, NULL, NULL, &v, &vl)) != RINGMQ_OK)
+                fail("%s: message %" PRIu64 " header %u: %s", where, m->id, i, sn(st));
+        st = ringmq_message_header(m, m->header_count, NULL, NULL, NULL, NULL);
+        if (st != RINGMQ_NOT_FOUND)
+            fail("%s: header past header_count answered %s", where, sn(st));
+    }
 }
 
 /* ---- push handlers ---------------------------------------------------- */
@@ -524,6 +544,15 @@ static void op_publish(worker *w, ringmq_topic *t, size_t slot_size, size_t capa
     if (count > MAX_BATCH) count = MAX_BATCH;
     /* at most MAX_THREADS * MAX_BATCH publishes are under way at once */
     if (tracked && atomic_load(&g.published_total) + MAX_THREADS * MAX_BATCH >= ID_CAP) return;
+    /* ringmq_publish_ex for some single publishes; a delay only where
+     * nothing is counted, and never for a key whose order is checked (a
+     * delay reorders its key). */
+    bool delayed = false, ex = !batch && chance(r, 300);
+    uint64_t delay_ms = ex && !tracked && chance(r, 150) ? 1 + below(r, 20) : 0;
+    if (delay_ms > 0) {
+        key = NKEYS + below(r, NKEYS);
+        delayed = true;
+    }
     bool too_large = false;
     ringmq_buf items[MAX_BATCH];
     for (size_t i = 0; i < count; i++) {
@@ -537,17 +566,42 @@ static void op_publish(worker *w, ringmq_topic *t, size_t slot_size, size_t capa
     uint64_t id = UINT64_MAX;
     bool closed_before = closed_now();
     ringmq_status st;
-    if (!batch) {
+    if (ex) {
+        /* Headers (the first is "fz" = the key) on any topic; a msg_id, a
+         * delay or a ttl only where nothing is counted. */
+        static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        static const char *const ids[] = {"m0", "m1", "m2", "m3"};
+        ringmq_header hs[3] = {{"fz", 2, (const uint8_t *)&key, sizeof key},
+                               {"traceparent", 11, (const uint8_t *)tp, sizeof tp - 1},
+                               {"e", 1, NULL, 0}};
+        ringmq_publish_options po;
+        ringmq_publish_options_default(&po);
+        po.key = key;
+        po.timeout_ms = timeout;
+        po.header_count = below(r, 4);
+        po.headers = po.header_count ? hs : NULL;
+        if (!tracked) {
+            if (chance(r, 200)) {
+                po.msg_id = (const uint8_t *)ids[below(r, 4)];
+                po.msg_id_len = 2;
+            }
+            po.delay_ms = delay_ms;
+            if (chance(r, 150)) po.ttl_ms = 1 + below(r, 50);
+        }
+        st = ringmq_publish_ex(t, items[0].data, items[0].len, &po, want_id ? &id : NULL);
+    } else if (!batch) {
         st = ringmq_publish(t, items[0].data, items[0].len, key, timeout, want_id ? &id : NULL);
     } else {
         st = ringmq_publish_batch(t, count ? items : (chance(r, 500) ? NULL : items), count, key,
                                   timeout, want_id ? &id : NULL);
     }
-    const char *call = batch ? "ringmq_publish_batch" : "ringmq_publish";
+    const char *call = batch ? "ringmq_publish_batch" : ex ? "ringmq_publish_ex" : "ringmq_publish";
     if (batch && count > capacity)
         expect(call, st, closed_before, 2, RINGMQ_INVALID_ARGUMENT, RINGMQ_TOO_LARGE);
     else if (too_large)
         expect(call, st, closed_before, 1, RINGMQ_TOO_LARGE);
+    else if (delayed) /* max_delayed may be reached */
+        expect(call, st, closed_before, 3, RINGMQ_OK, RINGMQ_FULL, RINGMQ_TIMEOUT);
     else if (ov == RINGMQ_OVERFLOW_BLOCK)
         expect(call, st, closed_before, 2, RINGMQ_OK, RINGMQ_TIMEOUT);
     else if (ov == RINGMQ_OVERFLOW_REJECT)
@@ -1098,7 +1152,11 @@ static void op_bad_input(worker *w) {
     ringmq_pool_stats ps;
     bool cb = closed_now();
 #define BAD(call) expect(#call, (call), cb, 1, RINGMQ_INVALID_ARGUMENT)
-    switch (below(r, 22)) {
+    ringmq_publish_options po;
+    ringmq_publish_options_default(&po);
+    po.header_count = 2; /* with NULL headers */
+    size_t needed;
+    switch (below(r, 26)) {
     case 0: BAD(ringmq_publish(NULL, "x", 1, 0, 0, &id)); break;
     case 1: BAD(ringmq_publish(g.t1.t, NULL, 1, 0, 0, &id)); break;
     case 2: BAD(ringmq_publish(g.t1.t, "x", 1, 0, -2, &id)); break;
@@ -1120,8 +1178,11 @@ static void op_bad_input(worker *w) {
     case 18: BAD(ringmq_broker_get_pool_stats(NULL, &ps)); break;
     case 19: BAD(ringmq_unsubscribe(NULL)); break;
     case 20: BAD(ringmq_broker_close(NULL, 0)); break;
+    case 21: BAD(ringmq_publish_ex(g.t1.t, "x", 1, &po, &id)); break;
+    case 22: BAD(ringmq_message_header(NULL, 0, NULL, NULL, NULL, NULL)); break;
+    case 23: BAD(ringmq_sub_pause(NULL)); break;
+    case 24: BAD(ringmq_sub_why_idle(g.audit, NULL, 4, &needed)); break;
     default: {
-        size_t needed;
         char buf[4];
         BAD(ringmq_metrics_text(g.b, NULL, 4, &needed));
         BAD(ringmq_metrics_text(g.b, buf, sizeof buf, NULL));
@@ -1130,6 +1191,7 @@ static void op_bad_input(worker *w) {
         ringmq_broker_options_default(NULL);
         ringmq_topic_options_default(NULL);
         ringmq_sub_options_default(NULL);
+        ringmq_publish_options_default(NULL);
         break;
     }
     }

@@ -1,6 +1,7 @@
 /* Tests of the C API against the built library: concurrency with exact
  * accounting, push and pull, retries and dead letters, the overflow
- * policies, stats and metrics, and every kind of bad input.
+ * policies, stats and metrics, headers, msg_id, delays, ttl, pausing,
+ * handler outcomes and the error callback, and every kind of bad input.
  *
  * Build: see scripts/test-c.sh (plain and under ASan+UBSan). */
 #define _POSIX_C_SOURCE 200809L
@@ -1514,6 +1515,640 @@ static void test_handles_outlive_their_broker(void) {
     ringmq_topic_release(t);
 }
 
+/* ---- messages v2: headers, msg_id, delay, ttl, pause, outcomes --------- */
+
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+static const uint8_t BIN_VALUE[3] = {0x00, 0xff, 0x7f};
+
+/* The headers every v2 test publishes: a W3C traceparent, a binary value,
+ * an empty value (NULL pointer, length 0) and a repeated name. */
+static const ringmq_header TEST_HEADERS[5] = {
+    {"traceparent", 11, (const uint8_t *)TRACEPARENT, sizeof TRACEPARENT - 1},
+    {"bin", 3, BIN_VALUE, sizeof BIN_VALUE},
+    {"empty", 5, NULL, 0},
+    {"a", 1, (const uint8_t *)"1", 1},
+    {"a", 1, (const uint8_t *)"2", 1},
+};
+
+static ringmq_publish_options with_headers(const char *msg_id) {
+    ringmq_publish_options po;
+    ringmq_publish_options_default(&po);
+    po.key = 9;
+    po.headers = TEST_HEADERS;
+    po.header_count = 5;
+    if (msg_id != NULL) {
+        po.msg_id = (const uint8_t *)msg_id;
+        po.msg_id_len = strlen(msg_id);
+    }
+    return po;
+}
+
+/* How many ways `m` differs from what with_headers(msg_id) published. */
+static int header_mismatches(const ringmq_message *m, const char *msg_id) {
+    int bad = 0;
+    if (m->header_count != 5) return 100;
+    for (uint32_t i = 0; i < 5; i++) {
+        const char *name = NULL;
+        const uint8_t *value = NULL;
+        size_t name_len = 99, value_len = 99;
+        if (ringmq_message_header(m, i, &name, &name_len, &value, &value_len) != RINGMQ_OK) {
+            bad++;
+            continue;
+        }
+        const ringmq_header *want = &TEST_HEADERS[i];
+        if (name_len != want->name_len || memcmp(name, want->name, name_len) != 0) bad++;
+        if (value_len != want->value_len || value == NULL ||
+            (value_len > 0 && memcmp(value, want->value, value_len) != 0))
+            bad++;
+    }
+    const uint8_t *v = NULL;
+    size_t vl = 0;
+    /* First match of a repeated name; the traceparent untouched. */
+    if (ringmq_message_header_get(m, "a", 1, &v, &vl) != RINGMQ_OK || vl != 1 || v[0] != '1') bad++;
+    if (ringmq_message_header_get(m, "traceparent", 11, &v, &vl) != RINGMQ_OK ||
+        vl != strlen(TRACEPARENT) || memcmp(v, TRACEPARENT, vl) != 0)
+        bad++;
+    if (ringmq_message_header_get(m, "empty", 5, &v, &vl) != RINGMQ_OK || vl != 0) bad++;
+    if (ringmq_message_header_get(m, "missing", 7, &v, &vl) != RINGMQ_NOT_FOUND) bad++;
+    if (ringmq_message_header_get(m, "A", 1, NULL, NULL) != RINGMQ_NOT_FOUND) bad++;
+    if (ringmq_message_header(m, 5, NULL, NULL, NULL, NULL) != RINGMQ_NOT_FOUND) bad++;
+    if (msg_id == NULL) {
+        if (m->msg_id != NULL || m->msg_id_len != 0) bad++;
+    } else if (m->msg_id == NULL || m->msg_id_len != strlen(msg_id) ||
+               memcmp(m->msg_id, msg_id, m->msg_id_len) != 0) {
+        bad++;
+    }
+    return bad;
+}
+
+typedef struct {
+    atomic_int calls;
+    atomic_int bad;
+    atomic_int plain; /* calls for a message without headers */
+} header_seen;
+
+static int32_t check_headers_handler(const ringmq_message *m, void *user_data) {
+    header_seen *s = user_data;
+    if (m->len == 5 && memcmp(m->data, "plain", 5) == 0) {
+        if (m->header_count != 0 || m->msg_id != NULL ||
+            ringmq_message_header(m, 0, NULL, NULL, NULL, NULL) != RINGMQ_NOT_FOUND)
+            atomic_fetch_add(&s->bad, 1);
+        atomic_fetch_add(&s->plain, 1);
+        return 0;
+    }
+    atomic_fetch_add(&s->bad, header_mismatches(m, "order-42"));
+    /* A copy of the struct reads the same during the call. */
+    ringmq_message copy = *m;
+    atomic_fetch_add(&s->bad, header_mismatches(&copy, "order-42"));
+    atomic_fetch_add(&s->calls, 1);
+    return 0;
+}
+
+static void test_headers_round_trip_pull_push_and_dlq(void) {
+    ringmq_broker *b = new_broker(2);
+    ringmq_topic *t = new_topic(b, "traced", 64, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_topic *dlq = NULL;
+    OK(ringmq_topic_open(b, "traced.dlq", &dlq));
+    ringmq_sub *dead = pull(dlq, "dead");
+    ringmq_sub *work = pull(t, "work");
+    static header_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ringmq_sub *push = NULL;
+    OK(ringmq_subscribe(t, "push", check_headers_handler, &seen, NULL, &push));
+
+    ringmq_publish_options po = with_headers("order-42");
+    uint64_t id = 999;
+    OK(ringmq_publish_ex(t, "payload", 7, &po, &id));
+    CHECK_EQ_U64(id, 0);
+    OK(ringmq_publish_ex(t, "plain", 5, NULL, &id)); /* NULL options: plain */
+    CHECK_EQ_U64(id, 1);
+
+    /* Pulled: every header, in order, and the msg_id. */
+    ringmq_message m = poll_text(work, "payload");
+    CHECK_EQ_U64(m.key, 9);
+    CHECK_EQ_U64(header_mismatches(&m, "order-42"), 0);
+    ringmq_message p = poll_text(work, "plain");
+    CHECK(p.header_count == 0 && p.msg_id == NULL && p.msg_id_len == 0);
+    CHECK_ERR(ringmq_message_header(&p, 0, NULL, NULL, NULL, NULL), RINGMQ_NOT_FOUND, "no header at index 0");
+    OK(ringmq_ack(work, p.delivery_tag));
+
+    /* Push: the same, during the call. */
+    for (int waited = 0; waited < 10000 && (atomic_load(&seen.calls) < 1 || atomic_load(&seen.plain) < 1);
+         waited += 2)
+        sleep_ms(2);
+    CHECK_EQ_U64(atomic_load(&seen.calls), 1);
+    CHECK_EQ_U64(atomic_load(&seen.plain), 1);
+    CHECK_EQ_U64(atomic_load(&seen.bad), 0);
+
+    /* Dead-lettered: the headers and msg_id go along. */
+    OK(ringmq_term(work, m.delivery_tag));
+    ringmq_message d = poll_text(dead, "payload");
+    CHECK_EQ_U64(d.id, 0);
+    CHECK(same_text(d.dead_letter_reason, "termed"));
+    CHECK_EQ_U64(header_mismatches(&d, "order-42"), 0);
+    OK(ringmq_ack(dead, d.delivery_tag));
+
+    /* poll_batch fills them too, and a retry from the store keeps them. */
+    po = with_headers(NULL);
+    OK(ringmq_publish_ex(t, "b1", 2, &po, NULL));
+    OK(ringmq_publish_ex(t, "b2", 2, &po, NULL));
+    ringmq_message ms[2];
+    size_t got = 0, n = 0;
+    while (got < 2 && ringmq_poll_batch(work, 2 - got, 5000, ms + got, &n) == RINGMQ_OK) got += n;
+    CHECK_EQ_U64(got, 2);
+    for (size_t i = 0; i < got; i++) {
+        CHECK_EQ_U64(header_mismatches(&ms[i], NULL), 0);
+        OK(ringmq_nack(work, ms[i].delivery_tag, 1));
+    }
+    for (int i = 0; i < 2; i++) {
+        OK(ringmq_poll(work, 5000, &m));
+        CHECK_EQ_U64(m.attempt, 2);
+        CHECK_EQ_U64(header_mismatches(&m, NULL), 0);
+        OK(ringmq_ack(work, m.delivery_tag));
+    }
+
+    OK(ringmq_unsubscribe(push));
+    OK(ringmq_unsubscribe(work));
+    OK(ringmq_unsubscribe(dead));
+    ringmq_topic_release(dlq);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static void test_msg_id_dedupe_answers_the_first_id(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "dedupe", 16, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "g");
+    ringmq_publish_options po;
+    ringmq_publish_options_default(&po);
+    po.msg_id = (const uint8_t *)"pay-1";
+    po.msg_id_len = 5;
+    uint64_t first = 99, again = 99, other = 99;
+    OK(ringmq_publish_ex(t, "one", 3, &po, &first));
+    OK(ringmq_publish_ex(t, "one again", 9, &po, &again));
+    CHECK_EQ_U64(again, first);
+    po.msg_id = (const uint8_t *)"pay-2";
+    OK(ringmq_publish_ex(t, "two", 3, &po, &other));
+    CHECK(other != first);
+    ringmq_topic_stats ts = topic_stats(t);
+    CHECK_EQ_U64(ts.duplicates, 1);
+    CHECK_EQ_U64(ts.published, 2);
+    ringmq_message m = poll_text(s, "one");
+    CHECK_EQ_U64(m.id, first);
+    CHECK(m.msg_id_len == 5 && memcmp(m.msg_id, "pay-1", 5) == 0);
+    CHECK_EQ_U64(m.header_count, 0);
+    OK(ringmq_ack(s, m.delivery_tag));
+    m = poll_text(s, "two");
+    CHECK_EQ_U64(m.id, other);
+    OK(ringmq_ack(s, m.delivery_tag));
+    CHECK_ST(ringmq_poll(s, 50, &m), RINGMQ_EMPTY);
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* ringmq_sub_why_idle into a buffer; "" when it failed. */
+static const char *why_idle(const ringmq_sub *s, char *buf, size_t cap) {
+    size_t needed = 0;
+    buf[0] = '\0';
+    ringmq_status st = ringmq_sub_why_idle(s, buf, cap, &needed);
+    CHECK_ST(st, RINGMQ_OK);
+    if (st == RINGMQ_OK) CHECK_EQ_U64(strlen(buf) + 1, needed);
+    return buf;
+}
+
+static void test_delay_holds_a_message_back(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "later", 16, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "g");
+    ringmq_publish_options po;
+    ringmq_publish_options_default(&po);
+    po.delay_ms = 300;
+    uint64_t id = 99;
+    uint64_t start = now_ms();
+    OK(ringmq_publish_ex(t, "soon", 4, &po, &id));
+    ringmq_message m;
+    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_EMPTY);
+    CHECK_EQ_U64(topic_stats(t).delayed, 1);
+    char buf[256];
+    CHECK(strstr(why_idle(s, buf, sizeof buf), "delayed") != NULL);
+    m = poll_text(s, "soon");
+    uint64_t waited = now_ms() - start;
+    CHECK(waited >= 250);
+    CHECK(waited < 2000);
+    CHECK_EQ_U64(m.id, id);
+    OK(ringmq_ack(s, m.delivery_tag));
+    CHECK_EQ_U64(topic_stats(t).delayed, 0);
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static void test_ttl_expires_to_the_dlq(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "perishable", 16, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_topic *dlq = NULL;
+    OK(ringmq_topic_open(b, "perishable.dlq", &dlq));
+    ringmq_sub *dead = pull(dlq, "dead");
+    ringmq_sub *s = pull(t, "g");
+    ringmq_publish_options po = with_headers(NULL);
+    po.ttl_ms = 30;
+    uint64_t short_id = 99, fresh_id = 99;
+    OK(ringmq_publish_ex(t, "stale", 5, &po, &short_id));
+    sleep_ms(120);
+    OK(ringmq_publish_ex(t, "fresh", 5, NULL, &fresh_id));
+    ringmq_message m = poll_text(s, "fresh"); /* the expired one is passed over */
+    CHECK_EQ_U64(m.id, fresh_id);
+    OK(ringmq_ack(s, m.delivery_tag));
+    ringmq_message d = poll_text(dead, "stale");
+    CHECK_EQ_U64(d.id, short_id);
+    CHECK(same_text(d.dead_letter_reason, "expired"));
+    CHECK(same_text(d.dead_letter_group, "g"));
+    CHECK_EQ_U64(header_mismatches(&d, NULL), 0);
+    OK(ringmq_ack(dead, d.delivery_tag));
+    ringmq_sub_stats ss = sub_stats(s);
+    CHECK_EQ_U64(ss.expired_messages, 1);
+    CHECK_EQ_U64(ss.delivered, 1);
+    OK(ringmq_unsubscribe(s));
+    OK(ringmq_unsubscribe(dead));
+    ringmq_topic_release(dlq);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static int32_t count_calls(const ringmq_message *m, void *user_data) {
+    (void)m;
+    atomic_fetch_add((atomic_int *)user_data, 1);
+    return 0;
+}
+
+static void test_pause_resume_and_why_idle(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic *t = new_topic(b, "pausable", 16, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "g");
+    char buf[256];
+    size_t needed = 0;
+
+    /* The size protocol of ringmq_metrics_text. */
+    CHECK_ST(ringmq_sub_why_idle(s, NULL, 0, &needed), RINGMQ_TOO_LARGE);
+    CHECK_EQ_U64(needed, strlen("nothing published") + 1);
+    memset(buf, 'x', sizeof buf);
+    CHECK_ERR(ringmq_sub_why_idle(s, buf, 5, &needed), RINGMQ_TOO_LARGE, "needs 18 bytes");
+    CHECK(buf[0] == 'x'); /* untouched */
+    CHECK(strcmp(why_idle(s, buf, sizeof buf), "nothing published") == 0);
+
+    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    CHECK(strcmp(why_idle(s, buf, sizeof buf), "") == 0); /* a message is there */
+    OK(ringmq_sub_pause(s));
+    OK(ringmq_sub_pause(s)); /* idempotent */
+    CHECK(strstr(why_idle(s, buf, sizeof buf), "paused") != NULL);
+    CHECK_EQ_U64(sub_stats(s).paused, 1);
+    ringmq_message m;
+    CHECK_ST(ringmq_poll(s, 50, &m), RINGMQ_EMPTY);
+    OK(ringmq_sub_resume(s));
+    CHECK_EQ_U64(sub_stats(s).paused, 0);
+    m = poll_text(s, "x");
+    OK(ringmq_ack(s, m.delivery_tag));
+
+    /* A push subscription: its handler is not called while paused. */
+    static atomic_int calls;
+    atomic_store(&calls, 0);
+    ringmq_sub *push = NULL;
+    OK(ringmq_subscribe(t, "push", count_calls, &calls, NULL, &push));
+    OK(ringmq_sub_pause(push));
+    OK(ringmq_publish(t, "y", 1, 0, -1, NULL));
+    sleep_ms(100);
+    CHECK_EQ_U64(atomic_load(&calls), 0);
+    CHECK(strstr(why_idle(push, buf, sizeof buf), "paused") != NULL);
+    OK(ringmq_sub_resume(push));
+    for (int waited = 0; waited < 5000 && atomic_load(&calls) < 1; waited += 2) sleep_ms(2);
+    CHECK_EQ_U64(atomic_load(&calls), 1);
+    m = poll_text(s, "y");
+    OK(ringmq_ack(s, m.delivery_tag));
+
+    /* After close: CLOSED, and the reason says so. */
+    OK(ringmq_broker_close(b, 100));
+    CHECK_ST(ringmq_sub_pause(s), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_resume(push), RINGMQ_CLOSED);
+    CHECK(strcmp(why_idle(s, buf, sizeof buf), "closed") == 0);
+    CHECK_ST(ringmq_unsubscribe(push), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_unsubscribe(s), RINGMQ_CLOSED);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* What a ringmq_handler_ex did: attempts and times per payload. */
+typedef struct {
+    atomic_int term_calls, retry_calls, nack_calls, odd_calls, bad;
+    atomic_uint_fast64_t retry_first_ms, retry_second_ms;
+} outcome_seen;
+
+static int32_t outcome_handler(const ringmq_message *m, void *user_data, uint32_t *retry_after_ms) {
+    outcome_seen *s = user_data;
+    if (retry_after_ms == NULL || *retry_after_ms != 0) atomic_fetch_add(&s->bad, 1);
+    if (m->len == 4 && memcmp(m->data, "term", 4) == 0) {
+        atomic_fetch_add(&s->term_calls, 1);
+        return RINGMQ_HANDLER_TERM;
+    }
+    if (m->len == 5 && memcmp(m->data, "retry", 5) == 0) {
+        atomic_fetch_add(&s->retry_calls, 1);
+        if (m->attempt == 1) {
+            atomic_store(&s->retry_first_ms, now_ms());
+            *retry_after_ms = 200;
+            return RINGMQ_HANDLER_RETRY_AFTER;
+        }
+        atomic_store(&s->retry_second_ms, now_ms());
+        return RINGMQ_HANDLER_ACK;
+    }
+    if (m->len == 4 && memcmp(m->data, "nack", 4) == 0) {
+        atomic_fetch_add(&s->nack_calls, 1);
+        return RINGMQ_HANDLER_NACK;
+    }
+    atomic_fetch_add(&s->odd_calls, 1);
+    return 77;
+}
+
+static void test_handler_ex_outcomes(void) {
+    ringmq_broker *b = new_broker(2);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.max_attempts = 2;
+    o.backoff_base_ms = 1;
+    o.backoff_max_ms = 2;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "outcomes", &o, &t));
+    ringmq_topic *dlq = NULL;
+    OK(ringmq_topic_open(b, "outcomes.dlq", &dlq));
+    ringmq_sub *dead = pull(dlq, "dead");
+    static outcome_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ringmq_sub *h = NULL;
+    OK(ringmq_subscribe_ex(t, "h", outcome_handler, &seen, NULL, &h));
+    OK(ringmq_publish(t, "term", 4, 0, -1, NULL));
+    OK(ringmq_publish(t, "retry", 5, 0, -1, NULL));
+    OK(ringmq_publish(t, "nack", 4, 0, -1, NULL));
+    OK(ringmq_publish(t, "odd", 3, 0, -1, NULL));
+
+    int found = 0;
+    for (int i = 0; i < 3; i++) {
+        ringmq_message d;
+        OK(ringmq_poll(dead, 5000, &d));
+        if (d.len == 4 && memcmp(d.data, "term", 4) == 0) {
+            CHECK_EQ_U64(d.attempt, 1); /* straight there */
+            CHECK(same_text(d.dead_letter_reason, "termed"));
+            found |= 1;
+        } else if (d.len == 4 && memcmp(d.data, "nack", 4) == 0) {
+            CHECK_EQ_U64(d.attempt, 2);
+            CHECK(same_text(d.dead_letter_reason, "failed 2 deliveries (max_attempts 2): nacked"));
+            found |= 2;
+        } else if (d.len == 3 && memcmp(d.data, "odd", 3) == 0) {
+            CHECK_EQ_U64(d.attempt, 2);
+            CHECK(same_text(d.dead_letter_reason, "failed 2 deliveries (max_attempts 2): handler returned 77"));
+            found |= 4;
+        }
+        CHECK(same_text(d.dead_letter_group, "h"));
+        OK(ringmq_ack(dead, d.delivery_tag));
+    }
+    CHECK_EQ_U64(found, 7);
+    for (int waited = 0; waited < 5000 && atomic_load(&seen.retry_calls) < 2; waited += 2) sleep_ms(2);
+    CHECK_EQ_U64(atomic_load(&seen.term_calls), 1);
+    CHECK_EQ_U64(atomic_load(&seen.retry_calls), 2);
+    CHECK_EQ_U64(atomic_load(&seen.nack_calls), 2);
+    CHECK_EQ_U64(atomic_load(&seen.odd_calls), 2);
+    CHECK_EQ_U64(atomic_load(&seen.bad), 0);
+    /* The retry came after the handler's delay, not the 1 ms backoff. */
+    CHECK(atomic_load(&seen.retry_second_ms) >= atomic_load(&seen.retry_first_ms) + 150);
+    ringmq_sub_stats ss = push_stats_after(h, 1, 5, 3);
+    CHECK_EQ_U64(ss.acked, 1);
+    CHECK_EQ_U64(ss.dead_lettered, 3);
+    CHECK_EQ_U64(ss.nacked, 5); /* retry once, nack and 77 twice each */
+    CHECK_EQ_U64(ss.termed, 1);
+    CHECK_ST(ringmq_poll(dead, 50, &(ringmq_message){0}), RINGMQ_EMPTY);
+
+    OK(ringmq_unsubscribe(h));
+    OK(ringmq_unsubscribe(dead));
+    ringmq_topic_release(dlq);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* The failures an error callback heard. */
+typedef struct {
+    pthread_mutex_t lock;
+    int n;
+    struct {
+        char topic[32], group[32], error[96];
+        uint64_t id;
+        uint32_t attempt;
+        bool dead_lettered;
+    } calls[8];
+    void *self;
+    int bad;
+} failures_heard;
+
+static void on_failure(const char *topic, const char *group, uint64_t id, uint32_t attempt,
+                       const char *error, bool dead_lettered, void *user_data) {
+    failures_heard *f = user_data;
+    pthread_mutex_lock(&f->lock);
+    if (f->self != user_data || topic == NULL || group == NULL || error == NULL) {
+        f->bad++;
+    } else if (f->n < 8) {
+        snprintf(f->calls[f->n].topic, sizeof f->calls[0].topic, "%s", topic);
+        snprintf(f->calls[f->n].group, sizeof f->calls[0].group, "%s", group);
+        snprintf(f->calls[f->n].error, sizeof f->calls[0].error, "%s", error);
+        f->calls[f->n].id = id;
+        f->calls[f->n].attempt = attempt;
+        f->calls[f->n].dead_lettered = dead_lettered;
+        f->n++;
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+static int heard(failures_heard *f) {
+    pthread_mutex_lock(&f->lock);
+    int n = f->n;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+static int32_t term_poison_nack_rest(const ringmq_message *m, void *user_data, uint32_t *retry_after_ms) {
+    (void)user_data;
+    (void)retry_after_ms;
+    return m->len == 6 && memcmp(m->data, "poison", 6) == 0 ? RINGMQ_HANDLER_TERM : RINGMQ_HANDLER_NACK;
+}
+
+static void test_error_callback_hears_failures(void) {
+    ringmq_broker *b = new_broker(1);
+    static failures_heard f;
+    memset(&f, 0, sizeof f);
+    pthread_mutex_init(&f.lock, NULL);
+    f.self = &f;
+    OK(ringmq_broker_set_error_callback(b, on_failure, &f));
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.max_attempts = 2;
+    o.backoff_base_ms = 1;
+    o.backoff_max_ms = 2;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "failing", &o, &t));
+    ringmq_sub *h = NULL;
+    OK(ringmq_subscribe_ex(t, "worker", term_poison_nack_rest, NULL, NULL, &h));
+    uint64_t poison = 0, flaky = 0;
+    OK(ringmq_publish(t, "poison", 6, 0, -1, &poison));
+    for (int waited = 0; waited < 5000 && heard(&f) < 1; waited += 2) sleep_ms(2);
+    OK(ringmq_publish(t, "flaky", 5, 0, -1, &flaky));
+    for (int waited = 0; waited < 5000 && heard(&f) < 3; waited += 2) sleep_ms(2);
+    CHECK_EQ_U64(heard(&f), 3);
+    CHECK_EQ_U64(f.bad, 0);
+    if (heard(&f) == 3) {
+        CHECK(strcmp(f.calls[0].topic, "failing") == 0);
+        CHECK(strcmp(f.calls[0].group, "worker") == 0);
+        CHECK(strcmp(f.calls[0].error, "termed") == 0);
+        CHECK_EQ_U64(f.calls[0].id, poison);
+        CHECK_EQ_U64(f.calls[0].attempt, 1);
+        CHECK(f.calls[0].dead_lettered);
+        CHECK_EQ_U64(f.calls[1].id, flaky);
+        CHECK_EQ_U64(f.calls[1].attempt, 1);
+        CHECK(strcmp(f.calls[1].error, "nacked") == 0);
+        CHECK(!f.calls[1].dead_lettered); /* retried */
+        CHECK_EQ_U64(f.calls[2].id, flaky);
+        CHECK_EQ_U64(f.calls[2].attempt, 2);
+        CHECK(f.calls[2].dead_lettered); /* the last attempt */
+    }
+
+    /* Removed: later failures are not reported. */
+    OK(ringmq_broker_set_error_callback(b, NULL, NULL));
+    OK(ringmq_publish(t, "poison", 6, 0, -1, NULL));
+    ringmq_sub_stats ss = push_stats_after(h, 0, 2, 3);
+    CHECK_EQ_U64(ss.dead_lettered, 3);
+    CHECK_EQ_U64(ss.termed, 2);
+    CHECK_EQ_U64(heard(&f), 3);
+
+    OK(ringmq_unsubscribe(h));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+    pthread_mutex_destroy(&f.lock);
+}
+
+static void test_v2_bad_input(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.slot_size = 8;
+    o.max_header_bytes = 32;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "bad2", &o, &t));
+    ringmq_sub *s = pull(t, "g");
+    ringmq_sub *sx = (ringmq_sub *)1;
+    ringmq_publish_options po;
+    uint64_t id = 12345;
+
+    ringmq_publish_options_default(NULL); /* does nothing */
+    memset(&po, 0xff, sizeof po);
+    ringmq_publish_options_default(&po);
+    CHECK(po.key == 0 && po.timeout_ms == -1 && po.headers == NULL && po.header_count == 0 &&
+          po.msg_id == NULL && po.msg_id_len == 0 && po.delay_ms == 0 && po.ttl_ms == 0);
+
+    CHECK_ERR(ringmq_publish_ex(NULL, "a", 1, NULL, &id), RINGMQ_INVALID_ARGUMENT, "t is NULL");
+    CHECK_ERR(ringmq_publish_ex(t, NULL, 3, NULL, &id), RINGMQ_INVALID_ARGUMENT, "data");
+    CHECK_ERR(ringmq_publish_ex(t, "123456789", 9, NULL, &id), RINGMQ_TOO_LARGE, "slot_size 8");
+
+    /* Headers: NULL array, NULL name or value with a length, bad names. */
+    po.header_count = 2;
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers (with header_count 2) is NULL");
+    ringmq_header h[2] = {{"ok", 2, (const uint8_t *)"v", 1}, {NULL, 3, NULL, 0}};
+    po.headers = h;
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers[1].name");
+    h[1] = (ringmq_header){"x", 1, NULL, 4};
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers[1].value");
+    h[1] = (ringmq_header){"caf\xc3", 4, NULL, 0};
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers[1].name is not valid UTF-8");
+    h[1] = (ringmq_header){"", 0, NULL, 0};
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "empty name");
+    h[1] = (ringmq_header){"a\nb", 3, NULL, 0};
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "control character");
+    /* Over max_header_bytes 32: 2 + 1 + 4 + 1 + 30 + 4 = 42. */
+    static const uint8_t big[30] = {0};
+    h[1] = (ringmq_header){"b", 1, big, sizeof big};
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_TOO_LARGE, "max_header_bytes");
+    po.header_count = 100000; /* refused before the array is read */
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_TOO_LARGE, "header_count 100000");
+    ringmq_publish_options_default(&po);
+
+    /* msg_id: NULL with a length, over 128 bytes. */
+    po.msg_id_len = 5;
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "msg_id");
+    static const uint8_t long_id[129] = {1};
+    po.msg_id = long_id;
+    po.msg_id_len = 129;
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_TOO_LARGE, "msg_id is 129 bytes");
+    ringmq_publish_options_default(&po);
+    po.timeout_ms = -2;
+    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "timeout_ms -2");
+    ringmq_publish_options_default(&po);
+    po.delay_ms = UINT64_MAX;
+    CHECK_ST(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT);
+    ringmq_publish_options_default(&po);
+    po.ttl_ms = UINT64_MAX;
+    CHECK_ST(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT);
+    CHECK_EQ_U64(id, 12345); /* never written on failure */
+
+    /* Reading headers. */
+    CHECK_ERR(ringmq_message_header(NULL, 0, NULL, NULL, NULL, NULL), RINGMQ_INVALID_ARGUMENT, "m is NULL");
+    CHECK_ERR(ringmq_message_header_get(NULL, "a", 1, NULL, NULL), RINGMQ_INVALID_ARGUMENT, "m is NULL");
+    ringmq_message zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK_ERR(ringmq_message_header(&zero, 0, NULL, NULL, NULL, NULL), RINGMQ_NOT_FOUND, "has 0");
+    CHECK_ERR(ringmq_message_header_get(&zero, NULL, 3, NULL, NULL), RINGMQ_INVALID_ARGUMENT, "name");
+    CHECK_ERR(ringmq_message_header_get(&zero, "a", 1, NULL, NULL), RINGMQ_NOT_FOUND, "no header named \"a\"");
+    po = with_headers(NULL);
+    po.header_count = 1;
+    h[0] = (ringmq_header){"k", 1, (const uint8_t *)"v", 1};
+    po.headers = h;
+    OK(ringmq_publish_ex(t, "ok", 2, &po, &id));
+    ringmq_message m;
+    OK(ringmq_poll(s, 1000, &m));
+    const char *name = (const char *)1;
+    size_t name_len = 77;
+    CHECK_ERR(ringmq_message_header(&m, 1, &name, &name_len, NULL, NULL), RINGMQ_NOT_FOUND, "no header at index 1");
+    CHECK_ST(ringmq_message_header(&m, UINT32_MAX, &name, &name_len, NULL, NULL), RINGMQ_NOT_FOUND);
+    CHECK(name == (const char *)1 && name_len == 77); /* untouched */
+    CHECK_ST(ringmq_message_header_get(&m, "k\xff", 2, NULL, NULL), RINGMQ_NOT_FOUND);
+    OK(ringmq_message_header(&m, 0, &name, &name_len, NULL, NULL));
+    CHECK(name_len == 1 && name[0] == 'k');
+    OK(ringmq_ack(s, m.delivery_tag));
+
+    /* Subscriptions. */
+    CHECK_ERR(ringmq_sub_pause(NULL), RINGMQ_INVALID_ARGUMENT, "s is NULL");
+    CHECK_ERR(ringmq_sub_resume(NULL), RINGMQ_INVALID_ARGUMENT, "s is NULL");
+    char buf[64];
+    size_t needed = 0;
+    CHECK_ERR(ringmq_sub_why_idle(NULL, buf, sizeof buf, &needed), RINGMQ_INVALID_ARGUMENT, "s is NULL");
+    CHECK_ERR(ringmq_sub_why_idle(s, buf, sizeof buf, NULL), RINGMQ_INVALID_ARGUMENT, "needed is NULL");
+    CHECK_ERR(ringmq_sub_why_idle(s, NULL, 10, &needed), RINGMQ_INVALID_ARGUMENT, "buf is NULL");
+    CHECK_ERR(ringmq_subscribe_ex(t, "x", NULL, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "h is NULL");
+    CHECK(sx == NULL);
+    CHECK_ST(ringmq_subscribe_ex(NULL, "x", outcome_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_subscribe_ex(t, "g", outcome_handler, NULL, NULL, &sx), RINGMQ_EXISTS);
+    CHECK_ST(ringmq_subscribe_ex(t, "", outcome_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_subscribe_ex(t, "x", outcome_handler, NULL, NULL, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_broker_set_error_callback(NULL, on_failure, NULL), RINGMQ_INVALID_ARGUMENT, "b is NULL");
+
+    /* Nothing above changed anything. */
+    ringmq_topic_stats ts = topic_stats(t);
+    CHECK_EQ_U64(ts.published, 1);
+    CHECK_EQ_U64(ts.delayed, 0);
+    CHECK_EQ_U64(ts.duplicates, 0);
+    CHECK_EQ_U64(ts.subscriptions, 1);
+    CHECK_EQ_U64(sub_stats(s).paused, 0);
+    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_EMPTY);
+
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
 int main(int argc, char **argv) {
     static const test_case cases[] = {
         {"version_and_statuses", test_version_and_statuses},
@@ -1544,6 +2179,14 @@ int main(int argc, char **argv) {
         {"last_error_is_per_thread", test_last_error_is_per_thread},
         {"calls_after_close", test_calls_after_close},
         {"handles_outlive_their_broker", test_handles_outlive_their_broker},
+        {"headers_round_trip_pull_push_and_dlq", test_headers_round_trip_pull_push_and_dlq},
+        {"msg_id_dedupe_answers_the_first_id", test_msg_id_dedupe_answers_the_first_id},
+        {"delay_holds_a_message_back", test_delay_holds_a_message_back},
+        {"ttl_expires_to_the_dlq", test_ttl_expires_to_the_dlq},
+        {"pause_resume_and_why_idle", test_pause_resume_and_why_idle},
+        {"handler_ex_outcomes", test_handler_ex_outcomes},
+        {"error_callback_hears_failures", test_error_callback_hears_failures},
+        {"v2_bad_input", test_v2_bad_input},
     };
     return run_tests(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
