@@ -139,8 +139,9 @@ typedef enum {
    */
   RINGMQ_START_LATEST = 0,
   /**
-   * The oldest message some other subscription still holds in the ring
-   * (or, when none holds any, the next one published).
+   * The oldest message still in the ring: a topic keeps its last
+   * `capacity` messages for late subscriptions (its dead-letter topic
+   * too).
    */
   RINGMQ_START_EARLIEST = 1,
 } ringmq_start;

@@ -71,8 +71,9 @@ pub enum ringmq_overflow {
 pub enum ringmq_start {
     /// Messages published after the subscription was created.
     RINGMQ_START_LATEST = 0,
-    /// The oldest message some other subscription still holds in the ring
-    /// (or, when none holds any, the next one published).
+    /// The oldest message still in the ring: a topic keeps its last
+    /// `capacity` messages for late subscriptions (its dead-letter topic
+    /// too).
     RINGMQ_START_EARLIEST = 1,
 }
 
