@@ -149,7 +149,7 @@ impl SubCore {
             || self.rate.is_some()
             || self.keys.is_some()
             || self.is_paused()
-            || self.topic.delayed_due() <= now
+            || self.topic.delayed_due_at(now)
         {
             return self.consume_deliveries(max, scratch, f);
         }

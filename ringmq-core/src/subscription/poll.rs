@@ -52,7 +52,7 @@ impl SubCore {
         if self.store_due(now) || self.reap_due(now) {
             return self.rate_allows(now);
         }
-        if self.topic.delayed_due() <= now {
+        if self.topic.delayed_due_at(now) {
             return true;
         }
         if self.is_paused() || !self.rate_allows(now) {

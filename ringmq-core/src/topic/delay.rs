@@ -8,13 +8,19 @@
 //! expired and each subscription routes it as expired). Firing is driven by
 //! consumers: a poll, a batch or a pool worker that finds the wheel due
 //! fires what is due into the ring (a new sequence, the original id kept),
-//! and sleepers never sleep past the wheel's next due time. A fired message
-//! that finds the ring full stays in the wheel and tries again a tick later.
+//! and sleepers never sleep past the wheel's next due time. Due messages
+//! that find the ring full wait, in due order, in a queue beside the wheel
+//! (taken from the wheel once, not put back) and go first when room appears;
+//! meanwhile consumers look again a tick later rather than at every poll.
+//! Whether anything is due is judged on the coarse clock first and, near
+//! the due time, on the fine one, so a message fires within about a tick of
+//! its due time, not within the coarse clock's resolution.
 //! `max_delayed` bounds the messages waiting (publish answers `Full` past it).
 //!
 //! The de-duplication window (see `dedupe`) sits behind its own lock, taken
 //! only by publishes that carry a `msg_id`.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::TopicCore;
@@ -23,16 +29,47 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::Overflow;
 use crate::ring::SlotMeta;
 use crate::sync::Ordering::*;
+use crate::wheel::TimingWheel;
 
 /// The wheel's tick: delayed messages fire within about this of their due
 /// time (sooner never).
 pub(super) const TICK_NS: u64 = 1_000_000;
+
+/// How far the coarse clock may be behind the fine one: the kernel's
+/// coarse clock ticks every 1 to 4 ms.
+const COARSE_SLACK_NS: u64 = 5_000_000;
 
 /// A message waiting in the wheel: its metadata and its payload followed by
 /// its extension.
 pub(super) struct Delayed {
     meta: SlotMeta,
     bytes: Vec<u8>,
+}
+
+/// The topic's delayed messages: the wheel, and those already due that
+/// found the ring full (oldest first).
+pub(super) struct Delays {
+    wheel: TimingWheel<Delayed>,
+    due: VecDeque<Delayed>,
+}
+
+impl Delays {
+    pub(super) fn new(now: u64) -> Delays {
+        Delays {
+            wheel: TimingWheel::new(TICK_NS, now),
+            due: VecDeque::new(),
+        }
+    }
+
+    /// The next time something may fire: at once while due messages wait
+    /// for room (the caller backs off a tick), else the wheel's next due.
+    fn next_due(&self, now: u64) -> u64 {
+        if self.due.is_empty() {
+            self.wheel.next_due().unwrap_or(u64::MAX)
+        } else {
+            now + TICK_NS
+        }
+    }
 }
 
 impl TopicCore {
@@ -81,16 +118,16 @@ impl TopicCore {
             ext_len: ext.len() as u32,
             ..meta
         };
-        let due = mono_ns().saturating_add(dur_ns(delay));
+        let now = mono_ns();
+        let due = now.saturating_add(dur_ns(delay));
         let fire_at = match meta.expires_ns {
             0 => due,
             e => due.min(e),
         };
-        let mut wheel = self.wheel.lock().unwrap_or_else(|e| e.into_inner());
-        wheel.insert(fire_at, Delayed { meta, bytes });
-        self.delayed_due
-            .store(wheel.next_due().unwrap_or(u64::MAX), Release);
-        drop(wheel);
+        let mut d = self.wheel.lock().unwrap_or_else(|e| e.into_inner());
+        d.wheel.insert(fire_at, Delayed { meta, bytes });
+        self.delayed_due.store(d.next_due(now), Release);
+        drop(d);
         // Sleepers recompute how long they may sleep.
         self.wake_consumers();
     }
@@ -101,38 +138,41 @@ impl TopicCore {
         self.delayed_due.load(Acquire)
     }
 
-    /// Fires every delayed message due at `now` into the ring. Cheap when
-    /// nothing is due; a caller that finds another one firing goes on (that
-    /// one fires for it).
-    pub(crate) fn fire_delayed(&self, now: u64) {
-        if self.delayed_due() > now || self.is_shut() {
+    /// Is a delayed message due at `coarse_now` (a reading of the coarse
+    /// clock)? Near the due time the fine clock decides.
+    pub(crate) fn delayed_due_at(&self, coarse_now: u64) -> bool {
+        let due = self.delayed_due();
+        due <= coarse_now || (due <= coarse_now + COARSE_SLACK_NS && due <= mono_ns())
+    }
+
+    /// Fires every delayed message due now into the ring, in due order, as
+    /// far as there is room. Cheap when nothing is due (`coarse_now` is a
+    /// reading of the coarse clock); a caller that finds another one firing
+    /// goes on (that one fires for it).
+    pub(crate) fn fire_delayed(&self, coarse_now: u64) {
+        if !self.delayed_due_at(coarse_now) || self.is_shut() {
             return;
         }
-        let Ok(mut wheel) = self.wheel.try_lock() else {
+        let Ok(mut d) = self.wheel.try_lock() else {
             return;
         };
-        let mut due = Vec::new();
-        wheel.advance(now, |_, d| due.push(d));
+        let now = mono_ns();
+        let Delays { wheel, due } = &mut *d;
+        wheel.advance(now, |_, m| due.push_back(m));
         let gated = self.opts.overflow != Overflow::DropOldest;
         let mut fired = 0;
-        let mut items = due.into_iter();
-        for d in items.by_ref() {
+        while let Some(m) = due.front() {
             let Ok(seq) = self.seq.try_claim(1, gated) else {
-                // The ring is full: this one and the rest try again a tick
-                // later, in order.
-                wheel.insert(now + TICK_NS, d);
+                // The ring is full: the rest wait for room, in order.
                 break;
             };
-            let (data, ext) = d.bytes.split_at(d.meta.len as usize);
-            self.ring.write(seq, &d.meta, data, ext);
+            let (data, ext) = m.bytes.split_at(m.meta.len as usize);
+            self.ring.write(seq, &m.meta, data, ext);
+            due.pop_front();
             fired += 1;
         }
-        for d in items {
-            wheel.insert(now + TICK_NS, d);
-        }
-        self.delayed_due
-            .store(wheel.next_due().unwrap_or(u64::MAX), Release);
-        drop(wheel);
+        self.delayed_due.store(d.next_due(now), Release);
+        drop(d);
         if fired > 0 {
             self.delayed.fetch_sub(fired, AcqRel);
             self.wake_consumers();
@@ -142,8 +182,8 @@ impl TopicCore {
     /// Empties the wheel (the topic closed); returns how many messages it
     /// held, undelivered.
     pub(crate) fn drop_delayed(&self) -> u64 {
-        let mut wheel = self.wheel.lock().unwrap_or_else(|e| e.into_inner());
-        let n = wheel.drain().len();
+        let mut d = self.wheel.lock().unwrap_or_else(|e| e.into_inner());
+        let n = d.wheel.drain().len() + std::mem::take(&mut d.due).len();
         self.delayed_due.store(u64::MAX, Release);
         self.delayed.fetch_sub(n, AcqRel);
         n as u64

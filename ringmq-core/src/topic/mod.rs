@@ -30,7 +30,6 @@ use crate::stats::{TopicCounters, TopicStats};
 use crate::subscription::SubCore;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
 use crate::wait::WaitQueue;
-use crate::wheel::TimingWheel;
 
 pub(crate) struct TopicCore {
     pub(crate) name: String,
@@ -62,7 +61,7 @@ pub(crate) struct TopicCore {
     /// Delayed messages waiting (see `delay`), their wheel, and its next
     /// due time (`u64::MAX` when empty).
     delayed: AtomicUsize,
-    wheel: Mutex<TimingWheel<delay::Delayed>>,
+    wheel: Mutex<delay::Delays>,
     delayed_due: AtomicU64,
     /// The de-duplication window of `msg_id`s.
     dedupe: Mutex<DedupeWindow>,
@@ -103,7 +102,7 @@ impl TopicCore {
             shut: AtomicBool::new(false),
             dropped_gone: AtomicU64::new(0),
             delayed: AtomicUsize::new(0),
-            wheel: Mutex::new(TimingWheel::new(delay::TICK_NS, mono_ns())),
+            wheel: Mutex::new(delay::Delays::new(mono_ns())),
             delayed_due: AtomicU64::new(u64::MAX),
             dedupe: Mutex::new(dedupe),
             origin,
