@@ -16,6 +16,7 @@ mod msg;
 mod peers;
 mod probe;
 mod rmq;
+mod v2;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,6 +36,12 @@ pub enum Outcome {
     Latency {
         samples: Vec<u64>,
     },
+    /// Throughput (`msgs` in `secs`) and further named figures of the run.
+    Figures {
+        msgs: u64,
+        secs: f64,
+        figures: Vec<(&'static str, f64)>,
+    },
 }
 
 pub type RunResult = Result<Outcome, String>;
@@ -48,9 +55,13 @@ struct Case {
     /// Messages of the warm-up run; for latency cases, of every run.
     base_n: u64,
     latency: bool,
+    /// Every run moves `base_n` messages (no calibration).
+    fixed: bool,
     run: RunFn,
     n: u64,
     rates: Vec<f64>,
+    /// Per run: the named figures of an `Outcome::Figures`.
+    figures: Vec<Vec<(&'static str, f64)>>,
     /// Per run: p50, p99, p99.9 (ns).
     pcts: Vec<[f64; 3]>,
     error: Option<String>,
@@ -70,6 +81,9 @@ const SCENARIOS: &[Scenario] = &[
     Scenario { name: "push-latency-1k", what: "publish -> handler latency at a steady 1,000 msg/s" },
     Scenario { name: "push-latency-sat", what: "publish -> handler latency at saturation (ring full)" },
     Scenario { name: "push-subs", what: "push throughput with 1, 2 and 4 subscriptions (msgs published/s; each subscription handles all)" },
+    Scenario { name: "headers", what: "publish + poll + ack, 1 -> 1, two headers (traceparent 55 B, tenant 4 B) read back by the consumer, vs none" },
+    Scenario { name: "delayed", what: "delays uniform over 0..1 s, 1 thread schedules, 1 consumer takes them when due (rate: scheduling)" },
+    Scenario { name: "dedupe", what: "publish only, 1 thread, no subscription: no msg_id, a new 16 B msg_id, an id already in the window" },
 ];
 
 #[derive(Debug)]
@@ -90,7 +104,8 @@ const USAGE: &str =
   --json PATH      results as JSON (default bench/results/latest.json)
   --png PATH       bar chart (default bench/results/latest.png)
   --scenario NAME  only this scenario; one of: 1p1c 2p1c fanout batch pingpong
-                   push-latency-1k push-latency-sat push-subs memory startup
+                   push-latency-1k push-latency-sat push-subs headers delayed
+                   dedupe memory startup
   --only TEXT      only implementations whose name contains TEXT (for profiling)";
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -156,9 +171,11 @@ fn add(
         imp: imp.to_owned(),
         base_n,
         latency,
+        fixed: false,
         run: Box::new(run),
         n: base_n,
         rates: Vec::new(),
+        figures: Vec::new(),
         pcts: Vec::new(),
         error: None,
     });
@@ -416,7 +433,7 @@ fn run_case(case: &mut Case, n: u64, record: bool, dog: &Watchdog, label: String
     let r = (case.run)(n);
     dog.disarm();
     let took = t0.elapsed();
-    if !case.latency && took > Duration::from_secs(2) {
+    if !case.latency && !case.fixed && took > Duration::from_secs(2) {
         // Runs aim at a quarter of a second: say where the time went.
         eprintln!(
             "\nnote: {label} took {:.1} s for {n} messages",
@@ -427,7 +444,19 @@ fn run_case(case: &mut Case, n: u64, record: bool, dog: &Watchdog, label: String
         Ok(Outcome::Throughput { msgs, secs }) => {
             if record {
                 case.rates.push(msgs as f64 / secs);
-            } else {
+            } else if !case.fixed {
+                case.n = calibrated(case.base_n, msgs, secs);
+            }
+        }
+        Ok(Outcome::Figures {
+            msgs,
+            secs,
+            figures,
+        }) => {
+            if record {
+                case.rates.push(msgs as f64 / secs);
+                case.figures.push(figures);
+            } else if !case.fixed {
                 case.n = calibrated(case.base_n, msgs, secs);
             }
         }
@@ -562,6 +591,9 @@ fn describe(name: &str) -> &'static str {
 
 fn print_table(cases: &[Case], runs: usize) {
     for (scenario, payload, idx) in groups(cases) {
+        if v2::NAMES.contains(&scenario) {
+            continue;
+        }
         let latency = cases[idx[0]].latency;
         let refs: Vec<usize> = idx
             .iter()
@@ -658,6 +690,23 @@ fn case_json(c: &Case) -> serde_json::Value {
             v["min"] = s.min.into();
             v["max"] = s.max.into();
             v["runs"] = serde_json::json!(c.rates);
+            if !c.figures.is_empty() {
+                let names = c.figures[0].iter().map(|&(k, _)| k);
+                let medians: serde_json::Map<String, serde_json::Value> = names
+                    .map(|k| (k.to_owned(), v2::figure(c, k).into()))
+                    .collect();
+                v["figures"] = medians.into();
+                v["runs_figures"] = c
+                    .figures
+                    .iter()
+                    .map(|run| {
+                        run.iter()
+                            .map(|&(k, x)| (k.to_owned(), x.into()))
+                            .collect::<serde_json::Map<_, _>>()
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
+            }
         }
     }
     v
@@ -767,6 +816,7 @@ fn run(opts: &Options) -> Result<(), String> {
     register::<64>(&mut cases, opts.quick);
     register::<256>(&mut cases, opts.quick);
     register_push(&mut cases, opts.quick);
+    v2::register(&mut cases, opts.quick);
     cases.retain(|c| {
         wanted(opts, c.scenario) && opts.only.as_deref().is_none_or(|o| c.imp.contains(o))
     });
@@ -818,6 +868,7 @@ fn run(opts: &Options) -> Result<(), String> {
     println!("Throughput: the 'x' columns are RingMQ's rate divided by the row's (above 1: RingMQ is faster).");
     println!("Latency: the columns are the row's p50 and p99 divided by RingMQ's (above 1: RingMQ is faster).");
     print_table(&cases, opts.runs);
+    v2::print(&cases, opts.runs);
     if let Some(m) = &memory {
         println!();
         println!(
@@ -848,6 +899,10 @@ fn run(opts: &Options) -> Result<(), String> {
         "capacity": peers::CAPACITY,
         "scenarios": SCENARIOS.iter().map(|s| serde_json::json!({"name": s.name, "what": s.what})).collect::<Vec<_>>(),
         "cases": cases.iter().map(case_json).collect::<Vec<_>>(),
+        "messages_v2_ratios": v2::ratios(&cases)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into()))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
         "memory": memory.map(|m| serde_json::json!({
             "base_kib": m.base_kib,
             "added_after_creation_kib": m.created_kib,
@@ -935,6 +990,12 @@ mod tests {
             a(&["--scenario", "fanout"]).unwrap().scenario.as_deref(),
             Some("fanout")
         );
+        for name in v2::NAMES {
+            assert_eq!(
+                a(&["--scenario", name]).unwrap().scenario.as_deref(),
+                Some(name)
+            );
+        }
     }
 
     #[test]
@@ -944,6 +1005,11 @@ mod tests {
         let mut cases = Vec::new();
         register::<64>(&mut cases, true);
         register_push(&mut cases, true);
+        v2::register(&mut cases, true);
+        for name in v2::NAMES {
+            assert!(SCENARIOS.iter().any(|s| s.name == name), "{name}");
+            assert!(cases.iter().any(|c| c.scenario == name), "{name}");
+        }
         for c in &cases {
             let n = match c.scenario {
                 "push-latency-1k" => 20,
@@ -953,6 +1019,14 @@ mod tests {
             match (c.run)(n) {
                 Ok(Outcome::Throughput { msgs, secs }) => {
                     assert!(msgs > 0 && secs > 0.0, "{} {}", c.scenario, c.imp)
+                }
+                Ok(Outcome::Figures {
+                    msgs,
+                    secs,
+                    figures,
+                }) => {
+                    assert!(msgs > 0 && secs > 0.0, "{} {}", c.scenario, c.imp);
+                    assert!(figures.iter().all(|(_, v)| v.is_finite()), "{figures:?}");
                 }
                 Ok(Outcome::Latency { samples }) => {
                     assert_eq!(samples.len() as u64, n, "{} {}", c.scenario, c.imp)

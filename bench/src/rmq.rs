@@ -17,11 +17,11 @@ use crate::{Outcome, RunResult};
 pub const POLL_MAX: usize = 256;
 /// A consumer that gets nothing for this long fails its case (a lost
 /// message would otherwise leave it waiting for ever).
-const STALL: Duration = Duration::from_secs(10);
+pub(crate) const STALL: Duration = Duration::from_secs(10);
 /// Messages per `publish_batch` in the batch scenario.
 pub const BATCH: usize = 64;
 
-fn err(e: ringmq_core::Error) -> String {
+pub(crate) fn err(e: ringmq_core::Error) -> String {
     format!("ringmq: {e:?}")
 }
 
@@ -40,7 +40,7 @@ fn broker_and_topic(slot_size: usize) -> Result<(Broker, Topic), String> {
     Ok((broker, topic))
 }
 
-fn close(broker: Broker) -> Result<(), String> {
+pub(crate) fn close(broker: Broker) -> Result<(), String> {
     let report = broker.close(Duration::from_secs(5)).map_err(err)?;
     if report.undelivered != 0 {
         return Err(format!("close left {} undelivered", report.undelivered));
