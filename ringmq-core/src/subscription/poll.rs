@@ -129,21 +129,27 @@ impl SubCore {
     /// Blocks until something can be taken, the deadline passes, the
     /// subscription closes, or `interrupt` is set.
     pub(crate) fn wait(&self, deadline: Option<u64>, interrupt: Option<&Interrupt>) -> Woke {
+        let next_due = || {
+            self.store_due
+                .load(crate::sync::Ordering::Acquire)
+                .min(self.topic.delayed_due())
+        };
+        let due_at_start = next_due();
         let max_sleep = {
             let now = mono_ns();
-            let mut due = self
-                .store_due
-                .load(crate::sync::Ordering::Acquire)
-                .min(self.topic.delayed_due());
+            let mut due = due_at_start;
             if let Some(r) = &self.rate {
                 due = due.min(r.next_token_at(now));
             }
             let until_due = due.saturating_sub(now);
             Duration::from_nanos(until_due.min(self.timer.period()).max(100_000))
         };
+        // A due time that moved earlier while this waits (a new delayed
+        // message, a short retry) ends the wait too, so that the caller
+        // waits again with a sleep bounded by it.
         self.topic
             .wait_for_consumers(deadline, Some(max_sleep), interrupt, || {
-                self.ready(mono_coarse_ns())
+                self.ready(mono_coarse_ns()) || next_due() < due_at_start
             })
     }
 
