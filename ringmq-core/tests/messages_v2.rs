@@ -713,28 +713,38 @@ fn max_in_flight_per_key_holds_across_threads_and_every_message_is_acked_once() 
     let live: Arc<Vec<AtomicI64>> = Arc::new((0..KEYS).map(|_| AtomicI64::new(0)).collect());
     let worst = Arc::new(AtomicI64::new(0));
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..4 * PER).map(|_| AtomicU64::new(0)).collect());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dead_topic = t.dead_letter_topic().unwrap();
     std::thread::scope(|sc| {
         for p in 0..4u64 {
             let t = t.clone();
             sc.spawn(move || {
                 for i in 0..PER {
                     let n = p * PER + i;
-                    t.publish_with(&n.to_le_bytes(), n % KEYS as u64, None)
-                        .unwrap();
+                    // A stall fails the test (here) rather than hanging it.
+                    t.publish_with(
+                        &n.to_le_bytes(),
+                        n % KEYS as u64,
+                        Some(Duration::from_secs(60)),
+                    )
+                    .unwrap();
                 }
             });
         }
         for c in 0..3u64 {
-            let (s, live, worst, acked) = (s.clone(), live.clone(), worst.clone(), acked.clone());
+            let (s, live, worst, acked, stop) = (
+                s.clone(),
+                live.clone(),
+                worst.clone(),
+                acked.clone(),
+                stop.clone(),
+            );
             sc.spawn(move || {
                 let mut r = c;
-                let mut idle = 0;
-                while idle < 50 {
+                while !stop.load(SeqCst) {
                     let Some(d) = s.poll(Some(Duration::from_millis(20))).unwrap() else {
-                        idle += 1;
                         continue;
                     };
-                    idle = 0;
                     let k = d.key() as usize;
                     let now = live[k].fetch_add(1, SeqCst) + 1;
                     worst.fetch_max(now, SeqCst);
@@ -753,6 +763,23 @@ fn max_in_flight_per_key_holds_across_threads_and_every_message_is_acked_once() 
                 }
             });
         }
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ended = acked.iter().filter(|a| a.load(SeqCst) > 0).count() as u64
+                + dead_topic.stats().published;
+            if ended >= 4 * PER {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stalled at {ended} of {}: {:?} {:?}",
+                4 * PER,
+                s.stats(),
+                s.why_idle()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, SeqCst);
     });
     assert!(worst.load(SeqCst) <= 2, "at most 2 of a key at once");
     let dead = t.dead_letter_topic().unwrap().stats().published;

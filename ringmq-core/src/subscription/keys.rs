@@ -67,9 +67,19 @@ impl KeyGate {
         self.lock().tags.insert(tag, key);
     }
 
-    /// Store entry `idx` waits for a place of `key`.
-    pub(crate) fn park(&self, key: u64, idx: u32) {
-        self.lock().parked.entry(key).or_default().push_back(idx);
+    /// Store entry `idx` waits for a place of `key` (a `take_place` for it
+    /// failed). Decided again under the lock: if meanwhile the last place of
+    /// `key` was given back and nothing else is parked, the entry takes that
+    /// place instead and this answers false (the caller delivers it as
+    /// holding a place); parking it then would leave it waiting for a
+    /// release that no delivery of its key will make.
+    pub(crate) fn park(&self, key: u64, idx: u32) -> bool {
+        let mut s = self.lock();
+        if s.parked.get(&key).is_none_or(|q| q.is_empty()) && self.limits.try_acquire(key) {
+            return false;
+        }
+        s.parked.entry(key).or_default().push_back(idx);
+        true
     }
 
     /// The delivery `tag` ended. Returns the store entry that takes over its
@@ -127,8 +137,8 @@ mod tests {
         assert!(!g.take_place(7), "at the cap");
         assert!(g.take_place(8), "other keys go on");
         g.record(3, 8);
-        g.park(7, 100);
-        g.park(7, 101);
+        assert!(g.park(7, 100));
+        assert!(g.park(7, 101));
         assert_eq!(g.parked(), (2, 1));
         assert_eq!(g.release(1), Some(100), "the place passes to the first");
         assert!(
@@ -174,7 +184,7 @@ mod loom_tests {
             let g = Arc::new(KeyGate::new(1));
             assert!(g.take_place(7));
             g.record(1, 7);
-            g.park(7, 100);
+            assert!(g.park(7, 100));
             let releaser = {
                 let g = g.clone();
                 thread::spawn(move || g.release(1))
@@ -188,6 +198,31 @@ mod loom_tests {
             assert!(!g.take_place(7));
             assert_eq!(g.release(2), None);
             assert!(g.take_place(7));
+        });
+    }
+
+    /// A message that found its key at the cap parks while the one
+    /// delivery of that key ends: it gets the place exactly once, either
+    /// handed over by the release or taken when it parks.
+    #[test]
+    fn loom_keys_parking_races_the_last_release() {
+        loom::model(|| {
+            let g = Arc::new(KeyGate::new(1));
+            assert!(g.take_place(7));
+            g.record(1, 7);
+            assert!(!g.take_place(7));
+            let releaser = {
+                let g = g.clone();
+                thread::spawn(move || g.release(1))
+            };
+            let parked = g.park(7, 100);
+            let handed = releaser.join().unwrap();
+            assert_eq!(
+                parked,
+                handed == Some(100),
+                "the place reaches the message once: by hand-over or at parking"
+            );
+            assert!(!g.take_place(7), "and it holds the one place");
         });
     }
 }

@@ -169,9 +169,13 @@ impl SubCore {
 
     /// Parks store entry `idx` until its key has a place.
     pub(super) fn park_for_key(&self, st: &mut RetryStore, idx: u32) {
-        if let Some(k) = &self.keys {
+        let Some(k) = &self.keys else { return };
+        if k.park(st.message(idx).0.key, idx) {
             st.park_for_key(idx);
-            k.park(st.message(idx).0.key, idx);
+        } else {
+            // A place freed meanwhile: it is this entry's, due at once.
+            st.set_key_held(idx, true);
+            st.park(idx, 0);
         }
     }
 
@@ -183,9 +187,8 @@ impl SubCore {
         let meta = *st.message(idx).0;
         if meta.flags & crate::ring::FLAG_KEY_HELD != 0 {
             st.set_key_held(idx, false);
-        } else if !k.take_place(meta.key) {
+        } else if !k.take_place(meta.key) && k.park(meta.key, idx) {
             st.park_for_key(idx);
-            k.park(meta.key, idx);
             return false;
         }
         k.record(tag, meta.key);
