@@ -228,6 +228,13 @@ export type Key = number | bigint
 /** A payload: a Buffer or any Uint8Array. */
 export type Payload = Buffer | Uint8Array
 
+/**
+ * What `subscribe` and `pull` take: SubscribeOptions, where `startAtId` may
+ * also be a bigint (up to 2^64-1; a number must be a non-negative safe
+ * integer). `startAtTime` is milliseconds since the Unix epoch or a Date.
+ */
+export type SubscribeOptionsArg = Omit<SubscribeOptions, 'startAtId'> & { startAtId?: number | bigint }
+
 export interface PublishOptions {
   /** Default 0. */
   key?: Key
@@ -503,9 +510,9 @@ export declare class Topic {
   /** As publishMany, waiting off the JS thread for room under 'block'. */
   publishManyAsync(items: Payload[], opts?: PublishAsyncOptions): Promise<number[]>
   /** A push subscription whose handler runs on the JS thread. */
-  subscribe(group: string, handler: Handler, opts?: SubscribeOptions): Subscription
+  subscribe(group: string, handler: Handler, opts?: SubscribeOptionsArg): Subscription
   /** Creates a pull subscription (consumer group). */
-  pull(group: string, opts?: SubscribeOptions): Pull
+  pull(group: string, opts?: SubscribeOptionsArg): Pull
   /** The existing pull subscription `group`. */
   pullSubscription(group: string): Pull
   /** The dead-letter topic `<name>.dlq`; null for a dead-letter topic. */
@@ -549,11 +556,15 @@ export interface OptionInfo {
   /** The option's name (durations end in Ms). */
   name: string
   help: string
-  /** 'count', 'ms', 'bool', 'choice' or 'rate' (messages per second, or unset). */
+  /**
+   * 'count', 'ms', 'bool', 'choice', 'rate' (messages per second, or unset),
+   * 'id' (a message id, or unset) or 'time' (milliseconds since the Unix
+   * epoch or a Date, or unset).
+   */
   kind: string
   /** The spellings of a 'choice'. */
   choices?: string[]
-  /** null when worked out at run time (workersMax) or unset (rateLimit). */
+  /** null when worked out at run time (workersMax) or unset (rateLimit, startAtId, startAtTime). */
   default: number | boolean | string | null
 }
 

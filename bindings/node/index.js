@@ -162,17 +162,40 @@ const MAX_KEY = (1n << 64n) - 1n
 /** Splits a key (safe integer or bigint, 0..2^64-1) into [hi, lo]. */
 function splitKey(key) {
   if (key === undefined) return [0, 0]
-  if (typeof key === 'number') {
-    if (!Number.isSafeInteger(key) || key < 0) {
-      throw invalid(`key must be a non-negative safe integer or a bigint, got ${describe(key)}`)
+  return split64(key, 'key')
+}
+
+/** Splits a safe integer or a bigint in 0..2^64-1 into [hi, lo]. */
+function split64(v, name) {
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw invalid(`${name} must be a non-negative safe integer or a bigint, got ${describe(v)}`)
     }
-    return [Math.floor(key / TWO32), key % TWO32]
+    return [Math.floor(v / TWO32), v % TWO32]
   }
-  if (typeof key === 'bigint') {
-    if (key < 0n || key > MAX_KEY) throw invalid(`key ${key}n is not between 0 and 2^64-1`)
-    return [Number(key >> 32n), Number(key & 0xffffffffn)]
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > MAX_KEY) throw invalid(`${name} ${v}n is not between 0 and 2^64-1`)
+    return [Number(v >> 32n), Number(v & 0xffffffffn)]
   }
-  throw invalid(`key must be a non-negative safe integer or a bigint, got ${describe(key)}`)
+  throw invalid(`${name} must be a non-negative safe integer or a bigint, got ${describe(v)}`)
+}
+
+/** A point in time: milliseconds since the Unix epoch, or a Date; as milliseconds. */
+function optTime(v, name) {
+  if (v === undefined) return undefined
+  let ms
+  if (v instanceof Date) {
+    ms = v.getTime()
+    if (Number.isNaN(ms)) throw invalid(`${name} is an invalid Date`)
+  } else if (typeof v === 'number') {
+    ms = v
+    if (Number.isNaN(ms)) throw invalid(`${name} must be milliseconds since the Unix epoch, got NaN`)
+  } else {
+    throw invalid(`${name} must be milliseconds since the Unix epoch or a Date, got ${describe(v)}`)
+  }
+  if (ms < 0) throw invalid(`${name} ${v instanceof Date ? v.toISOString() : ms} is before 1970`)
+  if (!Number.isFinite(ms)) throw invalid(`${name} must be finite`)
+  return ms
 }
 
 function joinKey(hi, lo) {
@@ -1127,7 +1150,16 @@ function subOptions(opts, what) {
     maxInFlightPerKey: optInt(o.maxInFlightPerKey, 'maxInFlightPerKey', 0, 2 ** 32 - 1),
     rateLimit: optRate(o.rateLimit, 'rateLimit'),
     rateBurst: optInt(o.rateBurst, 'rateBurst', 0, 2 ** 32 - 1),
+    ...startAtId(o.startAtId),
+    startAtTimeMs: optTime(o.startAtTime, 'startAtTime'),
   }
+}
+
+/** The addon's halves of startAtId (a safe integer or a bigint). */
+function startAtId(v) {
+  if (v === undefined) return {}
+  const [startAtIdHi, startAtIdLo] = split64(v, 'startAtId')
+  return { startAtIdHi, startAtIdLo }
 }
 
 /** A named ring of slots that any code of the process publishes into. */

@@ -213,6 +213,12 @@ pub struct SubOpts {
     /// Messages per second; left out for no limit.
     pub rate_limit: Option<f64>,
     pub rate_burst: Option<u32>,
+    /// The id's two halves (`index.js` splits a number or a bigint).
+    pub start_at_id_hi: Option<u32>,
+    pub start_at_id_lo: Option<u32>,
+    /// Milliseconds since the Unix epoch (checked by `index.js` to be
+    /// finite and >= 0; a Date is given as its `getTime()`).
+    pub start_at_time_ms: Option<f64>,
 }
 
 fn sub_options(env: &Env, opts: SubOpts) -> Result<core::SubOptions> {
@@ -237,6 +243,22 @@ fn sub_options(env: &Env, opts: SubOpts) -> Result<core::SubOptions> {
     o.rate_limit = opts.rate_limit;
     if let Some(v) = opts.rate_burst {
         o.rate_burst = v;
+    }
+    if let (Some(hi), Some(lo)) = (opts.start_at_id_hi, opts.start_at_id_lo) {
+        o.start_at_id = Some(join(hi, lo));
+    }
+    if let Some(v) = opts.start_at_time_ms {
+        let t = Duration::try_from_secs_f64(v / 1e3)
+            .ok()
+            .and_then(|d| std::time::UNIX_EPOCH.checked_add(d))
+            .ok_or_else(|| {
+                fail_with(
+                    env,
+                    core::ErrorKind::InvalidArgument,
+                    &format!("startAtTime {v} is not a time since 1970 in milliseconds"),
+                )
+            })?;
+        o.start_at_time = Some(t);
     }
     Ok(o)
 }

@@ -128,6 +128,10 @@ fn kind_name(kind: OptionKind) -> &'static str {
         OptionKind::Bool => "bool",
         OptionKind::Choice(_) => "choice",
         OptionKind::Rate => "rate",
+        // A message id: a safe integer or a bigint.
+        OptionKind::Id => "id",
+        // Milliseconds since the Unix epoch, or a Date.
+        OptionKind::Time => "time",
     }
 }
 

@@ -230,7 +230,9 @@ test('bad publish options and sub options throw and publish nothing', { timeout:
     assert.throws(() => t.pull('r1', { rateLimit: -1 }), (e) => e.code === 'INVALID_ARGUMENT')
     assert.throws(() => t.pull('r2', { rateLimit: 'fast' }), (e) => e.code === 'INVALID_ARGUMENT')
     assert.throws(() => t.subscribe('r3', () => {}, { rateLimit: 0 }), (e) => e.code === 'INVALID_ARGUMENT')
-    const limited = t.pull('ok', { rateLimit: 1000, rateBurst: 5, maxInFlightPerKey: 2 })
+    // Declared, but refused until the engine enforces it.
+    assert.throws(() => t.pull('k2', { maxInFlightPerKey: 2 }), (e) => e.code === 'INVALID_ARGUMENT' && /not supported yet/.test(e.message))
+    const limited = t.pull('ok', { rateLimit: 1000, rateBurst: 5, maxInFlightPerKey: 0 })
     assert.equal(limited.group, 'ok')
   } finally {
     await mq.close(100)

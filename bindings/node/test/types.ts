@@ -1,7 +1,7 @@
 // Compiled (not run) by scripts/test-node.sh with `tsc --noEmit --strict`:
 // every class and method of index.d.ts used as a TypeScript user would.
 import { Broker, Message, PushMessage, RawBatch, Retry, RingMQError, Term, version } from 'ringmq'
-import type { CloseReport, ErrorCode, Key, PoolStats, Pull, SubStats, Subscription, Topic, TopicStats } from 'ringmq'
+import type { CloseReport, ErrorCode, Key, PoolStats, Pull, SubscribeOptions, SubStats, Subscription, Topic, TopicStats } from 'ringmq'
 import ringmq from 'ringmq'
 
 async function main(): Promise<void> {
@@ -58,6 +58,13 @@ async function main(): Promise<void> {
   sub.resume()
   const subIdle: [boolean, string[]] = [sub.paused, sub.whyIdle()]
   const pull: Pull = topic.pull('audit', { start: 'latest' })
+  const fromId: Pull = topic.pull('from-id', { startAtId: 3 })
+  const fromBigId: Pull = topic.pull('from-big-id', { startAtId: 3n })
+  const fromMs: Pull = topic.pull('from-ms', { startAtTime: Date.now() - 1000 })
+  const plain: SubscribeOptions = { start: 'earliest', startAtTime: new Date(Date.now() - 1000) }
+  const fromDate: Pull = topic.pull('from-date', plain)
+  const pushedFrom: Subscription = topic.subscribe('pushed-from', () => {}, { startAtId: 0n, concurrency: 1 })
+  void [fromId, fromBigId, fromMs, fromDate, pushedFrom]
   const again: Pull = topic.pullSubscription('audit')
   const m: Message | null = await pull.poll(100)
   if (m !== null) {

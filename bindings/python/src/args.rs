@@ -1,7 +1,7 @@
 //! Checking Python arguments: every bad value raises before anything changes,
 //! with a message that names the argument and the value.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -97,6 +97,46 @@ pub(crate) fn rate(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
         )));
     }
     obj.extract()
+}
+
+/// A point in time: seconds since the Unix epoch (an int or a float, as
+/// `time.time()` answers), or a `datetime.datetime` (aware or naive,
+/// converted by its `.timestamp()`). Before 1970, NaN and infinity raise
+/// `InvalidArgument`.
+pub(crate) fn time(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<SystemTime> {
+    let secs: f64 = if obj.is_instance_of::<PyBool>() {
+        return Err(time_type_error(obj, name));
+    } else if obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyInt>() {
+        obj.extract()
+            .map_err(|_| invalid(format!("{name} {} is too far in the future", repr(obj))))?
+    } else {
+        let datetime = obj.py().import("datetime")?.getattr("datetime")?;
+        if !obj.is_instance(&datetime)? {
+            return Err(time_type_error(obj, name));
+        }
+        obj.call_method0("timestamp")?.extract()?
+    };
+    if secs.is_nan() || secs < 0.0 {
+        return Err(invalid(format!(
+            "{name} {} is not a time since 1970 (seconds since the Unix epoch)",
+            repr(obj)
+        )));
+    }
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .and_then(|d| UNIX_EPOCH.checked_add(d))
+        .ok_or_else(|| invalid(format!("{name} {} is too far in the future", repr(obj))))
+}
+
+fn time_type_error(obj: &Bound<'_, PyAny>, name: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "{name} must be seconds since the Unix epoch (a float or an int) or a datetime, not {}",
+        type_name(obj)
+    ))
+}
+
+fn repr(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr().map(|s| s.to_string()).unwrap_or_default()
 }
 
 /// A delay or a ttl of a publish, in seconds: a finite non-negative

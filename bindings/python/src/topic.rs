@@ -79,6 +79,8 @@ struct SubArgs<'a, 'py> {
     max_in_flight_per_key: Option<&'a Bound<'py, PyAny>>,
     rate_limit: Option<&'a Bound<'py, PyAny>>,
     rate_burst: Option<&'a Bound<'py, PyAny>>,
+    start_at_id: Option<&'a Bound<'py, PyAny>>,
+    start_at_time: Option<&'a Bound<'py, PyAny>>,
 }
 
 fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
@@ -109,6 +111,12 @@ impl SubArgs<'_, '_> {
         }
         if let Some(v) = given(self.rate_burst) {
             o.rate_burst = args::uint(v, "rate_burst", u32::MAX as u64)? as u32;
+        }
+        if let Some(v) = given(self.start_at_id) {
+            o.start_at_id = Some(args::uint(v, "start_at_id", u64::MAX)?);
+        }
+        if let Some(v) = given(self.start_at_time) {
+            o.start_at_time = Some(args::time(v, "start_at_time")?);
         }
         Ok(o)
     }
@@ -267,9 +275,11 @@ impl PyTopic {
     /// Creates a push subscription: `handler(msg)` runs on the broker's pool
     /// for each message; returning acks, raising nacks.
     #[pyo3(signature = (group, handler, concurrency=None, ordered_by_key=None, lossy=None, start=None,
-                        max_in_flight_per_key=None, rate_limit=None, rate_burst=None),
+                        max_in_flight_per_key=None, rate_limit=None, rate_burst=None, start_at_id=None,
+                        start_at_time=None),
            text_signature = "($self, group, handler, concurrency=1, ordered_by_key=False, lossy=False, \
-                             start='latest', max_in_flight_per_key=0, rate_limit=None, rate_burst=0)")]
+                             start='latest', max_in_flight_per_key=0, rate_limit=None, rate_burst=0, \
+                             start_at_id=None, start_at_time=None)")]
     #[allow(clippy::too_many_arguments)]
     fn subscribe(
         &self,
@@ -282,6 +292,8 @@ impl PyTopic {
         max_in_flight_per_key: Option<&Bound<'_, PyAny>>,
         rate_limit: Option<&Bound<'_, PyAny>>,
         rate_burst: Option<&Bound<'_, PyAny>>,
+        start_at_id: Option<&Bound<'_, PyAny>>,
+        start_at_time: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyPushSubscription> {
         let group = args::name(group, "group")?;
         if !handler.is_callable() {
@@ -298,6 +310,8 @@ impl PyTopic {
             max_in_flight_per_key,
             rate_limit,
             rate_burst,
+            start_at_id,
+            start_at_time,
         }
         .options()?;
         consumer::subscribe_push(
@@ -311,9 +325,10 @@ impl PyTopic {
 
     /// Creates a pull subscription (consumer group) named `group`.
     #[pyo3(signature = (group, lossy=None, start=None, max_in_flight_per_key=None, rate_limit=None,
-                        rate_burst=None),
+                        rate_burst=None, start_at_id=None, start_at_time=None),
            text_signature = "($self, group, lossy=False, start='latest', max_in_flight_per_key=0, \
-                             rate_limit=None, rate_burst=0)")]
+                             rate_limit=None, rate_burst=0, start_at_id=None, start_at_time=None)")]
+    #[allow(clippy::too_many_arguments)]
     fn pull(
         &self,
         group: &Bound<'_, PyAny>,
@@ -322,6 +337,8 @@ impl PyTopic {
         max_in_flight_per_key: Option<&Bound<'_, PyAny>>,
         rate_limit: Option<&Bound<'_, PyAny>>,
         rate_burst: Option<&Bound<'_, PyAny>>,
+        start_at_id: Option<&Bound<'_, PyAny>>,
+        start_at_time: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyPullSubscription> {
         let group = args::name(group, "group")?;
         let opts = SubArgs {
@@ -330,6 +347,8 @@ impl PyTopic {
             max_in_flight_per_key,
             rate_limit,
             rate_burst,
+            start_at_id,
+            start_at_time,
             ..SubArgs::default()
         }
         .options()?;

@@ -94,7 +94,8 @@ def test_option_signatures_follow_the_tables():
     assert [p for p in broker if p != "cls"] == list(_ringmq.BROKER_OPTIONS)
     # pull takes the options that apply to pulling.
     pull = inspect.signature(ringmq.Topic.pull).parameters
-    for name in ("lossy", "start", "max_in_flight_per_key", "rate_limit", "rate_burst"):
+    for name in ("lossy", "start", "max_in_flight_per_key", "rate_limit", "rate_burst",
+                 "start_at_id", "start_at_time"):
         assert pull[name].default == _ringmq.SUB_OPTIONS[name]
 
 

@@ -1,5 +1,6 @@
 """Type stubs of the compiled module ``ringmq._ringmq``."""
 
+import datetime
 from types import TracebackType
 from typing import (
     Any,
@@ -248,6 +249,8 @@ class Topic:
         max_in_flight_per_key: int = 0,
         rate_limit: Optional[float] = None,
         rate_burst: int = 0,
+        start_at_id: Optional[int] = None,
+        start_at_time: Optional[Union[float, datetime.datetime]] = None,
     ) -> PushSubscription: ...
     def pull(
         self,
@@ -257,6 +260,8 @@ class Topic:
         max_in_flight_per_key: int = 0,
         rate_limit: Optional[float] = None,
         rate_burst: int = 0,
+        start_at_id: Optional[int] = None,
+        start_at_time: Optional[Union[float, datetime.datetime]] = None,
     ) -> PullSubscription: ...
     def pull_subscription(self, group: str) -> PullSubscription: ...
     def stats(self) -> _TopicStats: ...
