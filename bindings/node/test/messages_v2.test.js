@@ -128,6 +128,33 @@ test('an expired message goes to the dead-letter topic with reason expired', { t
   }
 })
 
+test('maxInFlightPerKey holds a key at its cap, in order', { timeout: 30000 }, async () => {
+  const mq = new Broker()
+  try {
+    const t = mq.createTopic('keyed')
+    const pull = t.pull('p', { maxInFlightPerKey: 1 })
+    for (let i = 0; i < 3; i++) t.publish(Buffer.from(`k1-${i}`), { key: 1 })
+    t.publish(Buffer.from('k2'), { key: 2 })
+    const first = await pull.poll(1000)
+    const other = await pull.poll(1000)
+    assert.deepEqual([first.data.toString(), other.data.toString()], ['k1-0', 'k2'])
+    assert.equal(pull.tryPoll(), null)
+    assert.ok(pull.whyIdle().some((r) => r.startsWith('keys at their cap')), String(pull.whyIdle()))
+    first.ack()
+    other.ack()
+    const rest = []
+    while (rest.length < 2) {
+      const m = await pull.poll(1000)
+      assert.ok(m, 'the next of key 1 arrives')
+      rest.push(m.data.toString())
+      m.ack()
+    }
+    assert.deepEqual(rest, ['k1-1', 'k1-2'])
+  } finally {
+    await mq.close(100)
+  }
+})
+
 test('pause and resume, and whyIdle says paused', { timeout: 30000 }, async () => {
   const mq = new Broker()
   try {
@@ -230,9 +257,8 @@ test('bad publish options and sub options throw and publish nothing', { timeout:
     assert.throws(() => t.pull('r1', { rateLimit: -1 }), (e) => e.code === 'INVALID_ARGUMENT')
     assert.throws(() => t.pull('r2', { rateLimit: 'fast' }), (e) => e.code === 'INVALID_ARGUMENT')
     assert.throws(() => t.subscribe('r3', () => {}, { rateLimit: 0 }), (e) => e.code === 'INVALID_ARGUMENT')
-    // Declared, but refused until the engine enforces it.
-    assert.throws(() => t.pull('k2', { maxInFlightPerKey: 2 }), (e) => e.code === 'INVALID_ARGUMENT' && /not supported yet/.test(e.message))
-    const limited = t.pull('ok', { rateLimit: 1000, rateBurst: 5, maxInFlightPerKey: 0 })
+    assert.throws(() => t.pull('k2', { maxInFlightPerKey: 70000 }), (e) => e.code === 'INVALID_ARGUMENT' && /max_in_flight_per_key/.test(e.message))
+    const limited = t.pull('ok', { rateLimit: 1000, rateBurst: 5, maxInFlightPerKey: 2 })
     assert.equal(limited.group, 'ok')
   } finally {
     await mq.close(100)

@@ -221,9 +221,8 @@ def test_bad_new_subscription_options(mq):
         t.pull("g", rate_limit="10")
     with pytest.raises(ringmq.InvalidArgument, match="max_in_flight_per_key"):
         t.pull("g", max_in_flight_per_key=-1)
-    # Declared, but refused until the engine enforces it.
-    with pytest.raises(ringmq.InvalidArgument, match="not supported yet"):
-        t.pull("g", max_in_flight_per_key=2)
+    with pytest.raises(ringmq.InvalidArgument, match="max_in_flight_per_key"):
+        t.pull("g", max_in_flight_per_key=70_000)
     assert t.stats()["subscriptions"] == 0
-    t.pull("g", rate_limit=1000.5, rate_burst=10, max_in_flight_per_key=0)
+    t.pull("g", rate_limit=1000.5, rate_burst=10, max_in_flight_per_key=2)
     assert t.stats()["subscriptions"] == 1

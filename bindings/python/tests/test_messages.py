@@ -198,3 +198,19 @@ def test_retry_and_term_are_exported():
     assert "Retry" in ringmq.__all__ and "Term" in ringmq.__all__
     assert ringmq.Retry(0.5).delay == 0.5
     assert str(ringmq.Term("why")) == "why"
+
+
+def test_max_in_flight_per_key_holds_a_key_at_its_cap_in_order(mq):
+    t = mq.create_topic("keyed")
+    sub = t.pull("g", max_in_flight_per_key=1)
+    for i in range(3):
+        t.publish(b"k1-%d" % i, key=1)
+    t.publish(b"k2", key=2)
+    first = sub.poll(timeout=1.0)
+    other = sub.poll(timeout=1.0)
+    assert (first.data, other.data) == (b"k1-0", b"k2")
+    assert sub.poll(timeout=0) is None
+    assert any(r.startswith("keys at their cap") for r in sub.why_idle()), sub.why_idle()
+    first.ack()
+    other.ack()
+    assert [m.data for m in drain(sub, 2)] == [b"k1-1", b"k1-2"]
