@@ -27,3 +27,5 @@ RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
 
 echo "== the main demo, briefly"
 cargo run --release -q -p ringmq-examples --bin telemetry -- --duration 2 --rate 100000
+echo "== trace context example (a traceparent carried across two handlers)"
+cargo run --release -q -p ringmq-examples --bin trace
