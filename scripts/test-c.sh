@@ -132,7 +132,7 @@ step "throughput program, small run (it checks every message arrives once, in or
 make -s -C examples/c throughput
 examples/c/throughput 100000 1
 
-step "fuzzer, bounded slice: 50 seeds under ASan+UBSan, known-defect switches on (scripts/fuzz-c.sh --ci)"
+step "fuzzer, bounded slice: 50 seeds under ASan+UBSan (scripts/fuzz-c.sh --ci)"
 scripts/fuzz-c.sh --ci
 
 step "fuzzer, bounded slice without sanitizers (fork() mid-run included): 30 seeds"
