@@ -28,6 +28,8 @@ use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::*};
 use crate::wait::{WaitQueue, Woke};
 
 const TICK: Duration = Duration::from_millis(10);
+/// The longest an idle worker sleeps before it looks again.
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(50);
 const GAIN: f64 = 10.0;
 const THRESHOLD: f64 = 0.7;
 
@@ -185,11 +187,31 @@ impl Pool {
                 continue;
             }
             let deadline = idle_since.saturating_add(idle_ns);
-            let woke =
-                self.work
-                    .wait_until(Some(deadline), Some(Duration::from_millis(50)), || {
-                        self.stop.load(Acquire) || self.work_waits(&self.snapshot())
-                    });
+            // Sleep no later than the next retry or delayed message falls
+            // due, and wake when a new one falls due sooner.
+            let next_due = || {
+                self.snapshot()
+                    .iter()
+                    .map(|s| s.next_due())
+                    .min()
+                    .unwrap_or(u64::MAX)
+            };
+            let due = next_due();
+            let now = mono_ns();
+            let longest = MAX_IDLE_SLEEP.as_nanos() as u64;
+            // A due time already passed is work a visit could not take (a
+            // subscription at its concurrency, a full ring): its progress
+            // comes with a notify, so it is no reason to wake sooner.
+            let max_sleep = if due > now {
+                (due - now).clamp(100_000, longest)
+            } else {
+                longest
+            };
+            let woke = self.work.wait_until(
+                Some(deadline),
+                Some(Duration::from_nanos(max_sleep)),
+                || self.stop.load(Acquire) || self.work_waits(&self.snapshot()) || next_due() < due,
+            );
             if woke == Woke::TimedOut && mono_ns() >= deadline {
                 // Idle for idle_timeout: leave if above the floor and target.
                 let floor = self.opts.workers_min.max(self.target.load(Acquire)).max(1);

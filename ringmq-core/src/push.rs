@@ -171,6 +171,11 @@ impl PushSub {
         self.pool.notify_work();
     }
 
+    /// The next time this subscription's work falls due by time alone.
+    pub(crate) fn next_due(&self) -> u64 {
+        self.core.next_due()
+    }
+
     /// Could a worker do something for this subscription now?
     pub(crate) fn has_work(&self, now: u64) -> bool {
         if self.core.is_closed() || self.running.load(Acquire) >= self.core.opts.concurrency {

@@ -865,3 +865,38 @@ fn a_parked_message_that_expires_gives_its_key_place_back() {
     t.publish_with(b"next", 3, None).unwrap();
     assert_eq!(poll1(&s).data(), b"next", "the key's place was given back");
 }
+
+#[test]
+fn a_push_handler_gets_a_delayed_message_when_due_not_before() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    let _g = serial();
+    let mq = broker();
+    let t = mq.create_topic("push-later", small(16)).unwrap();
+    let handled = Arc::new(AtomicU64::new(0));
+    let h = handled.clone();
+    let _sub = t
+        .subscribe("h", SubOptions::default(), move |_| {
+            h.fetch_add(1, SeqCst);
+            Ok(())
+        })
+        .unwrap();
+    t.publish_opts(
+        b"later",
+        &PublishOptions {
+            delay: Some(Duration::from_secs(10)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    clock::advance(Duration::from_secs(9));
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(handled.load(SeqCst), 0, "not before its due time");
+    clock::advance(Duration::from_secs(1));
+    let t0 = std::time::Instant::now();
+    while handled.load(SeqCst) == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "handled once due");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    mq.close(Duration::from_secs(2)).unwrap();
+    assert_eq!(handled.load(SeqCst), 1);
+}

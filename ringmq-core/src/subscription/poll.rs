@@ -128,12 +128,17 @@ impl SubCore {
 
     /// Blocks until something can be taken, the deadline passes, the
     /// subscription closes, or `interrupt` is set.
+    /// The next time something falls due by the passing of time alone (a
+    /// retry, a store delivery's ack deadline, a delayed message of the
+    /// topic); `u64::MAX` for none.
+    pub(crate) fn next_due(&self) -> u64 {
+        self.store_due
+            .load(crate::sync::Ordering::Acquire)
+            .min(self.topic.delayed_due())
+    }
+
     pub(crate) fn wait(&self, deadline: Option<u64>, interrupt: Option<&Interrupt>) -> Woke {
-        let next_due = || {
-            self.store_due
-                .load(crate::sync::Ordering::Acquire)
-                .min(self.topic.delayed_due())
-        };
+        let next_due = || self.next_due();
         let due_at_start = next_due();
         let max_sleep = {
             let now = mono_ns();
