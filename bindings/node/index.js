@@ -937,37 +937,6 @@ class Pull {
     return this._n.stats()
   }
 
-  /** Stops taking new messages (their lag grows); messages in flight and retries go on. */
-  pause() {
-    try {
-      this._n.pause()
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  /** Takes new messages again after pause(). */
-  resume() {
-    try {
-      this._n.resume()
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  /** True while paused. */
-  get paused() {
-    return this._n.isPaused()
-  }
-
-  /**
-   * Why a poll would find nothing now, as texts ('paused', 'nothing
-   * published', 'rate-limited: …', …); empty when it would find something.
-   */
-  whyIdle() {
-    return this._n.whyIdle()
-  }
-
   /** Removes the subscription; messages still held are redelivered to nobody. */
   unsubscribe() {
     this._closed = true
@@ -1057,34 +1026,6 @@ class Subscription extends EventEmitter {
     return this._n.stats()
   }
 
-  /** Stops handing new messages to the handler; handlers running and retries go on. */
-  pause() {
-    try {
-      this._n.pause()
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  /** Hands new messages to the handler again after pause(). */
-  resume() {
-    try {
-      this._n.resume()
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  /** True while paused. */
-  get paused() {
-    return this._n.isPaused()
-  }
-
-  /** Why the handler gets nothing now, as texts ('paused', …); empty when it would. */
-  whyIdle() {
-    return this._n.whyIdle()
-  }
-
   /** A handler's failure: 'error' to the listeners, else console.error. */
   _failed(err, msg) {
     try {
@@ -1163,6 +1104,42 @@ function startAtId(v) {
 }
 
 /** A named ring of slots that any code of the process publishes into. */
+/**
+ * Flow control, the same on Pull and Subscription (both wrap a native
+ * subscription handle as `_n`): pause() stops taking new messages (their
+ * lag grows; messages in flight and retries go on), resume() takes them
+ * again, `paused` tells which, and whyIdle() says why nothing would be
+ * handed over now, as texts ('paused', 'nothing published', 'rate-limited:
+ * …', 'keys at their cap: …', …), empty when something would.
+ */
+const FlowControl = {
+  pause() {
+    try {
+      this._n.pause()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  },
+  resume() {
+    try {
+      this._n.resume()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  },
+  get paused() {
+    return this._n.isPaused()
+  },
+  whyIdle() {
+    return this._n.whyIdle()
+  },
+}
+for (const cls of [Pull, Subscription]) {
+  for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(FlowControl))) {
+    Object.defineProperty(cls.prototype, name, { ...d, enumerable: false })
+  }
+}
+
 class Topic {
   constructor(n, broker) {
     this._n = n
