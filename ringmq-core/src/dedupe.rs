@@ -99,7 +99,7 @@ impl DedupeWindow {
     }
 
     /// Ids remembered now (after forgetting expired ones as of the last call).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

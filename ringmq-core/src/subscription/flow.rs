@@ -209,14 +209,14 @@ impl KeyLimits {
     }
 
     /// How many keys are at their cap now (diagnostics).
-    #[cfg_attr(not(test), allow(dead_code))] // diagnostics and tests
+    #[cfg_attr(any(not(test), loom), allow(dead_code))] // diagnostics and tests
     pub(crate) fn at_cap(&self) -> usize {
         let per_key = self.per_key;
         self.counts().values().filter(|&&n| n == per_key).count()
     }
 
     /// How many keys have a delivery in flight now (diagnostics).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(any(not(test), loom), allow(dead_code))]
     pub(crate) fn in_flight_keys(&self) -> usize {
         self.counts().len()
     }
