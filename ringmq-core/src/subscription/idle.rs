@@ -93,12 +93,12 @@ impl SubCore {
                 why.push(IdleReason::RateLimited { next_in: until(at) });
             }
         }
+        let mut waiting = self.waiting_retry();
         if published && self.credits.available() == 0 {
             why.push(IdleReason::CreditsExhausted {
-                held: self.acct.in_flight() + self.waiting_retry(),
+                held: self.acct.in_flight() + waiting,
             });
         }
-        let mut waiting = self.waiting_retry();
         if let Some(k) = &self.keys {
             let (parked, keys) = k.parked();
             if parked > 0 {

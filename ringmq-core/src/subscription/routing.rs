@@ -173,10 +173,19 @@ impl SubCore {
         if k.park(st.message(idx).0.key, idx) {
             st.park_for_key(idx);
         } else {
-            // A place freed meanwhile: it is this entry's, due at once.
-            st.set_key_held(idx, true);
-            st.park(idx, 0);
+            // A place freed meanwhile: it is this entry's.
+            self.hand_place(st, idx);
         }
+    }
+
+    /// Store entry `idx` now holds a place of its key: it is due at once
+    /// (0: before any reading of the coarse clock), and consumers are told.
+    fn hand_place(&self, st: &mut RetryStore, idx: u32) {
+        st.set_key_held(idx, true);
+        st.park(idx, 0);
+        self.refresh_due(st);
+        self.topic.notify_consumers();
+        self.topic.wake_pool();
     }
 
     /// Admits a store delivery about to be made from entry `idx`: true if
@@ -200,12 +209,7 @@ impl SubCore {
     pub(super) fn release_key_locked(&self, st: &mut RetryStore, tag: u64) {
         let Some(k) = &self.keys else { return };
         if let Some(idx) = k.release(tag) {
-            st.set_key_held(idx, true);
-            // Due at once (0: before any reading of the coarse clock).
-            st.park(idx, 0);
-            self.refresh_due(st);
-            self.topic.notify_consumers();
-            self.topic.wake_pool();
+            self.hand_place(st, idx);
         }
     }
 
@@ -220,9 +224,7 @@ impl SubCore {
         }
         st.set_key_held(idx, false);
         if let Some(next) = k.give_back(meta.key) {
-            st.set_key_held(next, true);
-            st.park(next, 0);
-            self.refresh_due(st);
+            self.hand_place(st, next);
         }
     }
 
@@ -231,13 +233,7 @@ impl SubCore {
     pub(super) fn release_key(&self, tag: u64) {
         let Some(k) = &self.keys else { return };
         if let Some(idx) = k.release(tag) {
-            let mut st = self.lock_store();
-            st.set_key_held(idx, true);
-            st.park(idx, 0);
-            self.refresh_due(&mut st);
-            drop(st);
-            self.topic.notify_consumers();
-            self.topic.wake_pool();
+            self.hand_place(&mut self.lock_store(), idx);
         }
     }
 
