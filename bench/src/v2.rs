@@ -557,6 +557,32 @@ fn ms(us: f64) -> String {
 }
 
 /// Prints the tables of this module's scenarios that ran.
+/// A scenario's table of rates: median, min-max and the cost of one
+/// operation (1e9 / median), one row per implementation; `labels` and
+/// `widths` are those of the rate and cost columns.
+fn rate_table(cases: &[&Case], scenario: &str, labels: [&str; 2], widths: [usize; 2], runs: usize) {
+    let [rw, cw] = widths;
+    println!();
+    println!("== {scenario}, 64 B: {}", crate::describe(scenario));
+    println!(
+        "  {:<22} {:>rw$} {:>17} {:>cw$}   (median of {runs})",
+        "implementation", labels[0], "min-max", labels[1]
+    );
+    for c in cases {
+        if failed(c) {
+            continue;
+        }
+        let s = summarise(c).unwrap();
+        println!(
+            "  {:<22} {:>rw$} {:>17} {:>cw$.1}",
+            c.imp,
+            crate::fmt_rate(s.median),
+            format!("{}-{}", crate::fmt_rate(s.min), crate::fmt_rate(s.max)),
+            1e9 / s.median
+        );
+    }
+}
+
 pub fn print(cases: &[Case], runs: usize) {
     let of = |name: &str| -> Vec<&Case> { cases.iter().filter(|c| c.scenario == name).collect() };
     let ratios = ratios(cases);
@@ -569,25 +595,7 @@ pub fn print(cases: &[Case], runs: usize) {
 
     let hs = of("headers");
     if !hs.is_empty() {
-        println!();
-        println!("== headers, 64 B: {}", crate::describe("headers"));
-        println!(
-            "  {:<22} {:>10} {:>17} {:>10}   (median of {runs})",
-            "implementation", "M msgs/s", "min-max", "ns/msg"
-        );
-        for c in hs {
-            if failed(c) {
-                continue;
-            }
-            let s = summarise(c).unwrap();
-            println!(
-                "  {:<22} {:>10} {:>17} {:>10.1}",
-                c.imp,
-                crate::fmt_rate(s.median),
-                format!("{}-{}", crate::fmt_rate(s.min), crate::fmt_rate(s.max)),
-                1e9 / s.median
-            );
-        }
+        rate_table(&hs, "headers", ["M msgs/s", "ns/msg"], [10, 10], runs);
         println!(
             "  headers / none (msgs/s): {}",
             ratio("headers/none msgs_per_s")
@@ -645,25 +653,13 @@ pub fn print(cases: &[Case], runs: usize) {
 
     let dd = of("dedupe");
     if !dd.is_empty() {
-        println!();
-        println!("== dedupe, 64 B: {}", crate::describe("dedupe"));
-        println!(
-            "  {:<22} {:>14} {:>17} {:>12}   (median of {runs})",
-            "implementation", "M publishes/s", "min-max", "ns/publish"
+        rate_table(
+            &dd,
+            "dedupe",
+            ["M publishes/s", "ns/publish"],
+            [14, 12],
+            runs,
         );
-        for c in dd {
-            if failed(c) {
-                continue;
-            }
-            let s = summarise(c).unwrap();
-            println!(
-                "  {:<22} {:>14} {:>17} {:>12.1}",
-                c.imp,
-                crate::fmt_rate(s.median),
-                format!("{}-{}", crate::fmt_rate(s.min), crate::fmt_rate(s.max)),
-                1e9 / s.median
-            );
-        }
         println!(
             "  ns/publish vs no id: unique id {}, duplicate id {}",
             ratio("dedupe unique/none ns_per_publish"),
