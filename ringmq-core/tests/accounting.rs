@@ -107,21 +107,6 @@ fn ordered_lane_dead_letter_is_counted_once_and_keeps_later_work_visible() {
 }
 
 /// A tiny seeded generator (SplitMix64), so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Producers, two pull groups of competing consumers that ack, nack (with
 /// and without delay), term, drop unsettled or mark in progress at random,
 /// and a push group whose handler fails or panics at random. At every
@@ -130,16 +115,7 @@ impl Rng {
 /// what the groups dead-lettered.
 #[test]
 fn randomized_mixed_workload_keeps_the_identity_and_ends_every_message_once() {
-    let seed: u64 = std::env::var("RINGMQ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("RINGMQ_SEED={seed}");
+    let seed = seed();
     let per_producer: u64 = if cfg!(debug_assertions) {
         1_500
     } else {

@@ -12,23 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::broker;
+use common::{broker, seed, Rng};
 use ringmq_core::{PublishOptions, SubOptions, TopicOptions};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// How each (group, message) ended, in the order seen.
 type Ends = HashMap<(usize, u64), Vec<End>>;
@@ -48,16 +33,7 @@ enum End {
 
 #[test]
 fn delays_ttls_duplicates_and_nacks_end_every_message_exactly_once_per_group() {
-    let seed = std::env::var("RINGMQ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("RINGMQ_SEED={seed}");
+    let seed = seed();
     let per_producer: u64 = if cfg!(debug_assertions) { 1500 } else { 6000 };
     let total = 4 * per_producer;
     let mq = broker();

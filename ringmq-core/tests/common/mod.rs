@@ -44,3 +44,36 @@ pub fn decode(b: &[u8]) -> (u32, u64) {
         u64::from_le_bytes(b[4..12].try_into().unwrap()),
     )
 }
+
+/// The seed of a randomized test: `RINGMQ_SEED` to replay one, else the
+/// clock's. Printed, so that a failure can be replayed.
+pub fn seed() -> u64 {
+    let seed = std::env::var("RINGMQ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("RINGMQ_SEED={seed}");
+    seed
+}
+
+/// A small, well-mixed random sequence for randomized tests (SplitMix64).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
