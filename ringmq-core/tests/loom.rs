@@ -587,14 +587,18 @@ fn a_closed_subscription_never_frees_a_slot_the_timer_may_copy() {
     });
 }
 
-/// How a subscription becomes visible (topic.rs's `add_subscription` and
-/// `Topic::pull_subscription`), modelled without a topic, which starts
-/// threads loom cannot run: the registry is a mutex over (group, kind), an
-/// entry is pushed with its kind already fixed, and a pull lookup refuses a
-/// push entry. One thread registers group "g" for push while another
+/// How a subscription becomes visible, checked on a stand-in rather than on
+/// the engine's code: a real topic starts threads loom cannot run, so this
+/// model mirrors the protocol of `TopicCore::add_subscription` and
+/// `Topic::pull_subscription` (both in `src/topic/registry.rs`) instead of
+/// calling them. The stand-in registry is a mutex over (group, kind): an
+/// entry is pushed, under the lock, with its kind already fixed, and a
+/// lookup reports the kind it finds (the real `pull_subscription` refuses a
+/// push entry). One thread registers group "g" for push while another
 /// registers it for pull (the second one gets "exists"), and a third looks
-/// "g" up twice: it is pullable only if the pull registration won, and never
-/// changes kind once seen.
+/// "g" up twice: it is pullable only if the pull registration won, and
+/// never changes kind once seen. A change to the registry's locking must be
+/// made here too; this test cannot notice it.
 #[test]
 fn a_push_subscription_is_never_pullable() {
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]

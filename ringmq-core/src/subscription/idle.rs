@@ -1,5 +1,37 @@
 //! "Why is my consumer not getting messages": the reasons a subscription
 //! has nothing to hand out now, read from its state.
+//!
+//! `why_idle` reads the state the poll path reads (`ready` and `take`, see
+//! `poll`) and changes none of it: it takes no credit, no token of the rate
+//! limiter and no message, fires no delayed message and runs no timer scan.
+//! It takes the retry store's lock and the key gate's lock one after the
+//! other, never both at once. All due times are measured from one reading of
+//! the monotonic clock, and a due time already past reads as zero.
+//!
+//! The answer, in this order (several reasons may hold at once):
+//! - `Closed`, alone, when the subscription or its topic is closed (or the
+//!   process is a forked child); nothing else is looked at;
+//! - `Paused`;
+//! - `RateLimited`, when the rate limiter's next token is still ahead;
+//! - `CreditsExhausted`, only when a message is published at the cursor
+//!   (without one, credits hold nothing back); `held` counts the deliveries
+//!   in flight and the messages waiting in the retry store (for a retry or
+//!   for a place of their key);
+//! - `KeysAtCap`, when messages are parked for a place of their key; parked
+//!   messages sit in the retry store, so they are taken out of the count of
+//!   `WaitingRetry` rather than counted twice;
+//! - `WaitingRetry`, with the store's next due time (`store_due`: the
+//!   earliest retry due, or a store delivery's ack deadline if sooner);
+//! - `WaitingDelayed`, the topic's delayed messages (shared by all its
+//!   subscriptions) and the wheel's next due time;
+//! - `NothingPublished`, when the ring holds nothing at the cursor (a
+//!   cursor a producer has lapped counts as published).
+//!
+//! An empty answer means a message is published at the cursor and nothing
+//! above holds it back. The answer is a snapshot, not a promise: publishes,
+//! settles and other consumers go on while it is read, so it may be out of
+//! date when it returns, and a retry or delayed message already due is
+//! listed (with a zero `next_in`) until a poll takes or fires it.
 
 use std::fmt;
 use std::time::Duration;

@@ -1,4 +1,48 @@
 //! The public handle of a pull subscription: the caller polls and settles.
+//!
+//! [`PullSubscription`] holds nothing but an `Arc` of the subscription's
+//! `SubCore`; every method hands the call on to it, so the protocols are
+//! those of the other files, and clones of a handle (or handles from
+//! `Topic::pull_subscription`) are competing consumers of one group.
+//!
+//! Polling (`poll`, `poll_batch` and their `_interruptible` forms):
+//! - a poll first takes without blocking (see `poll`); a zero timeout stops
+//!   there and never waits or reads the clock for a deadline;
+//! - otherwise it waits on the topic's consumer wait queue and takes again
+//!   after each wake-up, until it gets something or its deadline passes,
+//!   taking once more at the deadline; a wake-up for a message another
+//!   consumer took first does not end the wait early;
+//! - an interrupt ends the wait with `Err` of kind `Interrupted`, having
+//!   taken nothing (an error, so it is told from a timeout's `Ok(None)` or
+//!   `Ok(0)`); a poll that finds a message at once does not look at it;
+//! - `poll_batch` with `max` 0 is bad input, answered before anything is
+//!   taken (so is `consume` with `max` 0).
+//!
+//! `consume` takes the same way but runs the handler in place (see
+//! `batch`): `Ok` acks, `Err` or a panic nacks with its text, no `Delivery`
+//! is made per message on the ring's fast path, and the acks of one batch
+//! settle together.
+//!
+//! Settling by raw tag (`ack_tag`, `ack_tags`, `nack_tag`, `term_tag`,
+//! `in_progress_tag`) takes the same slot transitions and store generations
+//! as settling a [`Delivery`] (see `settle`; `ack_tags` batches its ring acks
+//! as `batch` does), so exactly one settle of a delivery wins and a refused
+//! one changes nothing; `ack_tags` tries every tag and answers the first
+//! error. `ack_tag`, `ack_tags`, `nack_tag` and `term_tag` may free the
+//! slot, so they are `unsafe`: no `Delivery` with the tag may still exist,
+//! or its payload would be read after its slot is freed. `in_progress_tag`
+//! frees nothing and is safe.
+//!
+//! `pause` and `resume` only stop and restart taking from the ring:
+//! deliveries in flight and retries go on, and both answer `Closed` once the
+//! subscription is closed. `why_idle` reads state and changes nothing (see
+//! `idle`).
+//!
+//! `unsubscribe` removes the subscription from the topic's registry and
+//! closes it: later polls answer `Closed`, deliveries still held stay
+//! readable, and its gate stops holding producers back once no delivery
+//! pins a slot. `unsubscribe_abandoning` lets go of the gate at once, so the
+//! caller must promise never to read a payload of this subscription again.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,33 @@
-//! What a subscription may ask of its topic: the ring it reads, its own
-//! gate in the sequencer, wake-ups, and the dead-letter topic.
+//! The subscription's interface to its topic: the `TopicCore` methods that
+//! the code in `subscription/` calls. Most of them are here; the others live
+//! beside the topic state they read.
+//!
+//! Here (this file):
+//! - the topic as configured: `options`, `is_dead_letter_topic`, `ring`;
+//! - its own gate in the sequencer: `gate_value`, `advance_gate`,
+//!   `release_gate`;
+//! - wake-ups and waiting: `notify_producers`, `notify_consumers`,
+//!   `wake_pool`, `wait_for_consumers`;
+//! - the broker's failure hook: `report_failure`;
+//! - the dead-letter topic: `dead_letter`, `dead_letter_note`.
+//!
+//! Elsewhere in `topic/`:
+//! - `mod.rs`: the topic's state: `is_shut`, `forked` and `closed_error`
+//!   (whether it still answers, and the `Closed` error saying why), and
+//!   `published_upto` (a subscription's lag, and where a lapped lossy
+//!   reader skips to);
+//! - `delay.rs`: the timing wheel, which consumers drive: `delayed_count`,
+//!   `delayed_due`, `delayed_due_at`, `fire_delayed`;
+//! - `registry.rs`: `remove_subscription` (a pull subscription's
+//!   unsubscribe).
+//!
+//! The subscription also reads the topic's `name` field (for the failure
+//! hook, `PullSubscription::topic_name` and `Debug`). Outside
+//! `subscription/`, the push subscriptions of `push.rs` use `options`,
+//! `forked` and `closed_error` of this interface, and
+//! `remove_push_subscription` from `registry.rs`.
+//! Nothing else of `TopicCore` is the subscription's business: a new call
+//! from `subscription/` into the topic belongs on this list.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +40,10 @@ use crate::ring::{Ring, SlotMeta};
 use crate::sequence::advance_gate;
 use crate::wait::Woke;
 
-/// What a subscription may ask of its topic: the ring it reads, its own
-/// gate in the sequencer, wake-ups, and the dead-letter topic. Nothing else
-/// of the topic is the subscription's business.
+/// The part of the subscription's interface kept in this file: the ring it
+/// reads, its own gate in the sequencer, wake-ups, the failure hook and the
+/// dead-letter topic. The rest of the interface is in `topic/mod.rs`,
+/// `topic/delay.rs` and `topic/registry.rs` (see the module doc).
 impl TopicCore {
     pub(crate) fn options(&self) -> &TopicOptions {
         &self.opts
