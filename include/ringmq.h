@@ -108,6 +108,11 @@ typedef enum {
    * has no interruptible calls yet; reserved for the engine's kind).
    */
   RINGMQ_INTERRUPTED = 10,
+  /**
+   * Reading or writing a durable topic's files failed (disk full,
+   * permissions, a damaged log); `ringmq_last_error` names the file.
+   */
+  RINGMQ_IO = 11,
 } ringmq_status;
 
 /**

@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'EMPTY'
   | 'INTERNAL'
   | 'INTERRUPTED'
+  | 'IO'
 
 /** What a publish does when the ring is full. */
 export type Overflow = 'block' | 'reject' | 'drop_oldest'

@@ -31,11 +31,14 @@ pub enum ErrorKind {
     /// A wait was ended by its [`Interrupt`](crate::Interrupt); it changed
     /// nothing.
     Interrupted = 10,
+    /// Reading or writing a durable topic's files failed (disk full,
+    /// permissions, a damaged log); the message says which file and why.
+    Io = 11,
 }
 
 /// The spellings of every kind, in one place: `(kind, code, Python class)`.
 /// The C status is `RINGMQ_<code>`; the Node `Error.code` is the code.
-const SPELLINGS: [(ErrorKind, &str, &str, &str); 10] = [
+const SPELLINGS: [(ErrorKind, &str, &str, &str); 11] = [
     (
         ErrorKind::InvalidArgument,
         "INVALID_ARGUMENT",
@@ -97,12 +100,18 @@ const SPELLINGS: [(ErrorKind, &str, &str, &str); 10] = [
         "Interrupted",
         "A wait was interrupted before it ended; it changed nothing.",
     ),
+    (
+        ErrorKind::Io,
+        "IO",
+        "StorageError",
+        "Reading or writing a durable topic's files failed.",
+    ),
 ];
 
 impl ErrorKind {
     /// Every kind, in the order of their numbers.
-    pub const ALL: [ErrorKind; 10] = {
-        let mut all = [ErrorKind::Internal; 10];
+    pub const ALL: [ErrorKind; 11] = {
+        let mut all = [ErrorKind::Internal; 11];
         let mut i = 0;
         while i < SPELLINGS.len() {
             all[i] = SPELLINGS[i].0;
@@ -168,6 +177,9 @@ impl Error {
     }
     pub(crate) fn interrupted(what: &str) -> Self {
         Self::new(ErrorKind::Interrupted, format!("{what} was interrupted"))
+    }
+    pub(crate) fn io(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Io, message)
     }
     pub(crate) fn closed(what: &str) -> Self {
         Self::new(ErrorKind::Closed, format!("{what} is closed"))

@@ -82,6 +82,7 @@ pub mod internals {
         decode, decode_segment_header, encode, encode_segment_header, encoded_len, FrameError,
         FrameMeta, HeaderError, MAX_FRAME_BYTES, SEGMENT_HEADER_LEN,
     };
+    pub use crate::durable::log::{Corruption, Log, ReadPos, Recovery, StoredFrame};
     pub use crate::durable::scan::{scan, Damage, ScanEnd};
     pub use crate::ring::{Peek, Ring, SlotMeta};
     pub use crate::sequence::{advance_gate, ClaimError, Sequencer};

@@ -130,6 +130,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> ringmq_status {
         ErrorKind::Empty => RINGMQ_EMPTY,
         ErrorKind::Internal => RINGMQ_INTERNAL,
         ErrorKind::Interrupted => RINGMQ_INTERRUPTED,
+        ErrorKind::Io => RINGMQ_IO,
     }
 }
 
@@ -270,6 +271,7 @@ mod tests {
             (ErrorKind::Empty, 8),
             (ErrorKind::Internal, 9),
             (ErrorKind::Interrupted, 10),
+            (ErrorKind::Io, 11),
         ] {
             assert_eq!(status_of(kind) as u32, n);
             assert_eq!(kind as u32, n);

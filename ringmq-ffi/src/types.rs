@@ -49,6 +49,9 @@ pub enum ringmq_status {
     /// A wait was interrupted before it ended and changed nothing (the C API
     /// has no interruptible calls yet; reserved for the engine's kind).
     RINGMQ_INTERRUPTED = 10,
+    /// Reading or writing a durable topic's files failed (disk full,
+    /// permissions, a damaged log); `ringmq_last_error` names the file.
+    RINGMQ_IO = 11,
 }
 
 /// What a publish does when the topic's ring is full

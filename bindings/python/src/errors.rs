@@ -1,12 +1,12 @@
 //! The exception classes: one per error kind of the engine (as the core's
 //! `ErrorKind::python_class` names them), all under `ringmq.RingMQError`.
 //! `Timeout` is also a `TimeoutError` and `InvalidArgument` also a
-//! `ValueError`, so callers that catch the built-in classes catch them too;
+//! `ValueError` (`StorageError` an `OSError`), so callers that catch the built-in classes catch them too;
 //! classes with two bases are beyond `create_exception!`, so every kind's
 //! class is built with `type()` once, at import.
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyTimeoutError, PyValueError};
+use pyo3::exceptions::{PyException, PyOSError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -27,6 +27,7 @@ fn builtin_base(py: Python<'_>, kind: ErrorKind) -> Option<(Bound<'_, PyType>, &
     match kind {
         ErrorKind::Timeout => Some((py.get_type::<PyTimeoutError>(), "TimeoutError")),
         ErrorKind::InvalidArgument => Some((py.get_type::<PyValueError>(), "ValueError")),
+        ErrorKind::Io => Some((py.get_type::<PyOSError>(), "OSError")),
         _ => None,
     }
 }

@@ -10,8 +10,15 @@
 //!   interrupted append, truncated by recovery) or corruption in the middle
 //!   (reported, never silently truncated).
 //!
-//! Nothing here does file I/O: these functions work on byte slices.
+//! - [`dir`]: the data directory's layout and lock, and crash-safe writes
+//!   of small files.
+//! - [`log`]: a topic's segment files: appending, reading back by id,
+//!   recovery on open, removing segments from the front.
+//!
+//! `crc32c`, `frame` and `scan` do no file I/O: they work on byte slices.
 
 pub mod crc32c;
+pub mod dir;
 pub mod frame;
+pub mod log;
 pub mod scan;

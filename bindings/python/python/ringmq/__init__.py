@@ -37,6 +37,7 @@ from ._ringmq import (
     PullSubscription,
     PushSubscription,
     RingMQError,
+    StorageError,
     Timeout,
     TooLarge,
     Topic,
@@ -60,6 +61,7 @@ __all__ = [
     "Closed",
     "InvalidArgument",
     "Interrupted",
+    "StorageError",
     "ENGINE_VERSION",
     "__version__",
 ]

@@ -124,6 +124,9 @@ class InvalidArgument(RingMQError, ValueError):
 class Interrupted(RingMQError):
     """A wait was interrupted before it ended; it changed nothing."""
 
+class StorageError(RingMQError, OSError):
+    """Reading or writing a durable topic's files failed (also an OSError)."""
+
 @final
 class _Interrupt:
     def __init__(self) -> None: ...
@@ -335,6 +338,7 @@ __all__ = [
     "Closed",
     "InvalidArgument",
     "Interrupted",
+    "StorageError",
     "Broker",
     "Topic",
     "PushSubscription",

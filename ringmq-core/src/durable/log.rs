@@ -1,0 +1,573 @@
+//! A durable topic's log: its segment files, appending frames to the last
+//! one, reading frames back by id, recovery when the log is opened, and
+//! removing whole segments from the front (retention).
+//!
+//! Protocol and invariants:
+//! - Frames are appended in increasing id order (ids may skip: a sequence
+//!   used by no message has no frame). A segment's frames all have ids at
+//!   or above its header's `first_id` and below the next segment's.
+//! - Appends go to `pending` first; [`Log::flush`] writes them to the file
+//!   (one `pwrite`), and only then do readers see them: a segment's `len`
+//!   counts written bytes only. [`Log::sync`] makes written bytes durable.
+//! - A segment is full when the next frame would take it past
+//!   `segment_bytes` (a frame larger than that gets a segment of its own).
+//!   Rolling to a new segment writes and fsyncs the old one first, so that
+//!   only the last segment can ever end in a torn frame; a torn tail
+//!   anywhere else is corruption.
+//! - Recovery ([`Log::open`]) scans every segment (see `scan`): a torn tail
+//!   of the last segment is cut off (and the cut fsynced); damage anywhere
+//!   else is reported with its file and offset, and then the log is read
+//!   only (appends answer an error), its readable frames being those before
+//!   the damage, unless the caller asked to cut the log there.
+//! - Readers find a frame from a sparse index (every [`INDEX_EVERY`]th
+//!   frame's id and offset, per segment) and read it with `pread` on the
+//!   segment's file, outside the log's lock; a segment removed meanwhile
+//!   stays readable through the open file.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::dir::sync_dir;
+use super::frame::{
+    decode, encode, encode_segment_header, encoded_len, FrameMeta, FRAME_ALIGN, FRAME_HEADER_LEN,
+    MAX_FRAME_BYTES, SEGMENT_HEADER_LEN,
+};
+use super::scan::{scan, Damage, ScanEnd};
+
+/// One index entry per this many frames of a segment.
+pub const INDEX_EVERY: u64 = 64;
+
+/// Where a log was found damaged on open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Corruption {
+    pub segment: PathBuf,
+    pub offset: u64,
+    pub damage: Damage,
+}
+
+impl std::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is damaged at byte {}: {:?}",
+            self.segment.display(),
+            self.offset,
+            self.damage
+        )
+    }
+}
+
+/// What opening a log found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub segments: usize,
+    pub frames: u64,
+    /// Bytes of a torn tail cut off the last segment.
+    pub torn_bytes: u64,
+    /// Damage found before the end (the log is then read only, unless it
+    /// was cut there: see `cut`).
+    pub corruption: Option<Corruption>,
+    /// Bytes removed because the caller asked to cut the log at damage.
+    pub cut_bytes: u64,
+}
+
+struct Segment {
+    first_id: u64,
+    path: PathBuf,
+    file: Arc<File>,
+    /// Bytes written (header and frames); readers read no further.
+    len: u64,
+    frames: u64,
+    last_id: Option<u64>,
+    /// (id, offset) of every INDEX_EVERY-th frame, the first included.
+    index: Vec<(u64, u64)>,
+}
+
+pub struct Log {
+    dir: PathBuf,
+    segment_bytes: u64,
+    segments: Vec<Segment>,
+    pending: Vec<u8>,
+    /// Every id below this has been appended (written or pending).
+    next_id: u64,
+    read_only: Option<Corruption>,
+}
+
+/// A frame read back: its fields, and `ext` then `payload` in `bytes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFrame {
+    pub meta: FrameMeta,
+    pub ext_len: usize,
+    pub bytes: Vec<u8>,
+}
+
+impl StoredFrame {
+    pub fn ext(&self) -> &[u8] {
+        &self.bytes[..self.ext_len]
+    }
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[self.ext_len..]
+    }
+}
+
+/// Where a reader is: the next frame's offset in the segment starting at
+/// `first_id`, and the id it reads from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadPos {
+    segment: u64,
+    offset: u64,
+    id: u64,
+}
+
+fn segment_path(dir: &Path, first_id: u64) -> PathBuf {
+    dir.join(format!("{first_id:020}.seg"))
+}
+
+fn io_err(path: &Path, what: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+impl Log {
+    /// Opens the log in `dir` (created if needed, with a first segment
+    /// starting at `start_id` if it holds none). `cut`: cut the log at
+    /// damage found before its end instead of opening it read only.
+    pub fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        start_id: u64,
+        cut: bool,
+    ) -> io::Result<(Log, Recovery)> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "cannot create", e))?;
+        let mut firsts = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let name = e?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(stem) = name.strip_suffix(".seg") {
+                if let Ok(id) = stem.parse::<u64>() {
+                    firsts.push(id);
+                }
+            }
+        }
+        firsts.sort_unstable();
+        let mut log = Log {
+            dir: dir.to_owned(),
+            segment_bytes: segment_bytes.max(SEGMENT_HEADER_LEN as u64 + 64),
+            segments: Vec::new(),
+            pending: Vec::new(),
+            next_id: start_id,
+            read_only: None,
+        };
+        let mut rec = Recovery::default();
+        let count = firsts.len();
+        for (i, first) in firsts.into_iter().enumerate() {
+            let last = i + 1 == count;
+            let path = segment_path(dir, first);
+            if log.read_only.is_some() {
+                if cut {
+                    let n = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    std::fs::remove_file(&path).map_err(|e| io_err(&path, "cannot remove", e))?;
+                    rec.cut_bytes += n;
+                }
+                continue;
+            }
+            log.recover_segment(&path, first, last, cut, &mut rec)?;
+        }
+        rec.corruption = log.read_only.clone();
+        if log.read_only.is_some() && cut {
+            log.read_only = None;
+            sync_dir(dir)?;
+        }
+        if log.segments.is_empty() {
+            let at = log.next_id;
+            log.create_segment(at)?;
+        }
+        rec.segments = log.segments.len();
+        rec.frames = log.segments.iter().map(|s| s.frames).sum();
+        Ok((log, rec))
+    }
+
+    fn recover_segment(
+        &mut self,
+        path: &Path,
+        first: u64,
+        last: bool,
+        cut: bool,
+        rec: &mut Recovery,
+    ) -> io::Result<()> {
+        let bytes = std::fs::read(path).map_err(|e| io_err(path, "cannot read", e))?;
+        if last && bytes.len() < SEGMENT_HEADER_LEN {
+            // A segment whose creation was cut short (its header is written
+            // and fsynced before any frame): nothing was appended to it.
+            std::fs::remove_file(path).map_err(|e| io_err(path, "cannot remove", e))?;
+            rec.torn_bytes += bytes.len() as u64;
+            return sync_dir(&self.dir);
+        }
+        let report = scan(&bytes);
+        let mut valid = report.valid_len as u64;
+        let damage = match report.end {
+            ScanEnd::Clean => None,
+            ScanEnd::TornTail { offset } if last => {
+                rec.torn_bytes += bytes.len() as u64 - offset as u64;
+                None
+            }
+            ScanEnd::TornTail { offset } => {
+                Some((offset, Damage::Frame(super::frame::FrameError::Incomplete)))
+            }
+            ScanEnd::Corrupt { offset, error } => Some((offset, error)),
+        };
+        let header_ok = report.header.is_ok_and(|h| h.first_id == first);
+        if let Some((offset, damage)) = damage {
+            self.read_only = Some(Corruption {
+                segment: path.to_owned(),
+                offset: offset as u64,
+                damage,
+            });
+            if cut {
+                rec.cut_bytes += bytes.len() as u64 - offset as u64;
+            }
+        } else if !header_ok {
+            self.read_only = Some(Corruption {
+                segment: path.to_owned(),
+                offset: 0,
+                damage: match report.header {
+                    Err(e) => Damage::Header(e),
+                    Ok(_) => Damage::IdOrder {
+                        previous: None,
+                        found: first,
+                    },
+                },
+            });
+            valid = 0;
+        }
+        if valid == 0 {
+            if cut || self.read_only.is_none() {
+                std::fs::remove_file(path).map_err(|e| io_err(path, "cannot remove", e))?;
+                rec.cut_bytes += bytes.len() as u64;
+            }
+            return Ok(());
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| io_err(path, "cannot open", e))?;
+        let must_cut = valid < bytes.len() as u64 && (self.read_only.is_none() || cut);
+        if must_cut {
+            file.set_len(valid)
+                .map_err(|e| io_err(path, "cannot truncate", e))?;
+            file.sync_all()
+                .map_err(|e| io_err(path, "cannot fsync", e))?;
+        }
+        // The frames before `valid` are whole: index them.
+        let mut seg = Segment {
+            first_id: first,
+            path: path.to_owned(),
+            file: Arc::new(file),
+            len: valid,
+            frames: 0,
+            last_id: None,
+            index: Vec::new(),
+        };
+        let mut at = SEGMENT_HEADER_LEN;
+        while (at as u64) < valid {
+            let Ok((f, used)) = decode(&bytes[at..valid as usize]) else {
+                break;
+            };
+            if seg.frames % INDEX_EVERY == 0 {
+                seg.index.push((f.meta.id, at as u64));
+            }
+            seg.frames += 1;
+            seg.last_id = Some(f.meta.id);
+            at += used;
+        }
+        if let Some(l) = seg.last_id {
+            self.next_id = self.next_id.max(l + 1);
+        }
+        self.next_id = self.next_id.max(first);
+        self.segments.push(seg);
+        Ok(())
+    }
+
+    fn create_segment(&mut self, first_id: u64) -> io::Result<()> {
+        let path = segment_path(&self.dir, first_id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, "cannot create", e))?;
+        let header = encode_segment_header(first_id, crate::clock::realtime_ns());
+        file.write_all_at(&header, 0)
+            .map_err(|e| io_err(&path, "cannot write", e))?;
+        file.sync_all()
+            .map_err(|e| io_err(&path, "cannot fsync", e))?;
+        sync_dir(&self.dir).map_err(|e| io_err(&self.dir, "cannot fsync", e))?;
+        self.segments.push(Segment {
+            first_id,
+            path,
+            file: Arc::new(file),
+            len: SEGMENT_HEADER_LEN as u64,
+            frames: 0,
+            last_id: None,
+            index: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// The damage that makes this log read only, if any.
+    pub fn read_only(&self) -> Option<&Corruption> {
+        self.read_only.as_ref()
+    }
+
+    /// Every id below this is in the log (or was skipped).
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// The first id the log still holds (after retention), or `next_id`.
+    pub fn first_id(&self) -> u64 {
+        self.segments
+            .iter()
+            .find_map(|s| s.index.first().map(|e| e.0))
+            .unwrap_or(self.next_id)
+    }
+
+    /// Bytes of every segment, pending appends included.
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.len).sum::<u64>() + self.pending.len() as u64
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Appends a frame (to `pending`; see [`flush`](Self::flush)). Its id
+    /// must be at least `next_id`.
+    pub fn append(&mut self, meta: &FrameMeta, ext: &[u8], payload: &[u8]) -> io::Result<()> {
+        if let Some(c) = &self.read_only {
+            return Err(io::Error::other(format!("the log is read only: {c}")));
+        }
+        if meta.id < self.next_id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "frame id {} is below the log's next id {}",
+                    meta.id, self.next_id
+                ),
+            ));
+        }
+        let len = encoded_len(ext.len(), payload.len());
+        if len > MAX_FRAME_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a frame of {len} bytes is over the limit"),
+            ));
+        }
+        let active = self.segments.last().expect("a log has a segment");
+        let used = active.len + self.pending.len() as u64;
+        if active.frames > 0 && used + len as u64 > self.segment_bytes {
+            self.roll(meta.id)?;
+        }
+        let active = self.segments.last_mut().expect("a log has a segment");
+        let offset = active.len + self.pending.len() as u64;
+        if active.frames % INDEX_EVERY == 0 {
+            active.index.push((meta.id, offset));
+        }
+        active.frames += 1;
+        active.last_id = Some(meta.id);
+        encode(meta, ext, payload, &mut self.pending);
+        self.next_id = meta.id + 1;
+        Ok(())
+    }
+
+    /// Writes the pending frames to the last segment's file.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let active = self.segments.last_mut().expect("a log has a segment");
+        active
+            .file
+            .write_all_at(&self.pending, active.len)
+            .map_err(|e| io_err(&active.path, "cannot write", e))?;
+        active.len += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// The last segment's file, to fsync outside the log's lock.
+    pub fn active_file(&self) -> Arc<File> {
+        self.segments
+            .last()
+            .expect("a log has a segment")
+            .file
+            .clone()
+    }
+
+    /// Flushes, then fsyncs the last segment.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.flush()?;
+        let active = self.segments.last().expect("a log has a segment");
+        active
+            .file
+            .sync_data()
+            .map_err(|e| io_err(&active.path, "cannot fsync", e))
+    }
+
+    fn roll(&mut self, first_id: u64) -> io::Result<()> {
+        self.sync()?;
+        self.create_segment(first_id)
+    }
+
+    /// Removes whole segments from the front while `drop(first_id,
+    /// last_id, bytes)` says so (never the last segment). Returns the
+    /// frames removed.
+    pub fn remove_front(
+        &mut self,
+        mut drop: impl FnMut(u64, Option<u64>, u64) -> bool,
+    ) -> io::Result<u64> {
+        let mut removed = 0;
+        while self.segments.len() > 1 {
+            let s = &self.segments[0];
+            if !drop(s.first_id, s.last_id, s.len) {
+                break;
+            }
+            std::fs::remove_file(&s.path).map_err(|e| io_err(&s.path, "cannot remove", e))?;
+            removed += s.frames;
+            self.segments.remove(0);
+        }
+        if removed > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(removed)
+    }
+
+    /// Where the first frame with an id at or above `id` is (or would be).
+    fn locate(&self, id: u64) -> Option<(usize, u64)> {
+        let i = match self.segments.partition_point(|s| s.first_id <= id) {
+            0 => 0,
+            n => n - 1,
+        };
+        let s = self.segments.get(i)?;
+        let j = s.index.partition_point(|e| e.0 <= id);
+        let offset = if j == 0 {
+            SEGMENT_HEADER_LEN as u64
+        } else {
+            s.index[j - 1].1
+        };
+        Some((i, offset))
+    }
+
+    /// Reads the first frame with an id at or above `id`, continuing from
+    /// `pos` when it was left at `id`; `None` when no such frame has been
+    /// written yet. Takes the log's lock only to find the file.
+    pub fn read_from(
+        log: &crate::sync::Mutex<Log>,
+        id: u64,
+        pos: &mut ReadPos,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<Option<StoredFrame>> {
+        loop {
+            let (file, len, offset, next_segment) = {
+                let l = log.lock().unwrap_or_else(|e| e.into_inner());
+                let i = if pos.id == id && pos.offset > 0 {
+                    l.segments.iter().position(|s| s.first_id == pos.segment)
+                } else {
+                    None
+                };
+                let (i, offset) = match i {
+                    Some(i) => (i, pos.offset),
+                    None => match l.locate(id) {
+                        Some(found) => found,
+                        None => return Ok(None),
+                    },
+                };
+                let s = &l.segments[i];
+                (
+                    s.file.clone(),
+                    s.len,
+                    offset,
+                    l.segments.get(i + 1).map(|n| n.first_id),
+                )
+            };
+            let seg_first = {
+                let l = log.lock().unwrap_or_else(|e| e.into_inner());
+                l.segments
+                    .iter()
+                    .find(|s| Arc::ptr_eq(&s.file, &file))
+                    .map(|s| s.first_id)
+                    .unwrap_or(pos.segment)
+            };
+            let mut at = offset;
+            loop {
+                if at >= len {
+                    break;
+                }
+                let frame = read_frame_at(&file, at, len, buf)?;
+                let Some((meta, ext_len, used)) = frame else {
+                    break;
+                };
+                at += used;
+                if meta.id >= id {
+                    *pos = ReadPos {
+                        segment: seg_first,
+                        offset: at,
+                        id: meta.id + 1,
+                    };
+                    return Ok(Some(StoredFrame {
+                        meta,
+                        ext_len,
+                        bytes: std::mem::take(buf),
+                    }));
+                }
+            }
+            // Nothing at or above `id` in this segment: the next one.
+            match next_segment {
+                Some(n) => {
+                    *pos = ReadPos {
+                        segment: n,
+                        offset: SEGMENT_HEADER_LEN as u64,
+                        id,
+                    };
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Reads and checks the frame at `at` of `file` (whose first `len` bytes
+/// are written); `buf` gets its ext then its payload. `None` if no whole
+/// frame is there.
+fn read_frame_at(
+    file: &File,
+    at: u64,
+    len: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<(FrameMeta, usize, u64)>> {
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    if at + FRAME_HEADER_LEN as u64 > len {
+        return Ok(None);
+    }
+    file.read_exact_at(&mut head, at)?;
+    let body = u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as u64;
+    let total = (FRAME_HEADER_LEN as u64 + body).next_multiple_of(FRAME_ALIGN as u64);
+    if at + total > len {
+        return Ok(None);
+    }
+    let mut raw = vec![0u8; total as usize];
+    file.read_exact_at(&mut raw, at)?;
+    let (f, _) = decode(&raw).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame at byte {at} does not decode: {e:?}"),
+        )
+    })?;
+    buf.clear();
+    buf.extend_from_slice(f.ext);
+    buf.extend_from_slice(f.payload);
+    Ok(Some((f.meta, f.ext.len(), total)))
+}
