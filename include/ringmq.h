@@ -166,6 +166,28 @@ typedef enum {
 } ringmq_expired;
 
 /**
+ * When a durable topic's appends are fsynced (`ringmq_topic_options.fsync`).
+ */
+typedef enum {
+  /**
+   * Each publish returns after the fsync of its own message.
+   */
+  RINGMQ_FSYNC_ALWAYS = 0,
+  /**
+   * Group commit: a publish returns after the fsync that covers it.
+   */
+  RINGMQ_FSYNC_BATCH = 1,
+  /**
+   * Publishes return at once; fsync every `fsync_interval_ms`.
+   */
+  RINGMQ_FSYNC_INTERVAL = 2,
+  /**
+   * Never fsynced by RingMQ: left to the operating system.
+   */
+  RINGMQ_FSYNC_NEVER = 3,
+} ringmq_fsync;
+
+/**
  * What a `ringmq_handler_ex` returns to settle its message.
  */
 typedef enum {
@@ -230,6 +252,18 @@ typedef struct {
    * A worker idle this long above `workers_min` exits (default 30000).
    */
   uint64_t idle_timeout_ms;
+  /**
+   * Where durable topics keep their logs and checkpoints: a
+   * NUL-terminated path, read during `ringmq_broker_new` only (default
+   * NULL: memory only). The broker locks it: a second broker opening it
+   * gets `RINGMQ_EXISTS`. Every durable topic in it is recovered.
+   */
+  const char *data_dir;
+  /**
+   * On recovery, cut a durable log at damage found before its end instead
+   * of opening that topic read only (default false).
+   */
+  bool repair;
 } ringmq_broker_options;
 
 /**
@@ -610,6 +644,24 @@ typedef struct {
    * Most msg_ids remembered at once; 0 means 4 x `capacity` (default 0).
    */
   size_t dedupe_max;
+  /**
+   * Keep messages and subscription positions in a log in the broker's
+   * `data_dir` (default false).
+   */
+  bool durable;
+  /**
+   * A `ringmq_fsync` (default `RINGMQ_FSYNC_BATCH`).
+   */
+  ringmq_fsync fsync;
+  /**
+   * Fsync period of an interval topic, and checkpoint period of durable
+   * subscriptions (default 50; must be positive).
+   */
+  uint64_t fsync_interval_ms;
+  /**
+   * Bytes of one log segment file, 4096..=2^40 (default 67108864).
+   */
+  size_t segment_bytes;
 } ringmq_topic_options;
 
 /**

@@ -40,6 +40,10 @@ export interface BrokerOptions {
   workersMax?: number
   /** A worker idle this long above workers_min exits (default 30000). */
   idleTimeoutMs?: number
+  /** Where durable topics keep their logs and checkpoints; unset for memory only (default unset). */
+  dataDir?: string
+  /** On recovery, cut a durable log at damage before its end instead of opening it read only (default false). */
+  repair?: boolean
 }
 
 /** Options of `createTopic`; durations in milliseconds. */
@@ -72,6 +76,14 @@ export interface TopicOptions {
   dedupeWindowMs?: number
   /** Most msg_ids remembered at once; 0 means 4 x capacity (default 0). */
   dedupeMax?: number
+  /** Keep messages and positions in a log in the broker's data_dir (default false). */
+  durable?: boolean
+  /** When a durable topic's appends are fsynced (default 'batch'). */
+  fsync?: 'always' | 'batch' | 'interval' | 'never'
+  /** Fsync period of an interval topic, and checkpoint period of durable subscriptions (default 50). */
+  fsyncIntervalMs?: number
+  /** Bytes of one log segment file, 4096..=2^40 (default 67108864). */
+  segmentBytes?: number
 }
 
 /** The options of a topic as created (all filled in). */
@@ -104,6 +116,14 @@ export interface TopicOptionsResolved {
   dedupeWindowMs: number
   /** Most msg_ids remembered at once; 0 means 4 x capacity (default 0). */
   dedupeMax: number
+  /** Keep messages and positions in a log in the broker's data_dir (default false). */
+  durable: boolean
+  /** When a durable topic's appends are fsynced (default 'batch'). */
+  fsync: 'always' | 'batch' | 'interval' | 'never'
+  /** Fsync period of an interval topic, and checkpoint period of durable subscriptions (default 50). */
+  fsyncIntervalMs: number
+  /** Bytes of one log segment file, 4096..=2^40 (default 67108864). */
+  segmentBytes: number
 }
 
 /** Options of `subscribe` and `pull`. */

@@ -4,7 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use crate::clock::{deadline, mono_ns};
+use crate::durable::conf;
+use crate::durable::dir::DataDir;
+use crate::durable::log::Log;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork::Origin;
 use crate::handler::HandlerFailure;
@@ -36,6 +41,14 @@ pub struct CloseReport {
 
 pub(crate) struct BrokerCore {
     topics: Mutex<BTreeMap<String, Arc<TopicCore>>>,
+    /// The data directory (locked while the broker is open), if any.
+    data_dir: Mutex<Option<DataDir>>,
+    /// Cut damaged durable logs on recovery (`BrokerOptions::repair`).
+    repair: bool,
+    /// Durable topics recovered from the data directory that no
+    /// `create_topic` has asked for yet (one that does, with the same
+    /// options, gets the recovered topic).
+    recovered: Mutex<BTreeMap<String, String>>,
     pub pool: Arc<Pool>,
     closed: AtomicBool,
     /// The process the broker was created in (see `fork`).
@@ -79,18 +92,52 @@ impl Drop for CloseOnDrop {
 impl Broker {
     pub fn new(opts: BrokerOptions) -> Result<Broker> {
         opts.validate()?;
+        let data_dir = match &opts.data_dir {
+            Some(p) => Some(DataDir::open(p)?),
+            None => None,
+        };
+        let repair = opts.repair;
         let core = Arc::new(BrokerCore {
             topics: Mutex::new(BTreeMap::new()),
+            data_dir: Mutex::new(data_dir),
+            repair,
+            recovered: Mutex::new(BTreeMap::new()),
             pool: Pool::new(opts),
             closed: AtomicBool::new(false),
             origin: Origin::here(),
             close_state: Mutex::new(CloseState::Open),
             close_done: Condvar::new(),
         });
-        Ok(Broker {
+        let broker = Broker {
             _owner: Arc::new(CloseOnDrop(core.clone())),
             core,
-        })
+        };
+        broker.recover()?;
+        Ok(broker)
+    }
+
+    /// Opens every durable topic found in the data directory.
+    fn recover(&self) -> Result<()> {
+        let dirs = {
+            let dd = self.core.data_dir.lock().unwrap_or_else(|e| e.into_inner());
+            match dd.as_ref() {
+                None => return Ok(()),
+                Some(d) => d
+                    .topic_dirs()
+                    .map_err(|e| Error::io(format!("cannot list {}: {e}", d.root().display())))?,
+            }
+        };
+        for dir in dirs {
+            let (name, opts) = conf::read(&dir)?;
+            let text = conf::encode(&name, &opts);
+            self.make_topic(&name, opts)?;
+            self.core
+                .recovered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name, text);
+        }
+        Ok(())
     }
 
     fn check_open(&self) -> Result<()> {
@@ -101,11 +148,40 @@ impl Broker {
         Ok(())
     }
 
-    /// Creates topic `name` and its dead-letter topic `<name>.dlq`.
+    /// Creates topic `name` and its dead-letter topic `<name>.dlq`. A
+    /// durable topic recovered from the data directory is returned as it
+    /// is if `opts` are the options it was created with (else `Exists`).
     pub fn create_topic(&self, name: &str, opts: TopicOptions) -> Result<Topic> {
         self.check_open()?;
         validate_name("topic", name)?;
         opts.validate()?;
+        {
+            let mut rec = self
+                .core
+                .recovered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(text) = rec.get(name) {
+                if *text != conf::encode(name, &opts) {
+                    return Err(Error::new(
+                        ErrorKind::Exists,
+                        format!(
+                            "topic {name:?} was recovered from data_dir with other options \
+                             (create it with the options it was created with, or use topic())"
+                        ),
+                    ));
+                }
+                rec.remove(name);
+                drop(rec);
+                return self.topic(name);
+            }
+        }
+        self.make_topic(name, opts)
+    }
+
+    /// Makes topic `name` and its dead-letter topic, durable ones with
+    /// their logs (created, or recovered when they exist).
+    fn make_topic(&self, name: &str, opts: TopicOptions) -> Result<Topic> {
         let dlq_name = format!("{name}.dlq");
         if dlq_name.len() > crate::MAX_NAME_LEN {
             return Err(Error::invalid(format!(
@@ -123,6 +199,24 @@ impl Broker {
                 ));
             }
         }
+        let (logs, dir) = if opts.durable {
+            let dd = self.core.data_dir.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(d) = dd.as_ref() else {
+                return Err(Error::invalid(format!(
+                    "topic {name:?} is durable, but the broker has no data_dir"
+                )));
+            };
+            let dir = d.topic_dir(name);
+            let main = self.open_log(&dir, &opts)?;
+            let dlq = self.open_log(&dir.join("dlq"), &opts)?;
+            (Some((main, dlq)), Some(dir))
+        } else {
+            (None, None)
+        };
+        let (main_log, dlq_log) = match logs {
+            Some((m, d)) => (Some(m), Some(d)),
+            None => (None, None),
+        };
         let dlq_opts = TopicOptions {
             overflow: crate::Overflow::Block,
             ..opts.clone()
@@ -135,18 +229,33 @@ impl Broker {
             true,
             pool.clone(),
             self.core.origin,
+            dlq_log,
         )?);
         let topic = Arc::new(TopicCore::new(
             name,
-            opts,
+            opts.clone(),
             Some(dlq.clone()),
             false,
             pool,
             self.core.origin,
+            main_log,
         )?);
+        if let Some(dir) = &dir {
+            // Written last: a directory without it is not a topic yet.
+            conf::write(dir, name, &opts)?;
+        }
+        dlq.start()?;
+        topic.start()?;
         topics.insert(dlq_name, dlq);
         topics.insert(name.to_owned(), topic.clone());
         Ok(Topic { core: topic })
+    }
+
+    /// Opens (or creates) the log in `dir` for a topic with `opts`.
+    fn open_log(&self, dir: &std::path::Path, opts: &TopicOptions) -> Result<(Log, PathBuf)> {
+        let (log, _recovery) = Log::open(dir, opts.segment_bytes as u64, 0, self.core.repair)
+            .map_err(|e| Error::io(format!("cannot open the log in {}: {e}", dir.display())))?;
+        Ok((log, dir.to_owned()))
     }
 
     /// The existing topic `name` (dead-letter topics included).
@@ -312,6 +421,11 @@ impl BrokerCore {
             t.shut_down();
         }
         self.pool.shutdown();
+        // Another broker may open the data directory now.
+        self.data_dir
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         report
     }
 }

@@ -62,8 +62,8 @@ pub use headers::{
 };
 pub use interrupt::Interrupt;
 pub use options::{
-    BrokerOptions, Expired, Overflow, StartAt, SubOptions, TopicOptions, MAX_CAPACITY, MAX_DELAY,
-    MAX_NAME_LEN, MAX_SLOT_SIZE,
+    BrokerOptions, Expired, Fsync, Overflow, StartAt, SubOptions, TopicOptions, MAX_CAPACITY,
+    MAX_DELAY, MAX_NAME_LEN, MAX_SEGMENT_BYTES, MAX_SLOT_SIZE, MIN_SEGMENT_BYTES,
 };
 pub use push::{Completion, PushSubscription};
 pub use stats::{PoolStats, SubStats, TopicStats};

@@ -18,6 +18,15 @@ pub struct BrokerOptions {
     pub workers_max: usize,
     /// A worker idle this long above `workers_min` exits (default 30 s).
     pub idle_timeout: Duration,
+    /// Where durable topics keep their logs and subscriptions' checkpoints
+    /// (default none: every topic lives in memory only). The broker locks
+    /// it: a second broker opening it gets `Exists`. Every durable topic
+    /// found there is recovered when the broker is created.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// On recovery, cut a durable topic's log at damage found before its
+    /// end (losing what follows) instead of opening that topic read only
+    /// (default false).
+    pub repair: bool,
 }
 
 impl Default for BrokerOptions {
@@ -26,6 +35,8 @@ impl Default for BrokerOptions {
             workers_min: 1,
             workers_max: parallelism(),
             idle_timeout: Duration::from_secs(30),
+            data_dir: None,
+            repair: false,
         }
     }
 }
@@ -138,6 +149,17 @@ pub struct TopicOptions {
     pub dedupe_window: Duration,
     /// Most `msg_id`s remembered at once; 0 means 4 x `capacity`.
     pub dedupe_max: usize,
+    /// Keep the topic's messages in an append-only log in the broker's
+    /// `data_dir`, so they (and its subscriptions' positions) survive a
+    /// restart or a crash (default false).
+    pub durable: bool,
+    /// When a durable topic's appends are fsynced (default `Batch`).
+    pub fsync: Fsync,
+    /// How often an `Interval` topic is fsynced, and how often durable
+    /// subscriptions' positions are checkpointed (default 50 ms).
+    pub fsync_interval: Duration,
+    /// Bytes of one segment file of the log (default 64 MiB).
+    pub segment_bytes: usize,
 }
 
 impl Default for TopicOptions {
@@ -157,6 +179,10 @@ impl Default for TopicOptions {
             expired: Expired::DeadLetter,
             dedupe_window: Duration::from_secs(120),
             dedupe_max: 0,
+            durable: false,
+            fsync: Fsync::Batch,
+            fsync_interval: Duration::from_millis(50),
+            segment_bytes: 64 << 20,
         }
     }
 }
@@ -185,6 +211,39 @@ impl Expired {
     }
 }
 
+/// When a durable topic's appends are made durable (fsynced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Each publish returns after the fsync of its own message.
+    Always,
+    /// Group commit: a publish returns after the fsync that covers it;
+    /// publishes that meet share one (default).
+    Batch,
+    /// Publishes return at once; the log is fsynced every
+    /// `fsync_interval`.
+    Interval,
+    /// Never fsynced by RingMQ: left to the operating system.
+    Never,
+}
+
+impl Fsync {
+    /// Every policy, in the order of the C enum's values.
+    pub const ALL: [Fsync; 4] = [Fsync::Always, Fsync::Batch, Fsync::Interval, Fsync::Never];
+    /// Their spellings, as every binding and the docs write them.
+    pub const NAMES: [&'static str; 4] = ["always", "batch", "interval", "never"];
+
+    pub fn parse(s: &str) -> Result<Fsync> {
+        parse_choice("fsync", s, &Self::ALL, &Self::NAMES)
+    }
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+    /// Does a publish wait for its message's fsync?
+    pub(crate) fn publish_waits(self) -> bool {
+        matches!(self, Fsync::Always | Fsync::Batch)
+    }
+}
+
 /// The longest delay, ttl, max_age or dedupe window the engine takes: a
 /// year. Longer is taken for a mistake (a timestamp passed as a duration).
 pub const MAX_DELAY: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -193,6 +252,10 @@ pub const MAX_DELAY: Duration = Duration::from_secs(366 * 24 * 3600);
 pub const MAX_CAPACITY: usize = 1 << 24;
 /// Largest slot: 16 MiB.
 pub const MAX_SLOT_SIZE: usize = 1 << 24;
+/// Smallest `segment_bytes` of a durable topic.
+pub const MIN_SEGMENT_BYTES: usize = 4096;
+/// Largest `segment_bytes` of a durable topic (1 TiB).
+pub const MAX_SEGMENT_BYTES: usize = 1 << 40;
 
 impl TopicOptions {
     pub(crate) fn validate(&self) -> Result<()> {
@@ -260,6 +323,16 @@ impl TopicOptions {
         check_span("dedupe_window", self.dedupe_window)?;
         if self.dedupe_window.is_zero() {
             return Err(Error::invalid("dedupe_window 0 must be positive"));
+        }
+        check_span("fsync_interval", self.fsync_interval)?;
+        if self.fsync_interval.is_zero() {
+            return Err(Error::invalid("fsync_interval 0 must be positive"));
+        }
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            return Err(Error::invalid(format!(
+                "segment_bytes {} is not between {MIN_SEGMENT_BYTES} and {MAX_SEGMENT_BYTES}",
+                self.segment_bytes
+            )));
         }
         if self.dedupe_max > MAX_CAPACITY * 4 {
             return Err(Error::invalid(format!(
@@ -453,6 +526,10 @@ options_table! {
         workers_min: usize = Int(1), "Fewest pool workers kept alive.";
         workers_max: usize = Computed("available parallelism"), "Most pool workers, 1..=1024.";
         idle_timeout: Duration = Millis(30_000), "A worker idle this long above workers_min exits.";
+        data_dir: Option<std::path::PathBuf> = Unset,
+            "Where durable topics keep their logs and checkpoints; unset for memory only.";
+        repair: bool = Bool(false),
+            "On recovery, cut a durable log at damage before its end instead of opening it read only.";
     }
 }
 
@@ -474,6 +551,11 @@ options_table! {
         expired: Expired = Choice("dead_letter"), "What becomes of an expired message.";
         dedupe_window: Duration = Millis(120_000), "How long a msg_id is remembered for de-duplication.";
         dedupe_max: usize = Int(0), "Most msg_ids remembered at once; 0 means 4 x capacity.";
+        durable: bool = Bool(false), "Keep messages and positions in a log in the broker's data_dir.";
+        fsync: Fsync = Choice("batch"), "When a durable topic's appends are fsynced.";
+        fsync_interval: Duration = Millis(50),
+            "Fsync period of an interval topic, and checkpoint period of durable subscriptions.";
+        segment_bytes: usize = Int(64 << 20), "Bytes of one log segment file, 4096..=2^40.";
     }
 }
 

@@ -74,6 +74,10 @@ impl EntryState {
 struct Entry {
     state: EntryState,
     meta: SlotMeta,
+    /// The topic sequence the message was taken at: its id, except for a
+    /// delayed message, which keeps its id and falls due at a later
+    /// sequence (a durable topic's log is keyed by sequence).
+    seq: u64,
     /// Deliveries made so far in this subscription.
     attempts: u32,
     data: Vec<u8>,
@@ -158,6 +162,7 @@ impl RetryStore {
                 self.entries.push(Entry {
                     state: EntryState::Free,
                     meta: SlotMeta::default(),
+                    seq: 0,
                     attempts: 0,
                     data: Vec::new(),
                     gen: 0,
@@ -179,6 +184,7 @@ impl RetryStore {
         fill(&mut e.data);
         e.meta = meta;
         e.meta.len = e.data.len().saturating_sub(meta.ext_len as usize) as u32;
+        e.seq = meta.id;
         e.attempts = attempts;
         e.first_gen = e.gen.wrapping_add(1);
         e.held.clear();
@@ -226,6 +232,22 @@ impl RetryStore {
             len: e.data.len().saturating_sub(meta.ext_len as usize) as u32,
             ..meta
         };
+    }
+
+    /// Records the topic sequence entry `idx`'s message was taken at (see
+    /// `Entry::seq`; `alloc` takes its id).
+    pub fn set_seq(&mut self, idx: u32, seq: u64) {
+        self.entries[idx as usize].seq = seq;
+    }
+
+    /// (sequence, deliveries so far) of every message the store holds and
+    /// has not finished: in flight, waiting for a retry, for the dead-letter
+    /// topic or for its key.
+    pub fn unfinished(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.entries
+            .iter()
+            .filter(|e| e.state != EntryState::Free)
+            .map(|e| (e.seq, e.attempts))
     }
 
     /// Why the message last failed, if it did.

@@ -131,6 +131,9 @@ pub struct Ring {
     /// The extension area: `ext_stride` words per slot.
     ext: Box<[AtomicU64]>,
     ext_stride: usize,
+    /// The first sequence this ring holds (a durable topic reopened starts
+    /// past the ids in its log); slots hold nothing older.
+    base: u64,
 }
 
 #[inline]
@@ -167,7 +170,21 @@ impl Ring {
             slot_size,
             ext,
             ext_stride,
+            base: 0,
         })
+    }
+
+    /// This ring, starting at sequence `base` rather than 0: the first
+    /// lap's writes find their slots empty. Sequences below `base` are
+    /// never `Ready`.
+    pub fn starting_at(mut self, base: u64) -> Ring {
+        self.base = base;
+        self
+    }
+
+    /// The first sequence this ring holds.
+    pub fn base(&self) -> u64 {
+        self.base
     }
 
     /// Bytes of extension each slot can hold.
@@ -211,7 +228,7 @@ impl Ring {
         debug_assert!(payload.len() <= self.slot_size);
         debug_assert!(ext.len() <= self.ext_capacity());
         let slot = self.slot(seq);
-        let prev = if seq > self.mask {
+        let prev = if seq >= self.base + self.capacity() {
             published(seq - self.capacity())
         } else {
             0

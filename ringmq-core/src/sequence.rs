@@ -38,9 +38,15 @@ pub enum ClaimError {
 
 impl Sequencer {
     pub fn new(capacity: u64) -> Sequencer {
+        Sequencer::starting_at(capacity, 0)
+    }
+
+    /// A sequencer whose first claim is `base` (a durable topic reopened
+    /// goes on after the ids of its log).
+    pub fn starting_at(capacity: u64, base: u64) -> Sequencer {
         Sequencer {
-            claim: CachePadded::new(AtomicU64::new(0)),
-            gate_cache: CachePadded::new(AtomicU64::new(0)),
+            claim: CachePadded::new(AtomicU64::new(base)),
+            gate_cache: CachePadded::new(AtomicU64::new(base)),
             gates: (0..MAX_GATES)
                 .map(|_| CachePadded::new(AtomicU64::new(FREE)))
                 .collect(),

@@ -22,7 +22,7 @@
 
 use std::time::Duration;
 
-use crate::options::{Expired, Overflow, StartAt};
+use crate::options::{Expired, Fsync, Overflow, StartAt};
 
 /// How a stats field is exposed to Prometheus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +288,10 @@ pub enum OptionKind {
     /// Date) in Node, nanoseconds since the epoch in C (`<name>_ns`, 0 for
     /// none).
     Time,
+    /// A file system path, or none: `Option<PathBuf>` in Rust, a str or
+    /// path-like in Python, a string in Node, a NUL-terminated string in C
+    /// (NULL for none).
+    Path,
 }
 
 /// An option's value (its default, or what a struct holds).
@@ -303,6 +307,8 @@ pub enum OptionValue {
     Unset,
     /// A number, as the bits of an f64 (so that values compare exactly).
     Number(u64),
+    /// A value with no static form (a path that is set).
+    Given,
 }
 
 /// One field of an options struct.
@@ -336,9 +342,49 @@ impl OptionField {
 }
 
 /// The Rust types an option may have.
-pub trait OptionType {
+pub trait OptionType: Sized {
     const KIND: OptionKind;
     fn option_value(&self) -> OptionValue;
+    /// The value as text that [`from_text`](Self::from_text) reads back
+    /// exactly (durations in nanoseconds; "" for none).
+    fn to_text(&self) -> String;
+    fn from_text(s: &str) -> Option<Self>;
+}
+
+/// `to_text`/`from_text` of a type that prints and parses itself.
+macro_rules! text_by_display {
+    () => {
+        fn to_text(&self) -> String {
+            self.to_string()
+        }
+        fn from_text(s: &str) -> Option<Self> {
+            s.parse().ok()
+        }
+    };
+}
+
+/// `to_text`/`from_text` of a choice type (its spellings).
+macro_rules! text_by_name {
+    () => {
+        fn to_text(&self) -> String {
+            self.as_str().to_owned()
+        }
+        fn from_text(s: &str) -> Option<Self> {
+            Self::parse(s).ok()
+        }
+    };
+}
+
+/// `to_text`/`from_text` of an optional value ("" for none).
+fn opt_text<T>(v: &Option<T>, f: impl Fn(&T) -> String) -> String {
+    v.as_ref().map(f).unwrap_or_default()
+}
+fn opt_from<T>(s: &str, f: impl Fn(&str) -> Option<T>) -> Option<Option<T>> {
+    if s.is_empty() {
+        Some(None)
+    } else {
+        f(s).map(Some)
+    }
 }
 
 impl OptionType for usize {
@@ -346,6 +392,7 @@ impl OptionType for usize {
     fn option_value(&self) -> OptionValue {
         OptionValue::Int(*self as u64)
     }
+    text_by_display!();
 }
 
 impl OptionType for u32 {
@@ -353,6 +400,7 @@ impl OptionType for u32 {
     fn option_value(&self) -> OptionValue {
         OptionValue::Int(*self as u64)
     }
+    text_by_display!();
 }
 
 impl OptionType for bool {
@@ -360,12 +408,19 @@ impl OptionType for bool {
     fn option_value(&self) -> OptionValue {
         OptionValue::Bool(*self)
     }
+    text_by_display!();
 }
 
 impl OptionType for Duration {
     const KIND: OptionKind = OptionKind::Duration;
     fn option_value(&self) -> OptionValue {
         OptionValue::Millis(self.as_millis().min(u64::MAX as u128) as u64)
+    }
+    fn to_text(&self) -> String {
+        self.as_nanos().to_string()
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        s.parse::<u64>().ok().map(Duration::from_nanos)
     }
 }
 
@@ -374,6 +429,7 @@ impl OptionType for Overflow {
     fn option_value(&self) -> OptionValue {
         OptionValue::Choice(self.as_str())
     }
+    text_by_name!();
 }
 
 impl OptionType for Expired {
@@ -381,6 +437,7 @@ impl OptionType for Expired {
     fn option_value(&self) -> OptionValue {
         OptionValue::Choice(self.as_str())
     }
+    text_by_name!();
 }
 
 impl OptionType for Option<f64> {
@@ -390,6 +447,12 @@ impl OptionType for Option<f64> {
             None => OptionValue::Unset,
             Some(v) => OptionValue::Number(v.to_bits()),
         }
+    }
+    fn to_text(&self) -> String {
+        opt_text(self, |v| v.to_string())
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        opt_from(s, |s| s.parse().ok())
     }
 }
 
@@ -401,6 +464,12 @@ impl OptionType for Option<u64> {
             Some(v) => OptionValue::Int(*v),
         }
     }
+    fn to_text(&self) -> String {
+        opt_text(self, |v| v.to_string())
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        opt_from(s, |s| s.parse().ok())
+    }
 }
 
 impl OptionType for Option<std::time::SystemTime> {
@@ -411,6 +480,45 @@ impl OptionType for Option<std::time::SystemTime> {
             Some(d) => OptionValue::Int(d.as_nanos().min(u64::MAX as u128) as u64),
         }
     }
+    fn to_text(&self) -> String {
+        opt_text(self, |t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+                .to_string()
+        })
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        opt_from(s, |s| {
+            s.parse::<u64>()
+                .ok()
+                .map(|n| std::time::UNIX_EPOCH + Duration::from_nanos(n))
+        })
+    }
+}
+
+impl OptionType for Fsync {
+    const KIND: OptionKind = OptionKind::Choice(&Fsync::NAMES);
+    fn option_value(&self) -> OptionValue {
+        OptionValue::Choice(self.as_str())
+    }
+    text_by_name!();
+}
+
+impl OptionType for Option<std::path::PathBuf> {
+    const KIND: OptionKind = OptionKind::Path;
+    fn option_value(&self) -> OptionValue {
+        match self {
+            None => OptionValue::Unset,
+            Some(_) => OptionValue::Given,
+        }
+    }
+    fn to_text(&self) -> String {
+        opt_text(self, |p| p.to_string_lossy().into_owned())
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        opt_from(s, |s| Some(std::path::PathBuf::from(s)))
+    }
 }
 
 impl OptionType for StartAt {
@@ -418,6 +526,7 @@ impl OptionType for StartAt {
     fn option_value(&self) -> OptionValue {
         OptionValue::Choice(self.as_str())
     }
+    text_by_name!();
 }
 
 /// An options struct described by a table (implemented by
@@ -428,6 +537,11 @@ pub trait OptionsTable: Default {
     const FIELDS: &'static [OptionField];
     /// What this struct holds for `FIELDS[i]`.
     fn value(&self, i: usize) -> OptionValue;
+    /// `FIELDS[i]` as text (see [`OptionType::to_text`]).
+    fn text(&self, i: usize) -> String;
+    /// Sets `FIELDS[i]` from its text; false (changing nothing) if the
+    /// text is not a value of the field.
+    fn set_text(&mut self, i: usize, text: &str) -> bool;
 }
 
 /// Describes an options struct declared elsewhere: `name: type = default,
@@ -456,6 +570,31 @@ macro_rules! options_table {
                 let $name { $( $field, )* } = self;
                 let all = [$( <$ty as $crate::surface::OptionType>::option_value($field), )*];
                 all[i]
+            }
+
+            fn text(&self, i: usize) -> String {
+                let $name { $( $field, )* } = self;
+                let mut all = [$( <$ty as $crate::surface::OptionType>::to_text($field), )*];
+                std::mem::take(&mut all[i])
+            }
+
+            fn set_text(&mut self, i: usize, text: &str) -> bool {
+                let $name { $( $field, )* } = self;
+                let mut n = 0usize;
+                $(
+                    if n == i {
+                        return match <$ty as $crate::surface::OptionType>::from_text(text) {
+                            Some(v) => {
+                                *$field = v;
+                                true
+                            }
+                            None => false,
+                        };
+                    }
+                    n += 1;
+                )*
+                let _ = n;
+                false
             }
         }
     };

@@ -3,33 +3,14 @@
 //! reported and the log read only, or cut on request), retention from the
 //! front.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use common::TempDir;
+
 use ringmq_core::internals::{FrameMeta, Log, ReadPos, SEGMENT_HEADER_LEN};
-
-/// A fresh directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("ringmq-log-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn meta(id: u64) -> FrameMeta {
     FrameMeta {

@@ -259,6 +259,7 @@ fn pool_grows_under_load_and_shrinks_back_after_idle_timeout() {
         workers_min: 1,
         workers_max: 4,
         idle_timeout: Duration::from_millis(200),
+        ..BrokerOptions::default()
     })
     .unwrap();
     let t = mq.create_topic("load", small(1024)).unwrap();

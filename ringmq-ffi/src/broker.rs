@@ -107,8 +107,8 @@ pub unsafe extern "C" fn ringmq_broker_options_default(o: *mut ringmq_broker_opt
 /// `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` (NULL `out`, bad options).
 ///
 /// # Safety
-/// `o` is NULL or points to an initialised `ringmq_broker_options`; `out` is
-/// writable. The caller owns the broker and frees it with
+/// `o` is NULL or points to an initialised `ringmq_broker_options` (whose
+/// `data_dir` is NULL or a NUL-terminated string); `out` is writable. The caller owns the broker and frees it with
 /// `ringmq_broker_free`.
 #[no_mangle]
 pub unsafe extern "C" fn ringmq_broker_new(
@@ -121,7 +121,9 @@ pub unsafe extern "C" fn ringmq_broker_new(
         unsafe { out.as_ptr().write(std::ptr::null_mut()) };
         // SAFETY: NULL or initialised, by this function's contract.
         let opts = match unsafe { optional(o) } {
-            Some(o) => o.to_core(),
+            // SAFETY: its data_dir is NULL or NUL-terminated, by this
+            // function's contract.
+            Some(o) => unsafe { o.to_core() },
             None => BrokerOptions::default(),
         };
         let b = Box::new(ringmq_broker {

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use ringmq_core::{BrokerOptions, Expired, Overflow, StartAt, SubOptions, TopicOptions};
+use ringmq_core::{BrokerOptions, Expired, Fsync, Overflow, StartAt, SubOptions, TopicOptions};
 
 use crate::boundary::{invalid, Result};
 
@@ -80,6 +80,20 @@ pub enum ringmq_start {
     RINGMQ_START_EARLIEST = 1,
 }
 
+/// When a durable topic's appends are fsynced (`ringmq_topic_options.fsync`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ringmq_fsync {
+    /// Each publish returns after the fsync of its own message.
+    RINGMQ_FSYNC_ALWAYS = 0,
+    /// Group commit: a publish returns after the fsync that covers it.
+    RINGMQ_FSYNC_BATCH = 1,
+    /// Publishes return at once; fsync every `fsync_interval_ms`.
+    RINGMQ_FSYNC_INTERVAL = 2,
+    /// Never fsynced by RingMQ: left to the operating system.
+    RINGMQ_FSYNC_NEVER = 3,
+}
+
 /// What becomes of an expired message (`ringmq_topic_options.expired`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +117,8 @@ pub type ringmq_overflow_in = u32;
 pub type ringmq_start_in = u32;
 /// A `ringmq_expired` as received from C.
 pub type ringmq_expired_in = u32;
+/// A `ringmq_fsync` as received from C.
+pub type ringmq_fsync_in = u32;
 
 /// Options of `ringmq_broker_new`. Fill with `ringmq_broker_options_default`
 /// first, then change what you need: fields may be added in later versions.
@@ -115,6 +131,14 @@ pub struct ringmq_broker_options {
     pub workers_max: u32,
     /// A worker idle this long above `workers_min` exits (default 30000).
     pub idle_timeout_ms: u64,
+    /// Where durable topics keep their logs and checkpoints: a
+    /// NUL-terminated path, read during `ringmq_broker_new` only (default
+    /// NULL: memory only). The broker locks it: a second broker opening it
+    /// gets `RINGMQ_EXISTS`. Every durable topic in it is recovered.
+    pub data_dir: *const c_char,
+    /// On recovery, cut a durable log at damage found before its end instead
+    /// of opening that topic read only (default false).
+    pub repair: bool,
 }
 
 /// Options of `ringmq_topic_create`. Fill with `ringmq_topic_options_default`
@@ -155,6 +179,16 @@ pub struct ringmq_topic_options {
     pub dedupe_window_ms: u64,
     /// Most msg_ids remembered at once; 0 means 4 x `capacity` (default 0).
     pub dedupe_max: usize,
+    /// Keep messages and subscription positions in a log in the broker's
+    /// `data_dir` (default false).
+    pub durable: bool,
+    /// A `ringmq_fsync` (default `RINGMQ_FSYNC_BATCH`).
+    pub fsync: ringmq_fsync_in,
+    /// Fsync period of an interval topic, and checkpoint period of durable
+    /// subscriptions (default 50; must be positive).
+    pub fsync_interval_ms: u64,
+    /// Bytes of one log segment file, 4096..=2^40 (default 67108864).
+    pub segment_bytes: usize,
 }
 
 /// Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
@@ -484,16 +518,31 @@ impl From<&BrokerOptions> for ringmq_broker_options {
             workers_min: o.workers_min.min(u32::MAX as usize) as u32,
             workers_max: o.workers_max.min(u32::MAX as usize) as u32,
             idle_timeout_ms: clamp_ms(o.idle_timeout),
+            // A path cannot be lent to C from here: the default is NULL.
+            data_dir: std::ptr::null(),
+            repair: o.repair,
         }
     }
 }
 
 impl ringmq_broker_options {
-    pub(crate) fn to_core(self) -> BrokerOptions {
+    /// The core's options.
+    ///
+    /// # Safety
+    /// `data_dir` is NULL or a NUL-terminated string.
+    pub(crate) unsafe fn to_core(self) -> BrokerOptions {
+        let data_dir = (!self.data_dir.is_null()).then(|| {
+            use std::os::unix::ffi::OsStrExt;
+            // SAFETY: NULL was ruled out; NUL-terminated by the contract.
+            let bytes = unsafe { std::ffi::CStr::from_ptr(self.data_dir) }.to_bytes();
+            std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+        });
         BrokerOptions {
             workers_min: self.workers_min as usize,
             workers_max: self.workers_max as usize,
             idle_timeout: ms(self.idle_timeout_ms),
+            data_dir,
+            repair: self.repair,
         }
     }
 }
@@ -517,6 +566,10 @@ impl From<&TopicOptions> for ringmq_topic_options {
             expired: o.expired as u32,
             dedupe_window_ms: clamp_ms(o.dedupe_window),
             dedupe_max: o.dedupe_max,
+            durable: o.durable,
+            fsync: o.fsync as u32,
+            fsync_interval_ms: clamp_ms(o.fsync_interval),
+            segment_bytes: o.segment_bytes,
         }
     }
 }
@@ -553,6 +606,10 @@ impl ringmq_topic_options {
             )?,
             dedupe_window: ms(self.dedupe_window_ms),
             dedupe_max: self.dedupe_max,
+            durable: self.durable,
+            fsync: c_enum("fsync", "FSYNC", self.fsync, &Fsync::ALL, &Fsync::NAMES)?,
+            fsync_interval: ms(self.fsync_interval_ms),
+            segment_bytes: self.segment_bytes,
         })
     }
 }
@@ -666,6 +723,22 @@ mod tests {
                 format!("RINGMQ_START_{}", name.to_uppercase())
             );
             assert_eq!(StartAt::ALL[i] as usize, i);
+        }
+        use ringmq_fsync::*;
+        let fsync = [
+            RINGMQ_FSYNC_ALWAYS,
+            RINGMQ_FSYNC_BATCH,
+            RINGMQ_FSYNC_INTERVAL,
+            RINGMQ_FSYNC_NEVER,
+        ];
+        assert_eq!(fsync.len(), Fsync::NAMES.len());
+        for (i, (c, name)) in fsync.iter().zip(Fsync::NAMES).enumerate() {
+            assert_eq!(*c as usize, i);
+            assert_eq!(
+                format!("{c:?}"),
+                format!("RINGMQ_FSYNC_{}", name.to_uppercase())
+            );
+            assert_eq!(Fsync::ALL[i] as usize, i);
         }
         let e = ringmq_topic_options {
             overflow: 3,

@@ -14,9 +14,13 @@
 //!   of small files.
 //! - [`log`]: a topic's segment files: appending, reading back by id,
 //!   recovery on open, removing segments from the front.
+//! - [`conf`]: `topic.conf`, a durable topic's name and options.
+//! - [`checkpoint`]: a durable subscription's position.
 //!
 //! `crc32c`, `frame` and `scan` do no file I/O: they work on byte slices.
 
+pub mod checkpoint;
+pub mod conf;
 pub mod crc32c;
 pub mod dir;
 pub mod frame;

@@ -44,6 +44,12 @@ impl Cursor {
             .map(|_| ())
     }
 
+    /// Moves the cursor to `to`: for a durable subscription's takers, which
+    /// move it only while holding the store's lock (see `durable`).
+    pub(super) fn set(&self, to: u64) {
+        self.next.store(to, Release);
+    }
+
     fn advance_strong(&self, from: u64, to: u64) -> bool {
         self.next
             .compare_exchange(from, to, AcqRel, Acquire)
@@ -207,6 +213,9 @@ impl SubCore {
         out: &mut impl Sink,
         end: u64,
     ) -> usize {
+        if self.log.is_some() {
+            return self.take_durable(max, now, out);
+        }
         let ring = self.ring();
         let mut got = 0;
         let mut store: Option<MutexGuard<'_, RetryStore>> = None;
@@ -251,26 +260,10 @@ impl SubCore {
                         continue;
                     }
                     st.set_meta(idx, meta);
-                    if meta.is_skip() {
-                        st.finish(idx);
-                        self.return_credits(1);
-                        continue;
+                    st.set_seq(idx, cur);
+                    if self.hand_out_copy(st, idx, note.unwrap_or(None), now, out) {
+                        got += 1;
                     }
-                    if meta.expired_at(now) {
-                        self.expire_entry(st, idx, now);
-                        continue;
-                    }
-                    st.set_note(idx, note.unwrap_or(None));
-                    let next = Tag::store(idx, st.gen(idx).wrapping_add(1));
-                    if !self.admit_entry(st, idx, next) {
-                        continue;
-                    }
-                    let gen = st.deliver(idx, self.ack_deadline(now));
-                    // Under the store's lock, which the timer's reaping of
-                    // store deliveries takes too: counted before it can expire.
-                    self.acct.delivered(1);
-                    out.put(self.store_delivery(st, idx, gen));
-                    got += 1;
                 }
             }
         }
@@ -278,5 +271,43 @@ impl SubCore {
             self.refresh_due(&mut st);
         }
         got
+    }
+}
+
+impl SubCore {
+    /// Hands out the message just copied into store entry `idx` (its
+    /// metadata set; the caller spent a credit on it): a skip slot is
+    /// finished and its credit given back, an expired message is routed as
+    /// expired, a message whose key has no place is parked; any other is
+    /// delivered into `out`. True if it was delivered.
+    pub(super) fn hand_out_copy(
+        self: &Arc<Self>,
+        st: &mut RetryStore,
+        idx: u32,
+        note: Option<Arc<crate::notes::DeadLetterNote>>,
+        now: u64,
+        out: &mut impl Sink,
+    ) -> bool {
+        let meta = *st.message(idx).0;
+        if meta.is_skip() {
+            st.finish(idx);
+            self.return_credits(1);
+            return false;
+        }
+        if meta.expired_at(now) {
+            self.expire_entry(st, idx, now);
+            return false;
+        }
+        st.set_note(idx, note);
+        let next = Tag::store(idx, st.gen(idx).wrapping_add(1));
+        if !self.admit_entry(st, idx, next) {
+            return false;
+        }
+        let gen = st.deliver(idx, self.ack_deadline(now));
+        // Under the store's lock, which the timer's reaping of store
+        // deliveries takes too: counted before it can expire.
+        self.acct.delivered(1);
+        out.put(self.store_delivery(st, idx, gen));
+        true
     }
 }

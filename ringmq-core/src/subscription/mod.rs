@@ -16,6 +16,7 @@
 //! | `keys`        | `max_in_flight_per_key`: places per key, parked messages     |
 //! | `tag`         | what a delivery tag encodes                                  |
 //! | `pull`        | the public [`PullSubscription`] handle                       |
+//! | `durable`     | a durable topic's subscription: the log, checkpoints         |
 //!
 //! Competing consumers of one subscription take sequences from the cursor by
 //! compare-and-swap, so each sequence goes to exactly one of them. A gated
@@ -35,6 +36,7 @@ mod accounting;
 mod batch;
 mod credits;
 mod cursor;
+mod durable;
 mod flow;
 mod idle;
 mod keys;
@@ -71,6 +73,8 @@ use flow::RateLimiter;
 use keys::KeyGate;
 use timer::AckTimer;
 
+pub(crate) use durable::LogSource;
+
 /// Who consumes a subscription: fixed at creation, so a push subscription
 /// is never visible as pullable, not even for a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +93,8 @@ pub(crate) struct Seat {
     /// gated one copies them out (they are not under its gate).
     pub history_end: u64,
     pub slots: SlotStates,
+    /// A durable topic's log, read for what the ring no longer holds.
+    pub log: Option<LogSource>,
 }
 
 /// The retry policy a subscription copies from its topic.
@@ -150,6 +156,9 @@ pub(crate) struct SubCore {
     /// `max_in_flight_per_key`, when set (not for ordered push
     /// subscriptions, whose lanes run one per key anyway).
     keys: Option<KeyGate>,
+    /// A durable topic's subscription: its log and checkpoint (see
+    /// `durable`).
+    log: Option<LogSource>,
 }
 
 impl SubCore {
@@ -166,6 +175,7 @@ impl SubCore {
             start,
             history_end,
             slots,
+            log,
         } = seat;
         let topic_opts = topic.options();
         let store_cap = topic_opts.effective_retry_capacity();
@@ -196,6 +206,7 @@ impl SubCore {
             paused: AtomicBool::new(false),
             rate,
             keys,
+            log,
             policy,
             topic,
         }

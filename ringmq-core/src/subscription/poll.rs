@@ -58,11 +58,16 @@ impl SubCore {
         if self.is_paused() || !self.rate_allows(now) {
             return false;
         }
+        if self.log_ready() {
+            return true;
+        }
         match self.ring().peek(self.cursor.next()) {
             // Lossy or not, a message can be taken only with a credit for
             // it: with none, a poll waits for a settle (or its deadline).
             Peek::Ready => self.credits.available() > 0,
-            Peek::Lapped => true,
+            // A lossy subscription skips ahead (no credit needed); a
+            // durable one reads the log (`log_ready`, above).
+            Peek::Lapped => self.log.is_none(),
             Peek::NotYet => false,
         }
     }

@@ -6,6 +6,7 @@
 //! - `link`: what a subscription may ask of its topic.
 
 mod delay;
+mod journal;
 mod link;
 mod publish;
 mod registry;
@@ -13,11 +14,13 @@ mod registry;
 pub use publish::PublishOptions;
 
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{dur_ns, mono_ns};
 use crate::dedupe::DedupeWindow;
+use crate::durable::log::Log;
 use crate::error::{Error, Result};
 use crate::fork::Origin;
 use crate::interrupt::Interrupt;
@@ -65,6 +68,8 @@ pub(crate) struct TopicCore {
     delayed_due: AtomicU64,
     /// The de-duplication window of `msg_id`s.
     dedupe: Mutex<DedupeWindow>,
+    /// A durable topic's journal: its log, and the thread that writes it.
+    journal: Option<journal::Journal>,
 }
 
 impl TopicCore {
@@ -75,19 +80,41 @@ impl TopicCore {
         is_dlq: bool,
         pool: Arc<Pool>,
         origin: Origin,
+        durable: Option<(Log, PathBuf)>,
     ) -> Result<TopicCore> {
         let ext_bytes = crate::headers::ext_capacity(opts.max_header_bytes);
-        let ring = Ring::try_new(opts.capacity, opts.slot_size, ext_bytes).ok_or_else(|| {
-            Error::invalid(format!(
-                "not enough memory for topic {name:?}: capacity {} x slot_size {}",
-                opts.capacity, opts.slot_size
-            ))
-        })?;
+        // A durable topic goes on after the ids in its log.
+        let base = durable.as_ref().map_or(0, |(log, _)| log.next_id());
+        let ring = Ring::try_new(opts.capacity, opts.slot_size, ext_bytes)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "not enough memory for topic {name:?}: capacity {} x slot_size {}",
+                    opts.capacity, opts.slot_size
+                ))
+            })?
+            .starting_at(base);
+        let seq = Sequencer::starting_at(opts.capacity as u64, base);
+        let journal = match durable {
+            None => None,
+            Some((log, dir)) => {
+                // The journal's gate is taken before anything is published.
+                let (gate, _) = seq
+                    .register(false)
+                    .ok_or_else(|| Error::invalid("no gate left for the journal"))?;
+                Some(journal::Journal::new(
+                    log,
+                    dir,
+                    opts.fsync,
+                    opts.fsync_interval,
+                    gate,
+                ))
+            }
+        };
         let dedupe = DedupeWindow::new(dur_ns(opts.dedupe_window), opts.effective_dedupe_max());
         Ok(TopicCore {
             name: name.to_owned(),
             ring,
-            seq: Sequencer::new(opts.capacity as u64),
+            seq,
             notes: is_dlq.then(|| NoteTable::new(opts.capacity)),
             opts,
             counters: TopicCounters::default(),
@@ -106,7 +133,44 @@ impl TopicCore {
             delayed_due: AtomicU64::new(u64::MAX),
             dedupe: Mutex::new(dedupe),
             origin,
+            journal,
         })
+    }
+
+    /// Starts what runs beside the topic (a durable topic's journal).
+    pub(crate) fn start(self: &Arc<Self>) -> Result<()> {
+        journal::Journal::start(self)
+    }
+
+    pub(crate) fn is_durable(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    /// Sequences below this are readable from a durable topic's log.
+    pub(crate) fn journal_written(&self) -> u64 {
+        self.journal.as_ref().map_or(0, |j| j.written())
+    }
+
+    /// A durable topic's log and directory.
+    pub(crate) fn log(&self) -> Option<(&Arc<Mutex<Log>>, &std::path::Path)> {
+        self.journal.as_ref().map(|j| (&j.log, j.dir.as_path()))
+    }
+
+    /// A publish refused because the journal failed (`Io`).
+    fn journal_failure(&self) -> Result<()> {
+        match self.journal.as_ref().and_then(|j| j.failure()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// After publishing `last` (and what came before it): waits until the
+    /// journal made it durable, under `always` and `batch`.
+    fn wait_durable(&self, last: u64) -> Result<()> {
+        match &self.journal {
+            Some(j) if j.publish_waits() => j.wait_synced(last),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn is_shut(&self) -> bool {
@@ -140,6 +204,11 @@ impl TopicCore {
     /// Stops everything and wakes every waiter.
     pub(crate) fn shut_down(&self) {
         self.publishing_closed.store(true, Release);
+        // The journal writes what was published and checkpoints the
+        // subscriptions before they close.
+        if let Some(j) = &self.journal {
+            j.stop(self);
+        }
         self.shut.store(true, Release);
         self.dedupe
             .lock()

@@ -163,10 +163,13 @@ impl TopicCore {
         if closed() {
             return Err(self.closed_error());
         }
+        self.journal_failure()?;
         // A zero timeout never waits, so it answers `Timeout`, never
         // `Interrupted`.
         let interrupt = interrupt.filter(|_| timeout != Some(Duration::ZERO));
-        let gated = self.opts.overflow != Overflow::DropOldest;
+        // A durable topic's producers never pass its journal (drop_oldest
+        // would overwrite what the log does not have yet).
+        let gated = self.opts.overflow != Overflow::DropOldest || self.is_durable();
         // The deadline is read only once a first try failed: a publish that
         // finds room reads no clock.
         let mut dl = None;
@@ -188,9 +191,9 @@ impl TopicCore {
                 ));
             }
             let dl = *dl.get_or_insert_with(|| deadline(timeout));
-            let woke = self
-                .producers
-                .wait_until_or(dl, None, interrupt, || closed() || self.seq.has_room(n));
+            let woke = self.producers.wait_until_or(dl, None, interrupt, || {
+                closed() || self.seq.has_room(n) || self.journal_failure().is_err()
+            });
             if woke == Woke::Interrupted {
                 return Err(Error::interrupted(&format!(
                     "publish to topic {:?}",
@@ -200,6 +203,7 @@ impl TopicCore {
             if closed() {
                 return Err(self.closed_error());
             }
+            self.journal_failure()?;
             if woke == Woke::TimedOut && !self.seq.has_room(n) {
                 self.counters.timed_out.fetch_add(n, Relaxed);
                 return Err(Error::new(
@@ -267,6 +271,7 @@ impl TopicCore {
             };
             self.ring.write(seq, &meta, data, &[]);
             self.published(1);
+            self.wait_durable(seq)?;
             return Ok(seq);
         }
         self.publish_extended(data, o, interrupt)
@@ -337,6 +342,7 @@ impl TopicCore {
             None => {
                 self.ring.write(seq, &meta, data, ext);
                 self.published(1);
+                self.wait_durable(seq)?;
             }
         }
         Ok(seq)
@@ -382,6 +388,7 @@ impl TopicCore {
             self.ring.write(seq, &meta, p.as_ref(), &[]);
         }
         self.published(n);
+        self.wait_durable(first + n - 1)?;
         Ok(first..first + n)
     }
 

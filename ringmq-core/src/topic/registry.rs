@@ -8,13 +8,16 @@ use std::sync::Arc;
 
 use super::{Topic, TopicCore};
 use crate::delivery::Message;
+use crate::durable::checkpoint;
+use crate::durable::log::{Log, ReadPos};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::HandlerResult;
 use crate::options::{validate_name, Overflow, StartAt, SubOptions};
 use crate::push::{Completion, Handler, PushSub, PushSubscription};
 use crate::ring::Peek;
 use crate::sequence::MAX_GATES;
-use crate::subscription::{Consumer, PullSubscription, Seat, SlotStates, SubCore};
+use crate::subscription::{Consumer, LogSource, PullSubscription, Seat, SlotStates, SubCore};
+use crate::sync::Mutex;
 use crate::sync::Ordering::*;
 
 impl TopicCore {
@@ -42,7 +45,10 @@ impl TopicCore {
                 ),
             ));
         }
-        let lossy = opts.lossy || self.opts.overflow == Overflow::DropOldest;
+        // A durable topic's subscriptions copy messages out, like lossy
+        // ones, and read what the ring no longer holds from the log.
+        let durable = self.log().map(|(log, dir)| (log.clone(), dir.to_owned()));
+        let lossy = opts.lossy || self.opts.overflow == Overflow::DropOldest || durable.is_some();
         // The subscription's memory first: a failure then changes nothing.
         let slots =
             SlotStates::try_new(if lossy { 0 } else { self.opts.capacity }).ok_or_else(|| {
@@ -65,7 +71,17 @@ impl TopicCore {
             })?;
             (Some(g), s)
         };
-        let start = match self.start_position(&opts, history_end) {
+        let resume = match &durable {
+            Some((_, dir)) => checkpoint::read(dir, group)?,
+            None => None,
+        };
+        let start = match (&durable, &resume) {
+            // The log may have lost its unsynced tail (fsync "never").
+            (_, Some(c)) => Ok(c.cursor.min(history_end)),
+            (Some((log, _)), None) => self.durable_start(&opts, history_end, log),
+            (None, None) => self.start_position(&opts, history_end),
+        };
+        let start = match start {
             Ok(start) => start,
             Err(e) => {
                 if let Some(g) = gate {
@@ -85,8 +101,12 @@ impl TopicCore {
                 start,
                 history_end,
                 slots,
+                log: durable.map(|(log, _)| LogSource::new(log)),
             },
         ));
+        if let Some(c) = &resume {
+            sub.resume_from(c);
+        }
         subs.push(sub.clone());
         Ok(sub)
     }
@@ -121,6 +141,52 @@ impl TopicCore {
         })
     }
 
+    /// Where a new subscription of a durable topic starts: as
+    /// `start_position`, but `earliest` is the oldest message of the log,
+    /// and `start_at_id` and `start_at_time` look in the log before the
+    /// ring.
+    fn durable_start(&self, opts: &SubOptions, end: u64, log: &Mutex<Log>) -> Result<u64> {
+        let first = log.lock().unwrap_or_else(|e| e.into_inner()).first_id();
+        if let Some(id) = opts.start_at_id {
+            if id > end {
+                return Err(Error::invalid(format!(
+                    "start_at_id {id} is past the next id {end} of topic {:?}",
+                    self.name
+                )));
+            }
+            return Ok(id.max(first));
+        }
+        if let Some(t) = opts.start_at_time {
+            let t = t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+                .unwrap_or(0);
+            let written = self.journal_written();
+            let mut pos = ReadPos::default();
+            let mut id = first;
+            while id < written {
+                match Log::read_from(log, id, &mut pos, &mut Vec::new()) {
+                    Ok(Some(f)) if f.meta.id >= written => break,
+                    Ok(Some(f)) if f.meta.timestamp_ns >= t => return Ok(f.meta.id),
+                    Ok(Some(f)) => id = f.meta.id + 1,
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Err(Error::io(format!(
+                            "cannot read the log of topic {:?}: {e}",
+                            self.name
+                        )))
+                    }
+                }
+            }
+            let oldest = end.saturating_sub(self.ring.capacity()).max(written);
+            return Ok(self.first_published_at_or_after(t, oldest, end));
+        }
+        Ok(match opts.start {
+            StartAt::Latest => end,
+            StartAt::Earliest => first,
+        })
+    }
+
     /// The first sequence in `from..end` holding a message published at or
     /// after `t_ns`, or `end`. Reads each slot's metadata seqlock-checked:
     /// a slot a producer is overwriting counts as gone.
@@ -148,10 +214,15 @@ impl TopicCore {
         };
         subs.swap_remove(i);
         drop(subs);
+        // A durable subscription's position is kept for the next one of
+        // its group (the journal checkpoints only registered ones).
+        let saved = self
+            .log()
+            .map_or(Ok(()), |(_, dir)| sub.write_checkpoint(dir));
         self.dropped_gone
             .fetch_add(sub.acct.dropped_total(), Relaxed);
         sub.close();
-        Ok(())
+        saved
     }
 
     /// Removes a push subscription (the pool has stopped visiting it).

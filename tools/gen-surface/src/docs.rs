@@ -60,6 +60,7 @@ fn python_default(v: OptionValue) -> String {
         OptionValue::Computed(how) => how.into(),
         OptionValue::Unset => "None".into(),
         OptionValue::Number(bits) => f64::from_bits(bits).to_string(),
+        OptionValue::Given => "set".into(),
     }
 }
 
@@ -73,6 +74,7 @@ fn options_table<O: OptionsTable>(out: &mut String, title: &str) {
             OptionKind::Rate => " (per second; 0 in C means none)",
             OptionKind::Id => " (`RINGMQ_NO_ID` in C means none)",
             OptionKind::Time => " (s / ns / ms since the epoch; 0 in C means none)",
+            OptionKind::Path => " (a path; NULL in C means none)",
             _ => "",
         };
         let _ = writeln!(

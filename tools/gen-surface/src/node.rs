@@ -23,6 +23,7 @@ fn option_type(kind: OptionKind) -> String {
             "number".into()
         }
         OptionKind::Time => "number | Date".into(),
+        OptionKind::Path => "string".into(),
         OptionKind::Bool => "boolean".into(),
         OptionKind::Choice(names) if names == Overflow::NAMES => "Overflow".into(),
         OptionKind::Choice(names) if names == StartAt::NAMES => "StartAt".into(),
@@ -39,6 +40,7 @@ pub fn default_text(v: OptionValue) -> String {
         OptionValue::Computed(how) => how.to_owned(),
         OptionValue::Unset => "unset".to_owned(),
         OptionValue::Number(bits) => f64::from_bits(bits).to_string(),
+        OptionValue::Given => "set".to_owned(),
     }
 }
 

@@ -105,6 +105,7 @@ fn main() {
         workers_min: 1,
         workers_max: 4,
         idle_timeout: Duration::from_secs(2),
+        ..BrokerOptions::default()
     })
     .expect("broker");
     let topic = mq

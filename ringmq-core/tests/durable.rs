@@ -1,0 +1,333 @@
+//! Durable topics through the public API: messages and subscription
+//! positions survive closing and reopening the broker; ids go on; a slow
+//! consumer never holds producers back; the data directory's lock;
+//! recovery of a torn tail and of damage in the middle; bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TempDir;
+use ringmq_core::{
+    Broker, BrokerOptions, ErrorKind, Fsync, PublishOptions, StartAt, SubOptions, TopicOptions,
+};
+
+fn open(dir: &TempDir) -> Broker {
+    Broker::new(BrokerOptions {
+        workers_min: 1,
+        workers_max: 2,
+        data_dir: Some(dir.path().to_owned()),
+        ..BrokerOptions::default()
+    })
+    .unwrap()
+}
+
+fn durable(capacity: usize, fsync: Fsync) -> TopicOptions {
+    TopicOptions {
+        capacity,
+        slot_size: 64,
+        durable: true,
+        fsync,
+        fsync_interval: Duration::from_millis(10),
+        backoff_base: Duration::from_millis(2),
+        backoff_max: Duration::from_millis(20),
+        ack_timeout: Duration::from_secs(5),
+        ..TopicOptions::default()
+    }
+}
+
+fn earliest() -> SubOptions {
+    SubOptions {
+        start: StartAt::Earliest,
+        ..SubOptions::default()
+    }
+}
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(5));
+
+#[test]
+fn messages_survive_a_restart_with_every_field() {
+    let d = TempDir::new("durable-restart");
+    for fsync in Fsync::ALL {
+        let name = format!("t-{}", fsync.as_str());
+        let mq = open(&d);
+        let t = mq.create_topic(&name, durable(16, fsync)).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..100u64 {
+            let body = format!("m{i}");
+            let h = format!("h{i}");
+            let o = PublishOptions {
+                key: i % 3,
+                headers: &[("n", h.as_bytes())],
+                ..PublishOptions::default()
+            };
+            ids.push(t.publish_opts(body.as_bytes(), &o).unwrap());
+        }
+        assert_eq!(ids, (0..100).collect::<Vec<_>>());
+        mq.close(Duration::ZERO).unwrap();
+
+        let mq = open(&d);
+        let t = mq.topic(&name).unwrap();
+        assert!(t.options().durable);
+        let s = t.subscribe_pull("reader", earliest()).unwrap();
+        for i in 0..100u64 {
+            let m = s.poll(WAIT).unwrap().expect("a recovered message");
+            assert_eq!(m.id(), i);
+            assert_eq!(m.key(), i % 3);
+            assert_eq!(m.data(), format!("m{i}").as_bytes());
+            assert_eq!(
+                m.headers().get("n"),
+                Some(format!("h{i}").as_bytes()),
+                "{fsync:?}"
+            );
+            m.ack().unwrap();
+        }
+        // Ids go on after the log's.
+        assert_eq!(t.publish(b"next").unwrap(), 100);
+        assert_eq!(s.poll(WAIT).unwrap().unwrap().data(), b"next");
+        mq.close(Duration::ZERO).unwrap();
+    }
+}
+
+#[test]
+fn a_group_resumes_where_it_was_acked_messages_are_not_delivered_again() {
+    let d = TempDir::new("durable-resume");
+    let mq = open(&d);
+    let t = mq.create_topic("jobs", durable(64, Fsync::Batch)).unwrap();
+    let s = t.subscribe_pull("workers", SubOptions::default()).unwrap();
+    for i in 0..100u64 {
+        t.publish(format!("{i}").as_bytes()).unwrap();
+    }
+    let mut held = Vec::new();
+    for i in 0..70u64 {
+        let m = s.poll(WAIT).unwrap().unwrap();
+        assert_eq!(m.id(), i);
+        if i % 7 == 3 {
+            held.push(m); // taken, never settled
+        } else {
+            m.ack().unwrap();
+        }
+    }
+    let held_ids: Vec<u64> = held.iter().map(|m| m.id()).collect();
+    // A nacked one waits for its retry, with its attempt count.
+    let nacked = s.poll(WAIT).unwrap().unwrap();
+    assert_eq!(nacked.id(), 70);
+    nacked.nack(Some(Duration::from_secs(60))).unwrap();
+    std::mem::forget(held);
+    mq.close(Duration::ZERO).unwrap();
+
+    let mq = open(&d);
+    let t = mq.create_topic("jobs", durable(64, Fsync::Batch)).unwrap();
+    let s = t.subscribe_pull("workers", SubOptions::default()).unwrap();
+    let mut got = Vec::new();
+    while let Some(m) = s.poll(Some(Duration::from_millis(300))).unwrap() {
+        got.push((m.id(), m.attempt()));
+        m.ack().unwrap();
+    }
+    let mut want: Vec<(u64, u32)> = held_ids.iter().map(|&id| (id, 2)).collect();
+    want.push((70, 2));
+    want.extend((71..100).map(|id| (id, 1)));
+    got.sort_unstable();
+    assert_eq!(got, want);
+    mq.close(Duration::ZERO).unwrap();
+}
+
+#[test]
+fn a_slow_or_absent_consumer_never_holds_producers_back() {
+    let d = TempDir::new("durable-slow");
+    let mq = open(&d);
+    let t = mq.create_topic("fast", durable(16, Fsync::Never)).unwrap();
+    let s = t.subscribe_pull("slow", SubOptions::default()).unwrap();
+    for i in 0..1000u64 {
+        let id = t
+            .publish_with(format!("{i}").as_bytes(), 0, Some(Duration::from_secs(2)))
+            .unwrap();
+        assert_eq!(id, i);
+    }
+    // Everything arrives, in order, most of it read back from the log.
+    for i in 0..1000u64 {
+        let m = s.poll(WAIT).unwrap().expect("from the log");
+        assert_eq!((m.id(), m.data()), (i, format!("{i}").as_bytes()));
+        m.ack().unwrap();
+    }
+    assert_eq!(s.stats().dropped, 0);
+    assert!(s.poll(Some(Duration::ZERO)).unwrap().is_none());
+    mq.close(Duration::ZERO).unwrap();
+}
+
+#[test]
+fn start_positions_read_the_log() {
+    let d = TempDir::new("durable-start");
+    let mq = open(&d);
+    let t = mq.create_topic("hist", durable(8, Fsync::Batch)).unwrap();
+    for i in 0..50u64 {
+        t.publish(format!("{i}").as_bytes()).unwrap();
+    }
+    let at_id = t
+        .subscribe_pull(
+            "at-id",
+            SubOptions {
+                start_at_id: Some(20),
+                ..SubOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(at_id.poll(WAIT).unwrap().unwrap().id(), 20);
+    let all = t.subscribe_pull("all", earliest()).unwrap();
+    assert_eq!(all.poll(WAIT).unwrap().unwrap().id(), 0);
+    let latest = t.subscribe_pull("latest", SubOptions::default()).unwrap();
+    assert!(latest.poll(Some(Duration::ZERO)).unwrap().is_none());
+    t.publish(b"new").unwrap();
+    assert_eq!(latest.poll(WAIT).unwrap().unwrap().id(), 50);
+    let past = t
+        .subscribe_pull(
+            "past",
+            SubOptions {
+                start_at_id: Some(51),
+                ..SubOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(past.poll(Some(Duration::ZERO)).unwrap().is_none());
+    mq.close(Duration::ZERO).unwrap();
+}
+
+#[test]
+fn the_data_directory_is_locked_while_a_broker_has_it() {
+    let d = TempDir::new("durable-lock");
+    let mq = open(&d);
+    let again = Broker::new(BrokerOptions {
+        data_dir: Some(d.path().to_owned()),
+        ..BrokerOptions::default()
+    });
+    let e = again.expect_err("a second broker is refused");
+    assert_eq!(e.kind(), ErrorKind::Exists);
+    assert!(e.message().contains("in use"), "{e}");
+    mq.close(Duration::ZERO).unwrap();
+    // Closed: the directory is free again.
+    let mq = open(&d);
+    mq.close(Duration::ZERO).unwrap();
+}
+
+#[test]
+fn bad_durable_options_are_refused_and_change_nothing() {
+    let mq = common::broker();
+    let e = mq.create_topic("d", durable(16, Fsync::Batch)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.message().contains("data_dir"), "{e}");
+    assert!(mq.topic_names().is_empty());
+
+    let d = TempDir::new("durable-bad");
+    let mq = open(&d);
+    for (opts, what) in [
+        (
+            TopicOptions {
+                segment_bytes: 100,
+                ..durable(16, Fsync::Batch)
+            },
+            "segment_bytes",
+        ),
+        (
+            TopicOptions {
+                fsync_interval: Duration::ZERO,
+                ..durable(16, Fsync::Interval)
+            },
+            "fsync_interval",
+        ),
+    ] {
+        let e = mq.create_topic("d", opts).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains(what), "{e}");
+    }
+    assert!(mq.topic_names().is_empty());
+    assert!(std::fs::read_dir(d.path().join("topics"))
+        .unwrap()
+        .next()
+        .is_none());
+    assert!(Fsync::parse("sometimes").is_err());
+    // Recovered with other options: refused, the recovered topic stays.
+    mq.create_topic("d", durable(16, Fsync::Batch)).unwrap();
+    mq.close(Duration::ZERO).unwrap();
+    let mq = open(&d);
+    let e = mq.create_topic("d", durable(32, Fsync::Batch)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Exists);
+    assert_eq!(mq.topic("d").unwrap().options().capacity, 16);
+    mq.create_topic("d", durable(16, Fsync::Batch)).unwrap();
+    mq.close(Duration::ZERO).unwrap();
+}
+
+/// The segment files of topic `name`, sorted.
+fn segments(d: &TempDir, name: &str) -> Vec<std::path::PathBuf> {
+    let dir = d.path().join("topics").join(name);
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_damage_in_the_middle_opens_read_only() {
+    let d = TempDir::new("durable-damage");
+    let opts = TopicOptions {
+        segment_bytes: 4096,
+        ..durable(16, Fsync::Batch)
+    };
+    let mq = open(&d);
+    let t = mq.create_topic("log", opts.clone()).unwrap();
+    for i in 0..200u64 {
+        t.publish(format!("message {i}").as_bytes()).unwrap();
+    }
+    mq.close(Duration::ZERO).unwrap();
+    let segs = segments(&d, "log");
+    assert!(segs.len() >= 3, "{segs:?}");
+
+    // A torn tail: half a frame of garbage at the end of the last segment.
+    let last = segs.last().unwrap();
+    let mut bytes = std::fs::read(last).unwrap();
+    bytes.extend_from_slice(b"RMQF\x01\x00\x00\x00\x40\x00");
+    std::fs::write(last, &bytes).unwrap();
+    let mq = open(&d);
+    let t = mq.topic("log").unwrap();
+    let s = t.subscribe_pull("r", earliest()).unwrap();
+    for i in 0..200u64 {
+        let m = s.poll(WAIT).unwrap().expect("a recovered message");
+        assert_eq!(m.id(), i);
+        m.ack().unwrap();
+    }
+    assert_eq!(t.publish(b"after").unwrap(), 200);
+    mq.close(Duration::ZERO).unwrap();
+
+    // Damage in the middle: read only up to it.
+    let victim = &segs[1];
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[64 + 30] ^= 0xff;
+    std::fs::write(victim, &bytes).unwrap();
+    let mq = open(&d);
+    let t = mq.topic("log").unwrap();
+    let e = t.publish(b"refused").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(e.message().contains("damaged"), "{e}");
+    let s = t.subscribe_pull("r2", earliest()).unwrap();
+    let mut n = 0;
+    while let Some(m) = s.poll(Some(Duration::from_millis(200))).unwrap() {
+        assert_eq!(m.id(), n);
+        m.ack().unwrap();
+        n += 1;
+    }
+    assert!(n > 0 && n < 200, "{n} readable before the damage");
+    mq.close(Duration::ZERO).unwrap();
+
+    // Repair cuts the log there; publishing works again.
+    let mq = Broker::new(BrokerOptions {
+        data_dir: Some(d.path().to_owned()),
+        repair: true,
+        ..BrokerOptions::default()
+    })
+    .unwrap();
+    let t = mq.topic("log").unwrap();
+    assert_eq!(t.publish(b"again").unwrap(), n);
+    mq.close(Duration::ZERO).unwrap();
+}
