@@ -82,9 +82,9 @@ fn vm_size() -> u64 {
     kb * 1024
 }
 
-fn set_address_space_limit(bytes: u64) {
+fn set_address_space_limit(bytes: libc::rlim_t) {
     let lim = libc::rlimit {
-        rlim_cur: bytes as libc::rlim_t,
+        rlim_cur: bytes,
         rlim_max: libc::RLIM_INFINITY,
     };
     // SAFETY: setrlimit only reads the struct it is given.
@@ -163,7 +163,7 @@ fn a_subscription_whose_memory_cannot_be_had_is_refused() {
     assert_eq!(poll1(&lossy).data(), b"m");
     // With the memory back, the same subscription is made, and its gate
     // was not leaked by the refusal.
-    set_address_space_limit(libc::RLIM_INFINITY as u64);
+    set_address_space_limit(libc::RLIM_INFINITY);
     let starved = t.subscribe_pull("starved", SubOptions::default()).unwrap();
     t.publish(b"n").unwrap();
     assert_eq!(poll1(&starved).data(), b"n");

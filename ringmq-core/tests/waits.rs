@@ -11,9 +11,11 @@ use ringmq_core::{HandlerError, Overflow, SubOptions, TopicOptions};
 
 /// CPU time (user + system) of the whole process, in nanoseconds.
 fn process_cpu_ns() -> u64 {
-    // SAFETY: getrusage only writes the struct it is given.
+    // SAFETY: rusage is plain integers, for which all zeroes is valid.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) }, 0);
+    // SAFETY: getrusage only writes the struct it is given.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    assert_eq!(rc, 0);
     let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
     ns(ru.ru_utime) + ns(ru.ru_stime)
 }
