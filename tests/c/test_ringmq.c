@@ -7,12 +7,16 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "ringmq.h"
@@ -2149,6 +2153,317 @@ static void test_v2_bad_input(void) {
     ringmq_broker_free(b);
 }
 
+/* ---- unsubscribe, stale tags, fork ----------------------------------- */
+
+#define UNSUB_ROUNDS 100
+#define UNSUB_MAGIC 0x5eed5eedu
+
+/* One round's user_data, on the heap: freed as soon as ringmq_unsubscribe
+ * returns, so a handler still running (or started) afterwards reads freed
+ * memory (ASan reports it; the magic or round check catches it plainly). */
+typedef struct {
+    uint32_t magic;
+    int round;
+    atomic_int calls;
+} unsub_data;
+
+/* g_unsubscribed[r]: ringmq_unsubscribe of round r has returned. */
+static atomic_int g_unsubscribed[UNSUB_ROUNDS];
+static atomic_int g_late_calls;
+
+static int32_t ordered_touching_handler(const ringmq_message *m, void *user_data) {
+    (void)m;
+    unsub_data *d = user_data;
+    int r = d->round;
+    if (d->magic != UNSUB_MAGIC || r < 0 || r >= UNSUB_ROUNDS || atomic_load(&g_unsubscribed[r]))
+        atomic_fetch_add(&g_late_calls, 1);
+    if (atomic_fetch_add(&d->calls, 1) % 16 == 0) sleep_ms(1); /* widen the window */
+    if (d->magic != UNSUB_MAGIC) atomic_fetch_add(&g_late_calls, 1);
+    return 0;
+}
+
+typedef struct {
+    ringmq_topic *t;
+    atomic_int stop;
+    int failures;
+    uint64_t published;
+} unsub_publisher;
+
+static void *unsub_publish_loop(void *p) {
+    unsub_publisher *a = p;
+    for (uint64_t i = 0; !atomic_load(&a->stop); i++) {
+        ringmq_status st = ringmq_publish(a->t, &i, sizeof i, i % 7, 100, NULL);
+        if (st == RINGMQ_OK) a->published++;
+        else if (st != RINGMQ_TIMEOUT) a->failures++;
+    }
+    return NULL;
+}
+
+/* An ordered_by_key push subscription, unsubscribed while a publisher
+ * keeps it busy: once ringmq_unsubscribe returns no handler call of it is
+ * running or starts, so its user_data may be freed at once. */
+static void test_ordered_handler_never_runs_after_unsubscribe(void) {
+    ringmq_broker *b = new_broker(4);
+    ringmq_topic *t = new_topic(b, "ordered-unsub", 1024, RINGMQ_OVERFLOW_BLOCK);
+    unsub_publisher pub = {.t = t};
+    atomic_store(&pub.stop, 0);
+    atomic_store(&g_late_calls, 0);
+    for (int r = 0; r < UNSUB_ROUNDS; r++) atomic_store(&g_unsubscribed[r], 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, unsub_publish_loop, &pub) == 0);
+    uint64_t calls = 0;
+    for (int r = 0; r < UNSUB_ROUNDS; r++) {
+        unsub_data *d = malloc(sizeof *d);
+        CHECK(d != NULL);
+        if (d == NULL) break;
+        d->magic = UNSUB_MAGIC;
+        d->round = r;
+        atomic_store(&d->calls, 0);
+        ringmq_sub_options so;
+        ringmq_sub_options_default(&so);
+        so.ordered_by_key = true;
+        so.concurrency = 3;
+        char name[32];
+        snprintf(name, sizeof name, "round-%d", r);
+        ringmq_sub *s = NULL;
+        OK(ringmq_subscribe(t, name, ordered_touching_handler, d, &so, &s));
+        /* Let it get going: handlers running when the unsubscribe comes. */
+        for (int waited = 0; waited < 2000 && atomic_load(&d->calls) < 1 + r % 5; waited++) sleep_ms(1);
+        OK(ringmq_unsubscribe(s));
+        atomic_store(&g_unsubscribed[r], 1);
+        calls += (uint64_t)atomic_load(&d->calls);
+        d->magic = 0;
+        free(d);
+    }
+    sleep_ms(20); /* time for a late call to show itself */
+    atomic_store(&pub.stop, 1);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_EQ_U64(atomic_load(&g_late_calls), 0);
+    CHECK_EQ_U64(pub.failures, 0);
+    CHECK(calls >= UNSUB_ROUNDS); /* every round's handler ran */
+    CHECK_EQ_U64(topic_stats(t).subscriptions, 0);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* Every way of using a stale tag; each must be refused as unknown or
+ * already settled, never as "expired" (the delivery was nacked, not
+ * forgotten). */
+static void refuse_stale_tag(ringmq_sub *s, uint64_t stale) {
+    CHECK_ERR(ringmq_ack(s, stale), RINGMQ_INVALID_ARGUMENT, "already settled");
+    CHECK(strstr(ringmq_last_error(), "expired") == NULL);
+    CHECK_ST(ringmq_nack(s, stale, 0), RINGMQ_INVALID_ARGUMENT);
+    CHECK(strstr(ringmq_last_error(), "expired") == NULL);
+    CHECK_ST(ringmq_term(s, stale), RINGMQ_INVALID_ARGUMENT);
+    CHECK(strstr(ringmq_last_error(), "expired") == NULL);
+    CHECK_ST(ringmq_in_progress(s, stale), RINGMQ_INVALID_ARGUMENT);
+    CHECK(strstr(ringmq_last_error(), "expired") == NULL);
+    CHECK_ST(ringmq_ack_batch(s, &stale, 1), RINGMQ_INVALID_ARGUMENT);
+    CHECK(strstr(ringmq_last_error(), "expired") == NULL);
+}
+
+/* A nacked message lives in the retry store, its old tag settled: acking,
+ * nacking, terming it again or marking it in progress is refused as
+ * "already settled" (not "expired") and changes nothing — neither while
+ * the message waits for its retry nor once it is redelivered into the
+ * same ring slot (the held redelivery keeps its payload and its tag), the
+ * counters stay, and with retry_capacity 1 (one credit) the subscription
+ * still takes the next message: no credit lost or given twice. */
+static void test_stale_retry_store_tag_changes_nothing(void) {
+    ringmq_broker *b = new_broker(1);
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.capacity = 8;
+    o.retry_capacity = 1;
+    o.max_attempts = 10;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "stale", &o, &t));
+    ringmq_topic *dlq = NULL;
+    OK(ringmq_topic_open(b, "stale.dlq", &dlq));
+    ringmq_sub *s = pull(t, "g");
+    OK(ringmq_publish(t, "retried", 7, 0, -1, NULL));
+    ringmq_message a = poll_text(s, "retried");
+    uint64_t stale = a.delivery_tag;
+    OK(ringmq_nack(s, stale, 300)); /* into the retry store for 300 ms */
+    ringmq_sub_stats before = sub_stats(s);
+    CHECK_EQ_U64(before.waiting_retry, 1);
+    CHECK_EQ_U64(before.in_flight, 0);
+
+    /* While it waits for its retry. */
+    refuse_stale_tag(s, stale);
+    ringmq_sub_stats after = sub_stats(s);
+    CHECK_EQ_U64(after.acked, 0);
+    CHECK_EQ_U64(after.nacked, 1);
+    CHECK_EQ_U64(after.termed, 0);
+    CHECK_EQ_U64(after.retried, before.retried);
+    CHECK_EQ_U64(after.in_flight, 0);
+    CHECK_EQ_U64(after.waiting_retry, 1);
+
+    /* Once it is redelivered, held: the stale tag does not reach it. */
+    ringmq_message held = poll_text(s, "retried");
+    CHECK_EQ_U64(held.attempt, 2);
+    CHECK(held.delivery_tag != stale);
+    refuse_stale_tag(s, stale);
+    CHECK(held.len == 7 && memcmp(held.data, "retried", 7) == 0);
+    after = sub_stats(s);
+    CHECK_EQ_U64(after.acked, 0);
+    CHECK_EQ_U64(after.nacked, 1);
+    CHECK_EQ_U64(after.in_flight, 1);
+    CHECK_EQ_U64(after.waiting_retry, 0);
+    CHECK_EQ_U64(topic_stats(dlq).published, 0); /* the terms were refused */
+    OK(ringmq_in_progress(s, held.delivery_tag));
+    OK(ringmq_ack(s, held.delivery_tag));
+    refuse_stale_tag(s, stale);
+
+    /* The one credit is back: new messages are taken, failed and retried
+     * as usual, each once. */
+    for (int i = 0; i < 2; i++) {
+        OK(ringmq_publish(t, "next", 4, 0, -1, NULL));
+        ringmq_message next = poll_text(s, "next");
+        OK(ringmq_nack(s, next.delivery_tag, 1));
+        next = poll_text(s, "next");
+        CHECK_EQ_U64(next.attempt, 2);
+        OK(ringmq_ack(s, next.delivery_tag));
+    }
+    ringmq_message none;
+    CHECK_ST(ringmq_poll(s, 50, &none), RINGMQ_EMPTY);
+    ringmq_sub_stats end = sub_stats(s);
+    CHECK_EQ_U64(end.acked, 3);
+    CHECK_EQ_U64(end.nacked, 3);
+    CHECK_EQ_U64(end.delivered, 6);
+    CHECK_EQ_U64(end.in_flight, 0);
+    CHECK_EQ_U64(end.waiting_retry, 0);
+    CHECK_EQ_U64(end.dead_lettered, 0);
+    CHECK_EQ_U64(topic_stats(dlq).published, 0);
+
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(dlq);
+    ringmq_topic_release(t);
+
+    /* Two credits: another delivery held beside the nacked one keeps its
+     * payload and its tag through the stale settles. */
+    o.retry_capacity = 2;
+    OK(ringmq_topic_create(b, "stale2", &o, &t));
+    s = pull(t, "g");
+    OK(ringmq_publish(t, "retried", 7, 0, -1, NULL));
+    OK(ringmq_publish(t, "held-payload", 12, 0, -1, NULL));
+    a = poll_text(s, "retried");
+    held = poll_text(s, "held-payload");
+    stale = a.delivery_tag;
+    OK(ringmq_nack(s, stale, 60000)); /* waits in the retry store */
+    refuse_stale_tag(s, stale);
+    CHECK(held.len == 12 && memcmp(held.data, "held-payload", 12) == 0);
+    end = sub_stats(s);
+    CHECK_EQ_U64(end.in_flight, 1);
+    CHECK_EQ_U64(end.waiting_retry, 1);
+    CHECK_EQ_U64(end.acked, 0);
+    CHECK_EQ_U64(end.nacked, 1);
+    OK(ringmq_ack(s, held.delivery_tag));
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+static ringmq_broker *g_inherited_broker;
+
+/* The child of test_forked_child_gets_closed: its exit status says which
+ * step failed. */
+static int forked_child(ringmq_broker *pb, ringmq_topic *pt, ringmq_sub *ps) {
+    ringmq_message m;
+    if (ringmq_publish(pt, "c", 1, 0, 1000, NULL) != RINGMQ_CLOSED) return 10;
+    if (strstr(ringmq_last_error(), "parent process") == NULL) return 14;
+    if (ringmq_poll(ps, 1000, &m) != RINGMQ_CLOSED) return 11;
+    if (ringmq_broker_close(pb, 1000) != RINGMQ_CLOSED) return 12;
+    /* the inherited handles are freed without waiting for threads the
+     * child does not have */
+    ringmq_status st = ringmq_unsubscribe(ps);
+    if (st != RINGMQ_OK && st != RINGMQ_CLOSED) return 13;
+    ringmq_topic_release(pt);
+    /* Freeing the parent's broker here would leak it by design (it cannot
+     * join threads the child does not have); kept reachable instead, so
+     * that valgrind, which follows the child, finds no leak. */
+    g_inherited_broker = pb;
+    /* a broker of its own works */
+    ringmq_broker *b = NULL;
+    ringmq_topic *t = NULL;
+    ringmq_sub *s = NULL;
+    if (ringmq_broker_new(NULL, &b) != RINGMQ_OK) return 20;
+    if (ringmq_topic_create(b, "child", NULL, &t) != RINGMQ_OK) return 21;
+    if (ringmq_subscribe_pull(t, "g", NULL, &s) != RINGMQ_OK) return 22;
+    if (ringmq_publish(t, "hi", 2, 0, 1000, NULL) != RINGMQ_OK) return 23;
+    if (ringmq_poll(s, 1000, &m) != RINGMQ_OK || m.len != 2 || memcmp(m.data, "hi", 2) != 0) return 24;
+    if (ringmq_ack(s, m.delivery_tag) != RINGMQ_OK) return 25;
+    if (ringmq_unsubscribe(s) != RINGMQ_OK) return 26;
+    ringmq_topic_release(t);
+    if (ringmq_broker_close(b, 1000) != RINGMQ_OK) return 27;
+    ringmq_broker_free(b);
+    return 0;
+}
+
+/* After fork() the child cannot use its parent's broker (its threads did
+ * not come along): publish, poll and close answer RINGMQ_CLOSED (saying
+ * the broker belongs to the parent process), with no panic and no hang,
+ * its topic and subscription handles can be freed, and the child can make and
+ * use a broker of its own (under valgrind, a leak in the child fails its
+ * exit status).
+ * The parent's broker is unharmed. */
+static void test_forked_child_gets_closed(void) {
+    ringmq_broker *b = new_broker(2);
+    ringmq_topic *t = new_topic(b, "forked", 16, RINGMQ_OVERFLOW_BLOCK);
+    ringmq_sub *s = pull(t, "g");
+    OK(ringmq_publish(t, "before", 6, 0, -1, NULL));
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2); /* the child's stderr, read by the parent */
+        _exit(forked_child(b, t, s));
+    }
+    close(fds[1]);
+    int status = 0;
+    pid_t got = 0;
+    for (uint64_t deadline = now_ms() + 20000; pid > 0;) {
+        got = waitpid(pid, &status, WNOHANG);
+        if (got != 0) break;
+        if (now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fprintf(stderr, "  the forked child did not finish in 20 s\n");
+            break;
+        }
+        sleep_ms(5);
+    }
+    CHECK(got == pid);
+    CHECK(WIFEXITED(status));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "  forked child: %s %d (10-14: the parent's broker did not answer CLOSED; "
+                        "20-27: a broker of its own did not work)\n",
+                WIFEXITED(status) ? "exit" : "signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    CHECK_EQ_U64(WIFEXITED(status) ? WEXITSTATUS(status) : 255, 0);
+    char err[4096];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof err - 1 && (r = read(fds[0], err + n, sizeof err - 1 - n)) > 0) n += (size_t)r;
+    err[n] = '\0';
+    close(fds[0]);
+    if (strstr(err, "panic") != NULL) fprintf(stderr, "  the child wrote: %s\n", err);
+    CHECK(strstr(err, "panic") == NULL);
+
+    /* The parent's broker still works. */
+    ringmq_message m = poll_text(s, "before");
+    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_publish(t, "after", 5, 0, -1, NULL));
+    m = poll_text(s, "after");
+    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
 int main(int argc, char **argv) {
     static const test_case cases[] = {
         {"version_and_statuses", test_version_and_statuses},
@@ -2187,6 +2502,9 @@ int main(int argc, char **argv) {
         {"handler_ex_outcomes", test_handler_ex_outcomes},
         {"error_callback_hears_failures", test_error_callback_hears_failures},
         {"v2_bad_input", test_v2_bad_input},
+        {"ordered_handler_never_runs_after_unsubscribe", test_ordered_handler_never_runs_after_unsubscribe},
+        {"stale_retry_store_tag_changes_nothing", test_stale_retry_store_tag_changes_nothing},
+        {"forked_child_gets_closed", test_forked_child_gets_closed},
     };
     return run_tests(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
