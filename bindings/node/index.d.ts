@@ -556,7 +556,10 @@ export declare class Broker {
   poolStats(): PoolStats
   /**
    * Stops publishes, drains for up to drainMs (default 5000) while handlers
-   * keep running, then stops every thread. Idempotent.
+   * keep running, then stops every thread. Idempotent. From one of this
+   * broker's push handlers while it runs (an async one before its first
+   * await) it does not drain, and it rejects with code 'CLOSED' while
+   * another close runs.
    */
   close(drainMs?: number): Promise<CloseReport>
 }

@@ -9,6 +9,13 @@
 const path = require('node:path')
 const { EventEmitter } = require('node:events')
 
+// The broker whose push handler is running on the JS thread now (a sync
+// handler, or an async one up to its first await), else null: Broker.close
+// reads it to tell a close from inside one of its own handlers. (Following
+// a handler past its awaits would take an AsyncLocalStorage, which before
+// Node 24 slows every promise of the process.)
+let handlerOf = null
+
 function loadNative() {
   const file = path.join(__dirname, 'ringmq.node')
   try {
@@ -1398,6 +1405,7 @@ class Topic {
     if (typeof handler !== 'function') throw invalid(`subscribe handler must be a function, got ${describe(handler)}`)
     const so = subOptions(opts, 'subscribe')
     let fns = null
+    const broker = this.broker
     // Set when unsubscribe() is called and when the broker has closed: a
     // batch the pool queued before then but that reaches the JS thread
     // after it calls no handler (its messages are let go; the engine
@@ -1423,12 +1431,16 @@ class Topic {
         return
       }
       let r
+      const outer = handlerOf
+      handlerOf = broker
       try {
         r = handler(msg)
       } catch (e) {
+        handlerOf = outer
         fail(token, e, msg)
         return
       }
+      handlerOf = outer
       if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
         Promise.resolve(r).then(
           () => complete(token, null),
@@ -1546,6 +1558,8 @@ class Broker {
   constructor(opts) {
     const o = options(opts, 'Broker', BROKER_OPTIONS)
     this._push = new Map()
+    // Calls of close in progress that drain.
+    this._draining = 0
     try {
       this._n = new native.NativeBroker({
         workersMin: optInt(o.workersMin, 'workersMin', 0, 1024),
@@ -1628,15 +1642,36 @@ class Broker {
   /**
    * Stops publishes (CLOSED), lets pending messages drain for up to drainMs
    * (default 5000) while handlers keep running, then stops everything.
-   * Resolves to what was left undelivered. Idempotent.
+   * Resolves to what was left undelivered. Idempotent. From one of this
+   * broker's push handlers while it runs (an async one before its first
+   * await) it does not drain, and it rejects with 'CLOSED' while another
+   * close runs (see docs/NODE.md).
    */
   async close(drainMs = 5000) {
-    const d = millis(drainMs, 'close drainMs')
+    let d = millis(drainMs, 'close drainMs')
+    if (handlerOf === this) {
+      // From one of this broker's push handlers, whose own message stays
+      // outstanding until the handler returns or its promise settles: a
+      // drain would wait for it in vain (for all of drainMs when the
+      // handler awaits close), and another close may be draining already,
+      // waiting for this very handler (a close that does not drain is
+      // waited for, as it ends at once).
+      if (this._draining > 0) {
+        throw new RingMQError(
+          'CLOSED',
+          'broker is being closed by another call, which waits for this handler to finish',
+        )
+      }
+      d = 0
+    }
+    const draining = d > 0
+    if (draining) this._draining++
     try {
       return await this._n.close(d)
     } catch (e) {
       throw fromNative(e)
     } finally {
+      if (draining) this._draining--
       for (const subs of this._push.values()) for (const sub of [...subs]) sub._close()
     }
   }

@@ -126,3 +126,85 @@ test('unsubscribe after close answers CLOSED', async () => {
   await assert.rejects(push.unsubscribe(), (e) => e.code === 'CLOSED')
   assert.throws(() => m.ack(), (e) => e.code === 'CLOSED')
 })
+
+// close() from inside a push handler: it settles well within the drain
+// (30 s here, so that waiting it out would show), and the process exits.
+// `variant` is 'sync' (the handler calls close and returns) or 'async'
+// (the handler awaits close); with `alsoMain` the main program's own
+// close(30000) is already running when the handler calls close.
+const closeFromHandler = (variant, alsoMain) => `
+  const { Broker } = require('ringmq')
+  ;(async () => {
+    const mq = new Broker({ workersMin: 1, workersMax: 2 })
+    const t = mq.createTopic('t', { capacity: 64 })
+    let settled
+    const fromHandler = new Promise((resolve) => (settled = resolve))
+    const outcome = (p) => p.then((r) => 'resolved timedOut=' + r.timedOut, (e) => 'rejected ' + e.code)
+    let calls = 0
+    t.subscribe('g', ${variant === 'sync'
+      ? `(m) => {
+        if (++calls === 1) settled(outcome(mq.close(30000)))
+      }`
+      : `async (m) => {
+        if (++calls !== 1) return
+        const p = outcome(mq.close(30000))
+        settled(p)
+        await p
+      }`})
+    t.publish(Buffer.from('x'))
+    t.publish(Buffer.from('y'))
+    const t0 = Date.now()
+    // The handlers run once this turn of the event loop is over.
+    const main = ${alsoMain} ? outcome(mq.close(30000)) : null
+    console.log('handler close', await fromHandler, 'after', Date.now() - t0, 'ms')
+    if (main !== null) console.log('main close', await main, 'after', Date.now() - t0, 'ms')
+    console.log('closed', mq.closed, 'total', Date.now() - t0, 'ms')
+  })().catch((e) => { console.error(e); process.exit(1) })
+`
+
+for (const variant of ['sync', 'async']) {
+  for (const alsoMain of [false, true]) {
+    const what = `close() from a ${variant} push handler${alsoMain ? ' while the main program closes' : ''} settles at once and the process exits`
+    test(what, { timeout: 30000 }, async () => {
+      const r = await run(closeFromHandler(variant, alsoMain))
+      assertExited(r, 'closed true total \\d+ ms')
+      const total = Number(/total (\d+) ms/.exec(r.out)[1])
+      assert.ok(total < 3000, `took ${total} ms:\n${r.out}`)
+      if (alsoMain) {
+        // The main program's close drains; the handler's answers CLOSED at
+        // once rather than wait for a drain that waits for it.
+        assert.match(r.out, /handler close rejected CLOSED/, r.out)
+        assert.match(r.out, /main close resolved/, r.out)
+      } else {
+        assert.match(r.out, /handler close resolved/, r.out)
+      }
+    })
+  }
+}
+
+test('close() awaited by an async handler after an earlier await resolves by its drain and the process exits', { timeout: 30000 }, async () => {
+  const r = await run(`
+    const { Broker } = require('ringmq')
+    ;(async () => {
+      const mq = new Broker({ workersMin: 1, workersMax: 2 })
+      const t = mq.createTopic('t', { capacity: 64 })
+      let settled
+      const fromHandler = new Promise((resolve) => (settled = resolve))
+      t.subscribe('g', async (m) => {
+        await new Promise((resolve) => setTimeout(resolve, 10))
+        // Past the handler's first await close cannot tell it is called from
+        // the handler: it drains, waiting for this handler's own message,
+        // until its drainMs.
+        const report = await mq.close(300)
+        settled(report)
+      })
+      const t0 = Date.now()
+      t.publish(Buffer.from('x'))
+      const report = await fromHandler
+      console.log('timedOut', report.timedOut, 'closed', mq.closed, 'after', Date.now() - t0, 'ms')
+    })().catch((e) => { console.error(e); process.exit(1) })
+  `)
+  assertExited(r, 'timedOut true closed true after \\d+ ms')
+  const ms = Number(/after (\d+) ms/.exec(r.out)[1])
+  assert.ok(ms >= 250 && ms < 3000, `took ${ms} ms:\n${r.out}`)
+})

@@ -339,3 +339,37 @@ def test_an_exception_in_a_handler_still_nacks_and_dead_letters(mq):
         time.sleep(0.01)
     assert t.dead_letter_topic.stats()["published"] == 1
     t.publish(b"b")  # no exception kept
+
+
+# --- an unsettled pulled message and the ring -------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ringmq.Timeout,
+    reason="a polled Message holds a core Delivery, which pins its ring slot for as long as "
+    "the object lives; the core's raw tags, which the ack timer reclaims, have no nack or "
+    "term with a reason, which Message.nack and Message.term need",
+)
+def test_an_unsettled_pulled_message_does_not_hold_producers_past_its_ack_timeout(mq):
+    t = mq.create_topic("forgotten", capacity=4, ack_timeout=0.05)
+    sub = t.pull("g")
+    first = t.publish(b"first")
+    kept = sub.poll(timeout=1)
+    assert kept is not None and kept.id == first
+    # Never settled, still referenced: redelivered after its ack timeout.
+    again = sub.poll(timeout=2)
+    assert again is not None and (again.id, again.data, again.attempt) == (first, b"first", 2)
+    again.ack()
+    # Producers come round the ring (8 publishes on 4 slots), each within
+    # its timeout, and every message is consumed.
+    for i in range(8):
+        mid = t.publish(b"m%d" % i, timeout=1.0)
+        m = sub.poll(timeout=1)
+        assert m is not None and (m.id, m.data) == (mid, b"m%d" % i)
+        m.ack()
+    assert sub.poll(timeout=0.05) is None
+    # The kept object's settles are stale.
+    with pytest.raises(ringmq.InvalidArgument, match="expired"):
+        kept.ack()
+    assert kept.data == b"first"
