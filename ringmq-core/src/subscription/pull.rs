@@ -230,6 +230,35 @@ impl PullSubscription {
         self.core.settle(tag, Action::Term { reason: None }, None)
     }
 
+    /// As [`nack_tag`](Self::nack_tag), keeping `reason` with the message
+    /// (its dead letter carries it if this was its last attempt).
+    ///
+    /// # Safety
+    /// As for [`PullSubscription::ack_tag`].
+    pub unsafe fn nack_tag_with_reason(
+        &self,
+        tag: u64,
+        delay: Option<Duration>,
+        reason: &str,
+    ) -> Result<()> {
+        self.core.settle(tag, Action::nack(delay, Some(reason)), None)
+    }
+
+    /// As [`term_tag`](Self::term_tag), with the reason its dead letter
+    /// carries.
+    ///
+    /// # Safety
+    /// As for [`PullSubscription::ack_tag`].
+    pub unsafe fn term_tag_with_reason(&self, tag: u64, reason: &str) -> Result<()> {
+        self.core.settle(
+            tag,
+            Action::Term {
+                reason: Some(reason),
+            },
+            None,
+        )
+    }
+
     /// Restarts the ack timer of a raw delivery (safe: it frees nothing).
     pub fn in_progress_tag(&self, tag: u64) -> Result<()> {
         self.core.settle(tag, Action::InProgress, None)
