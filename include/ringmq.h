@@ -852,8 +852,8 @@ void ringmq_broker_options_default(ringmq_broker_options *o);
  * `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` (NULL `out`, bad options).
  *
  * # Safety
- * `o` is NULL or points to an initialised `ringmq_broker_options`; `out` is
- * writable. The caller owns the broker and frees it with
+ * `o` is NULL or points to an initialised `ringmq_broker_options` (whose
+ * `data_dir` is NULL or a NUL-terminated string); `out` is writable. The caller owns the broker and frees it with
  * `ringmq_broker_free`.
  */
 ringmq_status ringmq_broker_new(const ringmq_broker_options *o, ringmq_broker **out);

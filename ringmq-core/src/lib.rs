@@ -73,6 +73,20 @@ pub use topic::{PublishOptions, Topic};
 /// The crate's version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The files of a data directory (see `BrokerOptions::data_dir`), for
+/// tools that inspect them, such as the `ringmq` command: the topics'
+/// options, their logs' frames, subscriptions' checkpoints.
+pub mod storage {
+    pub use crate::durable::checkpoint::{
+        path as checkpoint_path, read_all as read_checkpoints, Checkpoint,
+    };
+    pub use crate::durable::conf::read as read_topic_conf;
+    pub use crate::durable::dir::{file_name, topic_dirs};
+    pub use crate::durable::frame::FrameMeta;
+    pub use crate::durable::log::{Corruption, Log, ReadPos, Recovery, StoredFrame};
+    pub use crate::durable::scan::{scan, Damage, ScanEnd, ScanReport};
+}
+
 #[doc(hidden)]
 pub mod internals {
     //! Parts exposed for the loom model tests, the model-based test and

@@ -241,7 +241,8 @@ impl PullSubscription {
         delay: Option<Duration>,
         reason: &str,
     ) -> Result<()> {
-        self.core.settle(tag, Action::nack(delay, Some(reason)), None)
+        self.core
+            .settle(tag, Action::nack(delay, Some(reason)), None)
     }
 
     /// As [`term_tag`](Self::term_tag), with the reason its dead letter
