@@ -94,6 +94,20 @@ pub struct Log {
     /// Every id below this has been appended (written or pending).
     next_id: u64,
     read_only: Option<Corruption>,
+    /// Opened by [`inspect`](Log::inspect): nothing on disk is changed.
+    inspect: bool,
+}
+
+/// One segment of a log, as [`Log::segment_infos`] describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub path: PathBuf,
+    /// The first id its header allows.
+    pub first_id: u64,
+    /// Bytes of its header and whole frames.
+    pub bytes: u64,
+    pub frames: u64,
+    pub last_id: Option<u64>,
 }
 
 /// A frame read back: its fields, and `ext` then `payload` in `bytes`.
@@ -141,6 +155,38 @@ impl Log {
         cut: bool,
     ) -> io::Result<(Log, Recovery)> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "cannot create", e))?;
+        Log::open_with(dir, segment_bytes, start_id, cut, false)
+    }
+
+    /// Opens the log in `dir` to read it only, changing nothing on disk
+    /// (safe while a broker writes it): a torn tail is reported, not cut,
+    /// and appends are refused. A missing directory is an empty log.
+    pub fn inspect(dir: &Path) -> io::Result<(Log, Recovery)> {
+        if !dir.is_dir() {
+            return Ok((Log::empty(dir, true), Recovery::default()));
+        }
+        Log::open_with(dir, u64::MAX, 0, false, true)
+    }
+
+    fn empty(dir: &Path, inspect: bool) -> Log {
+        Log {
+            dir: dir.to_owned(),
+            segment_bytes: u64::MAX,
+            segments: Vec::new(),
+            pending: Vec::new(),
+            next_id: 0,
+            read_only: None,
+            inspect,
+        }
+    }
+
+    fn open_with(
+        dir: &Path,
+        segment_bytes: u64,
+        start_id: u64,
+        cut: bool,
+        inspect: bool,
+    ) -> io::Result<(Log, Recovery)> {
         let mut firsts = Vec::new();
         for e in std::fs::read_dir(dir)? {
             let name = e?.file_name();
@@ -159,6 +205,7 @@ impl Log {
             pending: Vec::new(),
             next_id: start_id,
             read_only: None,
+            inspect,
         };
         let mut rec = Recovery::default();
         let count = firsts.len();
@@ -180,7 +227,7 @@ impl Log {
             log.read_only = None;
             sync_dir(dir)?;
         }
-        if log.segments.is_empty() {
+        if log.segments.is_empty() && !inspect {
             let at = log.next_id;
             log.create_segment(at)?;
         }
@@ -201,8 +248,11 @@ impl Log {
         if last && bytes.len() < SEGMENT_HEADER_LEN {
             // A segment whose creation was cut short (its header is written
             // and fsynced before any frame): nothing was appended to it.
-            std::fs::remove_file(path).map_err(|e| io_err(path, "cannot remove", e))?;
             rec.torn_bytes += bytes.len() as u64;
+            if self.inspect {
+                return Ok(());
+            }
+            std::fs::remove_file(path).map_err(|e| io_err(path, "cannot remove", e))?;
             return sync_dir(&self.dir);
         }
         let report = scan(&bytes);
@@ -243,7 +293,7 @@ impl Log {
             valid = 0;
         }
         if valid == 0 {
-            if cut || self.read_only.is_none() {
+            if !self.inspect && (cut || self.read_only.is_none()) {
                 std::fs::remove_file(path).map_err(|e| io_err(path, "cannot remove", e))?;
                 rec.cut_bytes += bytes.len() as u64;
             }
@@ -251,10 +301,11 @@ impl Log {
         }
         let file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .write(!self.inspect)
             .open(path)
             .map_err(|e| io_err(path, "cannot open", e))?;
-        let must_cut = valid < bytes.len() as u64 && (self.read_only.is_none() || cut);
+        let must_cut =
+            !self.inspect && valid < bytes.len() as u64 && (self.read_only.is_none() || cut);
         if must_cut {
             file.set_len(valid)
                 .map_err(|e| io_err(path, "cannot truncate", e))?;
@@ -344,11 +395,33 @@ impl Log {
         self.segments.len()
     }
 
+    /// The id of the newest frame, if any.
+    pub fn last_id(&self) -> Option<u64> {
+        self.segments.iter().rev().find_map(|s| s.last_id)
+    }
+
+    /// What each segment holds, oldest first.
+    pub fn segment_infos(&self) -> Vec<SegmentInfo> {
+        self.segments
+            .iter()
+            .map(|s| SegmentInfo {
+                path: s.path.clone(),
+                first_id: s.first_id,
+                bytes: s.len,
+                frames: s.frames,
+                last_id: s.last_id,
+            })
+            .collect()
+    }
+
     /// Appends a frame (to `pending`; see [`flush`](Self::flush)). Its id
     /// must be at least `next_id`.
     pub fn append(&mut self, meta: &FrameMeta, ext: &[u8], payload: &[u8]) -> io::Result<()> {
         if let Some(c) = &self.read_only {
             return Err(io::Error::other(format!("the log is read only: {c}")));
+        }
+        if self.inspect || self.segments.is_empty() {
+            return Err(io::Error::other("the log was opened to inspect it only"));
         }
         if meta.id < self.next_id {
             return Err(io::Error::new(
