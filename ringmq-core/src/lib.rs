@@ -83,9 +83,7 @@ pub mod storage {
     pub use crate::durable::conf::read as read_topic_conf;
     pub use crate::durable::dir::{file_name, topic_dirs};
     pub use crate::durable::frame::FrameMeta;
-    pub use crate::durable::log::{
-        Corruption, Log, ReadPos, Recovery, SegmentInfo, StoredFrame,
-    };
+    pub use crate::durable::log::{Corruption, Log, ReadPos, Recovery, SegmentInfo, StoredFrame};
     pub use crate::durable::scan::{scan, Damage, ScanEnd, ScanReport};
 
     /// Splits a frame's ext block into its msg_id and headers.

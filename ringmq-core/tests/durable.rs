@@ -331,3 +331,108 @@ fn a_torn_tail_is_cut_and_damage_in_the_middle_opens_read_only() {
     assert_eq!(t.publish(b"again").unwrap(), n);
     mq.close(Duration::ZERO).unwrap();
 }
+
+#[test]
+fn a_msg_id_is_still_known_after_a_restart_and_delays_are_refused() {
+    let d = TempDir::new("durable-dedupe");
+    let mq = open(&d);
+    let t = mq.create_topic("pay", durable(16, Fsync::Batch)).unwrap();
+    let once = PublishOptions {
+        msg_id: Some(b"payment-7"),
+        ..PublishOptions::default()
+    };
+    let id = t.publish_opts(b"7 EUR", &once).unwrap();
+    t.publish(b"other").unwrap();
+    // A delayed message would live in memory until due: refused, nothing
+    // published.
+    let later = PublishOptions {
+        delay: Some(Duration::from_millis(10)),
+        ..PublishOptions::default()
+    };
+    let e = t.publish_opts(b"later", &later).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.message().contains("delay"), "{e}");
+    assert_eq!(t.stats().published, 2);
+    mq.close(Duration::ZERO).unwrap();
+
+    let mq = open(&d);
+    let t = mq.topic("pay").unwrap();
+    // The retried publish is answered with the first id, nothing stored.
+    assert_eq!(t.publish_opts(b"7 EUR", &once).unwrap(), id);
+    assert_eq!(t.stats().duplicates, 1);
+    let s = t.subscribe_pull("r", earliest()).unwrap();
+    let mut n = 0;
+    while let Some(m) = s.poll(Some(Duration::from_millis(100))).unwrap() {
+        m.ack().unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    mq.close(Duration::ZERO).unwrap();
+}
+
+#[test]
+fn a_push_subscription_reads_what_the_ring_no_longer_holds() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let d = TempDir::new("durable-push");
+    let mq = open(&d);
+    let t = mq
+        .create_topic("feed", durable(16, Fsync::Interval))
+        .unwrap();
+    for i in 0..2000u64 {
+        t.publish(&i.to_le_bytes()).unwrap();
+    }
+    let next = Arc::new(AtomicU64::new(0));
+    let n2 = next.clone();
+    let _s = t
+        .subscribe(
+            "late",
+            SubOptions {
+                start: StartAt::Earliest,
+                ordered_by_key: true,
+                ..SubOptions::default()
+            },
+            move |m| {
+                let v = u64::from_le_bytes(m.data.try_into().unwrap());
+                // In order, each once.
+                assert_eq!(v, n2.load(Ordering::SeqCst));
+                n2.store(v + 1, Ordering::SeqCst);
+                Ok(())
+            },
+        )
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while next.load(Ordering::SeqCst) < 2000 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(next.load(Ordering::SeqCst), 2000);
+    mq.close(Duration::from_secs(1)).unwrap();
+}
+
+#[test]
+fn expiry_survives_a_restart_in_wall_clock_time() {
+    let d = TempDir::new("durable-ttl");
+    let mq = open(&d);
+    let t = mq.create_topic("ttl", durable(16, Fsync::Batch)).unwrap();
+    let short = PublishOptions {
+        ttl: Some(Duration::from_millis(150)),
+        ..PublishOptions::default()
+    };
+    let long = PublishOptions {
+        ttl: Some(Duration::from_secs(3600)),
+        ..PublishOptions::default()
+    };
+    t.publish_opts(b"short", &short).unwrap();
+    t.publish_opts(b"long", &long).unwrap();
+    mq.close(Duration::ZERO).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mq = open(&d);
+    let t = mq.topic("ttl").unwrap();
+    let s = t.subscribe_pull("r", earliest()).unwrap();
+    let m = s.poll(WAIT).unwrap().unwrap();
+    assert_eq!(m.data(), b"long");
+    m.ack().unwrap();
+    assert!(s.poll(Some(Duration::from_millis(100))).unwrap().is_none());
+    assert_eq!(s.stats().expired_messages, 1);
+    mq.close(Duration::ZERO).unwrap();
+}

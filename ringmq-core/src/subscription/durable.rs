@@ -56,10 +56,11 @@ impl LogSource {
 fn slot_meta(f: &StoredFrame) -> SlotMeta {
     let expires_ns = match f.meta.expires_ns {
         0 => 0,
-        wall => {
-            let left = wall.saturating_sub(realtime_ns().max(0) as u64);
-            mono_ns().saturating_add(left).max(1)
-        }
+        wall => match wall.checked_sub(realtime_ns().max(0) as u64) {
+            // Already past: long expired on any clock.
+            None | Some(0) => 1,
+            Some(left) => mono_ns().saturating_add(left),
+        },
     };
     SlotMeta {
         id: f.meta.id,

@@ -34,8 +34,9 @@ use std::thread::JoinHandle;
 
 use super::TopicCore;
 use crate::clock::{dur_ns, mono_ns, realtime_ns};
+use crate::dedupe::DedupeWindow;
 use crate::durable::frame::FrameMeta;
-use crate::durable::log::Log;
+use crate::durable::log::{Log, ReadPos};
 use crate::error::{Error, Result};
 use crate::options::Fsync;
 use crate::ring::Peek;
@@ -159,6 +160,34 @@ impl Journal {
         if let Some(h) = handle {
             if h.thread().id() != std::thread::current().id() {
                 let _ = h.join();
+            }
+        }
+    }
+
+    /// Remembers in `dedupe` the msg_ids of the log's newest messages (at
+    /// most `max`) still within the de-duplication window, so that a
+    /// publish retried across a restart is still known.
+    pub(crate) fn remember_recent_ids(
+        &self,
+        dedupe: &mut DedupeWindow,
+        window_ns: u64,
+        max: usize,
+    ) {
+        let (first, next) = {
+            let l = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            (l.first_id(), l.next_id())
+        };
+        let (mono_now, wall_now) = (mono_ns(), realtime_ns());
+        let mut pos = ReadPos::default();
+        let mut id = next.saturating_sub(max as u64).max(first);
+        while let Ok(Some(f)) = Log::read_from(&self.log, id, &mut pos, &mut Vec::new()) {
+            id = f.meta.id + 1;
+            let age = wall_now.saturating_sub(f.meta.timestamp_ns).max(0) as u64;
+            if age >= window_ns {
+                continue;
+            }
+            if let (Some(msg_id), _) = crate::headers::decode(f.ext()) {
+                let _ = dedupe.insert(msg_id, f.meta.id, mono_now.saturating_sub(age));
             }
         }
     }

@@ -110,7 +110,14 @@ impl TopicCore {
                 ))
             }
         };
-        let dedupe = DedupeWindow::new(dur_ns(opts.dedupe_window), opts.effective_dedupe_max());
+        let mut dedupe = DedupeWindow::new(dur_ns(opts.dedupe_window), opts.effective_dedupe_max());
+        if let Some(j) = &journal {
+            j.remember_recent_ids(
+                &mut dedupe,
+                dur_ns(opts.dedupe_window),
+                opts.effective_dedupe_max(),
+            );
+        }
         Ok(TopicCore {
             name: name.to_owned(),
             ring,

@@ -295,6 +295,15 @@ impl TopicCore {
             }
         }
         let delay = o.delay();
+        if delay.is_some() && self.is_durable() {
+            // A delayed message waits in memory (the timing wheel) and is
+            // logged when it falls due: a crash before then would lose a
+            // publish that returned.
+            return Err(Error::invalid(format!(
+                "delay is not available on durable topic {:?} (a delayed message would not survive a crash before it falls due)",
+                self.name
+            )));
+        }
         if delay.is_some() {
             self.reserve_delayed()?;
         }
