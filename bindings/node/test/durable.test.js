@@ -181,6 +181,7 @@ test('bad durable options throw INVALID_ARGUMENT and change nothing', { timeout:
         [{ durable: 'yes' }, /durable/],
         [{ fsyncIntervalMs: -1 }, /fsyncIntervalMs/],
         [{ fsyncIntervalMs: 0, fsync: 'interval' }, /fsync_interval/],
+        [{ fsyncIntervalMs: 1e300 }, /fsync_interval .* is over the limit/],
         [{ segmentBytes: 100 }, /segmentBytes/],
         [{ segmentBytes: 2 ** 41 }, /segmentBytes/],
         [{ segmentBytes: 4096.5 }, /segmentBytes/],
