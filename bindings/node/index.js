@@ -158,6 +158,15 @@ function optBool(v, name) {
   return v
 }
 
+/** A file system path: undefined for none, else a non-empty string without NUL. */
+function optPath(v, name) {
+  if (v === undefined) return undefined
+  if (typeof v !== 'string') throw invalid(`${name} must be a string (a path), got ${describe(v)}`)
+  if (v === '') throw invalid(`${name} must not be empty (leave it out for none)`)
+  if (v.includes('\0')) throw invalid(`${name} ${describe(v)} contains a NUL character`)
+  return v
+}
+
 function nameArg(v, what) {
   if (typeof v !== 'string') throw invalid(`${what} name must be a string, got ${describe(v)}`)
   return v
@@ -1079,6 +1088,7 @@ const SUB_OPTIONS = optionNames('sub')
 const OVERFLOWS = SURFACE.overflow
 const STARTS = SURFACE.start
 const EXPIREDS = SURFACE.options.topic.find((o) => o.name === 'expired').choices
+const FSYNCS = SURFACE.options.topic.find((o) => o.name === 'fsync').choices
 
 function oneOf(v, name, allowed) {
   if (v !== undefined && !allowed.includes(v)) {
@@ -1565,6 +1575,8 @@ class Broker {
         workersMin: optInt(o.workersMin, 'workersMin', 0, 1024),
         workersMax: optInt(o.workersMax, 'workersMax', 1, 1024),
         idleTimeoutMs: optMillis(o.idleTimeoutMs, 'idleTimeoutMs'),
+        dataDir: optPath(o.dataDir, 'dataDir'),
+        repair: optBool(o.repair, 'repair'),
       })
     } catch (e) {
       throw fromNative(e)
@@ -1577,6 +1589,7 @@ class Broker {
     const o = options(opts, 'createTopic', TOPIC_OPTIONS)
     oneOf(o.overflow, 'overflow', OVERFLOWS)
     oneOf(o.expired, 'expired', EXPIREDS)
+    oneOf(o.fsync, 'fsync', FSYNCS)
     const to = {
       capacity: optInt(o.capacity, 'capacity', 1, 2 ** 24),
       slotSize: optInt(o.slotSize, 'slotSize', 1, 2 ** 24),
@@ -1592,6 +1605,10 @@ class Broker {
       expired: o.expired,
       dedupeWindowMs: optMillis(o.dedupeWindowMs, 'dedupeWindowMs'),
       dedupeMax: optInt(o.dedupeMax, 'dedupeMax', 0, 2 ** 26),
+      durable: optBool(o.durable, 'durable'),
+      fsync: o.fsync,
+      fsyncIntervalMs: optMillis(o.fsyncIntervalMs, 'fsyncIntervalMs'),
+      segmentBytes: optInt(o.segmentBytes, 'segmentBytes', 4096, 2 ** 40),
     }
     try {
       return new Topic(this._n.createTopic(name, to), this)

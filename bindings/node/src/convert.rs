@@ -8,8 +8,11 @@ use napi_derive::napi;
 use ringmq_core as core;
 
 /// Milliseconds (already checked by `index.js` to be finite and >= 0).
+/// A value too large for a `Duration` saturates (the engine refuses an
+/// option over its limit with `INVALID_ARGUMENT`) instead of panicking,
+/// which would abort the process.
 pub fn ms(v: f64) -> Duration {
-    Duration::from_secs_f64(v.max(0.0) / 1e3)
+    Duration::try_from_secs_f64(v.max(0.0) / 1e3).unwrap_or(Duration::MAX)
 }
 
 /// A timeout in milliseconds; negative means no limit.

@@ -53,6 +53,9 @@ pub struct BrokerOpts {
     pub workers_min: Option<u32>,
     pub workers_max: Option<u32>,
     pub idle_timeout_ms: Option<f64>,
+    /// A path (checked by `index.js` to be a non-empty string).
+    pub data_dir: Option<String>,
+    pub repair: Option<bool>,
 }
 
 #[napi(object)]
@@ -71,6 +74,10 @@ pub struct TopicOpts {
     pub expired: Option<String>,
     pub dedupe_window_ms: Option<f64>,
     pub dedupe_max: Option<f64>,
+    pub durable: Option<bool>,
+    pub fsync: Option<String>,
+    pub fsync_interval_ms: Option<f64>,
+    pub segment_bytes: Option<f64>,
 }
 
 #[napi]
@@ -86,6 +93,12 @@ impl NativeBroker {
         }
         if let Some(v) = opts.idle_timeout_ms {
             o.idle_timeout = ms(v);
+        }
+        if let Some(v) = opts.data_dir {
+            o.data_dir = Some(v.into());
+        }
+        if let Some(v) = opts.repair {
+            o.repair = v;
         }
         let inner = core::Broker::new(o).map_err(|e| fail(env, e))?;
         Ok(NativeBroker { inner })
@@ -135,6 +148,18 @@ impl NativeBroker {
         }
         if let Some(v) = opts.dedupe_max {
             o.dedupe_max = v as usize;
+        }
+        if let Some(v) = opts.durable {
+            o.durable = v;
+        }
+        if let Some(v) = opts.fsync {
+            o.fsync = core::Fsync::parse(&v).map_err(|e| fail(env, e))?;
+        }
+        if let Some(v) = opts.fsync_interval_ms {
+            o.fsync_interval = ms(v);
+        }
+        if let Some(v) = opts.segment_bytes {
+            o.segment_bytes = v as usize;
         }
         let inner = self
             .inner

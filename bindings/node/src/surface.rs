@@ -92,6 +92,9 @@ fn option_js<'env>(env: &'env Env, v: OptionValue) -> Result<Unknown<'env>> {
         OptionValue::Choice(s) => s.into_unknown(env),
         OptionValue::Computed(_) | OptionValue::Unset => Null.into_unknown(env),
         OptionValue::Number(bits) => f64::from_bits(bits).into_unknown(env),
+        // A value with no static form (a set path): options objects of the
+        // binding never hold one, and no default is one.
+        OptionValue::Given => Null.into_unknown(env),
     }
 }
 
@@ -132,6 +135,8 @@ fn kind_name(kind: OptionKind) -> &'static str {
         OptionKind::Id => "id",
         // Milliseconds since the Unix epoch, or a Date.
         OptionKind::Time => "time",
+        // A file system path: a string.
+        OptionKind::Path => "path",
     }
 }
 

@@ -23,6 +23,14 @@ async function main(): Promise<void> {
     dedupeMax: 0,
   })
   const same: Topic = mq.topic('orders')
+  const dataDir: string | undefined = process.env.RINGMQ_DATA
+  const disk: Broker = new Broker({ dataDir, repair: false })
+  const log: Topic = disk.createTopic('log', { durable: true, fsync: 'interval', fsyncIntervalMs: 50, segmentBytes: 1 << 20 })
+  const durable: boolean = log.options().durable
+  const fsync: 'always' | 'batch' | 'interval' | 'never' = log.options().fsync
+  const io: ErrorCode = 'IO'
+  void [durable, fsync, io]
+  await disk.close(0)
   const names: string[] = mq.topicNames()
   const id: number = topic.publish(Buffer.from('a'), { key: 7 })
   const id2: number = topic.publish(new Uint8Array(3), { key: 1n << 60n })
