@@ -249,3 +249,34 @@ impl Accounting {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_outstanding_and_the_snapshot_derive_from_one_reading() {
+        let a = Accounting::new();
+        a.delivered(3);
+        a.acked(1);
+        let r = Readings {
+            published_upto: 10,
+            next: 4,
+            waiting_retry: 2,
+            pinned: 1,
+            ..Readings::default()
+        };
+        assert_eq!((a.lag(&r), a.in_flight()), (6, 2));
+        assert_eq!(a.outstanding(&r), 6 + 2 + 2);
+        let s = a.snapshot(&r, false);
+        assert_eq!(
+            (s.lag, s.in_flight, s.waiting_retry, s.pinned),
+            (6, 2, 2, 1)
+        );
+        let behind = Readings { next: 12, ..r };
+        assert_eq!(a.lag(&behind), 0, "a cursor read after the watermark");
+        let closed = Readings { closed: true, ..r };
+        assert_eq!(a.lag(&closed), 0, "closed: owes no lag");
+        assert_eq!(a.outstanding(&closed), 2 + 2);
+    }
+}
