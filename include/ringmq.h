@@ -576,6 +576,10 @@ typedef struct {
    * 1 while the subscription is paused, else 0.
    */
   uint64_t paused;
+  /**
+   * Deliveries past their ack timeout whose ring slot a live holder still pins, holding producers back.
+   */
+  uint64_t pinned;
 } ringmq_sub_stats;
 
 /**

@@ -212,6 +212,8 @@ export interface SubStats {
   expiredMessages: number
   /** 1 while the subscription is paused, else 0. */
   paused: number
+  /** Deliveries past their ack timeout whose ring slot a live holder still pins, holding producers back. */
+  pinned: number
   /** The text of the last handler failure or nack reason, if any. */
   lastError?: string | null
 }

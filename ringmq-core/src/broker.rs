@@ -37,6 +37,10 @@ pub struct CloseReport {
     /// Delayed messages whose due time had not come (the drain does not
     /// wait for them); they are dropped with their topics.
     pub delayed: u64,
+    /// Deliveries past their ack timeout whose ring slot a live holder (a
+    /// `Delivery` not yet dropped) still pinned (summed over subscriptions;
+    /// part of what their `expired` counted, not of `in_flight`).
+    pub pinned: u64,
 }
 
 pub(crate) struct BrokerCore {
@@ -411,6 +415,7 @@ impl BrokerCore {
                 report.undelivered += left;
                 report.in_flight += st.in_flight;
                 report.waiting_retry += st.waiting_retry;
+                report.pinned += st.pinned;
                 if left > 0 {
                     report.left.push((t.name.clone(), s.group.clone(), left));
                 }

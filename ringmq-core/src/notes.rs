@@ -12,6 +12,8 @@
 //!   slot. The note slot's lock is released before the slot's Release
 //!   stamp, so a reader that saw the message published (Acquire) and then
 //!   takes the lock sees the note.
+//!   The chunk holding the note slot is published through a `OnceLock`
+//!   (Release on set, Acquire on get), so that reader finds the chunk too.
 //! - A note slot only moves forward: a note for an older sequence never
 //!   replaces one for a newer sequence (two publishers of one slot index,
 //!   a lap apart, can race only when no gated subscription holds the ring).
@@ -25,12 +27,18 @@
 //!   retry store (a nack, an ack timeout, a lossy subscription) carry their
 //!   note with them.
 //!
+//! The slots are allocated lazily, a chunk at a time on the first note
+//! into it, and fallibly: a dead-letter topic that never receives a dead
+//! letter holds no note slots, and a chunk that cannot be allocated loses
+//! its note (the dead letter still goes; its note reads as none) instead of
+//! aborting the process.
+//!
 //! The text of a note lives in one NUL-terminated buffer,
 //! `reason \0 group \0`, so that the C API can hand out both as C strings.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// Why a message was dead-lettered, and which consumer group gave up on it.
 #[derive(Debug, PartialEq, Eq)]
@@ -78,33 +86,87 @@ struct NoteSlot {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Lapped;
 
+/// Note slots per chunk (fewer when the ring is smaller).
+const CHUNK_SLOTS: usize = 4096;
+
+type Chunk = Box<[Mutex<NoteSlot>]>;
+
 /// The note slots of a dead-letter topic, indexed like its ring.
+///
+/// Every topic has a dead-letter topic, and most never see a dead letter,
+/// so the slots cost nothing until used: they are allocated in chunks of
+/// [`CHUNK_SLOTS`] on the first [`put`](NoteTable::put) into each chunk,
+/// fallibly. When an allocation fails the note is not kept (counted in
+/// [`lost`](NoteTable::lost)); the dead letter is still published, and its
+/// note reads as none, as for a message published by other means. Nothing
+/// here aborts on a failed allocation.
 pub(crate) struct NoteTable {
-    slots: Box<[Mutex<NoteSlot>]>,
+    /// One entry per chunk; empty if even this could not be allocated.
+    chunks: Box<[OnceLock<Chunk>]>,
+    chunk_slots: usize,
     mask: u64,
+    /// Notes not kept because their chunk could not be allocated.
+    lost: AtomicU64,
+}
+
+/// `n` empty note slots, or `None` if the memory is not there.
+fn try_chunk(n: usize) -> Option<Chunk> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).ok()?;
+    v.extend((0..n).map(|_| Mutex::new(NoteSlot::default())));
+    Some(v.into_boxed_slice())
 }
 
 impl NoteTable {
-    /// A table for a ring of `capacity` slots (a power of two).
+    /// A table for a ring of `capacity` slots (a power of two); allocates
+    /// only its chunk directory (one word-sized entry per
+    /// [`CHUNK_SLOTS`] slots), fallibly.
     pub(crate) fn new(capacity: usize) -> NoteTable {
         assert!(capacity.is_power_of_two());
+        let chunk_slots = capacity.min(CHUNK_SLOTS);
+        let n = capacity / chunk_slots;
+        let mut dir = Vec::new();
+        if dir.try_reserve_exact(n).is_ok() {
+            dir.extend((0..n).map(|_| OnceLock::new()));
+        }
         NoteTable {
-            slots: (0..capacity)
-                .map(|_| Mutex::new(NoteSlot::default()))
-                .collect(),
+            chunks: dir.into_boxed_slice(),
+            chunk_slots,
             mask: capacity as u64 - 1,
+            lost: AtomicU64::new(0),
         }
     }
 
-    fn slot(&self, seq: u64) -> MutexGuard<'_, NoteSlot> {
-        self.slots[(seq & self.mask) as usize]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    /// The chunk and index within it of `seq`'s note slot.
+    fn place(&self, seq: u64) -> (usize, usize) {
+        let i = (seq & self.mask) as usize;
+        (i / self.chunk_slots, i % self.chunk_slots)
     }
 
-    /// Keeps `note` for claimed, not yet published sequence `seq`.
+    fn lock(slot: &Mutex<NoteSlot>) -> MutexGuard<'_, NoteSlot> {
+        slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `note` for claimed, not yet published sequence `seq`. If the
+    /// slot's chunk cannot be allocated the note is counted as lost.
     pub(crate) fn put(&self, seq: u64, note: Arc<DeadLetterNote>) {
-        let mut s = self.slot(seq);
+        let (c, i) = self.place(seq);
+        let Some(cell) = self.chunks.get(c) else {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let chunk = match cell.get() {
+            Some(chunk) => chunk,
+            None => match try_chunk(self.chunk_slots) {
+                // A racing put may have set it first; either one serves.
+                Some(fresh) => cell.get_or_init(|| fresh),
+                None => {
+                    self.lost.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+        };
+        let mut s = Self::lock(&chunk[i]);
         if s.seq_plus_one <= seq + 1 {
             s.seq_plus_one = seq + 1;
             s.note = Some(note);
@@ -115,12 +177,29 @@ impl NoteTable {
     /// later lap already wrote the slot (only possible when no gated
     /// subscription holds `seq`).
     pub(crate) fn get(&self, seq: u64) -> Result<Option<Arc<DeadLetterNote>>, Lapped> {
-        let s = self.slot(seq);
+        let (c, i) = self.place(seq);
+        // A chunk never allocated holds no note.
+        let Some(chunk) = self.chunks.get(c).and_then(OnceLock::get) else {
+            return Ok(None);
+        };
+        let s = Self::lock(&chunk[i]);
         match s.seq_plus_one.cmp(&(seq + 1)) {
             std::cmp::Ordering::Equal => Ok(s.note.clone()),
             std::cmp::Ordering::Less => Ok(None),
             std::cmp::Ordering::Greater => Err(Lapped),
         }
+    }
+
+    /// Notes not kept because memory for them could not be allocated.
+    #[allow(dead_code)]
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Chunks allocated so far.
+    #[cfg(test)]
+    fn chunks_allocated(&self) -> usize {
+        self.chunks.iter().filter(|c| c.get().is_some()).count()
     }
 }
 
@@ -158,5 +237,50 @@ mod tests {
             "nacked",
             "never backwards"
         );
+    }
+
+    #[test]
+    fn the_table_allocates_nothing_until_a_note_is_put_and_then_one_chunk() {
+        let t = NoteTable::new(1 << 24);
+        assert_eq!(t.chunks_allocated(), 0);
+        assert_eq!(t.chunks.len(), (1 << 24) / CHUNK_SLOTS);
+        assert_eq!(t.get(12345), Ok(None), "no chunk, no note");
+        t.put(12345, Arc::new(DeadLetterNote::new("nacked", "g")));
+        assert_eq!(t.chunks_allocated(), 1);
+        assert_eq!(t.get(12345).unwrap().unwrap().reason(), "nacked");
+        assert_eq!(t.get(12346), Ok(None));
+        assert_eq!(t.get(12345 + (1 << 24)), Ok(None), "next lap, no note");
+        t.put(
+            12345 + (1 << 24),
+            Arc::new(DeadLetterNote::new("late", "g")),
+        );
+        assert_eq!(t.get(12345), Err(Lapped));
+        assert_eq!(t.chunks_allocated(), 1, "same slot, same chunk");
+        t.put(1 << 23, Arc::new(DeadLetterNote::new("x", "g")));
+        assert_eq!(t.chunks_allocated(), 2);
+        assert_eq!(t.lost(), 0);
+    }
+
+    #[test]
+    fn a_small_ring_has_one_chunk_of_its_own_size() {
+        let t = NoteTable::new(2);
+        assert_eq!((t.chunks.len(), t.chunk_slots), (1, 2));
+        t.put(3, Arc::new(DeadLetterNote::new("r", "g")));
+        assert_eq!(t.get(3).unwrap().unwrap().group(), "g");
+        assert_eq!(t.get(1), Err(Lapped));
+    }
+
+    #[test]
+    fn a_table_without_a_directory_loses_notes_instead_of_aborting() {
+        // What `new` leaves when even the directory cannot be allocated.
+        let t = NoteTable {
+            chunks: Box::new([]),
+            chunk_slots: 4,
+            mask: 3,
+            lost: AtomicU64::new(0),
+        };
+        t.put(1, Arc::new(DeadLetterNote::new("r", "g")));
+        assert_eq!(t.get(1), Ok(None));
+        assert_eq!(t.lost(), 1);
     }
 }

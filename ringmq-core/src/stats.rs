@@ -190,6 +190,8 @@ stats_table! {
         expired_messages: u64, Counter, Count,
             "Messages past their ttl or the topic's max_age, never delivered (dead-lettered or dropped).";
         paused: u64, Gauge, Count, "1 while the subscription is paused, else 0.";
+        pinned: u64, Gauge, Count,
+            "Deliveries past their ack timeout whose ring slot a live holder still pins, holding producers back.";
     }
     text {
         last_error, "The text of the last handler failure or nack reason, if any.";

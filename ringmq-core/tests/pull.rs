@@ -416,3 +416,50 @@ fn a_stale_retry_store_tag_changes_nothing() {
     );
     mq.close(Duration::ZERO).unwrap();
 }
+
+/// Polls `s` until its stats show `pinned == want`, acking whatever comes
+/// back meanwhile (the retry copies of expired deliveries); bounded.
+fn wait_pinned(s: &ringmq_core::PullSubscription, want: u64) -> ringmq_core::SubStats {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = s.stats();
+        if st.pinned == want {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "pinned stayed {}", st.pinned);
+        // A poll runs the ack timer.
+        if let Some(d) = s.poll(Some(Duration::from_millis(10))).unwrap() {
+            d.ack().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_delivery_held_past_its_ack_timeout_shows_as_pinned_until_dropped() {
+    let mq = broker();
+    let opts = TopicOptions {
+        capacity: 4,
+        ..quick_timeout(50)
+    };
+    let t = mq.create_topic("t", opts).unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    t.publish(b"held").unwrap();
+    let d = poll1(&s);
+    assert_eq!(s.stats().pinned, 0, "within its ack timeout");
+    let st = wait_pinned(&s, 1);
+    assert_eq!((st.expired, st.in_flight), (1, 0), "expired, not in flight");
+    assert_eq!(d.data(), b"held", "the holder's view stays valid");
+    assert_eq!(t.stats().depth, 1, "its slot still holds producers back");
+    drop(d);
+    assert_eq!(s.stats().pinned, 0);
+    assert_eq!(t.stats().depth, 0);
+
+    // The close report counts one still held.
+    t.publish(b"held too").unwrap();
+    let d = poll1(&s);
+    wait_pinned(&s, 1);
+    let report = mq.close(Duration::ZERO).unwrap();
+    assert_eq!(report.pinned, 1, "{report:?}");
+    assert_eq!(d.data(), b"held too");
+    drop(d);
+}

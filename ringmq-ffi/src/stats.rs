@@ -102,6 +102,8 @@ pub struct ringmq_sub_stats {
     pub expired_messages: u64,
     /// 1 while the subscription is paused, else 0.
     pub paused: u64,
+    /// Deliveries past their ack timeout whose ring slot a live holder still pins, holding producers back.
+    pub pinned: u64,
 }
 
 impl From<&SubStats> for ringmq_sub_stats {
@@ -127,6 +129,7 @@ impl From<&SubStats> for ringmq_sub_stats {
             termed: s.termed,
             expired_messages: s.expired_messages,
             paused: s.paused,
+            pinned: s.pinned,
         }
     }
 }
@@ -154,6 +157,7 @@ pub(crate) const SUB_STATS_FIELDS: &[&str] = &[
     "termed",
     "expired_messages",
     "paused",
+    "pinned",
 ];
 
 /// The broker's worker pool (`ringmq_broker_get_pool_stats`).

@@ -1,8 +1,11 @@
 //! The one owner of a subscription's counters.
 //!
 //! Nothing else changes them: each event of a delivery's life is one method
-//! here, and `in_flight`, `outstanding` and the stats snapshot are derived
-//! here from the same counters. Every delivery ends in exactly one of acked,
+//! here, and `in_flight`, `lag`, `outstanding` and the stats snapshot are
+//! derived here, from the same counters and from what the subscription
+//! reads elsewhere and passes in ([`Readings`]: the topic's published
+//! watermark and the cursor, for `lag`; the retry store's `waiting_retry`;
+//! the slot states' `pinned`). Every delivery ends in exactly one of acked,
 //! nacked, expired or termed, so at every quiescent moment
 //!
 //! ```text
@@ -20,9 +23,35 @@
 //! `expired_messages` (whether it was dead-lettered or dropped), not in
 //! `delivered` or `dead_lettered`, so each message a subscription gets
 //! ends exactly once as acked, dead-lettered or expired_messages.
+//!
+//! `lag` is what is published and not yet taken by the cursor (0 once the
+//! subscription is closed: it will take nothing more), and
+//!
+//! ```text
+//! outstanding = lag + in_flight + waiting_retry
+//! ```
+//!
+//! `pinned` is a part of `expired` still holding its ring slot: deliveries
+//! past their ack deadline whose `Delivery` is alive (see `slots`).
 
 use crate::stats::{Histogram, SubStats};
 use crate::sync::{AtomicU64, Mutex, Ordering::Relaxed};
+
+/// What a subscription reads outside its counters, for the derivations.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Readings {
+    /// The topic's published watermark: every sequence below it is published.
+    pub published_upto: u64,
+    /// The subscription's cursor: the next ring sequence it will take.
+    pub next: u64,
+    /// The subscription is closed (it owes no lag).
+    pub closed: bool,
+    /// Messages in the retry store.
+    pub waiting_retry: u64,
+    /// Expired deliveries whose slot a live holder still pins.
+    pub pinned: u64,
+    pub paused: bool,
+}
 
 pub(crate) struct Accounting {
     delivered: AtomicU64,
@@ -163,22 +192,25 @@ impl Accounting {
         self.delivered.load(Relaxed).saturating_sub(settled)
     }
 
+    /// Messages published but not yet delivered: from the cursor to the
+    /// published watermark; none once closed.
+    pub(crate) fn lag(&self, r: &Readings) -> u64 {
+        if r.closed {
+            return 0;
+        }
+        r.published_upto.saturating_sub(r.next)
+    }
+
     /// Messages still owed: not yet delivered (`lag`), in flight, or waiting
     /// in the store for a retry.
-    pub(crate) fn outstanding(&self, lag: u64, waiting_retry: u64) -> u64 {
-        lag + self.in_flight() + waiting_retry
+    pub(crate) fn outstanding(&self, r: &Readings) -> u64 {
+        self.lag(r) + self.in_flight() + r.waiting_retry
     }
 
     /// The stats snapshot. Counters are read settled-side first, so that a
     /// concurrent delivery can only make `in_flight` look larger, never
     /// wrap below zero.
-    pub(crate) fn snapshot(
-        &self,
-        lag: u64,
-        waiting_retry: u64,
-        with_error: bool,
-        paused: bool,
-    ) -> SubStats {
+    pub(crate) fn snapshot(&self, r: &Readings, with_error: bool) -> SubStats {
         let acked = self.acked.load(Relaxed);
         let nacked = self.nacked.load(Relaxed);
         let expired = self.expired.load(Relaxed);
@@ -195,16 +227,17 @@ impl Accounting {
             expired,
             handler_panics: self.handler_panics.load(Relaxed),
             expired_messages: self.expired_messages.load(Relaxed),
-            paused: paused as u64,
+            paused: r.paused as u64,
             in_flight: delivered.saturating_sub(acked + nacked + expired + termed),
-            waiting_retry,
-            lag,
+            waiting_retry: r.waiting_retry,
+            lag: self.lag(r),
             latency_p50_ns: self.latency.quantile(0.5),
             latency_p99_ns: self.latency.quantile(0.99),
             latency_p999_ns: self.latency.quantile(0.999),
             latency_max_ns: self.latency.max(),
             latency_count: self.latency.count(),
             latency_sum_ns: self.latency.sum(),
+            pinned: r.pinned,
             last_error: if with_error {
                 self.last_error
                     .lock()
@@ -214,5 +247,36 @@ impl Accounting {
                 None
             },
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_outstanding_and_the_snapshot_derive_from_one_reading() {
+        let a = Accounting::new();
+        a.delivered(3);
+        a.acked(1);
+        let r = Readings {
+            published_upto: 10,
+            next: 4,
+            waiting_retry: 2,
+            pinned: 1,
+            ..Readings::default()
+        };
+        assert_eq!((a.lag(&r), a.in_flight()), (6, 2));
+        assert_eq!(a.outstanding(&r), 6 + 2 + 2);
+        let s = a.snapshot(&r, false);
+        assert_eq!(
+            (s.lag, s.in_flight, s.waiting_retry, s.pinned),
+            (6, 2, 2, 1)
+        );
+        let behind = Readings { next: 12, ..r };
+        assert_eq!(a.lag(&behind), 0, "a cursor read after the watermark");
+        let closed = Readings { closed: true, ..r };
+        assert_eq!(a.lag(&closed), 0, "closed: owes no lag");
+        assert_eq!(a.outstanding(&closed), 2 + 2);
     }
 }

@@ -10,7 +10,7 @@
 //! | `settle`      | ack, nack, term, in_progress and release of one delivery     |
 //! | `batch`       | batched acks and `consume`                                   |
 //! | `poll`        | readiness, waiting and polling                               |
-//! | `accounting`  | the counters, `in_flight`, `outstanding`, the stats snapshot |
+//! | `accounting`  | the counters; `in_flight`, `lag`, `outstanding`, the snapshot |
 //! | `flow`        | flow control: the rate limiter and per-key limits            |
 //! | `idle`        | why a subscription has nothing to deliver (`why_idle`)       |
 //! | `keys`        | `max_in_flight_per_key`: places per key, parked messages     |
@@ -61,6 +61,7 @@ use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::*};
 use crate::topic::TopicCore;
 
 pub(crate) use accounting::Accounting;
+use accounting::Readings;
 pub use idle::IdleReason;
 pub(crate) use poll::Sink;
 pub use pull::PullSubscription;
@@ -349,18 +350,30 @@ impl SubCore {
         self.paused.load(Acquire)
     }
 
-    /// Messages published but not yet delivered.
-    pub(crate) fn lag(&self) -> u64 {
-        if self.is_closed() {
-            return 0;
+    /// What the accounting derives `lag` from; `waiting_retry` (which takes
+    /// the store's lock) only if asked, else 0.
+    fn readings(&self, with_store: bool) -> Readings {
+        // The published watermark first, as before: the cursor, read after,
+        // can only make the lag look smaller, never wrap.
+        let closed = self.is_closed();
+        let published_upto = self.topic.published_upto();
+        Readings {
+            published_upto,
+            next: self.cursor.next(),
+            closed,
+            waiting_retry: if with_store { self.waiting_retry() } else { 0 },
+            pinned: self.slots.pinned(),
+            paused: self.is_paused(),
         }
-        self.topic
-            .published_upto()
-            .saturating_sub(self.cursor.next())
     }
 
     fn waiting_retry(&self) -> u64 {
         self.lock_store().waiting() as u64
+    }
+
+    /// Messages published but not yet delivered.
+    pub(crate) fn lag(&self) -> u64 {
+        self.acct.lag(&self.readings(false))
     }
 
     /// Messages this subscription still owes: undelivered, in flight, or
@@ -369,7 +382,7 @@ impl SubCore {
         if self.topic.forked() {
             return 0;
         }
-        self.acct.outstanding(self.lag(), self.waiting_retry())
+        self.acct.outstanding(&self.readings(true))
     }
 
     /// What a closing broker waits for: `outstanding`, less a lossy
@@ -386,10 +399,8 @@ impl SubCore {
     pub(crate) fn stats_snapshot(&self, with_error: bool) -> SubStats {
         if self.topic.forked() {
             // The store's lock may be held for good in a forked child.
-            return self.acct.snapshot(0, 0, false, false);
+            return self.acct.snapshot(&Readings::default(), false);
         }
-        let waiting = self.waiting_retry();
-        self.acct
-            .snapshot(self.lag(), waiting, with_error, self.is_paused())
+        self.acct.snapshot(&self.readings(true), with_error)
     }
 }

@@ -40,6 +40,11 @@
 //! payload is valid only until then (the C header says so), and its later
 //! settle finds LAPSED and is refused as expired.
 //!
+//! `pinned` counts the EXPIRED words: deliveries past their ack deadline
+//! whose slot a live holder (a `Delivery`) still pins. It is raised before
+//! the word becomes EXPIRED and lowered only by the holder's EXPIRED -> BUSY,
+//! so it never reads below the number of such words.
+//!
 //! Invariants: a slot is pinned (its payload may be read in place) while
 //! its word is DELIVERED, RAW, EXPIRED or BUSY for the sequence it holds; only the
 //! thread that moved a word to BUSY moves it on; SETTLED is final for a
@@ -85,6 +90,8 @@ pub enum Reaped {
 pub struct SlotStates {
     slots: Box<[SlotState]>,
     mask: u64,
+    /// EXPIRED words (see the module doc).
+    pinned: AtomicU64,
 }
 
 impl SlotStates {
@@ -106,6 +113,7 @@ impl SlotStates {
         Some(SlotStates {
             slots: slots.into_boxed_slice(),
             mask: (capacity as u64).wrapping_sub(1),
+            pinned: AtomicU64::new(0),
         })
     }
 
@@ -184,7 +192,11 @@ impl SlotStates {
                 std::thread::yield_now();
             }
         }
-        self.cas(seq, EXPIRED, BUSY)
+        if !self.cas(seq, EXPIRED, BUSY) {
+            return false;
+        }
+        self.pinned.fetch_sub(1, SeqCst);
+        true
     }
 
     /// Did a raw holder's delivery of `seq` lapse (expire, its slot freed)?
@@ -228,7 +240,16 @@ impl SlotStates {
 
     /// After the timer copied a held delivery out: BUSY -> EXPIRED.
     pub fn mark_expired(&self, seq: u64) {
+        // Counted first: the holder can let go (and uncount) only after
+        // the store below.
+        self.pinned.fetch_add(1, SeqCst);
         self.slot(seq).word.store(enc(seq, EXPIRED), SeqCst);
+    }
+
+    /// Deliveries past their ack deadline whose slot a live holder still
+    /// pins (EXPIRED).
+    pub fn pinned(&self) -> u64 {
+        self.pinned.load(Relaxed)
     }
 
     /// The owner of a BUSY state is done with the slot: -> SETTLED.
@@ -305,8 +326,12 @@ mod tests {
         assert_eq!(s.try_reap(2, 200), Some(Reaped::Held));
         s.mark_expired(2);
         assert!(s.pins(2) && !s.try_ack(2));
+        assert_eq!(s.pinned(), 1, "past its deadline, still held");
         assert!(s.try_let_go_expired(2));
+        assert_eq!(s.pinned(), 0);
         s.settle(2);
         assert!(s.is_settled(2));
+        assert!(!s.try_let_go_expired(2), "once");
+        assert_eq!(s.pinned(), 0);
     }
 }

@@ -122,6 +122,8 @@ impl TopicCore {
             name: name.to_owned(),
             ring,
             seq,
+            // Allocates its note slots lazily, fallibly (see `notes`):
+            // nothing to fail here, nothing held until a dead letter.
             notes: is_dlq.then(|| NoteTable::new(opts.capacity)),
             opts,
             counters: TopicCounters::default(),

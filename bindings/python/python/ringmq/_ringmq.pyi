@@ -77,6 +77,7 @@ class _SubStats(TypedDict):
     termed: int
     expired_messages: int
     paused: int
+    pinned: int
     last_error: Optional[str]
 
 class _PoolStats(TypedDict):
