@@ -580,6 +580,10 @@ typedef struct {
    * Deliveries past their ack timeout whose ring slot a live holder still pins, holding producers back.
    */
   uint64_t pinned;
+  /**
+   * Messages of a durable topic its retention removed before this subscription took them.
+   */
+  uint64_t retention_dropped;
 } ringmq_sub_stats;
 
 /**
@@ -666,6 +670,12 @@ typedef struct {
    * Bytes of one log segment file, 4096..=2^40 (default 67108864).
    */
   size_t segment_bytes;
+  /**
+   * Most bytes a durable topic's log keeps, at least two segments; past
+   * it the overflow policy acts when a subscription still needs the
+   * oldest segment (default 0: no limit).
+   */
+  size_t max_bytes;
 } ringmq_topic_options;
 
 /**
@@ -787,6 +797,14 @@ typedef struct {
    * Publishes whose msg_id was already published within the dedupe window (nothing stored).
    */
   uint64_t duplicates;
+  /**
+   * Bytes of a durable topic's log on disk (0 for a topic in memory).
+   */
+  uint64_t log_bytes;
+  /**
+   * Segment files of a durable topic's log (0 for a topic in memory).
+   */
+  uint64_t log_segments;
 } ringmq_topic_stats;
 
 #ifdef __cplusplus

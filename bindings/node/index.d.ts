@@ -84,6 +84,8 @@ export interface TopicOptions {
   fsyncIntervalMs?: number
   /** Bytes of one log segment file, 4096..=2^40 (default 67108864). */
   segmentBytes?: number
+  /** Most bytes a durable topic's log keeps (then the overflow policy acts); 0 for no limit (default 0). */
+  maxBytes?: number
 }
 
 /** The options of a topic as created (all filled in). */
@@ -124,6 +126,8 @@ export interface TopicOptionsResolved {
   fsyncIntervalMs: number
   /** Bytes of one log segment file, 4096..=2^40 (default 67108864). */
   segmentBytes: number
+  /** Most bytes a durable topic's log keeps (then the overflow policy acts); 0 for no limit (default 0). */
+  maxBytes: number
 }
 
 /** Options of `subscribe` and `pull`. */
@@ -168,6 +172,10 @@ export interface TopicStats {
   delayed: number
   /** Publishes whose msg_id was already published within the dedupe window (nothing stored). */
   duplicates: number
+  /** Bytes of a durable topic's log on disk (0 for a topic in memory). */
+  logBytes: number
+  /** Segment files of a durable topic's log (0 for a topic in memory). */
+  logSegments: number
 }
 
 /** A subscription's counters and latency. */
@@ -214,6 +222,8 @@ export interface SubStats {
   paused: number
   /** Deliveries past their ack timeout whose ring slot a live holder still pins, holding producers back. */
   pinned: number
+  /** Messages of a durable topic its retention removed before this subscription took them. */
+  retentionDropped: number
   /** The text of the last handler failure or nack reason, if any. */
   lastError?: string | null
 }

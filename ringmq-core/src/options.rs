@@ -160,6 +160,13 @@ pub struct TopicOptions {
     pub fsync_interval: Duration,
     /// Bytes of one segment file of the log (default 64 MiB).
     pub segment_bytes: usize,
+    /// Most bytes a durable topic's log keeps (0, the default: no limit).
+    /// Past it the oldest segment goes if no subscription needs it; if one
+    /// does, the overflow policy acts: `block` waits, `reject` answers
+    /// `Full`, `drop_oldest` removes it (counted as `retention_dropped`).
+    /// A durable topic's `max_age` also removes segments whose messages
+    /// have all expired.
+    pub max_bytes: usize,
 }
 
 impl Default for TopicOptions {
@@ -183,6 +190,7 @@ impl Default for TopicOptions {
             fsync: Fsync::Batch,
             fsync_interval: Duration::from_millis(50),
             segment_bytes: 64 << 20,
+            max_bytes: 0,
         }
     }
 }
@@ -332,6 +340,12 @@ impl TopicOptions {
             return Err(Error::invalid(format!(
                 "segment_bytes {} is not between {MIN_SEGMENT_BYTES} and {MAX_SEGMENT_BYTES}",
                 self.segment_bytes
+            )));
+        }
+        if self.max_bytes != 0 && self.max_bytes < 2 * self.segment_bytes {
+            return Err(Error::invalid(format!(
+                "max_bytes {} is less than two segments of segment_bytes {} (0 for no limit)",
+                self.max_bytes, self.segment_bytes
             )));
         }
         if self.dedupe_max > MAX_CAPACITY * 4 {
@@ -556,6 +570,8 @@ options_table! {
         fsync_interval: Duration = Millis(50),
             "Fsync period of an interval topic, and checkpoint period of durable subscriptions.";
         segment_bytes: usize = Int(64 << 20), "Bytes of one log segment file, 4096..=2^40.";
+        max_bytes: usize = Int(0),
+            "Most bytes a durable topic's log keeps (then the overflow policy acts); 0 for no limit.";
     }
 }
 

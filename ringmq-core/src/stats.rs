@@ -157,6 +157,8 @@ stats_table! {
         delayed: u64, Gauge, Count, "Delayed messages waiting outside the ring for their due time.";
         duplicates: u64, Counter, Count,
             "Publishes whose msg_id was already published within the dedupe window (nothing stored).";
+        log_bytes: u64, Gauge, Count, "Bytes of a durable topic's log on disk (0 for a topic in memory).";
+        log_segments: u64, Gauge, Count, "Segment files of a durable topic's log (0 for a topic in memory).";
     }
     text {}
 }
@@ -192,6 +194,8 @@ stats_table! {
         paused: u64, Gauge, Count, "1 while the subscription is paused, else 0.";
         pinned: u64, Gauge, Count,
             "Deliveries past their ack timeout whose ring slot a live holder still pins, holding producers back.";
+        retention_dropped: u64, Counter, Count,
+            "Messages of a durable topic its retention removed before this subscription took them.";
     }
     text {
         last_error, "The text of the last handler failure or nack reason, if any.";

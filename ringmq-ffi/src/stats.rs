@@ -26,6 +26,10 @@ pub struct ringmq_topic_stats {
     pub delayed: u64,
     /// Publishes whose msg_id was already published within the dedupe window (nothing stored).
     pub duplicates: u64,
+    /// Bytes of a durable topic's log on disk (0 for a topic in memory).
+    pub log_bytes: u64,
+    /// Segment files of a durable topic's log (0 for a topic in memory).
+    pub log_segments: u64,
 }
 
 impl From<&TopicStats> for ringmq_topic_stats {
@@ -40,6 +44,8 @@ impl From<&TopicStats> for ringmq_topic_stats {
             subscriptions: s.subscriptions,
             delayed: s.delayed,
             duplicates: s.duplicates,
+            log_bytes: s.log_bytes,
+            log_segments: s.log_segments,
         }
     }
 }
@@ -56,6 +62,8 @@ pub(crate) const TOPIC_STATS_FIELDS: &[&str] = &[
     "subscriptions",
     "delayed",
     "duplicates",
+    "log_bytes",
+    "log_segments",
 ];
 
 /// A subscription's counters and latency (`ringmq_sub_get_stats`).
@@ -104,6 +112,8 @@ pub struct ringmq_sub_stats {
     pub paused: u64,
     /// Deliveries past their ack timeout whose ring slot a live holder still pins, holding producers back.
     pub pinned: u64,
+    /// Messages of a durable topic its retention removed before this subscription took them.
+    pub retention_dropped: u64,
 }
 
 impl From<&SubStats> for ringmq_sub_stats {
@@ -130,6 +140,7 @@ impl From<&SubStats> for ringmq_sub_stats {
             expired_messages: s.expired_messages,
             paused: s.paused,
             pinned: s.pinned,
+            retention_dropped: s.retention_dropped,
         }
     }
 }
@@ -158,6 +169,7 @@ pub(crate) const SUB_STATS_FIELDS: &[&str] = &[
     "expired_messages",
     "paused",
     "pinned",
+    "retention_dropped",
 ];
 
 /// The broker's worker pool (`ringmq_broker_get_pool_stats`).

@@ -189,6 +189,10 @@ pub struct ringmq_topic_options {
     pub fsync_interval_ms: u64,
     /// Bytes of one log segment file, 4096..=2^40 (default 67108864).
     pub segment_bytes: usize,
+    /// Most bytes a durable topic's log keeps, at least two segments; past
+    /// it the overflow policy acts when a subscription still needs the
+    /// oldest segment (default 0: no limit).
+    pub max_bytes: usize,
 }
 
 /// Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
@@ -570,6 +574,7 @@ impl From<&TopicOptions> for ringmq_topic_options {
             fsync: o.fsync as u32,
             fsync_interval_ms: clamp_ms(o.fsync_interval),
             segment_bytes: o.segment_bytes,
+            max_bytes: o.max_bytes,
         }
     }
 }
@@ -610,6 +615,7 @@ impl ringmq_topic_options {
             fsync: c_enum("fsync", "FSYNC", self.fsync, &Fsync::ALL, &Fsync::NAMES)?,
             fsync_interval: ms(self.fsync_interval_ms),
             segment_bytes: self.segment_bytes,
+            max_bytes: self.max_bytes,
         })
     }
 }

@@ -82,6 +82,8 @@ struct Segment {
     len: u64,
     frames: u64,
     last_id: Option<u64>,
+    /// The newest frame's publish time (ns since the epoch), 0 if none.
+    last_ts: i64,
     /// (id, offset) of every INDEX_EVERY-th frame, the first included.
     index: Vec<(u64, u64)>,
 }
@@ -108,6 +110,8 @@ pub struct SegmentInfo {
     pub bytes: u64,
     pub frames: u64,
     pub last_id: Option<u64>,
+    /// The newest frame's publish time (ns since the epoch), 0 if none.
+    pub last_timestamp_ns: i64,
 }
 
 /// A frame read back: its fields, and `ext` then `payload` in `bytes`.
@@ -320,6 +324,7 @@ impl Log {
             len: valid,
             frames: 0,
             last_id: None,
+            last_ts: 0,
             index: Vec::new(),
         };
         let mut at = SEGMENT_HEADER_LEN;
@@ -332,6 +337,7 @@ impl Log {
             }
             seg.frames += 1;
             seg.last_id = Some(f.meta.id);
+            seg.last_ts = f.meta.timestamp_ns;
             at += used;
         }
         if let Some(l) = seg.last_id {
@@ -363,6 +369,7 @@ impl Log {
             len: SEGMENT_HEADER_LEN as u64,
             frames: 0,
             last_id: None,
+            last_ts: 0,
             index: Vec::new(),
         });
         Ok(())
@@ -410,6 +417,7 @@ impl Log {
                 bytes: s.len,
                 frames: s.frames,
                 last_id: s.last_id,
+                last_timestamp_ns: s.last_ts,
             })
             .collect()
     }
@@ -451,6 +459,7 @@ impl Log {
         }
         active.frames += 1;
         active.last_id = Some(meta.id);
+        active.last_ts = meta.timestamp_ns;
         encode(meta, ext, payload, &mut self.pending);
         self.next_id = meta.id + 1;
         Ok(())

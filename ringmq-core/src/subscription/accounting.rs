@@ -64,6 +64,7 @@ pub(crate) struct Accounting {
     dropped: AtomicU64,
     handler_panics: AtomicU64,
     expired_messages: AtomicU64,
+    retention_dropped: AtomicU64,
     latency: Histogram,
     last_error: Mutex<Option<String>>,
 }
@@ -81,6 +82,7 @@ impl Accounting {
             dropped: AtomicU64::new(0),
             handler_panics: AtomicU64::new(0),
             expired_messages: AtomicU64::new(0),
+            retention_dropped: AtomicU64::new(0),
             latency: Histogram::new(),
             last_error: Mutex::new(None),
         }
@@ -150,6 +152,14 @@ impl Accounting {
     pub(crate) fn dropped(&self, n: u64) {
         if n > 0 {
             self.dropped.fetch_add(n, Relaxed);
+        }
+    }
+
+    /// A durable topic's retention removed `n` messages this subscription
+    /// had not taken yet.
+    pub(crate) fn retention_dropped(&self, n: u64) {
+        if n > 0 {
+            self.retention_dropped.fetch_add(n, Relaxed);
         }
     }
 
@@ -238,6 +248,7 @@ impl Accounting {
             latency_count: self.latency.count(),
             latency_sum_ns: self.latency.sum(),
             pinned: r.pinned,
+            retention_dropped: self.retention_dropped.load(Relaxed),
             last_error: if with_error {
                 self.last_error
                     .lock()

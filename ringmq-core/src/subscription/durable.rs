@@ -196,6 +196,16 @@ impl SubCore {
         cur < self.topic.journal_written() && (cur < ring.base() || ring.peek(cur) == Peek::Lapped)
     }
 
+    /// Where this subscription is in its topic's log: its cursor (the next
+    /// id it takes), and the oldest id it still needs (its oldest
+    /// unfinished message's, if older than the cursor).
+    pub(crate) fn log_position(&self) -> (u64, u64) {
+        let st = self.lock_store();
+        let cursor = self.cursor.next();
+        let oldest = st.unfinished().map(|e| e.0).min().unwrap_or(u64::MAX);
+        (cursor, cursor.min(oldest))
+    }
+
     /// Writes this subscription's checkpoint into topic directory `dir`
     /// if it changed since the last one (a subscription of a topic that is
     /// not durable has none).

@@ -59,6 +59,9 @@ pub(crate) struct Journal {
     synced_waiters: WaitQueue,
     failure: Mutex<Option<String>>,
     failed: AtomicBool,
+    /// The log is at `max_bytes` with messages subscriptions still need:
+    /// publishes wait or are refused (see `retention`).
+    pub(super) retention_full: AtomicBool,
     stop: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -88,6 +91,7 @@ impl Journal {
             synced: AtomicU64::new(next),
             synced_waiters: WaitQueue::default(),
             failed: AtomicBool::new(damaged.is_some()),
+            retention_full: AtomicBool::new(false),
             failure: Mutex::new(damaged),
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
@@ -192,6 +196,17 @@ impl Journal {
         }
     }
 
+    /// Is the log past the topic's `max_bytes`?
+    fn over_max_bytes(&self, topic: &TopicCore) -> bool {
+        let max = topic.options().max_bytes as u64;
+        max > 0 && self.log.lock().unwrap_or_else(|e| e.into_inner()).bytes() > max
+    }
+
+    /// Is the log full (see `retention`)? Publishes wait or are refused.
+    pub(crate) fn is_full(&self) -> bool {
+        self.retention_full.load(Acquire)
+    }
+
     fn sync_log(&self) -> std::io::Result<()> {
         let file = {
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
@@ -241,6 +256,11 @@ fn run(topic: &Arc<TopicCore>) {
             j.synced_waiters.notify();
             // A consumer reading the log may wait for what was just written.
             topic.wake_consumers();
+            if j.over_max_bytes(topic) {
+                if let Err(e) = super::retention::apply(topic, j) {
+                    return j.fail(topic, e);
+                }
+            }
         }
         let now = mono_ns();
         if unsynced && now.saturating_sub(last_sync) >= j.interval_ns {
@@ -253,6 +273,9 @@ fn run(topic: &Arc<TopicCore>) {
         }
         if now.saturating_sub(last_checkpoint) >= j.interval_ns {
             if let Err(e) = checkpoint_all(topic, j, &mut unsynced, next) {
+                return j.fail(topic, e);
+            }
+            if let Err(e) = super::retention::apply(topic, j) {
                 return j.fail(topic, e);
             }
             last_checkpoint = mono_ns();

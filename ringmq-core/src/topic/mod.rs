@@ -10,6 +10,7 @@ mod journal;
 mod link;
 mod publish;
 mod registry;
+mod retention;
 
 pub use publish::PublishOptions;
 
@@ -165,6 +166,12 @@ impl TopicCore {
         self.journal.as_ref().map(|j| (&j.log, j.dir.as_path()))
     }
 
+    /// Is a durable topic's log full (`max_bytes` reached by messages a
+    /// subscription still needs)?
+    pub(crate) fn log_full(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.is_full())
+    }
+
     /// A publish refused because the journal failed (`Io`).
     fn journal_failure(&self) -> Result<()> {
         match self.journal.as_ref().and_then(|j| j.failure()) {
@@ -254,6 +261,10 @@ impl TopicCore {
         let dropped: u64 = subs.iter().map(|s| s.acct.dropped_total()).sum::<u64>()
             + self.dropped_gone.load(Relaxed);
         let gated_min = self.seq.min_gate(claimed);
+        let (log_bytes, log_segments) = self.log().map_or((0, 0), |(log, _)| {
+            let l = log.lock().unwrap_or_else(|e| e.into_inner());
+            (l.bytes(), l.segment_count() as u64)
+        });
         TopicStats {
             published: self.counters.published.load(Relaxed),
             rejected: self.counters.rejected.load(Relaxed),
@@ -264,6 +275,8 @@ impl TopicCore {
             subscriptions: subs.len() as u64,
             delayed: self.delayed_count(),
             duplicates: self.counters.duplicates.load(Relaxed),
+            log_bytes,
+            log_segments,
         }
     }
 }

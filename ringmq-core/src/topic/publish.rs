@@ -144,6 +144,21 @@ impl TopicCore {
         Ok(())
     }
 
+    /// Why the topic is full.
+    fn full_text(&self) -> String {
+        if self.log_full() {
+            format!(
+                "the log of topic {:?} is at max_bytes {} with messages its subscriptions still need",
+                self.name, self.opts.max_bytes
+            )
+        } else {
+            format!(
+                "topic {:?} is full ({} slots)",
+                self.name, self.opts.capacity
+            )
+        }
+    }
+
     /// Claims `n` slots under the overflow policy, waiting up to `timeout`
     /// unless `interrupt` ends the wait first.
     pub(super) fn claim(
@@ -174,25 +189,31 @@ impl TopicCore {
         // finds room reads no clock.
         let mut dl = None;
         loop {
-            match self.seq.try_claim(n, gated) {
+            // A durable topic's log at max_bytes is full as a ring is.
+            let claimed = if self.log_full() {
+                Err(ClaimError::Full)
+            } else {
+                self.seq.try_claim(n, gated)
+            };
+            match claimed {
                 Ok(first) => return Ok(first),
                 Err(ClaimError::Full) => {}
             }
-            if self.opts.overflow == Overflow::Reject
+            // A durable topic's ring is only ever full for a moment, until
+            // its journal catches up: `reject` refuses when its log is full.
+            let full = !self.is_durable() || self.log_full();
+            if (self.opts.overflow == Overflow::Reject && full)
                 || (timeout == Some(Duration::ZERO) && ignore_closing)
             {
                 self.counters.rejected.fetch_add(n, Relaxed);
-                return Err(Error::new(
-                    ErrorKind::Full,
-                    format!(
-                        "topic {:?} is full ({} slots)",
-                        self.name, self.opts.capacity
-                    ),
-                ));
+                return Err(Error::new(ErrorKind::Full, self.full_text()));
             }
             let dl = *dl.get_or_insert_with(|| deadline(timeout));
             let woke = self.producers.wait_until_or(dl, None, interrupt, || {
-                closed() || self.seq.has_room(n) || self.journal_failure().is_err()
+                closed()
+                    || (self.seq.has_room(n) && !self.log_full())
+                    || (self.opts.overflow == Overflow::Reject && self.log_full())
+                    || self.journal_failure().is_err()
             });
             if woke == Woke::Interrupted {
                 return Err(Error::interrupted(&format!(
@@ -204,7 +225,7 @@ impl TopicCore {
                 return Err(self.closed_error());
             }
             self.journal_failure()?;
-            if woke == Woke::TimedOut && !self.seq.has_room(n) {
+            if woke == Woke::TimedOut && (!self.seq.has_room(n) || self.log_full()) {
                 self.counters.timed_out.fetch_add(n, Relaxed);
                 return Err(Error::new(
                     ErrorKind::Timeout,

@@ -53,6 +53,8 @@ class _TopicStats(TypedDict):
     subscriptions: int
     delayed: int
     duplicates: int
+    log_bytes: int
+    log_segments: int
 
 class _SubStats(TypedDict):
     topic: str
@@ -78,6 +80,7 @@ class _SubStats(TypedDict):
     expired_messages: int
     paused: int
     pinned: int
+    retention_dropped: int
     last_error: Optional[str]
 
 class _PoolStats(TypedDict):
