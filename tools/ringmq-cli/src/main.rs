@@ -127,8 +127,16 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Fail::Usage(msg, help)) => {
             eprintln!("ringmq: {msg}");
+            // "Usage: ringmq CMD ..." for a command, the title line otherwise.
             let first = help.lines().next().unwrap_or("");
-            eprintln!("{first}\n(ringmq --help for more)");
+            match first.split_whitespace().nth(2) {
+                Some(cmd) if first.starts_with("Usage:") => {
+                    eprintln!("{first}\n(ringmq {cmd} --help for more)")
+                }
+                _ => {
+                    eprintln!("Usage: ringmq COMMAND [ARGS...]\n(ringmq --help lists the commands)")
+                }
+            }
             ExitCode::from(2)
         }
         Err(Fail::Error(msg)) => {
