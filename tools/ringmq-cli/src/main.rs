@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use ringmq_core::storage::{
-    decode_ext, read_checkpoints, read_topic_conf, scan, topic_dirs, Checkpoint, Log, ReadPos,
-    Recovery, ScanEnd,
+    decode_ext, read_checkpoints, read_topic_conf, scan, topic_dirs, Checkpoint, Damage, Log,
+    ReadPos, Recovery, ScanEnd,
 };
 use ringmq_core::TopicOptions;
 
@@ -664,6 +664,22 @@ fn verify(root: &Path) -> Res<ExitCode> {
     })
 }
 
+/// What is wrong at a damaged offset, in words.
+fn describe(d: Damage) -> String {
+    match d {
+        Damage::Header(e) => format!("the segment header does not decode ({e:?})"),
+        Damage::Frame(e) => format!("the frame there does not decode ({e:?})"),
+        Damage::IdOrder {
+            previous: Some(p),
+            found,
+        } => format!("a frame with id {found} follows id {p} (ids must increase)"),
+        Damage::IdOrder {
+            previous: None,
+            found,
+        } => format!("the first frame's id {found} is below the segment's first id"),
+    }
+}
+
 /// Scans every segment of the log in `dir`, as recovery would.
 fn verify_log(root: &Path, dir: &Path, v: &mut Verdict, out: &mut impl Write) -> Res<()> {
     let mut segs = Vec::new();
@@ -733,7 +749,8 @@ fn verify_log(root: &Path, dir: &Path, v: &mut Verdict, out: &mut impl Write) ->
                 v.damaged += 1;
                 writeln!(
                     out,
-                    "  {shown}: DAMAGED at byte {offset}: {error:?}, with whole messages after it ({summary} before it)"
+                    "  {shown}: DAMAGED at byte {offset}: {}, with whole messages after it ({summary} before it)",
+                    describe(error)
                 )?;
             }
         }

@@ -50,7 +50,8 @@ fn payload(i: u64) -> Vec<u8> {
 }
 
 /// A data directory with topic "orders" (several 4 KiB segments), group
-/// "workers" that took TAKEN messages, acked ACKED and holds the rest, and
+/// "workers" that took TAKEN messages, acked ACKED, sent the next one to the
+/// dead-letter topic and holds the rest, and
 /// group "audit" that took nothing; the broker is closed, so both
 /// checkpoints are written.
 fn populate(dir: &Path) {
@@ -102,6 +103,8 @@ fn populate(dir: &Path) {
         assert_eq!(m.id(), i);
         if i < ACKED {
             m.ack().unwrap();
+        } else if i == ACKED {
+            m.term_with_reason("cannot parse").unwrap();
         } else {
             held.push(m);
         }
@@ -162,12 +165,9 @@ fn inspects_a_data_directory() {
         .sum();
     assert_eq!(orders[2], bytes.to_string());
     assert_eq!(&orders[4..], ["0", "199", "batch"]);
-    // The dead-letter log is a segment header only.
-    assert_eq!(
-        lines[2],
-        ["orders.dlq", "0", "64", "1", "-", "-", "batch"],
-        "{out}"
-    );
+    // The dead-letter topic holds the one message termed.
+    assert_eq!(lines[2][..4], ["orders.dlq", "1", "208", "1"], "{out}");
+    assert_eq!(lines[2][4..], ["0", "0", "batch"], "{out}");
 
     // stats
     let o = ringmq(&["stats", dir, "orders"]);
@@ -188,10 +188,10 @@ fn inspects_a_data_directory() {
         assert!(out.lines().any(|l| l == line), "{line}: {out}");
     }
     assert!(out.contains(&format!("bytes: {bytes}\n")), "{out}");
-    let lag = TOTAL - TAKEN + (TAKEN - ACKED);
+    let lag = TOTAL - TAKEN + (TAKEN - ACKED - 1);
     assert!(
         out.contains(&format!(
-            "  workers  cursor {TAKEN}  unfinished 4 [6 7 8 9]  paused no  lag {lag}\n"
+            "  workers  cursor {TAKEN}  unfinished 3 [7 8 9]  paused no  lag {lag}\n"
         )),
         "{out}"
     );
@@ -201,7 +201,18 @@ fn inspects_a_data_directory() {
     );
     let o = ringmq(&["stats", dir, "orders.dlq"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("messages: 0\n"), "{}", stdout(&o));
+    let out = stdout(&o);
+    for line in ["messages: 1", "first_id: 0", "last_id: 0", "next_id: 1"] {
+        assert!(out.lines().any(|l| l == line), "{line}: {out}");
+    }
+    let o = ringmq(&["dump", dir, "orders.dlq", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains("\"payload\":\"order \\\"6\\\" for the shop"),
+        "{out}"
+    );
     let o = ringmq(&["stats", dir, "nope"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -279,7 +290,7 @@ fn inspects_a_data_directory() {
     // Every segment of the topic, and the dead-letter log's one.
     assert_eq!(out.matches(": clean, ").count(), segs.len() + 1, "{out}");
     assert!(
-        out.contains("checkpoint workers: ok (cursor 10, 4 unfinished)"),
+        out.contains("checkpoint workers: ok (cursor 10, 3 unfinished)"),
         "{out}"
     );
     assert!(
