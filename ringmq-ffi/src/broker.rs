@@ -42,6 +42,7 @@ pub extern "C" fn ringmq_status_str(s: ringmq_status_in) -> *const c_char {
             8 => c"empty",
             9 => c"internal error",
             10 => c"interrupted",
+            11 => c"i/o error",
             _ => c"unknown status",
         };
         text.as_ptr()

@@ -107,7 +107,8 @@ static void test_version_and_statuses(void) {
     CHECK(strcmp(ringmq_status_str((ringmq_status)77), "unknown status") == 0);
     CHECK(strcmp(ringmq_status_str((ringmq_status)-1), "unknown status") == 0);
     CHECK(strcmp(ringmq_status_str(RINGMQ_INTERRUPTED), "interrupted") == 0);
-    for (int s = 0; s <= 10; s++) CHECK(strcmp(ringmq_status_str((ringmq_status)s), "unknown status") != 0);
+    CHECK(strcmp(ringmq_status_str(RINGMQ_IO), "i/o error") == 0);
+    for (int s = 0; s <= 11; s++) CHECK(strcmp(ringmq_status_str((ringmq_status)s), "unknown status") != 0);
 }
 
 static void test_option_defaults(void) {
