@@ -55,7 +55,10 @@ fn defaults<'py, O: OptionsTable>(py: Python<'py>) -> PyResult<Bound<'py, PyDict
             OptionValue::Millis(ms) => d.set_item(f.name, ms as f64 / 1e3)?,
             OptionValue::Bool(b) => d.set_item(f.name, b)?,
             OptionValue::Choice(s) => d.set_item(f.name, s)?,
-            OptionValue::Computed(_) | OptionValue::Unset => d.set_item(f.name, py.None())?,
+            // No default has a value without a static form (`Given`).
+            OptionValue::Computed(_) | OptionValue::Unset | OptionValue::Given => {
+                d.set_item(f.name, py.None())?
+            }
             OptionValue::Number(bits) => d.set_item(f.name, f64::from_bits(bits))?,
         }
     }

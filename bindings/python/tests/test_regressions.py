@@ -344,13 +344,6 @@ def test_an_exception_in_a_handler_still_nacks_and_dead_letters(mq):
 # --- an unsettled pulled message and the ring -------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ringmq.Timeout,
-    reason="a polled Message holds a core Delivery, which pins its ring slot for as long as "
-    "the object lives; the core's raw tags, which the ack timer reclaims, have no nack or "
-    "term with a reason, which Message.nack and Message.term need",
-)
 def test_an_unsettled_pulled_message_does_not_hold_producers_past_its_ack_timeout(mq):
     t = mq.create_topic("forgotten", capacity=4, ack_timeout=0.05)
     sub = t.pull("g")
