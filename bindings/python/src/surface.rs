@@ -7,8 +7,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use ringmq_core::surface::{OptionValue, OptionsTable, StatValue, StatsTable};
 use ringmq_core::{
-    BrokerOptions, Expired, Overflow, PoolStats, StartAt, SubOptions, SubStats, TopicOptions,
-    TopicStats,
+    BrokerOptions, Expired, Fsync, Overflow, PoolStats, StartAt, SubOptions, SubStats,
+    TopicOptions, TopicStats,
 };
 
 /// A stats snapshot as a dict: its labels (`labels`, in the order of
@@ -76,5 +76,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("OVERFLOW_VALUES", PyTuple::new(py, Overflow::NAMES)?)?;
     m.add("START_VALUES", PyTuple::new(py, StartAt::NAMES)?)?;
     m.add("EXPIRED_VALUES", PyTuple::new(py, Expired::NAMES)?)?;
+    m.add("FSYNC_VALUES", PyTuple::new(py, Fsync::NAMES)?)?;
     Ok(())
 }
