@@ -69,7 +69,10 @@ pub struct PyMessage {
 /// unsettled message never holds producers back past its ack timeout. Its
 /// later settle is then refused as expired.
 struct Settle {
-    sub: Py<PyPullSubscription>,
+    /// The subscription handle of the `PullSubscription` object that
+    /// polled it (shared, so that `ack_all` knows its own messages; not the
+    /// Python object, so that a kept message does not keep the broker open).
+    sub: Arc<PullSubscription>,
     tag: u64,
     /// Set by the one settle (ack, nack or term) that uses the tag.
     settled: AtomicBool,
@@ -77,7 +80,7 @@ struct Settle {
 
 impl Settle {
     fn sub(&self) -> &PullSubscription {
-        &self.sub.get().sub
+        &self.sub
     }
 }
 
@@ -148,11 +151,7 @@ fn extras(
 impl PyMessage {
     /// A pulled message: everything it shows is copied out of `d`, which
     /// then becomes a raw tag (see `Settle`).
-    fn pulled(
-        py: Python<'_>,
-        sub: &Bound<'_, PyPullSubscription>,
-        d: Delivery,
-    ) -> PyResult<Py<PyMessage>> {
+    fn pulled(py: Python<'_>, sub: &Arc<PullSubscription>, d: Delivery) -> PyResult<Py<PyMessage>> {
         let data = bytes_of(py, d.data())?.unbind();
         let (headers, msg_id) = if d.ext().is_empty() {
             (None, None)
@@ -173,7 +172,7 @@ impl PyMessage {
                 headers,
                 msg_id,
                 settle: Some(Settle {
-                    sub: sub.clone().unbind(),
+                    sub: sub.clone(),
                     // Nothing reads the payload from here on.
                     tag: d.into_raw().0,
                     settled: AtomicBool::new(false),
@@ -359,13 +358,16 @@ impl PyMessage {
 /// one subscription are competing consumers.
 #[pyclass(frozen, module = "ringmq", name = "PullSubscription")]
 pub struct PyPullSubscription {
-    sub: PullSubscription,
+    sub: Arc<PullSubscription>,
     shared: Arc<Shared>,
 }
 
 impl PyPullSubscription {
     pub(crate) fn new(sub: PullSubscription, shared: Arc<Shared>) -> Self {
-        PyPullSubscription { sub, shared }
+        PyPullSubscription {
+            sub: Arc::new(sub),
+            shared,
+        }
     }
 
     /// Polls once without waiting (GIL held), then, if `timeout` allows, in
@@ -401,13 +403,13 @@ impl PyPullSubscription {
     /// message; None when nothing arrived in time.
     #[pyo3(signature = (timeout=None))]
     fn poll(
-        slf: &Bound<'_, Self>,
+        &self,
+        py: Python<'_>,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<Py<PyMessage>>> {
-        let py = slf.py();
         let timeout = args::timeout(timeout)?;
-        match slf.get().poll_one(py, timeout)? {
-            Some(d) => Ok(Some(PyMessage::pulled(py, slf, d)?)),
+        match self.poll_one(py, timeout)? {
+            Some(d) => Ok(Some(PyMessage::pulled(py, &self.sub, d)?)),
             None => Ok(None),
         }
     }
@@ -416,18 +418,18 @@ impl PyPullSubscription {
     /// to `max` (an empty list when nothing arrived in time).
     #[pyo3(signature = (max, timeout=None))]
     fn poll_batch<'py>(
-        slf: &Bound<'py, Self>,
+        &self,
+        py: Python<'py>,
         max: &Bound<'py, PyAny>,
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let (py, this) = (slf.py(), slf.get());
         let max = args::uint(max, "max", 1 << 24)? as usize;
         if max == 0 {
             return Err(invalid("max 0 must be at least 1"));
         }
         let timeout = args::timeout(timeout)?;
-        this.shared.raise_pending()?;
-        let sub = &this.sub;
+        self.shared.raise_pending()?;
+        let sub = &self.sub;
         let mut got = Vec::with_capacity(max.min(4096));
         sub.poll_batch(max, Some(Duration::ZERO), &mut got)
             .py_err()?;
@@ -439,7 +441,7 @@ impl PyPullSubscription {
         }
         let messages = got
             .into_iter()
-            .map(|d| PyMessage::pulled(py, slf, d))
+            .map(|d| PyMessage::pulled(py, &self.sub, d))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, messages)
     }
@@ -450,10 +452,9 @@ impl PyPullSubscription {
 
     /// Blocks until the next message; the iteration ends when the
     /// subscription or its broker is closed.
-    fn __next__(slf: &Bound<'_, Self>) -> PyResult<Option<Py<PyMessage>>> {
-        let py = slf.py();
-        match slf.get().poll_one(py, None) {
-            Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, slf, d)?)),
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyMessage>>> {
+        match self.poll_one(py, None) {
+            Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, &self.sub, d)?)),
             Ok(None) => Ok(None),
             Err(e) if crate::errors::is_kind(py, &e, ErrorKind::Closed) => Ok(None),
             Err(e) => Err(e),
@@ -465,21 +466,21 @@ impl PyPullSubscription {
     /// an executor thread.
     #[pyo3(signature = (max, timeout, interrupt))]
     fn _wait<'py>(
-        slf: &Bound<'py, Self>,
+        &self,
+        py: Python<'py>,
         max: usize,
         timeout: Option<&Bound<'py, PyAny>>,
         interrupt: &Bound<'py, crate::signals::PyInterrupt>,
     ) -> PyResult<Bound<'py, PyList>> {
         let timeout = args::timeout(timeout)?;
-        let py = slf.py();
         let i = &interrupt.get().0;
-        let sub = &slf.get().sub;
+        let sub = &self.sub;
         let mut got = Vec::new();
         py.detach(|| sub.poll_batch_interruptible(max.max(1), timeout, i, &mut got))
             .py_err()?;
         let messages = got
             .into_iter()
-            .map(|d| PyMessage::pulled(py, slf, d))
+            .map(|d| PyMessage::pulled(py, &self.sub, d))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, messages)
     }
@@ -522,8 +523,7 @@ impl PyPullSubscription {
     /// one call; returns how many it acked. Raises on the first item that is
     /// not a pulled message or was already settled, after acking the ones
     /// before it.
-    fn ack_all(slf: &Bound<'_, Self>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let this = slf.get();
+    fn ack_all(&self, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
         // Tags of this subscription object's messages, acked together at the
         // end; a message of another subscription is acked by its own at once.
         let mut batch: Vec<u64> = Vec::new();
@@ -540,7 +540,7 @@ impl PyPullSubscription {
                 ))
             })?;
             let s = m.get().take()?;
-            if s.sub.as_ptr() == slf.as_ptr() {
+            if Arc::ptr_eq(&s.sub, &self.sub) {
                 batch.push(s.tag);
             } else {
                 others += 1;
@@ -574,7 +574,7 @@ impl PyPullSubscription {
         // counters and of the ring's watermark.
         let n = batch.len() + others;
         // SAFETY: every tag was taken once from its message (see `each`).
-        let acked = tag_settled(unsafe { this.sub.ack_tags(&batch) });
+        let acked = tag_settled(unsafe { self.sub.ack_tags(&batch) });
         failed?;
         other_failed?;
         acked?;

@@ -400,3 +400,17 @@ def test_ack_all_takes_messages_of_another_handle_of_the_group(mq):
     assert sub.poll(timeout=0.05) is None
     with pytest.raises(ringmq.InvalidArgument, match="already settled"):
         other.ack_all(theirs)
+
+
+def test_a_kept_message_does_not_keep_its_broker_open():
+    mq = ringmq.Broker(workers_min=1, workers_max=2)
+    t = mq.create_topic("t")
+    sub = t.pull("g")
+    t.publish(b"x")
+    m = sub.poll(timeout=1.0)
+    del mq, t, sub
+    # The last handle went: the broker closed, and the message's settle
+    # says so.
+    with pytest.raises(ringmq.Closed):
+        m.ack()
+    assert m.data == b"x"
