@@ -294,3 +294,55 @@ fn the_texts_are_c_strings() {
     d.ack().unwrap();
     mq.close(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn raw_tags_nacked_at_max_attempts_or_termed_leave_their_reason() {
+    let mq = broker();
+    let t = mq.create_topic("raw", with_attempts(2)).unwrap();
+    let dlq = dead_letters(&t);
+    let g = t.subscribe_pull("g", SubOptions::default()).unwrap();
+
+    // Nacked by raw tag on every attempt: the last one's reason is kept, a
+    // ring delivery first and then a retry from the store.
+    t.publish(b"nacked raw").unwrap();
+    for attempt in 1..=2 {
+        let d = poll1(&g);
+        assert_eq!(d.attempt(), attempt);
+        let (tag, _, _) = d.into_raw();
+        // SAFETY: `into_raw` consumed the only delivery with this tag.
+        unsafe { g.nack_tag_with_reason(tag, None, &format!("try {attempt} failed")) }.unwrap();
+    }
+    let d = poll1(&dlq);
+    assert_eq!(
+        note(&d),
+        (
+            Some("failed 2 deliveries (max_attempts 2): try 2 failed"),
+            Some("g")
+        )
+    );
+    assert_eq!((d.data(), d.attempt()), (&b"nacked raw"[..], 2));
+    d.ack().unwrap();
+
+    // Termed by raw tag, from the ring and from the store.
+    t.publish(b"termed raw").unwrap();
+    let (tag, _, _) = poll1(&g).into_raw();
+    // SAFETY: as above.
+    unsafe { g.term_tag_with_reason(tag, "poison pill") }.unwrap();
+    let d = poll1(&dlq);
+    assert_eq!(note(&d), (Some("poison pill"), Some("g")));
+    assert_eq!(d.data(), b"termed raw");
+    d.ack().unwrap();
+
+    t.publish(b"termed raw retry").unwrap();
+    poll1(&g).nack(None).unwrap();
+    let (tag, _, _) = poll1(&g).into_raw();
+    // SAFETY: as above.
+    unsafe { g.term_tag_with_reason(tag, "gave up by tag") }.unwrap();
+    let d = poll1(&dlq);
+    assert_eq!(note(&d), (Some("gave up by tag"), Some("g")));
+    assert_eq!(d.data(), b"termed raw retry");
+    d.ack().unwrap();
+
+    assert!(g.poll(Some(Duration::from_millis(50))).unwrap().is_none());
+    mq.close(Duration::from_secs(5)).unwrap();
+}

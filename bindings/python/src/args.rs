@@ -264,6 +264,51 @@ pub(crate) fn flag(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
         .map_err(|_| PyTypeError::new_err(format!("{name} must be a bool, not {}", type_name(obj))))
 }
 
+/// A file system path: a str or an `os.PathLike` (whose `os.fspath` is a
+/// str or bytes). An empty one is bad input.
+pub(crate) fn path(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<std::path::PathBuf> {
+    let wrong_type = || {
+        PyTypeError::new_err(format!(
+            "{name} must be a str or an os.PathLike, not {}",
+            type_name(obj)
+        ))
+    };
+    let fs = if obj.is_instance_of::<PyString>() {
+        obj.clone()
+    } else if obj.is_instance_of::<PyBytes>() || !obj.hasattr("__fspath__")? {
+        return Err(wrong_type());
+    } else {
+        obj.py().import("os")?.call_method1("fspath", (obj,))?
+    };
+    let p = if let Ok(s) = fs.cast::<PyString>() {
+        let s = s
+            .to_cow()
+            .map_err(|_| invalid(format!("{name} is not valid UTF-8 (lone surrogates)")))?;
+        std::path::PathBuf::from(s.as_ref())
+    } else if let Ok(b) = fs.cast::<PyBytes>() {
+        bytes_path(b.as_bytes(), name)?
+    } else {
+        return Err(wrong_type());
+    };
+    if p.as_os_str().is_empty() {
+        return Err(invalid(format!("{name} is an empty path")));
+    }
+    Ok(p)
+}
+
+#[cfg(unix)]
+fn bytes_path(b: &[u8], _name: &str) -> PyResult<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    Ok(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b)))
+}
+
+#[cfg(not(unix))]
+fn bytes_path(b: &[u8], name: &str) -> PyResult<std::path::PathBuf> {
+    std::str::from_utf8(b)
+        .map(std::path::PathBuf::from)
+        .map_err(|_| invalid(format!("{name} is not valid UTF-8")))
+}
+
 /// A string choice, spelled and checked by the core's `parse` (which names
 /// the spellings it knows).
 pub(crate) fn choice<T>(

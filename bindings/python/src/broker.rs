@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
-use ringmq_core::{Broker, BrokerOptions, CloseReport, Expired, Overflow, TopicOptions};
+use ringmq_core::{Broker, BrokerOptions, CloseReport, Expired, Fsync, Overflow, TopicOptions};
 
 use crate::args;
 use crate::errors::IntoPyResult;
@@ -134,13 +134,17 @@ fn opt<'a, 'py>(o: &'a Option<Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny
 #[pymethods]
 impl PyBroker {
     #[new]
-    #[pyo3(signature = (*, workers_min=None, workers_max=None, idle_timeout=None),
-           text_signature = "(*, workers_min=None, workers_max=None, idle_timeout=None)")]
+    #[pyo3(signature = (*, workers_min=None, workers_max=None, idle_timeout=None, data_dir=None,
+                        repair=None),
+           text_signature = "(*, workers_min=None, workers_max=None, idle_timeout=None, \
+                             data_dir=None, repair=False)")]
     fn new(
         py: Python<'_>,
         workers_min: Option<Bound<'_, PyAny>>,
         workers_max: Option<Bound<'_, PyAny>>,
         idle_timeout: Option<Bound<'_, PyAny>>,
+        data_dir: Option<Bound<'_, PyAny>>,
+        repair: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut o = BrokerOptions::default();
         if let Some(v) = opt(&workers_min) {
@@ -154,6 +158,12 @@ impl PyBroker {
         if let Some(v) = opt(&idle_timeout) {
             o.idle_timeout = args::finite_seconds(v, "idle_timeout")?;
         }
+        if let Some(v) = opt(&data_dir) {
+            o.data_dir = Some(args::path(v, "data_dir")?);
+        }
+        if let Some(v) = opt(&repair) {
+            o.repair = args::flag(v, "repair")?;
+        }
         let broker = py.detach(|| Broker::new(o)).py_err()?;
         let shared = Arc::new(Shared::new(broker));
         crate::register_live(&shared);
@@ -164,14 +174,18 @@ impl PyBroker {
     #[pyo3(signature = (name, capacity=None, slot_size=None, overflow=None, max_attempts=None,
                         backoff_base=None, backoff_max=None, ack_timeout=None, retry_capacity=None,
                         max_header_bytes=None, max_delayed=None, max_age=None, expired=None,
-                        dedupe_window=None, dedupe_max=None),
+                        dedupe_window=None, dedupe_max=None, durable=None, fsync=None,
+                        fsync_interval=None, segment_bytes=None),
            text_signature = "($self, name, capacity=1024, slot_size=256, overflow='block', \
                              max_attempts=4, backoff_base=0.1, backoff_max=10.0, ack_timeout=30.0, \
                              retry_capacity=0, max_header_bytes=1024, max_delayed=0, max_age=0.0, \
-                             expired='dead_letter', dedupe_window=120.0, dedupe_max=0)")]
+                             expired='dead_letter', dedupe_window=120.0, dedupe_max=0, \
+                             durable=False, fsync='batch', fsync_interval=0.05, \
+                             segment_bytes=67108864)")]
     #[allow(clippy::too_many_arguments)]
     fn create_topic(
         &self,
+        py: Python<'_>,
         name: Bound<'_, PyAny>,
         capacity: Option<Bound<'_, PyAny>>,
         slot_size: Option<Bound<'_, PyAny>>,
@@ -187,6 +201,10 @@ impl PyBroker {
         expired: Option<Bound<'_, PyAny>>,
         dedupe_window: Option<Bound<'_, PyAny>>,
         dedupe_max: Option<Bound<'_, PyAny>>,
+        durable: Option<Bound<'_, PyAny>>,
+        fsync: Option<Bound<'_, PyAny>>,
+        fsync_interval: Option<Bound<'_, PyAny>>,
+        segment_bytes: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyTopic> {
         let name = args::name(&name, "topic")?;
         let mut o = TopicOptions::default();
@@ -232,7 +250,21 @@ impl PyBroker {
         if let Some(v) = opt(&dedupe_max) {
             o.dedupe_max = args::uint(v, "dedupe_max", u32::MAX as u64)? as usize;
         }
-        let topic = self.shared.broker.create_topic(&name, o).py_err()?;
+        if let Some(v) = opt(&durable) {
+            o.durable = args::flag(v, "durable")?;
+        }
+        if let Some(v) = opt(&fsync) {
+            o.fsync = args::choice(v, "fsync", Fsync::parse)?;
+        }
+        if let Some(v) = opt(&fsync_interval) {
+            o.fsync_interval = args::finite_seconds(v, "fsync_interval")?;
+        }
+        if let Some(v) = opt(&segment_bytes) {
+            o.segment_bytes = args::uint(v, "segment_bytes", u64::MAX)? as usize;
+        }
+        // Creating a durable topic writes its log files: not with the GIL.
+        let broker = &self.shared.broker;
+        let topic = py.detach(|| broker.create_topic(&name, o)).py_err()?;
         Ok(self.shared.topic_handle(topic))
     }
 

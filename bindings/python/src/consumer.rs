@@ -1,6 +1,7 @@
 //! Consumers: pull subscriptions (poll, iteration, asyncio), push
 //! subscriptions (a Python handler on the pool), and the messages they get.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -50,13 +51,82 @@ pub struct PyMessage {
     headers: Option<Py<PyDict>>,
     /// The msg_id it was published with, if any.
     msg_id: Option<Py<PyBytes>>,
-    /// `None` for a push handler's message.
-    delivery: Option<Mutex<Option<Delivery>>>,
+    /// How to settle it: `None` for a push handler's message.
+    settle: Option<Settle>,
     /// For a message of a dead-letter topic: why it got there, as the
     /// engine recorded it.
     error: Option<String>,
     /// For a message of a dead-letter topic: the group that gave up on it.
     dead_letter_group: Option<String>,
+}
+
+/// A pulled message's hold on its delivery: its subscription and raw tag.
+///
+/// The message keeps copies of everything it shows, so it holds the
+/// delivery by raw tag (`Delivery::into_raw`) rather than as a `Delivery`:
+/// a raw tag pins its ring slot only until the ack deadline, when the
+/// core's ack timer takes the message back (and redelivers it), so a kept,
+/// unsettled message never holds producers back past its ack timeout. Its
+/// later settle is then refused as expired.
+struct Settle {
+    /// The subscription handle of the `PullSubscription` object that
+    /// polled it (shared, so that `ack_all` knows its own messages; not the
+    /// Python object, so that a kept message does not keep the broker open).
+    sub: Arc<PullSubscription>,
+    tag: u64,
+    /// Set by the one settle (ack, nack or term) that uses the tag.
+    settled: AtomicBool,
+}
+
+impl Settle {
+    fn sub(&self) -> &PullSubscription {
+        &self.sub
+    }
+}
+
+/// The result of settling a message's raw tag, as Python sees it.
+///
+/// A message settles its tag at most once, so the core can only find the
+/// tag unknown when its ack timer took the delivery back: a lapsed raw
+/// delivery's slot is freed, and once producers have reused it the core no
+/// longer tells "expired" from "unknown". Answer what happened.
+fn tag_settled(r: ringmq_core::Result<()>) -> PyResult<()> {
+    match r {
+        Err(e)
+            if e.kind() == ErrorKind::InvalidArgument
+                && e.message().ends_with(" is unknown or already settled") =>
+        {
+            let text = e.message().replace(
+                " is unknown or already settled",
+                " expired (not settled within ack_timeout) and was redelivered",
+            );
+            Err(crate::errors::to_py(ringmq_core::Error::new(
+                ErrorKind::InvalidArgument,
+                text,
+            )))
+        }
+        r => r.py_err(),
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        if self.settled.load(Ordering::Acquire) {
+            return;
+        }
+        // Dropped unsettled. On an open subscription the ack timer
+        // redelivers it at its deadline, as it does a dropped `Delivery`. A
+        // closed one redelivers nothing and runs no timer: let go of the
+        // slot now, so that it does not hold producers back (a settle of a
+        // closed subscription only lets go of the delivery).
+        let sub = self.sub();
+        if sub.why_idle().contains(&ringmq_core::IdleReason::Closed) {
+            // SAFETY: no `Delivery` with this tag exists: `PyMessage::pulled`
+            // consumed it with `into_raw`, and this is the tag's only settle
+            // (it was not settled, and the message is going away).
+            let _ = unsafe { sub.nack_tag(self.tag, None) };
+        }
+    }
 }
 
 /// The headers of a message as a dict (the last of repeated names wins), or
@@ -79,7 +149,9 @@ fn extras(
 }
 
 impl PyMessage {
-    fn pulled(py: Python<'_>, d: Delivery) -> PyResult<Py<PyMessage>> {
+    /// A pulled message: everything it shows is copied out of `d`, which
+    /// then becomes a raw tag (see `Settle`).
+    fn pulled(py: Python<'_>, sub: &Arc<PullSubscription>, d: Delivery) -> PyResult<Py<PyMessage>> {
         let data = bytes_of(py, d.data())?.unbind();
         let (headers, msg_id) = if d.ext().is_empty() {
             (None, None)
@@ -99,7 +171,12 @@ impl PyMessage {
                 data,
                 headers,
                 msg_id,
-                delivery: Some(Mutex::new(Some(d))),
+                settle: Some(Settle {
+                    sub: sub.clone(),
+                    // Nothing reads the payload from here on.
+                    tag: d.into_raw().0,
+                    settled: AtomicBool::new(false),
+                }),
             },
         )
     }
@@ -122,24 +199,30 @@ impl PyMessage {
                 data: bytes_of(py, m.data)?.unbind(),
                 headers,
                 msg_id,
-                delivery: None,
+                settle: None,
             },
         )
     }
 
-    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, Option<Delivery>>> {
-        match &self.delivery {
-            Some(m) => Ok(m.lock().unwrap_or_else(|e| e.into_inner())),
-            None => Err(invalid(
+    fn hold(&self) -> PyResult<&Settle> {
+        self.settle.as_ref().ok_or_else(|| {
+            invalid(
                 "a push handler's message is settled by the handler: return to ack, raise to nack",
-            )),
-        }
+            )
+        })
     }
 
-    fn take(&self) -> PyResult<Delivery> {
-        self.lock()?
-            .take()
-            .ok_or_else(|| invalid(format!("message {} was already settled", self.id)))
+    fn already_settled(&self) -> PyErr {
+        invalid(format!("message {} was already settled", self.id))
+    }
+
+    /// Takes the raw tag for the one settle that may use it.
+    fn take(&self) -> PyResult<&Settle> {
+        let s = self.hold()?;
+        if s.settled.swap(true, Ordering::AcqRel) {
+            return Err(self.already_settled());
+        }
+        Ok(s)
     }
 }
 
@@ -196,15 +279,18 @@ impl PyMessage {
     /// True once acked, nacked or termed (always False for push messages).
     #[getter]
     fn settled(&self) -> bool {
-        match &self.delivery {
-            Some(m) => m.lock().unwrap_or_else(|e| e.into_inner()).is_none(),
+        match &self.settle {
+            Some(s) => s.settled.load(Ordering::Acquire),
             None => false,
         }
     }
 
     /// Done: the message will not be delivered again to this subscription.
     fn ack(&self) -> PyResult<()> {
-        self.take()?.ack().py_err()
+        let s = self.take()?;
+        // SAFETY: `take` hands the tag out once; its `Delivery` was consumed
+        // by `into_raw` (see `pulled`).
+        tag_settled(unsafe { s.sub().ack_tag(s.tag) })
     }
 
     /// Failed: redelivered after `delay` seconds (default: the topic's
@@ -220,33 +306,37 @@ impl PyMessage {
             None => None,
         };
         let reason = reason_text(reason)?;
-        let d = self.take()?;
-        match reason {
-            Some(r) => d.nack_with_reason(delay, &r),
-            None => d.nack(delay),
-        }
-        .py_err()
+        let s = self.take()?;
+        // SAFETY: as in `ack`.
+        tag_settled(unsafe {
+            match reason {
+                Some(r) => s.sub().nack_tag_with_reason(s.tag, delay, &r),
+                None => s.sub().nack_tag(s.tag, delay),
+            }
+        })
     }
 
     /// Poison: straight to the dead-letter topic.
     #[pyo3(signature = (reason=None))]
     fn term(&self, reason: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let reason = reason_text(reason)?;
-        let d = self.take()?;
-        match reason {
-            Some(r) => d.term_with_reason(&r),
-            None => d.term(),
-        }
-        .py_err()
+        let s = self.take()?;
+        // SAFETY: as in `ack`.
+        tag_settled(unsafe {
+            match reason {
+                Some(r) => s.sub().term_tag_with_reason(s.tag, &r),
+                None => s.sub().term_tag(s.tag),
+            }
+        })
     }
 
     /// Still working on it: restarts the ack timer.
     fn in_progress(&self) -> PyResult<()> {
-        let g = self.lock()?;
-        match g.as_ref() {
-            Some(d) => d.in_progress().py_err(),
-            None => Err(invalid(format!("message {} was already settled", self.id))),
+        let s = self.hold()?;
+        if s.settled.load(Ordering::Acquire) {
+            return Err(self.already_settled());
         }
+        tag_settled(s.sub().in_progress_tag(s.tag))
     }
 
     fn __len__(&self, py: Python<'_>) -> usize {
@@ -268,13 +358,16 @@ impl PyMessage {
 /// one subscription are competing consumers.
 #[pyclass(frozen, module = "ringmq", name = "PullSubscription")]
 pub struct PyPullSubscription {
-    sub: PullSubscription,
+    sub: Arc<PullSubscription>,
     shared: Arc<Shared>,
 }
 
 impl PyPullSubscription {
     pub(crate) fn new(sub: PullSubscription, shared: Arc<Shared>) -> Self {
-        PyPullSubscription { sub, shared }
+        PyPullSubscription {
+            sub: Arc::new(sub),
+            shared,
+        }
     }
 
     /// Polls once without waiting (GIL held), then, if `timeout` allows, in
@@ -316,7 +409,7 @@ impl PyPullSubscription {
     ) -> PyResult<Option<Py<PyMessage>>> {
         let timeout = args::timeout(timeout)?;
         match self.poll_one(py, timeout)? {
-            Some(d) => Ok(Some(PyMessage::pulled(py, d)?)),
+            Some(d) => Ok(Some(PyMessage::pulled(py, &self.sub, d)?)),
             None => Ok(None),
         }
     }
@@ -348,7 +441,7 @@ impl PyPullSubscription {
         }
         let messages = got
             .into_iter()
-            .map(|d| PyMessage::pulled(py, d))
+            .map(|d| PyMessage::pulled(py, &self.sub, d))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, messages)
     }
@@ -361,7 +454,7 @@ impl PyPullSubscription {
     /// subscription or its broker is closed.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyMessage>>> {
         match self.poll_one(py, None) {
-            Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, d)?)),
+            Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, &self.sub, d)?)),
             Ok(None) => Ok(None),
             Err(e) if crate::errors::is_kind(py, &e, ErrorKind::Closed) => Ok(None),
             Err(e) => Err(e),
@@ -387,7 +480,7 @@ impl PyPullSubscription {
             .py_err()?;
         let messages = got
             .into_iter()
-            .map(|d| PyMessage::pulled(py, d))
+            .map(|d| PyMessage::pulled(py, &self.sub, d))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, messages)
     }
@@ -431,8 +524,12 @@ impl PyPullSubscription {
     /// not a pulled message or was already settled, after acking the ones
     /// before it.
     fn ack_all(&self, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut batch: Vec<Delivery> = Vec::new();
-        let each = |item: &Bound<'_, PyAny>, batch: &mut Vec<Delivery>| -> PyResult<()> {
+        // Tags of this subscription object's messages, acked together at the
+        // end; a message of another subscription is acked by its own at once.
+        let mut batch: Vec<u64> = Vec::new();
+        let mut others = 0;
+        let mut other_failed = Ok(());
+        let mut each = |item: &Bound<'_, PyAny>, batch: &mut Vec<u64>| -> PyResult<()> {
             let m = item.cast::<PyMessage>().map_err(|_| {
                 pyo3::exceptions::PyTypeError::new_err(format!(
                     "ack_all takes Message objects, not {}",
@@ -442,7 +539,18 @@ impl PyPullSubscription {
                         .unwrap_or_default()
                 ))
             })?;
-            batch.push(m.get().take()?);
+            let s = m.get().take()?;
+            if Arc::ptr_eq(&s.sub, &self.sub) {
+                batch.push(s.tag);
+            } else {
+                others += 1;
+                // SAFETY: `take` hands the tag out once; its `Delivery` was
+                // consumed by `into_raw` (see `PyMessage::pulled`).
+                let r = tag_settled(unsafe { s.sub().ack_tag(s.tag) });
+                if other_failed.is_ok() {
+                    other_failed = r;
+                }
+            }
             Ok(())
         };
         let mut failed = Ok(());
@@ -464,9 +572,11 @@ impl PyPullSubscription {
         }
         // One settle of the batch: one clock read, one update of the
         // counters and of the ring's watermark.
-        let n = batch.len();
-        let acked = self.sub.ack_all(&mut batch).py_err();
+        let n = batch.len() + others;
+        // SAFETY: every tag was taken once from its message (see `each`).
+        let acked = tag_settled(unsafe { self.sub.ack_tags(&batch) });
         failed?;
+        other_failed?;
         acked?;
         Ok(n)
     }

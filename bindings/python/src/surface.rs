@@ -7,8 +7,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use ringmq_core::surface::{OptionValue, OptionsTable, StatValue, StatsTable};
 use ringmq_core::{
-    BrokerOptions, Expired, Overflow, PoolStats, StartAt, SubOptions, SubStats, TopicOptions,
-    TopicStats,
+    BrokerOptions, Expired, Fsync, Overflow, PoolStats, StartAt, SubOptions, SubStats,
+    TopicOptions, TopicStats,
 };
 
 /// A stats snapshot as a dict: its labels (`labels`, in the order of
@@ -55,7 +55,10 @@ fn defaults<'py, O: OptionsTable>(py: Python<'py>) -> PyResult<Bound<'py, PyDict
             OptionValue::Millis(ms) => d.set_item(f.name, ms as f64 / 1e3)?,
             OptionValue::Bool(b) => d.set_item(f.name, b)?,
             OptionValue::Choice(s) => d.set_item(f.name, s)?,
-            OptionValue::Computed(_) | OptionValue::Unset => d.set_item(f.name, py.None())?,
+            // No default has a value without a static form (`Given`).
+            OptionValue::Computed(_) | OptionValue::Unset | OptionValue::Given => {
+                d.set_item(f.name, py.None())?
+            }
             OptionValue::Number(bits) => d.set_item(f.name, f64::from_bits(bits))?,
         }
     }
@@ -73,5 +76,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("OVERFLOW_VALUES", PyTuple::new(py, Overflow::NAMES)?)?;
     m.add("START_VALUES", PyTuple::new(py, StartAt::NAMES)?)?;
     m.add("EXPIRED_VALUES", PyTuple::new(py, Expired::NAMES)?)?;
+    m.add("FSYNC_VALUES", PyTuple::new(py, Fsync::NAMES)?)?;
     Ok(())
 }

@@ -344,13 +344,6 @@ def test_an_exception_in_a_handler_still_nacks_and_dead_letters(mq):
 # --- an unsettled pulled message and the ring -------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ringmq.Timeout,
-    reason="a polled Message holds a core Delivery, which pins its ring slot for as long as "
-    "the object lives; the core's raw tags, which the ack timer reclaims, have no nack or "
-    "term with a reason, which Message.nack and Message.term need",
-)
 def test_an_unsettled_pulled_message_does_not_hold_producers_past_its_ack_timeout(mq):
     t = mq.create_topic("forgotten", capacity=4, ack_timeout=0.05)
     sub = t.pull("g")
@@ -373,3 +366,51 @@ def test_an_unsettled_pulled_message_does_not_hold_producers_past_its_ack_timeou
     with pytest.raises(ringmq.InvalidArgument, match="expired"):
         kept.ack()
     assert kept.data == b"first"
+
+
+def test_a_message_dropped_unsettled_after_unsubscribe_lets_producers_on(mq):
+    t = mq.create_topic("left", capacity=4, ack_timeout=30.0)
+    sub = t.pull("g")
+    t.publish(b"held")
+    kept = sub.poll(timeout=1)
+    assert kept is not None
+    for i in range(3):
+        t.publish(b"%d" % i, timeout=1.0)
+    sub.unsubscribe()
+    # The kept message still pins its slot for the closed subscription...
+    with pytest.raises(ringmq.Timeout):
+        t.publish(b"blocked", timeout=0.1)
+    # ...until it goes: nothing redelivers it now, so its slot is let go.
+    del kept
+    for i in range(8):
+        t.publish(b"after %d" % i, timeout=1.0)
+
+
+def test_ack_all_takes_messages_of_another_handle_of_the_group(mq):
+    t = mq.create_topic("handles")
+    sub = t.pull("g")
+    other = t.pull_subscription("g")
+    t.publish_many([b"a", b"b", b"c"])
+    mine = sub.poll(timeout=1.0)
+    theirs = other.poll_batch(2, timeout=1.0)
+    assert len(theirs) == 2
+    assert sub.ack_all([theirs[0], mine, theirs[1]]) == 3
+    assert all(m.settled for m in [mine, *theirs])
+    assert sub.stats()["acked"] == 3
+    assert sub.poll(timeout=0.05) is None
+    with pytest.raises(ringmq.InvalidArgument, match="already settled"):
+        other.ack_all(theirs)
+
+
+def test_a_kept_message_does_not_keep_its_broker_open():
+    mq = ringmq.Broker(workers_min=1, workers_max=2)
+    t = mq.create_topic("t")
+    sub = t.pull("g")
+    t.publish(b"x")
+    m = sub.poll(timeout=1.0)
+    del mq, t, sub
+    # The last handle went: the broker closed, and the message's settle
+    # says so.
+    with pytest.raises(ringmq.Closed):
+        m.ack()
+    assert m.data == b"x"

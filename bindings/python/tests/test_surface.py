@@ -109,6 +109,7 @@ def test_enum_spellings_are_the_engines(mq):
     assert literal("_Overflow") == _ringmq.OVERFLOW_VALUES
     assert literal("_Start") == _ringmq.START_VALUES
     assert literal("_Expired") == _ringmq.EXPIRED_VALUES
+    assert literal("_Fsync") == _ringmq.FSYNC_VALUES
     for i, overflow in enumerate(_ringmq.OVERFLOW_VALUES):
         assert mq.create_topic(f"o{i}", overflow=overflow).overflow == overflow
     t = mq.create_topic("starts")

@@ -1,6 +1,7 @@
 """Type stubs of the compiled module ``ringmq._ringmq``."""
 
 import datetime
+import os
 from types import TracebackType
 from typing import (
     Any,
@@ -36,6 +37,7 @@ SUB_OPTIONS: Dict[str, Any]
 OVERFLOW_VALUES: Tuple[str, ...]
 START_VALUES: Tuple[str, ...]
 EXPIRED_VALUES: Tuple[str, ...]
+FSYNC_VALUES: Tuple[str, ...]
 ERROR_CLASSES: Dict[str, Type["RingMQError"]]
 
 # BEGIN GENERATED types: written by `cargo run -p gen-surface` from ringmq-core; do not edit
@@ -94,6 +96,9 @@ class _PoolStats(TypedDict):
     utilisation: float
 # END GENERATED types
 _Expired = Literal["dead_letter", "drop"]
+_Fsync = Literal["always", "batch", "interval", "never"]
+# A file system path.
+_Path = Union[str, "os.PathLike[str]"]
 # Any object with the buffer protocol is accepted.
 _BytesLike = Union[bytes, bytearray, memoryview]
 # Header values: bytes, or str (encoded UTF-8).
@@ -284,6 +289,8 @@ class Broker:
         workers_min: Optional[int] = None,
         workers_max: Optional[int] = None,
         idle_timeout: Optional[float] = None,
+        data_dir: Optional[_Path] = None,
+        repair: bool = False,
     ) -> "Broker": ...
     def create_topic(
         self,
@@ -302,6 +309,10 @@ class Broker:
         expired: _Expired = "dead_letter",
         dedupe_window: float = 120.0,
         dedupe_max: int = 0,
+        durable: bool = False,
+        fsync: _Fsync = "batch",
+        fsync_interval: float = 0.05,
+        segment_bytes: int = 67108864,
     ) -> Topic: ...
     def topic(self, name: str) -> Topic: ...
     def topic_names(self) -> List[str]: ...
@@ -332,6 +343,7 @@ __all__ = [
     "OVERFLOW_VALUES",
     "START_VALUES",
     "EXPIRED_VALUES",
+    "FSYNC_VALUES",
     "ERROR_CLASSES",
     "RingMQError",
     "Full",
