@@ -1609,6 +1609,7 @@ class Broker {
       fsync: o.fsync,
       fsyncIntervalMs: optMillis(o.fsyncIntervalMs, 'fsyncIntervalMs'),
       segmentBytes: optInt(o.segmentBytes, 'segmentBytes', 4096, 2 ** 40),
+      maxBytes: optInt(o.maxBytes, 'maxBytes', 0, 2 ** 53),
     }
     try {
       return new Topic(this._n.createTopic(name, to), this)

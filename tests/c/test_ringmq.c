@@ -1495,6 +1495,133 @@ static void test_calls_after_close(void) {
     ringmq_topic_release(t);
 }
 
+/* ---- durable topics ----------------------------------------------------- */
+
+static ringmq_broker *durable_broker(const char *dir, ringmq_status *st) {
+    ringmq_broker_options o;
+    ringmq_broker_options_default(&o);
+    CHECK(o.data_dir == NULL && !o.repair);
+    o.workers_max = 2;
+    o.data_dir = dir;
+    ringmq_broker *b = NULL;
+    *st = ringmq_broker_new(&o, &b);
+    return b;
+}
+
+static void durable_options(ringmq_topic_options *o) {
+    ringmq_topic_options_default(o);
+    CHECK(!o->durable && o->fsync == RINGMQ_FSYNC_BATCH && o->fsync_interval_ms == 50);
+    CHECK(o->segment_bytes == 64u << 20 && o->max_bytes == 0);
+    o->capacity = 16;
+    o->durable = true;
+    o->segment_bytes = 4096;
+}
+
+static void test_durable_topic_survives_its_broker(void) {
+    char dir[] = "/tmp/ringmq-c-durable-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    ringmq_status st;
+    ringmq_broker *b = durable_broker(dir, &st);
+    OK(st);
+    ringmq_topic_options o;
+    durable_options(&o);
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "jobs", &o, &t));
+    ringmq_sub *g = pull(t, "workers");
+    /* A second broker on the same directory is refused. */
+    ringmq_status st2;
+    ringmq_broker *b2 = durable_broker(dir, &st2);
+    CHECK(b2 == NULL);
+    CHECK_ST(st2, RINGMQ_EXISTS);
+    CHECK(strstr(ringmq_last_error(), "in use") != NULL);
+    /* 100 messages, more than the ring holds, with a header each. */
+    for (int i = 0; i < 100; i++) {
+        char body[16], hv[16];
+        snprintf(body, sizeof body, "job %d", i);
+        snprintf(hv, sizeof hv, "h%d", i);
+        ringmq_header h = {"n", 1, (const uint8_t *)hv, strlen(hv)};
+        ringmq_publish_options po;
+        ringmq_publish_options_default(&po);
+        po.key = (uint64_t)i;
+        po.headers = &h;
+        po.header_count = 1;
+        uint64_t id = 0;
+        OK(ringmq_publish_ex(t, body, strlen(body), &po, &id));
+        CHECK_EQ_U64(id, (uint64_t)i);
+    }
+    /* The group acks the first 30 and holds the 31st. */
+    for (int i = 0; i < 30; i++) {
+        ringmq_message m;
+        OK(ringmq_poll(g, 5000, &m));
+        CHECK_EQ_U64(m.id, (uint64_t)i);
+        OK(ringmq_ack(g, m.delivery_tag));
+    }
+    ringmq_message held;
+    OK(ringmq_poll(g, 5000, &held));
+    CHECK_EQ_U64(held.id, 30);
+    ringmq_topic_stats ts = topic_stats(t);
+    CHECK(ts.log_bytes > 4096 && ts.log_segments >= 2);
+    /* A delayed message is refused on a durable topic. */
+    ringmq_publish_options later;
+    ringmq_publish_options_default(&later);
+    later.delay_ms = 10;
+    CHECK_ERR(ringmq_publish_ex(t, "x", 1, &later, NULL), RINGMQ_INVALID_ARGUMENT, "delay");
+    OK(ringmq_broker_close(b, 0));
+    CHECK_ST(ringmq_unsubscribe(g), RINGMQ_CLOSED);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+
+    /* Reopened: the topic is back; the group resumes at the held one. */
+    b = durable_broker(dir, &st);
+    OK(st);
+    OK(ringmq_topic_open(b, "jobs", &t));
+    g = pull(t, "workers");
+    for (int i = 30; i < 100; i++) {
+        ringmq_message m;
+        OK(ringmq_poll(g, 5000, &m));
+        CHECK_EQ_U64(m.id, (uint64_t)i);
+        CHECK_EQ_U64(m.key, (uint64_t)i);
+        CHECK(m.attempt == (i == 30 ? 2u : 1u));
+        char want[16], hv[16];
+        snprintf(want, sizeof want, "job %d", i);
+        snprintf(hv, sizeof hv, "h%d", i);
+        CHECK(m.len == strlen(want) && memcmp(m.data, want, m.len) == 0);
+        const uint8_t *v = NULL;
+        size_t vlen = 0;
+        OK(ringmq_message_header_get(&m, "n", 1, &v, &vlen));
+        CHECK(vlen == strlen(hv) && memcmp(v, hv, vlen) == 0);
+        OK(ringmq_ack(g, m.delivery_tag));
+    }
+    ringmq_message none;
+    CHECK_ST(ringmq_poll(g, 50, &none), RINGMQ_EMPTY);
+    uint64_t id = 0;
+    OK(ringmq_publish(t, "next", 4, 0, -1, &id));
+    CHECK_EQ_U64(id, 100);
+    /* Bad durable options: refused, nothing made. */
+    ringmq_topic *bad = NULL;
+    durable_options(&o);
+    o.fsync = 9;
+    CHECK_ERR(ringmq_topic_create(b, "bad", &o, &bad), RINGMQ_INVALID_ARGUMENT, "RINGMQ_FSYNC_");
+    durable_options(&o);
+    o.max_bytes = 4096;
+    CHECK_ERR(ringmq_topic_create(b, "bad", &o, &bad), RINGMQ_INVALID_ARGUMENT, "max_bytes");
+    CHECK(bad == NULL);
+    CHECK_ST(ringmq_topic_open(b, "bad", &bad), RINGMQ_NOT_FOUND);
+    OK(ringmq_broker_close(b, 0));
+    CHECK_ST(ringmq_unsubscribe(g), RINGMQ_CLOSED);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+
+    /* Without a data_dir, a durable topic is refused. */
+    b = new_broker(1);
+    durable_options(&o);
+    CHECK_ERR(ringmq_topic_create(b, "d", &o, &bad), RINGMQ_INVALID_ARGUMENT, "data_dir");
+    ringmq_broker_free(b);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 static void test_handles_outlive_their_broker(void) {
     ringmq_broker *b = new_broker(2);
     ringmq_topic *t = new_topic(b, "orphan", 8, RINGMQ_OVERFLOW_BLOCK);
@@ -2494,6 +2621,7 @@ int main(int argc, char **argv) {
         {"bad_input", test_bad_input},
         {"last_error_is_per_thread", test_last_error_is_per_thread},
         {"calls_after_close", test_calls_after_close},
+        {"durable_topic_survives_its_broker", test_durable_topic_survives_its_broker},
         {"handles_outlive_their_broker", test_handles_outlive_their_broker},
         {"headers_round_trip_pull_push_and_dlq", test_headers_round_trip_pull_push_and_dlq},
         {"msg_id_dedupe_answers_the_first_id", test_msg_id_dedupe_answers_the_first_id},

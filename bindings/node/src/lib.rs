@@ -78,6 +78,7 @@ pub struct TopicOpts {
     pub fsync: Option<String>,
     pub fsync_interval_ms: Option<f64>,
     pub segment_bytes: Option<f64>,
+    pub max_bytes: Option<f64>,
 }
 
 #[napi]
@@ -160,6 +161,9 @@ impl NativeBroker {
         }
         if let Some(v) = opts.segment_bytes {
             o.segment_bytes = v as usize;
+        }
+        if let Some(v) = opts.max_bytes {
+            o.max_bytes = v as usize;
         }
         let inner = self
             .inner

@@ -183,6 +183,8 @@ test('bad durable options throw INVALID_ARGUMENT and change nothing', { timeout:
         [{ fsyncIntervalMs: 0, fsync: 'interval' }, /fsync_interval/],
         [{ fsyncIntervalMs: 1e300 }, /fsync_interval .* is over the limit/],
         [{ segmentBytes: 100 }, /segmentBytes/],
+        [{ segmentBytes: 4096, maxBytes: 4096 }, /max_bytes/],
+        [{ maxBytes: -1 }, /maxBytes/],
         [{ segmentBytes: 2 ** 41 }, /segmentBytes/],
         [{ segmentBytes: 4096.5 }, /segmentBytes/],
       ]) {

@@ -175,13 +175,13 @@ impl PyBroker {
                         backoff_base=None, backoff_max=None, ack_timeout=None, retry_capacity=None,
                         max_header_bytes=None, max_delayed=None, max_age=None, expired=None,
                         dedupe_window=None, dedupe_max=None, durable=None, fsync=None,
-                        fsync_interval=None, segment_bytes=None),
+                        fsync_interval=None, segment_bytes=None, max_bytes=None),
            text_signature = "($self, name, capacity=1024, slot_size=256, overflow='block', \
                              max_attempts=4, backoff_base=0.1, backoff_max=10.0, ack_timeout=30.0, \
                              retry_capacity=0, max_header_bytes=1024, max_delayed=0, max_age=0.0, \
                              expired='dead_letter', dedupe_window=120.0, dedupe_max=0, \
                              durable=False, fsync='batch', fsync_interval=0.05, \
-                             segment_bytes=67108864)")]
+                             segment_bytes=67108864, max_bytes=0)")]
     #[allow(clippy::too_many_arguments)]
     fn create_topic(
         &self,
@@ -205,6 +205,7 @@ impl PyBroker {
         fsync: Option<Bound<'_, PyAny>>,
         fsync_interval: Option<Bound<'_, PyAny>>,
         segment_bytes: Option<Bound<'_, PyAny>>,
+        max_bytes: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyTopic> {
         let name = args::name(&name, "topic")?;
         let mut o = TopicOptions::default();
@@ -261,6 +262,9 @@ impl PyBroker {
         }
         if let Some(v) = opt(&segment_bytes) {
             o.segment_bytes = args::uint(v, "segment_bytes", u64::MAX)? as usize;
+        }
+        if let Some(v) = opt(&max_bytes) {
+            o.max_bytes = args::uint(v, "max_bytes", u64::MAX)? as usize;
         }
         // Creating a durable topic writes its log files: not with the GIL.
         let broker = &self.shared.broker;

@@ -3,6 +3,7 @@ data_dir survive closing the broker and opening a new one on it."""
 
 import os
 import pathlib
+import time
 
 import pytest
 
@@ -100,7 +101,8 @@ def test_bad_durable_options_raise_and_change_nothing(tmp_path):
     mq = open_broker(tmp_path)
     try:
         for bad in [dict(fsync="sometimes"), dict(fsync=""), dict(fsync_interval=0),
-                    dict(fsync_interval=-1.0), dict(segment_bytes=10), dict(segment_bytes=-1)]:
+                    dict(fsync_interval=-1.0), dict(segment_bytes=10), dict(segment_bytes=-1),
+                    dict(segment_bytes=4096, max_bytes=4096), dict(max_bytes=-1)]:
             with pytest.raises(ringmq.InvalidArgument):
                 mq.create_topic("t", durable=True, **bad)
         with pytest.raises(ringmq.InvalidArgument, match="sometimes"):
@@ -160,5 +162,27 @@ def test_a_path_like_data_dir(tmp_path, as_path):
         m = sub.poll(timeout=1.0)
         assert (m.id, m.data) == (mid, b"kept")
         m.ack()
+    finally:
+        mq.close(drain=0)
+
+
+def test_max_bytes_bounds_the_log_and_counts_what_it_removes(tmp_path):
+    mq = open_broker(tmp_path)
+    try:
+        t = mq.create_topic("bounded", durable=True, fsync="never", fsync_interval=0.005,
+                            segment_bytes=4096, max_bytes=3 * 4096, overflow="drop_oldest",
+                            capacity=16, slot_size=64)
+        s = t.subscribe_pull("slow")
+        for i in range(2000):
+            t.publish(i.to_bytes(8, "little"), timeout=5.0)
+        time.sleep(0.05)
+        got = 0
+        while (m := s.poll(timeout=0.2)) is not None:
+            m.ack()
+            got += 1
+        dropped = s.stats()["retention_dropped"]
+        assert dropped > 0
+        assert got + dropped == 2000
+        assert t.stats()["log_bytes"] <= 5 * 4096
     finally:
         mq.close(drain=0)
