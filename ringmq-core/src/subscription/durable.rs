@@ -214,6 +214,12 @@ impl SubCore {
             return Ok(());
         };
         let mut last = src.last.lock().unwrap_or_else(|e| e.into_inner());
+        // A closed subscription's last checkpoint was written as it closed
+        // (unsubscribe, or the broker's close); what its holders do after
+        // that is not its position.
+        if self.is_closed() {
+            return Ok(());
+        }
         let c = {
             let st = self.lock_store();
             let mut entries: Vec<(u64, u32)> = st.unfinished().collect();
