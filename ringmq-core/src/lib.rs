@@ -78,7 +78,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// options, their logs' frames, subscriptions' checkpoints.
 pub mod storage {
     pub use crate::durable::checkpoint::{
-        path as checkpoint_path, read_all as read_checkpoints, Checkpoint,
+        path as checkpoint_path, read_all as read_checkpoints, Checkpoint, Unfinished,
     };
     pub use crate::durable::conf::read as read_topic_conf;
     pub use crate::durable::dir::{file_name, topic_dirs};

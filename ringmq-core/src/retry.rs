@@ -240,14 +240,25 @@ impl RetryStore {
         self.entries[idx as usize].seq = seq;
     }
 
-    /// (sequence, deliveries so far) of every message the store holds and
-    /// has not finished: in flight, waiting for a retry, for the dead-letter
-    /// topic or for its key.
-    pub fn unfinished(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+    /// (sequence, deliveries so far, due time) of every message the store
+    /// holds and has not finished: in flight, waiting for a retry, for the
+    /// dead-letter topic or for its key. The due time (monotonic ns) is a
+    /// waiting entry's, else 0.
+    pub fn unfinished(&self) -> impl Iterator<Item = (u64, u32, u64)> + '_ {
         self.entries
             .iter()
             .filter(|e| e.state != EntryState::Free)
-            .map(|e| (e.seq, e.attempts))
+            .map(|e| {
+                let due = match e.state {
+                    EntryState::Waiting { due } | EntryState::ToDeadLetter { due }
+                        if due != u64::MAX =>
+                    {
+                        due
+                    }
+                    _ => 0,
+                };
+                (e.seq, e.attempts, due)
+            })
     }
 
     /// Why the message last failed, if it did.

@@ -283,7 +283,7 @@ fn check(
     let want: BTreeSet<u64> = match &ckpt {
         None => log.keys().copied().collect(),
         Some(c) => {
-            let listed: BTreeSet<u64> = c.entries.iter().map(|e| e.0).collect();
+            let listed: BTreeSet<u64> = c.entries.iter().map(|e| e.id).collect();
             for id in log
                 .keys()
                 .filter(|&&id| id < c.cursor && !listed.contains(&id))

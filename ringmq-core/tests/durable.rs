@@ -109,10 +109,13 @@ fn a_group_resumes_where_it_was_acked_messages_are_not_delivered_again() {
         }
     }
     let held_ids: Vec<u64> = held.iter().map(|m| m.id()).collect();
-    // A nacked one waits for its retry, with its attempt count.
+    // A nacked one waits for its retry, with its attempt count and its due
+    // time, across the restart.
     let nacked = s.poll(WAIT).unwrap().unwrap();
     assert_eq!(nacked.id(), 70);
-    nacked.nack(Some(Duration::from_secs(60))).unwrap();
+    let retry = Duration::from_millis(1500);
+    let due = std::time::Instant::now() + retry;
+    nacked.nack(Some(retry)).unwrap();
     std::mem::forget(held);
     mq.close(Duration::ZERO).unwrap();
 
@@ -120,15 +123,20 @@ fn a_group_resumes_where_it_was_acked_messages_are_not_delivered_again() {
     let t = mq.create_topic("jobs", durable(64, Fsync::Batch)).unwrap();
     let s = t.subscribe_pull("workers", SubOptions::default()).unwrap();
     let mut got = Vec::new();
-    while let Some(m) = s.poll(Some(Duration::from_millis(300))).unwrap() {
+    while let Some(m) = s.poll(Some(Duration::from_millis(200))).unwrap() {
         got.push((m.id(), m.attempt()));
         m.ack().unwrap();
     }
     let mut want: Vec<(u64, u32)> = held_ids.iter().map(|&id| (id, 2)).collect();
-    want.push((70, 2));
     want.extend((71..100).map(|id| (id, 1)));
     got.sort_unstable();
     assert_eq!(got, want);
+    // The retry comes when it is due, not before.
+    assert_eq!(s.stats().waiting_retry, 1);
+    let m = s.poll(Some(Duration::from_secs(5))).unwrap().unwrap();
+    assert!(std::time::Instant::now() + Duration::from_millis(20) >= due);
+    assert_eq!((m.id(), m.attempt()), (70, 2));
+    m.ack().unwrap();
     mq.close(Duration::ZERO).unwrap();
 }
 

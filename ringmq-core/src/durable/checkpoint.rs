@@ -5,7 +5,8 @@
 //! What is kept: the cursor (every id below it was taken from the topic),
 //! the messages taken and not finished (in flight, waiting for a retry or
 //! for the dead-letter topic, parked for their key) with their delivery
-//! counts, and whether the subscription was paused. Everything below the
+//! counts and, for one waiting for a retry, when it is due (wall clock),
+//! and whether the subscription was paused. Everything below the
 //! cursor and not listed was acked, termed or dead-lettered: done.
 //!
 //! Layout (little-endian), written crash-safely (a temporary file renamed
@@ -20,7 +21,9 @@
 //! 20  u32  count     entries
 //! 24  u32  group_len
 //! 28       group     UTF-8
-//!          entries   count x (u64 id, u32 attempts, u32 0)
+//!          entries   count x (u64 id, u32 attempts, u32 0, i64 due_ns)
+//!                    due_ns: when a retry is due, ns since the epoch; 0
+//!                    for at once
 //!     u32  crc32c    of every byte before it
 //! ```
 
@@ -39,14 +42,25 @@ pub struct Checkpoint {
     pub group: String,
     pub cursor: u64,
     pub paused: bool,
-    /// (id, deliveries so far) of every message taken and not finished,
-    /// sorted by id.
-    pub entries: Vec<(u64, u32)>,
+    /// Every message taken and not finished, sorted by id.
+    pub entries: Vec<Unfinished>,
 }
+
+/// A message a checkpoint lists as taken and not finished.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unfinished {
+    pub id: u64,
+    /// Deliveries so far.
+    pub attempts: u32,
+    /// When its retry is due, ns since the epoch; 0 for at once.
+    pub due_ns: i64,
+}
+
+const ENTRY_LEN: usize = 24;
 
 impl Checkpoint {
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(32 + self.group.len() + 16 * self.entries.len());
+        let mut b = Vec::with_capacity(32 + self.group.len() + ENTRY_LEN * self.entries.len());
         b.extend_from_slice(&MAGIC.to_le_bytes());
         b.extend_from_slice(&VERSION.to_le_bytes());
         b.extend_from_slice(&0u16.to_le_bytes());
@@ -55,10 +69,11 @@ impl Checkpoint {
         b.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
         b.extend_from_slice(&(self.group.len() as u32).to_le_bytes());
         b.extend_from_slice(self.group.as_bytes());
-        for &(id, attempts) in &self.entries {
-            b.extend_from_slice(&id.to_le_bytes());
-            b.extend_from_slice(&attempts.to_le_bytes());
+        for e in &self.entries {
+            b.extend_from_slice(&e.id.to_le_bytes());
+            b.extend_from_slice(&e.attempts.to_le_bytes());
             b.extend_from_slice(&0u32.to_le_bytes());
+            b.extend_from_slice(&e.due_ns.to_le_bytes());
         }
         let crc = crc32c(&b);
         b.extend_from_slice(&crc.to_le_bytes());
@@ -90,13 +105,17 @@ impl Checkpoint {
         let glen = u32_at(24)? as usize;
         let group = std::str::from_utf8(body.get(28..28usize.checked_add(glen)?)?).ok()?;
         let mut at = 28 + glen;
-        if body.len() != at.checked_add(count.checked_mul(16)?)? {
+        if body.len() != at.checked_add(count.checked_mul(ENTRY_LEN)?)? {
             return None;
         }
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
-            entries.push((u64_at(at)?, u32_at(at + 8)?));
-            at += 16;
+            entries.push(Unfinished {
+                id: u64_at(at)?,
+                attempts: u32_at(at + 8)?,
+                due_ns: u64_at(at + 16)? as i64,
+            });
+            at += ENTRY_LEN;
         }
         Some(Checkpoint {
             group: group.to_owned(),
@@ -171,7 +190,18 @@ mod tests {
             group: "billing é".into(),
             cursor: 12_345,
             paused: true,
-            entries: vec![(7, 1), (9, 3), (12_000, 2)],
+            entries: vec![
+                Unfinished {
+                    id: 7,
+                    attempts: 1,
+                    due_ns: 0,
+                },
+                Unfinished {
+                    id: 9,
+                    attempts: 3,
+                    due_ns: 1_800_000_000_000_000_000,
+                },
+            ],
         };
         let b = c.encode();
         assert_eq!(Checkpoint::decode(&b), Some(c.clone()));

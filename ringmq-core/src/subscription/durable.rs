@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use super::{Sink, SubCore};
 use crate::clock::{mono_ns, realtime_ns};
-use crate::durable::checkpoint::{self, Checkpoint};
+use crate::durable::checkpoint::{self, Checkpoint, Unfinished};
 use crate::durable::log::{Log, ReadPos, StoredFrame};
 use crate::error::Result;
 use crate::retry::RetryStore;
@@ -222,7 +222,21 @@ impl SubCore {
         }
         let c = {
             let st = self.lock_store();
-            let mut entries: Vec<(u64, u32)> = st.unfinished().collect();
+            let (mono_now, wall_now) = (mono_ns(), realtime_ns());
+            let mut entries: Vec<Unfinished> = st
+                .unfinished()
+                .map(|(id, attempts, due)| Unfinished {
+                    id,
+                    attempts,
+                    // Later than now: kept as a wall-clock time.
+                    due_ns: match due.checked_sub(mono_now) {
+                        Some(left) if left > 0 && due != 0 => {
+                            wall_now.saturating_add(left.min(i64::MAX as u64) as i64)
+                        }
+                        _ => 0,
+                    },
+                })
+                .collect();
             entries.sort_unstable();
             Checkpoint {
                 group: self.group.clone(),
@@ -249,10 +263,15 @@ impl SubCore {
         if c.paused {
             let _ = self.set_paused(true);
         }
-        let now = crate::clock::mono_coarse_ns();
+        let (now, wall_now) = (mono_ns(), realtime_ns());
         let mut st = self.lock_store();
         let mut pos = ReadPos::default();
-        for &(seq, attempts) in &c.entries {
+        for &Unfinished {
+            id: seq,
+            attempts,
+            due_ns,
+        } in &c.entries
+        {
             let Ok(Some(f)) = Log::read_from(&src.log, seq, &mut pos, &mut Vec::new()) else {
                 continue;
             };
@@ -267,7 +286,9 @@ impl SubCore {
                 buf.extend_from_slice(f.ext());
             });
             st.set_seq(idx, seq);
-            st.park(idx, now);
+            // A retry keeps its due time; anything else is due at once.
+            let left = due_ns.saturating_sub(wall_now).max(0) as u64;
+            st.park(idx, now.saturating_add(left));
         }
         *src.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
         self.refresh_due(&mut st);

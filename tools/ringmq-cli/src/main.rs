@@ -443,7 +443,7 @@ fn stats(root: &Path, name: &str) -> Res<ExitCode> {
         let ahead = count_from(&log, *cursor)?;
         let lag = ahead + entries.len() as u64;
         const FEW: usize = 10;
-        let ids: Vec<String> = entries.iter().take(FEW).map(|e| e.0.to_string()).collect();
+        let ids: Vec<String> = entries.iter().take(FEW).map(|e| e.id.to_string()).collect();
         let more = if entries.len() > FEW { " ..." } else { "" };
         let list = if entries.is_empty() {
             String::new()
