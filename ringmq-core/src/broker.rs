@@ -249,7 +249,10 @@ impl Broker {
             conf::write(dir, name, &opts)?;
         }
         dlq.start()?;
-        topic.start()?;
+        if let Err(e) = topic.start() {
+            dlq.shut_down();
+            return Err(e);
+        }
         topics.insert(dlq_name, dlq);
         topics.insert(name.to_owned(), topic.clone());
         Ok(Topic { core: topic })

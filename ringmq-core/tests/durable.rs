@@ -589,3 +589,39 @@ fn retention_by_age_removes_expired_segments() {
     assert_eq!(m.data(), b"fresh");
     mq.close(Duration::ZERO).unwrap();
 }
+
+#[test]
+fn any_topic_and_group_name_is_kept_on_disk_and_found_again() {
+    let d = TempDir::new("durable-names");
+    let names = ["a/b", "..", "é ü", ".dlq", &"x".repeat(250)];
+    let mq = open(&d);
+    for n in names {
+        let t = mq.create_topic(n, durable(16, Fsync::Batch)).unwrap();
+        let s = t
+            .subscribe_pull(&format!("{n}/g"), SubOptions::default())
+            .unwrap();
+        t.publish(&n.as_bytes()[..n.len().min(60)]).unwrap();
+        let m = s.poll(WAIT).unwrap().unwrap();
+        std::mem::forget(m); // unfinished: comes again after the restart
+    }
+    mq.close(Duration::ZERO).unwrap();
+    let mq = open(&d);
+    let mut want: Vec<String> = names
+        .iter()
+        .flat_map(|n| [n.to_string(), format!("{n}.dlq")])
+        .collect();
+    want.sort();
+    assert_eq!(mq.topic_names(), want);
+    for n in names {
+        let t = mq.topic(n).unwrap();
+        let s = t
+            .subscribe_pull(&format!("{n}/g"), SubOptions::default())
+            .unwrap();
+        let m = s.poll(WAIT).unwrap().unwrap();
+        assert_eq!(
+            (m.data(), m.attempt()),
+            (&n.as_bytes()[..n.len().min(60)], 2)
+        );
+    }
+    mq.close(Duration::ZERO).unwrap();
+}
