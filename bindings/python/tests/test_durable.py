@@ -172,7 +172,7 @@ def test_max_bytes_bounds_the_log_and_counts_what_it_removes(tmp_path):
         t = mq.create_topic("bounded", durable=True, fsync="never", fsync_interval=0.005,
                             segment_bytes=4096, max_bytes=3 * 4096, overflow="drop_oldest",
                             capacity=16, slot_size=64)
-        s = t.subscribe_pull("slow")
+        s = t.pull("slow")
         for i in range(2000):
             t.publish(i.to_bytes(8, "little"), timeout=5.0)
         time.sleep(0.05)

@@ -263,7 +263,9 @@ impl SubCore {
         if c.paused {
             let _ = self.set_paused(true);
         }
-        let (now, wall_now) = (mono_ns(), realtime_ns());
+        // Due times are read against the coarse clock (as pollers do), so
+        // "at once" is at once for the next poll.
+        let (now, wall_now) = (crate::clock::mono_coarse_ns(), realtime_ns());
         let mut st = self.lock_store();
         let mut pos = ReadPos::default();
         for &Unfinished {
