@@ -21,8 +21,11 @@
 //!   `always` and `batch` are fsync-bound: each of their runs lasts a fixed
 //!   time (publishers stop at a deadline) instead of a message count.
 //! - `durable_latency`: one publisher at a steady rate, one pull consumer
-//!   that acks; the sample is ack time minus publish start. Reference: the
-//!   hand-append write + fdatasync of one frame at the same rate.
+//!   that acks; `ack` cases sample ack time minus publish start, `return`
+//!   cases the time the publish call took (it waits for the fsync under
+//!   `always` and `batch`; the consumer may see a message before that).
+//!   Reference: the hand-append write + fdatasync of one frame at the same
+//!   rate.
 //! - `durable_recovery`: a log of about 1 GiB (64 MiB quick) written with
 //!   `never`, the broker closed, then `Broker::new` on the directory timed
 //!   (it scans and indexes every segment; the files are in the page cache).
@@ -358,10 +361,7 @@ fn hand_group_commit(mut file: File, threads: usize, budget: Budget) -> Result<(
                 &mut buf,
             );
             tx.send((buf, t)).map_err(|_| "writer gone".to_owned())?;
-            dones[t]
-                .1
-                .recv()
-                .map_err(|_| "writer gone".to_owned())?
+            dones[t].1.recv().map_err(|_| "writer gone".to_owned())?
         });
         drop(tx);
         writer.join().map_err(|_| "writer panicked")??;
@@ -399,8 +399,11 @@ pub fn sqlite_throughput(budget: Budget, fsync: Fsync) -> RunResult {
         let mut st = c
             .prepare_cached("INSERT INTO msgs (key, payload) VALUES (?1, ?2)")
             .map_err(sq)?;
-        st.execute(rusqlite::params![t as i64, &make::<PAYLOAD>(i, t as u64)[..]])
-            .map_err(sq)?;
+        st.execute(rusqlite::params![
+            t as i64,
+            &make::<PAYLOAD>(i, t as u64)[..]
+        ])
+        .map_err(sq)?;
         Ok(())
     })?;
     let rows: i64 = conn
@@ -414,9 +417,19 @@ pub fn sqlite_throughput(budget: Budget, fsync: Fsync) -> RunResult {
     Ok(Outcome::Throughput { msgs, secs })
 }
 
+/// Which time a latency sample ends at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// The consumer's ack of the message.
+    Ack,
+    /// The return of the publish (after its fsync under always and batch).
+    Return,
+}
+
 /// Publish-to-ack latency: one publisher at `rate`, one pull consumer that
-/// acks each message and records ack time minus publish start.
-pub fn ringmq_latency(n: u64, fsync: Fsync, rate: u64) -> RunResult {
+/// acks each message and records ack time minus publish start (or, for
+/// `Until::Return`, the publisher records when its publish returned).
+pub fn ringmq_latency(n: u64, fsync: Fsync, rate: u64, until: Until) -> RunResult {
     let dir = Scratch::new("lat")?;
     let broker = open_broker(dir.path())?;
     let topic = broker
@@ -448,21 +461,26 @@ pub fn ringmq_latency(n: u64, fsync: Fsync, rate: u64) -> RunResult {
             }
             Ok(lat)
         });
-        let producer = s.spawn(|| -> Result<(), String> {
+        let producer = s.spawn(|| -> Result<Vec<u64>, String> {
             start.wait();
+            let mut lat = Vec::with_capacity(n as usize);
             let t0 = Instant::now();
             for i in 0..n {
                 pace(t0, i, rate);
                 let mut m = make::<PAYLOAD>(i, 0);
                 stamp(&mut m);
                 topic.publish(&m).map_err(err)?;
+                lat.push(now_ns() - stamp_of(&m));
             }
-            Ok(())
+            Ok(lat)
         });
         start.go();
-        let lat = consumer.join().map_err(|_| "consumer panicked")?;
-        producer.join().map_err(|_| "producer panicked")??;
-        lat
+        let acked = consumer.join().map_err(|_| "consumer panicked")??;
+        let returned = producer.join().map_err(|_| "producer panicked")??;
+        Ok::<_, String>(match until {
+            Until::Ack => acked,
+            Until::Return => returned,
+        })
     })?;
     drop(sub);
     drop(topic);
@@ -608,7 +626,7 @@ pub fn rss(n: u64) -> RunResult {
 /// Latency runs' rate and sample count per policy.
 fn latency_plan(f: Fsync, quick: bool) -> (u64, u64) {
     let rate = if f == Fsync::Always { 200 } else { 2_000 };
-    let secs = if quick { 0.1 } else { 4.0 };
+    let secs = if quick { 0.1 } else { 3.0 };
     (rate, ((rate as f64 * secs) as u64).max(20))
 }
 
@@ -625,15 +643,33 @@ pub fn register(cases: &mut Vec<Case>, quick: bool) {
     for f in Fsync::ALL {
         let b = move |n| Budget::of(n, f, quick);
         let p = name(f);
-        add(c, "durable", 64, &format!("ringmq {p}"), tp, false, move |n| {
-            ringmq_throughput(b(n), f)
-        });
-        add(c, "durable", 64, &format!("hand-append {p}"), tp, false, move |n| {
-            hand_throughput(b(n), f)
-        });
-        add(c, "durable", 64, &format!("sqlite {p}"), tp, false, move |n| {
-            sqlite_throughput(b(n), f)
-        });
+        add(
+            c,
+            "durable",
+            64,
+            &format!("ringmq {p}"),
+            tp,
+            false,
+            move |n| ringmq_throughput(b(n), f),
+        );
+        add(
+            c,
+            "durable",
+            64,
+            &format!("hand-append {p}"),
+            tp,
+            false,
+            move |n| hand_throughput(b(n), f),
+        );
+        add(
+            c,
+            "durable",
+            64,
+            &format!("sqlite {p}"),
+            tp,
+            false,
+            move |n| sqlite_throughput(b(n), f),
+        );
         if waits(f) {
             for case in c.iter_mut().rev().take(3) {
                 case.fixed = true;
@@ -642,15 +678,17 @@ pub fn register(cases: &mut Vec<Case>, quick: bool) {
     }
     for f in Fsync::ALL {
         let (rate, n) = latency_plan(f, quick);
-        add(
-            c,
-            "durable_latency",
-            64,
-            &format!("ringmq {}", name(f)),
-            n,
-            true,
-            move |n| ringmq_latency(n, f, rate),
-        );
+        for (until, what) in [(Until::Ack, "ack"), (Until::Return, "return")] {
+            add(
+                c,
+                "durable_latency",
+                64,
+                &format!("ringmq {what} {}", name(f)),
+                n,
+                true,
+                move |n| ringmq_latency(n, f, rate, until),
+            );
+        }
     }
     let (rate, n) = latency_plan(Fsync::Batch, quick);
     add(
