@@ -12,6 +12,7 @@
 //! time hurts every case alike, and each figure is the median of the runs.
 
 mod chart;
+mod durable;
 mod msg;
 mod peers;
 mod probe;
@@ -84,6 +85,10 @@ const SCENARIOS: &[Scenario] = &[
     Scenario { name: "headers", what: "publish + poll + ack, 1 -> 1, two headers (traceparent 55 B, tenant 4 B) read back by the consumer, vs none" },
     Scenario { name: "delayed", what: "delays uniform over 0..1 s, 1 thread schedules, 1 consumer takes them when due (rate: scheduling)" },
     Scenario { name: "dedupe", what: "publish only, 1 thread, no subscription: no msg_id, a new 16 B msg_id, an id already in the window" },
+    Scenario { name: "durable", what: "publish only to a durable topic (no subscription) per fsync policy, vs the same frames appended by hand and SQLite WAL" },
+    Scenario { name: "durable_latency", what: "durable topic, 1 publisher at a steady rate, 1 pull consumer: ack time minus publish start" },
+    Scenario { name: "durable_recovery", what: "Broker::new on a data dir holding one large log written with fsync never" },
+    Scenario { name: "durable_rss", what: "RSS added by a broker + durable topic (interval) with a consumer keeping up" },
 ];
 
 #[derive(Debug)]
@@ -105,7 +110,8 @@ const USAGE: &str =
   --png PATH       bar chart (default bench/results/latest.png)
   --scenario NAME  only this scenario; one of: 1p1c 2p1c fanout batch pingpong
                    push-latency-1k push-latency-sat push-subs headers delayed
-                   dedupe memory startup
+                   dedupe durable durable_latency durable_recovery
+                   durable_rss memory startup
   --only TEXT      only implementations whose name contains TEXT (for profiling)";
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -591,7 +597,7 @@ fn describe(name: &str) -> &'static str {
 
 fn print_table(cases: &[Case], runs: usize) {
     for (scenario, payload, idx) in groups(cases) {
-        if v2::NAMES.contains(&scenario) {
+        if v2::NAMES.contains(&scenario) || durable::NAMES.contains(&scenario) {
             continue;
         }
         let latency = cases[idx[0]].latency;
@@ -817,6 +823,7 @@ fn run(opts: &Options) -> Result<(), String> {
     register::<256>(&mut cases, opts.quick);
     register_push(&mut cases, opts.quick);
     v2::register(&mut cases, opts.quick);
+    durable::register(&mut cases, opts.quick);
     cases.retain(|c| {
         wanted(opts, c.scenario) && opts.only.as_deref().is_none_or(|o| c.imp.contains(o))
     });
@@ -869,6 +876,7 @@ fn run(opts: &Options) -> Result<(), String> {
     println!("Latency: the columns are the row's p50 and p99 divided by RingMQ's (above 1: RingMQ is faster).");
     print_table(&cases, opts.runs);
     v2::print(&cases, opts.runs);
+    durable::print(&cases, opts.runs);
     if let Some(m) = &memory {
         println!();
         println!(
@@ -902,6 +910,10 @@ fn run(opts: &Options) -> Result<(), String> {
         "messages_v2_ratios": v2::ratios(&cases)
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.into()))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
+        "durable_ratios": durable::ratios(&cases)
+            .into_iter()
+            .map(|(k, v)| (k, v.into()))
             .collect::<serde_json::Map<String, serde_json::Value>>(),
         "memory": memory.map(|m| serde_json::json!({
             "base_kib": m.base_kib,
@@ -990,7 +1002,7 @@ mod tests {
             a(&["--scenario", "fanout"]).unwrap().scenario.as_deref(),
             Some("fanout")
         );
-        for name in v2::NAMES {
+        for name in v2::NAMES.iter().chain(&durable::NAMES).copied() {
             assert_eq!(
                 a(&["--scenario", name]).unwrap().scenario.as_deref(),
                 Some(name)
@@ -1006,7 +1018,8 @@ mod tests {
         register::<64>(&mut cases, true);
         register_push(&mut cases, true);
         v2::register(&mut cases, true);
-        for name in v2::NAMES {
+        durable::register(&mut cases, true);
+        for name in v2::NAMES.iter().chain(&durable::NAMES).copied() {
             assert!(SCENARIOS.iter().any(|s| s.name == name), "{name}");
             assert!(cases.iter().any(|c| c.scenario == name), "{name}");
         }
@@ -1014,6 +1027,7 @@ mod tests {
             let n = match c.scenario {
                 "push-latency-1k" => 20,
                 "pingpong" => 500,
+                "durable_latency" => 20,
                 _ => 4_096,
             };
             match (c.run)(n) {
