@@ -36,7 +36,7 @@ for c in cases:
     else:
         assert 0 < c["p50_ns"] <= c["p99_ns"] <= c["p999_ns"], name
 scen = {c["scenario"] for c in cases}
-want = {"1p1c", "2p1c", "fanout", "batch", "pingpong", "push-latency-1k", "push-latency-sat", "push-subs", "headers", "delayed", "dedupe"}
+want = {"1p1c", "2p1c", "fanout", "batch", "pingpong", "push-latency-1k", "push-latency-sat", "push-subs", "headers", "delayed", "dedupe", "durable", "durable_latency", "durable_recovery", "durable_rss"}
 assert want <= scen, f"missing scenarios: {want - scen}"
 m, s = res["memory"], res["startup"]
 assert m["added_after_creation_kib"] >= 0 and m["ring_bytes"] >= 1024 * 256, m
