@@ -349,16 +349,20 @@ fn killed_at_random_moments_nothing_promised_is_lost() {
         for round in 0..rounds {
             let live_ms = 30 + rng.below(250);
             let printed = run_child(d.path(), policy, base, rng.0, live_ms);
-            assert!(
-                !printed.published.is_empty(),
-                "{policy:?} round {round}: the child published nothing in {live_ms} ms"
-            );
-            base = printed.published.values().max().unwrap() + 1;
+            // A round killed before its first publish returned (a slow
+            // fsync on a busy machine) is still checked.
+            if let Some(k) = printed.published.values().max() {
+                base = k + 1;
+            }
             all_published.extend(printed.published.iter().map(|(a, b)| (*a, *b)));
             let copy = TempDir::new("crash-copy");
             copy_dir(d.path(), copy.path());
             let summary = check(copy.path(), policy, &printed, &all_published);
             println!("{policy:?} round {round}, killed after {live_ms} ms: {summary}");
         }
+        assert!(
+            !all_published.is_empty(),
+            "{policy:?}: no publish returned in {rounds} rounds"
+        );
     }
 }
