@@ -19,6 +19,10 @@ use crate::stats::PoolStats;
 use crate::sync::{AtomicBool, Condvar, Mutex, Ordering::*};
 use crate::topic::{Topic, TopicCore};
 
+/// Appends Prometheus text to `metrics_text` (see
+/// [`Broker::add_metrics_source`]).
+pub type MetricsSource = Arc<dyn Fn(&mut String) + Send + Sync>;
+
 /// What `close` left undone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CloseReport {
@@ -49,6 +53,8 @@ pub(crate) struct BrokerCore {
     data_dir: Mutex<Option<DataDir>>,
     /// Cut damaged durable logs on recovery (`BrokerOptions::repair`).
     repair: bool,
+    /// Extra Prometheus text appended by `metrics_text` (bridges' stats).
+    metrics_sources: Mutex<Vec<(String, MetricsSource)>>,
     /// Durable topics recovered from the data directory that no
     /// `create_topic` has asked for yet (one that does, with the same
     /// options, gets the recovered topic).
@@ -106,6 +112,7 @@ impl Broker {
             data_dir: Mutex::new(data_dir),
             repair,
             recovered: Mutex::new(BTreeMap::new()),
+            metrics_sources: Mutex::new(Vec::new()),
             pool: Pool::new(opts),
             closed: AtomicBool::new(false),
             origin: Origin::here(),
@@ -337,7 +344,39 @@ impl Broker {
         if self.core.origin.forked() {
             return String::new();
         }
-        crate::metrics::render(&self.topic_cores(), &self.core.pool.stats())
+        let mut text = crate::metrics::render(&self.topic_cores(), &self.core.pool.stats());
+        let sources = self
+            .core
+            .metrics_sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (_, source) in sources {
+            source(&mut text);
+        }
+        text
+    }
+
+    /// Adds (or replaces) metrics source `name`: `metrics_text` calls it to
+    /// append its own Prometheus text (for example a bridge's stats). It
+    /// must append whole, valid families (`# HELP`, `# TYPE`, samples).
+    pub fn add_metrics_source(&self, name: &str, source: MetricsSource) {
+        let mut s = self
+            .core
+            .metrics_sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        s.retain(|(n, _)| n != name);
+        s.push((name.to_owned(), source));
+    }
+
+    /// Removes metrics source `name`, if there is one.
+    pub fn remove_metrics_source(&self, name: &str) {
+        self.core
+            .metrics_sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(n, _)| n != name);
     }
 }
 

@@ -53,7 +53,7 @@ mod wait;
 mod wheel;
 
 pub use barrier::is_asymmetric as notify_is_asymmetric;
-pub use broker::{Broker, CloseReport};
+pub use broker::{Broker, CloseReport, MetricsSource};
 pub use delivery::{Delivery, Message};
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{HandlerError, HandlerFailure, HandlerResult};
@@ -67,7 +67,7 @@ pub use options::{
 };
 pub use push::{Completion, PushSubscription};
 pub use stats::{PoolStats, SubStats, TopicStats};
-pub use subscription::{IdleReason, PullSubscription};
+pub use subscription::{IdleReason, Outcome, PullSubscription, Relay, Settled};
 pub use topic::{PublishOptions, Topic};
 
 /// The crate's version, as in Cargo.toml.

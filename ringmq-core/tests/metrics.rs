@@ -122,3 +122,19 @@ fn metrics_text_parses_and_matches_stats() {
     assert!(m["ringmq_pool_workers"] >= 1.0);
     assert_eq!(m["ringmq_pool_panics_total"], 0.0);
 }
+
+#[test]
+fn a_metrics_source_appends_its_text_and_can_be_removed() {
+    let mq = ringmq_core::Broker::new(ringmq_core::BrokerOptions::default()).unwrap();
+    let source: ringmq_core::MetricsSource = std::sync::Arc::new(|out: &mut String| {
+        out.push_str("# HELP ringmq_bridge_up 1 while the bridge is connected.\n");
+        out.push_str("# TYPE ringmq_bridge_up gauge\nringmq_bridge_up 1\n");
+    });
+    mq.add_metrics_source("bridge", source.clone());
+    mq.add_metrics_source("bridge", source); // replaced, not doubled
+    let text = mq.metrics_text();
+    assert_eq!(text.matches("ringmq_bridge_up 1\n").count(), 1);
+    mq.remove_metrics_source("bridge");
+    assert!(!mq.metrics_text().contains("ringmq_bridge_up"));
+    mq.close(std::time::Duration::ZERO).unwrap();
+}

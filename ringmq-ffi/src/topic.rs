@@ -261,6 +261,7 @@ fn core_options<'a>(
         msg_id,
         delay: ms(o.delay_ms),
         ttl: ms(o.ttl_ms),
+        ..PublishOptions::default()
     })
 }
 

@@ -375,6 +375,7 @@ impl NativeTopic {
             msg_id: msg_id.as_deref(),
             delay: timeout(delay_ms),
             ttl: timeout(ttl_ms),
+            ..core::PublishOptions::default()
         };
         self.inner
             .publish_opts(&data, &opts)

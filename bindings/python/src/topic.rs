@@ -205,6 +205,7 @@ impl PyTopic {
             msg_id: msg_id.as_deref(),
             delay,
             ttl,
+            ..PublishOptions::default()
         };
         self.with_waits(py, timeout, detach, |t, i| {
             let o = PublishOptions { timeout: t, ..opts };

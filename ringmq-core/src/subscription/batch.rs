@@ -44,6 +44,7 @@ impl SubCore {
                 && Tag::is_ring(d.tag)
                 && !self.lossy
                 && self.keys.is_none()
+                && !self.relayed()
                 && Arc::ptr_eq(&d.sub, self);
             if fast && self.slots.try_ack(d.tag) {
                 d.settled = true;
@@ -78,6 +79,7 @@ impl SubCore {
                 && Tag::is_ring(tag)
                 && !self.lossy
                 && self.keys.is_none()
+                && !self.relayed()
                 && tag < self.cursor.next();
             if fast {
                 // Read the timestamp while the slot is still pinned.
@@ -144,6 +146,7 @@ impl SubCore {
         // lossy copies, the ack timer, flow control, delayed messages to
         // fire) goes through `take`.
         if self.lossy
+            || self.relayed()
             || self.store_due(now)
             || self.timer.due(now)
             || self.rate.is_some()

@@ -17,6 +17,7 @@
 //! | `tag`         | what a delivery tag encodes                                  |
 //! | `pull`        | the public [`PullSubscription`] handle                       |
 //! | `durable`     | a durable topic's subscription: the log, checkpoints         |
+//! | `relay`       | handing settles and retries to another system (a bridge)     |
 //!
 //! Competing consumers of one subscription take sequences from the cursor by
 //! compare-and-swap, so each sequence goes to exactly one of them. A gated
@@ -42,6 +43,7 @@ mod idle;
 mod keys;
 mod poll;
 mod pull;
+mod relay;
 mod routing;
 mod settle;
 mod slots;
@@ -75,6 +77,7 @@ use keys::KeyGate;
 use timer::AckTimer;
 
 pub(crate) use durable::LogSource;
+pub use relay::{Outcome, Relay, Settled};
 
 /// Who consumes a subscription: fixed at creation, so a push subscription
 /// is never visible as pullable, not even for a moment.
@@ -160,6 +163,8 @@ pub(crate) struct SubCore {
     /// A durable topic's subscription: its log and checkpoint (see
     /// `durable`).
     log: Option<LogSource>,
+    /// Where its settles are relayed, if anywhere (see `relay`).
+    relay: relay::RelaySlot,
 }
 
 impl SubCore {
@@ -208,6 +213,7 @@ impl SubCore {
             rate,
             keys,
             log,
+            relay: relay::RelaySlot::default(),
             policy,
             topic,
         }

@@ -23,6 +23,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::relay::Outcome;
 use super::tag::Tag;
 use super::{Sink, SubCore};
 use crate::clock::dur_ns;
@@ -245,6 +246,8 @@ impl SubCore {
         st.set_reason(idx, "expired");
         if self.policy.expired == Expired::Drop {
             self.acct.message_expired();
+            let m = *st.message(idx).0;
+            self.relay_event(m.id, m.key, || Outcome::Dropped);
             if st.finish(idx) {
                 self.return_credits(1);
             }
@@ -262,7 +265,14 @@ impl SubCore {
         delay: Option<Duration>,
         now: u64,
     ) {
-        let attempts = st.message(idx).1;
+        let (meta, attempts, _) = st.message(idx);
+        let (id, key) = (meta.id, meta.key);
+        // A relayed message counts the deliveries it had elsewhere too.
+        let attempts = if self.relayed() {
+            attempts.saturating_add(meta.attempt_base)
+        } else {
+            attempts
+        };
         let p = &self.policy;
         if attempts >= p.max_attempts {
             let why = st.reason(idx).unwrap_or("failed").to_owned();
@@ -274,6 +284,14 @@ impl SubCore {
                 ),
             );
             self.dead_letter_entry(st, idx, now);
+            return;
+        }
+        if self.relayed() {
+            // Its retry is the other system's: done here.
+            self.relay_event(id, key, || Outcome::Nacked { delay });
+            if st.finish(idx) {
+                self.return_credits(1);
+            }
             return;
         }
         let seed = self.jitter.fetch_add(1, Relaxed);
@@ -310,6 +328,9 @@ impl SubCore {
             } else {
                 self.acct.dead_lettered();
             }
+            self.relay_event(m.id, m.key, || Outcome::DeadLettered {
+                reason: reason.to_owned(),
+            });
             if st.finish(idx) {
                 self.return_credits(1);
             }

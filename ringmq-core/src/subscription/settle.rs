@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use super::relay::Outcome;
 use super::routing::Route;
 use super::tag::{gen_bits, Tag};
 use super::SubCore;
@@ -142,11 +143,19 @@ impl SubCore {
                 Err(Self::unknown(seq))
             }
         };
+        // Read while the slot is still pinned (the relay needs them).
+        let (id, key) = if self.relayed() {
+            let m = self.ring().meta(seq);
+            (m.id, m.key)
+        } else {
+            (0, 0)
+        };
         match action {
             Action::Ack => {
                 if !self.slots.try_ack(seq) {
                     return not_delivered();
                 }
+                self.relay_event(id, key, || Outcome::Acked);
                 self.return_credits(1);
                 self.advance();
                 Ok(())
@@ -178,6 +187,7 @@ impl SubCore {
             }
             Action::InProgress => {
                 if self.slots.extend(seq, self.ack_deadline(mono_ns())) {
+                    self.relay_event(id, key, || Outcome::InProgress);
                     Ok(())
                 } else {
                     Err(Self::unknown(seq))
@@ -217,16 +227,22 @@ impl SubCore {
         if ends(action) {
             self.release_key_locked(&mut st, tag);
         }
+        let (id, key) = {
+            let m = st.message(idx).0;
+            (m.id, m.key)
+        };
         match action {
             Action::InProgress => {
                 st.extend(idx, self.ack_deadline(now));
                 self.refresh_due(&mut st);
+                self.relay_event(id, key, || Outcome::InProgress);
                 return Ok(());
             }
             // Left in flight: the ack timer redelivers it.
             Action::Release => {}
             Action::Ack => {
                 st.finish(idx);
+                self.relay_event(id, key, || Outcome::Acked);
             }
             Action::Nack {
                 delay,

@@ -71,6 +71,9 @@ pub(crate) struct TopicCore {
     dedupe: Mutex<DedupeWindow>,
     /// A durable topic's journal: its log, and the thread that writes it.
     journal: Option<journal::Journal>,
+    /// Relays by group name (see `subscription::relay`): given to a
+    /// subscription of that group when it is created.
+    relays: Mutex<Vec<(String, crate::subscription::Relay)>>,
 }
 
 impl TopicCore {
@@ -144,6 +147,7 @@ impl TopicCore {
             dedupe: Mutex::new(dedupe),
             origin,
             journal,
+            relays: Mutex::new(Vec::new()),
         })
     }
 

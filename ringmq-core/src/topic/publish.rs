@@ -89,6 +89,12 @@ pub struct PublishOptions<'a> {
     /// Expires this long after the publish (with the topic's `max_age`, the
     /// sooner counts); an expired message is never delivered.
     pub ttl: Option<Duration>,
+    /// Deliveries the message already had elsewhere (a bridge importing it
+    /// from a system that redelivers): its first delivery here reports
+    /// attempt `delivered_before + 1`, and a relayed subscription counts
+    /// them toward `max_attempts` (see
+    /// [`Topic::relay_settles`](crate::Topic::relay_settles)).
+    pub delivered_before: u32,
 }
 
 impl<'a> PublishOptions<'a> {
@@ -111,6 +117,7 @@ impl<'a> PublishOptions<'a> {
             && self.msg_id.is_none()
             && self.delay().is_none()
             && self.ttl.is_none()
+            && self.delivered_before == 0
     }
 }
 
@@ -352,6 +359,7 @@ impl TopicCore {
             key: o.key,
             timestamp_ns: wall_ns(),
             expires_ns: self.expiry(o.ttl),
+            attempt_base: o.delivered_before,
             ..SlotMeta::default()
         };
         let mut ext = [0u8; 256];

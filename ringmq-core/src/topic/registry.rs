@@ -16,7 +16,9 @@ use crate::options::{validate_name, Overflow, StartAt, SubOptions};
 use crate::push::{Completion, Handler, PushSub, PushSubscription};
 use crate::ring::Peek;
 use crate::sequence::MAX_GATES;
-use crate::subscription::{Consumer, LogSource, PullSubscription, Seat, SlotStates, SubCore};
+use crate::subscription::{
+    Consumer, LogSource, PullSubscription, Relay, Seat, SlotStates, SubCore,
+};
 use crate::sync::Mutex;
 use crate::sync::Ordering::*;
 
@@ -106,6 +108,9 @@ impl TopicCore {
         ));
         if let Some(c) = &resume {
             sub.resume_from(c);
+        }
+        if let Some(r) = self.relay_of(group) {
+            sub.set_relay(Some(r));
         }
         subs.push(sub.clone());
         Ok(sub)
@@ -234,6 +239,34 @@ impl TopicCore {
         r
     }
 
+    /// The relay set for `group`, if any.
+    fn relay_of(&self, group: &str) -> Option<Relay> {
+        let relays = self.relays.lock().unwrap_or_else(|e| e.into_inner());
+        relays
+            .iter()
+            .find(|(g, _)| g == group)
+            .map(|(_, r)| r.clone())
+    }
+
+    /// Sets (or with `None` clears) the relay of `group`: its subscription
+    /// now, and any created later under that name.
+    pub(crate) fn set_relay(&self, group: &str, relay: Option<Relay>) {
+        // The subscriptions' lock first, as `add_subscription` takes them
+        // (it reads the relays while registering): a subscription of this
+        // group is either found here or created after, with the new relay.
+        let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut relays = self.relays.lock().unwrap_or_else(|e| e.into_inner());
+            relays.retain(|(g, _)| g != group);
+            if let Some(r) = &relay {
+                relays.push((group.to_owned(), r.clone()));
+            }
+        }
+        if let Some(s) = subs.iter().find(|s| s.group == group) {
+            s.set_relay(relay);
+        }
+    }
+
     pub(crate) fn find_subscription(&self, group: &str) -> Option<Arc<SubCore>> {
         self.subs_snapshot().into_iter().find(|s| s.group == group)
     }
@@ -288,6 +321,24 @@ impl Topic {
         self.core.push_subs.fetch_add(1, AcqRel);
         pool.add(sub.clone());
         Ok(PushSubscription::new(sub))
+    }
+
+    /// Relays the settles of group `group` (its subscription now, and one
+    /// created later under that name) to `relay`, which takes over its
+    /// retries: see [`Outcome`](crate::Outcome). For bridges that import
+    /// messages from a system that redelivers them itself.
+    pub fn relay_settles(&self, group: &str, relay: Relay) -> Result<()> {
+        validate_name("group", group)?;
+        if self.core.is_shut() {
+            return Err(self.core.closed_error());
+        }
+        self.core.set_relay(group, Some(relay));
+        Ok(())
+    }
+
+    /// Stops relaying group `group`'s settles: it retries by itself again.
+    pub fn stop_relaying(&self, group: &str) {
+        self.core.set_relay(group, None);
     }
 
     /// The existing pull subscription `group`, for another consumer of it.
