@@ -188,19 +188,28 @@ fn main() {
             let (topic, stop) = (topic.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut n = 0u64;
+                if v == 0 {
+                    // Vehicle 0's first record is the poison one, published
+                    // at once so that any duration, rate and producer count
+                    // finds it in the dead-letter topic.
+                    topic
+                        .publish_with(&record(v, n, true), v, Some(Duration::from_secs(5)))
+                        .expect("publish");
+                    n += 1;
+                }
                 let t0 = Instant::now();
                 let mut batch = Vec::with_capacity(64);
                 while !stop.load(Ordering::Relaxed) {
                     // Pace to the rate in small batches.
-                    let due = (t0.elapsed().as_secs_f64() * per_producer as f64) as u64;
+                    let due = (v == 0) as u64
+                        + (t0.elapsed().as_secs_f64() * per_producer as f64) as u64;
                     if n >= due {
                         std::thread::sleep(Duration::from_micros(200));
                         continue;
                     }
                     batch.clear();
                     while batch.len() < 64 && n < due {
-                        // Vehicle 0's 1000th record is the poison one.
-                        batch.push(record(v, n, v == 0 && n == 1000));
+                        batch.push(record(v, n, false));
                         n += 1;
                     }
                     topic
@@ -252,11 +261,13 @@ fn main() {
         .expect("dlq poll")
     {
         println!(
-            "dead letter: record id {} from vehicle {} after {} attempts ({} bytes)",
+            "dead letter: subscription {:?} gave up on record id {} from vehicle {} after {} attempts ({} bytes): {}",
+            d.dead_letter_group().unwrap_or("?"),
             d.id(),
             d.key(),
             d.attempt(),
-            d.data().len()
+            d.data().len(),
+            d.dead_letter_reason().unwrap_or("no reason kept")
         );
         d.ack().expect("ack dead letter");
         dead += 1;
