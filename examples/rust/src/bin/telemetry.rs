@@ -201,8 +201,8 @@ fn main() {
                 let mut batch = Vec::with_capacity(64);
                 while !stop.load(Ordering::Relaxed) {
                     // Pace to the rate in small batches.
-                    let due = (v == 0) as u64
-                        + (t0.elapsed().as_secs_f64() * per_producer as f64) as u64;
+                    let due =
+                        (v == 0) as u64 + (t0.elapsed().as_secs_f64() * per_producer as f64) as u64;
                     if n >= due {
                         std::thread::sleep(Duration::from_micros(200));
                         continue;
