@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test: Rust, C, Python, Node, and the
-# benchmarks' smoke mode. Installs what the tests need on a fresh Debian
+# Builds everything and runs every test: Rust, C, Python, Node, the
+# benchmarks' smoke mode, and the code blocks of the docs (last: it reuses
+# what the other parts built). Installs what the tests need on a fresh Debian
 # machine that has Rust, Python 3 and Node.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-parts=(rust c python node bench)
+parts=(rust c python node bench docs)
 failed=()
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
