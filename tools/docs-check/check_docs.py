@@ -12,7 +12,8 @@ Every fenced block with a language tag is handled by its language:
   python            run with the Python that has the binding (--python)
   js, javascript    run with node, `require('ringmq')` resolving to
                     bindings/node (its addon, ringmq.node, built already)
-  sh, bash, console not run, unless marked `<!-- docs: run -->`
+  sh, bash          not run, unless marked `<!-- docs: run -->`, but
+                    syntax-checked (bash -n)
   text              output samples: never run
 
 A marker, an HTML comment on the last non-blank line before a block, says a
@@ -22,6 +23,10 @@ block is deliberately not run, and why (the reason is required):
   <!-- docs: fragment (why) -->   a part of a program, not a whole one
   <!-- docs: run -->              run a sh/bash block (from the repository
                                   root, under bash -euo pipefail)
+  <!-- docs: context NAME -->     a C fragment, run inside the program
+                                  tools/docs-check/context/NAME.c: its
+                                  `/* DEFINITIONS */` gets the block's static
+                                  functions, its `/* BLOCK */` the rest
 
 A block without a language tag fails the check if it looks like code.
 Each block runs in a fresh temporary directory (its working directory and
@@ -29,7 +34,7 @@ TMPDIR), removed afterwards. Prints per file the counts of blocks run,
 skipped (marked), shell blocks not run and output blocks; exits 1 if any
 block failed.
 
-Usage: check_docs.py [--python PY] [--only FILE] [--keep]
+Usage: check_docs.py [--python PY] [--only FILE]... [--verbose]
 """
 
 import argparse
@@ -48,7 +53,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXCLUDED = {"docs/NATS.md"}
 
 RUN_LANGS = {"rust", "c", "python", "js", "javascript"}
-SHELL_LANGS = {"sh", "bash", "shell", "console"}
+SHELL_LANGS = {"sh", "bash", "shell"}
 OUTPUT_LANGS = {"text", "output"}
 TIMEOUT = 120
 
@@ -67,6 +72,7 @@ class Block:
         self.marker, self.reason = marker, reason
         self.outcome = None  # "run", "skipped", "shell", "output", "other"
         self.error = None
+        self.output = ""
 
     @property
     def name(self):
@@ -89,7 +95,7 @@ def files(only):
 
 def parse(path, problems):
     lines = open(os.path.join(ROOT, path), encoding="utf-8").read().split("\n")
-    blocks, i = [], 0
+    blocks, i, used = [], 0, set()
     while i < len(lines):
         m = FENCE.match(lines[i])
         if not m:
@@ -111,14 +117,22 @@ def parse(path, problems):
         if j >= 0:
             mm = MARKER.match(lines[j])
             if mm:
+                used.add(j)
                 marker, reason = mm.group(1), mm.group(2).strip("() ")
-                if marker not in ("skip", "fragment", "run"):
+                if marker == "context":
+                    ctx = os.path.join(ROOT, "tools", "docs-check", "context", reason + ".c")
+                    if lang != "c" or not os.path.isfile(ctx):
+                        problems.append(f"{path}:{j + 1}: a context marker needs a c block and {ctx}")
+                elif marker not in ("skip", "fragment", "run"):
                     problems.append(f"{path}:{j + 1}: unknown marker {marker!r}")
                 elif marker != "run" and not reason:
                     problems.append(f"{path}:{j + 1}: a {marker} marker must say why: <!-- docs: {marker} (why) -->")
                 elif marker == "run" and lang not in SHELL_LANGS:
                     problems.append(f"{path}:{j + 1}: <!-- docs: run --> is for sh/bash blocks")
         blocks.append(Block(path, start + 1, lang, "\n".join(body) + "\n", marker, reason))
+    for j, line in enumerate(lines):
+        if MARKER.match(line) and j not in used:
+            problems.append(f"{path}:{j + 1}: a marker must be the last non-blank line before a block")
     return blocks
 
 
@@ -147,6 +161,7 @@ def run_in_tmp(block, cmd_for_dir, env_extra=None, files_for_dir=None, fail_on_s
         if files_for_dir:
             files_for_dir(d)
         rc, out = sh(cmd_for_dir(d), cwd=d, env=env, fail_on_stderr=fail_on_stderr)
+        block.output = out
         if rc != 0:
             block.error = f"exit status {rc}\n{out}"
     finally:
@@ -230,7 +245,29 @@ C_PRELUDE = """#include <ringmq.h>
 """
 
 
-def c_source(code):
+def split_c(code):
+    """The block's file-scope static functions, and its other lines."""
+    defs, rest, lines, i = [], [], code.split("\n"), 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("static ") and "(" in line and not line.rstrip().endswith(";"):
+            while True:
+                defs.append(lines[i])
+                if lines[i].rstrip() == "}" or i + 1 >= len(lines):
+                    break
+                i += 1
+        else:
+            rest.append(line)
+        i += 1
+    return "\n".join(defs), "\n".join(rest)
+
+
+def c_source(code, context=None):
+    if context:
+        defs, rest = split_c(code)
+        text = open(os.path.join(ROOT, "tools", "docs-check", "context", context + ".c")).read()
+        body = "\n".join("    " + l if l.strip() else "" for l in rest.split("\n"))
+        return text.replace("/* DEFINITIONS */", defs).replace("    /* BLOCK */", body)
     if re.search(r"\bint\s+main\s*\(", code):
         return code
     body = "\n".join("    " + l if l.strip() else "" for l in code.split("\n"))
@@ -242,7 +279,7 @@ def run_c(blocks, target_dir):
     for b in blocks:
         def build_and_run(d, b=b):
             with open(os.path.join(d, "block.c"), "w") as f:
-                f.write(c_source(b.code))
+                f.write(c_source(b.code, b.reason if b.marker == "context" else None))
             return ["bash", "-c",
                     f"cc -std=c11 -Wall -Wextra -Werror -pthread -I'{ROOT}/include' block.c '{lib}' "
                     "-lpthread -ldl -lm -o block && ./block"]
@@ -302,6 +339,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--python", default=sys.executable, help="a Python with ringmq installed")
     ap.add_argument("--only", action="append", help="check only this file (repeatable), e.g. docs/C.md")
+    ap.add_argument("--verbose", "-v", action="store_true", help="print every block's output")
     ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"))
     args = ap.parse_args()
     target_dir = os.path.abspath(args.target_dir)
@@ -315,6 +353,9 @@ def main():
     for b in blocks:
         if b.marker in ("skip", "fragment"):
             b.outcome = "skipped"
+        elif b.marker == "context" and b.lang == "c":
+            b.outcome = "run"
+            todo["c"].append(b)
         elif b.lang == "":
             if LOOKS_LIKE_CODE.search(b.code):
                 b.outcome = "untagged"
@@ -329,6 +370,9 @@ def main():
                 todo["shell"].append(b)
             else:
                 b.outcome = "shell"
+                rc, out = sh(["bash", "-n", "-c", b.code], cwd=ROOT)
+                if rc != 0:
+                    b.error = "not valid shell (bash -n):\n" + out
         elif b.lang in RUN_LANGS:
             b.outcome = "run"
             todo["node" if b.lang in ("js", "javascript") else b.lang].append(b)
@@ -352,6 +396,10 @@ def main():
             bad = sum(1 for b in todo[lang] if b.error)
             print(f"== {lang}: {len(todo[lang])} block(s), {bad} failed, {time.time() - t0:.1f} s", flush=True)
 
+    if args.verbose:
+        for b in blocks:
+            if b.outcome == "run" and not b.error:
+                print(f"---- {b.name} ({b.lang}): passed\n{b.output.rstrip()}")
     print()
     print(f"{'file':<24} {'run':>4} {'skipped':>8} {'shell':>6} {'output':>7} {'other':>6} {'failed':>7}")
     for n in names:
