@@ -160,8 +160,9 @@ def run_in_tmp(block, cmd_for_dir, env_extra=None, files_for_dir=None, fail_on_s
         env.update(env_extra or {})
         if files_for_dir:
             files_for_dir(d)
+        t0 = time.time()
         rc, out = sh(cmd_for_dir(d), cwd=d, env=env, fail_on_stderr=fail_on_stderr)
-        block.output = out
+        block.output = f"({time.time() - t0:.1f} s)\n{out}"
         if rc != 0:
             block.error = f"exit status {rc}\n{out}"
     finally:
