@@ -251,7 +251,11 @@ impl Bridge {
             }
         };
         let (mode_tx, mode_rx) = watch::channel(Mode::Run);
-        let js = async_nats::jetstream::new(client.clone());
+        // The JetStream context spawns its acker on the runtime.
+        let js = {
+            let _in_runtime = runtime.enter();
+            async_nats::jetstream::new(client.clone())
+        };
         let mut tasks = Vec::new();
         for (e, sub) in config.exports.iter().zip(subs) {
             let task = export::Export {
