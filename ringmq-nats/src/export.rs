@@ -103,6 +103,9 @@ impl Export {
         let mut held: VecDeque<Held> = VecDeque::new();
         let mut stream_ready = self.cfg.stream.is_none();
         let mut failures = 0usize;
+        // Failed rounds since the last stored message: the backoff's
+        // exponent.
+        let mut streak = 0usize;
         loop {
             let mode = *self.mode.borrow();
             if mode == Mode::Now {
@@ -121,7 +124,11 @@ impl Export {
             // Not connected, or the last round failed: wait, then publish
             // everything held again, in order.
             if failures > 0 || !*self.connected.borrow() {
-                if !self.wait_to_retry(&held, failures).await {
+                // Publishes in flight when the connection went may be lost:
+                // they are all published again once connected.
+                failures = failures.max(1);
+                streak += 1;
+                if !self.wait_to_retry(&held, streak).await {
                     break;
                 }
                 if !stream_ready {
@@ -227,7 +234,8 @@ impl Export {
                 let Some(ack) = front.ack.as_mut() else {
                     break;
                 };
-                if !ack.is_finished() && !(must_wait && first) {
+                let ready = ack.is_finished() || (must_wait && first);
+                if !ready {
                     break;
                 }
                 first = false;
@@ -253,6 +261,7 @@ impl Export {
                 };
                 match outcome {
                     Outcome::Stored => {
+                        streak = 0;
                         let h = held.pop_front().expect("front");
                         self.shared.in_flight.fetch_sub(1, Relaxed);
                         match h.d.ack() {

@@ -174,8 +174,15 @@ impl OwnServer {
             .arg(&dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let port = std::fs::read_to_string(dir.join("port")).unwrap().trim().to_owned();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::fs::read_to_string(dir.join("port"))
+            .unwrap()
+            .trim()
+            .to_owned();
         OwnServer { dir, port }
     }
 
@@ -202,7 +209,11 @@ impl OwnServer {
             .arg(&self.port)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -236,7 +247,11 @@ fn export_round_trip() {
     }
     let bridge = Bridge::start(
         &mq,
-        config("rt-bridge", &url, vec![export("rt", "rt.events", Some("RT"), 32)]),
+        config(
+            "rt-bridge",
+            &url,
+            vec![export("rt", "rt.events", Some("RT"), 32)],
+        ),
     )
     .unwrap();
     wait_for(30, "every message exported", || {
@@ -281,7 +296,10 @@ fn export_round_trip() {
         assert_eq!(m.payload, format!("payload {i}").into_bytes());
         assert_eq!(m.key, i % 5);
         assert_eq!(m.msg_id, format!("rt-bridge/rt/{i}"));
-        assert_eq!(m.headers.get("trace").map(String::as_str), Some(&*format!("v{i}")));
+        assert_eq!(
+            m.headers.get("trace").map(String::as_str),
+            Some(&*format!("v{i}"))
+        );
         assert_eq!(m.headers.get("kind").map(String::as_str), Some("test"));
         let rid = m.headers.get("RingMQ-Msg-Id").cloned();
         assert_eq!(rid, (i % 2 == 0).then(|| format!("order-{i}")));
@@ -301,7 +319,11 @@ fn replay_is_suppressed_by_msg_id() {
     }
     let first = Bridge::start(
         &mq,
-        config("dup-bridge", &url, vec![export("dup", "dup.events", Some("DUP"), 16)]),
+        config(
+            "dup-bridge",
+            &url,
+            vec![export("dup", "dup.events", Some("DUP"), 16)],
+        ),
     )
     .unwrap();
     wait_for(30, "first export", || first.stats().exported == N);
@@ -340,7 +362,11 @@ fn server_restart_mid_stream() {
         .unwrap();
     let bridge = Bridge::start(
         &mq,
-        config("rs-bridge", &url, vec![export("rs", "rs.events", Some("RS"), 64)]),
+        config(
+            "rs-bridge",
+            &url,
+            vec![export("rs", "rs.events", Some("RS"), 64)],
+        ),
     )
     .unwrap();
     wait_for(20, "connected", || bridge.stats().connected);
@@ -393,7 +419,9 @@ fn backpressure_while_nats_is_down() {
         ..Default::default()
     };
     let block = mq.create_topic("bp_block", small(Overflow::Block)).unwrap();
-    let reject = mq.create_topic("bp_reject", small(Overflow::Reject)).unwrap();
+    let reject = mq
+        .create_topic("bp_reject", small(Overflow::Reject))
+        .unwrap();
     let bridge = Bridge::start(
         &mq,
         config(
@@ -506,10 +534,16 @@ fn refused_message_is_dead_lettered() {
         let s = bridge.stats();
         s.exported == 2 && s.dead_lettered == 2
     });
-    let d = dlq.poll(Some(Duration::from_secs(5))).unwrap().expect("dead letter");
+    let d = dlq
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("dead letter");
     assert_eq!(d.id(), big_id);
     let reason = d.dead_letter_reason().unwrap().to_owned();
-    assert!(reason.contains("maximum") || reason.contains("size"), "{reason}");
+    assert!(
+        reason.contains("maximum") || reason.contains("size"),
+        "{reason}"
+    );
     d.ack().unwrap();
     let stats = bridge.stop(Duration::from_secs(2)).unwrap();
     assert!(stats.last_error.is_some());
@@ -540,7 +574,11 @@ fn stop_drains_in_flight() {
     }
     let bridge = Bridge::start(
         &mq,
-        config("drain-bridge", &url, vec![export("drain", "drain.events", Some("DRAIN"), 256)]),
+        config(
+            "drain-bridge",
+            &url,
+            vec![export("drain", "drain.events", Some("DRAIN"), 256)],
+        ),
     )
     .unwrap();
     wait_for(30, "some in flight", || bridge.stats().exported > 0);
@@ -559,7 +597,11 @@ fn stop_drains_in_flight() {
     // The rest goes with the next start of the same group.
     let again = Bridge::start(
         &mq,
-        config("drain-bridge", &url, vec![export("drain", "drain.events", Some("DRAIN"), 256)]),
+        config(
+            "drain-bridge",
+            &url,
+            vec![export("drain", "drain.events", Some("DRAIN"), 256)],
+        ),
     )
     .unwrap();
     wait_for(60, "the rest exported", || lag(&topic, "nats") == (0, 0));
@@ -573,18 +615,51 @@ fn bad_config_is_refused_and_changes_nothing() {
     let ok = r#"{"id": "b", "servers": ["nats://127.0.0.1:4222"],
         "exports": [{"topic": "t", "group": "g", "subject": "a.b"}]}"#;
     let c = BridgeConfig::from_json(ok).unwrap();
-    assert_eq!(c.exports[0].max_in_flight, ringmq_nats::DEFAULT_MAX_IN_FLIGHT);
+    assert_eq!(
+        c.exports[0].max_in_flight,
+        ringmq_nats::DEFAULT_MAX_IN_FLIGHT
+    );
     let bad = [
-        (r#"{"id": "", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a"}]}"#, "id is empty"),
-        (r#"{"id": "b", "servers": [], "exports": [{"topic": "t", "group": "g", "subject": "a"}]}"#, "servers"),
-        (r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "", "group": "g", "subject": "a"}]}"#, "topic is empty"),
-        (r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a..b"}]}"#, "not a valid subject"),
-        (r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a.*"}]}"#, "wildcards"),
-        (r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a", "max_in_flight": 0}]}"#, "max_in_flight is 0"),
-        (r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a", "stream": "A.B"}]}"#, "JetStream name"),
-        (r#"{"id": "b", "servers": ["nats://h:1"], "imports": [{"stream": "S", "consumer": "c", "topic": "t", "group": "g", "batch": 0}]}"#, "batch is 0"),
-        (r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a", "colour": 1}]}"#, "unknown field"),
-        (r#"{"id": "b", "servers": ["nats://h:1"], "reconnect_min": "2s", "reconnect_max": "1s", "exports": [{"topic": "t", "group": "g", "subject": "a"}]}"#, "shorter than"),
+        (
+            r#"{"id": "", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a"}]}"#,
+            "id is empty",
+        ),
+        (
+            r#"{"id": "b", "servers": [], "exports": [{"topic": "t", "group": "g", "subject": "a"}]}"#,
+            "servers",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "", "group": "g", "subject": "a"}]}"#,
+            "topic is empty",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a..b"}]}"#,
+            "not a valid subject",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a.*"}]}"#,
+            "wildcards",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a", "max_in_flight": 0}]}"#,
+            "max_in_flight is 0",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a", "stream": "A.B"}]}"#,
+            "JetStream name",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "imports": [{"stream": "S", "consumer": "c", "topic": "t", "group": "g", "batch": 0}]}"#,
+            "batch is 0",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a", "colour": 1}]}"#,
+            "unknown field",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "reconnect_min": "2s", "reconnect_max": "1s", "exports": [{"topic": "t", "group": "g", "subject": "a"}]}"#,
+            "shorter than",
+        ),
         (r#"{"id": "b", "servers": ["nats://h:1"]}"#, "nothing to do"),
     ];
     for (text, want) in bad {
@@ -627,7 +702,10 @@ fn bad_config_is_refused_and_changes_nothing() {
     let c = config(
         "b",
         "nats://127.0.0.1:1",
-        vec![export("present", "p.x", None, 4), export("absent", "a.x", None, 4)],
+        vec![
+            export("present", "p.x", None, 4),
+            export("absent", "a.x", None, 4),
+        ],
     );
     match Bridge::start(&mq, c) {
         Err(BridgeError::Config(m)) => assert!(m.contains("absent"), "{m}"),
