@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use ringmq_core::{
-    Broker, BrokerOptions, ErrorKind, Overflow, PublishOptions, StartAt, SubOptions, TopicOptions,
+    Broker, BrokerOptions, ErrorKind, Fsync, Overflow, PublishOptions, StartAt, SubOptions,
+    TopicOptions,
 };
 use ringmq_nats::{Bridge, BridgeConfig, BridgeError, ExportConfig};
 
@@ -166,12 +167,19 @@ impl OwnServer {
     }
 
     fn start(name: &str) -> OwnServer {
+        Self::start_with(name, &[])
+    }
+
+    /// Starts with environment variables for the script (such as
+    /// `RINGMQ_NATS_MAX_PAYLOAD`).
+    fn start_with(name: &str, env: &[(&str, &str)]) -> OwnServer {
         let dir = std::env::temp_dir().join(format!("ringmq-nats-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let out = Command::new("bash")
             .arg(Self::script())
             .arg("start")
             .arg(&dir)
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         assert!(
@@ -551,6 +559,136 @@ fn refused_message_is_dead_lettered() {
     let payloads: Vec<&[u8]> = msgs.iter().map(|m| &m.payload[..]).collect();
     assert_eq!(payloads, [&b"small before"[..], &b"small after"[..]]);
     eprintln!("refused_message_is_dead_lettered: reason {reason:?}");
+}
+
+#[test]
+fn over_max_payload_is_dead_lettered() {
+    if nats_url("over_max_payload_is_dead_lettered").is_none() {
+        return;
+    }
+    // A server whose max_payload is 4 KiB: the client refuses larger
+    // messages before sending them.
+    let server = OwnServer::start_with("payload", &[("RINGMQ_NATS_MAX_PAYLOAD", "4096")]);
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "mp",
+            TopicOptions {
+                slot_size: 8192,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let dlq = topic
+        .dead_letter_topic()
+        .unwrap()
+        .subscribe_pull(
+            "check",
+            SubOptions {
+                start: StartAt::Earliest,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    topic.publish_with(b"fits", 3, None).unwrap();
+    let big = topic.publish_with(&[1u8; 6000], 3, None).unwrap();
+    topic.publish_with(b"fits too", 3, None).unwrap();
+    let bridge = Bridge::start(
+        &mq,
+        config(
+            "mp-bridge",
+            &server.url(),
+            vec![export("mp", "mp.events", Some("MP"), 8)],
+        ),
+    )
+    .unwrap();
+    wait_for(30, "settled", || {
+        let s = bridge.stats();
+        s.exported == 2 && s.dead_lettered == 1
+    });
+    let d = dlq
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("dead letter");
+    assert_eq!(d.id(), big);
+    let reason = d.dead_letter_reason().unwrap().to_owned();
+    assert!(reason.contains("max"), "{reason}");
+    d.ack().unwrap();
+    bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stream_count(&server.url(), "MP"), 2);
+    eprintln!("over_max_payload_is_dead_lettered: reason {reason:?}");
+}
+
+#[test]
+fn durable_topic_resumes_after_broker_restart() {
+    let Some(url) = nats_url("durable_topic_resumes_after_broker_restart") else {
+        return;
+    };
+    let data = std::env::temp_dir().join(format!("ringmq-nats-durable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let open = || {
+        Broker::new(BrokerOptions {
+            workers_max: 2,
+            data_dir: Some(data.clone()),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let durable = TopicOptions {
+        durable: true,
+        capacity: 256,
+        // The broker closes cleanly; no fsync per publish is needed here.
+        fsync: Fsync::Interval,
+        ..Default::default()
+    };
+    const N: u64 = 5000;
+    let cfg = || {
+        config(
+            "dur-bridge",
+            &url,
+            vec![export("dur", "dur.events", Some("DUR"), 8)],
+        )
+    };
+    let first = {
+        let mq = open();
+        let topic = mq.create_topic("dur", durable.clone()).unwrap();
+        let bridge = Bridge::start(&mq, cfg()).unwrap();
+        wait_for(20, "connected", || bridge.stats().connected);
+        let producer = {
+            let topic = topic.clone();
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    topic.publish_with(&i.to_be_bytes(), i % 5, None).unwrap();
+                }
+            })
+        };
+        wait_for(30, "some exported", || bridge.stats().exported >= 100);
+        // Gone without draining, as a crash would leave it: messages in
+        // flight stay in RingMQ.
+        let first = bridge.stats().exported;
+        drop(bridge);
+        producer.join().unwrap();
+        mq.close(Duration::from_secs(5)).unwrap();
+        first
+    };
+    let mq = open();
+    let topic = mq.topic("dur").unwrap();
+    let bridge = Bridge::start(&mq, cfg()).unwrap();
+    wait_for(60, "the rest exported", || {
+        lag(&topic, "nats") == (0, 0) && stream_count(&url, "DUR") >= N
+    });
+    let stats = bridge.stop(Duration::from_secs(5)).unwrap();
+    eprintln!(
+        "durable_topic_resumes_after_broker_restart: first run exported about {first}, second {}",
+        stats.exported
+    );
+    assert!(
+        stats.exported > 0 && stats.exported < N,
+        "the group did not resume: {stats:?}"
+    );
+    assert_once_in_key_order(&read_stream(&url, "DUR"), N as usize);
+    mq.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
