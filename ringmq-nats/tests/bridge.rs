@@ -383,15 +383,25 @@ fn server_restart_mid_stream() {
     let producer = {
         let topic = topic.clone();
         std::thread::spawn(move || {
+            // Bursts, so that the server often goes with publishes in
+            // flight.
             for i in 0..N {
                 topic
                     .publish_with(&i.to_be_bytes(), i % 7, Some(Duration::from_secs(60)))
                     .unwrap();
-                std::thread::sleep(Duration::from_millis(5));
+                if i % 50 == 49 {
+                    std::thread::sleep(Duration::from_millis(40));
+                }
             }
         })
     };
     wait_for(30, "some exported", || bridge.stats().exported >= 100);
+    // Stop it while messages are in flight, if that is seen within 5 s.
+    let seen = Instant::now() + Duration::from_secs(5);
+    while bridge.stats().in_flight == 0 && Instant::now() < seen {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let in_flight = bridge.stats().in_flight;
     let t = Instant::now();
     server.stop();
     wait_for(20, "the bridge noticing", || !bridge.stats().connected);
@@ -404,7 +414,7 @@ fn server_restart_mid_stream() {
         lag == 0 && in_flight == 0 && bridge.stats().exported >= N
     });
     eprintln!(
-        "server_restart_mid_stream: recovered in {:?}, stats {:?}",
+        "server_restart_mid_stream: stopped with {in_flight} in flight, recovered in {:?}, stats {:?}",
         t.elapsed(),
         bridge.stats()
     );
