@@ -29,8 +29,7 @@ pub struct BridgeConfig {
     pub servers: Vec<String>,
     /// RingMQ topics copied into JetStream.
     pub exports: Vec<ExportConfig>,
-    /// JetStream streams copied into RingMQ topics (parsed and checked; not
-    /// run yet).
+    /// JetStream streams copied into RingMQ topics.
     pub imports: Vec<ImportConfig>,
     /// First delay before reconnecting (and before republishing after a
     /// transient failure); doubles per attempt.
@@ -56,21 +55,23 @@ pub struct ExportConfig {
     pub max_in_flight: usize,
 }
 
-/// One JetStream stream imported into a RingMQ topic (phase 2: parsed and
-/// checked only).
+/// One JetStream stream imported into a RingMQ topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportConfig {
-    /// The JetStream stream read.
+    /// The JetStream stream read (it must exist).
     pub stream: String,
-    /// The durable JetStream consumer's name.
+    /// The durable JetStream pull consumer's name (created if missing,
+    /// with explicit acks).
     pub consumer: String,
     /// Only messages of this subject (wildcards allowed).
     pub filter_subject: Option<String>,
     /// The RingMQ topic published into.
     pub topic: String,
-    /// The RingMQ group name recorded for the import.
+    /// A RingMQ pull subscription (consumer group) of `topic` made sure of
+    /// before importing, so that imported messages are kept for it.
     pub group: String,
-    /// Messages fetched from JetStream at once.
+    /// Messages fetched from JetStream at once (also the consumer's
+    /// `max_ack_pending` when the bridge creates it).
     pub batch: usize,
 }
 

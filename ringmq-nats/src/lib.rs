@@ -5,8 +5,10 @@
 //! JetStream subject, acking it in RingMQ only once JetStream acknowledged
 //! it. Each message carries `Nats-Msg-Id: <bridge id>/<topic>/<message id>`,
 //! so a message published again after a crash or a reconnect is dropped by
-//! JetStream as a duplicate. The bridge runs on its own small tokio runtime:
-//! callers need no async code.
+//! JetStream as a duplicate. For each import, it reads a JetStream stream
+//! with a durable pull consumer and publishes every message into a RingMQ
+//! topic, acking it in JetStream once RingMQ took it. The bridge runs on its
+//! own small tokio runtime: callers need no async code. See docs/NATS.md.
 //!
 //! ```no_run
 //! use ringmq_core::{Broker, BrokerOptions, TopicOptions};
@@ -31,6 +33,7 @@
 
 mod config;
 mod export;
+mod import;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -92,15 +95,17 @@ pub struct BridgeStats {
     /// Messages JetStream acknowledged (duplicates included) and the bridge
     /// then acked in RingMQ.
     pub exported: u64,
-    /// Messages imported from JetStream (phase 2; 0 for now).
+    /// Messages imported from JetStream into RingMQ (and then acked in
+    /// JetStream).
     pub imported: u64,
     /// Messages taken from RingMQ and not yet settled (published and
     /// waiting for JetStream's ack, or waiting to be published again).
     pub in_flight: u64,
     /// Times the connection to NATS was established again after a loss.
     pub reconnects: u64,
-    /// Messages JetStream refused for good, sent to RingMQ's dead-letter
-    /// topic with JetStream's error as the reason.
+    /// Exported messages JetStream refused for good, sent to RingMQ's
+    /// dead-letter topic with JetStream's error as the reason; and imported
+    /// messages RingMQ refused for good, terminated in JetStream.
     pub dead_lettered: u64,
     /// The last error seen (NATS or RingMQ), if any.
     pub last_error: Option<String>,
@@ -112,6 +117,7 @@ pub struct BridgeStats {
 #[derive(Default)]
 pub(crate) struct Shared {
     pub(crate) exported: AtomicU64,
+    pub(crate) imported: AtomicU64,
     pub(crate) in_flight: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
@@ -129,7 +135,7 @@ impl Shared {
     fn snapshot(&self) -> BridgeStats {
         BridgeStats {
             exported: self.exported.load(Relaxed),
-            imported: 0,
+            imported: self.imported.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
             dead_lettered: self.dead_lettered.load(Relaxed),
@@ -182,7 +188,9 @@ impl Bridge {
     /// (`StartAt::Earliest`); an existing one (a durable topic's group after
     /// a restart, or one left by an earlier bridge) resumes where it was.
     ///
-    /// Imports are checked but not run yet.
+    /// Each import's topic must exist too; its `group` is made sure of (a
+    /// pull subscription created if missing, starting at the oldest message),
+    /// so imported messages are kept for that group from the first one.
     pub fn start(broker: &Broker, config: BridgeConfig) -> Result<Bridge, BridgeError> {
         config.validate()?;
         // Every topic first, so that a missing one changes nothing.
@@ -197,17 +205,34 @@ impl Bridge {
             })?;
             topics.push(t);
         }
+        let mut import_topics = Vec::new();
+        for m in &config.imports {
+            let t = broker.topic(&m.topic).map_err(|err| {
+                if err.kind() == ErrorKind::NotFound {
+                    BridgeError::Config(format!("import topic {:?} does not exist", m.topic))
+                } else {
+                    BridgeError::RingMq(err)
+                }
+            })?;
+            import_topics.push(t);
+        }
         let mut subs: Vec<PullSubscription> = Vec::new();
         let mut created: Vec<PullSubscription> = Vec::new();
-        for (e, t) in config.exports.iter().zip(&topics) {
-            let found = match t.pull_subscription(&e.group) {
+        let groups = config
+            .exports
+            .iter()
+            .map(|e| &e.group)
+            .zip(&topics)
+            .chain(config.imports.iter().map(|m| &m.group).zip(&import_topics));
+        for (group, t) in groups {
+            let found = match t.pull_subscription(group) {
                 Ok(s) => Ok(s),
                 Err(err) if err.kind() == ErrorKind::NotFound => {
                     let opts = SubOptions {
                         start: StartAt::Earliest,
                         ..SubOptions::default()
                     };
-                    t.subscribe_pull(&e.group, opts)
+                    t.subscribe_pull(group, opts)
                         .inspect(|s| created.push(s.clone()))
                 }
                 Err(err) => Err(err),
@@ -230,7 +255,7 @@ impl Bridge {
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .max_blocking_threads(config.exports.len().max(1) + 2)
+            .max_blocking_threads(config.exports.len() + config.imports.len() + 2)
             .thread_name("ringmq-nats")
             .enable_all()
             .build()
@@ -262,6 +287,19 @@ impl Bridge {
                 bridge_id: config.id.clone(),
                 cfg: e.clone(),
                 sub,
+                js: js.clone(),
+                shared: shared.clone(),
+                mode: mode_rx.clone(),
+                connected: conn_rx.clone(),
+                reconnect_min: config.reconnect_min,
+                reconnect_max: config.reconnect_max,
+            };
+            tasks.push(runtime.spawn(task.run()));
+        }
+        for (m, topic) in config.imports.iter().zip(import_topics) {
+            let task = import::Import {
+                cfg: m.clone(),
+                topic,
                 js: js.clone(),
                 shared: shared.clone(),
                 mode: mode_rx.clone(),

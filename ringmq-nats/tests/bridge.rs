@@ -861,3 +861,129 @@ fn bad_config_is_refused_and_changes_nothing() {
     }
     assert!(present.subscription_stats().is_empty());
 }
+
+/// Publishes `n` messages into JetStream on `subject` with a RingMQ-Key
+/// header (i % 3) and a trace header.
+fn js_publish(url: &str, subject: &str, from: u64, n: u64) {
+    rt().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        for i in from..from + n {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("RingMQ-Key", (i % 3).to_string());
+            h.insert("trace", format!("t{i}"));
+            js.publish_with_headers(subject.to_owned(), h, i.to_string().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+}
+
+fn js_stream(url: &str, name: &str, subjects: &[&str]) {
+    rt().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: name.into(),
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+}
+
+fn import(
+    stream: &str,
+    filter: Option<&str>,
+    topic: &str,
+    batch: usize,
+) -> ringmq_nats::ImportConfig {
+    ringmq_nats::ImportConfig {
+        stream: stream.into(),
+        consumer: format!("{stream}-ringmq"),
+        filter_subject: filter.map(Into::into),
+        topic: topic.into(),
+        group: "app".into(),
+        batch,
+    }
+}
+
+#[test]
+fn import_round_trip() {
+    let Some(url) = nats_url("import_round_trip") else {
+        return;
+    };
+    js_stream(&url, "IMP", &["imp.>"]);
+    js_publish(&url, "imp.a", 0, 100);
+    js_publish(&url, "imp.b", 100, 50);
+    let mq = broker();
+    let topic = mq.create_topic("imp", TopicOptions::default()).unwrap();
+    let mut c = config("imp-bridge", &url, vec![]);
+    c.imports.push(import("IMP", Some("imp.a"), "imp", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    let app = topic.pull_subscription("app").unwrap();
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while got.len() < 100 && Instant::now() < end {
+        if let Some(d) = app.poll(Some(Duration::from_millis(200))).unwrap() {
+            let i: u64 = std::str::from_utf8(d.data()).unwrap().parse().unwrap();
+            assert_eq!(d.key(), i % 3);
+            assert_eq!(d.headers().get_str("trace"), Some(&*format!("t{i}")));
+            assert_eq!(d.msg_id(), Some(format!("IMP/{}", i + 1).as_bytes()));
+            got.push(i);
+            d.ack().unwrap();
+        }
+    }
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stats.imported, 100, "{stats:?}");
+    assert_eq!(topic.stats().published, 100);
+}
+
+#[test]
+fn import_waits_while_topic_is_full() {
+    let Some(url) = nats_url("import_waits_while_topic_is_full") else {
+        return;
+    };
+    js_stream(&url, "IMPFULL", &["impfull.x"]);
+    const N: u64 = 60;
+    js_publish(&url, "impfull.x", 0, N);
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "impfull",
+            TopicOptions {
+                capacity: 8,
+                overflow: Overflow::Reject,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let mut c = config("impfull-bridge", &url, vec![]);
+    c.imports.push(import("IMPFULL", None, "impfull", 4));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    wait_for(30, "the ring filling", || bridge.stats().imported == 8);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(bridge.stats().imported, 8, "imported past a full ring");
+    let app = topic.pull_subscription("app").unwrap();
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    while got.len() < N as usize && Instant::now() < end {
+        if let Some(d) = app.poll(Some(Duration::from_millis(200))).unwrap() {
+            got.push(
+                std::str::from_utf8(d.data())
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+            d.ack().unwrap();
+        }
+    }
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stats.imported, N, "{stats:?}");
+}
