@@ -40,6 +40,10 @@ type AckFuture = Pin<
     >,
 >;
 
+/// The headers the bridge sets; a RingMQ header of one of these names is
+/// not copied.
+const BRIDGE_HEADERS: [&str; 4] = ["Nats-Msg-Id", "RingMQ-Key", "RingMQ-Id", "RingMQ-Msg-Id"];
+
 /// How long a poll waits when nothing is in flight.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 /// How often held deliveries are kept alive while waiting.
@@ -299,12 +303,12 @@ impl Export {
             }
         }
         // Unsettled deliveries are dropped: they stay in RingMQ.
+        self.shared.in_flight.fetch_sub(held.len() as u64, Relaxed);
         for h in held.drain(..) {
             if let Some(a) = h.ack {
                 a.abort();
             }
         }
-        self.shared.in_flight.store(0, Relaxed);
     }
 
     /// Waits for one ack; None when disconnected or stopping first.
@@ -437,6 +441,10 @@ impl Export {
             h.insert("RingMQ-Msg-Id", v);
         }
         for (name, value) in d.headers().iter() {
+            // The bridge's own headers are not overridden by the message's.
+            if BRIDGE_HEADERS.iter().any(|b| b.eq_ignore_ascii_case(name)) {
+                continue;
+            }
             let n: HeaderName = name
                 .parse()
                 .map_err(|_| format!("header name {name:?} cannot be a NATS header"))?;
