@@ -31,6 +31,8 @@
 //! println!("exported {}", stats.exported);
 //! ```
 
+#![warn(missing_docs)]
+
 mod config;
 mod export;
 mod import;
