@@ -1,0 +1,995 @@
+//! The bridge against a real NATS server (JetStream). The server's URL
+//! comes from `RINGMQ_NATS_URL` (scripts/test-nats.sh sets it); without it
+//! the tests that need a server say they are skipped and pass. Tests that
+//! stop the server start their own with scripts/nats-server.sh.
+//!
+//! Every test uses its own topic, stream and subject names.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use ringmq_core::{
+    Broker, BrokerOptions, ErrorKind, Fsync, Overflow, PublishOptions, StartAt, SubOptions,
+    TopicOptions,
+};
+use ringmq_nats::{Bridge, BridgeConfig, BridgeError, ExportConfig};
+
+fn nats_url(test: &str) -> Option<String> {
+    match std::env::var("RINGMQ_NATS_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!("{test}: skipped (RINGMQ_NATS_URL is not set; run scripts/test-nats.sh)");
+            None
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn broker() -> Broker {
+    Broker::new(BrokerOptions {
+        workers_max: 2,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn export(topic: &str, subject: &str, stream: Option<&str>, max_in_flight: usize) -> ExportConfig {
+    ExportConfig {
+        topic: topic.into(),
+        group: "nats".into(),
+        subject: subject.into(),
+        stream: stream.map(Into::into),
+        max_in_flight,
+    }
+}
+
+fn config(id: &str, url: &str, exports: Vec<ExportConfig>) -> BridgeConfig {
+    let mut c = BridgeConfig::new(id, vec![url.to_owned()]);
+    c.exports = exports;
+    c.reconnect_min = Duration::from_millis(50);
+    c.reconnect_max = Duration::from_millis(500);
+    c
+}
+
+/// Waits until `f` holds, up to `secs`; panics with `what` otherwise.
+fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A message as stored in a stream.
+#[derive(Debug)]
+struct Stored {
+    ringmq_id: u64,
+    key: u64,
+    msg_id: String,
+    headers: HashMap<String, String>,
+    payload: Vec<u8>,
+}
+
+fn stored(headers: &async_nats::HeaderMap, payload: &[u8]) -> Stored {
+    let get = |n: &str| headers.get(n).map(|v| v.as_str().to_owned());
+    let mut all = HashMap::new();
+    for (name, values) in headers.iter() {
+        if let Some(v) = values.first() {
+            all.insert(name.to_string(), v.as_str().to_owned());
+        }
+    }
+    Stored {
+        ringmq_id: get("RingMQ-Id").expect("RingMQ-Id").parse().unwrap(),
+        key: get("RingMQ-Key").expect("RingMQ-Key").parse().unwrap(),
+        msg_id: get("Nats-Msg-Id").expect("Nats-Msg-Id"),
+        headers: all,
+        payload: payload.to_vec(),
+    }
+}
+
+/// Every message of `stream`, in stream order, read by sequence.
+fn read_stream(url: &str, stream: &str) -> Vec<Stored> {
+    rt().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let mut s = js.get_stream(stream).await.unwrap();
+        let state = s.info().await.unwrap().state.clone();
+        let mut out = Vec::new();
+        if state.messages == 0 {
+            return out;
+        }
+        for seq in state.first_sequence..=state.last_sequence {
+            if let Ok(m) = s.get_raw_message(seq).await {
+                out.push(stored(&m.headers, &m.payload));
+            }
+        }
+        out
+    })
+}
+
+fn stream_count(url: &str, stream: &str) -> u64 {
+    rt().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let mut s = js.get_stream(stream).await.unwrap();
+        s.info().await.unwrap().state.messages
+    })
+}
+
+/// Checks each RingMQ id appears once and each key's ids rise.
+fn assert_once_in_key_order(msgs: &[Stored], n: usize) {
+    let ids: HashSet<u64> = msgs.iter().map(|m| m.ringmq_id).collect();
+    assert_eq!(ids.len(), msgs.len(), "a message is in the stream twice");
+    assert_eq!(msgs.len(), n, "stream holds {} of {n} messages", msgs.len());
+    let mut last: HashMap<u64, u64> = HashMap::new();
+    for m in msgs {
+        if let Some(prev) = last.insert(m.key, m.ringmq_id) {
+            assert!(
+                prev < m.ringmq_id,
+                "key {} out of order: {} after {}",
+                m.key,
+                m.ringmq_id,
+                prev
+            );
+        }
+    }
+}
+
+fn lag(topic: &ringmq_core::Topic, group: &str) -> (u64, u64) {
+    let s = topic
+        .subscription_stats()
+        .into_iter()
+        .find(|(g, _)| g == group)
+        .expect("group")
+        .1;
+    (s.lag, s.in_flight)
+}
+
+/// A NATS server of one test's own (for tests that stop it), started
+/// with scripts/nats-server.sh in a temporary directory.
+struct OwnServer {
+    dir: PathBuf,
+    port: String,
+}
+
+impl OwnServer {
+    fn script() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/nats-server.sh")
+    }
+
+    fn start(name: &str) -> OwnServer {
+        Self::start_with(name, &[])
+    }
+
+    /// Starts with environment variables for the script (such as
+    /// `RINGMQ_NATS_MAX_PAYLOAD`).
+    fn start_with(name: &str, env: &[(&str, &str)]) -> OwnServer {
+        let dir = std::env::temp_dir().join(format!("ringmq-nats-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new("bash")
+            .arg(Self::script())
+            .arg("start")
+            .arg(&dir)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::fs::read_to_string(dir.join("port"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        OwnServer { dir, port }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&self) {
+        let st = Command::new("bash")
+            .arg(Self::script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Starts again on the same port with the same store.
+    fn restart(&self) {
+        let out = Command::new("bash")
+            .arg(Self::script())
+            .arg("start")
+            .arg(&self.dir)
+            .arg(&self.port)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn export_round_trip() {
+    let Some(url) = nats_url("export_round_trip") else {
+        return;
+    };
+    let mq = broker();
+    let topic = mq.create_topic("rt", TopicOptions::default()).unwrap();
+    const N: usize = 200;
+    for i in 0..N {
+        let hv = format!("v{i}");
+        let mid = format!("order-{i}");
+        let opts = PublishOptions {
+            key: (i % 5) as u64,
+            // A header named as the bridge's own does not replace it (else
+            // JetStream would take every message for a duplicate).
+            headers: &[
+                ("trace", hv.as_bytes()),
+                ("kind", b"test"),
+                ("Nats-Msg-Id", b"same"),
+            ],
+            msg_id: (i % 2 == 0).then_some(mid.as_bytes()),
+            ..Default::default()
+        };
+        topic
+            .publish_opts(format!("payload {i}").as_bytes(), &opts)
+            .unwrap();
+    }
+    let bridge = Bridge::start(
+        &mq,
+        config(
+            "rt-bridge",
+            &url,
+            vec![export("rt", "rt.events", Some("RT"), 32)],
+        ),
+    )
+    .unwrap();
+    wait_for(30, "every message exported", || {
+        bridge.stats().exported == N as u64
+    });
+    assert_eq!(lag(&topic, "nats"), (0, 0));
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stats.exported, N as u64);
+    assert_eq!(stats.dead_lettered, 0);
+
+    // A plain JetStream consumer reads them.
+    let msgs = rt().block_on(async {
+        use futures_util::StreamExt;
+        let client = async_nats::connect(&url).await.unwrap();
+        let js = jetstream::new(client);
+        let stream = js.get_stream("RT").await.unwrap();
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::Config {
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut batch = consumer
+            .fetch()
+            .max_messages(N + 10)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(m) = batch.next().await {
+            let m = m.unwrap();
+            out.push(stored(m.headers.as_ref().unwrap(), &m.payload));
+            m.ack().await.unwrap();
+        }
+        out
+    });
+    assert_once_in_key_order(&msgs, N);
+    for m in &msgs {
+        let i = m.ringmq_id;
+        assert_eq!(m.payload, format!("payload {i}").into_bytes());
+        assert_eq!(m.key, i % 5);
+        assert_eq!(m.msg_id, format!("rt-bridge/rt/{i}"));
+        assert_eq!(
+            m.headers.get("trace").map(String::as_str),
+            Some(&*format!("v{i}"))
+        );
+        assert_eq!(m.headers.get("kind").map(String::as_str), Some("test"));
+        let rid = m.headers.get("RingMQ-Msg-Id").cloned();
+        assert_eq!(rid, (i % 2 == 0).then(|| format!("order-{i}")));
+    }
+}
+
+#[test]
+fn replay_is_suppressed_by_msg_id() {
+    let Some(url) = nats_url("replay_is_suppressed_by_msg_id") else {
+        return;
+    };
+    let mq = broker();
+    let topic = mq.create_topic("dup", TopicOptions::default()).unwrap();
+    const N: u64 = 100;
+    for i in 0..N {
+        topic.publish_with(&i.to_be_bytes(), i % 3, None).unwrap();
+    }
+    let first = Bridge::start(
+        &mq,
+        config(
+            "dup-bridge",
+            &url,
+            vec![export("dup", "dup.events", Some("DUP"), 16)],
+        ),
+    )
+    .unwrap();
+    wait_for(30, "first export", || first.stats().exported == N);
+    first.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stream_count(&url, "DUP"), N);
+
+    // A second group reads the same messages again from the start: the
+    // same bridge id gives the same Nats-Msg-Ids, as a replay after a crash
+    // would, and JetStream stores none of them twice.
+    let mut replay = export("dup", "dup.events", Some("DUP"), 16);
+    replay.group = "replay".into();
+    let second = Bridge::start(&mq, config("dup-bridge", &url, vec![replay])).unwrap();
+    wait_for(30, "replayed export", || second.stats().exported == N);
+    let stats = second.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stats.exported, N);
+    assert_eq!(stream_count(&url, "DUP"), N, "a replay was stored twice");
+    assert_once_in_key_order(&read_stream(&url, "DUP"), N as usize);
+}
+
+#[test]
+fn server_restart_mid_stream() {
+    if nats_url("server_restart_mid_stream").is_none() {
+        return;
+    }
+    let server = OwnServer::start("restart");
+    let url = server.url();
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "rs",
+            TopicOptions {
+                capacity: 4096,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let bridge = Bridge::start(
+        &mq,
+        config(
+            "rs-bridge",
+            &url,
+            vec![export("rs", "rs.events", Some("RS"), 64)],
+        ),
+    )
+    .unwrap();
+    wait_for(20, "connected", || bridge.stats().connected);
+
+    const N: u64 = 600;
+    let producer = {
+        let topic = topic.clone();
+        std::thread::spawn(move || {
+            // Bursts, so that the server often goes with publishes in
+            // flight.
+            for i in 0..N {
+                topic
+                    .publish_with(&i.to_be_bytes(), i % 7, Some(Duration::from_secs(60)))
+                    .unwrap();
+                if i % 50 == 49 {
+                    std::thread::sleep(Duration::from_millis(40));
+                }
+            }
+        })
+    };
+    wait_for(30, "some exported", || bridge.stats().exported >= 100);
+    // Stop it while messages are in flight, if that is seen within 5 s.
+    let seen = Instant::now() + Duration::from_secs(5);
+    while bridge.stats().in_flight == 0 && Instant::now() < seen {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let in_flight = bridge.stats().in_flight;
+    let t = Instant::now();
+    server.stop();
+    wait_for(20, "the bridge noticing", || !bridge.stats().connected);
+    std::thread::sleep(Duration::from_millis(500));
+    server.restart();
+    wait_for(30, "reconnected", || bridge.stats().connected);
+    producer.join().unwrap();
+    wait_for(60, "everything exported", || {
+        let (lag, in_flight) = lag(&topic, "nats");
+        lag == 0 && in_flight == 0 && bridge.stats().exported >= N
+    });
+    eprintln!(
+        "server_restart_mid_stream: stopped with {in_flight} in flight, recovered in {:?}, stats {:?}",
+        t.elapsed(),
+        bridge.stats()
+    );
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert!(stats.reconnects >= 1, "{stats:?}");
+    assert_once_in_key_order(&read_stream(&url, "RS"), N as usize);
+}
+
+#[test]
+fn backpressure_while_nats_is_down() {
+    if nats_url("backpressure_while_nats_is_down").is_none() {
+        return;
+    }
+    let server = OwnServer::start("backpressure");
+    let url = server.url();
+    let mq = broker();
+    let small = |overflow| TopicOptions {
+        capacity: 16,
+        overflow,
+        ..Default::default()
+    };
+    let block = mq.create_topic("bp_block", small(Overflow::Block)).unwrap();
+    let reject = mq
+        .create_topic("bp_reject", small(Overflow::Reject))
+        .unwrap();
+    let bridge = Bridge::start(
+        &mq,
+        config(
+            "bp-bridge",
+            &url,
+            vec![
+                export("bp_block", "bp.block", Some("BPB"), 4),
+                export("bp_reject", "bp.reject", Some("BPR"), 4),
+            ],
+        ),
+    )
+    .unwrap();
+    // Wait until both streams exist (each export made sure of its stream).
+    block.publish(b"first").unwrap();
+    reject.publish(b"first").unwrap();
+    wait_for(20, "first messages", || bridge.stats().exported == 2);
+
+    server.stop();
+    wait_for(20, "the bridge noticing", || !bridge.stats().connected);
+    let mut published = 0u64;
+    let err = loop {
+        match block.publish_with(b"x", 0, Some(Duration::from_millis(200))) {
+            Ok(_) => published += 1,
+            Err(e) => break e,
+        }
+        assert!(published <= 64, "the block topic never filled");
+    };
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    let err = loop {
+        match reject.publish_with(b"x", 0, Some(Duration::from_millis(200))) {
+            Ok(_) => published += 1,
+            Err(e) => break e,
+        }
+        assert!(published <= 128, "the reject topic never filled");
+    };
+    assert_eq!(err.kind(), ErrorKind::Full, "{err}");
+    let stats = bridge.stats();
+    assert!(!stats.connected);
+    assert!(stats.in_flight <= 8, "{stats:?}");
+
+    // Back up: everything goes out and the rings empty.
+    server.restart();
+    wait_for(60, "the backlog exported", || {
+        bridge.stats().exported == 2 + published
+    });
+    assert_eq!(lag(&block, "nats"), (0, 0));
+    assert_eq!(lag(&reject, "nats"), (0, 0));
+    bridge.stop(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+fn refused_message_is_dead_lettered() {
+    let Some(url) = nats_url("refused_message_is_dead_lettered") else {
+        return;
+    };
+    // A stream that takes at most 1 KiB per message, made outside the
+    // bridge (the export names no stream).
+    rt().block_on(async {
+        let client = async_nats::connect(&url).await.unwrap();
+        let js = jetstream::new(client);
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: "BIG".into(),
+            subjects: vec!["big.events".into()],
+            max_message_size: 1024,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "big",
+            TopicOptions {
+                slot_size: 4096,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let dlq = topic
+        .dead_letter_topic()
+        .unwrap()
+        .subscribe_pull(
+            "check",
+            SubOptions {
+                start: StartAt::Earliest,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    topic.publish_with(b"small before", 1, None).unwrap();
+    let big_id = topic.publish_with(&[7u8; 3000], 1, None).unwrap();
+    topic.publish_with(b"small after", 1, None).unwrap();
+    // No stream captures this subject: refused too.
+    let orphan = mq.create_topic("orphan", TopicOptions::default()).unwrap();
+    orphan.publish(b"nobody listens").unwrap();
+    let bridge = Bridge::start(
+        &mq,
+        config(
+            "big-bridge",
+            &url,
+            vec![
+                export("big", "big.events", None, 8),
+                export("orphan", "orphan.nowhere", None, 8),
+            ],
+        ),
+    )
+    .unwrap();
+    wait_for(30, "settled", || {
+        let s = bridge.stats();
+        s.exported == 2 && s.dead_lettered == 2
+    });
+    let d = dlq
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("dead letter");
+    assert_eq!(d.id(), big_id);
+    let reason = d.dead_letter_reason().unwrap().to_owned();
+    assert!(
+        reason.contains("maximum") || reason.contains("size"),
+        "{reason}"
+    );
+    d.ack().unwrap();
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert!(stats.last_error.is_some());
+    let msgs = read_stream(&url, "BIG");
+    let payloads: Vec<&[u8]> = msgs.iter().map(|m| &m.payload[..]).collect();
+    assert_eq!(payloads, [&b"small before"[..], &b"small after"[..]]);
+    eprintln!("refused_message_is_dead_lettered: reason {reason:?}");
+}
+
+#[test]
+fn over_max_payload_is_dead_lettered() {
+    if nats_url("over_max_payload_is_dead_lettered").is_none() {
+        return;
+    }
+    // A server whose max_payload is 4 KiB: the client refuses larger
+    // messages before sending them.
+    let server = OwnServer::start_with("payload", &[("RINGMQ_NATS_MAX_PAYLOAD", "4096")]);
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "mp",
+            TopicOptions {
+                slot_size: 8192,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let dlq = topic
+        .dead_letter_topic()
+        .unwrap()
+        .subscribe_pull(
+            "check",
+            SubOptions {
+                start: StartAt::Earliest,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    topic.publish_with(b"fits", 3, None).unwrap();
+    let big = topic.publish_with(&[1u8; 6000], 3, None).unwrap();
+    topic.publish_with(b"fits too", 3, None).unwrap();
+    let bridge = Bridge::start(
+        &mq,
+        config(
+            "mp-bridge",
+            &server.url(),
+            vec![export("mp", "mp.events", Some("MP"), 8)],
+        ),
+    )
+    .unwrap();
+    wait_for(30, "settled", || {
+        let s = bridge.stats();
+        s.exported == 2 && s.dead_lettered == 1
+    });
+    let d = dlq
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("dead letter");
+    assert_eq!(d.id(), big);
+    let reason = d.dead_letter_reason().unwrap().to_owned();
+    assert!(reason.contains("max"), "{reason}");
+    d.ack().unwrap();
+    bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stream_count(&server.url(), "MP"), 2);
+    eprintln!("over_max_payload_is_dead_lettered: reason {reason:?}");
+}
+
+#[test]
+fn durable_topic_resumes_after_broker_restart() {
+    let Some(url) = nats_url("durable_topic_resumes_after_broker_restart") else {
+        return;
+    };
+    let data = std::env::temp_dir().join(format!("ringmq-nats-durable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let open = || {
+        Broker::new(BrokerOptions {
+            workers_max: 2,
+            data_dir: Some(data.clone()),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let durable = TopicOptions {
+        durable: true,
+        capacity: 256,
+        // The broker closes cleanly; no fsync per publish is needed here.
+        fsync: Fsync::Interval,
+        ..Default::default()
+    };
+    const N: u64 = 5000;
+    let cfg = || {
+        config(
+            "dur-bridge",
+            &url,
+            vec![export("dur", "dur.events", Some("DUR"), 8)],
+        )
+    };
+    let first = {
+        let mq = open();
+        let topic = mq.create_topic("dur", durable.clone()).unwrap();
+        let bridge = Bridge::start(&mq, cfg()).unwrap();
+        wait_for(20, "connected", || bridge.stats().connected);
+        let producer = {
+            let topic = topic.clone();
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    topic.publish_with(&i.to_be_bytes(), i % 5, None).unwrap();
+                }
+            })
+        };
+        wait_for(30, "some exported", || bridge.stats().exported >= 100);
+        // Gone without draining, as a crash would leave it: messages in
+        // flight stay in RingMQ.
+        let first = bridge.stats().exported;
+        drop(bridge);
+        producer.join().unwrap();
+        mq.close(Duration::from_secs(5)).unwrap();
+        first
+    };
+    let mq = open();
+    let topic = mq.topic("dur").unwrap();
+    let bridge = Bridge::start(&mq, cfg()).unwrap();
+    wait_for(60, "the rest exported", || {
+        lag(&topic, "nats") == (0, 0) && stream_count(&url, "DUR") >= N
+    });
+    let stats = bridge.stop(Duration::from_secs(5)).unwrap();
+    eprintln!(
+        "durable_topic_resumes_after_broker_restart: first run exported about {first}, second {}",
+        stats.exported
+    );
+    assert!(
+        stats.exported > 0 && stats.exported < N,
+        "the group did not resume: {stats:?}"
+    );
+    assert_once_in_key_order(&read_stream(&url, "DUR"), N as usize);
+    mq.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn stop_drains_in_flight() {
+    let Some(url) = nats_url("stop_drains_in_flight") else {
+        return;
+    };
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "drain",
+            TopicOptions {
+                capacity: 4096,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    const N: u64 = 3000;
+    for i in 0..N {
+        topic.publish_with(&i.to_be_bytes(), i % 4, None).unwrap();
+    }
+    let bridge = Bridge::start(
+        &mq,
+        config(
+            "drain-bridge",
+            &url,
+            vec![export("drain", "drain.events", Some("DRAIN"), 256)],
+        ),
+    )
+    .unwrap();
+    wait_for(30, "some in flight", || bridge.stats().exported > 0);
+    let stats = bridge.stop(Duration::from_secs(10)).unwrap();
+    assert_eq!(stats.in_flight, 0, "{stats:?}");
+    // Everything acked in RingMQ is in the stream, and nothing is held.
+    let sub = topic.pull_subscription("nats").unwrap().stats();
+    assert_eq!(sub.in_flight, 0);
+    assert_eq!(sub.acked, stats.exported);
+    assert_eq!(stream_count(&url, "DRAIN"), stats.exported);
+    eprintln!(
+        "stop_drains_in_flight: {} of {N} exported before stop",
+        stats.exported
+    );
+
+    // The rest goes with the next start of the same group.
+    let again = Bridge::start(
+        &mq,
+        config(
+            "drain-bridge",
+            &url,
+            vec![export("drain", "drain.events", Some("DRAIN"), 256)],
+        ),
+    )
+    .unwrap();
+    wait_for(60, "the rest exported", || lag(&topic, "nats") == (0, 0));
+    again.stop(Duration::from_secs(5)).unwrap();
+    assert_once_in_key_order(&read_stream(&url, "DRAIN"), N as usize);
+}
+
+#[test]
+fn bad_config_is_refused_and_changes_nothing() {
+    // No server needed: the configuration is checked before connecting.
+    let ok = r#"{"id": "b", "servers": ["nats://127.0.0.1:4222"],
+        "exports": [{"topic": "t", "group": "g", "subject": "a.b"}]}"#;
+    let c = BridgeConfig::from_json(ok).unwrap();
+    assert_eq!(
+        c.exports[0].max_in_flight,
+        ringmq_nats::DEFAULT_MAX_IN_FLIGHT
+    );
+    let bad = [
+        (
+            r#"{"id": "", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a"}]}"#,
+            "id is empty",
+        ),
+        (
+            r#"{"id": "b", "servers": [], "exports": [{"topic": "t", "group": "g", "subject": "a"}]}"#,
+            "servers",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "", "group": "g", "subject": "a"}]}"#,
+            "topic is empty",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a..b"}]}"#,
+            "not a valid subject",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a.*"}]}"#,
+            "wildcards",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a", "max_in_flight": 0}]}"#,
+            "max_in_flight is 0",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a", "stream": "A.B"}]}"#,
+            "JetStream name",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "imports": [{"stream": "S", "consumer": "c", "topic": "t", "group": "g", "batch": 0}]}"#,
+            "batch is 0",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "exports": [{"topic": "t", "group": "g", "subject": "a", "colour": 1}]}"#,
+            "unknown field",
+        ),
+        (
+            r#"{"id": "b", "servers": ["nats://h:1"], "reconnect_min": "2s", "reconnect_max": "1s", "exports": [{"topic": "t", "group": "g", "subject": "a"}]}"#,
+            "shorter than",
+        ),
+        (r#"{"id": "b", "servers": ["nats://h:1"]}"#, "nothing to do"),
+    ];
+    for (text, want) in bad {
+        let e = BridgeConfig::from_json(text).unwrap_err().to_string();
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    let toml = r#"
+        id = "edge-1"
+        servers = ["nats://127.0.0.1:4222"]
+        reconnect_min = "200ms"
+        reconnect_max = 3000
+        [[exports]]
+        topic = "orders"
+        group = "nats"
+        subject = "orders.created"
+        stream = "ORDERS"
+        max_in_flight = 64
+        [[imports]]
+        stream = "PAYMENTS"
+        consumer = "ringmq"
+        filter_subject = "payments.>"
+        topic = "payments"
+        group = "nats"
+    "#;
+    let c = BridgeConfig::from_toml(toml).unwrap();
+    assert_eq!(c.reconnect_min, Duration::from_millis(200));
+    assert_eq!(c.reconnect_max, Duration::from_secs(3));
+    assert_eq!(c.exports[0].stream.as_deref(), Some("ORDERS"));
+    assert_eq!(c.imports[0].batch, ringmq_nats::DEFAULT_BATCH);
+    assert!(BridgeConfig::from_toml("id = ").is_err());
+    let path = std::env::temp_dir().join(format!("ringmq-nats-{}.toml", std::process::id()));
+    std::fs::write(&path, toml).unwrap();
+    assert_eq!(BridgeConfig::load(&path).unwrap(), c);
+    let _ = std::fs::remove_file(&path);
+    assert!(BridgeConfig::load("/nonexistent/bridge.yaml").is_err());
+
+    // A missing topic fails the start before any subscription is made.
+    let mq = broker();
+    let present = mq.create_topic("present", TopicOptions::default()).unwrap();
+    let c = config(
+        "b",
+        "nats://127.0.0.1:1",
+        vec![
+            export("present", "p.x", None, 4),
+            export("absent", "a.x", None, 4),
+        ],
+    );
+    match Bridge::start(&mq, c) {
+        Err(BridgeError::Config(m)) => assert!(m.contains("absent"), "{m}"),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    assert!(present.subscription_stats().is_empty());
+}
+
+/// Publishes `n` messages into JetStream on `subject` with a RingMQ-Key
+/// header (i % 3) and a trace header.
+fn js_publish(url: &str, subject: &str, from: u64, n: u64) {
+    rt().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        for i in from..from + n {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("RingMQ-Key", (i % 3).to_string());
+            h.insert("trace", format!("t{i}"));
+            js.publish_with_headers(subject.to_owned(), h, i.to_string().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+}
+
+fn js_stream(url: &str, name: &str, subjects: &[&str]) {
+    rt().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: name.into(),
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+}
+
+fn import(
+    stream: &str,
+    filter: Option<&str>,
+    topic: &str,
+    batch: usize,
+) -> ringmq_nats::ImportConfig {
+    ringmq_nats::ImportConfig {
+        stream: stream.into(),
+        consumer: format!("{stream}-ringmq"),
+        filter_subject: filter.map(Into::into),
+        topic: topic.into(),
+        group: "app".into(),
+        batch,
+    }
+}
+
+#[test]
+fn import_round_trip() {
+    let Some(url) = nats_url("import_round_trip") else {
+        return;
+    };
+    js_stream(&url, "IMP", &["imp.>"]);
+    js_publish(&url, "imp.a", 0, 100);
+    js_publish(&url, "imp.b", 100, 50);
+    let mq = broker();
+    let topic = mq.create_topic("imp", TopicOptions::default()).unwrap();
+    let mut c = config("imp-bridge", &url, vec![]);
+    c.imports.push(import("IMP", Some("imp.a"), "imp", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    let app = topic.pull_subscription("app").unwrap();
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while got.len() < 100 && Instant::now() < end {
+        if let Some(d) = app.poll(Some(Duration::from_millis(200))).unwrap() {
+            let i: u64 = std::str::from_utf8(d.data()).unwrap().parse().unwrap();
+            assert_eq!(d.key(), i % 3);
+            assert_eq!(d.headers().get_str("trace"), Some(&*format!("t{i}")));
+            assert_eq!(d.msg_id(), Some(format!("IMP/{}", i + 1).as_bytes()));
+            got.push(i);
+            d.ack().unwrap();
+        }
+    }
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stats.imported, 100, "{stats:?}");
+    assert_eq!(topic.stats().published, 100);
+}
+
+#[test]
+fn import_waits_while_topic_is_full() {
+    let Some(url) = nats_url("import_waits_while_topic_is_full") else {
+        return;
+    };
+    js_stream(&url, "IMPFULL", &["impfull.x"]);
+    const N: u64 = 60;
+    js_publish(&url, "impfull.x", 0, N);
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "impfull",
+            TopicOptions {
+                capacity: 8,
+                overflow: Overflow::Reject,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let mut c = config("impfull-bridge", &url, vec![]);
+    c.imports.push(import("IMPFULL", None, "impfull", 4));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    wait_for(30, "the ring filling", || bridge.stats().imported == 8);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(bridge.stats().imported, 8, "imported past a full ring");
+    let app = topic.pull_subscription("app").unwrap();
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    while got.len() < N as usize && Instant::now() < end {
+        if let Some(d) = app.poll(Some(Duration::from_millis(200))).unwrap() {
+            got.push(
+                std::str::from_utf8(d.data())
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+            d.ack().unwrap();
+        }
+    }
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stats.imported, N, "{stats:?}");
+}

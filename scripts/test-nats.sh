@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the ringmq-nats tests against a real NATS server with JetStream:
+# starts one (scripts/nats-server.sh), runs `cargo test -p ringmq-nats` with
+# RINGMQ_NATS_URL set, and stops it on exit. Extra arguments go to cargo
+# test (e.g. a test name, or `-- --nocapture`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+dir="$(mktemp -d "${TMPDIR:-/tmp}/ringmq-nats.XXXXXX")"
+cleanup() {
+  scripts/nats-server.sh stop "$dir" || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+RINGMQ_NATS_URL="$(scripts/nats-server.sh start "$dir")"
+export RINGMQ_NATS_URL
+# The restart test stops and starts the server through these.
+export RINGMQ_NATS_DIR="$dir"
+export RINGMQ_NATS_SCRIPT="$PWD/scripts/nats-server.sh"
+echo "NATS at $RINGMQ_NATS_URL"
+cargo test -p ringmq-nats "$@"
