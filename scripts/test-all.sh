@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test: Rust, C, Python, Node, the
+# Builds everything and runs every test: Rust, C, Python, Node, the NATS
+# bridge against a real nats-server (installed from Debian if missing), the
 # benchmarks' smoke mode, and the code blocks of the docs (last: it reuses
 # what the other parts built). Installs what the tests need on a fresh Debian
 # machine that has Rust, Python 3 and Node.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-parts=(rust c python node bench docs)
+parts=(rust c python node nats bench docs)
 failed=()
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
