@@ -19,7 +19,7 @@
 //!   else is reported with its file and offset, and then the log is read
 //!   only (appends answer an error), its readable frames being those before
 //!   the damage, unless the caller asked to cut the log there.
-//! - Readers find a frame from a sparse index (every [`INDEX_EVERY`]th
+//! - Readers (`read`) find a frame from a sparse index (every [`INDEX_EVERY`]th
 //!   frame's id and offset, per segment) and read it with `pread` on the
 //!   segment's file, outside the log's lock; a segment removed meanwhile
 //!   stays readable through the open file.
@@ -32,10 +32,12 @@ use std::sync::Arc;
 
 use super::dir::sync_dir;
 use super::frame::{
-    decode, encode, encode_segment_header, encoded_len, FrameMeta, FRAME_ALIGN, FRAME_HEADER_LEN,
-    MAX_FRAME_BYTES, SEGMENT_HEADER_LEN,
+    decode, encode, encode_segment_header, encoded_len, FrameMeta, MAX_FRAME_BYTES,
+    SEGMENT_HEADER_LEN,
 };
 use super::scan::{scan, Damage, ScanEnd};
+
+pub use super::read::{ReadPos, StoredFrame};
 
 /// One index entry per this many frames of a segment.
 pub const INDEX_EVERY: u64 = 64;
@@ -74,24 +76,24 @@ pub struct Recovery {
     pub cut_bytes: u64,
 }
 
-struct Segment {
-    first_id: u64,
+pub(super) struct Segment {
+    pub(super) first_id: u64,
     path: PathBuf,
-    file: Arc<File>,
+    pub(super) file: Arc<File>,
     /// Bytes written (header and frames); readers read no further.
-    len: u64,
+    pub(super) len: u64,
     frames: u64,
     last_id: Option<u64>,
     /// The newest frame's publish time (ns since the epoch), 0 if none.
     last_ts: i64,
     /// (id, offset) of every INDEX_EVERY-th frame, the first included.
-    index: Vec<(u64, u64)>,
+    pub(super) index: Vec<(u64, u64)>,
 }
 
 pub struct Log {
     dir: PathBuf,
     segment_bytes: u64,
-    segments: Vec<Segment>,
+    pub(super) segments: Vec<Segment>,
     pending: Vec<u8>,
     /// Every id below this has been appended (written or pending).
     next_id: u64,
@@ -112,32 +114,6 @@ pub struct SegmentInfo {
     pub last_id: Option<u64>,
     /// The newest frame's publish time (ns since the epoch), 0 if none.
     pub last_timestamp_ns: i64,
-}
-
-/// A frame read back: its fields, and `ext` then `payload` in `bytes`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredFrame {
-    pub meta: FrameMeta,
-    pub ext_len: usize,
-    pub bytes: Vec<u8>,
-}
-
-impl StoredFrame {
-    pub fn ext(&self) -> &[u8] {
-        &self.bytes[..self.ext_len]
-    }
-    pub fn payload(&self) -> &[u8] {
-        &self.bytes[self.ext_len..]
-    }
-}
-
-/// Where a reader is: the next frame's offset in the segment starting at
-/// `first_id`, and the id it reads from.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ReadPos {
-    segment: u64,
-    offset: u64,
-    id: u64,
 }
 
 fn segment_path(dir: &Path, first_id: u64) -> PathBuf {
@@ -526,130 +502,4 @@ impl Log {
         }
         Ok(removed)
     }
-
-    /// Where the first frame with an id at or above `id` is (or would be).
-    fn locate(&self, id: u64) -> Option<(usize, u64)> {
-        let i = match self.segments.partition_point(|s| s.first_id <= id) {
-            0 => 0,
-            n => n - 1,
-        };
-        let s = self.segments.get(i)?;
-        let j = s.index.partition_point(|e| e.0 <= id);
-        let offset = if j == 0 {
-            SEGMENT_HEADER_LEN as u64
-        } else {
-            s.index[j - 1].1
-        };
-        Some((i, offset))
-    }
-
-    /// Reads the first frame with an id at or above `id`, continuing from
-    /// `pos` when it was left at `id`; `None` when no such frame has been
-    /// written yet. Takes the log's lock only to find the file.
-    pub fn read_from(
-        log: &crate::sync::Mutex<Log>,
-        id: u64,
-        pos: &mut ReadPos,
-        buf: &mut Vec<u8>,
-    ) -> io::Result<Option<StoredFrame>> {
-        loop {
-            let (file, len, offset, next_segment) = {
-                let l = log.lock().unwrap_or_else(|e| e.into_inner());
-                let i = if pos.id == id && pos.offset > 0 {
-                    l.segments.iter().position(|s| s.first_id == pos.segment)
-                } else {
-                    None
-                };
-                let (i, offset) = match i {
-                    Some(i) => (i, pos.offset),
-                    None => match l.locate(id) {
-                        Some(found) => found,
-                        None => return Ok(None),
-                    },
-                };
-                let s = &l.segments[i];
-                (
-                    s.file.clone(),
-                    s.len,
-                    offset,
-                    l.segments.get(i + 1).map(|n| n.first_id),
-                )
-            };
-            let seg_first = {
-                let l = log.lock().unwrap_or_else(|e| e.into_inner());
-                l.segments
-                    .iter()
-                    .find(|s| Arc::ptr_eq(&s.file, &file))
-                    .map(|s| s.first_id)
-                    .unwrap_or(pos.segment)
-            };
-            let mut at = offset;
-            loop {
-                if at >= len {
-                    break;
-                }
-                let frame = read_frame_at(&file, at, len, buf)?;
-                let Some((meta, ext_len, used)) = frame else {
-                    break;
-                };
-                at += used;
-                if meta.id >= id {
-                    *pos = ReadPos {
-                        segment: seg_first,
-                        offset: at,
-                        id: meta.id + 1,
-                    };
-                    return Ok(Some(StoredFrame {
-                        meta,
-                        ext_len,
-                        bytes: std::mem::take(buf),
-                    }));
-                }
-            }
-            // Nothing at or above `id` in this segment: the next one.
-            match next_segment {
-                Some(n) => {
-                    *pos = ReadPos {
-                        segment: n,
-                        offset: SEGMENT_HEADER_LEN as u64,
-                        id,
-                    };
-                }
-                None => return Ok(None),
-            }
-        }
-    }
-}
-
-/// Reads and checks the frame at `at` of `file` (whose first `len` bytes
-/// are written); `buf` gets its ext then its payload. `None` if no whole
-/// frame is there.
-fn read_frame_at(
-    file: &File,
-    at: u64,
-    len: u64,
-    buf: &mut Vec<u8>,
-) -> io::Result<Option<(FrameMeta, usize, u64)>> {
-    let mut head = [0u8; FRAME_HEADER_LEN];
-    if at + FRAME_HEADER_LEN as u64 > len {
-        return Ok(None);
-    }
-    file.read_exact_at(&mut head, at)?;
-    let body = u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as u64;
-    let total = (FRAME_HEADER_LEN as u64 + body).next_multiple_of(FRAME_ALIGN as u64);
-    if at + total > len {
-        return Ok(None);
-    }
-    let mut raw = vec![0u8; total as usize];
-    file.read_exact_at(&mut raw, at)?;
-    let (f, _) = decode(&raw).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame at byte {at} does not decode: {e:?}"),
-        )
-    })?;
-    buf.clear();
-    buf.extend_from_slice(f.ext);
-    buf.extend_from_slice(f.payload);
-    Ok(Some((f.meta, f.ext.len(), total)))
 }

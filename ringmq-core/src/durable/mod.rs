@@ -14,6 +14,7 @@
 //!   of small files.
 //! - [`log`]: a topic's segment files: appending, reading back by id,
 //!   recovery on open, removing segments from the front.
+//! - [`read`]: reading frames back by id.
 //! - [`conf`]: `topic.conf`, a durable topic's name and options.
 //! - [`checkpoint`]: a durable subscription's position.
 //!
@@ -25,4 +26,5 @@ pub mod crc32c;
 pub mod dir;
 pub mod frame;
 pub mod log;
+pub mod read;
 pub mod scan;
