@@ -20,6 +20,9 @@ fn walk(dir: &Path, long: &mut Vec<(String, usize)>) {
 #[test]
 fn no_source_file_of_the_engine_is_over_600_lines() {
     let mut long = Vec::new();
-    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut long);
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut long,
+    );
     assert!(long.is_empty(), "over 600 lines: {long:?}");
 }
