@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringmq_core::{Broker, ErrorKind, PullSubscription, StartAt, SubOptions};
+use ringmq_core::{Broker, ErrorKind, PullSubscription, Relay, Settled, StartAt, SubOptions};
 use tokio::sync::watch;
 
 pub use config::{
@@ -169,6 +169,9 @@ pub struct Bridge {
     mode: watch::Sender<Mode>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     client: Option<async_nats::Client>,
+    broker: Broker,
+    /// The bridge's metrics source in the broker's `metrics_text`.
+    metrics_name: String,
 }
 
 impl fmt::Debug for Bridge {
@@ -298,7 +301,24 @@ impl Bridge {
             };
             tasks.push(runtime.spawn(task.run()));
         }
+        let mut relayed: Vec<(ringmq_core::Topic, String)> = Vec::new();
         for (m, topic) in config.imports.iter().zip(import_topics) {
+            let (ev_tx, events) = tokio::sync::mpsc::unbounded_channel();
+            // Runs on the settling thread: only a send on a channel.
+            let relay: Relay = Arc::new(move |s: &Settled| {
+                let _ = ev_tx.send((s.id, s.outcome.clone()));
+            });
+            if let Err(e) = topic.relay_settles(&m.group, relay) {
+                for (t, group) in &relayed {
+                    t.stop_relaying(group);
+                }
+                undo(&created);
+                for t in &tasks {
+                    t.abort();
+                }
+                return Err(e.into());
+            }
+            relayed.push((topic.clone(), m.group.clone()));
             let task = import::Import {
                 cfg: m.clone(),
                 topic,
@@ -308,15 +328,20 @@ impl Bridge {
                 connected: conn_rx.clone(),
                 reconnect_min: config.reconnect_min,
                 reconnect_max: config.reconnect_max,
+                events,
             };
             tasks.push(runtime.spawn(task.run()));
         }
+        let metrics_name = metrics_source_name(&config.id);
+        broker.add_metrics_source(&metrics_name, metrics_source(&config.id, shared.clone()));
         Ok(Bridge {
             runtime: Some(runtime),
             shared,
             mode: mode_tx,
             tasks,
             client: Some(client),
+            broker: broker.clone(),
+            metrics_name,
         })
     }
 
@@ -339,6 +364,7 @@ impl Bridge {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
+        self.broker.remove_metrics_source(&self.metrics_name);
         let deadline = Instant::now() + drain;
         let _ = self.mode.send(if drain.is_zero() {
             Mode::Now
@@ -370,6 +396,75 @@ impl Drop for Bridge {
     fn drop(&mut self) {
         self.shutdown(Duration::ZERO);
     }
+}
+
+/// The name of a bridge's metrics source: `ringmq_nats_` and its id with
+/// every character other than a letter, a digit or `_` made `_`.
+fn metrics_source_name(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("ringmq_nats_{clean}")
+}
+
+/// Appends the bridge's stats to the broker's Prometheus text, labelled
+/// with `bridge="<id>"`.
+fn metrics_source(id: &str, shared: Arc<Shared>) -> ringmq_core::MetricsSource {
+    let label = id.replace('\\', "\\\\").replace('"', "\\\"");
+    Arc::new(move |out: &mut String| {
+        use std::fmt::Write;
+        let s = shared.snapshot();
+        let families: [(&str, &str, &str, u64); 6] = [
+            (
+                "ringmq_nats_exported_total",
+                "counter",
+                "Messages exported to JetStream and acked in RingMQ.",
+                s.exported,
+            ),
+            (
+                "ringmq_nats_imported_total",
+                "counter",
+                "Messages imported from JetStream into RingMQ.",
+                s.imported,
+            ),
+            (
+                "ringmq_nats_in_flight",
+                "gauge",
+                "Messages taken from one side and not yet settled on the other.",
+                s.in_flight,
+            ),
+            (
+                "ringmq_nats_reconnects_total",
+                "counter",
+                "Times the connection to NATS was established again after a loss.",
+                s.reconnects,
+            ),
+            (
+                "ringmq_nats_dead_lettered_total",
+                "counter",
+                "Messages dead-lettered in RingMQ or terminated in JetStream.",
+                s.dead_lettered,
+            ),
+            (
+                "ringmq_nats_connected",
+                "gauge",
+                "1 while connected to NATS, else 0.",
+                u64::from(s.connected),
+            ),
+        ];
+        for (name, kind, help, v) in families {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name}{{bridge=\"{label}\"}} {v}");
+        }
+    })
 }
 
 /// Backoff delay of attempt `n` (0-based): `min` doubled `n` times, at most

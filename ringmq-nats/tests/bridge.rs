@@ -938,7 +938,8 @@ fn import_round_trip() {
             let i: u64 = std::str::from_utf8(d.data()).unwrap().parse().unwrap();
             assert_eq!(d.key(), i % 3);
             assert_eq!(d.headers().get_str("trace"), Some(&*format!("t{i}")));
-            assert_eq!(d.msg_id(), Some(format!("IMP/{}", i + 1).as_bytes()));
+            assert_eq!(d.msg_id(), Some(format!("IMP/{}/1", i + 1).as_bytes()));
+            assert_eq!(d.attempt(), 1);
             got.push(i);
             d.ack().unwrap();
         }
