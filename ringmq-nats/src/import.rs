@@ -172,7 +172,8 @@ impl Import {
             let batch = cons
                 .fetch()
                 .max_messages(want)
-                .expires(FETCH_WAIT)
+                // Back in time for the next keep-alive.
+                .expires(FETCH_WAIT.min(ack_wait(self.topic.options()) / 3))
                 .messages()
                 .await;
             let mut batch = match batch {

@@ -7,8 +7,11 @@
 //! so a message published again after a crash or a reconnect is dropped by
 //! JetStream as a duplicate. For each import, it reads a JetStream stream
 //! with a durable pull consumer and publishes every message into a RingMQ
-//! topic, acking it in JetStream once RingMQ took it. The bridge runs on its
-//! own small tokio runtime: callers need no async code. See docs/NATS.md.
+//! topic, and settles it in JetStream as the topic's group settles it here
+//! (ack, nak with a delay, in progress, term): JetStream owns the retries.
+//! The bridge runs on its own small tokio runtime: callers need no async
+//! code. Its stats are also in the broker's `metrics_text`. See
+//! docs/NATS.md.
 //!
 //! ```no_run
 //! use ringmq_core::{Broker, BrokerOptions, TopicOptions};
@@ -97,17 +100,19 @@ pub struct BridgeStats {
     /// Messages JetStream acknowledged (duplicates included) and the bridge
     /// then acked in RingMQ.
     pub exported: u64,
-    /// Messages imported from JetStream into RingMQ (and then acked in
-    /// JetStream).
+    /// JetStream deliveries published into RingMQ (a message JetStream
+    /// delivers again after a nack counts again).
     pub imported: u64,
     /// Messages taken from RingMQ and not yet settled (published and
-    /// waiting for JetStream's ack, or waiting to be published again).
+    /// waiting for JetStream's ack, or waiting to be published again), plus
+    /// imported messages not yet settled in RingMQ (unacked in JetStream).
     pub in_flight: u64,
     /// Times the connection to NATS was established again after a loss.
     pub reconnects: u64,
     /// Exported messages JetStream refused for good, sent to RingMQ's
     /// dead-letter topic with JetStream's error as the reason; and imported
-    /// messages RingMQ refused for good, terminated in JetStream.
+    /// messages terminated in JetStream (RingMQ refused them, or its group
+    /// dead-lettered or dropped them).
     pub dead_lettered: u64,
     /// The last error seen (NATS or RingMQ), if any.
     pub last_error: Option<String>,
@@ -195,7 +200,12 @@ impl Bridge {
     ///
     /// Each import's topic must exist too; its `group` is made sure of (a
     /// pull subscription created if missing, starting at the oldest message),
-    /// so imported messages are kept for that group from the first one.
+    /// so imported messages are kept for that group from the first one, and
+    /// its settles are relayed to JetStream (`Topic::relay_settles`): the
+    /// group no longer retries by itself, also after the bridge stops.
+    ///
+    /// The bridge's stats are added to `broker.metrics_text()` (source
+    /// `ringmq_nats_<id>`, label `bridge="<id>"`) until it stops.
     pub fn start(broker: &Broker, config: BridgeConfig) -> Result<Bridge, BridgeError> {
         config.validate()?;
         // Every topic first, so that a missing one changes nothing.

@@ -1286,3 +1286,40 @@ fn bridge_stats_are_in_metrics_text() {
     bridge.stop(Duration::from_secs(1)).unwrap();
     assert!(!mq.metrics_text().contains("ringmq_nats_"));
 }
+
+#[test]
+fn import_refuses_a_consumer_without_explicit_acks() {
+    let Some(url) = nats_url("import_refuses_a_consumer_without_explicit_acks") else {
+        return;
+    };
+    js_stream(&url, "IMPNOACK", &["impnoack.x"]);
+    rt().block_on(async {
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        let js = jetstream::new(client);
+        let s = js.get_stream("IMPNOACK").await.unwrap();
+        s.create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("IMPNOACK-ringmq".into()),
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    js_publish(&url, "impnoack.x", 0, 2);
+    let mq = broker();
+    let topic = mq
+        .create_topic("impnoack", TopicOptions::default())
+        .unwrap();
+    let mut c = config("impnoack-bridge", &url, vec![]);
+    c.imports.push(import("IMPNOACK", None, "impnoack", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    wait_for(10, "the refusal", || {
+        bridge
+            .stats()
+            .last_error
+            .is_some_and(|e| e.contains("explicit acks"))
+    });
+    let stats = bridge.stop(Duration::from_secs(1)).unwrap();
+    assert_eq!(stats.imported, 0);
+    assert_eq!(topic.stats().published, 0);
+}
