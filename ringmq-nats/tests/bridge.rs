@@ -1323,3 +1323,42 @@ fn import_refuses_a_consumer_without_explicit_acks() {
     assert_eq!(stats.imported, 0);
     assert_eq!(topic.stats().published, 0);
 }
+
+#[test]
+fn import_stop_leaves_held_messages_to_jetstream() {
+    let Some(url) = nats_url("import_stop_leaves_held_messages_to_jetstream") else {
+        return;
+    };
+    js_stream(&url, "IMPSTOP", &["impstop.x"]);
+    js_publish(&url, "impstop.x", 0, 3);
+    let opts = TopicOptions {
+        ack_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let mq = broker();
+    let topic = mq.create_topic("impstop", opts.clone()).unwrap();
+    let mut c = config("impstop-bridge", &url, vec![]);
+    c.imports.push(import("IMPSTOP", None, "impstop", 16));
+    let bridge = Bridge::start(&mq, c.clone()).unwrap();
+    wait_for(10, "imported", || bridge.stats().imported == 3);
+    let stats = bridge.stop(Duration::ZERO).unwrap();
+    assert_eq!(stats.in_flight, 0, "{stats:?}");
+    assert_eq!(topic.stats().published, 3);
+    let (_, floor, unacked, _, _, ack_wait) = js_consumer(&url, "IMPSTOP", "IMPSTOP-ringmq");
+    assert_eq!((floor, unacked, ack_wait), (0, 3, Duration::from_secs(1)));
+    // Another broker and bridge: JetStream delivers them again after
+    // ack_wait, attempt 2 here.
+    let mq2 = broker();
+    let topic2 = mq2.create_topic("impstop", opts).unwrap();
+    let bridge2 = Bridge::start(&mq2, c).unwrap();
+    let app = topic2.pull_subscription("app").unwrap();
+    for i in 0..3 {
+        let d = app.poll(Some(Duration::from_secs(10))).unwrap().unwrap();
+        assert_eq!((body(&d), d.attempt()), (i, 2));
+        d.ack().unwrap();
+    }
+    wait_for(10, "JetStream acked", || {
+        js_consumer(&url, "IMPSTOP", "IMPSTOP-ringmq").1 == 3
+    });
+    bridge2.stop(Duration::from_secs(1)).unwrap();
+}
