@@ -470,9 +470,21 @@ fn metrics_source(id: &str, shared: Arc<Shared>) -> ringmq_core::MetricsSource {
             ),
         ];
         for (name, kind, help, v) in families {
+            let sample = format!("{name}{{bridge=\"{label}\"}} {v}\n");
+            // Another bridge of this broker wrote the family already: its
+            // samples must stay in one group.
+            let header = format!("# TYPE {name} {kind}\n");
+            if let Some(at) = out.find(&header) {
+                let mut end = at + header.len();
+                while out[end..].starts_with(&format!("{name}{{")) {
+                    end += out[end..].find('\n').map_or(out.len() - end, |n| n + 1);
+                }
+                out.insert_str(end, &sample);
+                continue;
+            }
             let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name}{{bridge=\"{label}\"}} {v}");
+            out.push_str(&header);
+            out.push_str(&sample);
         }
     })
 }

@@ -1283,6 +1283,30 @@ fn bridge_stats_are_in_metrics_text() {
     assert!(text.contains("ringmq_nats_imported_total{bridge=\"met-bridge.1\"} 3\n"));
     assert!(text.contains("ringmq_nats_connected{bridge=\"met-bridge.1\"} 1\n"));
     assert!(text.contains("ringmq_nats_in_flight{bridge=\"met-bridge.1\"} 0\n"));
+    // A second bridge of the broker: one group per family, a sample each.
+    let other = mq.create_topic("impmet2", TopicOptions::default()).unwrap();
+    let mut c = config("met-bridge-2", &url, vec![]);
+    c.imports.push(import("IMPMET", None, other.name(), 16));
+    c.imports[0].consumer = "IMPMET-second".into();
+    let bridge2 = Bridge::start(&mq, c).unwrap();
+    wait_for(10, "the second bridge imported", || {
+        bridge2.stats().imported == 3
+    });
+    let text = mq.metrics_text();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "# TYPE ringmq_nats_imported_total counter")
+        .unwrap();
+    assert_eq!(
+        &lines[at + 1..at + 3],
+        &[
+            "ringmq_nats_imported_total{bridge=\"met-bridge.1\"} 3",
+            "ringmq_nats_imported_total{bridge=\"met-bridge-2\"} 3"
+        ]
+    );
+    assert_eq!(text.matches("# TYPE ringmq_nats_connected ").count(), 1);
+    bridge2.stop(Duration::ZERO).unwrap();
     bridge.stop(Duration::from_secs(1)).unwrap();
     assert!(!mq.metrics_text().contains("ringmq_nats_"));
 }
