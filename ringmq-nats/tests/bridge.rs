@@ -1386,3 +1386,36 @@ fn import_stop_leaves_held_messages_to_jetstream() {
     });
     bridge2.stop(Duration::from_secs(1)).unwrap();
 }
+
+#[test]
+fn import_stop_drains_held_messages() {
+    let Some(url) = nats_url("import_stop_drains_held_messages") else {
+        return;
+    };
+    js_stream(&url, "IMPDRAIN", &["impdrain.x"]);
+    js_publish(&url, "impdrain.x", 0, 4);
+    let mq = broker();
+    let topic = mq
+        .create_topic("impdrain", TopicOptions::default())
+        .unwrap();
+    let mut c = config("impdrain-bridge", &url, vec![]);
+    c.imports.push(import("IMPDRAIN", None, "impdrain", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    wait_for(10, "imported", || bridge.stats().imported == 4);
+    // Settled while the bridge is stopping: each still maps back.
+    let app = topic.pull_subscription("app").unwrap();
+    let consumer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..4 {
+            let d = app.poll(Some(Duration::from_secs(5))).unwrap().unwrap();
+            d.ack().unwrap();
+        }
+    });
+    let stats = bridge.stop(Duration::from_secs(10)).unwrap();
+    consumer.join().unwrap();
+    assert_eq!((stats.imported, stats.in_flight), (4, 0), "{stats:?}");
+    wait_for(5, "JetStream acked", || {
+        let (_, floor, unacked, _, _, _) = js_consumer(&url, "IMPDRAIN", "IMPDRAIN-ringmq");
+        floor == 4 && unacked == 0
+    });
+}
