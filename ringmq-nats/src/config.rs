@@ -60,18 +60,22 @@ pub struct ExportConfig {
 pub struct ImportConfig {
     /// The JetStream stream read (it must exist).
     pub stream: String,
-    /// The durable JetStream pull consumer's name (created if missing,
-    /// with explicit acks).
+    /// The durable JetStream pull consumer's name: created if missing
+    /// (explicit acks, `max_deliver` the topic's `max_attempts`, `ack_wait`
+    /// twice its `ack_timeout`, at least 1 s); an existing one is updated to
+    /// those, and refused if its ack policy or filter differs.
     pub consumer: String,
     /// Only messages of this subject (wildcards allowed).
     pub filter_subject: Option<String>,
     /// The RingMQ topic published into.
     pub topic: String,
-    /// A RingMQ pull subscription (consumer group) of `topic` made sure of
-    /// before importing, so that imported messages are kept for it.
+    /// The RingMQ pull subscription (consumer group) of `topic` whose
+    /// settles map back to JetStream: created if missing, before importing,
+    /// so that imported messages are kept for it; its retries are handed to
+    /// JetStream.
     pub group: String,
-    /// Messages fetched from JetStream at once (also the consumer's
-    /// `max_ack_pending` when the bridge creates it).
+    /// Most messages fetched from JetStream at once (fewer when the ring
+    /// has less free room).
     pub batch: usize,
 }
 

@@ -7,8 +7,11 @@
 //! so a message published again after a crash or a reconnect is dropped by
 //! JetStream as a duplicate. For each import, it reads a JetStream stream
 //! with a durable pull consumer and publishes every message into a RingMQ
-//! topic, acking it in JetStream once RingMQ took it. The bridge runs on its
-//! own small tokio runtime: callers need no async code. See docs/NATS.md.
+//! topic, and settles it in JetStream as the topic's group settles it here
+//! (ack, nak with a delay, in progress, term): JetStream owns the retries.
+//! The bridge runs on its own small tokio runtime: callers need no async
+//! code. Its stats are also in the broker's `metrics_text`. See
+//! docs/NATS.md.
 //!
 //! ```no_run
 //! use ringmq_core::{Broker, BrokerOptions, TopicOptions};
@@ -42,7 +45,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringmq_core::{Broker, ErrorKind, PullSubscription, StartAt, SubOptions};
+use ringmq_core::{Broker, ErrorKind, PullSubscription, Relay, Settled, StartAt, SubOptions};
 use tokio::sync::watch;
 
 pub use config::{
@@ -97,17 +100,19 @@ pub struct BridgeStats {
     /// Messages JetStream acknowledged (duplicates included) and the bridge
     /// then acked in RingMQ.
     pub exported: u64,
-    /// Messages imported from JetStream into RingMQ (and then acked in
-    /// JetStream).
+    /// JetStream deliveries published into RingMQ (a message JetStream
+    /// delivers again after a nack counts again).
     pub imported: u64,
     /// Messages taken from RingMQ and not yet settled (published and
-    /// waiting for JetStream's ack, or waiting to be published again).
+    /// waiting for JetStream's ack, or waiting to be published again), plus
+    /// imported messages not yet settled in RingMQ (unacked in JetStream).
     pub in_flight: u64,
     /// Times the connection to NATS was established again after a loss.
     pub reconnects: u64,
     /// Exported messages JetStream refused for good, sent to RingMQ's
     /// dead-letter topic with JetStream's error as the reason; and imported
-    /// messages RingMQ refused for good, terminated in JetStream.
+    /// messages terminated in JetStream (RingMQ refused them, or its group
+    /// dead-lettered or dropped them).
     pub dead_lettered: u64,
     /// The last error seen (NATS or RingMQ), if any.
     pub last_error: Option<String>,
@@ -169,6 +174,9 @@ pub struct Bridge {
     mode: watch::Sender<Mode>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     client: Option<async_nats::Client>,
+    broker: Broker,
+    /// The bridge's metrics source in the broker's `metrics_text`.
+    metrics_name: String,
 }
 
 impl fmt::Debug for Bridge {
@@ -192,7 +200,12 @@ impl Bridge {
     ///
     /// Each import's topic must exist too; its `group` is made sure of (a
     /// pull subscription created if missing, starting at the oldest message),
-    /// so imported messages are kept for that group from the first one.
+    /// so imported messages are kept for that group from the first one, and
+    /// its settles are relayed to JetStream (`Topic::relay_settles`): the
+    /// group no longer retries by itself, also after the bridge stops.
+    ///
+    /// The bridge's stats are added to `broker.metrics_text()` (source
+    /// `ringmq_nats_<id>`, label `bridge="<id>"`) until it stops.
     pub fn start(broker: &Broker, config: BridgeConfig) -> Result<Bridge, BridgeError> {
         config.validate()?;
         // Every topic first, so that a missing one changes nothing.
@@ -298,7 +311,24 @@ impl Bridge {
             };
             tasks.push(runtime.spawn(task.run()));
         }
+        let mut relayed: Vec<(ringmq_core::Topic, String)> = Vec::new();
         for (m, topic) in config.imports.iter().zip(import_topics) {
+            let (ev_tx, events) = tokio::sync::mpsc::unbounded_channel();
+            // Runs on the settling thread: only a send on a channel.
+            let relay: Relay = Arc::new(move |s: &Settled| {
+                let _ = ev_tx.send((s.id, s.outcome.clone()));
+            });
+            if let Err(e) = topic.relay_settles(&m.group, relay) {
+                for (t, group) in &relayed {
+                    t.stop_relaying(group);
+                }
+                undo(&created);
+                for t in &tasks {
+                    t.abort();
+                }
+                return Err(e.into());
+            }
+            relayed.push((topic.clone(), m.group.clone()));
             let task = import::Import {
                 cfg: m.clone(),
                 topic,
@@ -308,15 +338,20 @@ impl Bridge {
                 connected: conn_rx.clone(),
                 reconnect_min: config.reconnect_min,
                 reconnect_max: config.reconnect_max,
+                events,
             };
             tasks.push(runtime.spawn(task.run()));
         }
+        let metrics_name = metrics_source_name(&config.id);
+        broker.add_metrics_source(&metrics_name, metrics_source(&config.id, shared.clone()));
         Ok(Bridge {
             runtime: Some(runtime),
             shared,
             mode: mode_tx,
             tasks,
             client: Some(client),
+            broker: broker.clone(),
+            metrics_name,
         })
     }
 
@@ -339,6 +374,7 @@ impl Bridge {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
+        self.broker.remove_metrics_source(&self.metrics_name);
         let deadline = Instant::now() + drain;
         let _ = self.mode.send(if drain.is_zero() {
             Mode::Now
@@ -370,6 +406,87 @@ impl Drop for Bridge {
     fn drop(&mut self) {
         self.shutdown(Duration::ZERO);
     }
+}
+
+/// The name of a bridge's metrics source: `ringmq_nats_` and its id with
+/// every character other than a letter, a digit or `_` made `_`.
+fn metrics_source_name(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("ringmq_nats_{clean}")
+}
+
+/// Appends the bridge's stats to the broker's Prometheus text, labelled
+/// with `bridge="<id>"`.
+fn metrics_source(id: &str, shared: Arc<Shared>) -> ringmq_core::MetricsSource {
+    let label = id.replace('\\', "\\\\").replace('"', "\\\"");
+    Arc::new(move |out: &mut String| {
+        use std::fmt::Write;
+        let s = shared.snapshot();
+        let families: [(&str, &str, &str, u64); 6] = [
+            (
+                "ringmq_nats_exported_total",
+                "counter",
+                "Messages exported to JetStream and acked in RingMQ.",
+                s.exported,
+            ),
+            (
+                "ringmq_nats_imported_total",
+                "counter",
+                "Messages imported from JetStream into RingMQ.",
+                s.imported,
+            ),
+            (
+                "ringmq_nats_in_flight",
+                "gauge",
+                "Messages taken from one side and not yet settled on the other.",
+                s.in_flight,
+            ),
+            (
+                "ringmq_nats_reconnects_total",
+                "counter",
+                "Times the connection to NATS was established again after a loss.",
+                s.reconnects,
+            ),
+            (
+                "ringmq_nats_dead_lettered_total",
+                "counter",
+                "Messages dead-lettered in RingMQ or terminated in JetStream.",
+                s.dead_lettered,
+            ),
+            (
+                "ringmq_nats_connected",
+                "gauge",
+                "1 while connected to NATS, else 0.",
+                u64::from(s.connected),
+            ),
+        ];
+        for (name, kind, help, v) in families {
+            let sample = format!("{name}{{bridge=\"{label}\"}} {v}\n");
+            // Another bridge of this broker wrote the family already: its
+            // samples must stay in one group.
+            let header = format!("# TYPE {name} {kind}\n");
+            if let Some(at) = out.find(&header) {
+                let mut end = at + header.len();
+                while out[end..].starts_with(&format!("{name}{{")) {
+                    end += out[end..].find('\n').map_or(out.len() - end, |n| n + 1);
+                }
+                out.insert_str(end, &sample);
+                continue;
+            }
+            let _ = writeln!(out, "# HELP {name} {help}");
+            out.push_str(&header);
+            out.push_str(&sample);
+        }
+    })
 }
 
 /// Backoff delay of attempt `n` (0-based): `min` doubled `n` times, at most

@@ -938,7 +938,8 @@ fn import_round_trip() {
             let i: u64 = std::str::from_utf8(d.data()).unwrap().parse().unwrap();
             assert_eq!(d.key(), i % 3);
             assert_eq!(d.headers().get_str("trace"), Some(&*format!("t{i}")));
-            assert_eq!(d.msg_id(), Some(format!("IMP/{}", i + 1).as_bytes()));
+            assert_eq!(d.msg_id(), Some(format!("IMP/{}/1", i + 1).as_bytes()));
+            assert_eq!(d.attempt(), 1);
             got.push(i);
             d.ack().unwrap();
         }
@@ -992,4 +993,429 @@ fn import_waits_while_topic_is_full() {
     assert_eq!(got, (0..N).collect::<Vec<_>>());
     let stats = bridge.stop(Duration::from_secs(2)).unwrap();
     assert_eq!(stats.imported, N, "{stats:?}");
+}
+
+/// The durable consumer's info: (deliveries so far, acked stream floor,
+/// unacked, not yet delivered, max_deliver, ack_wait).
+fn js_consumer(url: &str, stream: &str, name: &str) -> (u64, u64, usize, u64, i64, Duration) {
+    rt().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let s = js.get_stream(stream).await.unwrap();
+        let mut c: jetstream::consumer::Consumer<jetstream::consumer::pull::Config> =
+            s.get_consumer(name).await.unwrap();
+        let i = c.info().await.unwrap();
+        (
+            i.delivered.consumer_sequence,
+            i.ack_floor.stream_sequence,
+            i.num_ack_pending,
+            i.num_pending,
+            i.config.max_deliver,
+            i.config.ack_wait,
+        )
+    })
+}
+
+/// A subscription of `topic`'s dead-letter topic from its first message.
+fn dead_letters(topic: &ringmq_core::Topic) -> ringmq_core::PullSubscription {
+    topic
+        .dead_letter_topic()
+        .unwrap()
+        .subscribe_pull(
+            "check",
+            SubOptions {
+                start: StartAt::Earliest,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+}
+
+fn body(d: &ringmq_core::Delivery) -> u64 {
+    std::str::from_utf8(d.data()).unwrap().parse().unwrap()
+}
+
+#[test]
+fn import_settles_map_back_to_jetstream() {
+    let Some(url) = nats_url("import_settles_map_back_to_jetstream") else {
+        return;
+    };
+    js_stream(&url, "IMPREL", &["imprel.x"]);
+    js_publish(&url, "imprel.x", 0, 6);
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "imprel",
+            TopicOptions {
+                max_attempts: 4,
+                ack_timeout: Duration::from_secs(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let dlq = dead_letters(&topic);
+    let mut c = config("imprel-bridge", &url, vec![]);
+    c.imports.push(import("IMPREL", None, "imprel", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    let app = topic.pull_subscription("app").unwrap();
+    let next = |what: &str| {
+        app.poll(Some(Duration::from_secs(10)))
+            .unwrap()
+            .unwrap_or_else(|| panic!("no delivery: {what}"))
+    };
+    for i in 0..3 {
+        let d = next("acked ones");
+        assert_eq!((body(&d), d.attempt()), (i, 1));
+        d.ack().unwrap();
+    }
+    let d = next("the nacked one");
+    assert_eq!(body(&d), 3);
+    let nacked_at = Instant::now();
+    d.nack(Some(Duration::from_millis(700))).unwrap();
+    let d = next("the termed one");
+    assert_eq!(body(&d), 4);
+    d.term_with_reason("bad input").unwrap();
+    // Held past the consumer's ack_wait (2 s), kept alive with in_progress.
+    let d = next("the slow one");
+    assert_eq!((body(&d), d.attempt()), (5, 1));
+    // The nacked one comes back from JetStream after its delay, attempt 2.
+    let again = next("the nacked one again");
+    assert!(nacked_at.elapsed() >= Duration::from_millis(600));
+    assert_eq!((body(&again), again.attempt()), (3, 2));
+    assert_eq!(again.msg_id(), Some(&b"IMPREL/4/2"[..]));
+    again.ack().unwrap();
+    let slow_from = Instant::now();
+    while slow_from.elapsed() < Duration::from_secs(3) {
+        d.in_progress().unwrap();
+        assert!(
+            app.poll(Some(Duration::from_millis(300)))
+                .unwrap()
+                .is_none(),
+            "a message came again while the slow one was in progress"
+        );
+    }
+    d.ack().unwrap();
+    let dead = dlq
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("dead letter");
+    assert_eq!(body(&dead), 4);
+    assert_eq!(dead.dead_letter_reason(), Some("bad input"));
+    dead.ack().unwrap();
+    wait_for(10, "JetStream settled everything", || {
+        let (_, floor, unacked, pending, _, _) = js_consumer(&url, "IMPREL", "IMPREL-ringmq");
+        floor == 6 && unacked == 0 && pending == 0
+    });
+    // 6 deliveries and one redelivery (the nack); the termed one never came
+    // back.
+    let (delivered, _, _, _, max_deliver, ack_wait) = js_consumer(&url, "IMPREL", "IMPREL-ringmq");
+    assert_eq!(delivered, 7);
+    assert_eq!((max_deliver, ack_wait), (4, Duration::from_secs(2)));
+    assert!(app
+        .poll(Some(Duration::from_millis(500)))
+        .unwrap()
+        .is_none());
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!((stats.imported, stats.in_flight), (7, 0), "{stats:?}");
+    assert_eq!(stats.dead_lettered, 1, "{stats:?}");
+}
+
+#[test]
+fn import_attempts_agree_with_jetstream() {
+    let Some(url) = nats_url("import_attempts_agree_with_jetstream") else {
+        return;
+    };
+    js_stream(&url, "IMPATT", &["impatt.x"]);
+    // A consumer left with other settings is brought to the topic's.
+    rt().block_on(async {
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        let js = jetstream::new(client);
+        let s = js.get_stream("IMPATT").await.unwrap();
+        s.create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("IMPATT-ringmq".into()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            max_deliver: -1,
+            ack_wait: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    js_publish(&url, "impatt.x", 0, 1);
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "impatt",
+            TopicOptions {
+                max_attempts: 3,
+                backoff_base: Duration::from_millis(100),
+                ack_timeout: Duration::from_millis(500),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let dlq = dead_letters(&topic);
+    let mut c = config("impatt-bridge", &url, vec![]);
+    c.imports.push(import("IMPATT", None, "impatt", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    let app = topic.pull_subscription("app").unwrap();
+    for attempt in 1..=3 {
+        let d = app
+            .poll(Some(Duration::from_secs(10)))
+            .unwrap()
+            .unwrap_or_else(|| panic!("no delivery {attempt}"));
+        assert_eq!((body(&d), d.attempt()), (0, attempt));
+        d.nack(None).unwrap();
+    }
+    let dead = dlq
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("dead letter");
+    assert_eq!(body(&dead), 0);
+    assert!(
+        dead.dead_letter_reason()
+            .unwrap()
+            .contains("max_attempts 3"),
+        "{:?}",
+        dead.dead_letter_reason()
+    );
+    dead.ack().unwrap();
+    wait_for(10, "JetStream terminated it", || {
+        let (_, floor, unacked, _, _, _) = js_consumer(&url, "IMPATT", "IMPATT-ringmq");
+        floor == 1 && unacked == 0
+    });
+    // Not delivered again: three deliveries on both sides.
+    assert!(app.poll(Some(Duration::from_secs(2))).unwrap().is_none());
+    let (delivered, _, _, _, max_deliver, ack_wait) = js_consumer(&url, "IMPATT", "IMPATT-ringmq");
+    assert_eq!(delivered, 3);
+    assert_eq!((max_deliver, ack_wait), (3, Duration::from_secs(1)));
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!((stats.imported, stats.dead_lettered), (3, 1), "{stats:?}");
+}
+
+#[test]
+fn import_fetches_no_more_than_free_room() {
+    let Some(url) = nats_url("import_fetches_no_more_than_free_room") else {
+        return;
+    };
+    js_stream(&url, "IMPROOM", &["improom.x"]);
+    const N: u64 = 40;
+    js_publish(&url, "improom.x", 0, N);
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "improom",
+            TopicOptions {
+                capacity: 8,
+                overflow: Overflow::Reject,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let mut c = config("improom-bridge", &url, vec![]);
+    c.imports.push(import("IMPROOM", None, "improom", 64));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    let app = topic.pull_subscription("app").unwrap();
+    // Three taken and held: the ring stays full, nothing more comes.
+    wait_for(30, "the ring filling", || bridge.stats().imported == 8);
+    let held: Vec<_> = (0..3)
+        .map(|_| app.poll(Some(Duration::from_secs(5))).unwrap().unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(bridge.stats().imported, 8, "imported past the free room");
+    let (_, _, unacked, _, _, _) = js_consumer(&url, "IMPROOM", "IMPROOM-ringmq");
+    assert_eq!(unacked, 8, "fetched past the free room");
+    let mut got: Vec<u64> = held.iter().map(body).collect();
+    for d in held {
+        d.ack().unwrap();
+    }
+    let end = Instant::now() + Duration::from_secs(60);
+    while got.len() < N as usize && Instant::now() < end {
+        if let Some(d) = app.poll(Some(Duration::from_millis(200))).unwrap() {
+            got.push(body(&d));
+            d.ack().unwrap();
+        }
+        let s = topic.stats();
+        assert!(s.depth <= 8);
+    }
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    assert_eq!(topic.stats().rejected, 0, "a publish found the ring full");
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!(stats.imported, N, "{stats:?}");
+}
+
+#[test]
+fn bridge_stats_are_in_metrics_text() {
+    let Some(url) = nats_url("bridge_stats_are_in_metrics_text") else {
+        return;
+    };
+    js_stream(&url, "IMPMET", &["impmet.x"]);
+    js_publish(&url, "impmet.x", 0, 3);
+    let mq = broker();
+    let topic = mq.create_topic("impmet", TopicOptions::default()).unwrap();
+    let mut c = config("met-bridge.1", &url, vec![]);
+    c.imports.push(import("IMPMET", None, "impmet", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    let app = topic.pull_subscription("app").unwrap();
+    for _ in 0..3 {
+        app.poll(Some(Duration::from_secs(10)))
+            .unwrap()
+            .unwrap()
+            .ack()
+            .unwrap();
+    }
+    wait_for(10, "connected and imported", || {
+        let s = bridge.stats();
+        s.connected && s.imported == 3 && s.in_flight == 0
+    });
+    let text = mq.metrics_text();
+    for family in [
+        "ringmq_nats_exported_total",
+        "ringmq_nats_imported_total",
+        "ringmq_nats_in_flight",
+        "ringmq_nats_reconnects_total",
+        "ringmq_nats_dead_lettered_total",
+        "ringmq_nats_connected",
+    ] {
+        assert!(text.contains(&format!("# TYPE {family} ")), "{family}");
+        assert!(text.contains(&format!("# HELP {family} ")), "{family}");
+    }
+    assert!(text.contains("ringmq_nats_imported_total{bridge=\"met-bridge.1\"} 3\n"));
+    assert!(text.contains("ringmq_nats_connected{bridge=\"met-bridge.1\"} 1\n"));
+    assert!(text.contains("ringmq_nats_in_flight{bridge=\"met-bridge.1\"} 0\n"));
+    // A second bridge of the broker: one group per family, a sample each.
+    let other = mq.create_topic("impmet2", TopicOptions::default()).unwrap();
+    let mut c = config("met-bridge-2", &url, vec![]);
+    c.imports.push(import("IMPMET", None, other.name(), 16));
+    c.imports[0].consumer = "IMPMET-second".into();
+    let bridge2 = Bridge::start(&mq, c).unwrap();
+    wait_for(10, "the second bridge imported", || {
+        bridge2.stats().imported == 3
+    });
+    let text = mq.metrics_text();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "# TYPE ringmq_nats_imported_total counter")
+        .unwrap();
+    assert_eq!(
+        &lines[at + 1..at + 3],
+        &[
+            "ringmq_nats_imported_total{bridge=\"met-bridge.1\"} 3",
+            "ringmq_nats_imported_total{bridge=\"met-bridge-2\"} 3"
+        ]
+    );
+    assert_eq!(text.matches("# TYPE ringmq_nats_connected ").count(), 1);
+    bridge2.stop(Duration::ZERO).unwrap();
+    bridge.stop(Duration::from_secs(1)).unwrap();
+    assert!(!mq.metrics_text().contains("ringmq_nats_"));
+}
+
+#[test]
+fn import_refuses_a_consumer_without_explicit_acks() {
+    let Some(url) = nats_url("import_refuses_a_consumer_without_explicit_acks") else {
+        return;
+    };
+    js_stream(&url, "IMPNOACK", &["impnoack.x"]);
+    rt().block_on(async {
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        let js = jetstream::new(client);
+        let s = js.get_stream("IMPNOACK").await.unwrap();
+        s.create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("IMPNOACK-ringmq".into()),
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    js_publish(&url, "impnoack.x", 0, 2);
+    let mq = broker();
+    let topic = mq
+        .create_topic("impnoack", TopicOptions::default())
+        .unwrap();
+    let mut c = config("impnoack-bridge", &url, vec![]);
+    c.imports.push(import("IMPNOACK", None, "impnoack", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    wait_for(10, "the refusal", || {
+        bridge
+            .stats()
+            .last_error
+            .is_some_and(|e| e.contains("explicit acks"))
+    });
+    let stats = bridge.stop(Duration::from_secs(1)).unwrap();
+    assert_eq!(stats.imported, 0);
+    assert_eq!(topic.stats().published, 0);
+}
+
+#[test]
+fn import_stop_leaves_held_messages_to_jetstream() {
+    let Some(url) = nats_url("import_stop_leaves_held_messages_to_jetstream") else {
+        return;
+    };
+    js_stream(&url, "IMPSTOP", &["impstop.x"]);
+    js_publish(&url, "impstop.x", 0, 3);
+    let opts = TopicOptions {
+        ack_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let mq = broker();
+    let topic = mq.create_topic("impstop", opts.clone()).unwrap();
+    let mut c = config("impstop-bridge", &url, vec![]);
+    c.imports.push(import("IMPSTOP", None, "impstop", 16));
+    let bridge = Bridge::start(&mq, c.clone()).unwrap();
+    wait_for(10, "imported", || bridge.stats().imported == 3);
+    let stats = bridge.stop(Duration::ZERO).unwrap();
+    assert_eq!(stats.in_flight, 0, "{stats:?}");
+    assert_eq!(topic.stats().published, 3);
+    let (_, floor, unacked, _, _, ack_wait) = js_consumer(&url, "IMPSTOP", "IMPSTOP-ringmq");
+    assert_eq!((floor, unacked, ack_wait), (0, 3, Duration::from_secs(1)));
+    // Another broker and bridge: JetStream delivers them again after
+    // ack_wait, attempt 2 here.
+    let mq2 = broker();
+    let topic2 = mq2.create_topic("impstop", opts).unwrap();
+    let bridge2 = Bridge::start(&mq2, c).unwrap();
+    let app = topic2.pull_subscription("app").unwrap();
+    for i in 0..3 {
+        let d = app.poll(Some(Duration::from_secs(10))).unwrap().unwrap();
+        assert_eq!((body(&d), d.attempt()), (i, 2));
+        d.ack().unwrap();
+    }
+    wait_for(10, "JetStream acked", || {
+        js_consumer(&url, "IMPSTOP", "IMPSTOP-ringmq").1 == 3
+    });
+    bridge2.stop(Duration::from_secs(1)).unwrap();
+}
+
+#[test]
+fn import_stop_drains_held_messages() {
+    let Some(url) = nats_url("import_stop_drains_held_messages") else {
+        return;
+    };
+    js_stream(&url, "IMPDRAIN", &["impdrain.x"]);
+    js_publish(&url, "impdrain.x", 0, 4);
+    let mq = broker();
+    let topic = mq
+        .create_topic("impdrain", TopicOptions::default())
+        .unwrap();
+    let mut c = config("impdrain-bridge", &url, vec![]);
+    c.imports.push(import("IMPDRAIN", None, "impdrain", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    wait_for(10, "imported", || bridge.stats().imported == 4);
+    // Settled while the bridge is stopping: each still maps back.
+    let app = topic.pull_subscription("app").unwrap();
+    let consumer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..4 {
+            let d = app.poll(Some(Duration::from_secs(5))).unwrap().unwrap();
+            d.ack().unwrap();
+        }
+    });
+    let stats = bridge.stop(Duration::from_secs(10)).unwrap();
+    consumer.join().unwrap();
+    assert_eq!((stats.imported, stats.in_flight), (4, 0), "{stats:?}");
+    wait_for(5, "JetStream acked", || {
+        let (_, floor, unacked, _, _, _) = js_consumer(&url, "IMPDRAIN", "IMPDRAIN-ringmq");
+        floor == 4 && unacked == 0
+    });
 }
