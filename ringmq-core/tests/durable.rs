@@ -266,14 +266,7 @@ fn bad_durable_options_are_refused_and_change_nothing() {
 
 /// The segment files of topic `name`, sorted.
 fn segments(d: &TempDir, name: &str) -> Vec<std::path::PathBuf> {
-    let dir = d.path().join("topics").join(name);
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    v.sort();
-    v
+    common::segment_files(&d.path().join("topics").join(name))
 }
 
 #[test]

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use common::TempDir;
@@ -57,16 +56,6 @@ fn read_all(log: &Mutex<Log>, from: u64) -> Vec<(u64, Vec<u8>)> {
         id = f.meta.id + 1;
     }
     out
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -135,7 +124,7 @@ fn a_torn_tail_is_cut_at_every_offset_of_the_last_frame() {
     let (mut log, _) = Log::open(d.path(), 1 << 20, 0, false).unwrap();
     append_all(&mut log, 0..20);
     drop(log);
-    let seg = segments(d.path()).pop().unwrap();
+    let seg = common::segment_files(d.path()).pop().unwrap();
     let whole = std::fs::read(&seg).unwrap();
     // Where the last frame starts: reopen with 19 frames to find out.
     let (mut log, _) = Log::open(d.path(), 1 << 20, 0, false).unwrap();
@@ -166,7 +155,7 @@ fn damage_in_the_middle_makes_the_log_read_only_or_is_cut_on_request() {
     let (mut log, _) = Log::open(d.path(), 2048, 0, false).unwrap();
     append_all(&mut log, 0..200);
     drop(log);
-    let segs = segments(d.path());
+    let segs = common::segment_files(d.path());
     assert!(segs.len() >= 3);
     // Garble a byte in the second segment's first frame body.
     let victim = &segs[1];
@@ -182,7 +171,7 @@ fn damage_in_the_middle_makes_the_log_read_only_or_is_cut_on_request() {
     let err = log.append(&meta(500), &[], b"x").unwrap_err();
     assert!(err.to_string().contains("read only"), "{err}");
     // Nothing was removed: the files are as they were.
-    assert_eq!(segments(d.path()), segs);
+    assert_eq!(common::segment_files(d.path()), segs);
     let first_seg_frames = {
         let log = Mutex::new(log);
         let got = read_all(&log, 0);
@@ -218,7 +207,7 @@ fn retention_removes_whole_segments_from_the_front_never_the_last() {
     assert!(log.segment_count() < before);
     let first = log.first_id();
     assert!(first > 0 && first <= 100);
-    assert_eq!(segments(d.path()).len(), log.segment_count());
+    assert_eq!(common::segment_files(d.path()).len(), log.segment_count());
     let removed_all = log.remove_front(|_, _, _| true).unwrap();
     assert!(removed_all > 0);
     assert_eq!(log.segment_count(), 1);

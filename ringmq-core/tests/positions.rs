@@ -220,9 +220,15 @@ fn history_and_live_messages_arrive_once_in_order_under_concurrent_producers() {
     let first = ids[0];
     let st = late.stats();
     assert_eq!(ids.last(), Some(&3999));
-    assert_eq!(
-        ids.len() as u64 + st.dropped,
-        4000 - first,
-        "every id from the first is delivered or counted dropped"
+    // The subscription starts at the oldest message held when it was made;
+    // messages a producer overwrote before its first delivery are counted
+    // dropped too, so drops cover at least every id missing after the
+    // first, and delivered plus dropped never exceed what was published.
+    let missing = (4000 - first) - ids.len() as u64;
+    assert!(
+        missing <= st.dropped,
+        "{missing} ids missing after the first, only {} counted dropped",
+        st.dropped
     );
+    assert!(ids.len() as u64 + st.dropped <= 4000, "{st:?}");
 }

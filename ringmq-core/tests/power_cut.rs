@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use common::{seed, Rng, TempDir};
@@ -42,16 +41,6 @@ fn body(id: u64, rng_len: u64) -> Vec<u8> {
         .collect()
 }
 
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn recovery_accepts_exactly_the_frames_written_whole() {
     let trials: u64 = std::env::var("RINGMQ_POWER_CUTS")
@@ -77,7 +66,7 @@ fn recovery_accepts_exactly_the_frames_written_whole() {
         log.append(&meta(id), &ext, &body(id, len)).unwrap();
         log.flush().unwrap();
         lens.insert(id, (ext, len));
-        let segs = segments(src.path());
+        let segs = common::segment_files(src.path());
         let seg = segs.len() - 1;
         let end = std::fs::metadata(&segs[seg]).unwrap().len();
         written.push(Written {
@@ -87,7 +76,7 @@ fn recovery_accepts_exactly_the_frames_written_whole() {
         });
     }
     drop(log);
-    let segs = segments(src.path());
+    let segs = common::segment_files(src.path());
     let images: Vec<Vec<u8>> = segs.iter().map(|p| std::fs::read(p).unwrap()).collect();
     assert!(images.len() >= 5, "{} segments", images.len());
 

@@ -243,25 +243,13 @@ impl SubCore {
                         self.return_credits(1);
                         continue;
                     }
-                    // A dead letter's note is read before the copy: a later
-                    // lap writes its note before its slot, so a note still
-                    // ours means the copy below is checked by the seqlock.
-                    let note = self.topic.dead_letter_note(cur);
                     let st = store.get_or_insert_with(|| self.lock_store());
-                    let mut meta = SlotMeta::default();
-                    let idx = st.alloc(SlotMeta::default(), 0, |buf| {
-                        meta = ring.copy_out(cur, buf);
-                    });
-                    if note.is_err() || !ring.still_published(cur) {
+                    let Some((idx, note)) = self.copy_slot(st, cur) else {
                         // A producer lapped us while we copied.
-                        st.finish(idx);
-                        self.return_credits(1);
                         self.acct.dropped(1);
                         continue;
-                    }
-                    st.set_meta(idx, meta);
-                    st.set_seq(idx, cur);
-                    if self.hand_out_copy(st, idx, note.unwrap_or(None), now, out) {
+                    };
+                    if self.hand_out_copy(st, idx, note, now, out) {
                         got += 1;
                     }
                 }
@@ -275,6 +263,34 @@ impl SubCore {
 }
 
 impl SubCore {
+    /// Copies published ring sequence `cur` into a new store entry (the
+    /// caller spent a credit on it) with its dead-letter note; `None`, the
+    /// entry freed and the credit given back, if a producer overwrote the
+    /// slot meanwhile (the seqlock check).
+    pub(super) fn copy_slot(
+        &self,
+        st: &mut RetryStore,
+        cur: u64,
+    ) -> Option<(u32, Option<Arc<crate::notes::DeadLetterNote>>)> {
+        let ring = self.ring();
+        // A dead letter's note is read before the copy: a later lap writes
+        // its note before its slot, so a note still ours means the copy
+        // below is checked by the seqlock.
+        let note = self.topic.dead_letter_note(cur);
+        let mut meta = SlotMeta::default();
+        let idx = st.alloc(SlotMeta::default(), 0, |buf| {
+            meta = ring.copy_out(cur, buf);
+        });
+        if note.is_err() || !ring.still_published(cur) {
+            st.finish(idx);
+            self.return_credits(1);
+            return None;
+        }
+        st.set_meta(idx, meta);
+        st.set_seq(idx, cur);
+        Some((idx, note.unwrap_or(None)))
+    }
+
     /// Hands out the message just copied into store entry `idx` (its
     /// metadata set; the caller spent a credit on it): a skip slot is
     /// finished and its credit given back, an expired message is routed as

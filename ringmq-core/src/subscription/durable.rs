@@ -113,23 +113,14 @@ impl SubCore {
                     if self.credits.take(1) == 0 {
                         break;
                     }
-                    let note = self.topic.dead_letter_note(cur);
-                    let mut meta = SlotMeta::default();
-                    let idx = st.alloc(SlotMeta::default(), 0, |buf| {
-                        meta = ring.copy_out(cur, buf);
-                    });
-                    if note.is_err() || !ring.still_published(cur) {
+                    let Some((idx, note)) = self.copy_slot(&mut st, cur) else {
                         // Overwritten while we copied: the log has it (the
                         // journal's gate had passed it).
-                        st.finish(idx);
-                        self.return_credits(1);
                         continue;
-                    }
+                    };
                     // Only takers holding the store's lock move the cursor.
                     self.cursor.set(cur + 1);
-                    st.set_meta(idx, meta);
-                    st.set_seq(idx, cur);
-                    if self.hand_out_copy(&mut st, idx, note.unwrap_or(None), now, out) {
+                    if self.hand_out_copy(&mut st, idx, note, now, out) {
                         got += 1;
                     }
                 }
