@@ -275,6 +275,12 @@ async fn export_plain(js: &jetstream::Context, name: &str, n: usize) -> Res<f64>
         .map(|i| (export_headers(name, i), payload(i)))
         .collect();
     let start = Instant::now();
+    // The same stream-info polling as during the bridge's run, so the
+    // server answers as many requests in both.
+    let poller = {
+        let (js, name) = (js.clone(), name.to_owned());
+        tokio::spawn(async move { wait_stream(&js, &name, n as u64, start).await })
+    };
     let mut pending = VecDeque::with_capacity(DEFAULT_MAX_IN_FLIGHT);
     for (h, p) in data {
         if pending.len() >= DEFAULT_MAX_IN_FLIGHT {
@@ -286,7 +292,7 @@ async fn export_plain(js: &jetstream::Context, name: &str, n: usize) -> Res<f64>
     for ack in pending {
         ack.await?;
     }
-    let done = wait_stream(js, name, n as u64, start).await?;
+    let done = poller.await??;
     let secs = (done - start).as_secs_f64();
     check_export(js, name, n).await?;
     js.delete_stream(name).await?;
