@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! RINGMQ_NATS_URL=nats://127.0.0.1:4222 \
-//!   cargo run --release -p ringmq-nats --example bench -- [--quick] [--runs N] [--json PATH] [--url URL]
+//!   cargo run --release -p ringmq-nats --example bench -- [--quick] [--runs N] [--messages N] [--json PATH] [--url URL]
 //! ```
 //!
 //! Three cases, each run bridge and plain interleaved (the order swapped on
