@@ -383,10 +383,14 @@ impl Import {
         let delivered_before = u32::try_from(delivered - 1).unwrap_or(u32::MAX);
         let mut attempt = 0usize;
         loop {
-            let topic = self.topic.clone();
-            let (payload2, headers2, id2) = (payload.clone(), headers.clone(), msg_id.clone());
-            let r = tokio::task::spawn_blocking(move || {
-                let hs: Vec<(&str, &[u8])> = headers2
+            // On this worker thread (the runtime is multi-threaded): a
+            // publish is a copy into the ring, or at worst a wait of
+            // PUBLISH_WAIT for room or for a durable topic's fsync, which
+            // `block_in_place` lets the runtime's other worker cover. A hop
+            // to the blocking pool per message cost most of the import's
+            // throughput.
+            let r = tokio::task::block_in_place(|| {
+                let hs: Vec<(&str, &[u8])> = headers
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_slice()))
                     .collect();
@@ -394,17 +398,13 @@ impl Import {
                     key,
                     timeout: Some(PUBLISH_WAIT),
                     headers: &hs,
-                    msg_id: (id2.len() <= ringmq_core::MAX_MSG_ID_LEN).then_some(id2.as_bytes()),
+                    msg_id: (msg_id.len() <= ringmq_core::MAX_MSG_ID_LEN)
+                        .then_some(msg_id.as_bytes()),
                     delivered_before,
                     ..Default::default()
                 };
-                topic.publish_opts(&payload2, &opts)
-            })
-            .await;
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => Err(ringmq_core::Error::new(ErrorKind::Internal, e.to_string())),
-            };
+                self.topic.publish_opts(&payload, &opts)
+            });
             match r {
                 Ok(id) => {
                     self.shared.imported.fetch_add(1, Relaxed);
