@@ -220,6 +220,14 @@ typedef enum {
 typedef struct ringmq_broker ringmq_broker;
 
 /**
+ * A running bridge between a broker's topics and NATS JetStream. Opaque;
+ * created by `ringmq_nats_bridge_start`, stopped and freed by
+ * `ringmq_nats_bridge_stop`. `ringmq_nats_bridge_stats` may be called from
+ * any thread at once; `ringmq_nats_bridge_stop` must be the last call.
+ */
+typedef struct ringmq_nats_bridge ringmq_nats_bridge;
+
+/**
  * A subscription (consumer group) on a topic, pull or push. Opaque; from
  * `ringmq_subscribe_pull` or `ringmq_subscribe`, freed by
  * `ringmq_unsubscribe`. Every function taking one is thread-safe: several
@@ -418,6 +426,41 @@ typedef struct {
    */
   size_t ext_len;
 } ringmq_message;
+
+/**
+ * A snapshot of what a bridge did (`ringmq_nats_bridge_stats`). Not named
+ * after that function, as a C type and a function cannot share a name.
+ */
+typedef struct {
+  /**
+   * Messages JetStream acknowledged (duplicates included) and the bridge
+   * then acked in RingMQ.
+   */
+  uint64_t exported;
+  /**
+   * Messages imported from JetStream into RingMQ (and then acked in
+   * JetStream).
+   */
+  uint64_t imported;
+  /**
+   * Messages taken from RingMQ and not yet settled.
+   */
+  uint64_t in_flight;
+  /**
+   * Times the connection to NATS was established again after a loss.
+   */
+  uint64_t reconnects;
+  /**
+   * Messages refused for good: exported ones JetStream refused (sent to
+   * RingMQ's dead-letter topic), imported ones RingMQ refused
+   * (terminated in JetStream).
+   */
+  uint64_t dead_lettered;
+  /**
+   * Connected to NATS now.
+   */
+  bool connected;
+} ringmq_nats_stats;
 
 /**
  * Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
@@ -1030,6 +1073,71 @@ ringmq_status ringmq_message_header(const ringmq_message *m, uint32_t index, con
  * readable bytes. Thread-safe.
  */
 ringmq_status ringmq_message_header_get(const ringmq_message *m, const char *name, size_t name_len, const uint8_t **value, size_t *value_len);
+
+/**
+ * Starts a bridge on a broker: for each export it copies a topic into a
+ * JetStream subject, for each import a JetStream stream into a topic (see
+ * docs/NATS.md). The NATS connection is made in the background: a server
+ * not reachable yet is retried with backoff, and the call does not wait
+ * for it.
+ *
+ * # Arguments
+ * - `b`: the broker; every export and import topic must exist in it.
+ * - `config_json`: the configuration as JSON, for example
+ *   `{"id":"edge-1","servers":["nats://127.0.0.1:4222"],
+ *   "exports":[{"topic":"orders","group":"nats","subject":"orders.created",
+ *   "stream":"ORDERS"}]}`. Read during the call only.
+ * - `out`: receives the bridge; set to NULL on failure.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_INVALID_ARGUMENT` for a NULL argument, a
+ * configuration that is not UTF-8 or not valid (the last error names the
+ * field and why) or a topic that does not exist; `RINGMQ_CLOSED` when the
+ * broker is closed; `RINGMQ_IO` when NATS refused; nothing is started on
+ * failure.
+ *
+ * # Safety
+ * `b` is a live broker; `config_json` is a NUL-terminated string; `out` is
+ * writable. The caller owns the bridge and stops it with
+ * `ringmq_nats_bridge_stop` before freeing the broker.
+ */
+ringmq_status ringmq_nats_bridge_start(ringmq_broker *b, const char *config_json, ringmq_nats_bridge **out);
+
+/**
+ * Reads a bridge's counters.
+ *
+ * # Arguments
+ * - `br`: the bridge.
+ * - `out`: the struct to fill.
+ *
+ * # Returns
+ * `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` for a NULL argument.
+ *
+ * # Safety
+ * `br` is a live bridge; `out` points to a writable
+ * `ringmq_nats_stats`. Thread-safe.
+ */
+ringmq_status ringmq_nats_bridge_stats(const ringmq_nats_bridge *br, ringmq_nats_stats *out);
+
+/**
+ * Stops a bridge and frees it: takes nothing new from RingMQ, waits up to
+ * `drain_ms` for JetStream's acks of the messages in flight (0: stops at
+ * once) and acks those in RingMQ. What is still unacknowledged stays in
+ * RingMQ and is delivered again later (to the next bridge reading that
+ * group). The handle is freed whatever the answer.
+ *
+ * # Arguments
+ * - `br`: the bridge; NULL answers `RINGMQ_INVALID_ARGUMENT`.
+ * - `drain_ms`: the longest wait for in-flight messages, in milliseconds.
+ *
+ * # Returns
+ * `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` for NULL.
+ *
+ * # Safety
+ * `br` is NULL or a live bridge not used by any other thread during and
+ * after the call.
+ */
+ringmq_status ringmq_nats_bridge_stop(ringmq_nats_bridge *br, uint32_t drain_ms);
 
 /**
  * Fills `o` with the default subscription options.

@@ -14,6 +14,8 @@
 mod boundary;
 mod broker;
 mod message;
+#[cfg(feature = "nats")]
+mod nats;
 mod stats;
 mod stats_abi;
 mod sub;
@@ -22,6 +24,8 @@ mod types;
 
 pub use broker::*;
 pub use message::*;
+#[cfg(feature = "nats")]
+pub use nats::*;
 pub use stats::*;
 pub use sub::*;
 pub use topic::*;
