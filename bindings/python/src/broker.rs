@@ -127,6 +127,13 @@ pub(crate) fn report_dict<'py>(py: Python<'py>, r: &CloseReport) -> PyResult<Bou
     Ok(d)
 }
 
+impl PyBroker {
+    /// The engine instance (for the NATS bridge).
+    pub(crate) fn broker(&self) -> &Broker {
+        &self.shared.broker
+    }
+}
+
 fn opt<'a, 'py>(o: &'a Option<Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
     o.as_ref().filter(|v| !v.is_none())
 }

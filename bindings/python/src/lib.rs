@@ -19,6 +19,7 @@ mod args;
 mod broker;
 mod consumer;
 mod errors;
+mod nats;
 mod signals;
 mod surface;
 mod topic;
@@ -65,6 +66,7 @@ fn _ringmq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::PyPullSubscription>()?;
     m.add_class::<consumer::PyMessage>()?;
     m.add_class::<signals::PyInterrupt>()?;
+    m.add_class::<nats::PyNatsBridge>()?;
     m.add_function(wrap_pyfunction!(_close_all, m)?)?;
     Ok(())
 }

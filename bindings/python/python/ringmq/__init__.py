@@ -23,6 +23,8 @@ import logging as _logging
 import threading as _threading  # noqa: F401
 
 from . import _ringmq
+# ringmq.nats.Bridge works after a plain `import ringmq`.
+from . import nats
 from ._outcomes import Retry, Term
 from ._ringmq import (
     ENGINE_VERSION,
@@ -64,6 +66,7 @@ __all__ = [
     "StorageError",
     "ENGINE_VERSION",
     "__version__",
+    "nats",
 ]
 
 # Push handlers' exceptions are logged at ERROR on this logger, with their

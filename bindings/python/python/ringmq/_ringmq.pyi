@@ -330,6 +330,45 @@ class Broker:
         tb: Optional[TracebackType],
     ) -> bool: ...
 
+class _NatsBridgeStats(TypedDict):
+    exported: int
+    imported: int
+    in_flight: int
+    reconnects: int
+    dead_lettered: int
+    connected: bool
+    last_error: Optional[str]
+
+@final
+class NatsBridge:
+    """A running bridge between a broker's topics and NATS JetStream
+    (``ringmq.nats.Bridge``)."""
+
+    def __new__(
+        cls,
+        broker: Broker,
+        *,
+        id: str,
+        servers: Union[str, Iterable[str]],
+        exports: Optional[Iterable[Mapping[str, Any]]] = (),
+        imports: Optional[Iterable[Mapping[str, Any]]] = (),
+        reconnect_min: Optional[float] = 0.1,
+        reconnect_max: Optional[float] = 5.0,
+    ) -> "NatsBridge": ...
+    def stats(self) -> _NatsBridgeStats: ...
+    @property
+    def stopped(self) -> bool: ...
+    @property
+    def broker(self) -> Broker: ...
+    def stop(self, drain: Optional[float] = 1.0) -> _NatsBridgeStats: ...
+    def __enter__(self) -> "NatsBridge": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
 def _close_all() -> None: ...
 
 __all__ = [
@@ -361,6 +400,7 @@ __all__ = [
     "PushSubscription",
     "PullSubscription",
     "Message",
+    "NatsBridge",
     "_Interrupt",
     "_close_all",
 ]
