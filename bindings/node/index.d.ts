@@ -622,6 +622,7 @@ export declare const version: string
 
 declare const ringmq: {
   Broker: typeof Broker
+  NatsBridge: typeof NatsBridge
   Topic: typeof Topic
   Pull: typeof Pull
   Subscription: typeof Subscription
@@ -635,3 +636,63 @@ declare const ringmq: {
   version: string
 }
 export default ringmq
+
+/** One RingMQ topic exported to a JetStream subject (docs/NATS.md). */
+export interface NatsExport {
+  topic: string
+  /** The pull subscription the bridge reads with (created if missing). */
+  group: string
+  subject: string
+  /** A stream created, if missing, capturing `subject`. */
+  stream?: string
+  /** Default 256. */
+  maxInFlight?: number
+}
+
+/** One JetStream stream imported into a RingMQ topic (docs/NATS.md). */
+export interface NatsImport {
+  stream: string
+  /** The durable pull consumer's name (created if missing). */
+  consumer: string
+  filterSubject?: string
+  topic: string
+  /** A pull subscription of `topic` made sure of before importing. */
+  group: string
+  /** Default 64. */
+  batch?: number
+}
+
+export interface NatsBridgeOptions {
+  /** Prefixes every exported message's Nats-Msg-Id; no whitespace. */
+  id: string
+  servers: string | string[]
+  exports?: NatsExport[]
+  imports?: NatsImport[]
+  /** Default 100. */
+  reconnectMinMs?: number
+  /** Default 5000. */
+  reconnectMaxMs?: number
+}
+
+export interface NatsBridgeStats {
+  exported: number
+  imported: number
+  inFlight: number
+  reconnects: number
+  deadLettered: number
+  connected: boolean
+  lastError?: string | null
+}
+
+/**
+ * A bridge between a broker's topics and NATS JetStream. A bad
+ * configuration throws INVALID_ARGUMENT naming the field.
+ */
+export declare class NatsBridge {
+  constructor(mq: Broker, opts: NatsBridgeOptions)
+  readonly broker: Broker
+  readonly stopped: boolean
+  stats(): NatsBridgeStats
+  /** Waits up to drainMs (default 1000) for in-flight messages; resolves to the final stats. */
+  stop(drainMs?: number): Promise<NatsBridgeStats>
+}

@@ -1695,6 +1695,90 @@ class Broker {
   }
 }
 
+const NATS_BRIDGE_OPTIONS = ['id', 'servers', 'exports', 'imports', 'reconnectMinMs', 'reconnectMaxMs']
+// Each entry's camelCase key and the configuration's field (docs/NATS.md).
+const NATS_EXPORT_KEYS = { topic: 'topic', group: 'group', subject: 'subject', stream: 'stream', maxInFlight: 'max_in_flight' }
+const NATS_IMPORT_KEYS = {
+  stream: 'stream',
+  consumer: 'consumer',
+  filterSubject: 'filter_subject',
+  topic: 'topic',
+  group: 'group',
+  batch: 'batch',
+}
+
+function natsEntries(list, what, keys) {
+  if (list === undefined || list === null) return []
+  if (!Array.isArray(list)) throw invalid(`${what} must be an array, got ${describe(list)}`)
+  return list.map((entry, i) => {
+    const o = options(entry, `${what}[${i}]`, Object.keys(keys))
+    const out = {}
+    for (const [k, v] of Object.entries(o)) if (v !== undefined) out[keys[k]] = v
+    return out
+  })
+}
+
+/**
+ * A bridge between this broker's topics and NATS JetStream (docs/NATS.md):
+ * `exports` copy topics into JetStream subjects, `imports` copy streams into
+ * topics. It connects in the background; a bad configuration throws
+ * INVALID_ARGUMENT naming the field. Stop it with `await bridge.stop()`.
+ */
+class NatsBridge {
+  constructor(mq, opts) {
+    if (!(mq instanceof Broker)) throw invalid(`NatsBridge needs a Broker, got ${describe(mq)}`)
+    const o = options(opts, 'NatsBridge', NATS_BRIDGE_OPTIONS)
+    const servers = typeof o.servers === 'string' ? [o.servers] : o.servers
+    const config = {
+      id: o.id,
+      servers,
+      exports: natsEntries(o.exports, 'exports', NATS_EXPORT_KEYS),
+      imports: natsEntries(o.imports, 'imports', NATS_IMPORT_KEYS),
+    }
+    if (o.reconnectMinMs !== undefined) config.reconnect_min = Math.round(millis(o.reconnectMinMs, 'reconnectMinMs'))
+    if (o.reconnectMaxMs !== undefined) config.reconnect_max = Math.round(millis(o.reconnectMaxMs, 'reconnectMaxMs'))
+    this.broker = mq
+    this._final = null
+    this._stopping = null
+    try {
+      this._n = new native.NativeNatsBridge(mq._n, JSON.stringify(config))
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** exported, imported, inFlight, reconnects, deadLettered, connected, lastError. */
+  stats() {
+    return this._final !== null ? { ...this._final } : this._n.stats()
+  }
+
+  /** Whether stop was called. */
+  get stopped() {
+    return this._n.isStopped()
+  }
+
+  /**
+   * Takes nothing new from RingMQ, waits up to drainMs (default 1000) for
+   * JetStream's acks of what is in flight, and stops. Resolves to the final
+   * stats. Idempotent.
+   */
+  async stop(drainMs = 1000) {
+    const d = millis(drainMs, 'stop drainMs')
+    if (this._stopping === null) {
+      this._stopping = this._n.stop(d).then(
+        (s) => {
+          this._final = s
+          return s
+        },
+        (e) => {
+          throw fromNative(e)
+        },
+      )
+    }
+    return { ...(await this._stopping) }
+  }
+}
+
 /**
  * What the engine declares, as this package spells it: error codes, enum
  * spellings, stats fields and options (camelCase, durations in Ms).
@@ -1710,6 +1794,7 @@ const schema = Object.freeze({
 
 module.exports = {
   Broker,
+  NatsBridge,
   Topic,
   Pull,
   Subscription,

@@ -25,6 +25,7 @@
 mod convert;
 mod fast;
 mod layout;
+mod nats;
 mod pull;
 mod push;
 mod surface;
@@ -36,6 +37,7 @@ use napi_derive::napi;
 use ringmq_core as core;
 
 pub use convert::*;
+pub use nats::NativeNatsBridge;
 pub use pull::NativePull;
 pub use push::NativePush;
 pub use surface::surface;

@@ -1,7 +1,7 @@
 // Compiled (not run) by scripts/test-node.sh with `tsc --noEmit --strict`:
 // every class and method of index.d.ts used as a TypeScript user would.
-import { Broker, Message, PushMessage, RawBatch, Retry, RingMQError, Term, version } from 'ringmq'
-import type { CloseReport, ErrorCode, Key, PoolStats, Pull, SubscribeOptions, SubStats, Subscription, Topic, TopicStats } from 'ringmq'
+import { Broker, Message, NatsBridge, PushMessage, RawBatch, Retry, RingMQError, Term, version } from 'ringmq'
+import type { CloseReport, ErrorCode, Key, NatsBridgeStats, PoolStats, Pull, SubscribeOptions, SubStats, Subscription, Topic, TopicStats } from 'ringmq'
 import ringmq from 'ringmq'
 
 async function main(): Promise<void> {
@@ -136,6 +136,22 @@ async function main(): Promise<void> {
   }
   void [same, names, id, id2, withExt, subIdle, pullIdle, ids, first, later, laterIds, rawData, ts, ss, all, lastError, ps, dlq, text, report, closed]
   void [version, ringmq.Broker === Broker]
+}
+
+// Only type-checked: never run.
+export async function natsTypes(mq: Broker): Promise<void> {
+  const bridge = new NatsBridge(mq, {
+    id: 'edge-1',
+    servers: ['nats://127.0.0.1:4222'],
+    exports: [{ topic: 'orders', group: 'nats', subject: 'orders.created', stream: 'ORDERS', maxInFlight: 64 }],
+    imports: [{ stream: 'IN', consumer: 'c', filterSubject: 'in.>', topic: 'copy', group: 'g', batch: 16 }],
+    reconnectMinMs: 50,
+  })
+  const s: NatsBridgeStats = bridge.stats()
+  const connected: boolean = s.connected
+  const inFlight: number = s.inFlight
+  const final: NatsBridgeStats = await bridge.stop(500)
+  void [connected, inFlight, final, bridge.stopped, bridge.broker === mq, ringmq.NatsBridge === NatsBridge]
 }
 
 void main
