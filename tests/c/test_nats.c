@@ -84,6 +84,16 @@ static void test_bad_configuration(void) {
     OK(ringmq_topic_get_stats(t, &ts));
     CHECK_EQ_U64(ts.subscriptions, 0);
 
+    /* A closed broker takes no bridge. */
+    OK(ringmq_broker_close(b, 0));
+    CHECK_ST(ringmq_nats_bridge_start(
+                 b,
+                 "{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"],"
+                 "\"exports\":[{\"topic\":\"orders\",\"group\":\"g\",\"subject\":\"s\"}]}",
+                 &br),
+             RINGMQ_CLOSED);
+    CHECK(br == NULL);
+
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
