@@ -139,3 +139,23 @@ impl NativeNatsBridge {
         }
     }
 }
+
+/// A bridge garbage-collected unstopped stops without a drain on a thread
+/// of its own: stopping can take a few seconds, which the finalizer would
+/// otherwise spend on the JS thread.
+impl Drop for NativeNatsBridge {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let State::Running(_) = state {
+            if let State::Running(bridge) =
+                std::mem::replace(state, State::Stopped(BridgeStats::default()))
+            {
+                // If no thread can be started, the closure (and the bridge)
+                // is dropped here instead.
+                let _ = std::thread::Builder::new()
+                    .name("ringmq-nats-drop".into())
+                    .spawn(move || drop(bridge));
+            }
+        }
+    }
+}

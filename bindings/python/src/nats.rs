@@ -225,3 +225,22 @@ impl PyNatsBridge {
         self.stats(py)
     }
 }
+
+/// A bridge collected unstopped stops without a drain on a thread of its
+/// own, so that the GIL is not held for the few seconds stopping can take.
+impl Drop for PyNatsBridge {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let State::Running(_) = state {
+            if let State::Running(bridge) =
+                std::mem::replace(state, State::Stopped(BridgeStats::default()))
+            {
+                // If no thread can be started, the closure (and the bridge)
+                // is dropped here instead.
+                let _ = std::thread::Builder::new()
+                    .name("ringmq-nats-drop".into())
+                    .spawn(move || drop(bridge));
+            }
+        }
+    }
+}

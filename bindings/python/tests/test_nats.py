@@ -3,6 +3,7 @@ RINGMQ_NATS_URL set to a NATS server with JetStream (scripts/test-nats.sh
 starts one), a round trip: one bridge exports a topic into a stream, a
 second imports that stream into another topic."""
 
+import gc
 import os
 import time
 import uuid
@@ -101,3 +102,14 @@ def test_round_trip_through_jetstream(mq):
         final = importer.stats()
         assert final["imported"] == n and final["connected"] is False
     assert exporter.stats()["exported"] == n
+
+
+def test_a_collected_bridge_stops_without_holding_the_caller(mq):
+    mq.create_topic("orders")
+    bridge = Bridge(mq, id="t", servers="nats://127.0.0.1:1",
+                    exports=[{"topic": "orders", "group": "nats", "subject": "o"}])
+    started = time.monotonic()
+    del bridge
+    gc.collect()
+    # Stopping happens on a thread of its own.
+    assert time.monotonic() - started < 0.5
