@@ -52,7 +52,8 @@ fn bridge_fail(env: &Env, e: BridgeError) -> Error {
 }
 
 enum State {
-    Running(Bridge),
+    /// Boxed: a bridge is far larger than its stats.
+    Running(Box<Bridge>),
     /// Stopping or stopped: the counters when it was last seen.
     Stopped(BridgeStats),
 }
@@ -70,7 +71,7 @@ impl NativeNatsBridge {
         let config = BridgeConfig::from_json(&config_json).map_err(|e| bridge_fail(env, e))?;
         let bridge = Bridge::start(&broker.inner, config).map_err(|e| bridge_fail(env, e))?;
         Ok(NativeNatsBridge {
-            state: Mutex::new(State::Running(bridge)),
+            state: Mutex::new(State::Running(Box::new(bridge))),
         })
     }
 
@@ -112,7 +113,7 @@ impl NativeNatsBridge {
             .name("ringmq-nats-stop".into())
             .spawn(move || {
                 let done = match running {
-                    Some(bridge) => bridge.stop(drain),
+                    Some(bridge) => (*bridge).stop(drain),
                     None => Ok(seen),
                 };
                 deferred.resolve(move |env| match done {

@@ -53,7 +53,8 @@ fn millis(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
 }
 
 enum State {
-    Running(Bridge),
+    /// Boxed: a bridge is far larger than its stats.
+    Running(Box<Bridge>),
     Stopped(BridgeStats),
 }
 
@@ -117,7 +118,7 @@ impl PyNatsBridge {
         };
         Ok(PyNatsBridge {
             broker,
-            state: Mutex::new(State::Running(bridge)),
+            state: Mutex::new(State::Running(Box::new(bridge))),
         })
     }
 
@@ -219,7 +220,7 @@ impl PyNatsBridge {
             }
         };
         if let Some(bridge) = running {
-            let done = py.detach(|| bridge.stop(drain)).map_err(bridge_err)?;
+            let done = py.detach(|| (*bridge).stop(drain)).map_err(bridge_err)?;
             *self.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Stopped(done);
         }
         self.stats(py)
