@@ -209,28 +209,25 @@ impl Bridge {
     pub fn start(broker: &Broker, config: BridgeConfig) -> Result<Bridge, BridgeError> {
         config.validate()?;
         // Every topic first, so that a missing one changes nothing.
-        let mut topics = Vec::new();
-        for e in &config.exports {
-            let t = broker.topic(&e.topic).map_err(|err| {
+        let topic = |what: &str, name: &str| {
+            broker.topic(name).map_err(|err| {
                 if err.kind() == ErrorKind::NotFound {
-                    BridgeError::Config(format!("export topic {:?} does not exist", e.topic))
+                    BridgeError::Config(format!("{what} topic {name:?} does not exist"))
                 } else {
                     BridgeError::RingMq(err)
                 }
-            })?;
-            topics.push(t);
-        }
-        let mut import_topics = Vec::new();
-        for m in &config.imports {
-            let t = broker.topic(&m.topic).map_err(|err| {
-                if err.kind() == ErrorKind::NotFound {
-                    BridgeError::Config(format!("import topic {:?} does not exist", m.topic))
-                } else {
-                    BridgeError::RingMq(err)
-                }
-            })?;
-            import_topics.push(t);
-        }
+            })
+        };
+        let topics = config
+            .exports
+            .iter()
+            .map(|e| topic("export", &e.topic))
+            .collect::<Result<Vec<_>, _>>()?;
+        let import_topics = config
+            .imports
+            .iter()
+            .map(|m| topic("import", &m.topic))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut subs: Vec<PullSubscription> = Vec::new();
         let mut created: Vec<PullSubscription> = Vec::new();
         let groups = config

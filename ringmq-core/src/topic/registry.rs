@@ -77,11 +77,10 @@ impl TopicCore {
             Some((_, dir)) => checkpoint::read(dir, group)?,
             None => None,
         };
-        let start = match (&durable, &resume) {
+        let start = match &resume {
             // The log may have lost its unsynced tail (fsync "never").
-            (_, Some(c)) => Ok(c.cursor.min(history_end)),
-            (Some((log, _)), None) => self.durable_start(&opts, history_end, log),
-            (None, None) => self.start_position(&opts, history_end),
+            Some(c) => Ok(c.cursor.min(history_end)),
+            None => self.start_position(&opts, history_end, durable.as_ref().map(|d| &*d.0)),
         };
         let start = match start {
             Ok(start) => start,
@@ -117,13 +116,18 @@ impl TopicCore {
     }
 
     /// The first sequence a new subscription delivers, given the next
-    /// claim `end`: `end` for `latest`; the oldest sequence still in the
-    /// ring for `earliest`; for `start_at_id` that id's sequence (the oldest
-    /// still held if it is gone; past `end` is refused); for
-    /// `start_at_time` the first message still held published at or after
-    /// that time (or `end`).
-    fn start_position(&self, opts: &SubOptions, end: u64) -> Result<u64> {
-        let oldest = end.saturating_sub(self.ring.capacity());
+    /// claim `end`: `end` for `latest`; the oldest message held for
+    /// `earliest` (the oldest in the ring, or in a durable topic's `log`);
+    /// for `start_at_id` that id's sequence (the oldest held if it is gone;
+    /// past `end` is refused); for `start_at_time` the first message held
+    /// published at or after that time, looked for in the log before the
+    /// ring (or `end`).
+    fn start_position(&self, opts: &SubOptions, end: u64, log: Option<&Mutex<Log>>) -> Result<u64> {
+        let ring_oldest = end.saturating_sub(self.ring.capacity());
+        let oldest = match log {
+            Some(l) => l.lock().unwrap_or_else(|e| e.into_inner()).first_id(),
+            None => ring_oldest,
+        };
         if let Some(id) = opts.start_at_id {
             if id > end {
                 return Err(Error::invalid(format!(
@@ -138,7 +142,15 @@ impl TopicCore {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
                 .unwrap_or(0);
-            return Ok(self.first_published_at_or_after(t, oldest, end));
+            let mut ring_from = ring_oldest;
+            if let Some(log) = log {
+                let written = self.journal_written();
+                if let Some(id) = self.first_logged_at_or_after(log, t, oldest, written)? {
+                    return Ok(id);
+                }
+                ring_from = ring_from.max(written);
+            }
+            return Ok(self.first_published_at_or_after(t, ring_from, end));
         }
         Ok(match opts.start {
             StartAt::Latest => end,
@@ -146,50 +158,32 @@ impl TopicCore {
         })
     }
 
-    /// Where a new subscription of a durable topic starts: as
-    /// `start_position`, but `earliest` is the oldest message of the log,
-    /// and `start_at_id` and `start_at_time` look in the log before the
-    /// ring.
-    fn durable_start(&self, opts: &SubOptions, end: u64, log: &Mutex<Log>) -> Result<u64> {
-        let first = log.lock().unwrap_or_else(|e| e.into_inner()).first_id();
-        if let Some(id) = opts.start_at_id {
-            if id > end {
-                return Err(Error::invalid(format!(
-                    "start_at_id {id} is past the next id {end} of topic {:?}",
-                    self.name
-                )));
-            }
-            return Ok(id.max(first));
-        }
-        if let Some(t) = opts.start_at_time {
-            let t = t
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
-                .unwrap_or(0);
-            let written = self.journal_written();
-            let mut pos = ReadPos::default();
-            let mut id = first;
-            while id < written {
-                match Log::read_from(log, id, &mut pos, &mut Vec::new()) {
-                    Ok(Some(f)) if f.meta.id >= written => break,
-                    Ok(Some(f)) if f.meta.timestamp_ns >= t => return Ok(f.meta.id),
-                    Ok(Some(f)) => id = f.meta.id + 1,
-                    Ok(None) => break,
-                    Err(e) => {
-                        return Err(Error::io(format!(
-                            "cannot read the log of topic {:?}: {e}",
-                            self.name
-                        )))
-                    }
+    /// The first message of `log` with an id in `from..written` published
+    /// at or after `t_ns`, if any.
+    fn first_logged_at_or_after(
+        &self,
+        log: &Mutex<Log>,
+        t_ns: i64,
+        from: u64,
+        written: u64,
+    ) -> Result<Option<u64>> {
+        let mut pos = ReadPos::default();
+        let mut id = from;
+        while id < written {
+            match Log::read_from(log, id, &mut pos, &mut Vec::new()) {
+                Ok(Some(f)) if f.meta.id >= written => break,
+                Ok(Some(f)) if f.meta.timestamp_ns >= t_ns => return Ok(Some(f.meta.id)),
+                Ok(Some(f)) => id = f.meta.id + 1,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(Error::io(format!(
+                        "cannot read the log of topic {:?}: {e}",
+                        self.name
+                    )))
                 }
             }
-            let oldest = end.saturating_sub(self.ring.capacity()).max(written);
-            return Ok(self.first_published_at_or_after(t, oldest, end));
         }
-        Ok(match opts.start {
-            StartAt::Latest => end,
-            StartAt::Earliest => first,
-        })
+        Ok(None)
     }
 
     /// The first sequence in `from..end` holding a message published at or
