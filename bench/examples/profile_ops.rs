@@ -67,6 +67,50 @@ fn loop_ringmq_publish_batch_poll_batch_ack_all(t: &Topic, s: &PullSubscription)
 }
 
 #[inline(never)]
+fn loop_ringmq_publish_consume(t: &Topic, s: &PullSubscription) {
+    for r in 0..MSGS / ROUND {
+        for i in 0..ROUND {
+            t.publish(&msg(r * ROUND + i)).unwrap();
+        }
+        let mut n = 0;
+        while n < ROUND as usize {
+            n += s
+                .consume(256, Some(Duration::ZERO), |m| {
+                    black_box(m.data);
+                    Ok(())
+                })
+                .unwrap();
+        }
+    }
+}
+
+#[inline(never)]
+fn loop_ringmq_publish_poll_ack(t: &Topic, s: &PullSubscription) {
+    for r in 0..MSGS / ROUND {
+        for i in 0..ROUND {
+            t.publish(&msg(r * ROUND + i)).unwrap();
+        }
+        for _ in 0..ROUND {
+            let d = s.poll(Some(Duration::ZERO)).unwrap().unwrap();
+            black_box(d.data());
+            d.ack().unwrap();
+        }
+    }
+}
+
+#[inline(never)]
+fn loop_rtrb(p: &mut rtrb::Producer<[u8; 64]>, c: &mut rtrb::Consumer<[u8; 64]>) {
+    for r in 0..MSGS / ROUND {
+        for i in 0..ROUND {
+            p.push(msg(r * ROUND + i)).unwrap();
+        }
+        for _ in 0..ROUND {
+            black_box(c.pop().unwrap());
+        }
+    }
+}
+
+#[inline(never)]
 fn loop_crossbeam_arrayqueue(q: &crossbeam_queue::ArrayQueue<[u8; 64]>) {
     for r in 0..MSGS / ROUND {
         for i in 0..ROUND {
@@ -111,6 +155,18 @@ fn main() {
     loop_ringmq_publish_poll_batch_ack_all(&t, &s);
     report("ringmq publish + poll_batch + ack_all", t0);
 
+    let t3 = broker.create_topic("c", opts.clone()).unwrap();
+    let s3 = t3.subscribe_pull("c", SubOptions::default()).unwrap();
+    let t0 = Instant::now();
+    loop_ringmq_publish_consume(&t3, &s3);
+    report("ringmq publish + consume(256)", t0);
+
+    let t4 = broker.create_topic("d", opts.clone()).unwrap();
+    let s4 = t4.subscribe_pull("d", SubOptions::default()).unwrap();
+    let t0 = Instant::now();
+    loop_ringmq_publish_poll_ack(&t4, &s4);
+    report("ringmq publish + poll + ack", t0);
+
     let t2 = broker.create_topic("b", opts).unwrap();
     let s2 = t2.subscribe_pull("b", SubOptions::default()).unwrap();
     let t0 = Instant::now();
@@ -122,11 +178,16 @@ fn main() {
     loop_crossbeam_arrayqueue(&q);
     report("crossbeam ArrayQueue push + pop", t0);
 
+    let (mut p, mut c) = rtrb::RingBuffer::new(1024);
+    let t0 = Instant::now();
+    loop_rtrb(&mut p, &mut c);
+    report("rtrb push + pop", t0);
+
     let (tx, rx) = crossbeam_channel::bounded(1024);
     let t0 = Instant::now();
     loop_crossbeam_channel(&tx, &rx);
     report("crossbeam-channel send + recv", t0);
 
-    drop((s, s2));
+    drop((s, s2, s3, s4));
     broker.close(Duration::from_secs(1)).unwrap();
 }

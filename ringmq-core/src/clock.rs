@@ -143,6 +143,7 @@ mod tsc {
     /// Nanoseconds per tick in 32.32 fixed point; 0 until measured.
     static MULT: AtomicU64 = AtomicU64::new(0);
 
+    #[inline]
     fn usable() -> bool {
         match USABLE.load(Relaxed) {
             1 => true,

@@ -46,7 +46,11 @@ impl<'a> Message<'a> {
         ext: &'a [u8],
         note: Option<&'a DeadLetterNote>,
     ) -> Message<'a> {
-        let (msg_id, headers) = headers::decode(ext);
+        let (msg_id, headers) = if ext.is_empty() {
+            (None, Headers::default())
+        } else {
+            headers::decode(ext)
+        };
         Message {
             id: meta.id,
             key: meta.key,

@@ -213,6 +213,34 @@ impl Ring {
         &self.words[base..base + self.stride]
     }
 
+    /// The header words of `seq`'s slot, with one bounds check for all of
+    /// them (every slot has at least `HEADER_WORDS`).
+    #[inline]
+    fn header(&self, seq: u64) -> &[AtomicU64; HEADER_WORDS] {
+        let base = (seq & self.mask) as usize * self.stride;
+        self.words[base..base + HEADER_WORDS]
+            .try_into()
+            .expect("a slot starts with its header")
+    }
+
+    /// Waits until the slot of `seq` holds stamp `prev` (the previous lap's
+    /// sequence, published): only an ungated producer of that lap can still
+    /// be writing it.
+    #[cold]
+    fn wait_for_stamp(stamp: &AtomicU64, prev: u64) {
+        let mut spins = 0u32;
+        // A stamp beyond `prev` would mean a later lap overtook this claim,
+        // which claiming in order rules out.
+        while stamp.load(Ordering::Acquire) != prev {
+            spins += 1;
+            if spins < 64 || cfg!(loom) {
+                spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
     #[inline]
     fn ext_slot(&self, seq: u64) -> &[AtomicU64] {
         let base = (seq & self.mask) as usize * self.ext_stride;
@@ -228,53 +256,42 @@ impl Ring {
         debug_assert!(payload.len() <= self.slot_size);
         debug_assert!(ext.len() <= self.ext_capacity());
         let slot = self.slot(seq);
+        let h = self.header(seq);
         let prev = if seq >= self.base + self.capacity() {
             published(seq - self.capacity())
         } else {
             0
         };
-        let mut spins = 0u32;
-        loop {
-            let s = slot[STAMP].load(Ordering::Acquire);
-            // A stamp beyond `prev` would mean a later lap overtook this
-            // claim, which claiming in order rules out.
-            if s == prev {
-                break;
-            }
-            spins += 1;
-            if spins < 64 || cfg!(loom) {
-                spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+        if h[STAMP].load(Ordering::Acquire) != prev {
+            Ring::wait_for_stamp(&h[STAMP], prev);
         }
-        slot[STAMP].store(writing(seq), Ordering::Relaxed);
+        h[STAMP].store(writing(seq), Ordering::Relaxed);
         // Orders the writing stamp before the payload stores for seqlock readers.
         fence(Ordering::Release);
-        slot[ID].store(meta.id, Ordering::Relaxed);
-        slot[KEY].store(meta.key, Ordering::Relaxed);
-        slot[TIMESTAMP].store(meta.timestamp_ns as u64, Ordering::Relaxed);
-        slot[META].store(
+        h[ID].store(meta.id, Ordering::Relaxed);
+        h[KEY].store(meta.key, Ordering::Relaxed);
+        h[TIMESTAMP].store(meta.timestamp_ns as u64, Ordering::Relaxed);
+        h[META].store(
             payload.len() as u64 | (meta.attempt_base as u64) << 32,
             Ordering::Relaxed,
         );
-        slot[EXT].store(
+        h[EXT].store(
             ext.len() as u64 | (meta.flags as u64) << 32,
             Ordering::Relaxed,
         );
-        slot[EXPIRES].store(meta.expires_ns, Ordering::Relaxed);
+        h[EXPIRES].store(meta.expires_ns, Ordering::Relaxed);
         store_bytes(&slot[HEADER_WORDS..], payload);
         if !ext.is_empty() {
             store_bytes(self.ext_slot(seq), ext);
         }
-        slot[STAMP].store(published(seq), Ordering::Release);
+        h[STAMP].store(published(seq), Ordering::Release);
     }
 
     /// Is `seq` published in its slot? Acquire: a `Ready` answer makes the
     /// slot's contents visible to this thread.
     #[inline]
     pub fn peek(&self, seq: u64) -> Peek {
-        let s = self.slot(seq)[STAMP].load(Ordering::Acquire);
+        let s = self.header(seq)[STAMP].load(Ordering::Acquire);
         if s == published(seq) {
             Peek::Ready
         } else if s > writing(seq) {
@@ -289,7 +306,7 @@ impl Ring {
     /// afterwards with `still_published` (lossy reader).
     #[inline]
     pub fn meta(&self, seq: u64) -> SlotMeta {
-        let slot = self.slot(seq);
+        let slot = self.header(seq);
         let m = slot[META].load(Ordering::Relaxed);
         let x = slot[EXT].load(Ordering::Relaxed);
         SlotMeta {
@@ -302,6 +319,17 @@ impl Ring {
             flags: (x >> 32) as u32,
             expires_ns: slot[EXPIRES].load(Ordering::Relaxed),
         }
+    }
+
+    /// Is `seq` a skip slot, or a message expired at monotonic time `now`?
+    /// (The two words of [`meta`](Self::meta) that say so, under the same
+    /// conditions.)
+    #[inline]
+    pub fn passed_over(&self, seq: u64, now: u64) -> bool {
+        let h = self.header(seq);
+        let flags = (h[EXT].load(Ordering::Relaxed) >> 32) as u32;
+        let expires = h[EXPIRES].load(Ordering::Relaxed);
+        flags & FLAG_SKIP != 0 || (expires != 0 && now >= expires)
     }
 
     /// Copies the payload of `seq`, then its extension, into `out` (cleared
@@ -383,19 +411,22 @@ impl Ring {
 
 /// Stores `bytes` into `words` (which are long enough) with relaxed atomic
 /// stores, the last word zero-padded.
+#[inline]
 fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
-    let mut chunks = bytes.chunks_exact(8);
-    for (w, c) in words.iter().zip(&mut chunks) {
-        w.store(
-            u64::from_ne_bytes(c.try_into().expect("chunk of 8")),
-            Ordering::Relaxed,
-        );
+    let full = bytes.len() / 8;
+    let words = &words[..bytes.len().div_ceil(8)];
+    let src = bytes.as_ptr();
+    for (i, w) in words[..full].iter().enumerate() {
+        // SAFETY: `i < full`, so bytes `8 i .. 8 i + 8` lie within `bytes`;
+        // an unaligned read of them as a u64 is valid for any bit pattern.
+        let v = unsafe { src.add(i * 8).cast::<u64>().read_unaligned() };
+        w.store(v, Ordering::Relaxed);
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
+    if let Some(w) = words.get(full) {
+        let tail = &bytes[full * 8..];
         let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        words[bytes.len() / 8].store(u64::from_ne_bytes(last), Ordering::Relaxed);
+        last[..tail.len()].copy_from_slice(tail);
+        w.store(u64::from_ne_bytes(last), Ordering::Relaxed);
     }
 }
 

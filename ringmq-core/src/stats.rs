@@ -17,6 +17,57 @@ const SUB: usize = 1 << SUB_BITS;
 const MAX_EXP: u32 = 40;
 const BUCKETS: usize = SUB + (MAX_EXP - SUB_BITS) as usize * SUB;
 
+/// Values on their way into a [`Histogram`], for a loop that records many:
+/// consecutive values mostly share a bucket, so a run of them is added at
+/// once, and the sum and the maximum are added once, at [`flush`](Self::flush).
+/// Values pushed and not flushed are not recorded.
+#[derive(Debug)]
+pub struct LatencyRun {
+    bucket: usize,
+    run: u64,
+    sum: u64,
+    max: u64,
+}
+
+impl Default for LatencyRun {
+    fn default() -> Self {
+        LatencyRun {
+            bucket: usize::MAX,
+            run: 0,
+            sum: 0,
+            max: 0,
+        }
+    }
+}
+
+impl LatencyRun {
+    /// Adds `v`; adds the run before it to `h` when `v` starts another
+    /// bucket.
+    #[inline]
+    pub fn push(&mut self, h: &Histogram, v: u64) {
+        let b = Histogram::index(v);
+        if b != self.bucket {
+            if self.run > 0 {
+                h.buckets[self.bucket].fetch_add(self.run, Relaxed);
+            }
+            (self.bucket, self.run) = (b, 0);
+        }
+        self.run += 1;
+        self.sum = self.sum.wrapping_add(v);
+        self.max = self.max.max(v);
+    }
+
+    /// Records everything pushed into `h` and starts empty again.
+    pub fn flush(&mut self, h: &Histogram) {
+        if self.run > 0 {
+            h.buckets[self.bucket].fetch_add(self.run, Relaxed);
+            h.sum.fetch_add(self.sum, Relaxed);
+            h.raise_max(self.max);
+        }
+        *self = LatencyRun::default();
+    }
+}
+
 /// A fixed-bucket log-linear histogram of nanoseconds. Recording is one
 /// relaxed add; it never allocates after construction.
 pub struct Histogram {
@@ -71,26 +122,11 @@ impl Histogram {
 
     /// Records a batch: one add per value's bucket, one for the sum.
     pub fn record_all(&self, values: impl IntoIterator<Item = u64>) {
-        let (mut sum, mut max) = (0u64, 0u64);
-        // Latencies of one batch mostly share a bucket: add runs at once.
-        let (mut bucket, mut run) = (usize::MAX, 0u64);
+        let mut run = LatencyRun::default();
         for v in values {
-            let b = Self::index(v);
-            if b != bucket {
-                if run > 0 {
-                    self.buckets[bucket].fetch_add(run, Relaxed);
-                }
-                (bucket, run) = (b, 0);
-            }
-            run += 1;
-            sum = sum.wrapping_add(v);
-            max = max.max(v);
+            run.push(self, v);
         }
-        if run > 0 {
-            self.buckets[bucket].fetch_add(run, Relaxed);
-        }
-        self.sum.fetch_add(sum, Relaxed);
-        self.raise_max(max);
+        run.flush(self);
     }
 
     fn raise_max(&self, v: u64) {
@@ -287,5 +323,31 @@ mod tests {
             (one.count(), one.sum(), one.max()),
             (many.count(), many.sum(), many.max())
         );
+    }
+
+    #[test]
+    fn a_latency_run_records_nothing_until_flushed_and_everything_after() {
+        let (one, run_h) = (Histogram::new(), Histogram::new());
+        let mut run = LatencyRun::default();
+        let values = [5u64, 5, 900, 901, 5, 1 << 30, 0, 17];
+        for v in values {
+            one.record(v);
+            run.push(&run_h, v);
+        }
+        // Runs of earlier buckets may be in; the last run, the sum and the
+        // maximum wait for the flush.
+        assert!(run_h.count() < values.len() as u64);
+        assert_eq!((run_h.sum(), run_h.max()), (0, 0));
+        run.flush(&run_h);
+        assert_eq!(
+            (one.count(), one.sum(), one.max()),
+            (run_h.count(), run_h.sum(), run_h.max())
+        );
+        for q in [0.1, 0.5, 0.9, 1.0] {
+            assert_eq!(one.quantile(q), run_h.quantile(q));
+        }
+        // A flushed run starts empty: flushing again adds nothing.
+        run.flush(&run_h);
+        assert_eq!(run_h.count(), values.len() as u64);
     }
 }

@@ -34,7 +34,7 @@
 //! `pinned` is a part of `expired` still holding its ring slot: deliveries
 //! past their ack deadline whose `Delivery` is alive (see `slots`).
 
-use crate::stats::{Histogram, SubStats};
+use crate::stats::{Histogram, LatencyRun, SubStats};
 use crate::sync::{AtomicU64, Mutex, Ordering::Relaxed};
 
 /// What a subscription reads outside its counters, for the derivations.
@@ -105,6 +105,18 @@ impl Accounting {
     /// One ack's publish-to-ack latency.
     pub(crate) fn latency(&self, ns: u64) {
         self.latency.record(ns);
+    }
+
+    /// One ack's latency, gathered in `run` with others of its batch;
+    /// recorded by [`flush_latencies`](Self::flush_latencies).
+    #[inline]
+    pub(crate) fn latency_into(&self, run: &mut LatencyRun, ns: u64) {
+        run.push(&self.latency, ns);
+    }
+
+    /// Records the latencies gathered in `run`.
+    pub(crate) fn flush_latencies(&self, run: &mut LatencyRun) {
+        run.flush(&self.latency);
     }
 
     /// A batch of acks' latencies.

@@ -19,6 +19,7 @@ use crate::clock::{mono_coarse_ns, wall_ns};
 use crate::delivery::{Delivery, Message};
 use crate::error::{Error, Result};
 use crate::handler::{catch, HandlerError, HandlerFailure, HandlerResult};
+use crate::stats::LatencyRun;
 
 impl SubCore {
     /// After `n` fast acks: their credits, the counter, and one watermark
@@ -74,6 +75,7 @@ impl SubCore {
         let mut n = 0u64;
         let now = wall_ns();
         let closed = self.is_closed();
+        let mut lat = LatencyRun::default();
         for (i, &tag) in tags.iter().enumerate() {
             let fast = !closed
                 && Tag::is_ring(tag)
@@ -85,7 +87,8 @@ impl SubCore {
                 // Read the timestamp while the slot is still pinned.
                 let ts = self.ring().meta(tag).timestamp_ns;
                 if self.slots.try_ack(tag) {
-                    self.acct.latency(now.saturating_sub(ts).max(0) as u64);
+                    self.acct
+                        .latency_into(&mut lat, now.saturating_sub(ts).max(0) as u64);
                     n += 1;
                     continue;
                 }
@@ -96,6 +99,7 @@ impl SubCore {
                 first = Err(Error::new(e.kind(), format!("tags[{i}]: {}", e.message())));
             }
         }
+        self.acct.flush_latencies(&mut lat);
         self.finish_fast_acks(n);
         first
     }
@@ -165,6 +169,7 @@ impl SubCore {
         let mut delivered = 0u64;
         // One clock read for the batch's acks, taken at the first one.
         let mut ack_time = None;
+        let mut lat = LatencyRun::default();
         for seq in first..first + n {
             let meta = ring.meta(seq);
             if self.pass_over(seq, &meta, now) {
@@ -193,7 +198,7 @@ impl SubCore {
                     let now = *ack_time.get_or_insert_with(wall_ns);
                     let latency = now.saturating_sub(meta.timestamp_ns).max(0) as u64;
                     if self.slots.try_ack(seq) {
-                        self.acct.latency(latency);
+                        self.acct.latency_into(&mut lat, latency);
                         acked += 1;
                     } else {
                         // Expired while the handler ran: its copy is out
@@ -213,6 +218,7 @@ impl SubCore {
                 }
             }
         }
+        self.acct.flush_latencies(&mut lat);
         self.finish_fast_acks(acked);
         Ok(delivered as usize)
     }

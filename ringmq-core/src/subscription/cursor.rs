@@ -91,25 +91,12 @@ impl SubCore {
         // With `max_in_flight_per_key`, a message whose key has no place
         // is parked in the store instead (after it is marked, below).
         let mut parked = Vec::new();
-        let deliveries = (cur..cur + n)
-            .filter(|&seq| {
-                let m = ring.meta(seq);
-                if m.is_skip() || m.expired_at(now) {
-                    return false;
-                }
-                match &self.keys {
-                    Some(k) if !k.take_place(m.key) => {
-                        parked.push(seq);
-                        false
-                    }
-                    Some(k) => {
-                        k.record(seq, m.key);
-                        true
-                    }
-                    None => true,
-                }
-            })
-            .count();
+        let deliveries = match &self.keys {
+            None => (cur..cur + n)
+                .filter(|&seq| !ring.passed_over(seq, now))
+                .count(),
+            Some(_) => self.count_keyed(cur, n, now, &mut parked),
+        };
         self.acct.delivered(deliveries as u64);
         let deadline = self.ack_deadline(now);
         for seq in cur..cur + n {
@@ -122,6 +109,30 @@ impl SubCore {
             }
         }
         (cur, n)
+    }
+
+    /// Of claimed sequences `cur..cur + n` of a subscription with
+    /// `max_in_flight_per_key`: how many are deliveries; a message whose key
+    /// has no place goes to `parked` instead.
+    fn count_keyed(&self, cur: u64, n: u64, now: u64, parked: &mut Vec<u64>) -> usize {
+        let ring = self.ring();
+        let Some(k) = &self.keys else {
+            return 0;
+        };
+        (cur..cur + n)
+            .filter(|&seq| {
+                let m = ring.meta(seq);
+                if m.is_skip() || m.expired_at(now) {
+                    return false;
+                }
+                if !k.take_place(m.key) {
+                    parked.push(seq);
+                    return false;
+                }
+                k.record(seq, m.key);
+                true
+            })
+            .count()
     }
 
     /// A claimed (DELIVERED) ring sequence that is not to be delivered: a

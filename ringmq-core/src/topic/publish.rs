@@ -166,8 +166,22 @@ impl TopicCore {
         }
     }
 
+    /// The common case of [`claim`](Self::claim): an open in-memory topic
+    /// with room now. `None` sends the caller to `claim`, which decides
+    /// (and counts) everything else.
+    #[inline]
+    fn claim_at_once(&self, n: u64) -> Option<u64> {
+        if self.is_durable() || self.refuses_publishes() {
+            return None;
+        }
+        self.seq
+            .try_claim(n, self.opts.overflow != Overflow::DropOldest)
+            .ok()
+    }
+
     /// Claims `n` slots under the overflow policy, waiting up to `timeout`
     /// unless `interrupt` ends the wait first.
+    #[inline(never)]
     pub(super) fn claim(
         &self,
         n: u64,
@@ -290,7 +304,10 @@ impl TopicCore {
     ) -> Result<u64> {
         self.check_payload(data.len())?;
         if o.is_plain() && self.opts.max_age.is_zero() {
-            let seq = self.claim(1, o.timeout, false, interrupt)?;
+            let seq = match self.claim_at_once(1) {
+                Some(seq) => seq,
+                None => self.claim(1, o.timeout, false, interrupt)?,
+            };
             let meta = SlotMeta {
                 id: seq,
                 key: o.key,
@@ -306,6 +323,7 @@ impl TopicCore {
     }
 
     /// A publish with headers, an id, a delay or an expiry.
+    #[inline(never)]
     fn publish_extended(
         &self,
         data: &[u8],
@@ -411,7 +429,10 @@ impl TopicCore {
             let at = self.seq.claimed();
             return Ok(at..at);
         }
-        let first = self.claim(n, timeout, false, interrupt)?;
+        let first = match self.claim_at_once(n) {
+            Some(first) => first,
+            None => self.claim(n, timeout, false, interrupt)?,
+        };
         let ts = wall_ns();
         let expires_ns = self.expiry(None);
         for (i, p) in items.iter().enumerate() {
