@@ -39,6 +39,7 @@ pub struct Message<'a> {
 }
 
 impl<'a> Message<'a> {
+    #[inline]
     pub(crate) fn new(
         meta: &SlotMeta,
         attempt: u32,

@@ -172,15 +172,27 @@ impl Sequencer {
 /// RMWs of one location are totally ordered and each reads the latest value,
 /// so of two settlers the later one acquires the earlier one's settle (the
 /// earlier RMW releases it) and moves past it; the gate never stops short
-/// of a settled run. A gate released meanwhile (`FREE`) is left alone: its
-/// subscription let go of it while this settler ran.
+/// of a settled run. The run found settled is taken with one
+/// compare-and-swap: settled is final for a sequence, and no producer can
+/// reuse a slot at or above the gate, so a run seen settled from `w` is
+/// still settled when the gate is still `w`; a failed swap (another settler
+/// moved the gate) reads the new gate and scans on from there. A gate
+/// released meanwhile (`FREE`) is left alone: its subscription let go of it
+/// while this settler ran.
 pub fn advance_gate(gate: &AtomicU64, settled: impl Fn(u64) -> bool) -> bool {
     let mut w = gate.fetch_add(0, Ordering::SeqCst);
     let mut moved = false;
-    while w != FREE && settled(w) {
-        match gate.compare_exchange(w, w + 1, Ordering::SeqCst, Ordering::SeqCst) {
+    while w != FREE {
+        let mut end = w;
+        while settled(end) {
+            end += 1;
+        }
+        if end == w {
+            break;
+        }
+        match gate.compare_exchange(w, end, Ordering::SeqCst, Ordering::SeqCst) {
             Ok(_) => {
-                w += 1;
+                w = end;
                 moved = true;
             }
             Err(a) => w = a,

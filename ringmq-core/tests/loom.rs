@@ -127,6 +127,43 @@ fn concurrent_settlers_never_strand_the_watermark() {
     });
 }
 
+/// One settler settles sequence 0, another a run of two (1 and 2), as a
+/// batch of acks does; the gate takes a run found settled in one swap, and
+/// however the two interleave it ends at 3 and never passes an unsettled
+/// sequence.
+#[test]
+fn a_settled_run_moves_the_watermark_in_one_step_without_stranding_it() {
+    loom::model(|| {
+        let gate = Arc::new(AtomicU64::new(0));
+        let settled: Arc<[AtomicU64; 3]> =
+            Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+        let runs: [&[u64]; 2] = [&[0], &[1, 2]];
+        let hs: Vec<_> = runs
+            .into_iter()
+            .map(|run| {
+                let (gate, settled) = (gate.clone(), settled.clone());
+                thread::spawn(move || {
+                    for &i in run {
+                        settled[i as usize].store(1, Ordering::SeqCst);
+                    }
+                    advance_gate(&gate, |w| {
+                        w < 3 && settled[w as usize].load(Ordering::SeqCst) == 1
+                    });
+                    // Never past a sequence not yet settled.
+                    let g = gate.load(Ordering::SeqCst);
+                    for w in 0..g {
+                        assert_eq!(settled[w as usize].load(Ordering::SeqCst), 1);
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(gate.load(Ordering::SeqCst), 3);
+    });
+}
+
 /// A subscription registering while a producer claims: the producer never
 /// claims past the new gate plus the capacity.
 #[test]

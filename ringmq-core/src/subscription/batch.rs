@@ -106,19 +106,22 @@ impl SubCore {
 
     /// Runs a consumer's handler; a panic becomes a failure with its text
     /// and is counted.
-    fn run_handler(
-        &self,
-        f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
-        msg: &Message<'_>,
-    ) -> HandlerResult {
-        let r = catch(|| f(msg)).unwrap_or_else(|e| {
-            self.acct.handler_panicked();
-            Err(e)
-        });
+    #[inline]
+    fn run_handler<F>(&self, f: &mut F, msg: &Message<'_>) -> HandlerResult
+    where
+        F: FnMut(&Message<'_>) -> HandlerResult + ?Sized,
+    {
+        let r = catch(|| f(msg)).unwrap_or_else(|e| self.handler_panicked(e));
         if let Err(e) = &r {
             self.report_failure(msg, e);
         }
         r
+    }
+
+    #[cold]
+    fn handler_panicked(&self, e: HandlerError) -> HandlerResult {
+        self.acct.handler_panicked();
+        Err(e)
     }
 
     /// Tells the broker's failure hook about a handler's failure.
@@ -138,12 +141,15 @@ impl SubCore {
     /// Takes up to `max` messages and runs `f` on each in turn: `Ok` acks
     /// (the whole batch's acks settle together), `Err` or a panic nacks with
     /// its text.
-    pub(crate) fn consume(
+    pub(crate) fn consume<F>(
         self: &Arc<Self>,
         max: usize,
         scratch: &mut Vec<Delivery>,
-        f: &mut dyn FnMut(&Message<'_>) -> HandlerResult,
-    ) -> Result<usize> {
+        f: &mut F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> HandlerResult,
+    {
         self.check_open()?;
         let now = mono_coarse_ns();
         // The fast path reads the ring in place; everything else (retries,
@@ -158,7 +164,11 @@ impl SubCore {
             || self.is_paused()
             || self.topic.delayed_due_at(now)
         {
-            return self.consume_deliveries(max, scratch, f);
+            return self.consume_deliveries(
+                max,
+                scratch,
+                f as &mut dyn FnMut(&Message<'_>) -> HandlerResult,
+            );
         }
         let ring = self.ring();
         let (first, n) = self.claim_ring(max, now);
@@ -172,7 +182,7 @@ impl SubCore {
         let mut lat = LatencyRun::default();
         for seq in first..first + n {
             let meta = ring.meta(seq);
-            if self.pass_over(seq, &meta, now) {
+            if (meta.is_skip() || meta.expired_at(now)) && self.pass_over(seq, &meta, now) {
                 continue;
             }
             // (`claim_ring` counted it delivered.)

@@ -139,6 +139,7 @@ impl SubCore {
     /// skip slot, settled at once, or an expired message, routed as
     /// expired. True if `seq` was passed over so (its credit is spent or
     /// given back); false if it is to be delivered.
+    #[cold]
     pub(super) fn pass_over(&self, seq: u64, meta: &SlotMeta, now: u64) -> bool {
         if meta.is_skip() {
             if self.slots.try_ack(seq) {

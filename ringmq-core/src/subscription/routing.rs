@@ -231,6 +231,7 @@ impl SubCore {
 
     /// As `release_key_locked`, taking the store's lock only when a parked
     /// message takes the place.
+    #[inline]
     pub(super) fn release_key(&self, tag: u64) {
         let Some(k) = &self.keys else { return };
         if let Some(idx) = k.release(tag) {

@@ -140,6 +140,7 @@ impl TopicCore {
 
     /// Is a delayed message due at `coarse_now` (a reading of the coarse
     /// clock)? Near the due time the fine clock decides.
+    #[inline]
     pub(crate) fn delayed_due_at(&self, coarse_now: u64) -> bool {
         let due = self.delayed_due();
         due <= coarse_now || (due <= coarse_now + COARSE_SLACK_NS && due <= mono_ns())
@@ -149,10 +150,16 @@ impl TopicCore {
     /// far as there is room. Cheap when nothing is due (`coarse_now` is a
     /// reading of the coarse clock); a caller that finds another one firing
     /// goes on (that one fires for it).
+    #[inline]
     pub(crate) fn fire_delayed(&self, coarse_now: u64) {
         if !self.delayed_due_at(coarse_now) || self.is_shut() {
             return;
         }
+        self.fire_delayed_now();
+    }
+
+    #[inline(never)]
+    fn fire_delayed_now(&self) {
         let Ok(mut d) = self.wheel.try_lock() else {
             return;
         };

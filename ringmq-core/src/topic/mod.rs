@@ -303,16 +303,14 @@ impl Topic {
     /// Publishes with key 0, waiting for room for ever under `block`.
     /// Returns the message id.
     pub fn publish(&self, data: &[u8]) -> Result<u64> {
-        self.core
-            .publish_one(data, &PublishOptions::default(), None)
+        self.core.publish_plain(data, 0, None, None)
     }
 
     /// Publishes with a key and a timeout (`None`: wait for ever; zero: try
     /// once). Under `block` a full ring waits, then answers `Timeout`; under
     /// `reject` it answers `Full` at once; `drop_oldest` never waits.
     pub fn publish_with(&self, data: &[u8], key: u64, timeout: Option<Duration>) -> Result<u64> {
-        self.core
-            .publish_one(data, &PublishOptions::keyed(key, timeout), None)
+        self.core.publish_plain(data, key, timeout, None)
     }
 
     /// Publishes with everything a message may ask for (see
