@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-parts=(rust c python node nats bench docs)
+parts=(rust c python node nats gateway bench docs)
 failed=()
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
