@@ -16,14 +16,21 @@ const { EventEmitter } = require('node:events')
 // Node 24 slows every promise of the process.)
 let handlerOf = null
 
+const { prebuiltName } = require('./scripts/platform.js')
+
+// The addon built from source next to this file (`npm install` without a
+// prebuilt package, or `node scripts/build.js`), else the prebuilt one.
 function loadNative() {
   const file = path.join(__dirname, 'ringmq.node')
+  const fs = require('node:fs')
+  const from = fs.existsSync(file) ? file : prebuiltName()
   try {
-    return require(file)
+    return require(from)
   } catch (e) {
     const err = new Error(
-      `ringmq: cannot load the native addon ${file} (${e.message}); ` +
-        'it is built by `npm install` with cargo (run `node scripts/build.js` in the package to build it again)',
+      `ringmq: cannot load the native addon ${from} (${e.message}); ` +
+        `install the prebuilt package ${prebuiltName()}, or build it from source with cargo ` +
+        '(`node scripts/build.js` in the package)',
     )
     err.code = 'INTERNAL'
     throw err
