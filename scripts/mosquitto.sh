@@ -16,6 +16,8 @@
 # file (sessions and queued QoS 1 messages survive a restart).
 # Installs the Debian package mosquitto when the command is missing.
 set -euo pipefail
+# shellcheck source=scripts/service-lib.sh
+. "$(dirname "$0")/service-lib.sh"
 
 usage() {
   sed -n '2,17p' "$0" >&2
@@ -27,22 +29,7 @@ mosquitto_bin() {
 }
 
 ensure_installed() {
-  if [ -n "$(mosquitto_bin)" ]; then
-    return
-  fi
-  echo "mosquitto not found: installing the Debian package" >&2
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
-  [ -n "$(mosquitto_bin)" ] || {
-    echo "mosquitto still missing after installing" >&2
-    exit 1
-  }
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  ensure_package mosquitto 'mosquitto_bin'
 }
 
 # Does something accept TCP connections on 127.0.0.1:$1? (MQTT sends no
@@ -120,27 +107,7 @@ CONF
 }
 
 stop() {
-  local dir="$1"
-  [ -f "$dir/pid" ] || { echo "no broker started in $dir" >&2; return 0; }
-  local pid
-  pid="$(cat "$dir/pid")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -9 "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-    fi
-  fi
-  # Started by another invocation of this script, so not our child: poll,
-  # not wait.
-  rm -f "$dir/pid"
+  stop_started "$1" broker
 }
 
 [ $# -ge 2 ] || usage

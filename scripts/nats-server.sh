@@ -14,6 +14,8 @@
 # RINGMQ_NATS_MAX_PAYLOAD sets the server's max_payload (default 1 MiB).
 # Installs the Debian package nats-server when the command is missing.
 set -euo pipefail
+# shellcheck source=scripts/service-lib.sh
+. "$(dirname "$0")/service-lib.sh"
 
 usage() {
   sed -n '2,15p' "$0" >&2
@@ -21,22 +23,7 @@ usage() {
 }
 
 ensure_installed() {
-  if command -v nats-server >/dev/null 2>&1; then
-    return
-  fi
-  echo "nats-server not found: installing the Debian package" >&2
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
-  command -v nats-server >/dev/null 2>&1 || {
-    echo "nats-server still missing after installing" >&2
-    exit 1
-  }
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  ensure_package nats-server 'command -v nats-server 2>/dev/null'
 }
 
 # Does something accept connections on 127.0.0.1:$1?
@@ -92,26 +79,7 @@ CONF
 }
 
 stop() {
-  local dir="$1"
-  [ -f "$dir/pid" ] || { echo "no server started in $dir" >&2; return 0; }
-  local pid
-  pid="$(cat "$dir/pid")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -9 "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-    fi
-  fi
-  # Started by an earlier run of this script, so not our child: poll, not wait.
-  rm -f "$dir/pid"
+  stop_started "$1" server
 }
 
 [ $# -ge 2 ] || usage
