@@ -547,6 +547,9 @@ impl ringmq_broker_options {
             idle_timeout: ms(self.idle_timeout_ms),
             data_dir,
             repair: self.repair,
+            // Until `ringmq_broker_options.name` is added (with the C ABI's
+            // struct_size change): C brokers have no name yet.
+            name: None,
         }
     }
 }
@@ -786,7 +789,14 @@ mod tests {
     fn check_options<O: ringmq_core::surface::OptionsTable>(c_default: impl std::fmt::Debug) {
         use ringmq_core::surface::{OptionKind, OptionValue};
         let got = debug_fields(&c_default);
-        let names: Vec<String> = O::FIELDS.iter().map(|f| f.c_name()).collect();
+        // Core options C does not have yet: the broker's `name` comes with
+        // `ringmq_broker_options.name` and `ringmq_broker_open`.
+        let not_in_c_yet = ["name"];
+        let fields: Vec<_> = O::FIELDS
+            .iter()
+            .filter(|f| !(O::SCOPE == "broker" && not_in_c_yet.contains(&f.name)))
+            .collect();
+        let names: Vec<String> = fields.iter().map(|f| f.c_name()).collect();
         let got_names: Vec<String> = got.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(
             got_names,
@@ -794,7 +804,7 @@ mod tests {
             "the C {} options differ from the core's table",
             O::SCOPE
         );
-        for (f, (_, value)) in O::FIELDS.iter().zip(&got) {
+        for (f, (_, value)) in fields.iter().zip(&got) {
             let want = match (f.default, f.kind) {
                 (OptionValue::Int(n) | OptionValue::Millis(n), _) => n.to_string(),
                 (OptionValue::Bool(b), _) => b.to_string(),
