@@ -11,11 +11,22 @@
  *   thread-safe: any thread may use them at once, unless a function says
  *   otherwise. The caller owns each handle it gets and frees it with the
  *   matching function (ringmq_broker_free, ringmq_topic_release,
- *   ringmq_unsubscribe).
- * - Options structs are filled by their _default function first, then
- *   changed; fields may be appended in later versions, so code that does
- *   this keeps compiling (rebuild against the new header).
+ *   ringmq_sub_unsubscribe).
+ * - Names follow ringmq_<object>_<verb> (ringmq_topic_publish,
+ *   ringmq_sub_poll). The names an earlier contract used stay as aliases
+ *   ("Same as ..."); deprecated ones are marked RINGMQ_DEPRECATED.
+ * - Options structs start with `uint32_t struct_size`. Fill them with their
+ *   _default function first (a macro at the end of this header that passes
+ *   the size of the struct as this header declares it), then change fields.
+ *   Fields are only ever appended, so a program built against an older
+ *   header keeps working with a newer library (the fields it lacks take
+ *   their defaults), and a newer header's options that an older library
+ *   does not have are refused unless left at their defaults. A
+ *   struct_size of 0 or below the first version's size is refused with
+ *   RINGMQ_INVALID_ARGUMENT.
  * - Status values are never renumbered or reused.
+ * - docs/C.md says what is stable and how names are deprecated;
+ *   include/ringmq.abi lists every exported function and struct layout.
  */
 
 #ifndef RINGMQ_H
@@ -28,24 +39,34 @@
 #include <stdint.h>
 
 /**
- * Most deliveries one `ringmq_poll_batch` call returns.
- */
-#define RINGMQ_POLL_BATCH_MAX 4096
-
-/**
- * Major version of this header; equal to that of `ringmq_version()`.
+ * The version of this header, equal to what ringmq_version() returns when
+ * the library is the same version (from Cargo.toml, by
+ * scripts/gen-header.sh).
  */
 #define RINGMQ_VERSION_MAJOR 0
-
-/**
- * Minor version of this header.
- */
 #define RINGMQ_VERSION_MINOR 1
+#define RINGMQ_VERSION_PATCH 0
+#define RINGMQ_VERSION_STRING "0.1.0"
 
 /**
- * Patch version of this header.
+ * Marks a deprecated name (see docs/C.md, "Names and deprecation"). Define
+ * RINGMQ_WARN_DEPRECATED before including this header to get a compiler
+ * warning, naming the replacement, at each use; without it the names
+ * compile silently, so that code built with -Werror keeps building.
  */
-#define RINGMQ_VERSION_PATCH 0
+#if defined(RINGMQ_WARN_DEPRECATED) && (defined(__GNUC__) || defined(__clang__))
+#define RINGMQ_DEPRECATED(note) __attribute__((deprecated(note)))
+#elif defined(RINGMQ_WARN_DEPRECATED) && defined(_MSC_VER)
+#define RINGMQ_DEPRECATED(note) __declspec(deprecated(note))
+#else
+#define RINGMQ_DEPRECATED(note)
+#endif
+
+
+/**
+ * Most deliveries one `ringmq_sub_poll_batch` call returns.
+ */
+#define RINGMQ_POLL_BATCH_MAX 4096
 
 /**
  * `ringmq_sub_options.start_at_id`: no id given.
@@ -79,7 +100,7 @@ typedef enum {
   RINGMQ_TIMEOUT = 3,
   /**
    * A payload larger than the topic's `slot_size`, or a buffer too small
-   * for the answer (`ringmq_metrics_text`).
+   * for the answer (`ringmq_broker_metrics_text`).
    */
   RINGMQ_TOO_LARGE = 4,
   /**
@@ -95,7 +116,7 @@ typedef enum {
    */
   RINGMQ_CLOSED = 7,
   /**
-   * No message arrived within the timeout (`ringmq_poll`).
+   * No message arrived within the timeout (`ringmq_sub_poll`).
    */
   RINGMQ_EMPTY = 8,
   /**
@@ -229,8 +250,8 @@ typedef struct ringmq_nats_bridge ringmq_nats_bridge;
 
 /**
  * A subscription (consumer group) on a topic, pull or push. Opaque; from
- * `ringmq_subscribe_pull` or `ringmq_subscribe`, freed by
- * `ringmq_unsubscribe`. Every function taking one is thread-safe: several
+ * `ringmq_topic_subscribe_pull` or `ringmq_topic_subscribe`, freed by
+ * `ringmq_sub_unsubscribe`. Every function taking one is thread-safe: several
  * threads polling one pull subscription are competing consumers.
  */
 typedef struct ringmq_sub ringmq_sub;
@@ -245,9 +266,17 @@ typedef struct ringmq_topic ringmq_topic;
 
 /**
  * Options of `ringmq_broker_new`. Fill with `ringmq_broker_options_default`
- * first, then change what you need: fields may be added in later versions.
+ * first, then change what you need: fields are appended in later versions
+ * (`struct_size` tells the library which ones the caller has).
  */
 typedef struct {
+  /**
+   * `sizeof` this struct as the caller's header declares it, set by
+   * `ringmq_broker_options_default`: the library reads the fields an older
+   * header has (the others keep their defaults) and refuses the options
+   * of a newer header that it does not have, unless they are 0.
+   */
+  uint32_t struct_size;
   /**
    * Fewest pool workers kept alive (default 1).
    */
@@ -328,12 +357,12 @@ typedef void (*ringmq_error_callback)(const char *topic, const char *group, uint
 /**
  * A delivered message.
  *
- * From `ringmq_poll`: `data` stays valid until this delivery is settled
- * (`ringmq_ack`, `ringmq_nack`, `ringmq_term`), its subscription is
- * unsubscribed, or its ack timeout passes (`ringmq_in_progress` moves it),
- * whichever comes first; the struct itself is the caller's. In a push handler: the
- * message and `data` are valid during the call only, and `delivery_tag`
- * is 0 (the handler's return value settles it).
+ * From `ringmq_sub_poll`: `data` stays valid until this delivery is settled
+ * (`ringmq_sub_ack`, `ringmq_sub_nack`, `ringmq_sub_term`), its subscription
+ * is unsubscribed, or its ack timeout passes (`ringmq_sub_in_progress` moves
+ * it), whichever comes first; the struct itself is the caller's. In a push
+ * handler: the message and `data` are valid during the call only, and
+ * `delivery_tag` is 0 (the handler's return value settles it).
  *
  * A message of a dead-letter topic (`<name>.dlq`) also says why it was
  * dead-lettered and which consumer group of `<name>` gave up on it; the
@@ -368,7 +397,7 @@ typedef struct {
    */
   const uint8_t *data;
   /**
-   * Identifies this delivery to `ringmq_ack` and friends (pull only).
+   * Identifies this delivery to `ringmq_sub_ack` and friends (pull only).
    */
   uint64_t delivery_tag;
   /**
@@ -463,10 +492,19 @@ typedef struct {
 } ringmq_nats_stats;
 
 /**
- * Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
- * `ringmq_sub_options_default` first: fields may be added later.
+ * Options of `ringmq_topic_subscribe`, `ringmq_topic_subscribe_ex` and
+ * `ringmq_topic_subscribe_pull`. Fill with `ringmq_sub_options_default`
+ * first, then change what you need: fields are appended in later versions
+ * (`struct_size` tells the library which ones the caller has).
  */
 typedef struct {
+  /**
+   * `sizeof` this struct as the caller's header declares it, set by
+   * `ringmq_sub_options_default`: the library reads the fields an older
+   * header has (the others keep their defaults) and refuses the options
+   * of a newer header that it does not have, unless they are 0.
+   */
+  uint32_t struct_size;
   /**
    * Push: most handler calls of this subscription at once, 1..=65536
    * (default 1).
@@ -525,8 +563,8 @@ typedef struct {
 typedef int32_t (*ringmq_handler)(const ringmq_message *m, void *user_data);
 
 /**
- * Handler of a push subscription made by `ringmq_subscribe_ex`, called as
- * a `ringmq_handler` is, with one more argument: `retry_after_ms` points to
+ * Handler of a push subscription made by `ringmq_topic_subscribe_ex`, called
+ * as a `ringmq_handler` is, with one more argument: `retry_after_ms` points to
  * a `uint32_t` (0 at the call) the handler sets before it returns
  * `RINGMQ_HANDLER_RETRY_AFTER`. It returns a `ringmq_handler_result`:
  * `RINGMQ_HANDLER_ACK`, `_NACK`, `_TERM` or `_RETRY_AFTER`; any other value
@@ -631,9 +669,17 @@ typedef struct {
 
 /**
  * Options of `ringmq_topic_create`. Fill with `ringmq_topic_options_default`
- * first, then change what you need: fields may be added in later versions.
+ * first, then change what you need: fields are appended in later versions
+ * (`struct_size` tells the library which ones the caller has).
  */
 typedef struct {
+  /**
+   * `sizeof` this struct as the caller's header declares it, set by
+   * `ringmq_topic_options_default`: the library reads the fields an older
+   * header has (the others keep their defaults) and refuses the options
+   * of a newer header that it does not have, unless they are 0.
+   */
+  uint32_t struct_size;
   /**
    * Slots in the ring: a power of two, at most 2^24 (default 1024).
    */
@@ -741,18 +787,27 @@ typedef struct {
 } ringmq_header;
 
 /**
- * Options of `ringmq_publish_ex`. Fill with `ringmq_publish_options_default`
- * first, then change what you need: fields may be added in later versions.
+ * Options of `ringmq_topic_publish_ex`. Fill with
+ * `ringmq_publish_options_default` first, then change what you need:
+ * fields are appended in later versions (`struct_size` tells the library
+ * which ones the caller has).
  * Every pointer is read during the call only (the library copies what it
  * keeps).
  */
 typedef struct {
   /**
+   * `sizeof` this struct as the caller's header declares it, set by
+   * `ringmq_publish_options_default`: the library reads the fields an older
+   * header has (the others keep their defaults) and refuses the options
+   * of a newer header that it does not have, unless they are 0.
+   */
+  uint32_t struct_size;
+  /**
    * The message's key (for `ordered_by_key`), 0 if unused (default 0).
    */
   uint64_t key;
   /**
-   * As `ringmq_publish`'s: -1 waits for room for ever, 0 tries once,
+   * As `ringmq_topic_publish`'s: -1 waits for room for ever, 0 tries once,
    * else milliseconds (default -1).
    */
   int32_t timeout_ms;
@@ -792,8 +847,8 @@ typedef struct {
 } ringmq_publish_options;
 
 /**
- * One payload of `ringmq_publish_batch`: `len` bytes at `data` (which may
- * be NULL only when `len` is 0).
+ * One payload of `ringmq_topic_publish_batch`: `len` bytes at `data` (which
+ * may be NULL only when `len` is 0).
  */
 typedef struct {
   const void *data;
@@ -896,29 +951,56 @@ const char *ringmq_last_error(void);
 const char *ringmq_version(void);
 
 /**
- * Fills `o` with the default broker options.
+ * Fills `o` with the default broker options, as this library's own header
+ * declares the struct (`sizeof(ringmq_broker_options)` of this version).
+ * In C and C++ the header's macro of the same name calls
+ * `ringmq_broker_options_init(o, sizeof(ringmq_broker_options))` instead,
+ * with the size of the struct the caller was compiled with; this function
+ * is for callers that find the library's symbols by name.
  *
  * # Arguments
  * - `o`: the struct to fill; NULL does nothing.
  *
  * # Safety
- * `o` is NULL or points to a writable `ringmq_broker_options`.
+ * `o` is NULL or points to a writable `ringmq_broker_options` of this
+ * library's version.
  */
 void ringmq_broker_options_default(ringmq_broker_options *o);
+
+/**
+ * Fills the first `struct_size` bytes at `o` with the default broker
+ * options and sets `o->struct_size` to `struct_size`: the fields that fit
+ * get their defaults, bytes past this library's struct (fields of a newer
+ * header) become 0, nothing past `struct_size` bytes is written. What
+ * `ringmq_broker_options_default(o)` calls with the size of the caller's
+ * struct.
+ *
+ * # Arguments
+ * - `o`: the struct to fill; NULL does nothing.
+ * - `struct_size`: its size, `sizeof(ringmq_broker_options)` as the
+ *   caller's header declares it.
+ *
+ * # Safety
+ * `o` is NULL or has `struct_size` writable bytes.
+ */
+void ringmq_broker_options_init(ringmq_broker_options *o, size_t struct_size);
 
 /**
  * Creates a broker.
  *
  * # Arguments
- * - `o`: options, or NULL for the defaults. Read during the call only.
+ * - `o`: options filled by `ringmq_broker_options_default` and then
+ *   changed, or NULL for the defaults. Read during the call only.
  * - `out`: receives the new broker; set to NULL on failure.
  *
  * # Returns
- * `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` (NULL `out`, bad options).
+ * `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` (NULL `out`, bad options, a
+ * bad `o->struct_size`).
  *
  * # Safety
- * `o` is NULL or points to an initialised `ringmq_broker_options` (whose
- * `data_dir` is NULL or a NUL-terminated string); `out` is writable. The caller owns the broker and frees it with
+ * `o` is NULL or points to an initialised `ringmq_broker_options` of
+ * `o->struct_size` bytes (whose `data_dir` is NULL or a NUL-terminated
+ * string); `out` is writable. The caller owns the broker and frees it with
  * `ringmq_broker_free`.
  */
 ringmq_status ringmq_broker_new(const ringmq_broker_options *o, ringmq_broker **out);
@@ -981,7 +1063,7 @@ void ringmq_broker_free(ringmq_broker *b);
  * `buf` is NULL or has `cap` writable bytes; `needed` is writable.
  * Thread-safe; it never blocks publishers.
  */
-ringmq_status ringmq_metrics_text(const ringmq_broker *b, char *buf, size_t cap, size_t *needed);
+ringmq_status ringmq_broker_metrics_text(const ringmq_broker *b, char *buf, size_t cap, size_t *needed);
 
 /**
  * Reads the worker pool's counters.
@@ -1029,8 +1111,8 @@ ringmq_status ringmq_broker_set_error_callback(ringmq_broker *b, ringmq_error_ca
  * publish order; names may repeat). Allocates nothing.
  *
  * # Arguments
- * - `m`: the message, as filled by `ringmq_poll`, `ringmq_poll_batch` or
- *   given to a push handler.
+ * - `m`: the message, as filled by `ringmq_sub_poll`, `ringmq_sub_poll_batch`
+ *   or given to a push handler.
  * - `index`: below `m->header_count`.
  * - `name`, `name_len`: receive the name (UTF-8, not NUL-terminated) and
  *   its length in bytes.
@@ -1140,38 +1222,63 @@ ringmq_status ringmq_nats_bridge_stats(const ringmq_nats_bridge *br, ringmq_nats
 ringmq_status ringmq_nats_bridge_stop(ringmq_nats_bridge *br, uint32_t drain_ms);
 
 /**
- * Fills `o` with the default subscription options.
+ * Fills `o` with the default subscription options, as this library's own
+ * header declares the struct (`sizeof(ringmq_sub_options)` of this version).
+ * In C and C++ the header's macro of the same name calls
+ * `ringmq_sub_options_init(o, sizeof(ringmq_sub_options))` instead, with the
+ * size of the struct the caller was compiled with; this function is for
+ * callers that find the library's symbols by name.
  *
  * # Arguments
  * - `o`: the struct to fill; NULL does nothing.
  *
  * # Safety
- * `o` is NULL or points to a writable `ringmq_sub_options`.
+ * `o` is NULL or points to a writable `ringmq_sub_options` of this library's
+ * version.
  */
 void ringmq_sub_options_default(ringmq_sub_options *o);
 
 /**
+ * Fills the first `struct_size` bytes at `o` with the default subscription
+ * options and sets `o->struct_size` to `struct_size`: the fields that fit get
+ * their defaults, bytes past this library's struct (fields of a newer header)
+ * become 0, nothing past `struct_size` bytes is written. What
+ * `ringmq_sub_options_default(o)` calls with the size of the caller's struct.
+ *
+ * # Arguments
+ * - `o`: the struct to fill; NULL does nothing.
+ * - `struct_size`: its size, `sizeof(ringmq_sub_options)` as the caller's
+ *   header declares it.
+ *
+ * # Safety
+ * `o` is NULL or has `struct_size` writable bytes.
+ */
+void ringmq_sub_options_init(ringmq_sub_options *o, size_t struct_size);
+
+/**
  * Creates a pull subscription: the caller takes messages with
- * `ringmq_poll` and settles each by its delivery tag.
+ * `ringmq_sub_poll` and settles each by its delivery tag.
  *
  * # Arguments
  * - `t`: the topic.
  * - `group`: the subscription's name, unique on this topic (rules as for
  *   topic names, up to 255 bytes).
- * - `o`: options, or NULL for the defaults (`concurrency` and
- *   `ordered_by_key` do not apply to pull).
+ * - `o`: options filled by `ringmq_sub_options_default` and then changed,
+ *   or NULL for the defaults (`concurrency` and `ordered_by_key` do not
+ *   apply to pull).
  * - `out`: receives the new subscription; set to NULL on failure.
  *
  * # Returns
  * `RINGMQ_OK`; `RINGMQ_EXISTS`; `RINGMQ_INVALID_ARGUMENT` (NULL, bad name,
- * bad option); `RINGMQ_CLOSED` after close.
+ * bad option, a bad `o->struct_size`); `RINGMQ_CLOSED` after close.
  *
  * # Safety
  * `t` is NULL or live; `group` is NULL or NUL-terminated; `o` is NULL or
- * initialised; `out` is NULL or writable. The caller owns the handle and
- * frees it with `ringmq_unsubscribe`. Thread-safe.
+ * has `o->struct_size` initialised bytes; `out` is NULL or writable. The
+ * caller owns the handle and frees it with `ringmq_sub_unsubscribe`.
+ * Thread-safe.
  */
-ringmq_status ringmq_subscribe_pull(ringmq_topic *t, const char *group, const ringmq_sub_options *o, ringmq_sub **out);
+ringmq_status ringmq_topic_subscribe_pull(ringmq_topic *t, const char *group, const ringmq_sub_options *o, ringmq_sub **out);
 
 /**
  * Creates a push subscription: `h` is called on the broker's worker pool
@@ -1188,18 +1295,20 @@ ringmq_status ringmq_subscribe_pull(ringmq_topic *t, const char *group, const ri
  * - `out`: receives the new subscription; set to NULL on failure.
  *
  * # Returns
- * As `ringmq_subscribe_pull`; `RINGMQ_INVALID_ARGUMENT` also for a NULL `h`.
+ * As `ringmq_topic_subscribe_pull`; `RINGMQ_INVALID_ARGUMENT` also for a NULL
+ * `h`.
  *
  * # Safety
- * As for `ringmq_subscribe_pull`. In addition, `h` may be called from any
- * pool thread, up to `concurrency` calls at once, so it and `user_data`
+ * As for `ringmq_topic_subscribe_pull`. In addition, `h` may be called from
+ * any pool thread, up to `concurrency` calls at once, so it and `user_data`
  * must be safe to use that way; `user_data` must stay valid until
- * `ringmq_unsubscribe` on this subscription or `ringmq_broker_close` /
- * `ringmq_broker_free` on its broker has returned, called from outside
- * the broker's handlers (no call of `h` runs after that). The message passed to `h`, and its data, are valid during
- * the call only. `h` must not unwind or `longjmp` out.
+ * `ringmq_sub_unsubscribe` on this subscription or `ringmq_broker_close` /
+ * `ringmq_broker_free` on its broker has returned, called from outside the
+ * broker's handlers (no call of `h` runs after that). The message passed to
+ * `h`, and its data, are valid during the call only. `h` must not unwind or
+ * `longjmp` out.
  */
-ringmq_status ringmq_subscribe(ringmq_topic *t, const char *group, ringmq_handler h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
+ringmq_status ringmq_topic_subscribe(ringmq_topic *t, const char *group, ringmq_handler h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
 
 /**
  * Creates a push subscription whose handler chooses its message's outcome:
@@ -1209,16 +1318,16 @@ ringmq_status ringmq_subscribe(ringmq_topic *t, const char *group, ringmq_handle
  * failure text `"handler returned N"`.
  *
  * # Arguments
- * As `ringmq_subscribe`, with a `ringmq_handler_ex`.
+ * As `ringmq_topic_subscribe`, with a `ringmq_handler_ex`.
  *
  * # Returns
- * As `ringmq_subscribe`.
+ * As `ringmq_topic_subscribe`.
  *
  * # Safety
- * As for `ringmq_subscribe`; `retry_after_ms` is valid during the call
+ * As for `ringmq_topic_subscribe`; `retry_after_ms` is valid during the call
  * only.
  */
-ringmq_status ringmq_subscribe_ex(ringmq_topic *t, const char *group, ringmq_handler_ex h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
+ringmq_status ringmq_topic_subscribe_ex(ringmq_topic *t, const char *group, ringmq_handler_ex h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
 
 /**
  * Waits for one delivery of a pull subscription.
@@ -1226,14 +1335,14 @@ ringmq_status ringmq_subscribe_ex(ringmq_topic *t, const char *group, ringmq_han
  * # Arguments
  * - `s`: a pull subscription.
  * - `timeout_ms`: -1 waits for ever, 0 does not wait, else milliseconds.
- * - `out`: receives the message. Its `data` stays valid until the delivery
- *   is settled with `ringmq_ack`, `ringmq_nack` or `ringmq_term` (by any
- *   thread), the subscription is unsubscribed, or the topic's
+ * - `out`: receives the message. Its `data` stays valid until the delivery is
+ *   settled with `ringmq_sub_ack`, `ringmq_sub_nack` or `ringmq_sub_term` (by
+ *   any thread), the subscription is unsubscribed, or the topic's
  *   `ack_timeout_ms` passes unsettled, whichever comes first
- *   (`ringmq_in_progress` restarts that timer). An expired delivery is
- *   redelivered, and its slot is freed at once, so a consumer that forgets
- *   a delivery never holds producers back for long; settling it later
- *   answers `RINGMQ_INVALID_ARGUMENT` ("expired").
+ *   (`ringmq_sub_in_progress` restarts that timer). An expired delivery is
+ *   redelivered, and its slot is freed at once, so a consumer that forgets a
+ *   delivery never holds producers back for long; settling it later answers
+ *   `RINGMQ_INVALID_ARGUMENT` ("expired").
  *
  * # Returns
  * `RINGMQ_OK`; `RINGMQ_EMPTY` when nothing arrived in time (`*out` is then
@@ -1243,7 +1352,7 @@ ringmq_status ringmq_subscribe_ex(ringmq_topic *t, const char *group, ringmq_han
  * # Safety
  * `s` is NULL or live; `out` is NULL or writable. Thread-safe.
  */
-ringmq_status ringmq_poll(ringmq_sub *s, int32_t timeout_ms, ringmq_message *out);
+ringmq_status ringmq_sub_poll(ringmq_sub *s, int32_t timeout_ms, ringmq_message *out);
 
 /**
  * Waits for at least one delivery and takes up to `max` at once.
@@ -1252,17 +1361,17 @@ ringmq_status ringmq_poll(ringmq_sub *s, int32_t timeout_ms, ringmq_message *out
  * - `s`: a pull subscription.
  * - `max`: room in `out`, 1 or more (a call returns at most
  *   `RINGMQ_POLL_BATCH_MAX`).
- * - `timeout_ms`: as for `ringmq_poll`.
- * - `out`: receives the messages, with the lifetimes of `ringmq_poll`.
+ * - `timeout_ms`: as for `ringmq_sub_poll`.
+ * - `out`: receives the messages, with the lifetimes of `ringmq_sub_poll`.
  * - `out_count`: receives how many were written.
  *
  * # Returns
- * As `ringmq_poll` (`RINGMQ_EMPTY` with `*out_count` 0).
+ * As `ringmq_sub_poll` (`RINGMQ_EMPTY` with `*out_count` 0).
  *
  * # Safety
  * `out` has room for `max` messages; `out_count` is writable. Thread-safe.
  */
-ringmq_status ringmq_poll_batch(ringmq_sub *s, size_t max, int32_t timeout_ms, ringmq_message *out, size_t *out_count);
+ringmq_status ringmq_sub_poll_batch(ringmq_sub *s, size_t max, int32_t timeout_ms, ringmq_message *out, size_t *out_count);
 
 /**
  * Acks a pulled delivery: done, it will not be delivered again to this
@@ -1280,11 +1389,11 @@ ringmq_status ringmq_poll_batch(ringmq_sub *s, size_t max, int32_t timeout_ms, r
  * # Safety
  * `s` is NULL or live. Thread-safe: any thread may settle any delivery.
  */
-ringmq_status ringmq_ack(ringmq_sub *s, uint64_t delivery_tag);
+ringmq_status ringmq_sub_ack(ringmq_sub *s, uint64_t delivery_tag);
 
 /**
  * Acks many pulled deliveries of one subscription, for example a whole
- * `ringmq_poll_batch`, in one call. Every tag is tried; the status is that
+ * `ringmq_sub_poll_batch`, in one call. Every tag is tried; the status is that
  * of the first that failed, and the last error names its index.
  *
  * # Arguments
@@ -1293,14 +1402,14 @@ ringmq_status ringmq_ack(ringmq_sub *s, uint64_t delivery_tag);
  * - `count`: how many.
  *
  * # Returns
- * As `ringmq_ack`; `RINGMQ_INVALID_ARGUMENT` also for NULL `tags` with a
+ * As `ringmq_sub_ack`; `RINGMQ_INVALID_ARGUMENT` also for NULL `tags` with a
  * non-zero `count`.
  *
  * # Safety
  * `s` is NULL or live; `tags` is NULL or has `count` readable values.
  * Thread-safe.
  */
-ringmq_status ringmq_ack_batch(ringmq_sub *s, const uint64_t *tags, size_t count);
+ringmq_status ringmq_sub_ack_batch(ringmq_sub *s, const uint64_t *tags, size_t count);
 
 /**
  * Nacks a pulled delivery: it is redelivered (with `attempt` + 1) after
@@ -1308,17 +1417,17 @@ ringmq_status ringmq_ack_batch(ringmq_sub *s, const uint64_t *tags, size_t count
  * Its `data` must not be read afterwards.
  *
  * # Arguments
- * - `s`, `delivery_tag`: as for `ringmq_ack`.
+ * - `s`, `delivery_tag`: as for `ringmq_sub_ack`.
  * - `delay_ms`: 0 uses the topic's backoff (exponential from
  *   `backoff_base_ms` with jitter); otherwise that many milliseconds.
  *
  * # Returns
- * As `ringmq_ack`.
+ * As `ringmq_sub_ack`.
  *
  * # Safety
- * As for `ringmq_ack`.
+ * As for `ringmq_sub_ack`.
  */
-ringmq_status ringmq_nack(ringmq_sub *s, uint64_t delivery_tag, uint32_t delay_ms);
+ringmq_status ringmq_sub_nack(ringmq_sub *s, uint64_t delivery_tag, uint32_t delay_ms);
 
 /**
  * Terms a pulled delivery: straight to the topic's dead-letter topic
@@ -1329,12 +1438,12 @@ ringmq_status ringmq_nack(ringmq_sub *s, uint64_t delivery_tag, uint32_t delay_m
  * - `delivery_tag`: from the `ringmq_message`.
  *
  * # Returns
- * As `ringmq_ack`.
+ * As `ringmq_sub_ack`.
  *
  * # Safety
- * As for `ringmq_ack`.
+ * As for `ringmq_sub_ack`.
  */
-ringmq_status ringmq_term(ringmq_sub *s, uint64_t delivery_tag);
+ringmq_status ringmq_sub_term(ringmq_sub *s, uint64_t delivery_tag);
 
 /**
  * Marks a pulled delivery as still being worked on: restarts its ack
@@ -1345,12 +1454,12 @@ ringmq_status ringmq_term(ringmq_sub *s, uint64_t delivery_tag);
  * - `delivery_tag`: from the `ringmq_message`.
  *
  * # Returns
- * As `ringmq_ack`.
+ * As `ringmq_sub_ack`.
  *
  * # Safety
- * As for `ringmq_ack`.
+ * As for `ringmq_sub_ack`.
  */
-ringmq_status ringmq_in_progress(ringmq_sub *s, uint64_t delivery_tag);
+ringmq_status ringmq_sub_in_progress(ringmq_sub *s, uint64_t delivery_tag);
 
 /**
  * Stops the subscription, removes it from its topic, and frees the handle
@@ -1371,7 +1480,7 @@ ringmq_status ringmq_in_progress(ringmq_sub *s, uint64_t delivery_tag);
  * # Safety
  * `s` is NULL or live and not used by any other thread now or afterwards.
  */
-ringmq_status ringmq_unsubscribe(ringmq_sub *s);
+ringmq_status ringmq_sub_unsubscribe(ringmq_sub *s);
 
 /**
  * Reads the subscription's counters and publish-to-ack latency.
@@ -1435,7 +1544,7 @@ ringmq_status ringmq_sub_resume(ringmq_sub *s);
  *   (also when `buf` is too small).
  *
  * # Returns
- * As `ringmq_metrics_text`: `RINGMQ_OK` when the text fit;
+ * As `ringmq_broker_metrics_text`: `RINGMQ_OK` when the text fit;
  * `RINGMQ_TOO_LARGE` when `cap` is smaller than `*needed` (`buf` is then
  * left untouched; the text may change before the next call);
  * `RINGMQ_INVALID_ARGUMENT` for a NULL `s`, a NULL `needed`, or a NULL
@@ -1449,15 +1558,39 @@ ringmq_status ringmq_sub_resume(ringmq_sub *s);
 ringmq_status ringmq_sub_why_idle(const ringmq_sub *s, char *buf, size_t cap, size_t *needed);
 
 /**
- * Fills `o` with the default topic options.
+ * Fills `o` with the default topic options, as this library's own header
+ * declares the struct (`sizeof(ringmq_topic_options)` of this version). In C
+ * and C++ the header's macro of the same name calls
+ * `ringmq_topic_options_init(o, sizeof(ringmq_topic_options))` instead, with
+ * the size of the struct the caller was compiled with; this function is for
+ * callers that find the library's symbols by name.
  *
  * # Arguments
  * - `o`: the struct to fill; NULL does nothing.
  *
  * # Safety
- * `o` is NULL or points to a writable `ringmq_topic_options`.
+ * `o` is NULL or points to a writable `ringmq_topic_options` of this library's
+ * version.
  */
 void ringmq_topic_options_default(ringmq_topic_options *o);
+
+/**
+ * Fills the first `struct_size` bytes at `o` with the default topic options
+ * and sets `o->struct_size` to `struct_size`: the fields that fit get their
+ * defaults, bytes past this library's struct (fields of a newer header) become
+ * 0, nothing past `struct_size` bytes is written. What
+ * `ringmq_topic_options_default(o)` calls with the size of the caller's
+ * struct.
+ *
+ * # Arguments
+ * - `o`: the struct to fill; NULL does nothing.
+ * - `struct_size`: its size, `sizeof(ringmq_topic_options)` as the caller's
+ *   header declares it.
+ *
+ * # Safety
+ * `o` is NULL or has `struct_size` writable bytes.
+ */
+void ringmq_topic_options_init(ringmq_topic_options *o, size_t struct_size);
 
 /**
  * Creates topic `name` and its dead-letter topic `<name>.dlq`.
@@ -1466,18 +1599,20 @@ void ringmq_topic_options_default(ringmq_topic_options *o);
  * - `b`: the broker.
  * - `name`: 1 to 251 bytes of UTF-8 (255 with ".dlq"), NUL-terminated,
  *   without control characters; copied.
- * - `o`: options, or NULL for the defaults; read during the call only.
+ * - `o`: options filled by `ringmq_topic_options_default` and then
+ *   changed, or NULL for the defaults; read during the call only.
  * - `out`: receives a new topic handle; set to NULL on failure.
  *
  * # Returns
  * `RINGMQ_OK`; `RINGMQ_EXISTS` if the topic or its dead-letter topic exists;
  * `RINGMQ_INVALID_ARGUMENT` for a NULL, bad name or bad option (a capacity
- * that is 0 or not a power of two, …); `RINGMQ_CLOSED` after close.
+ * that is 0 or not a power of two, a bad `o->struct_size`, …);
+ * `RINGMQ_CLOSED` after close.
  *
  * # Safety
- * `b` is NULL or live; `name` is NULL or NUL-terminated; `o` is NULL or
- * initialised; `out` is NULL or writable. The caller owns the handle and
- * releases it with `ringmq_topic_release`. Thread-safe.
+ * `b` is NULL or live; `name` is NULL or NUL-terminated; `o` is NULL or has
+ * `o->struct_size` initialised bytes; `out` is NULL or writable. The caller
+ * owns the handle and releases it with `ringmq_topic_release`. Thread-safe.
  */
 ringmq_status ringmq_topic_create(ringmq_broker *b, const char *name, const ringmq_topic_options *o, ringmq_topic **out);
 
@@ -1535,19 +1670,44 @@ void ringmq_topic_release(ringmq_topic *t);
  * is NULL or writable. Thread-safe: any number of threads may publish at
  * once.
  */
-ringmq_status ringmq_publish(ringmq_topic *t, const void *data, size_t len, uint64_t key, int32_t timeout_ms, uint64_t *out_id);
+ringmq_status ringmq_topic_publish(ringmq_topic *t, const void *data, size_t len, uint64_t key, int32_t timeout_ms, uint64_t *out_id);
 
 /**
  * Fills `o` with the default publish options: key 0, `timeout_ms` -1, no
- * headers, no msg_id, no delay, no ttl (what `ringmq_publish` does).
+ * headers, no msg_id, no delay, no ttl (what `ringmq_topic_publish` does), as
+ * this library's own header declares the struct
+ * (`sizeof(ringmq_publish_options)` of this version). In C and C++ the
+ * header's macro of the same name calls `ringmq_publish_options_init(o,
+ * sizeof(ringmq_publish_options))` instead, with the size of the struct the
+ * caller was compiled with; this function is for callers that find the
+ * library's symbols by name.
  *
  * # Arguments
  * - `o`: the struct to fill; NULL does nothing.
  *
  * # Safety
- * `o` is NULL or points to a writable `ringmq_publish_options`.
+ * `o` is NULL or points to a writable `ringmq_publish_options` of this
+ * library's version.
  */
 void ringmq_publish_options_default(ringmq_publish_options *o);
+
+/**
+ * Fills the first `struct_size` bytes at `o` with the default publish options
+ * and sets `o->struct_size` to `struct_size`: the fields that fit get their
+ * defaults, bytes past this library's struct (fields of a newer header) become
+ * 0, nothing past `struct_size` bytes is written. What
+ * `ringmq_publish_options_default(o)` calls with the size of the caller's
+ * struct.
+ *
+ * # Arguments
+ * - `o`: the struct to fill; NULL does nothing.
+ * - `struct_size`: its size, `sizeof(ringmq_publish_options)` as the caller's
+ *   header declares it.
+ *
+ * # Safety
+ * `o` is NULL or has `struct_size` writable bytes.
+ */
+void ringmq_publish_options_init(ringmq_publish_options *o, size_t struct_size);
 
 /**
  * Publishes one message with options: a key, a timeout, headers, a msg_id
@@ -1555,10 +1715,10 @@ void ringmq_publish_options_default(ringmq_publish_options *o);
  *
  * # Arguments
  * - `t`: the topic.
- * - `data`, `len`: the payload, as for `ringmq_publish`.
+ * - `data`, `len`: the payload, as for `ringmq_topic_publish`.
  * - `o`: options (filled by `ringmq_publish_options_default`, then
- *   changed), or NULL for the defaults (then this is `ringmq_publish` with
- *   key 0 and `timeout_ms` -1). Read during the call only.
+ *   changed), or NULL for the defaults (then this is `ringmq_topic_publish`
+ *   with key 0 and `timeout_ms` -1). Read during the call only.
  * - `out_id`: receives the message's id; may be NULL. For a msg_id already
  *   published within the topic's `dedupe_window_ms`, nothing is stored and
  *   this is the first message's id (counted as the topic's `duplicates`).
@@ -1570,18 +1730,18 @@ void ringmq_publish_options_default(ringmq_publish_options *o);
  * wait already); `RINGMQ_TIMEOUT`; `RINGMQ_CLOSED`;
  * `RINGMQ_INVALID_ARGUMENT` (NULL `t`; a NULL pointer with a nonzero
  * length; a header name that is empty, not UTF-8 or has a control
- * character; `timeout_ms` below -1; a delay or ttl over the limit).
- * Nothing is published on failure.
+ * character; `timeout_ms` below -1; a delay or ttl over the limit; a bad
+ * `o->struct_size`). Nothing is published on failure.
  *
  * # Safety
- * `t` is NULL or live; `data` is NULL or has `len` readable bytes; `o` is
- * NULL or initialised, its `headers` NULL or `header_count` readable
- * `ringmq_header`s each pointing to readable bytes of its lengths, its
- * `msg_id` NULL or `msg_id_len` readable bytes; `out_id` is NULL or
- * writable. Thread-safe. Without headers and msg_id it allocates nothing
- * (with up to 16 headers, nothing on the C side either).
+ * `t` is NULL or live; `data` is NULL or has `len` readable bytes; `o` is NULL
+ * or has `o->struct_size` initialised bytes, its `headers` NULL or
+ * `header_count` readable `ringmq_header`s each pointing to readable bytes of
+ * its lengths, its `msg_id` NULL or `msg_id_len` readable bytes; `out_id` is
+ * NULL or writable. Thread-safe. Without headers and msg_id it allocates
+ * nothing (with up to 16 headers, nothing on the C side either).
  */
-ringmq_status ringmq_publish_ex(ringmq_topic *t, const void *data, size_t len, const ringmq_publish_options *o, uint64_t *out_id);
+ringmq_status ringmq_topic_publish_ex(ringmq_topic *t, const void *data, size_t len, const ringmq_publish_options *o, uint64_t *out_id);
 
 /**
  * Publishes `count` messages in one claim: all or none. Their ids are
@@ -1592,18 +1752,18 @@ ringmq_status ringmq_publish_ex(ringmq_topic *t, const void *data, size_t len, c
  * - `items`: `count` payloads (each copied before the call returns); may
  *   be NULL only when `count` is 0.
  * - `count`: at most the topic's capacity.
- * - `key`, `timeout_ms`: as for `ringmq_publish`.
+ * - `key`, `timeout_ms`: as for `ringmq_topic_publish`.
  * - `out_first_id`: receives the first id; may be NULL.
  *
  * # Returns
- * As `ringmq_publish`; `RINGMQ_INVALID_ARGUMENT` also for a batch larger
+ * As `ringmq_topic_publish`; `RINGMQ_INVALID_ARGUMENT` also for a batch larger
  * than the capacity.
  *
  * # Safety
  * `items` is NULL or has `count` readable `ringmq_buf`s, each pointing to
  * `len` readable bytes. Thread-safe.
  */
-ringmq_status ringmq_publish_batch(ringmq_topic *t, const ringmq_buf *items, size_t count, uint64_t key, int32_t timeout_ms, uint64_t *out_first_id);
+ringmq_status ringmq_topic_publish_batch(ringmq_topic *t, const ringmq_buf *items, size_t count, uint64_t key, int32_t timeout_ms, uint64_t *out_first_id);
 
 /**
  * Reads the topic's counters.
@@ -1620,8 +1780,155 @@ ringmq_status ringmq_publish_batch(ringmq_topic *t, const ringmq_buf *items, siz
  */
 ringmq_status ringmq_topic_get_stats(const ringmq_topic *t, ringmq_topic_stats *out);
 
+/**
+ * Same as `ringmq_topic_publish`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_topic_publish`.
+ */
+ringmq_status ringmq_publish(ringmq_topic *t, const void *data, size_t len, uint64_t key, int32_t timeout_ms, uint64_t *out_id);
+
+/**
+ * Same as `ringmq_topic_publish_ex`: its name before the
+ * `ringmq_<object>_<verb>` rule, deprecated (kept for at least one major
+ * version; see docs/C.md).
+ *
+ * # Safety
+ * As for `ringmq_topic_publish_ex`.
+ */
+RINGMQ_DEPRECATED("renamed ringmq_topic_publish_ex") ringmq_status ringmq_publish_ex(ringmq_topic *t, const void *data, size_t len, const ringmq_publish_options *o, uint64_t *out_id);
+
+/**
+ * Same as `ringmq_topic_publish_batch`: its name before the
+ * `ringmq_<object>_<verb>` rule, deprecated (kept for at least one major
+ * version; see docs/C.md).
+ *
+ * # Safety
+ * As for `ringmq_topic_publish_batch`.
+ */
+RINGMQ_DEPRECATED("renamed ringmq_topic_publish_batch") ringmq_status ringmq_publish_batch(ringmq_topic *t, const ringmq_buf *items, size_t count, uint64_t key, int32_t timeout_ms, uint64_t *out_first_id);
+
+/**
+ * Same as `ringmq_topic_subscribe`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_topic_subscribe`.
+ */
+ringmq_status ringmq_subscribe(ringmq_topic *t, const char *group, ringmq_handler h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
+
+/**
+ * Same as `ringmq_topic_subscribe_ex`: its name before the
+ * `ringmq_<object>_<verb>` rule, deprecated (kept for at least one major
+ * version; see docs/C.md).
+ *
+ * # Safety
+ * As for `ringmq_topic_subscribe_ex`.
+ */
+RINGMQ_DEPRECATED("renamed ringmq_topic_subscribe_ex") ringmq_status ringmq_subscribe_ex(ringmq_topic *t, const char *group, ringmq_handler_ex h, void *user_data, const ringmq_sub_options *o, ringmq_sub **out);
+
+/**
+ * Same as `ringmq_topic_subscribe_pull`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_topic_subscribe_pull`.
+ */
+ringmq_status ringmq_subscribe_pull(ringmq_topic *t, const char *group, const ringmq_sub_options *o, ringmq_sub **out);
+
+/**
+ * Same as `ringmq_sub_poll`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_sub_poll`.
+ */
+ringmq_status ringmq_poll(ringmq_sub *s, int32_t timeout_ms, ringmq_message *out);
+
+/**
+ * Same as `ringmq_sub_poll_batch`: its name before the
+ * `ringmq_<object>_<verb>` rule, deprecated (kept for at least one major
+ * version; see docs/C.md).
+ *
+ * # Safety
+ * As for `ringmq_sub_poll_batch`.
+ */
+RINGMQ_DEPRECATED("renamed ringmq_sub_poll_batch") ringmq_status ringmq_poll_batch(ringmq_sub *s, size_t max, int32_t timeout_ms, ringmq_message *out, size_t *out_count);
+
+/**
+ * Same as `ringmq_sub_ack`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_sub_ack`.
+ */
+ringmq_status ringmq_ack(ringmq_sub *s, uint64_t delivery_tag);
+
+/**
+ * Same as `ringmq_sub_ack_batch`: its name before the `ringmq_<object>_<verb>`
+ * rule, deprecated (kept for at least one major version; see docs/C.md).
+ *
+ * # Safety
+ * As for `ringmq_sub_ack_batch`.
+ */
+RINGMQ_DEPRECATED("renamed ringmq_sub_ack_batch") ringmq_status ringmq_ack_batch(ringmq_sub *s, const uint64_t *tags, size_t count);
+
+/**
+ * Same as `ringmq_sub_nack`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_sub_nack`.
+ */
+ringmq_status ringmq_nack(ringmq_sub *s, uint64_t delivery_tag, uint32_t delay_ms);
+
+/**
+ * Same as `ringmq_sub_term`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_sub_term`.
+ */
+ringmq_status ringmq_term(ringmq_sub *s, uint64_t delivery_tag);
+
+/**
+ * Same as `ringmq_sub_in_progress`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_sub_in_progress`.
+ */
+ringmq_status ringmq_in_progress(ringmq_sub *s, uint64_t delivery_tag);
+
+/**
+ * Same as `ringmq_sub_unsubscribe`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_sub_unsubscribe`.
+ */
+ringmq_status ringmq_unsubscribe(ringmq_sub *s);
+
+/**
+ * Same as `ringmq_broker_metrics_text`; kept as the name DESIGN/1.0 used.
+ *
+ * # Safety
+ * As for `ringmq_broker_metrics_text`.
+ */
+ringmq_status ringmq_metrics_text(const ringmq_broker *b, char *buf, size_t cap, size_t *needed);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
 
 #endif  /* RINGMQ_H */
+
+/*
+ * The _default functions as C and C++ code calls them: each passes the size
+ * of the struct as this header declares it, so the library writes no more
+ * than that (a newer library fills in only the fields this header has) and
+ * knows which fields the program has when it reads the struct back. The
+ * exported functions of these names fill the struct as the library's own
+ * header declares it, for callers that look symbols up by name. (After the
+ * declarations, which the macros would otherwise rewrite; cbindgen puts
+ * this after the include guard, hence a guard of its own.)
+ */
+#ifndef RINGMQ_H_DEFAULT_MACROS
+#define RINGMQ_H_DEFAULT_MACROS
+#define ringmq_broker_options_default(o) ringmq_broker_options_init((o), sizeof(ringmq_broker_options))
+#define ringmq_topic_options_default(o) ringmq_topic_options_init((o), sizeof(ringmq_topic_options))
+#define ringmq_sub_options_default(o) ringmq_sub_options_init((o), sizeof(ringmq_sub_options))
+#define ringmq_publish_options_default(o) ringmq_publish_options_init((o), sizeof(ringmq_publish_options))
+#endif

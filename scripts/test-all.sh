@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test: Rust, C, Python, Node, the NATS
-# bridge against a real nats-server (installed from Debian if missing), the
-# benchmarks' smoke mode, and the code blocks of the docs (last: it reuses
+# bridge against a real nats-server and the MQTT gateway example against a
+# real mosquitto (both installed from Debian if missing), the benchmarks'
+# smoke mode, the installable artifacts (built, then installed without
+# cargo), and the code blocks of the docs (last: it reuses
 # what the other parts built). Installs what the tests need on a fresh Debian
 # machine that has Rust, Python 3 and Node.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-parts=(rust c python node nats gateway bench docs)
+parts=(rust c python node nats gateway package bench docs)
 failed=()
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT

@@ -11,15 +11,21 @@
 #           ./bindings/python` into a fresh virtual environment;
 # - node:   bindings/node/test/nats.test.js, after `npm install` of the
 #           package into a fresh project;
+# - scaleout: the scale-out demo, examples/scaleout/run.sh (a Python gateway
+#           and a Node dashboard through one nats-server of its own, a few
+#           seconds of traffic, its end checked), once as is and once with
+#           the server stopped and started again in the middle (--outage);
+#           it reuses the virtual environment and the npm project of the
+#           python and node parts when they ran, else installs its own;
 # and stops the server on exit. RINGMQ_NATS_PARTS chooses parts (default
-# "rust c python node"). As in scripts/test-python.sh and test-node.sh, the
+# "rust c python node scaleout"). As in scripts/test-python.sh and test-node.sh, the
 # bindings build in their own target directories (bindings/*/target), so a
 # CARGO_TARGET_DIR set for the workspace is not used for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-parts="${RINGMQ_NATS_PARTS:-rust c python node}"
+parts="${RINGMQ_NATS_PARTS:-rust c python node scaleout}"
 want() { [[ " $parts " == *" $1 "* ]]; }
 step() { printf '\n== %s\n' "$*"; }
 
@@ -96,6 +102,20 @@ if want node; then
     cp "$root/bindings/node/test/nats.test.js" .
     node --test nats.test.js
   )
+fi
+
+if want scaleout; then
+  step "the scale-out demo: examples/scaleout/run.sh"
+  scaleout_env=()
+  if [ -x "$dir/venv/bin/python" ]; then
+    scaleout_env+=("RINGMQ_SCALEOUT_PYTHON=$dir/venv/bin/python")
+  fi
+  if [ -d "$dir/node/node_modules/ringmq" ]; then
+    scaleout_env+=("RINGMQ_SCALEOUT_NODE=$dir/node")
+  fi
+  env ${scaleout_env[@]+"${scaleout_env[@]}"} timeout 900 examples/scaleout/run.sh --seconds 3
+  step "the scale-out demo across a NATS outage: examples/scaleout/run.sh --outage"
+  env ${scaleout_env[@]+"${scaleout_env[@]}"} timeout 900 examples/scaleout/run.sh --seconds 4 --outage
 fi
 
 echo

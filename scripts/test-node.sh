@@ -38,15 +38,44 @@ node -e "const { Broker } = require('ringmq'); new Broker().close(0).then(() => 
 cp -r "$pkg/test" "$work/test"
 node --test test/
 
-# The TypeScript types, as a TypeScript user compiles against them.
-npm install --no-audit --no-fund --no-save typescript@5 @types/node@20 >/dev/null
-npx --no-install tsc --noEmit --strict --types node --module nodenext --moduleResolution nodenext \
-  --target es2022 test/types.ts
-echo "test-node: index.d.ts type-checks (tsc --strict)"
+# The TypeScript types, as a TypeScript user compiles against them: a fresh
+# project installs the package as npm publishes it (a tarball; its install
+# script skipped, compiling needs no addon) and typescript by name, nothing
+# else: @types/node, which index.d.ts needs, must come as the package's
+# declared peer dependency. Then tsc --strict (with
+# exactOptionalPropertyTypes) on the type tests (test/types.ts uses every
+# class and method, test/types_refused.ts what must not compile) and on
+# each TypeScript example, which are also compiled to JavaScript for the
+# run below.
+types="$work/types"
+mkdir "$types"
+(
+  cd "$types"
+  npm init -y >/dev/null
+  tarball="$(cd "$pkg" && npm pack --silent --pack-destination "$types")"
+  npm install --no-audit --no-fund --ignore-scripts "./$tarball" typescript@5 >/dev/null
+  if [ ! -f node_modules/@types/node/package.json ]; then
+    echo "test-node: installing the package did not bring @types/node (its peer dependency)" >&2
+    exit 1
+  fi
+  cp "$work"/test/*.ts "$root"/examples/node/*.ts .
+  flags=(--strict --exactOptionalPropertyTypes --module nodenext --moduleResolution nodenext --target es2022)
+  npx --no-install tsc --noEmit "${flags[@]}" types.ts types_refused.ts
+  examples=()
+  for ex in "$root"/examples/node/*.ts; do
+    examples+=("$(basename "$ex")")
+    npx --no-install tsc --noEmit "${flags[@]}" "$(basename "$ex")"
+  done
+  npx --no-install tsc "${flags[@]}" --outDir "$work/ts-out" "${examples[@]}"
+)
+echo "test-node: index.d.ts and examples/node/*.ts type-check (tsc --strict); @types/node came as a peer"
 
-# The example, briefly.
+# The examples, briefly (the TypeScript ones as compiled above).
 cp "$root/examples/node/telemetry.js" "$work/telemetry.js"
 node telemetry.js --seconds 2
+for js in "$work"/ts-out/*.js; do
+  node "$js"
+done
 
 # Lints of the Rust half.
 cd "$root"

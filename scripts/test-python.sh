@@ -27,13 +27,17 @@ echo "== pytest"
 # source tree, is imported.
 (cd bindings/python && python -m pytest -p no:cacheprovider tests)
 
-echo "== type stubs: mypy stubtest against the built module, mypy --strict on the examples"
+echo "== types: mypy stubtest against the built module, mypy --strict on the package and the examples"
+# Run outside the source tree, so that the installed package (with its
+# py.typed, stubs and _types.py) is what mypy reads.
 (cd "$venv" && python -m mypy.stubtest ringmq)
+(cd "$venv" && python -m mypy --strict --cache-dir "$venv/.mypy_cache" -p ringmq)
 python -m mypy --strict --cache-dir "$venv/.mypy_cache" examples/python
 
 echo "== examples"
 timeout 120 python examples/python/telemetry.py --seconds 1
 timeout 120 python examples/python/asyncio_consumer.py --count 500
+timeout 120 python examples/python/typed_stats.py
 
 echo "== cargo clippy / fmt (bindings/python)"
 cargo clippy --quiet --manifest-path bindings/python/Cargo.toml -- -D warnings

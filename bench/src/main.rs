@@ -195,6 +195,12 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
     add(c, "1p1c", N, "ringmq-raw", tp, false, |n| {
         rmq::raw::<N>(n, 1, 1, false)
     });
+    add(c, "1p1c", N, "ringmq-consume", tp, false, |n| {
+        rmq::pull::<N>(n, 1, 1, false, rmq::Take::Consume)
+    });
+    add(c, "1p1c", N, "ringmq-poll", tp, false, |n| {
+        rmq::pull::<N>(n, 1, 1, false, rmq::Take::PollAck)
+    });
     add(c, "1p1c", N, "ringmq-push", tp, false, |n| {
         rmq::push::<N>(n, 1, 1)
     });

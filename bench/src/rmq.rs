@@ -48,10 +48,33 @@ pub(crate) fn close(broker: Broker) -> Result<(), String> {
     Ok(())
 }
 
+/// How a pull consumer takes its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// `poll_batch(256)` and one `ack_all` per batch (`ringmq-raw`).
+    PollBatch,
+    /// `consume(256, handler)`: the handler runs in place, acks settle
+    /// together (`ringmq-consume`).
+    Consume,
+    /// `poll` and `ack` per message, the simplest API (`ringmq-poll`).
+    PollAck,
+}
+
 /// `producers` threads publish `n / producers` messages each (one by one, or
 /// `BATCH` per `publish_batch` when `batch`); `subs` pull subscriptions,
 /// each polled by its own thread, must each see every message.
 pub fn raw<const N: usize>(n: u64, producers: usize, subs: usize, batch: bool) -> RunResult {
+    pull::<N>(n, producers, subs, batch, Take::PollBatch)
+}
+
+/// As [`raw`], the consumers taking messages as `take` says.
+pub fn pull<const N: usize>(
+    n: u64,
+    producers: usize,
+    subs: usize,
+    batch: bool,
+    take: Take,
+) -> RunResult {
     let per = if batch {
         n / (producers * BATCH) as u64 * BATCH as u64
     } else {
@@ -73,19 +96,38 @@ pub fn raw<const N: usize>(n: u64, producers: usize, subs: usize, batch: bool) -
                 let mut chk = Checker::new();
                 let mut got = Vec::with_capacity(POLL_MAX);
                 while chk.count < total {
-                    let n = sub
-                        .poll_batch(POLL_MAX, Some(STALL), &mut got)
-                        .map_err(err)?;
+                    let n = match take {
+                        Take::PollBatch => {
+                            let n = sub
+                                .poll_batch(POLL_MAX, Some(STALL), &mut got)
+                                .map_err(err)?;
+                            for d in &got {
+                                chk.see(d.data());
+                            }
+                            sub.ack_all(&mut got).map_err(err)?;
+                            n
+                        }
+                        Take::Consume => sub
+                            .consume(POLL_MAX, Some(STALL), |m| {
+                                chk.see(m.data);
+                                Ok(())
+                            })
+                            .map_err(err)?,
+                        Take::PollAck => match sub.poll(Some(STALL)).map_err(err)? {
+                            Some(d) => {
+                                chk.see(d.data());
+                                d.ack().map_err(err)?;
+                                1
+                            }
+                            None => 0,
+                        },
+                    };
                     if n == 0 {
                         return Err(format!(
                             "consumer got nothing for {STALL:?} after {} of {total} messages",
                             chk.count
                         ));
                     }
-                    for d in &got {
-                        chk.see(d.data());
-                    }
-                    sub.ack_all(&mut got).map_err(err)?;
                 }
                 chk.verdict(total)
             }));

@@ -6,6 +6,10 @@
 // `number | bigint` (a bigint only above Number.MAX_SAFE_INTEGER); publish
 // timestamps are exact `bigint` nanoseconds (`timestampNs`) or `number`
 // milliseconds (`timestampMs`).
+//
+// Payloads are Buffers and push subscriptions EventEmitters, so these types
+// need Node's (`@types/node`), a peer dependency of this package that npm
+// installs with it.
 
 /// <reference types="node" />
 
@@ -35,59 +39,59 @@ export type StartAt = 'latest' | 'earliest'
 /** Options of `new Broker`. */
 export interface BrokerOptions {
   /** Fewest pool workers kept alive (default 1). */
-  workersMin?: number
+  workersMin?: number | undefined
   /** Most pool workers, 1..=1024 (default available parallelism). */
-  workersMax?: number
+  workersMax?: number | undefined
   /** A worker idle this long above workers_min exits (default 30000). */
-  idleTimeoutMs?: number
+  idleTimeoutMs?: number | undefined
   /** Where durable topics keep their logs and checkpoints; unset for memory only (default unset). */
-  dataDir?: string
+  dataDir?: string | undefined
   /** On recovery, cut a durable log at damage before its end instead of opening it read only (default false). */
-  repair?: boolean
+  repair?: boolean | undefined
   /** Register the broker process-wide under this name, for Broker.open from any thread; unset for none (default unset). */
-  name?: string
+  name?: string | undefined
 }
 
 /** Options of `createTopic`; durations in milliseconds. */
 export interface TopicOptions {
   /** Slots in the ring: a power of two, at most 2^24 (default 1024). */
-  capacity?: number
+  capacity?: number | undefined
   /** Largest payload in bytes, 1..=2^24 (default 256). */
-  slotSize?: number
+  slotSize?: number | undefined
   /** What a publish does when the ring is full (default 'block'). */
-  overflow?: Overflow
+  overflow?: Overflow | undefined
   /** Deliveries of one message before it is dead-lettered (default 4). */
-  maxAttempts?: number
+  maxAttempts?: number | undefined
   /** First retry delay; doubles per attempt, with jitter (default 100). */
-  backoffBaseMs?: number
+  backoffBaseMs?: number | undefined
   /** Cap of the retry delay, at least backoff_base (default 10000). */
-  backoffMaxMs?: number
+  backoffMaxMs?: number | undefined
   /** A pulled delivery not settled within this is redelivered (default 30000). */
-  ackTimeoutMs?: number
+  ackTimeoutMs?: number | undefined
   /** Messages one subscription may hold outside the ring; 0 means capacity (default 0). */
-  retryCapacity?: number
+  retryCapacity?: number | undefined
   /** Most header bytes per message (name + value + 4 each), apart from slot_size; at most 65535 (default 1024). */
-  maxHeaderBytes?: number
+  maxHeaderBytes?: number | undefined
   /** Most delayed messages waiting at once; 0 means capacity (default 0). */
-  maxDelayed?: number
+  maxDelayed?: number | undefined
   /** Messages older than this are expired, never delivered; 0 for no limit (default 0). */
-  maxAgeMs?: number
+  maxAgeMs?: number | undefined
   /** What becomes of an expired message (default 'dead_letter'). */
-  expired?: 'dead_letter' | 'drop'
+  expired?: 'dead_letter' | 'drop' | undefined
   /** How long a msg_id is remembered for de-duplication (default 120000). */
-  dedupeWindowMs?: number
+  dedupeWindowMs?: number | undefined
   /** Most msg_ids remembered at once; 0 means 4 x capacity (default 0). */
-  dedupeMax?: number
+  dedupeMax?: number | undefined
   /** Keep messages and positions in a log in the broker's data_dir (default false). */
-  durable?: boolean
+  durable?: boolean | undefined
   /** When a durable topic's appends are fsynced (default 'batch'). */
-  fsync?: 'always' | 'batch' | 'interval' | 'never'
+  fsync?: 'always' | 'batch' | 'interval' | 'never' | undefined
   /** Fsync period of an interval topic, and checkpoint period of durable subscriptions (default 50). */
-  fsyncIntervalMs?: number
+  fsyncIntervalMs?: number | undefined
   /** Bytes of one log segment file, 4096..=2^40 (default 67108864). */
-  segmentBytes?: number
+  segmentBytes?: number | undefined
   /** Most bytes a durable topic's log keeps (then the overflow policy acts); 0 for no limit (default 0). */
-  maxBytes?: number
+  maxBytes?: number | undefined
 }
 
 /** The options of a topic as created (all filled in). */
@@ -135,23 +139,23 @@ export interface TopicOptionsResolved {
 /** Options of `subscribe` and `pull`. */
 export interface SubscribeOptions {
   /** Push: most handlers of this subscription at once, 1..=65536 (default 1). */
-  concurrency?: number
+  concurrency?: number | undefined
   /** Push: same key, publish order, never two at once (default false). */
-  orderedByKey?: boolean
+  orderedByKey?: boolean | undefined
   /** Never hold producers back: skip ahead and count drops when a ring behind (default false). */
-  lossy?: boolean
+  lossy?: boolean | undefined
   /** Where a new subscription starts reading (default 'latest'). */
-  start?: StartAt
+  start?: StartAt | undefined
   /** Unordered subscriptions: most deliveries of one key in flight at once; 0 for no limit (default 0). */
-  maxInFlightPerKey?: number
+  maxInFlightPerKey?: number | undefined
   /** Most messages per second handed to consumers; unset for no limit (default unset). */
-  rateLimit?: number
+  rateLimit?: number | undefined
   /** Messages that may go at once after idling; 0 means one second's worth (default 0). */
-  rateBurst?: number
+  rateBurst?: number | undefined
   /** Start at the message with this id (the oldest still held if it is gone); overrides start (default unset). */
-  startAtId?: number
+  startAtId?: number | undefined
   /** Start at the first message published at or after this time; overrides start (default unset). */
-  startAtTime?: number | Date
+  startAtTime?: number | Date | undefined
 }
 
 /** A topic's counters. */
@@ -227,7 +231,7 @@ export interface SubStats {
   /** Messages of a durable topic its retention removed before this subscription took them. */
   retentionDropped: number
   /** The text of the last handler failure or nack reason, if any. */
-  lastError?: string | null
+  lastError: string | null
 }
 
 /** The worker pool. */
@@ -268,13 +272,13 @@ export type Payload = Buffer | Uint8Array
  * also be a bigint (up to 2^64-1; a number must be a non-negative safe
  * integer). `startAtTime` is milliseconds since the Unix epoch or a Date.
  */
-export type SubscribeOptionsArg = Omit<SubscribeOptions, 'startAtId'> & { startAtId?: number | bigint }
+export type SubscribeOptionsArg = Omit<SubscribeOptions, 'startAtId'> & { startAtId?: number | bigint | undefined }
 
 export interface PublishOptions {
   /** Default 0. */
-  key?: Key
+  key?: Key | undefined
   /** Only 0 (or omitted) for publish/publishMany, which never wait. */
-  timeoutMs?: number
+  timeoutMs?: number | undefined
 }
 
 /** Header values: Buffers, Uint8Arrays or strings (stored as UTF-8). */
@@ -286,37 +290,47 @@ export interface PublishOneOptions extends PublishOptions {
    * Headers, stored beside the payload (they do not count against
    * slotSize; the topic's maxHeaderBytes bounds them, else TOO_LARGE).
    */
-  headers?: HeadersInit
+  headers?: HeadersInit | undefined
   /**
    * An id for de-duplication, 1 to 128 bytes: publishing it again within
    * the topic's dedupeWindowMs stores nothing and returns the first
    * publish's id (counted in stats().duplicates).
    */
-  msgId?: Buffer | Uint8Array | string
+  msgId?: Buffer | Uint8Array | string | undefined
   /** Deliverable no earlier than this many milliseconds from now. */
-  delayMs?: number
+  delayMs?: number | undefined
   /**
    * Expires this many milliseconds after the publish (with the topic's
    * maxAgeMs, the sooner counts): never delivered, dead-lettered with the
    * error 'expired' (or dropped, by the topic's `expired`).
    */
-  ttlMs?: number
+  ttlMs?: number | undefined
 }
 
 export interface PublishAsyncOptions {
-  key?: Key
+  key?: Key | undefined
   /** Wait this long for room under 'block' (default: for ever), then TIMEOUT. */
-  timeoutMs?: number
+  timeoutMs?: number | undefined
 }
 
+/** What `Broker.close` resolves to: what the drain left unfinished. */
 export interface CloseReport {
-  /** Messages no subscription had finished with when the drain ended. */
+  /** Messages no subscription had finished with when the drain ended (summed over subscriptions). */
   undelivered: number
+  /** Of those, deliveries handed out and not settled. */
   inFlight: number
+  /** Of those, messages waiting for a retry. */
   waitingRetry: number
-  /** True if the drain ended by its timeout. */
+  /** True if the drain ended by its timeout rather than by running dry. */
   timedOut: boolean
+  /** Per subscription with something left: how many messages. */
   left: Array<{ topic: string; group: string; count: number }>
+  /**
+   * Handles of the broker still open after this close: 0 when it stopped the
+   * broker; more when it only released this handle of a named broker
+   * (`Broker.open`), and the other fields are all zero.
+   */
+  handlesLeft: number
 }
 
 /** A message as a push handler sees it; the handler's outcome settles it. */
@@ -541,7 +555,7 @@ export declare class Topic {
    * claim (all or nothing, at most capacity); returns the first id (the
    * others follow it). Never waits, as publish.
    */
-  publishPacked(data: Payload, lengths: Uint32Array | number[], opts?: { key?: Key }): number
+  publishPacked(data: Payload, lengths: Uint32Array | number[], opts?: { key?: Key | undefined }): number
   /** As publishMany, waiting off the JS thread for room under 'block'. */
   publishManyAsync(items: Payload[], opts?: PublishAsyncOptions): Promise<number[]>
   /** A push subscription whose handler runs on the JS thread. */
@@ -646,9 +660,9 @@ export interface NatsExport {
   group: string
   subject: string
   /** A stream created, if missing, capturing `subject`. */
-  stream?: string
+  stream?: string | undefined
   /** Default 256. */
-  maxInFlight?: number
+  maxInFlight?: number | undefined
 }
 
 /** One JetStream stream imported into a RingMQ topic (docs/NATS.md). */
@@ -656,34 +670,42 @@ export interface NatsImport {
   stream: string
   /** The durable pull consumer's name (created if missing). */
   consumer: string
-  filterSubject?: string
+  filterSubject?: string | undefined
   topic: string
   /** A pull subscription of `topic` made sure of before importing. */
   group: string
   /** Default 64. */
-  batch?: number
+  batch?: number | undefined
 }
 
 export interface NatsBridgeOptions {
   /** Prefixes every exported message's Nats-Msg-Id; no whitespace. */
   id: string
   servers: string | string[]
-  exports?: NatsExport[]
-  imports?: NatsImport[]
+  exports?: NatsExport[] | undefined
+  imports?: NatsImport[] | undefined
   /** Default 100. */
-  reconnectMinMs?: number
+  reconnectMinMs?: number | undefined
   /** Default 5000. */
-  reconnectMaxMs?: number
+  reconnectMaxMs?: number | undefined
 }
 
+/** What `NatsBridge.stats` returns and `stop` resolves to. */
 export interface NatsBridgeStats {
+  /** Messages JetStream acknowledged (duplicates included) and the bridge then acked in RingMQ. */
   exported: number
+  /** JetStream deliveries published into RingMQ. */
   imported: number
+  /** Messages taken from RingMQ or JetStream and not yet settled. */
   inFlight: number
+  /** Times the connection to NATS was established again after a loss. */
   reconnects: number
+  /** Exported messages JetStream refused for good (dead-lettered in RingMQ), and imported messages terminated in JetStream. */
   deadLettered: number
+  /** Connected to NATS now. */
   connected: boolean
-  lastError?: string | null
+  /** The last error seen (NATS or RingMQ), or null. */
+  lastError: string | null
 }
 
 /**
@@ -716,12 +738,4 @@ export declare namespace Broker {
 export interface Broker {
   /** The name the broker is registered under (`new Broker({ name })`), else null. */
   readonly name: string | null
-}
-
-export interface CloseReport {
-  /**
-   * Handles of the broker still open after this close: 0 when it stopped the
-   * broker; more when it only released this handle of a named broker.
-   */
-  handlesLeft: number
 }

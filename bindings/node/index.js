@@ -16,14 +16,21 @@ const { EventEmitter } = require('node:events')
 // Node 24 slows every promise of the process.)
 let handlerOf = null
 
+const { prebuiltName } = require('./scripts/platform.js')
+
+// The addon built from source next to this file (`npm install` without a
+// prebuilt package, or `node scripts/build.js`), else the prebuilt one.
 function loadNative() {
   const file = path.join(__dirname, 'ringmq.node')
+  const fs = require('node:fs')
+  const from = fs.existsSync(file) ? file : prebuiltName()
   try {
-    return require(file)
+    return require(from)
   } catch (e) {
     const err = new Error(
-      `ringmq: cannot load the native addon ${file} (${e.message}); ` +
-        'it is built by `npm install` with cargo (run `node scripts/build.js` in the package to build it again)',
+      `ringmq: cannot load the native addon ${from} (${e.message}); ` +
+        `install the prebuilt package ${prebuiltName()}, or build it from source with cargo ` +
+        '(`node scripts/build.js` in the package)',
     )
     err.code = 'INTERNAL'
     throw err
@@ -323,7 +330,7 @@ class MessageFields {
 
 /** A message as a push handler sees it; the handler's outcome settles it. */
 class PushMessage extends MessageFields {
-  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data, error, deadLetterGroup, ext) {
+  constructor(id, keyHi, keyLo, tsHi, tsLo, attempt, data, error, deadLetterGroup, ext, origin) {
     super()
     /** The topic's sequence number (a dead letter keeps it). */
     this.id = id
@@ -341,6 +348,8 @@ class PushMessage extends MessageFields {
     this._tsLo = tsLo
     this._ext = ext
     this._headers = null
+    // { topic, group } of the subscription (shown by util.inspect).
+    this._origin = origin
   }
 }
 
@@ -1422,6 +1431,7 @@ class Topic {
     // settles nothing for a stopped subscription).
     const state = { stopped: false }
     const complete = (token, err) => fns.complete(token, err)
+    const origin = { topic: this.name, group }
     let subscription = null
     // A handler's throw or rejection: Retry and Term ask for their
     // outcome; anything else is a failure (the backoff), also reported.
@@ -1500,6 +1510,7 @@ class Topic {
           k === 0 ? null : notes[2 * k - 2],
           k === 0 ? null : notes[2 * k - 1],
           ext,
+          origin,
         )
         run(meta[b + M_TOKEN], msg)
       }
@@ -1748,6 +1759,12 @@ function natsEntries(list, what, keys) {
   })
 }
 
+/** A bridge's stats with lastError null when there is none (as in SubStats). */
+function bridgeStats(s) {
+  if (s.lastError === undefined) s.lastError = null
+  return s
+}
+
 /**
  * A bridge between this broker's topics and NATS JetStream (docs/NATS.md):
  * `exports` copy topics into JetStream subjects, `imports` copy streams into
@@ -1779,7 +1796,7 @@ class NatsBridge {
 
   /** exported, imported, inFlight, reconnects, deadLettered, connected, lastError. */
   stats() {
-    return this._final !== null ? { ...this._final } : this._n.stats()
+    return this._final !== null ? { ...this._final } : bridgeStats(this._n.stats())
   }
 
   /** Whether stop was called. */
@@ -1797,8 +1814,8 @@ class NatsBridge {
     if (this._stopping === null) {
       this._stopping = this._n.stop(d).then(
         (s) => {
-          this._final = s
-          return s
+          this._final = bridgeStats(s)
+          return this._final
         },
         (e) => {
           throw fromNative(e)
@@ -1807,6 +1824,158 @@ class NatsBridge {
     }
     return { ...(await this._stopping) }
   }
+}
+
+// ---- how console.log and util.inspect show this package's objects ---------
+//
+// A few lines of what a reader wants (a message's topic, group, id, key,
+// attempt, a preview of its payload, its headers) instead of the internals:
+// native handles, bound functions, header arrays and the pool Buffer a
+// payload is a view of (which holds other messages' bytes too).
+
+const util = require('node:util')
+const INSPECT = util.inspect.custom
+/** Payload bytes a preview shows. */
+const PREVIEW_BYTES = 64
+
+/** A value inspect shows as the given text (already styled). */
+class Shown {
+  constructor(text) {
+    this.text = text
+  }
+
+  [INSPECT]() {
+    return this.text
+  }
+}
+
+/** Whether s, decoded from bytes, reads as text (cut bytes at the end aside). */
+function readable(s, cut) {
+  const body = cut ? s.replace(/\uFFFD{1,3}$/, '') : s
+  return !/[\u0000-\u0008\u000E-\u001F\u007F\uFFFD]/.test(body)
+}
+
+/**
+ * A payload or header value: quoted text when it reads as UTF-8 text, else
+ * hex like a Buffer's; cut after PREVIEW_BYTES; `sized` adds the length.
+ */
+function preview(buf, options, sized) {
+  const n = buf.length
+  const cut = n > PREVIEW_BYTES
+  const head = cut ? buf.subarray(0, PREVIEW_BYTES) : buf
+  const size = cut ? ` … ${n} bytes` : sized ? ` (${n} bytes)` : ''
+  const text = head.toString('utf8')
+  if (n > 0 && readable(text, cut)) {
+    const quoted = util.inspect(cut ? text.replace(/\uFFFD{1,3}$/, '') : text, { colors: false, breakLength: Infinity, maxStringLength: Infinity })
+    return new Shown(options.stylize(quoted, 'string') + size)
+  }
+  return new Shown(options.stylize(`<Buffer${head.length ? ' ' : ''}${head.toString('hex').replace(/(..)(?!$)/g, '$1 ')}${size}>`, 'special'))
+}
+
+/**
+ * `Name { a: 1, b: 2 }` on one line when it fits in breakLength, else the
+ * fields filled into as few indented lines as fit (not one per field).
+ */
+function inspectAs(name, fields, depth, options, inspect) {
+  if (depth < 0) return options.stylize(`[${name}]`, 'special')
+  const show = inspect || util.inspect
+  const nested = { ...options, depth: options.depth === null ? null : options.depth - 1 }
+  const parts = []
+  for (const [k, v] of Object.entries(fields)) {
+    if (v !== undefined) parts.push(`${k}: ${show(v, nested)}`)
+  }
+  const width = (t) => util.stripVTControlCharacters(t).length
+  const max = Number.isFinite(options.breakLength) ? options.breakLength : 80
+  const one = `${name} { ${parts.join(', ')} }`
+  if (width(one) <= max && !one.includes('\n')) return one
+  const lines = []
+  let line = ''
+  for (const p of parts) {
+    if (line !== '' && 2 + width(line) + 2 + width(p) + 1 > max) {
+      lines.push(`${line},`)
+      line = p
+    } else {
+      line = line === '' ? p : `${line}, ${p}`
+    }
+  }
+  lines.push(line)
+  return `${name} {\n${lines.map((l) => `  ${l.replace(/\n/g, '\n  ')}`).join('\n')}\n}`
+}
+
+/** What a message shows: where it came from, its fields, what it carries. */
+function messageFields(m, topic, group, options) {
+  const f = { topic, group, id: m.id, key: m.key, attempt: m.attempt, time: new Date(Math.floor(m.timestampMs)) }
+  f.data = preview(m.data, options, true)
+  if (m._ext !== null) {
+    const headers = m.headers
+    const names = Object.keys(headers)
+    if (names.length > 0) {
+      const h = {}
+      for (const name of names) h[name] = preview(headers[name], options, false)
+      f.headers = h
+    }
+    if (m.msgId !== null) f.msgId = preview(m.msgId, options, false)
+  }
+  if (m.error !== null) f.error = m.error
+  if (m.deadLetterGroup !== null) f.deadLetterGroup = m.deadLetterGroup
+  return f
+}
+
+/** A getter's value, or undefined when the object can no longer answer. */
+function attempt(get) {
+  try {
+    return get()
+  } catch {
+    return undefined
+  }
+}
+
+Message.prototype[INSPECT] = function (depth, options, inspect) {
+  const pull = this._pull
+  const f = messageFields(this, pull.topic.name, attempt(() => pull.group), options)
+  f.settled = this._settled
+  return inspectAs('Message', f, depth, options, inspect)
+}
+
+PushMessage.prototype[INSPECT] = function (depth, options, inspect) {
+  const o = this._origin || {}
+  return inspectAs('PushMessage', messageFields(this, o.topic, o.group, options), depth, options, inspect)
+}
+
+RawBatch.prototype[INSPECT] = function (depth, options, inspect) {
+  return inspectAs('RawBatch', { length: this.length, bytes: this.data.length }, depth, options, inspect)
+}
+
+Pull.prototype[INSPECT] = function (depth, options, inspect) {
+  const f = { topic: this.topic.name, group: attempt(() => this.group) }
+  if (this._closed) f.closed = true
+  else f.paused = attempt(() => this.paused)
+  return inspectAs('Pull', f, depth, options, inspect)
+}
+
+Subscription.prototype[INSPECT] = function (depth, options, inspect) {
+  const f = { topic: this.topic.name, group: attempt(() => this.group) }
+  if (this._closed) f.closed = true
+  else f.paused = attempt(() => this.paused)
+  return inspectAs('Subscription', f, depth, options, inspect)
+}
+
+Topic.prototype[INSPECT] = function (depth, options, inspect) {
+  const f = { name: this.name, capacity: this._capacity, slotSize: this._slotSize }
+  return inspectAs('Topic', f, depth, options, inspect)
+}
+
+Broker.prototype[INSPECT] = function (depth, options, inspect) {
+  const closed = attempt(() => this.closed)
+  const f = closed ? { closed } : { topics: attempt(() => this.topicNames()), closed }
+  return inspectAs('Broker', f, depth, options, inspect)
+}
+
+NatsBridge.prototype[INSPECT] = function (depth, options, inspect) {
+  const s = attempt(() => this.stats()) || {}
+  const f = { stopped: attempt(() => this.stopped), connected: s.connected, exported: s.exported, imported: s.imported }
+  if (s.lastError) f.lastError = s.lastError
+  return inspectAs('NatsBridge', f, depth, options, inspect)
 }
 
 /**

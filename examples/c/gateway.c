@@ -62,7 +62,7 @@ static void *sensor_main(void *p) {
         /* Sensor 2 has a broken probe: every 16th reading is out of range. */
         if (a->sensor == 2 && seq % 16 == 5) r.celsius = -999.0f;
         /* Key = sensor: the dashboard handles one sensor's readings in order. */
-        MUST(ringmq_publish(a->topic, &r, sizeof r, a->sensor, /*timeout_ms*/ 1000, NULL));
+        MUST(ringmq_topic_publish(a->topic, &r, sizeof r, a->sensor, /*timeout_ms*/ 1000, NULL));
         sleep_ms(1);
     }
     return NULL;
@@ -121,10 +121,10 @@ int main(void) {
     ringmq_topic *dlq;
     MUST(ringmq_topic_open(mq, "readings.dlq", &dlq));
     ringmq_sub *alarms;
-    MUST(ringmq_subscribe_pull(dlq, "alarms", NULL, &alarms));
+    MUST(ringmq_topic_subscribe_pull(dlq, "alarms", NULL, &alarms));
 
     ringmq_sub *uploader;
-    MUST(ringmq_subscribe_pull(readings, "uploader", NULL, &uploader));
+    MUST(ringmq_topic_subscribe_pull(readings, "uploader", NULL, &uploader));
 
     static dashboard dash;
     ringmq_sub_options so;
@@ -132,7 +132,7 @@ int main(void) {
     so.concurrency = 2;
     so.ordered_by_key = true;
     ringmq_sub *live;
-    MUST(ringmq_subscribe(readings, "dashboard", dashboard_handler, &dash, &so, &live));
+    MUST(ringmq_topic_subscribe(readings, "dashboard", dashboard_handler, &dash, &so, &live));
 
     pthread_t threads[SENSORS];
     sensor_arg args[SENSORS];
@@ -147,13 +147,13 @@ int main(void) {
     unsigned uploaded = 0, network_errors = 0, rejected = 0, retried_ok = 0, dead = 0;
     while (uploaded + dead < TOTAL) {
         ringmq_message m;
-        ringmq_status st = ringmq_poll(uploader, 100, &m);
+        ringmq_status st = ringmq_sub_poll(uploader, 100, &m);
         if (st == RINGMQ_OK) {
             reading r;
             memcpy(&r, m.data, sizeof r); /* data is valid until settled */
             switch (upload(&r, m.attempt)) {
             case UPLOAD_OK:
-                MUST(ringmq_ack(uploader, m.delivery_tag));
+                MUST(ringmq_sub_ack(uploader, m.delivery_tag));
                 uploaded++;
                 if (m.attempt > 1) {
                     retried_ok++;
@@ -163,25 +163,25 @@ int main(void) {
                 break;
             case UPLOAD_NETWORK_ERROR:
                 network_errors++;
-                MUST(ringmq_nack(uploader, m.delivery_tag, 0)); /* retry after backoff */
+                MUST(ringmq_sub_nack(uploader, m.delivery_tag, 0)); /* retry after backoff */
                 break;
             case UPLOAD_REJECTED:
                 rejected++;
                 printf("  cloud rejected sensor %u #%u (%.1f C), attempt %u of %d\n", r.sensor,
                        r.seq, (double)r.celsius, m.attempt, MAX_ATTEMPTS);
-                MUST(ringmq_nack(uploader, m.delivery_tag, 0));
+                MUST(ringmq_sub_nack(uploader, m.delivery_tag, 0));
                 break;
             }
         } else if (st != RINGMQ_EMPTY) {
             MUST(st);
         }
         /* Dead letters: raise an alarm for each. */
-        while (ringmq_poll(alarms, 0, &m) == RINGMQ_OK) {
+        while (ringmq_sub_poll(alarms, 0, &m) == RINGMQ_OK) {
             reading r;
             memcpy(&r, m.data, sizeof r);
             printf("  ALARM: sensor %u #%u (%.1f C) dead-lettered after %u attempts (id %llu)\n",
                    r.sensor, r.seq, (double)r.celsius, m.attempt, (unsigned long long)m.id);
-            MUST(ringmq_ack(alarms, m.delivery_tag));
+            MUST(ringmq_sub_ack(alarms, m.delivery_tag));
             dead++;
         }
     }
@@ -217,9 +217,9 @@ int main(void) {
              network_errors == retried_ok && rejected == dead * MAX_ATTEMPTS;
     for (int i = 0; i < SENSORS; i++) ok = ok && atomic_load(&dash.count[i]) == READINGS_PER_SENSOR;
 
-    MUST(ringmq_unsubscribe(live));
-    MUST(ringmq_unsubscribe(uploader));
-    MUST(ringmq_unsubscribe(alarms));
+    MUST(ringmq_sub_unsubscribe(live));
+    MUST(ringmq_sub_unsubscribe(uploader));
+    MUST(ringmq_sub_unsubscribe(alarms));
     ringmq_topic_release(dlq);
     ringmq_topic_release(readings);
     MUST(ringmq_broker_close(mq, 1000));

@@ -3,7 +3,7 @@
  * and two condition variables. One producer thread, one consumer thread,
  * 64-byte payloads copied in and out; every consumer checks it got every
  * message once, in order. RingMQ runs twice: single publishes with one
- * ringmq_ack per message, and 64-message batches with one ringmq_ack_batch
+ * ringmq_sub_ack per message, and 64-message batches with one ringmq_sub_ack_batch
  * per poll. The cases run interleaved (round r of every case
  * before round r+1 of any) and the medians are compared.
  *
@@ -107,7 +107,7 @@ static double run_locked_queue(void) {
 
 typedef struct {
     ringmq_sub *s;
-    int ack_batch; /* one ringmq_ack_batch per poll instead of ringmq_ack each */
+    int ack_batch; /* one ringmq_sub_ack_batch per poll instead of ringmq_sub_ack each */
 } rmq_consumer_arg;
 
 static void *rmq_consumer(void *p) {
@@ -119,8 +119,8 @@ static void *rmq_consumer(void *p) {
     unsigned char copy[PAYLOAD];
     while (next < n_messages) {
         size_t n = 0;
-        ringmq_status st = ringmq_poll_batch(s, 256, 1000, batch, &n);
-        if (st != RINGMQ_OK) die("ringmq_poll_batch", st);
+        ringmq_status st = ringmq_sub_poll_batch(s, 256, 1000, batch, &n);
+        if (st != RINGMQ_OK) die("ringmq_sub_poll_batch", st);
         for (size_t i = 0; i < n; i++) {
             memcpy(copy, batch[i].data, PAYLOAD);
             uint64_t v;
@@ -133,11 +133,11 @@ static void *rmq_consumer(void *p) {
             next++;
             if (a->ack_batch) {
                 tags[i] = batch[i].delivery_tag;
-            } else if ((st = ringmq_ack(s, batch[i].delivery_tag)) != RINGMQ_OK) {
-                die("ringmq_ack", st);
+            } else if ((st = ringmq_sub_ack(s, batch[i].delivery_tag)) != RINGMQ_OK) {
+                die("ringmq_sub_ack", st);
             }
         }
-        if (a->ack_batch && (st = ringmq_ack_batch(s, tags, n)) != RINGMQ_OK) die("ringmq_ack_batch", st);
+        if (a->ack_batch && (st = ringmq_sub_ack_batch(s, tags, n)) != RINGMQ_OK) die("ringmq_sub_ack_batch", st);
     }
     return NULL;
 }
@@ -153,7 +153,7 @@ static double run_ringmq(int batched) {
     o.capacity = CAPACITY;
     o.slot_size = PAYLOAD;
     if ((st = ringmq_topic_create(b, "bench", &o, &t)) != RINGMQ_OK) die("ringmq_topic_create", st);
-    if ((st = ringmq_subscribe_pull(t, "c", NULL, &s)) != RINGMQ_OK) die("ringmq_subscribe_pull", st);
+    if ((st = ringmq_topic_subscribe_pull(t, "c", NULL, &s)) != RINGMQ_OK) die("ringmq_topic_subscribe_pull", st);
     pthread_t consumer;
     rmq_consumer_arg arg = {s, batched};
     double t0 = now_s();
@@ -167,19 +167,19 @@ static double run_ringmq(int batched) {
                 uint64_t v = i + k;
                 memcpy(msgs[k], &v, sizeof v);
             }
-            st = ringmq_publish_batch(t, bufs, BATCH, 0, -1, NULL);
-            if (st != RINGMQ_OK) die("ringmq_publish_batch", st);
+            st = ringmq_topic_publish_batch(t, bufs, BATCH, 0, -1, NULL);
+            if (st != RINGMQ_OK) die("ringmq_topic_publish_batch", st);
             i += BATCH;
         } else {
             memcpy(msgs[0], &i, sizeof i);
-            st = ringmq_publish(t, msgs[0], PAYLOAD, 0, -1, NULL);
-            if (st != RINGMQ_OK) die("ringmq_publish", st);
+            st = ringmq_topic_publish(t, msgs[0], PAYLOAD, 0, -1, NULL);
+            if (st != RINGMQ_OK) die("ringmq_topic_publish", st);
             i++;
         }
     }
     pthread_join(consumer, NULL);
     double secs = now_s() - t0;
-    ringmq_unsubscribe(s);
+    ringmq_sub_unsubscribe(s);
     ringmq_topic_release(t);
     ringmq_broker_free(b);
     return (double)n_messages / secs;
@@ -216,7 +216,7 @@ int main(int argc, char **argv) {
            PAYLOAD, (unsigned long long)n_messages, rounds);
     const char *row = "  %-48s %8.2f M msgs/s  %.2fx\n";
     printf(row, "mutex+condvar ring (1024)", m_lq / 1e6, 1.0);
-    printf(row, "ringmq_publish; poll_batch, ringmq_ack each", m_single / 1e6, m_single / m_lq);
-    printf(row, "ringmq_publish_batch(64); poll_batch, ack_batch", m_batch / 1e6, m_batch / m_lq);
+    printf(row, "ringmq_topic_publish; poll_batch, ringmq_sub_ack each", m_single / 1e6, m_single / m_lq);
+    printf(row, "ringmq_topic_publish_batch(64); poll_batch, ack_batch", m_batch / 1e6, m_batch / m_lq);
     return 0;
 }

@@ -180,7 +180,31 @@ impl Sequencer {
 /// released meanwhile (`FREE`) is left alone: its subscription let go of it
 /// while this settler ran.
 pub fn advance_gate(gate: &AtomicU64, settled: impl Fn(u64) -> bool) -> bool {
-    let mut w = gate.fetch_add(0, Ordering::SeqCst);
+    // The common case first: the caller settled the sequence at the gate.
+    // A plain load is enough to try it, since a swap that succeeds is an
+    // RMW like the read below (the scan after it sees every settle that an
+    // earlier RMW released); a run not found from a plain load proves
+    // nothing, so the read-modify-write decides then.
+    let w = gate.load(Ordering::SeqCst);
+    let mut end = w;
+    while w != FREE && settled(end) {
+        end += 1;
+    }
+    if end > w
+        && gate
+            .compare_exchange(w, end, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        advance_gate_from(gate, end, &settled);
+        return true;
+    }
+    let w = gate.fetch_add(0, Ordering::SeqCst);
+    advance_gate_from(gate, w, &settled)
+}
+
+/// The loop of [`advance_gate`] from gate value `w`, read by a
+/// read-modify-write of `gate` after this settler's own settle.
+fn advance_gate_from(gate: &AtomicU64, mut w: u64, settled: &impl Fn(u64) -> bool) -> bool {
     let mut moved = false;
     while w != FREE {
         let mut end = w;

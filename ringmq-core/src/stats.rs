@@ -169,10 +169,16 @@ impl Histogram {
     }
 }
 
-/// Per-topic counters.
+/// Per-topic counters. Publishes are not counted here: every claimed
+/// sequence is a publish (so the sequencer's claim counts them, with no
+/// atomic add per message) except the few counted in `unpublished`.
 #[derive(Default)]
 pub struct TopicCounters {
-    pub published: AtomicU64,
+    /// Claimed sequences that are not publishes: a duplicate that lost its
+    /// race (a skip slot), and the second sequence of a delayed message
+    /// (its publish took a skip slot when it was made, and it takes
+    /// another when it falls due).
+    pub unpublished: AtomicU64,
     pub rejected: AtomicU64,
     pub timed_out: AtomicU64,
     pub duplicates: AtomicU64,

@@ -168,15 +168,6 @@ pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &'static str) -> Result<&'
     Ok(unsafe { p.as_ref() })
 }
 
-/// An optional input struct: the value, or `None` when `p` is NULL.
-///
-/// # Safety
-/// `p` is NULL or points to a readable, initialised `T`.
-pub(crate) unsafe fn optional<T: Copy>(p: *const T) -> Option<T> {
-    // SAFETY: NULL or readable, by this function's contract.
-    unsafe { p.as_ref().copied() }
-}
-
 /// A topic or group name from C: not NULL, NUL-terminated within
 /// `MAX_NAME_LEN + 1` bytes (never read further), not empty, valid UTF-8.
 ///

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use ringmq_core::{Broker, BrokerOptions, HandlerFailure};
 
-use crate::boundary::{boundary, handle, invalid, last_error_ptr, non_null, optional, run, Result};
+use crate::boundary::{boundary, handle, invalid, last_error_ptr, non_null, run, Result};
+use crate::sized;
 use crate::stats::ringmq_pool_stats;
 use crate::types::{ringmq_broker_options, ringmq_error_callback, ringmq_status, ringmq_status_in};
 
@@ -80,36 +81,69 @@ pub extern "C" fn ringmq_version() -> *const c_char {
     })
 }
 
-/// Fills `o` with the default broker options.
+/// Fills `o` with the default broker options, as this library's own header
+/// declares the struct (`sizeof(ringmq_broker_options)` of this version).
+/// In C and C++ the header's macro of the same name calls
+/// `ringmq_broker_options_init(o, sizeof(ringmq_broker_options))` instead,
+/// with the size of the struct the caller was compiled with; this function
+/// is for callers that find the library's symbols by name.
 ///
 /// # Arguments
 /// - `o`: the struct to fill; NULL does nothing.
 ///
 /// # Safety
-/// `o` is NULL or points to a writable `ringmq_broker_options`.
+/// `o` is NULL or points to a writable `ringmq_broker_options` of this
+/// library's version.
 #[no_mangle]
 pub unsafe extern "C" fn ringmq_broker_options_default(o: *mut ringmq_broker_options) {
     boundary("ringmq_broker_options_default", || {
-        if let Ok(o) = non_null(o, "o") {
-            let d = ringmq_broker_options::from(&BrokerOptions::default());
-            // SAFETY: non-null and writable by this function's contract.
-            unsafe { o.as_ptr().write(d) };
-        }
+        // SAFETY: NULL or a whole struct of this version, by this
+        // function's contract.
+        unsafe { sized::init(o, std::mem::size_of::<ringmq_broker_options>()) }
+    })
+}
+
+/// Fills the first `struct_size` bytes at `o` with the default broker
+/// options and sets `o->struct_size` to `struct_size`: the fields that fit
+/// get their defaults, bytes past this library's struct (fields of a newer
+/// header) become 0, nothing past `struct_size` bytes is written. What
+/// `ringmq_broker_options_default(o)` calls with the size of the caller's
+/// struct.
+///
+/// # Arguments
+/// - `o`: the struct to fill; NULL does nothing.
+/// - `struct_size`: its size, `sizeof(ringmq_broker_options)` as the
+///   caller's header declares it.
+///
+/// # Safety
+/// `o` is NULL or has `struct_size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_broker_options_init(
+    o: *mut ringmq_broker_options,
+    struct_size: usize,
+) {
+    boundary("ringmq_broker_options_init", || {
+        // SAFETY: NULL or `struct_size` writable bytes, by this function's
+        // contract.
+        unsafe { sized::init(o, struct_size) }
     })
 }
 
 /// Creates a broker.
 ///
 /// # Arguments
-/// - `o`: options, or NULL for the defaults. Read during the call only.
+/// - `o`: options filled by `ringmq_broker_options_default` and then
+///   changed, or NULL for the defaults. Read during the call only.
 /// - `out`: receives the new broker; set to NULL on failure.
 ///
 /// # Returns
-/// `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` (NULL `out`, bad options).
+/// `RINGMQ_OK`, or `RINGMQ_INVALID_ARGUMENT` (NULL `out`, bad options, a
+/// bad `o->struct_size`).
 ///
 /// # Safety
-/// `o` is NULL or points to an initialised `ringmq_broker_options` (whose
-/// `data_dir` is NULL or a NUL-terminated string); `out` is writable. The caller owns the broker and frees it with
+/// `o` is NULL or points to an initialised `ringmq_broker_options` of
+/// `o->struct_size` bytes (whose `data_dir` is NULL or a NUL-terminated
+/// string); `out` is writable. The caller owns the broker and frees it with
 /// `ringmq_broker_free`.
 #[no_mangle]
 pub unsafe extern "C" fn ringmq_broker_new(
@@ -120,8 +154,9 @@ pub unsafe extern "C" fn ringmq_broker_new(
         let out = non_null(out, "out")?;
         // SAFETY: writable by this function's contract.
         unsafe { out.as_ptr().write(std::ptr::null_mut()) };
-        // SAFETY: NULL or initialised, by this function's contract.
-        let opts = match unsafe { optional(o) } {
+        // SAFETY: NULL or `struct_size` initialised bytes, by this
+        // function's contract.
+        let opts = match unsafe { sized::read(o) }? {
             // SAFETY: its data_dir is NULL or NUL-terminated, by this
             // function's contract.
             Some(o) => unsafe { o.to_core() },
@@ -210,13 +245,28 @@ pub unsafe extern "C" fn ringmq_broker_free(b: *mut ringmq_broker) {
 /// `buf` is NULL or has `cap` writable bytes; `needed` is writable.
 /// Thread-safe; it never blocks publishers.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_metrics_text(
+pub unsafe extern "C" fn ringmq_broker_metrics_text(
     b: *const ringmq_broker,
     buf: *mut c_char,
     cap: usize,
     needed: *mut usize,
 ) -> ringmq_status {
-    run("ringmq_metrics_text", || {
+    // SAFETY: this function's contract is metrics_text's.
+    unsafe { metrics_text("ringmq_broker_metrics_text", b, buf, cap, needed) }
+}
+
+/// The body of `ringmq_broker_metrics_text`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_broker_metrics_text`.
+pub(crate) unsafe fn metrics_text(
+    func: &'static str,
+    b: *const ringmq_broker,
+    buf: *mut c_char,
+    cap: usize,
+    needed: *mut usize,
+) -> ringmq_status {
+    run(func, || {
         // SAFETY: NULL or live, by this function's contract.
         let b = unsafe { handle(b, "b") }?;
         let needed = non_null(needed, "needed")?;
@@ -230,7 +280,8 @@ pub unsafe extern "C" fn ringmq_metrics_text(
     })
 }
 
-/// The buffer protocol of `ringmq_metrics_text` and `ringmq_sub_why_idle`:
+/// The buffer protocol of `ringmq_broker_metrics_text` and
+/// `ringmq_sub_why_idle`:
 /// `*needed` is always the text's size with its NUL; the text and its NUL
 /// are copied only when they fit, else `TooLarge` and `buf` is untouched.
 ///

@@ -13,8 +13,8 @@ use crate::types::{ringmq_message, ringmq_status, EXT_VIEW};
 /// The headers of a message filled by this library.
 ///
 /// # Safety
-/// `m` was filled by `ringmq_poll`, `ringmq_poll_batch` or a push handler's
-/// call (or copied from one, or zeroed), and its data is still valid.
+/// `m` was filled by `ringmq_sub_poll`, `ringmq_sub_poll_batch` or a push
+/// handler's call (or copied from one, or zeroed), and its data is still valid.
 unsafe fn headers_of(m: &ringmq_message) -> Headers<'_> {
     if m.ext.is_null() || m.header_count == 0 {
         Headers::default()
@@ -51,8 +51,8 @@ fn fail(func: &str, status: ringmq_status, message: std::fmt::Arguments<'_>) -> 
 /// publish order; names may repeat). Allocates nothing.
 ///
 /// # Arguments
-/// - `m`: the message, as filled by `ringmq_poll`, `ringmq_poll_batch` or
-///   given to a push handler.
+/// - `m`: the message, as filled by `ringmq_sub_poll`, `ringmq_sub_poll_batch`
+///   or given to a push handler.
 /// - `index`: below `m->header_count`.
 /// - `name`, `name_len`: receive the name (UTF-8, not NUL-terminated) and
 ///   its length in bytes.

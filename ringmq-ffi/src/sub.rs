@@ -11,7 +11,8 @@ use ringmq_core::{
     SubOptions,
 };
 
-use crate::boundary::{boundary, handle, invalid, name, non_null, optional, run, timeout, Result};
+use crate::boundary::{boundary, handle, invalid, name, non_null, run, timeout, Result};
+use crate::sized;
 use crate::stats::ringmq_sub_stats;
 use crate::topic::ringmq_topic;
 use crate::types::{
@@ -20,8 +21,8 @@ use crate::types::{
 };
 
 /// A subscription (consumer group) on a topic, pull or push. Opaque; from
-/// `ringmq_subscribe_pull` or `ringmq_subscribe`, freed by
-/// `ringmq_unsubscribe`. Every function taking one is thread-safe: several
+/// `ringmq_topic_subscribe_pull` or `ringmq_topic_subscribe`, freed by
+/// `ringmq_sub_unsubscribe`. Every function taking one is thread-safe: several
 /// threads polling one pull subscription are competing consumers.
 pub struct ringmq_sub {
     kind: SubKind,
@@ -32,34 +33,62 @@ enum SubKind {
     Push(PushSubscription),
 }
 
-/// Most deliveries one `ringmq_poll_batch` call returns.
+/// Most deliveries one `ringmq_sub_poll_batch` call returns.
 pub const RINGMQ_POLL_BATCH_MAX: u32 = 4096;
 
-/// Fills `o` with the default subscription options.
+/// Fills `o` with the default subscription options, as this library's own
+/// header declares the struct (`sizeof(ringmq_sub_options)` of this version).
+/// In C and C++ the header's macro of the same name calls
+/// `ringmq_sub_options_init(o, sizeof(ringmq_sub_options))` instead, with the
+/// size of the struct the caller was compiled with; this function is for
+/// callers that find the library's symbols by name.
 ///
 /// # Arguments
 /// - `o`: the struct to fill; NULL does nothing.
 ///
 /// # Safety
-/// `o` is NULL or points to a writable `ringmq_sub_options`.
+/// `o` is NULL or points to a writable `ringmq_sub_options` of this library's
+/// version.
 #[no_mangle]
 pub unsafe extern "C" fn ringmq_sub_options_default(o: *mut ringmq_sub_options) {
     boundary("ringmq_sub_options_default", || {
-        if let Ok(o) = non_null(o, "o") {
-            let d = ringmq_sub_options::from(&SubOptions::default());
-            // SAFETY: non-null and writable by this function's contract.
-            unsafe { o.as_ptr().write(d) };
-        }
+        // SAFETY: NULL or a whole struct of this version, by this
+        // function's contract.
+        unsafe { sized::init(o, std::mem::size_of::<ringmq_sub_options>()) }
+    })
+}
+
+/// Fills the first `struct_size` bytes at `o` with the default subscription
+/// options and sets `o->struct_size` to `struct_size`: the fields that fit get
+/// their defaults, bytes past this library's struct (fields of a newer header)
+/// become 0, nothing past `struct_size` bytes is written. What
+/// `ringmq_sub_options_default(o)` calls with the size of the caller's struct.
+///
+/// # Arguments
+/// - `o`: the struct to fill; NULL does nothing.
+/// - `struct_size`: its size, `sizeof(ringmq_sub_options)` as the caller's
+///   header declares it.
+///
+/// # Safety
+/// `o` is NULL or has `struct_size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_sub_options_init(o: *mut ringmq_sub_options, struct_size: usize) {
+    boundary("ringmq_sub_options_init", || {
+        // SAFETY: NULL or `struct_size` writable bytes, by this function's
+        // contract.
+        unsafe { sized::init(o, struct_size) }
     })
 }
 
 /// The checked options, or the defaults for NULL.
 ///
 /// # Safety
-/// `o` is NULL or points to an initialised `ringmq_sub_options`.
+/// `o` is NULL or points to a `ringmq_sub_options` of `o->struct_size`
+/// initialised bytes.
 unsafe fn sub_options(o: *const ringmq_sub_options) -> Result<SubOptions> {
-    // SAFETY: NULL or initialised, by this function's contract.
-    match unsafe { optional(o) } {
+    // SAFETY: NULL or `struct_size` initialised bytes, by this function's
+    // contract.
+    match unsafe { sized::read(o) }? {
         Some(o) => o.to_core(),
         None => Ok(SubOptions::default()),
     }
@@ -73,32 +102,49 @@ fn boxed(kind: SubKind, out: std::ptr::NonNull<*mut ringmq_sub>) {
 }
 
 /// Creates a pull subscription: the caller takes messages with
-/// `ringmq_poll` and settles each by its delivery tag.
+/// `ringmq_sub_poll` and settles each by its delivery tag.
 ///
 /// # Arguments
 /// - `t`: the topic.
 /// - `group`: the subscription's name, unique on this topic (rules as for
 ///   topic names, up to 255 bytes).
-/// - `o`: options, or NULL for the defaults (`concurrency` and
-///   `ordered_by_key` do not apply to pull).
+/// - `o`: options filled by `ringmq_sub_options_default` and then changed,
+///   or NULL for the defaults (`concurrency` and `ordered_by_key` do not
+///   apply to pull).
 /// - `out`: receives the new subscription; set to NULL on failure.
 ///
 /// # Returns
 /// `RINGMQ_OK`; `RINGMQ_EXISTS`; `RINGMQ_INVALID_ARGUMENT` (NULL, bad name,
-/// bad option); `RINGMQ_CLOSED` after close.
+/// bad option, a bad `o->struct_size`); `RINGMQ_CLOSED` after close.
 ///
 /// # Safety
 /// `t` is NULL or live; `group` is NULL or NUL-terminated; `o` is NULL or
-/// initialised; `out` is NULL or writable. The caller owns the handle and
-/// frees it with `ringmq_unsubscribe`. Thread-safe.
+/// has `o->struct_size` initialised bytes; `out` is NULL or writable. The
+/// caller owns the handle and frees it with `ringmq_sub_unsubscribe`.
+/// Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_subscribe_pull(
+pub unsafe extern "C" fn ringmq_topic_subscribe_pull(
     t: *mut ringmq_topic,
     group: *const c_char,
     o: *const ringmq_sub_options,
     out: *mut *mut ringmq_sub,
 ) -> ringmq_status {
-    run("ringmq_subscribe_pull", || {
+    // SAFETY: this function's contract is subscribe_pull's.
+    unsafe { subscribe_pull("ringmq_topic_subscribe_pull", t, group, o, out) }
+}
+
+/// The body of `ringmq_topic_subscribe_pull`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_topic_subscribe_pull`.
+pub(crate) unsafe fn subscribe_pull(
+    func: &'static str,
+    t: *mut ringmq_topic,
+    group: *const c_char,
+    o: *const ringmq_sub_options,
+    out: *mut *mut ringmq_sub,
+) -> ringmq_status {
+    run(func, || {
         let out = non_null(out, "out")?;
         // SAFETY: writable by this function's contract.
         unsafe { out.as_ptr().write(std::ptr::null_mut()) };
@@ -106,7 +152,8 @@ pub unsafe extern "C" fn ringmq_subscribe_pull(
         let t = unsafe { handle(t, "t") }?;
         // SAFETY: NULL or NUL-terminated, by this function's contract.
         let group = unsafe { name(group, "group") }?;
-        // SAFETY: NULL or initialised, by this function's contract.
+        // SAFETY: NULL or `struct_size` initialised bytes, by this
+        // function's contract.
         let opts = unsafe { sub_options(o) }?;
         let pull = t.inner.subscribe_pull(group, opts)?;
         boxed(SubKind::Pull(pull), out);
@@ -129,9 +176,9 @@ struct CHandler {
     user_data: *mut c_void,
 }
 
-// SAFETY: the caller of ringmq_subscribe promises (see its Safety section)
+// SAFETY: the caller of ringmq_topic_subscribe promises (see its Safety section)
 // that the handler may be called with `user_data` from any pool thread,
-// concurrently up to `concurrency` times, until ringmq_unsubscribe or the
+// concurrently up to `concurrency` times, until ringmq_sub_unsubscribe or the
 // broker's close returns. This struct only carries the pointer there.
 unsafe impl Send for CHandler {}
 // SAFETY: as for Send; calls through `&CHandler` only copy the pointer.
@@ -186,10 +233,10 @@ impl CHandler {
     }
 }
 
-/// The body of `ringmq_subscribe` and `ringmq_subscribe_ex`.
+/// The body of `ringmq_topic_subscribe` and `ringmq_topic_subscribe_ex`.
 ///
 /// # Safety
-/// As for `ringmq_subscribe`.
+/// As for `ringmq_topic_subscribe`.
 unsafe fn subscribe_push(
     t: *mut ringmq_topic,
     group: *const c_char,
@@ -206,7 +253,8 @@ unsafe fn subscribe_push(
     // SAFETY: NULL or NUL-terminated, by this function's contract.
     let group = unsafe { name(group, "group") }?;
     let f = f.ok_or_else(|| invalid("h is NULL"))?;
-    // SAFETY: NULL or initialised, by this function's contract.
+    // SAFETY: NULL or `struct_size` initialised bytes, by this function's
+    // contract.
     let opts = unsafe { sub_options(o) }?;
     let handler = CHandler { f, user_data };
     let push = t
@@ -230,18 +278,20 @@ unsafe fn subscribe_push(
 /// - `out`: receives the new subscription; set to NULL on failure.
 ///
 /// # Returns
-/// As `ringmq_subscribe_pull`; `RINGMQ_INVALID_ARGUMENT` also for a NULL `h`.
+/// As `ringmq_topic_subscribe_pull`; `RINGMQ_INVALID_ARGUMENT` also for a NULL
+/// `h`.
 ///
 /// # Safety
-/// As for `ringmq_subscribe_pull`. In addition, `h` may be called from any
-/// pool thread, up to `concurrency` calls at once, so it and `user_data`
+/// As for `ringmq_topic_subscribe_pull`. In addition, `h` may be called from
+/// any pool thread, up to `concurrency` calls at once, so it and `user_data`
 /// must be safe to use that way; `user_data` must stay valid until
-/// `ringmq_unsubscribe` on this subscription or `ringmq_broker_close` /
-/// `ringmq_broker_free` on its broker has returned, called from outside
-/// the broker's handlers (no call of `h` runs after that). The message passed to `h`, and its data, are valid during
-/// the call only. `h` must not unwind or `longjmp` out.
+/// `ringmq_sub_unsubscribe` on this subscription or `ringmq_broker_close` /
+/// `ringmq_broker_free` on its broker has returned, called from outside the
+/// broker's handlers (no call of `h` runs after that). The message passed to
+/// `h`, and its data, are valid during the call only. `h` must not unwind or
+/// `longjmp` out.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_subscribe(
+pub unsafe extern "C" fn ringmq_topic_subscribe(
     t: *mut ringmq_topic,
     group: *const c_char,
     h: ringmq_handler,
@@ -249,7 +299,24 @@ pub unsafe extern "C" fn ringmq_subscribe(
     o: *const ringmq_sub_options,
     out: *mut *mut ringmq_sub,
 ) -> ringmq_status {
-    run("ringmq_subscribe", || {
+    // SAFETY: this function's contract is subscribe's.
+    unsafe { subscribe("ringmq_topic_subscribe", t, group, h, user_data, o, out) }
+}
+
+/// The body of `ringmq_topic_subscribe`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_topic_subscribe`.
+pub(crate) unsafe fn subscribe(
+    func: &'static str,
+    t: *mut ringmq_topic,
+    group: *const c_char,
+    h: ringmq_handler,
+    user_data: *mut c_void,
+    o: *const ringmq_sub_options,
+    out: *mut *mut ringmq_sub,
+) -> ringmq_status {
+    run(func, || {
         // SAFETY: this function's contract is subscribe_push's.
         unsafe { subscribe_push(t, group, h.map(CHandlerFn::Plain), user_data, o, out) }
     })
@@ -262,16 +329,16 @@ pub unsafe extern "C" fn ringmq_subscribe(
 /// failure text `"handler returned N"`.
 ///
 /// # Arguments
-/// As `ringmq_subscribe`, with a `ringmq_handler_ex`.
+/// As `ringmq_topic_subscribe`, with a `ringmq_handler_ex`.
 ///
 /// # Returns
-/// As `ringmq_subscribe`.
+/// As `ringmq_topic_subscribe`.
 ///
 /// # Safety
-/// As for `ringmq_subscribe`; `retry_after_ms` is valid during the call
+/// As for `ringmq_topic_subscribe`; `retry_after_ms` is valid during the call
 /// only.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_subscribe_ex(
+pub unsafe extern "C" fn ringmq_topic_subscribe_ex(
     t: *mut ringmq_topic,
     group: *const c_char,
     h: ringmq_handler_ex,
@@ -279,7 +346,24 @@ pub unsafe extern "C" fn ringmq_subscribe_ex(
     o: *const ringmq_sub_options,
     out: *mut *mut ringmq_sub,
 ) -> ringmq_status {
-    run("ringmq_subscribe_ex", || {
+    // SAFETY: this function's contract is subscribe_ex's.
+    unsafe { subscribe_ex("ringmq_topic_subscribe_ex", t, group, h, user_data, o, out) }
+}
+
+/// The body of `ringmq_topic_subscribe_ex`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_topic_subscribe_ex`.
+pub(crate) unsafe fn subscribe_ex(
+    func: &'static str,
+    t: *mut ringmq_topic,
+    group: *const c_char,
+    h: ringmq_handler_ex,
+    user_data: *mut c_void,
+    o: *const ringmq_sub_options,
+    out: *mut *mut ringmq_sub,
+) -> ringmq_status {
+    run(func, || {
         // SAFETY: this function's contract is subscribe_push's.
         unsafe { subscribe_push(t, group, h.map(CHandlerFn::Ex), user_data, o, out) }
     })
@@ -359,14 +443,14 @@ unsafe fn poll_into(
 /// # Arguments
 /// - `s`: a pull subscription.
 /// - `timeout_ms`: -1 waits for ever, 0 does not wait, else milliseconds.
-/// - `out`: receives the message. Its `data` stays valid until the delivery
-///   is settled with `ringmq_ack`, `ringmq_nack` or `ringmq_term` (by any
-///   thread), the subscription is unsubscribed, or the topic's
+/// - `out`: receives the message. Its `data` stays valid until the delivery is
+///   settled with `ringmq_sub_ack`, `ringmq_sub_nack` or `ringmq_sub_term` (by
+///   any thread), the subscription is unsubscribed, or the topic's
 ///   `ack_timeout_ms` passes unsettled, whichever comes first
-///   (`ringmq_in_progress` restarts that timer). An expired delivery is
-///   redelivered, and its slot is freed at once, so a consumer that forgets
-///   a delivery never holds producers back for long; settling it later
-///   answers `RINGMQ_INVALID_ARGUMENT` ("expired").
+///   (`ringmq_sub_in_progress` restarts that timer). An expired delivery is
+///   redelivered, and its slot is freed at once, so a consumer that forgets a
+///   delivery never holds producers back for long; settling it later answers
+///   `RINGMQ_INVALID_ARGUMENT` ("expired").
 ///
 /// # Returns
 /// `RINGMQ_OK`; `RINGMQ_EMPTY` when nothing arrived in time (`*out` is then
@@ -376,12 +460,26 @@ unsafe fn poll_into(
 /// # Safety
 /// `s` is NULL or live; `out` is NULL or writable. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_poll(
+pub unsafe extern "C" fn ringmq_sub_poll(
     s: *mut ringmq_sub,
     timeout_ms: i32,
     out: *mut ringmq_message,
 ) -> ringmq_status {
-    run("ringmq_poll", || {
+    // SAFETY: this function's contract is poll's.
+    unsafe { poll("ringmq_sub_poll", s, timeout_ms, out) }
+}
+
+/// The body of `ringmq_sub_poll`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_sub_poll`.
+pub(crate) unsafe fn poll(
+    func: &'static str,
+    s: *mut ringmq_sub,
+    timeout_ms: i32,
+    out: *mut ringmq_message,
+) -> ringmq_status {
+    run(func, || {
         // SAFETY: NULL or live, by this function's contract.
         let s = unsafe { handle(s, "s") }?;
         let out = non_null(out, "out")?;
@@ -409,24 +507,40 @@ fn empty(timeout_ms: i32) -> ringmq_core::Error {
 /// - `s`: a pull subscription.
 /// - `max`: room in `out`, 1 or more (a call returns at most
 ///   `RINGMQ_POLL_BATCH_MAX`).
-/// - `timeout_ms`: as for `ringmq_poll`.
-/// - `out`: receives the messages, with the lifetimes of `ringmq_poll`.
+/// - `timeout_ms`: as for `ringmq_sub_poll`.
+/// - `out`: receives the messages, with the lifetimes of `ringmq_sub_poll`.
 /// - `out_count`: receives how many were written.
 ///
 /// # Returns
-/// As `ringmq_poll` (`RINGMQ_EMPTY` with `*out_count` 0).
+/// As `ringmq_sub_poll` (`RINGMQ_EMPTY` with `*out_count` 0).
 ///
 /// # Safety
 /// `out` has room for `max` messages; `out_count` is writable. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_poll_batch(
+pub unsafe extern "C" fn ringmq_sub_poll_batch(
     s: *mut ringmq_sub,
     max: usize,
     timeout_ms: i32,
     out: *mut ringmq_message,
     out_count: *mut usize,
 ) -> ringmq_status {
-    run("ringmq_poll_batch", || {
+    // SAFETY: this function's contract is poll_batch's.
+    unsafe { poll_batch("ringmq_sub_poll_batch", s, max, timeout_ms, out, out_count) }
+}
+
+/// The body of `ringmq_sub_poll_batch`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_sub_poll_batch`.
+pub(crate) unsafe fn poll_batch(
+    func: &'static str,
+    s: *mut ringmq_sub,
+    max: usize,
+    timeout_ms: i32,
+    out: *mut ringmq_message,
+    out_count: *mut usize,
+) -> ringmq_status {
+    run(func, || {
         // SAFETY: NULL or live, by this function's contract.
         let s = unsafe { handle(s, "s") }?;
         let out = non_null(out, "out")?;
@@ -477,17 +591,30 @@ fn settle(
 /// # Safety
 /// `s` is NULL or live. Thread-safe: any thread may settle any delivery.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_ack(s: *mut ringmq_sub, delivery_tag: u64) -> ringmq_status {
-    settle("ringmq_ack", s, |p| {
+pub unsafe extern "C" fn ringmq_sub_ack(s: *mut ringmq_sub, delivery_tag: u64) -> ringmq_status {
+    // SAFETY: this function's contract is ack's.
+    unsafe { ack("ringmq_sub_ack", s, delivery_tag) }
+}
+
+/// The body of `ringmq_sub_ack`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_sub_ack`.
+pub(crate) unsafe fn ack(
+    func: &'static str,
+    s: *mut ringmq_sub,
+    delivery_tag: u64,
+) -> ringmq_status {
+    settle(func, s, |p| {
         // SAFETY: ack_tag requires that no `Delivery` value with this tag
-        // exists; the C API never keeps one (ringmq_poll turns each into its
+        // exists; the C API never keeps one (ringmq_sub_poll turns each into its
         // raw tag before returning).
         unsafe { p.ack_tag(delivery_tag) }
     })
 }
 
 /// Acks many pulled deliveries of one subscription, for example a whole
-/// `ringmq_poll_batch`, in one call. Every tag is tried; the status is that
+/// `ringmq_sub_poll_batch`, in one call. Every tag is tried; the status is that
 /// of the first that failed, and the last error names its index.
 ///
 /// # Arguments
@@ -496,26 +623,40 @@ pub unsafe extern "C" fn ringmq_ack(s: *mut ringmq_sub, delivery_tag: u64) -> ri
 /// - `count`: how many.
 ///
 /// # Returns
-/// As `ringmq_ack`; `RINGMQ_INVALID_ARGUMENT` also for NULL `tags` with a
+/// As `ringmq_sub_ack`; `RINGMQ_INVALID_ARGUMENT` also for NULL `tags` with a
 /// non-zero `count`.
 ///
 /// # Safety
 /// `s` is NULL or live; `tags` is NULL or has `count` readable values.
 /// Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_ack_batch(
+pub unsafe extern "C" fn ringmq_sub_ack_batch(
     s: *mut ringmq_sub,
     tags: *const u64,
     count: usize,
 ) -> ringmq_status {
-    settle("ringmq_ack_batch", s, |p| {
+    // SAFETY: this function's contract is ack_batch's.
+    unsafe { ack_batch("ringmq_sub_ack_batch", s, tags, count) }
+}
+
+/// The body of `ringmq_sub_ack_batch`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_sub_ack_batch`.
+pub(crate) unsafe fn ack_batch(
+    func: &'static str,
+    s: *mut ringmq_sub,
+    tags: *const u64,
+    count: usize,
+) -> ringmq_status {
+    settle(func, s, |p| {
         if count == 0 {
             return Ok(());
         }
         let tags = non_null(tags, format_args!("tags (with count {count})"))?;
         // SAFETY: `count` readable tags by this function's contract.
         let tags = unsafe { std::slice::from_raw_parts(tags.as_ptr(), count) };
-        // SAFETY: no `Delivery` value exists for these tags, as in ringmq_ack.
+        // SAFETY: no `Delivery` value exists for these tags, as in ringmq_sub_ack.
         unsafe { p.ack_tags(tags) }
     })
 }
@@ -525,24 +666,38 @@ pub unsafe extern "C" fn ringmq_ack_batch(
 /// Its `data` must not be read afterwards.
 ///
 /// # Arguments
-/// - `s`, `delivery_tag`: as for `ringmq_ack`.
+/// - `s`, `delivery_tag`: as for `ringmq_sub_ack`.
 /// - `delay_ms`: 0 uses the topic's backoff (exponential from
 ///   `backoff_base_ms` with jitter); otherwise that many milliseconds.
 ///
 /// # Returns
-/// As `ringmq_ack`.
+/// As `ringmq_sub_ack`.
 ///
 /// # Safety
-/// As for `ringmq_ack`.
+/// As for `ringmq_sub_ack`.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_nack(
+pub unsafe extern "C" fn ringmq_sub_nack(
+    s: *mut ringmq_sub,
+    delivery_tag: u64,
+    delay_ms: u32,
+) -> ringmq_status {
+    // SAFETY: this function's contract is nack's.
+    unsafe { nack("ringmq_sub_nack", s, delivery_tag, delay_ms) }
+}
+
+/// The body of `ringmq_sub_nack`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_sub_nack`.
+pub(crate) unsafe fn nack(
+    func: &'static str,
     s: *mut ringmq_sub,
     delivery_tag: u64,
     delay_ms: u32,
 ) -> ringmq_status {
     let delay = (delay_ms > 0).then(|| Duration::from_millis(delay_ms.into()));
-    settle("ringmq_nack", s, |p| {
-        // SAFETY: no `Delivery` value exists, as in ringmq_ack.
+    settle(func, s, |p| {
+        // SAFETY: no `Delivery` value exists, as in ringmq_sub_ack.
         unsafe { p.nack_tag(delivery_tag, delay) }
     })
 }
@@ -555,14 +710,27 @@ pub unsafe extern "C" fn ringmq_nack(
 /// - `delivery_tag`: from the `ringmq_message`.
 ///
 /// # Returns
-/// As `ringmq_ack`.
+/// As `ringmq_sub_ack`.
 ///
 /// # Safety
-/// As for `ringmq_ack`.
+/// As for `ringmq_sub_ack`.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_term(s: *mut ringmq_sub, delivery_tag: u64) -> ringmq_status {
-    settle("ringmq_term", s, |p| {
-        // SAFETY: no `Delivery` value exists, as in ringmq_ack.
+pub unsafe extern "C" fn ringmq_sub_term(s: *mut ringmq_sub, delivery_tag: u64) -> ringmq_status {
+    // SAFETY: this function's contract is term's.
+    unsafe { term("ringmq_sub_term", s, delivery_tag) }
+}
+
+/// The body of `ringmq_sub_term`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_sub_term`.
+pub(crate) unsafe fn term(
+    func: &'static str,
+    s: *mut ringmq_sub,
+    delivery_tag: u64,
+) -> ringmq_status {
+    settle(func, s, |p| {
+        // SAFETY: no `Delivery` value exists, as in ringmq_sub_ack.
         unsafe { p.term_tag(delivery_tag) }
     })
 }
@@ -575,16 +743,29 @@ pub unsafe extern "C" fn ringmq_term(s: *mut ringmq_sub, delivery_tag: u64) -> r
 /// - `delivery_tag`: from the `ringmq_message`.
 ///
 /// # Returns
-/// As `ringmq_ack`.
+/// As `ringmq_sub_ack`.
 ///
 /// # Safety
-/// As for `ringmq_ack`.
+/// As for `ringmq_sub_ack`.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_in_progress(
+pub unsafe extern "C" fn ringmq_sub_in_progress(
     s: *mut ringmq_sub,
     delivery_tag: u64,
 ) -> ringmq_status {
-    settle("ringmq_in_progress", s, |p| p.in_progress_tag(delivery_tag))
+    // SAFETY: this function's contract is in_progress's.
+    unsafe { in_progress("ringmq_sub_in_progress", s, delivery_tag) }
+}
+
+/// The body of `ringmq_sub_in_progress`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_sub_in_progress`.
+pub(crate) unsafe fn in_progress(
+    func: &'static str,
+    s: *mut ringmq_sub,
+    delivery_tag: u64,
+) -> ringmq_status {
+    settle(func, s, |p| p.in_progress_tag(delivery_tag))
 }
 
 /// Stops the subscription, removes it from its topic, and frees the handle
@@ -605,8 +786,17 @@ pub unsafe extern "C" fn ringmq_in_progress(
 /// # Safety
 /// `s` is NULL or live and not used by any other thread now or afterwards.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_unsubscribe(s: *mut ringmq_sub) -> ringmq_status {
-    run("ringmq_unsubscribe", || {
+pub unsafe extern "C" fn ringmq_sub_unsubscribe(s: *mut ringmq_sub) -> ringmq_status {
+    // SAFETY: this function's contract is unsubscribe's.
+    unsafe { unsubscribe("ringmq_sub_unsubscribe", s) }
+}
+
+/// The body of `ringmq_sub_unsubscribe`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_sub_unsubscribe`.
+pub(crate) unsafe fn unsubscribe(func: &'static str, s: *mut ringmq_sub) -> ringmq_status {
+    run(func, || {
         non_null(s, "s")?;
         // SAFETY: created by Box::into_raw and not freed yet, by this
         // function's contract; the box frees the handle on every path.
@@ -725,7 +915,7 @@ pub unsafe extern "C" fn ringmq_sub_resume(s: *mut ringmq_sub) -> ringmq_status 
 ///   (also when `buf` is too small).
 ///
 /// # Returns
-/// As `ringmq_metrics_text`: `RINGMQ_OK` when the text fit;
+/// As `ringmq_broker_metrics_text`: `RINGMQ_OK` when the text fit;
 /// `RINGMQ_TOO_LARGE` when `cap` is smaller than `*needed` (`buf` is then
 /// left untouched; the text may change before the next call);
 /// `RINGMQ_INVALID_ARGUMENT` for a NULL `s`, a NULL `needed`, or a NULL

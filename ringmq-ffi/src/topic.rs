@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use ringmq_core::{PublishOptions, Topic, TopicOptions, MAX_HEADER_BYTES_LIMIT};
 
-use crate::boundary::{handle, invalid, name, non_null, optional, run, timeout, Result};
+use crate::boundary::{handle, invalid, name, non_null, run, timeout, Result};
 use crate::broker::ringmq_broker;
+use crate::sized;
 use crate::stats::ringmq_topic_stats;
 use crate::types::{
     ringmq_buf, ringmq_header, ringmq_publish_options, ringmq_status, ringmq_topic_options,
@@ -21,21 +22,51 @@ pub struct ringmq_topic {
     pub(crate) inner: Topic,
 }
 
-/// Fills `o` with the default topic options.
+/// Fills `o` with the default topic options, as this library's own header
+/// declares the struct (`sizeof(ringmq_topic_options)` of this version). In C
+/// and C++ the header's macro of the same name calls
+/// `ringmq_topic_options_init(o, sizeof(ringmq_topic_options))` instead, with
+/// the size of the struct the caller was compiled with; this function is for
+/// callers that find the library's symbols by name.
 ///
 /// # Arguments
 /// - `o`: the struct to fill; NULL does nothing.
 ///
 /// # Safety
-/// `o` is NULL or points to a writable `ringmq_topic_options`.
+/// `o` is NULL or points to a writable `ringmq_topic_options` of this library's
+/// version.
 #[no_mangle]
 pub unsafe extern "C" fn ringmq_topic_options_default(o: *mut ringmq_topic_options) {
     crate::boundary::boundary("ringmq_topic_options_default", || {
-        if let Ok(o) = non_null(o, "o") {
-            let d = ringmq_topic_options::from(&TopicOptions::default());
-            // SAFETY: non-null and writable by this function's contract.
-            unsafe { o.as_ptr().write(d) };
-        }
+        // SAFETY: NULL or a whole struct of this version, by this
+        // function's contract.
+        unsafe { sized::init(o, std::mem::size_of::<ringmq_topic_options>()) }
+    })
+}
+
+/// Fills the first `struct_size` bytes at `o` with the default topic options
+/// and sets `o->struct_size` to `struct_size`: the fields that fit get their
+/// defaults, bytes past this library's struct (fields of a newer header) become
+/// 0, nothing past `struct_size` bytes is written. What
+/// `ringmq_topic_options_default(o)` calls with the size of the caller's
+/// struct.
+///
+/// # Arguments
+/// - `o`: the struct to fill; NULL does nothing.
+/// - `struct_size`: its size, `sizeof(ringmq_topic_options)` as the caller's
+///   header declares it.
+///
+/// # Safety
+/// `o` is NULL or has `struct_size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_topic_options_init(
+    o: *mut ringmq_topic_options,
+    struct_size: usize,
+) {
+    crate::boundary::boundary("ringmq_topic_options_init", || {
+        // SAFETY: NULL or `struct_size` writable bytes, by this function's
+        // contract.
+        unsafe { sized::init(o, struct_size) }
     })
 }
 
@@ -52,18 +83,20 @@ fn boxed(t: Topic, out: std::ptr::NonNull<*mut ringmq_topic>) {
 /// - `b`: the broker.
 /// - `name`: 1 to 251 bytes of UTF-8 (255 with ".dlq"), NUL-terminated,
 ///   without control characters; copied.
-/// - `o`: options, or NULL for the defaults; read during the call only.
+/// - `o`: options filled by `ringmq_topic_options_default` and then
+///   changed, or NULL for the defaults; read during the call only.
 /// - `out`: receives a new topic handle; set to NULL on failure.
 ///
 /// # Returns
 /// `RINGMQ_OK`; `RINGMQ_EXISTS` if the topic or its dead-letter topic exists;
 /// `RINGMQ_INVALID_ARGUMENT` for a NULL, bad name or bad option (a capacity
-/// that is 0 or not a power of two, …); `RINGMQ_CLOSED` after close.
+/// that is 0 or not a power of two, a bad `o->struct_size`, …);
+/// `RINGMQ_CLOSED` after close.
 ///
 /// # Safety
-/// `b` is NULL or live; `name` is NULL or NUL-terminated; `o` is NULL or
-/// initialised; `out` is NULL or writable. The caller owns the handle and
-/// releases it with `ringmq_topic_release`. Thread-safe.
+/// `b` is NULL or live; `name` is NULL or NUL-terminated; `o` is NULL or has
+/// `o->struct_size` initialised bytes; `out` is NULL or writable. The caller
+/// owns the handle and releases it with `ringmq_topic_release`. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn ringmq_topic_create(
     b: *mut ringmq_broker,
@@ -79,8 +112,9 @@ pub unsafe extern "C" fn ringmq_topic_create(
         let b = unsafe { handle(b, "b") }?;
         // SAFETY: NULL or NUL-terminated, by this function's contract.
         let name = unsafe { self::name(name, "topic") }?;
-        // SAFETY: NULL or initialised, by this function's contract.
-        let opts = match unsafe { optional(o) } {
+        // SAFETY: NULL or `struct_size` initialised bytes, by this
+        // function's contract.
+        let opts = match unsafe { sized::read(o) }? {
             Some(o) => o.to_core()?,
             None => TopicOptions::default(),
         };
@@ -164,7 +198,7 @@ pub unsafe extern "C" fn ringmq_topic_release(t: *mut ringmq_topic) {
 /// is NULL or writable. Thread-safe: any number of threads may publish at
 /// once.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_publish(
+pub unsafe extern "C" fn ringmq_topic_publish(
     t: *mut ringmq_topic,
     data: *const c_void,
     len: usize,
@@ -172,7 +206,34 @@ pub unsafe extern "C" fn ringmq_publish(
     timeout_ms: i32,
     out_id: *mut u64,
 ) -> ringmq_status {
-    run("ringmq_publish", || {
+    // SAFETY: this function's contract is publish's.
+    unsafe {
+        publish(
+            "ringmq_topic_publish",
+            t,
+            data,
+            len,
+            key,
+            timeout_ms,
+            out_id,
+        )
+    }
+}
+
+/// The body of `ringmq_topic_publish`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_topic_publish`.
+pub(crate) unsafe fn publish(
+    func: &'static str,
+    t: *mut ringmq_topic,
+    data: *const c_void,
+    len: usize,
+    key: u64,
+    timeout_ms: i32,
+    out_id: *mut u64,
+) -> ringmq_status {
+    run(func, || {
         // SAFETY: NULL or live, by this function's contract.
         let t = unsafe { handle(t, "t") }?;
         // SAFETY: NULL or `len` readable bytes, by this function's contract.
@@ -187,20 +248,52 @@ pub unsafe extern "C" fn ringmq_publish(
 }
 
 /// Fills `o` with the default publish options: key 0, `timeout_ms` -1, no
-/// headers, no msg_id, no delay, no ttl (what `ringmq_publish` does).
+/// headers, no msg_id, no delay, no ttl (what `ringmq_topic_publish` does), as
+/// this library's own header declares the struct
+/// (`sizeof(ringmq_publish_options)` of this version). In C and C++ the
+/// header's macro of the same name calls `ringmq_publish_options_init(o,
+/// sizeof(ringmq_publish_options))` instead, with the size of the struct the
+/// caller was compiled with; this function is for callers that find the
+/// library's symbols by name.
 ///
 /// # Arguments
 /// - `o`: the struct to fill; NULL does nothing.
 ///
 /// # Safety
-/// `o` is NULL or points to a writable `ringmq_publish_options`.
+/// `o` is NULL or points to a writable `ringmq_publish_options` of this
+/// library's version.
 #[no_mangle]
 pub unsafe extern "C" fn ringmq_publish_options_default(o: *mut ringmq_publish_options) {
     crate::boundary::boundary("ringmq_publish_options_default", || {
-        if let Ok(o) = non_null(o, "o") {
-            // SAFETY: non-null and writable by this function's contract.
-            unsafe { o.as_ptr().write(ringmq_publish_options::default()) };
-        }
+        // SAFETY: NULL or a whole struct of this version, by this
+        // function's contract.
+        unsafe { sized::init(o, std::mem::size_of::<ringmq_publish_options>()) }
+    })
+}
+
+/// Fills the first `struct_size` bytes at `o` with the default publish options
+/// and sets `o->struct_size` to `struct_size`: the fields that fit get their
+/// defaults, bytes past this library's struct (fields of a newer header) become
+/// 0, nothing past `struct_size` bytes is written. What
+/// `ringmq_publish_options_default(o)` calls with the size of the caller's
+/// struct.
+///
+/// # Arguments
+/// - `o`: the struct to fill; NULL does nothing.
+/// - `struct_size`: its size, `sizeof(ringmq_publish_options)` as the caller's
+///   header declares it.
+///
+/// # Safety
+/// `o` is NULL or has `struct_size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_publish_options_init(
+    o: *mut ringmq_publish_options,
+    struct_size: usize,
+) {
+    crate::boundary::boundary("ringmq_publish_options_init", || {
+        // SAFETY: NULL or `struct_size` writable bytes, by this function's
+        // contract.
+        unsafe { sized::init(o, struct_size) }
     })
 }
 
@@ -270,10 +363,10 @@ fn core_options<'a>(
 ///
 /// # Arguments
 /// - `t`: the topic.
-/// - `data`, `len`: the payload, as for `ringmq_publish`.
+/// - `data`, `len`: the payload, as for `ringmq_topic_publish`.
 /// - `o`: options (filled by `ringmq_publish_options_default`, then
-///   changed), or NULL for the defaults (then this is `ringmq_publish` with
-///   key 0 and `timeout_ms` -1). Read during the call only.
+///   changed), or NULL for the defaults (then this is `ringmq_topic_publish`
+///   with key 0 and `timeout_ms` -1). Read during the call only.
 /// - `out_id`: receives the message's id; may be NULL. For a msg_id already
 ///   published within the topic's `dedupe_window_ms`, nothing is stored and
 ///   this is the first message's id (counted as the topic's `duplicates`).
@@ -285,31 +378,48 @@ fn core_options<'a>(
 /// wait already); `RINGMQ_TIMEOUT`; `RINGMQ_CLOSED`;
 /// `RINGMQ_INVALID_ARGUMENT` (NULL `t`; a NULL pointer with a nonzero
 /// length; a header name that is empty, not UTF-8 or has a control
-/// character; `timeout_ms` below -1; a delay or ttl over the limit).
-/// Nothing is published on failure.
+/// character; `timeout_ms` below -1; a delay or ttl over the limit; a bad
+/// `o->struct_size`). Nothing is published on failure.
 ///
 /// # Safety
-/// `t` is NULL or live; `data` is NULL or has `len` readable bytes; `o` is
-/// NULL or initialised, its `headers` NULL or `header_count` readable
-/// `ringmq_header`s each pointing to readable bytes of its lengths, its
-/// `msg_id` NULL or `msg_id_len` readable bytes; `out_id` is NULL or
-/// writable. Thread-safe. Without headers and msg_id it allocates nothing
-/// (with up to 16 headers, nothing on the C side either).
+/// `t` is NULL or live; `data` is NULL or has `len` readable bytes; `o` is NULL
+/// or has `o->struct_size` initialised bytes, its `headers` NULL or
+/// `header_count` readable `ringmq_header`s each pointing to readable bytes of
+/// its lengths, its `msg_id` NULL or `msg_id_len` readable bytes; `out_id` is
+/// NULL or writable. Thread-safe. Without headers and msg_id it allocates
+/// nothing (with up to 16 headers, nothing on the C side either).
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_publish_ex(
+pub unsafe extern "C" fn ringmq_topic_publish_ex(
     t: *mut ringmq_topic,
     data: *const c_void,
     len: usize,
     o: *const ringmq_publish_options,
     out_id: *mut u64,
 ) -> ringmq_status {
-    run("ringmq_publish_ex", || {
+    // SAFETY: this function's contract is publish_ex's.
+    unsafe { publish_ex("ringmq_topic_publish_ex", t, data, len, o, out_id) }
+}
+
+/// The body of `ringmq_topic_publish_ex`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_topic_publish_ex`.
+pub(crate) unsafe fn publish_ex(
+    func: &'static str,
+    t: *mut ringmq_topic,
+    data: *const c_void,
+    len: usize,
+    o: *const ringmq_publish_options,
+    out_id: *mut u64,
+) -> ringmq_status {
+    run(func, || {
         // SAFETY: NULL or live, by this function's contract.
         let t = unsafe { handle(t, "t") }?;
         // SAFETY: NULL or `len` readable bytes, by this function's contract.
         let data = unsafe { bytes(data.cast(), len, "data") }?;
-        // SAFETY: NULL or initialised, by this function's contract.
-        let o = unsafe { optional(o) }.unwrap_or_default();
+        // SAFETY: NULL or `struct_size` initialised bytes, by this
+        // function's contract.
+        let o = unsafe { sized::read(o) }?.unwrap_or_default();
         let msg_id = match o.msg_id_len {
             0 => None,
             // SAFETY: NULL or `msg_id_len` readable bytes, by this
@@ -380,7 +490,7 @@ impl AsRef<[u8]> for CheckedBuf {
         }
         // SAFETY: a CheckedBuf exists only as a view made by `checked_bufs`,
         // which checked that `data` is non-null; the caller of
-        // ringmq_publish_batch promises `len` readable bytes at it for the
+        // ringmq_topic_publish_batch promises `len` readable bytes at it for the
         // call, and the view does not outlive the call.
         unsafe { std::slice::from_raw_parts(self.0.data.cast::<u8>(), self.0.len) }
     }
@@ -424,18 +534,18 @@ unsafe fn checked_bufs<'a>(items: *const ringmq_buf, count: usize) -> Result<&'a
 /// - `items`: `count` payloads (each copied before the call returns); may
 ///   be NULL only when `count` is 0.
 /// - `count`: at most the topic's capacity.
-/// - `key`, `timeout_ms`: as for `ringmq_publish`.
+/// - `key`, `timeout_ms`: as for `ringmq_topic_publish`.
 /// - `out_first_id`: receives the first id; may be NULL.
 ///
 /// # Returns
-/// As `ringmq_publish`; `RINGMQ_INVALID_ARGUMENT` also for a batch larger
+/// As `ringmq_topic_publish`; `RINGMQ_INVALID_ARGUMENT` also for a batch larger
 /// than the capacity.
 ///
 /// # Safety
 /// `items` is NULL or has `count` readable `ringmq_buf`s, each pointing to
 /// `len` readable bytes. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ringmq_publish_batch(
+pub unsafe extern "C" fn ringmq_topic_publish_batch(
     t: *mut ringmq_topic,
     items: *const ringmq_buf,
     count: usize,
@@ -443,7 +553,34 @@ pub unsafe extern "C" fn ringmq_publish_batch(
     timeout_ms: i32,
     out_first_id: *mut u64,
 ) -> ringmq_status {
-    run("ringmq_publish_batch", || {
+    // SAFETY: this function's contract is publish_batch's.
+    unsafe {
+        publish_batch(
+            "ringmq_topic_publish_batch",
+            t,
+            items,
+            count,
+            key,
+            timeout_ms,
+            out_first_id,
+        )
+    }
+}
+
+/// The body of `ringmq_topic_publish_batch`, its errors named `func`.
+///
+/// # Safety
+/// As for `ringmq_topic_publish_batch`.
+pub(crate) unsafe fn publish_batch(
+    func: &'static str,
+    t: *mut ringmq_topic,
+    items: *const ringmq_buf,
+    count: usize,
+    key: u64,
+    timeout_ms: i32,
+    out_first_id: *mut u64,
+) -> ringmq_status {
+    run(func, || {
         // SAFETY: NULL or live, by this function's contract.
         let t = unsafe { handle(t, "t") }?;
         // SAFETY: NULL or `count` readable items, by this function's contract.

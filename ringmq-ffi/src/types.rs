@@ -2,18 +2,13 @@
 //! stats. Plain data, `#[repr(C)]`, copied across the boundary.
 
 use std::ffi::{c_char, c_int};
+use std::mem::size_of;
 use std::time::Duration;
 
 use ringmq_core::{BrokerOptions, Expired, Fsync, Overflow, StartAt, SubOptions, TopicOptions};
 
 use crate::boundary::{invalid, Result};
-
-/// Major version of this header; equal to that of `ringmq_version()`.
-pub const RINGMQ_VERSION_MAJOR: u32 = 0;
-/// Minor version of this header.
-pub const RINGMQ_VERSION_MINOR: u32 = 1;
-/// Patch version of this header.
-pub const RINGMQ_VERSION_PATCH: u32 = 0;
+use crate::sized::{fields, Field, SizedOptions};
 
 /// The result of a call. `RINGMQ_OK` is 0; the other values are fixed and
 /// never renumbered or reused (new ones are only ever appended). On any
@@ -33,7 +28,7 @@ pub enum ringmq_status {
     /// `RINGMQ_OVERFLOW_BLOCK`).
     RINGMQ_TIMEOUT = 3,
     /// A payload larger than the topic's `slot_size`, or a buffer too small
-    /// for the answer (`ringmq_metrics_text`).
+    /// for the answer (`ringmq_broker_metrics_text`).
     RINGMQ_TOO_LARGE = 4,
     /// No topic or subscription of that name.
     RINGMQ_NOT_FOUND = 5,
@@ -41,7 +36,7 @@ pub enum ringmq_status {
     RINGMQ_EXISTS = 6,
     /// The broker, topic or subscription is closed.
     RINGMQ_CLOSED = 7,
-    /// No message arrived within the timeout (`ringmq_poll`).
+    /// No message arrived within the timeout (`ringmq_sub_poll`).
     RINGMQ_EMPTY = 8,
     /// A fault inside the library (a caught panic); the broker may still be
     /// usable, but report it.
@@ -121,10 +116,16 @@ pub type ringmq_expired_in = u32;
 pub type ringmq_fsync_in = u32;
 
 /// Options of `ringmq_broker_new`. Fill with `ringmq_broker_options_default`
-/// first, then change what you need: fields may be added in later versions.
+/// first, then change what you need: fields are appended in later versions
+/// (`struct_size` tells the library which ones the caller has).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ringmq_broker_options {
+    /// `sizeof` this struct as the caller's header declares it, set by
+    /// `ringmq_broker_options_default`: the library reads the fields an older
+    /// header has (the others keep their defaults) and refuses the options
+    /// of a newer header that it does not have, unless they are 0.
+    pub struct_size: u32,
     /// Fewest pool workers kept alive (default 1).
     pub workers_min: u32,
     /// Most pool workers, 1..=1024 (default: the available parallelism).
@@ -142,10 +143,16 @@ pub struct ringmq_broker_options {
 }
 
 /// Options of `ringmq_topic_create`. Fill with `ringmq_topic_options_default`
-/// first, then change what you need: fields may be added in later versions.
+/// first, then change what you need: fields are appended in later versions
+/// (`struct_size` tells the library which ones the caller has).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ringmq_topic_options {
+    /// `sizeof` this struct as the caller's header declares it, set by
+    /// `ringmq_topic_options_default`: the library reads the fields an older
+    /// header has (the others keep their defaults) and refuses the options
+    /// of a newer header that it does not have, unless they are 0.
+    pub struct_size: u32,
     /// Slots in the ring: a power of two, at most 2^24 (default 1024).
     pub capacity: usize,
     /// Largest payload in bytes, 1..=2^24 (default 256).
@@ -195,11 +202,18 @@ pub struct ringmq_topic_options {
     pub max_bytes: usize,
 }
 
-/// Options of `ringmq_subscribe` and `ringmq_subscribe_pull`. Fill with
-/// `ringmq_sub_options_default` first: fields may be added later.
+/// Options of `ringmq_topic_subscribe`, `ringmq_topic_subscribe_ex` and
+/// `ringmq_topic_subscribe_pull`. Fill with `ringmq_sub_options_default`
+/// first, then change what you need: fields are appended in later versions
+/// (`struct_size` tells the library which ones the caller has).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ringmq_sub_options {
+    /// `sizeof` this struct as the caller's header declares it, set by
+    /// `ringmq_sub_options_default`: the library reads the fields an older
+    /// header has (the others keep their defaults) and refuses the options
+    /// of a newer header that it does not have, unless they are 0.
+    pub struct_size: u32,
     /// Push: most handler calls of this subscription at once, 1..=65536
     /// (default 1).
     pub concurrency: u32,
@@ -235,12 +249,12 @@ pub const RINGMQ_NO_ID: u64 = u64::MAX;
 
 /// A delivered message.
 ///
-/// From `ringmq_poll`: `data` stays valid until this delivery is settled
-/// (`ringmq_ack`, `ringmq_nack`, `ringmq_term`), its subscription is
-/// unsubscribed, or its ack timeout passes (`ringmq_in_progress` moves it),
-/// whichever comes first; the struct itself is the caller's. In a push handler: the
-/// message and `data` are valid during the call only, and `delivery_tag`
-/// is 0 (the handler's return value settles it).
+/// From `ringmq_sub_poll`: `data` stays valid until this delivery is settled
+/// (`ringmq_sub_ack`, `ringmq_sub_nack`, `ringmq_sub_term`), its subscription
+/// is unsubscribed, or its ack timeout passes (`ringmq_sub_in_progress` moves
+/// it), whichever comes first; the struct itself is the caller's. In a push
+/// handler: the message and `data` are valid during the call only, and
+/// `delivery_tag` is 0 (the handler's return value settles it).
 ///
 /// A message of a dead-letter topic (`<name>.dlq`) also says why it was
 /// dead-lettered and which consumer group of `<name>` gave up on it; the
@@ -263,7 +277,7 @@ pub struct ringmq_message {
     pub len: u32,
     /// The payload, `len` bytes, read-only (not NUL-terminated).
     pub data: *const u8,
-    /// Identifies this delivery to `ringmq_ack` and friends (pull only).
+    /// Identifies this delivery to `ringmq_sub_ack` and friends (pull only).
     pub delivery_tag: u64,
     /// For a message of a dead-letter topic: the failure that sent it there
     /// (a nack's or term's reason; `"nacked"`, `"termed"` or
@@ -375,16 +389,23 @@ pub struct ringmq_header {
     pub value_len: usize,
 }
 
-/// Options of `ringmq_publish_ex`. Fill with `ringmq_publish_options_default`
-/// first, then change what you need: fields may be added in later versions.
+/// Options of `ringmq_topic_publish_ex`. Fill with
+/// `ringmq_publish_options_default` first, then change what you need:
+/// fields are appended in later versions (`struct_size` tells the library
+/// which ones the caller has).
 /// Every pointer is read during the call only (the library copies what it
 /// keeps).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ringmq_publish_options {
+    /// `sizeof` this struct as the caller's header declares it, set by
+    /// `ringmq_publish_options_default`: the library reads the fields an older
+    /// header has (the others keep their defaults) and refuses the options
+    /// of a newer header that it does not have, unless they are 0.
+    pub struct_size: u32,
     /// The message's key (for `ordered_by_key`), 0 if unused (default 0).
     pub key: u64,
-    /// As `ringmq_publish`'s: -1 waits for room for ever, 0 tries once,
+    /// As `ringmq_topic_publish`'s: -1 waits for room for ever, 0 tries once,
     /// else milliseconds (default -1).
     pub timeout_ms: i32,
     /// `header_count` headers, kept in this order (names may repeat); may
@@ -413,6 +434,7 @@ pub struct ringmq_publish_options {
 impl Default for ringmq_publish_options {
     fn default() -> Self {
         ringmq_publish_options {
+            struct_size: size_of::<Self>() as u32,
             key: 0,
             timeout_ms: -1,
             headers: std::ptr::null(),
@@ -422,6 +444,63 @@ impl Default for ringmq_publish_options {
             delay_ms: 0,
             ttl_ms: 0,
         }
+    }
+}
+
+// SAFETY (all four impls): `#[repr(C)]` structs whose first field is
+// `struct_size: u32`; the tables list every field in order (a test checks
+// them against the structs); C fills them with their `_default` functions.
+
+// SAFETY: see above.
+unsafe impl SizedOptions for ringmq_broker_options {
+    const NAME: &'static str = "ringmq_broker_options";
+    const FIELDS: &'static [Field] = fields!(ringmq_broker_options:
+        struct_size, workers_min, workers_max, idle_timeout_ms, data_dir, repair);
+    /// DESIGN/1.0's: up to `idle_timeout_ms`.
+    const FIRST_FIELDS: usize = 4;
+    fn defaults() -> Self {
+        Self::from(&BrokerOptions::default())
+    }
+}
+
+// SAFETY: see above.
+unsafe impl SizedOptions for ringmq_topic_options {
+    const NAME: &'static str = "ringmq_topic_options";
+    const FIELDS: &'static [Field] = fields!(ringmq_topic_options:
+        struct_size, capacity, slot_size, overflow, max_attempts, backoff_base_ms,
+        backoff_max_ms, ack_timeout_ms, retry_capacity, max_header_bytes, max_delayed,
+        max_age_ms, expired, dedupe_window_ms, dedupe_max, durable, fsync,
+        fsync_interval_ms, segment_bytes, max_bytes);
+    /// DESIGN/1.0's: up to `ack_timeout_ms`.
+    const FIRST_FIELDS: usize = 8;
+    fn defaults() -> Self {
+        Self::from(&TopicOptions::default())
+    }
+}
+
+// SAFETY: see above.
+unsafe impl SizedOptions for ringmq_sub_options {
+    const NAME: &'static str = "ringmq_sub_options";
+    const FIELDS: &'static [Field] = fields!(ringmq_sub_options:
+        struct_size, concurrency, ordered_by_key, lossy, start, max_in_flight_per_key,
+        rate_limit, rate_burst, start_at_id, start_at_time_ns);
+    /// DESIGN/1.0's: up to `start`.
+    const FIRST_FIELDS: usize = 5;
+    fn defaults() -> Self {
+        Self::from(&SubOptions::default())
+    }
+}
+
+// SAFETY: see above.
+unsafe impl SizedOptions for ringmq_publish_options {
+    const NAME: &'static str = "ringmq_publish_options";
+    const FIELDS: &'static [Field] = fields!(ringmq_publish_options:
+        struct_size, key, timeout_ms, headers, header_count, msg_id, msg_id_len, delay_ms,
+        ttl_ms);
+    /// Every field: they came together, with headers.
+    const FIRST_FIELDS: usize = 9;
+    fn defaults() -> Self {
+        Self::default()
     }
 }
 
@@ -442,8 +521,8 @@ pub enum ringmq_handler_result {
     RINGMQ_HANDLER_RETRY_AFTER = 3,
 }
 
-/// One payload of `ringmq_publish_batch`: `len` bytes at `data` (which may
-/// be NULL only when `len` is 0).
+/// One payload of `ringmq_topic_publish_batch`: `len` bytes at `data` (which
+/// may be NULL only when `len` is 0).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ringmq_buf {
@@ -459,8 +538,8 @@ pub struct ringmq_buf {
 pub type ringmq_handler =
     Option<unsafe extern "C" fn(m: *const ringmq_message, user_data: *mut std::ffi::c_void) -> i32>;
 
-/// Handler of a push subscription made by `ringmq_subscribe_ex`, called as
-/// a `ringmq_handler` is, with one more argument: `retry_after_ms` points to
+/// Handler of a push subscription made by `ringmq_topic_subscribe_ex`, called
+/// as a `ringmq_handler` is, with one more argument: `retry_after_ms` points to
 /// a `uint32_t` (0 at the call) the handler sets before it returns
 /// `RINGMQ_HANDLER_RETRY_AFTER`. It returns a `ringmq_handler_result`:
 /// `RINGMQ_HANDLER_ACK`, `_NACK`, `_TERM` or `_RETRY_AFTER`; any other value
@@ -519,6 +598,7 @@ fn c_enum<T: Copy>(what: &str, prefix: &str, v: u32, all: &[T], names: &[&str]) 
 impl From<&BrokerOptions> for ringmq_broker_options {
     fn from(o: &BrokerOptions) -> Self {
         ringmq_broker_options {
+            struct_size: size_of::<Self>() as u32,
             workers_min: o.workers_min.min(u32::MAX as usize) as u32,
             workers_max: o.workers_max.min(u32::MAX as usize) as u32,
             idle_timeout_ms: clamp_ms(o.idle_timeout),
@@ -547,8 +627,8 @@ impl ringmq_broker_options {
             idle_timeout: ms(self.idle_timeout_ms),
             data_dir,
             repair: self.repair,
-            // Until `ringmq_broker_options.name` is added (with the C ABI's
-            // struct_size change): C brokers have no name yet.
+            // Until `ringmq_broker_options.name` is added: C brokers have no
+            // name yet.
             name: None,
         }
     }
@@ -557,6 +637,7 @@ impl ringmq_broker_options {
 impl From<&TopicOptions> for ringmq_topic_options {
     fn from(o: &TopicOptions) -> Self {
         ringmq_topic_options {
+            struct_size: size_of::<Self>() as u32,
             capacity: o.capacity,
             slot_size: o.slot_size,
             // The C values are the positions in `Overflow::ALL` (a test
@@ -626,6 +707,7 @@ impl ringmq_topic_options {
 impl From<&SubOptions> for ringmq_sub_options {
     fn from(o: &SubOptions) -> Self {
         ringmq_sub_options {
+            struct_size: size_of::<Self>() as u32,
             concurrency: o.concurrency.min(u32::MAX as usize) as u32,
             ordered_by_key: o.ordered_by_key,
             lossy: o.lossy,
@@ -669,25 +751,11 @@ impl ringmq_sub_options {
 mod tests {
     use super::*;
 
-    fn part(i: usize) -> u32 {
-        env!("CARGO_PKG_VERSION")
-            .split('.')
-            .nth(i)
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-
     #[test]
-    fn header_version_matches_the_crate() {
-        assert_eq!(
-            (
-                RINGMQ_VERSION_MAJOR,
-                RINGMQ_VERSION_MINOR,
-                RINGMQ_VERSION_PATCH
-            ),
-            (part(0), part(1), part(2))
-        );
+    fn the_version_is_the_crate_version() {
+        // SAFETY: ringmq_version returns a static NUL-terminated string.
+        let v = unsafe { std::ffi::CStr::from_ptr(crate::ringmq_version()) };
+        assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
     }
 
     #[test]
@@ -788,7 +856,9 @@ mod tests {
     /// the rule (durations in `_ms`), with the core's defaults.
     fn check_options<O: ringmq_core::surface::OptionsTable>(c_default: impl std::fmt::Debug) {
         use ringmq_core::surface::{OptionKind, OptionValue};
-        let got = debug_fields(&c_default);
+        let mut got = debug_fields(&c_default);
+        // The ABI's own field, not an option.
+        assert_eq!(got.remove(0).0, "struct_size");
         // Core options C does not have yet: the broker's `name` comes with
         // `ringmq_broker_options.name` and `ringmq_broker_open`.
         let not_in_c_yet = ["name"];

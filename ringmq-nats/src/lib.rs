@@ -191,8 +191,8 @@ impl Bridge {
     /// Checks `config`, finds or creates the RingMQ subscriptions, connects
     /// to NATS (in the background: a server not reachable yet is retried
     /// with backoff, and nothing is taken from RingMQ meanwhile) and starts
-    /// the exports. A bad configuration, a missing topic or a group that is
-    /// a push subscription changes nothing and is the error.
+    /// the exports. A bad configuration, a missing topic or an export group
+    /// that is a push subscription changes nothing and is the error.
     ///
     /// A new export group starts at the oldest message still in its topic
     /// (`StartAt::Earliest`); an existing one (a durable topic's group after
@@ -202,7 +202,11 @@ impl Bridge {
     /// pull subscription created if missing, starting at the oldest message),
     /// so imported messages are kept for that group from the first one, and
     /// its settles are relayed to JetStream (`Topic::relay_settles`): the
-    /// group no longer retries by itself, also after the bridge stops.
+    /// group no longer retries by itself, also after the bridge stops. The
+    /// group may also be an existing push subscription: its handlers then
+    /// settle the imported messages (an `ordered_by_key` one retries a
+    /// failed message in place, keeping JetStream's copy in progress, until
+    /// the topic's `max_attempts`, then dead-letters it: `Term`).
     ///
     /// The bridge's stats are added to `broker.metrics_text()` (source
     /// `ringmq_nats_<id>`, label `bridge="<id>"`) until it stops.
@@ -230,15 +234,30 @@ impl Bridge {
             .collect::<Result<Vec<_>, _>>()?;
         let mut subs: Vec<PullSubscription> = Vec::new();
         let mut created: Vec<PullSubscription> = Vec::new();
+        let undo = |created: &[PullSubscription]| {
+            for s in created {
+                let _ = s.unsubscribe();
+            }
+        };
+        // An export reads its group: a pull subscription, found or created.
+        // An import's group only settles what the import publishes: found
+        // (a pull subscription, or a push one whose handlers then settle the
+        // imported messages) or created as a pull subscription.
         let groups = config
             .exports
             .iter()
-            .map(|e| &e.group)
+            .map(|e| (&e.group, true))
             .zip(&topics)
-            .chain(config.imports.iter().map(|m| &m.group).zip(&import_topics));
-        for (group, t) in groups {
+            .chain(
+                config
+                    .imports
+                    .iter()
+                    .map(|m| (&m.group, false))
+                    .zip(&import_topics),
+            );
+        for ((group, export), t) in groups {
             let found = match t.pull_subscription(group) {
-                Ok(s) => Ok(s),
+                Ok(s) => Ok(Some(s)),
                 Err(err) if err.kind() == ErrorKind::NotFound => {
                     let opts = SubOptions {
                         start: StartAt::Earliest,
@@ -246,25 +265,24 @@ impl Bridge {
                     };
                     t.subscribe_pull(group, opts)
                         .inspect(|s| created.push(s.clone()))
+                        .map(Some)
+                }
+                // A push subscription (the only other kind found by name).
+                Err(_) if !export && t.subscription_stats().iter().any(|(g, _)| g == group) => {
+                    Ok(None)
                 }
                 Err(err) => Err(err),
             };
             match found {
-                Ok(s) => subs.push(s),
+                Ok(Some(s)) if export => subs.push(s),
+                Ok(_) => {}
                 Err(err) => {
-                    for s in &created {
-                        let _ = s.unsubscribe();
-                    }
+                    undo(&created);
                     return Err(err.into());
                 }
             }
         }
 
-        let undo = |created: &[PullSubscription]| {
-            for s in created {
-                let _ = s.unsubscribe();
-            }
-        };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .max_blocking_threads(config.exports.len() + config.imports.len() + 2)

@@ -320,6 +320,134 @@ fn export_round_trip() {
     }
 }
 
+/// RingMQ -> JetStream -> RingMQ across two brokers (two gateways): `a`
+/// exports its topic, `b` imports the stream into its own, where a reader
+/// acks everything. With `server` given, it is stopped and started again
+/// mid-stream. Checks the stream holds each message once in key order, and
+/// that `b` saw each at least once (exactly once without a restart), first
+/// deliveries in key order; returns the duplicates.
+fn two_broker_round_trip(url: &str, name: &str, server: Option<&OwnServer>) -> usize {
+    const N: u64 = 600;
+    const KEYS: u64 = 7;
+    let stream = name.to_uppercase();
+    let a = broker();
+    let out = a
+        .create_topic(
+            "out",
+            TopicOptions {
+                capacity: 4096,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let b = broker();
+    let into = b
+        .create_topic(
+            "in",
+            TopicOptions {
+                capacity: 64,
+                ack_timeout: Duration::from_secs(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let exporter = Bridge::start(
+        &a,
+        config(
+            &format!("{name}-a"),
+            url,
+            vec![export("out", &format!("{name}.events"), Some(&stream), 64)],
+        ),
+    )
+    .unwrap();
+    // The export made the stream once connected; then the import starts.
+    out.publish_with(&0u64.to_be_bytes(), 0, None).unwrap();
+    wait_for(20, "the first message exported", || {
+        exporter.stats().exported == 1
+    });
+    let mut c = config(&format!("{name}-b"), url, vec![]);
+    c.imports.push(import(&stream, None, "in", 16));
+    let importer = Bridge::start(&b, c).unwrap();
+    let app = into.pull_subscription("app").unwrap();
+    let seen: Seen = Default::default();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (seen, done) = (seen.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(d) = app.poll(Some(Duration::from_millis(100))).unwrap() {
+                    let i = u64::from_be_bytes(d.data().try_into().unwrap());
+                    seen.lock().unwrap().push((d.key(), i, d.attempt()));
+                    d.ack().unwrap();
+                }
+            }
+        })
+    };
+    let producer = {
+        let out = out.clone();
+        std::thread::spawn(move || {
+            for i in 1..N {
+                out.publish_with(&i.to_be_bytes(), i % KEYS, Some(Duration::from_secs(60)))
+                    .unwrap();
+                if i % 50 == 49 {
+                    std::thread::sleep(Duration::from_millis(40));
+                }
+            }
+        })
+    };
+    if let Some(server) = server {
+        wait_for(30, "some imported", || seen.lock().unwrap().len() >= 100);
+        restart_under(server, &[&exporter, &importer]);
+    }
+    producer.join().unwrap();
+    wait_for(60, "everything exported", || {
+        let (lag, in_flight) = lag(&out, "nats");
+        lag == 0 && in_flight == 0 && exporter.stats().exported >= N
+    });
+    wait_all_seen(&seen, N, Duration::from_secs(3));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    reader.join().unwrap();
+    let (exported, imported) = (
+        exporter.stop(Duration::from_secs(2)).unwrap(),
+        importer.stop(Duration::from_secs(2)).unwrap(),
+    );
+    eprintln!("{name}: exporter {exported:?}; importer {imported:?}");
+    // JetStream holds each message once (a republish after the restart was
+    // a duplicate by Nats-Msg-Id), in key order.
+    assert_once_in_key_order(&read_stream(url, &stream), N as usize);
+    let seen = seen.lock().unwrap().clone();
+    let (dups, redelivered) = check_imported(&seen, N, KEYS);
+    assert_eq!(imported.imported, seen.len() as u64, "{imported:?}");
+    if server.is_some() {
+        assert!(exported.reconnects >= 1, "{exported:?}");
+        assert!(imported.reconnects >= 1, "{imported:?}");
+        eprintln!("{name}: {dups} duplicates, {redelivered} first seen as redeliveries");
+        // At most what JetStream had delivered unacked: the consumer's
+        // max_ack_pending, the topic's capacity.
+        assert!(dups <= 64, "{dups} duplicates");
+    } else {
+        assert_eq!((dups, redelivered), (0, 0));
+    }
+    dups
+}
+
+#[test]
+fn round_trip_across_two_brokers() {
+    let Some(url) = nats_url("round_trip_across_two_brokers") else {
+        return;
+    };
+    two_broker_round_trip(&url, "tb", None);
+}
+
+#[test]
+fn round_trip_across_server_restart() {
+    if nats_url("round_trip_across_server_restart").is_none() {
+        return;
+    }
+    let server = OwnServer::start("round-trip-restart");
+    two_broker_round_trip(&server.url(), "tbr", Some(&server));
+}
+
 #[test]
 fn replay_is_suppressed_by_msg_id() {
     let Some(url) = nats_url("replay_is_suppressed_by_msg_id") else {
@@ -1118,6 +1246,240 @@ fn import_settles_map_back_to_jetstream() {
     let stats = bridge.stop(Duration::from_secs(2)).unwrap();
     assert_eq!((stats.imported, stats.in_flight), (7, 0), "{stats:?}");
     assert_eq!(stats.dead_lettered, 1, "{stats:?}");
+}
+
+#[test]
+fn import_into_ordered_push_handlers() {
+    let Some(url) = nats_url("import_into_ordered_push_handlers") else {
+        return;
+    };
+    js_stream(&url, "IMPPUSH", &["imppush.x"]);
+    const N: u64 = 60;
+    const POISON: u64 = 7;
+    js_publish(&url, "imppush.x", 0, N);
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "imppush",
+            TopicOptions {
+                max_attempts: 3,
+                backoff_base: Duration::from_millis(20),
+                backoff_max: Duration::from_millis(50),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let dlq = dead_letters(&topic);
+    // Handlers on the pool, one at a time per key; the bridge's import
+    // group is this push subscription.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u64, u64, u32)>::new()));
+    let record = seen.clone();
+    let _handlers = topic
+        .subscribe(
+            "app",
+            SubOptions {
+                concurrency: 4,
+                ordered_by_key: true,
+                ..Default::default()
+            },
+            move |m| {
+                let i: u64 = std::str::from_utf8(m.data).unwrap().parse().unwrap();
+                record.lock().unwrap().push((m.key, i, m.attempt));
+                if i == POISON {
+                    return Err(ringmq_core::HandlerError::new("poison"));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let mut c = config("imppush-bridge", &url, vec![]);
+    c.imports.push(import("IMPPUSH", None, "imppush", 16));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    let dead = dlq
+        .poll(Some(Duration::from_secs(20)))
+        .unwrap()
+        .expect("the poison message dead-lettered");
+    assert_eq!(body(&dead), POISON);
+    assert!(
+        dead.dead_letter_reason().unwrap().contains("poison"),
+        "{:?}",
+        dead.dead_letter_reason()
+    );
+    dead.ack().unwrap();
+    wait_for(20, "JetStream settled everything", || {
+        let (_, floor, unacked, pending, _, _) = js_consumer(&url, "IMPPUSH", "IMPPUSH-ringmq");
+        floor == N && unacked == 0 && pending == 0
+    });
+    let seen = seen.lock().unwrap().clone();
+    // The poison one: retried in place up to max_attempts, then gone.
+    let poison: Vec<u32> = seen
+        .iter()
+        .filter(|(_, i, _)| *i == POISON)
+        .map(|(_, _, a)| *a)
+        .collect();
+    assert_eq!(poison, vec![1, 2, 3]);
+    // Every other one once, on its first attempt, in order per key.
+    let ok: Vec<&(u64, u64, u32)> = seen.iter().filter(|(_, i, _)| *i != POISON).collect();
+    assert_eq!(ok.len(), (N - 1) as usize, "{seen:?}");
+    assert!(
+        ok.iter().all(|(k, i, a)| *a == 1 && *k == i % 3),
+        "{seen:?}"
+    );
+    for key in 0..3 {
+        let order: Vec<u64> = seen
+            .iter()
+            .filter(|(k, _, _)| *k == key)
+            .map(|(_, i, _)| *i)
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        sorted.dedup(); // the poison one's retries stay in place
+        let mut kept = order.clone();
+        kept.dedup();
+        assert_eq!(kept, sorted, "key {key} out of order: {order:?}");
+    }
+    // No redelivery from JetStream: the retries were local, the message
+    // kept in progress there, then terminated.
+    let (delivered, ..) = js_consumer(&url, "IMPPUSH", "IMPPUSH-ringmq");
+    assert_eq!(delivered, N);
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    assert_eq!((stats.imported, stats.in_flight), (N, 0), "{stats:?}");
+    assert_eq!(stats.dead_lettered, 1, "{stats:?}");
+}
+
+/// What a local consumer of imported messages saw: each delivery's key,
+/// number (the payload) and attempt, in the order handled.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(u64, u64, u32)>>>;
+
+/// Checks what `seen` holds: every number of `0..n` at least once, and no
+/// other; for each key, the first sightings that were JetStream's first
+/// deliveries (attempt 1) in rising order (a message JetStream delivered
+/// again may come after newer ones). Returns the duplicates (deliveries
+/// beyond the first of a number) and the first sightings that were
+/// redeliveries.
+fn check_imported(seen: &[(u64, u64, u32)], n: u64, keys: u64) -> (usize, usize) {
+    let mut first: HashSet<u64> = HashSet::new();
+    let mut last: HashMap<u64, u64> = HashMap::new();
+    let mut redelivered_first = 0;
+    for &(key, i, attempt) in seen {
+        assert!(i < n, "unexpected message {i}");
+        assert_eq!(key, i % keys, "message {i} has key {key}");
+        if !first.insert(i) {
+            continue;
+        }
+        if attempt > 1 {
+            redelivered_first += 1;
+            continue;
+        }
+        if let Some(prev) = last.insert(key, i) {
+            assert!(prev < i, "key {key} out of order: {i} after {prev}");
+        }
+    }
+    let missing: Vec<u64> = (0..n).filter(|i| !first.contains(i)).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    (seen.len() - n as usize, redelivered_first)
+}
+
+/// Waits until `seen` holds every number of `0..n`, then `quiet` more (for
+/// late redeliveries to show).
+fn wait_all_seen(seen: &Seen, n: u64, quiet: Duration) {
+    wait_for(90, "every message seen", || {
+        let s = seen.lock().unwrap();
+        s.iter().map(|(_, i, _)| *i).collect::<HashSet<_>>().len() as u64 >= n
+    });
+    std::thread::sleep(quiet);
+}
+
+/// Stops `server` while `bridges` are connected, waits until they all
+/// noticed, and starts it again on the same port and store; then waits for
+/// them to reconnect.
+fn restart_under(server: &OwnServer, bridges: &[&Bridge]) {
+    server.stop();
+    wait_for(20, "the bridges noticing", || {
+        bridges.iter().all(|b| !b.stats().connected)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    server.restart();
+    wait_for(30, "reconnected", || {
+        bridges.iter().all(|b| b.stats().connected)
+    });
+}
+
+#[test]
+fn import_across_server_restart() {
+    if nats_url("import_across_server_restart").is_none() {
+        return;
+    }
+    let server = OwnServer::start("import-restart");
+    let url = server.url();
+    // A file-backed stream (JetStream's default): it is in the store
+    // directory the restarted server reads again.
+    js_stream(&url, "IMPRS", &["imprs.x"]);
+    const N: u64 = 400;
+    js_publish(&url, "imprs.x", 0, N);
+    let mq = broker();
+    let topic = mq
+        .create_topic(
+            "imprs",
+            TopicOptions {
+                capacity: 32,
+                // JetStream's ack_wait is twice this: a message whose ack
+                // was lost comes back after 2 s.
+                ack_timeout: Duration::from_secs(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // The local handlers (a push subscription, the import's group, one
+    // message of a key at a time), slow enough that the import is
+    // mid-stream when the server goes.
+    let seen: Seen = Default::default();
+    let record = seen.clone();
+    let _handlers = topic
+        .subscribe(
+            "app",
+            SubOptions {
+                concurrency: 2,
+                ordered_by_key: true,
+                ..Default::default()
+            },
+            move |m| {
+                let i: u64 = std::str::from_utf8(m.data).unwrap().parse().unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+                record.lock().unwrap().push((m.key, i, m.attempt));
+                Ok(())
+            },
+        )
+        .unwrap();
+    let mut c = config("imprs-bridge", &url, vec![]);
+    c.imports.push(import("IMPRS", None, "imprs", 8));
+    let bridge = Bridge::start(&mq, c).unwrap();
+    wait_for(30, "some imported", || seen.lock().unwrap().len() >= 100);
+    let in_flight = bridge.stats().in_flight;
+    restart_under(&server, &[&bridge]);
+    // The stream survived the restart, and goes on.
+    assert_eq!(stream_count(&url, "IMPRS"), N);
+    js_publish(&url, "imprs.x", N, N);
+    wait_all_seen(&seen, 2 * N, Duration::from_secs(3));
+    wait_for(20, "JetStream settled everything", || {
+        let (_, floor, unacked, pending, _, _) = js_consumer(&url, "IMPRS", "IMPRS-ringmq");
+        floor == 2 * N && unacked == 0 && pending == 0
+    });
+    let stats = bridge.stop(Duration::from_secs(2)).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let (dups, redelivered) = check_imported(&seen, 2 * N, 3);
+    eprintln!(
+        "import_across_server_restart: {in_flight} in flight at the stop; {dups} duplicates, \
+         {redelivered} first seen as redeliveries; stats {stats:?}"
+    );
+    // At least once: a copy for each JetStream delivery, no more.
+    assert_eq!(stats.imported, seen.len() as u64, "{stats:?}");
+    assert_eq!(stats.in_flight, 0, "{stats:?}");
+    assert!(stats.reconnects >= 1, "{stats:?}");
+    // Only what JetStream had delivered and not seen acked when it went
+    // can come twice: at most the consumer's max_ack_pending, which the
+    // import sets to the topic's capacity.
+    assert!(dups <= 32, "{dups} duplicates");
 }
 
 #[test]

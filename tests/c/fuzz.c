@@ -200,8 +200,8 @@ typedef struct push_ctx {
     size_t slot_size;
     uint32_t max_attempts; /* 0: unknown (dead-letter topic) */
     unsigned fail_permille;
-    atomic_int dead;          /* ringmq_unsubscribe returned (called from outside) */
-    atomic_int self_unsubbed; /* the handler's own ringmq_unsubscribe returned */
+    atomic_int dead;          /* ringmq_sub_unsubscribe returned (called from outside) */
+    atomic_int self_unsubbed; /* the handler's own ringmq_sub_unsubscribe returned */
     atomic_int running;
     atomic_int key_busy[NKEYS];
     _Atomic uint64_t next_first_id[NKEYS]; /* ordered: first attempts come in id order */
@@ -365,7 +365,7 @@ static int32_t on_push(const ringmq_message *m, void *user_data) {
         fail("a handler (ordered %d, concurrency %u) ran after ringmq_broker_close returned",
              c->ordered, c->concurrency);
     if (atomic_load(&c->dead))
-        fail("a handler (ordered %d, concurrency %u) ran after ringmq_unsubscribe returned "
+        fail("a handler (ordered %d, concurrency %u) ran after ringmq_sub_unsubscribe returned "
              "(its user_data would be freed by now)",
              c->ordered, c->concurrency);
     if (atomic_load(&c->self_unsubbed))
@@ -402,9 +402,9 @@ static int32_t on_push(const ringmq_message *m, void *user_data) {
     if (c->self_unsub && chance(r, 150)) {
         ringmq_sub *s = atomic_exchange(&c->sub, NULL);
         if (s != NULL) {
-            ringmq_status st = ringmq_unsubscribe(s);
+            ringmq_status st = ringmq_sub_unsubscribe(s);
             if (st != RINGMQ_OK && st != RINGMQ_CLOSED)
-                fail("ringmq_unsubscribe from its own handler answered %s", sn(st));
+                fail("ringmq_sub_unsubscribe from its own handler answered %s", sn(st));
             atomic_store(&c->self_unsubbed, 1);
         }
     }
@@ -478,10 +478,10 @@ static void record_published(uint64_t first, size_t n) {
 static void read_dlq(int32_t timeout_ms, bool closed_before) {
     ringmq_message ms[8];
     size_t n = 0;
-    ringmq_status st = ringmq_poll_batch(g.dlqreader, ARRAY_LEN(ms), timeout_ms, ms, &n);
-    expect("ringmq_poll_batch(dlq)", st, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
+    ringmq_status st = ringmq_sub_poll_batch(g.dlqreader, ARRAY_LEN(ms), timeout_ms, ms, &n);
+    expect("ringmq_sub_poll_batch(dlq)", st, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
     if (st != RINGMQ_OK) return;
-    if (n == 0 || n > ARRAY_LEN(ms)) fail("ringmq_poll_batch(dlq) answered OK with %zu", n);
+    if (n == 0 || n > ARRAY_LEN(ms)) fail("ringmq_sub_poll_batch(dlq) answered OK with %zu", n);
     for (size_t i = 0; i < n; i++) {
         ringmq_message *m = &ms[i];
         check_message(m, g.t0.slot_size, 0, "dead letter");
@@ -495,8 +495,8 @@ static void read_dlq(int32_t timeout_ms, bool closed_before) {
                   : strcmp(m->dead_letter_group, "pushaudit") == 0 ? 2
                                                                    : 0;
         uint64_t id = m->id;
-        st = ringmq_ack(g.dlqreader, m->delivery_tag);
-        expect("ringmq_ack(dlq)", st, closed_before, 2, RINGMQ_OK, RINGMQ_INVALID_ARGUMENT);
+        st = ringmq_sub_ack(g.dlqreader, m->delivery_tag);
+        expect("ringmq_sub_ack(dlq)", st, closed_before, 2, RINGMQ_OK, RINGMQ_INVALID_ARGUMENT);
         if (st != RINGMQ_OK) continue; /* expired: it comes again */
         if (atomic_load(&g_phase) == PH_CLOSE) continue;
         if (id >= ID_CAP) fail("dead letter id %" PRIu64 " out of range", id);
@@ -552,7 +552,7 @@ static void op_publish(worker *w, ringmq_topic *t, size_t slot_size, size_t capa
     if (count > MAX_BATCH) count = MAX_BATCH;
     /* at most MAX_THREADS * MAX_BATCH publishes are under way at once */
     if (tracked && atomic_load(&g.published_total) + MAX_THREADS * MAX_BATCH >= ID_CAP) return;
-    /* ringmq_publish_ex for some single publishes; a delay only where
+    /* ringmq_topic_publish_ex for some single publishes; a delay only where
      * nothing is counted, and never for a key whose order is checked (a
      * delay reorders its key). */
     bool delayed = false, ex = !batch && chance(r, 300);
@@ -596,14 +596,14 @@ static void op_publish(worker *w, ringmq_topic *t, size_t slot_size, size_t capa
             po.delay_ms = delay_ms;
             if (chance(r, 150)) po.ttl_ms = 1 + below(r, 50);
         }
-        st = ringmq_publish_ex(t, items[0].data, items[0].len, &po, want_id ? &id : NULL);
+        st = ringmq_topic_publish_ex(t, items[0].data, items[0].len, &po, want_id ? &id : NULL);
     } else if (!batch) {
-        st = ringmq_publish(t, items[0].data, items[0].len, key, timeout, want_id ? &id : NULL);
+        st = ringmq_topic_publish(t, items[0].data, items[0].len, key, timeout, want_id ? &id : NULL);
     } else {
-        st = ringmq_publish_batch(t, count ? items : (chance(r, 500) ? NULL : items), count, key,
+        st = ringmq_topic_publish_batch(t, count ? items : (chance(r, 500) ? NULL : items), count, key,
                                   timeout, want_id ? &id : NULL);
     }
-    const char *call = batch ? "ringmq_publish_batch" : ex ? "ringmq_publish_ex" : "ringmq_publish";
+    const char *call = batch ? "ringmq_topic_publish_batch" : ex ? "ringmq_topic_publish_ex" : "ringmq_topic_publish";
     if (batch && count > capacity)
         expect(call, st, closed_before, 2, RINGMQ_INVALID_ARGUMENT, RINGMQ_TOO_LARGE);
     else if (too_large)
@@ -644,10 +644,10 @@ static void settle_tracked(worker *w, int i, int how) {
     ringmq_status st;
     const char *call;
     switch (how) {
-    case 0: call = "ringmq_ack"; st = ringmq_ack(g.audit, h.tag); break;
-    case 1: call = "ringmq_nack"; st = ringmq_nack(g.audit, h.tag, below(&w->r, 3) * 5); break;
-    case 2: call = "ringmq_term"; st = ringmq_term(g.audit, h.tag); break;
-    default: call = "ringmq_ack_batch"; st = ringmq_ack_batch(g.audit, &h.tag, 1); break;
+    case 0: call = "ringmq_sub_ack"; st = ringmq_sub_ack(g.audit, h.tag); break;
+    case 1: call = "ringmq_sub_nack"; st = ringmq_sub_nack(g.audit, h.tag, below(&w->r, 3) * 5); break;
+    case 2: call = "ringmq_sub_term"; st = ringmq_sub_term(g.audit, h.tag); break;
+    default: call = "ringmq_sub_ack_batch"; st = ringmq_sub_ack_batch(g.audit, &h.tag, 1); break;
     }
     if (g.expiry)
         expect(call, st, closed_before, 2, RINGMQ_OK, RINGMQ_INVALID_ARGUMENT);
@@ -670,14 +670,14 @@ static void op_tracked_poll(worker *w) {
     ringmq_status st;
     int32_t timeout = (int32_t)below(r, 4);
     if (chance(r, 500)) {
-        st = ringmq_poll(g.audit, timeout, &ms[0]);
+        st = ringmq_sub_poll(g.audit, timeout, &ms[0]);
         n = st == RINGMQ_OK ? 1 : 0;
-        expect("ringmq_poll", st, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
+        expect("ringmq_sub_poll", st, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
     } else {
         size_t max = 1 + below(r, (uint32_t)room);
-        st = ringmq_poll_batch(g.audit, max, timeout, ms, &n);
-        expect("ringmq_poll_batch", st, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
-        if (st == RINGMQ_OK && (n == 0 || n > max)) fail("ringmq_poll_batch: %zu of max %zu", n, max);
+        st = ringmq_sub_poll_batch(g.audit, max, timeout, ms, &n);
+        expect("ringmq_sub_poll_batch", st, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
+        if (st == RINGMQ_OK && (n == 0 || n > max)) fail("ringmq_sub_poll_batch: %zu of max %zu", n, max);
     }
     if (st != RINGMQ_OK) return;
     for (size_t i = 0; i < n; i++) {
@@ -712,12 +712,12 @@ static void op_tracked_settle(worker *w) {
     } else if (p < 92) {
         bool closed_before = closed_now();
         uint64_t until = valid_until(g.t0.ack_timeout_ms);
-        ringmq_status st = ringmq_in_progress(g.audit, w->held[i].tag);
+        ringmq_status st = ringmq_sub_in_progress(g.audit, w->held[i].tag);
         if (st == RINGMQ_OK) w->held[i].valid_until_ms = until;
         if (g.expiry)
-            expect("ringmq_in_progress", st, closed_before, 2, RINGMQ_OK, RINGMQ_INVALID_ARGUMENT);
+            expect("ringmq_sub_in_progress", st, closed_before, 2, RINGMQ_OK, RINGMQ_INVALID_ARGUMENT);
         else
-            expect("ringmq_in_progress", st, closed_before, 1, RINGMQ_OK);
+            expect("ringmq_sub_in_progress", st, closed_before, 1, RINGMQ_OK);
     } else if (!g.expiry && w->nheld > 1) {
         /* Every held tag in one ack_batch, with a stale one mixed in at times:
          * every valid tag must take effect whatever the status says. */
@@ -736,18 +736,18 @@ static void op_tracked_settle(worker *w) {
             if (!closed_before && payload_broken(&w->held[j]))
                 fail("held delivery %" PRIu64 ": payload changed before it was settled",
                      w->held[j].id);
-        ringmq_status st = ringmq_ack_batch(g.audit, tags, (size_t)n);
+        ringmq_status st = ringmq_sub_ack_batch(g.audit, tags, (size_t)n);
         if (with_stale)
-            expect("ringmq_ack_batch(with a stale tag)", st, closed_before, 1,
+            expect("ringmq_sub_ack_batch(with a stale tag)", st, closed_before, 1,
                    RINGMQ_INVALID_ARGUMENT);
         else
-            expect("ringmq_ack_batch", st, closed_before, 1, RINGMQ_OK);
+            expect("ringmq_sub_ack_batch", st, closed_before, 1, RINGMQ_OK);
         if (!closed_before && !atomic_load(&g.close_started)) {
             for (int j = 0; j < w->nheld; j++) {
                 /* each valid tag was acked: acking it again is refused */
-                ringmq_status again = ringmq_ack(g.audit, w->held[j].tag);
+                ringmq_status again = ringmq_sub_ack(g.audit, w->held[j].tag);
                 if (again != RINGMQ_INVALID_ARGUMENT && !atomic_load(&g.close_started))
-                    fail("a tag acked by ringmq_ack_batch (status %s) acks again: %s", sn(st),
+                    fail("a tag acked by ringmq_sub_ack_batch (status %s) acks again: %s", sn(st),
                          sn(again));
                 if (atomic_load(&g_phase) != PH_CLOSE) atomic_fetch_add(&g.acked_pull[w->held[j].id], 1);
                 forget_stale(w, w->held[j].tag);
@@ -778,11 +778,11 @@ static void op_tracked_bad_tag(worker *w) {
     ringmq_status st;
     const char *call;
     switch (below(r, 5)) {
-    case 0: call = "ringmq_ack(bad tag)"; st = ringmq_ack(g.audit, tag); break;
-    case 1: call = "ringmq_nack(bad tag)"; st = ringmq_nack(g.audit, tag, 1); break;
-    case 2: call = "ringmq_term(bad tag)"; st = ringmq_term(g.audit, tag); break;
-    case 3: call = "ringmq_in_progress(bad tag)"; st = ringmq_in_progress(g.audit, tag); break;
-    default: call = "ringmq_ack_batch(bad tag)"; st = ringmq_ack_batch(g.audit, &tag, 1); break;
+    case 0: call = "ringmq_sub_ack(bad tag)"; st = ringmq_sub_ack(g.audit, tag); break;
+    case 1: call = "ringmq_sub_nack(bad tag)"; st = ringmq_sub_nack(g.audit, tag, 1); break;
+    case 2: call = "ringmq_sub_term(bad tag)"; st = ringmq_sub_term(g.audit, tag); break;
+    case 3: call = "ringmq_sub_in_progress(bad tag)"; st = ringmq_sub_in_progress(g.audit, tag); break;
+    default: call = "ringmq_sub_ack_batch(bad tag)"; st = ringmq_sub_ack_batch(g.audit, &tag, 1); break;
     }
     expect(call, st, closed_before, 1, RINGMQ_INVALID_ARGUMENT);
     (void)st0;
@@ -802,9 +802,9 @@ static void op_settle_after_close(worker *w) {
     ringmq_sub_stats before, after;
     if (ringmq_sub_get_stats(g.audit, &before) != RINGMQ_OK) fail("stats after close refused");
     int how = (int)below(&w->r, 3);
-    ringmq_status st = how == 0 ? ringmq_ack(g.audit, h.tag)
-                       : how == 1 ? ringmq_nack(g.audit, h.tag, 0)
-                                  : ringmq_term(g.audit, h.tag);
+    ringmq_status st = how == 0 ? ringmq_sub_ack(g.audit, h.tag)
+                       : how == 1 ? ringmq_sub_nack(g.audit, h.tag, 0)
+                                  : ringmq_sub_term(g.audit, h.tag);
     if (st != RINGMQ_CLOSED && st != RINGMQ_INVALID_ARGUMENT)
         fail("settling a held delivery after close answered %s", sn(st));
     if (ringmq_sub_get_stats(g.audit, &after) != RINGMQ_OK) fail("stats after close refused");
@@ -878,15 +878,15 @@ static void churn_subscribe(worker *w, churn_slot *cs) {
         ctx = new_ctx(0, o.ordered_by_key, o.concurrency, 0, slot_size, max_attempts,
                       below(r, 500));
         if (is_dlq) ctx->in_id_order = 0;
-        st = ringmq_subscribe(t, group, on_push, ctx, &o, &s);
+        st = ringmq_topic_subscribe(t, group, on_push, ctx, &o, &s);
     } else {
-        st = ringmq_subscribe_pull(t, group, &o, &s);
+        st = ringmq_topic_subscribe_pull(t, group, &o, &s);
     }
     if (ts) pthread_mutex_unlock(&ts->lock);
     if (bad_name)
-        expect("ringmq_subscribe(bad name)", st, closed_before, 1, RINGMQ_INVALID_ARGUMENT);
+        expect("ringmq_topic_subscribe(bad name)", st, closed_before, 1, RINGMQ_INVALID_ARGUMENT);
     else
-        expect("ringmq_subscribe", st, closed_before, 2, RINGMQ_OK, RINGMQ_EXISTS);
+        expect("ringmq_topic_subscribe", st, closed_before, 2, RINGMQ_OK, RINGMQ_EXISTS);
     if (st != RINGMQ_OK) {
         if (s != NULL) fail("a failed subscribe left *out = %p", (void *)s);
         if (ctx) atomic_store(&ctx->dead, 1);
@@ -904,13 +904,13 @@ static void churn_subscribe(worker *w, churn_slot *cs) {
 
 static void churn_unsubscribe(churn_slot *cs) {
     bool closed_before = closed_now();
-    ringmq_status st = ringmq_unsubscribe(cs->sub);
+    ringmq_status st = ringmq_sub_unsubscribe(cs->sub);
     if (closed_before) {
-        if (st != RINGMQ_CLOSED) fail("ringmq_unsubscribe after close answered %s, want closed", sn(st));
+        if (st != RINGMQ_CLOSED) fail("ringmq_sub_unsubscribe after close answered %s, want closed", sn(st));
     } else if (st != RINGMQ_OK && st != RINGMQ_CLOSED) {
-        fail("ringmq_unsubscribe answered %s", sn(st));
+        fail("ringmq_sub_unsubscribe answered %s", sn(st));
     } else if (st == RINGMQ_CLOSED && !atomic_load(&g.close_started)) {
-        fail("ringmq_unsubscribe answered closed before any close");
+        fail("ringmq_sub_unsubscribe answered closed before any close");
     }
     if (cs->ctx) atomic_store(&cs->ctx->dead, 1);
     cs->sub = NULL;
@@ -938,16 +938,16 @@ static void op_churn(worker *w) {
     } else if (cs->ctx != NULL) {
         /* a push subscription: poll and settle are refused */
         ringmq_message m;
-        ringmq_status s = ringmq_poll(cs->sub, 0, &m);
-        expect("ringmq_poll(push)", s, closed_before, 1, RINGMQ_INVALID_ARGUMENT);
-        s = ringmq_ack(cs->sub, rnd(r));
-        expect("ringmq_ack(push)", s, closed_before, 1, RINGMQ_INVALID_ARGUMENT);
+        ringmq_status s = ringmq_sub_poll(cs->sub, 0, &m);
+        expect("ringmq_sub_poll(push)", s, closed_before, 1, RINGMQ_INVALID_ARGUMENT);
+        s = ringmq_sub_ack(cs->sub, rnd(r));
+        expect("ringmq_sub_ack(push)", s, closed_before, 1, RINGMQ_INVALID_ARGUMENT);
     } else if (p < 55 && cs->nheld < HELD_MAX) {
         ringmq_message ms[HELD_MAX];
         size_t n = 0;
         size_t max = 1 + below(r, (uint32_t)(HELD_MAX - cs->nheld));
-        ringmq_status s = ringmq_poll_batch(cs->sub, max, (int32_t)below(r, 3), ms, &n);
-        expect("ringmq_poll_batch(churn)", s, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
+        ringmq_status s = ringmq_sub_poll_batch(cs->sub, max, (int32_t)below(r, 3), ms, &n);
+        expect("ringmq_sub_poll_batch(churn)", s, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
         for (size_t i = 0; s == RINGMQ_OK && i < n; i++) {
             check_message(&ms[i], cs->slot_size, cs->max_attempts, "poll(churn)");
             held_t *h = &cs->held[cs->nheld++];
@@ -969,14 +969,14 @@ static void op_churn(worker *w) {
         ringmq_status s;
         uint32_t how = below(r, 10);
         if (how < 5)
-            s = ringmq_ack(cs->sub, h.tag);
+            s = ringmq_sub_ack(cs->sub, h.tag);
         else if (how < 7)
-            s = ringmq_nack(cs->sub, h.tag, below(r, 10));
+            s = ringmq_sub_nack(cs->sub, h.tag, below(r, 10));
         else if (how < 8)
-            s = ringmq_term(cs->sub, h.tag);
+            s = ringmq_sub_term(cs->sub, h.tag);
         else if (how < 9) {
             uint64_t until = valid_until(cs->ack_timeout_ms);
-            s = ringmq_in_progress(cs->sub, h.tag);
+            s = ringmq_sub_in_progress(cs->sub, h.tag);
             if (s == RINGMQ_OK) {
                 h.valid_until_ms = until;
                 cs->held[cs->nheld++] = h;
@@ -991,8 +991,8 @@ static void op_churn(worker *w) {
     } else {
         /* random tags on an untracked subscription: refused or (by chance) valid */
         uint64_t tag = chance(r, 500) ? below(r, 64) : rnd(r);
-        ringmq_status s = ringmq_nack(cs->sub, tag, 0);
-        expect("ringmq_nack(random tag)", s, closed_before, 2, RINGMQ_OK, RINGMQ_INVALID_ARGUMENT);
+        ringmq_status s = ringmq_sub_nack(cs->sub, tag, 0);
+        expect("ringmq_sub_nack(random tag)", s, closed_before, 2, RINGMQ_OK, RINGMQ_INVALID_ARGUMENT);
     }
     pthread_mutex_unlock(&cs->lock);
 }
@@ -1009,8 +1009,8 @@ static void op_self_unsubscriber(worker *w) {
     snprintf(name, sizeof name, "self%" PRIu64, rnd(r) % 1000000);
     bool closed_before = closed_now();
     ringmq_sub *s = NULL;
-    ringmq_status st = ringmq_subscribe(g.t1.t, name, on_push, c, &o, &s);
-    expect("ringmq_subscribe(self-unsubscriber)", st, closed_before, 2, RINGMQ_OK, RINGMQ_EXISTS);
+    ringmq_status st = ringmq_topic_subscribe(g.t1.t, name, on_push, c, &o, &s);
+    expect("ringmq_topic_subscribe(self-unsubscriber)", st, closed_before, 2, RINGMQ_OK, RINGMQ_EXISTS);
     if (st == RINGMQ_OK) atomic_store(&c->sub, s);
 }
 
@@ -1073,8 +1073,8 @@ static void op_topic(worker *w) {
         /* opened handles: the real policy is unknown, so allow all outcomes */
         uint8_t buf[2];
         fill_payload(buf, 1, 3);
-        ringmq_status st = ringmq_publish(ts->t, buf, 1, 3, (int32_t)below(r, 3), NULL);
-        expect("ringmq_publish(topic slot)", st, closed_before, 3, RINGMQ_OK, RINGMQ_FULL,
+        ringmq_status st = ringmq_topic_publish(ts->t, buf, 1, 3, (int32_t)below(r, 3), NULL);
+        expect("ringmq_topic_publish(topic slot)", st, closed_before, 3, RINGMQ_OK, RINGMQ_FULL,
                RINGMQ_TIMEOUT);
     }
     pthread_mutex_unlock(&ts->lock);
@@ -1120,28 +1120,28 @@ static void op_stats(worker *w) {
     }
     default: {
         size_t needed = 0;
-        ringmq_status st = ringmq_metrics_text(g.b, NULL, 0, &needed);
-        expect("ringmq_metrics_text(size)", st, false, 1, RINGMQ_TOO_LARGE);
+        ringmq_status st = ringmq_broker_metrics_text(g.b, NULL, 0, &needed);
+        expect("ringmq_broker_metrics_text(size)", st, false, 1, RINGMQ_TOO_LARGE);
         size_t cap = below(r, (uint32_t)needed + 64);
         if (chance(r, 200)) cap = below(r, 16);
         char *buf = malloc(cap + 16);
         if (buf == NULL) fail("out of memory");
         memset(buf, 0xAB, cap + 16);
         size_t needed2 = 0;
-        st = ringmq_metrics_text(g.b, cap ? buf : NULL, cap, &needed2);
-        expect("ringmq_metrics_text", st, false, 2, RINGMQ_OK, RINGMQ_TOO_LARGE);
+        st = ringmq_broker_metrics_text(g.b, cap ? buf : NULL, cap, &needed2);
+        expect("ringmq_broker_metrics_text", st, false, 2, RINGMQ_OK, RINGMQ_TOO_LARGE);
         if (st == RINGMQ_OK) {
             if (needed2 == 0 || needed2 > cap || buf[needed2 - 1] != '\0' ||
                 strlen(buf) != needed2 - 1)
-                fail("ringmq_metrics_text: OK with needed %zu, cap %zu, text length %zu", needed2,
+                fail("ringmq_broker_metrics_text: OK with needed %zu, cap %zu, text length %zu", needed2,
                      cap, strlen(buf));
             for (size_t i = cap; i < cap + 16; i++)
-                if ((unsigned char)buf[i] != 0xAB) fail("ringmq_metrics_text wrote past cap");
+                if ((unsigned char)buf[i] != 0xAB) fail("ringmq_broker_metrics_text wrote past cap");
         } else {
-            if (needed2 <= cap) fail("ringmq_metrics_text: too large with needed %zu <= cap %zu", needed2, cap);
+            if (needed2 <= cap) fail("ringmq_broker_metrics_text: too large with needed %zu <= cap %zu", needed2, cap);
             for (size_t i = 0; i < cap + 16; i++)
                 if ((unsigned char)buf[i] != 0xAB)
-                    fail("ringmq_metrics_text answered too large but wrote into buf");
+                    fail("ringmq_broker_metrics_text answered too large but wrote into buf");
         }
         free(buf);
         (void)closed_before;
@@ -1166,36 +1166,55 @@ static void op_bad_input(worker *w) {
     ringmq_publish_options_default(&po);
     po.header_count = 2; /* with NULL headers */
     size_t needed;
-    switch (below(r, 26)) {
-    case 0: BAD(ringmq_publish(NULL, "x", 1, 0, 0, &id)); break;
-    case 1: BAD(ringmq_publish(g.t1.t, NULL, 1, 0, 0, &id)); break;
-    case 2: BAD(ringmq_publish(g.t1.t, "x", 1, 0, -2, &id)); break;
-    case 3: BAD(ringmq_publish_batch(g.t1.t, NULL, 2, 0, 0, &id)); break;
-    case 4: BAD(ringmq_poll(NULL, 0, &m)); break;
-    case 5: BAD(ringmq_poll(g.audit, 0, NULL)); break;
-    case 6: BAD(ringmq_poll(g.audit, -5, &m)); break;
-    case 7: BAD(ringmq_poll_batch(g.audit, 0, 0, &m, &n)); break;
-    case 8: BAD(ringmq_poll_batch(g.audit, 1, 0, &m, NULL)); break;
-    case 9: BAD(ringmq_ack(NULL, 1)); break;
-    case 10: BAD(ringmq_ack_batch(g.audit, NULL, 3)); break;
-    case 11: BAD(ringmq_subscribe(g.t1.t, "nohandler", NULL, NULL, NULL, &s)); break;
-    case 12: BAD(ringmq_subscribe_pull(g.t1.t, NULL, NULL, &s)); break;
-    case 13: BAD(ringmq_subscribe_pull(g.t1.t, "nout", NULL, NULL)); break;
+    switch (below(r, 27)) {
+    case 0: BAD(ringmq_topic_publish(NULL, "x", 1, 0, 0, &id)); break;
+    case 1: BAD(ringmq_topic_publish(g.t1.t, NULL, 1, 0, 0, &id)); break;
+    case 2: BAD(ringmq_topic_publish(g.t1.t, "x", 1, 0, -2, &id)); break;
+    case 3: BAD(ringmq_topic_publish_batch(g.t1.t, NULL, 2, 0, 0, &id)); break;
+    case 4: BAD(ringmq_sub_poll(NULL, 0, &m)); break;
+    case 5: BAD(ringmq_sub_poll(g.audit, 0, NULL)); break;
+    case 6: BAD(ringmq_sub_poll(g.audit, -5, &m)); break;
+    case 7: BAD(ringmq_sub_poll_batch(g.audit, 0, 0, &m, &n)); break;
+    case 8: BAD(ringmq_sub_poll_batch(g.audit, 1, 0, &m, NULL)); break;
+    case 9: BAD(ringmq_sub_ack(NULL, 1)); break;
+    case 10: BAD(ringmq_sub_ack_batch(g.audit, NULL, 3)); break;
+    case 11: BAD(ringmq_topic_subscribe(g.t1.t, "nohandler", NULL, NULL, NULL, &s)); break;
+    case 12: BAD(ringmq_topic_subscribe_pull(g.t1.t, NULL, NULL, &s)); break;
+    case 13: BAD(ringmq_topic_subscribe_pull(g.t1.t, "nout", NULL, NULL)); break;
     case 14: BAD(ringmq_topic_create(g.b, NULL, NULL, &t)); break;
     case 15: BAD(ringmq_topic_open(NULL, "t1", &t)); break;
     case 16: BAD(ringmq_topic_get_stats(NULL, &ts)); break;
     case 17: BAD(ringmq_sub_get_stats(g.audit, NULL)); break;
     case 18: BAD(ringmq_broker_get_pool_stats(NULL, &ps)); break;
-    case 19: BAD(ringmq_unsubscribe(NULL)); break;
+    case 19: BAD(ringmq_sub_unsubscribe(NULL)); break;
     case 20: BAD(ringmq_broker_close(NULL, 0)); break;
-    case 21: BAD(ringmq_publish_ex(g.t1.t, "x", 1, &po, &id)); break;
+    case 21: BAD(ringmq_topic_publish_ex(g.t1.t, "x", 1, &po, &id)); break;
     case 22: BAD(ringmq_message_header(NULL, 0, NULL, NULL, NULL, NULL)); break;
     case 23: BAD(ringmq_sub_pause(NULL)); break;
     case 24: BAD(ringmq_sub_why_idle(g.audit, NULL, 4, &needed)); break;
+    case 25: {
+        /* A struct_size no header ever had: 0, no room for itself, below
+         * the first version, or ending inside a field. */
+        static const uint32_t sizes[] = {0, 3, 8, 61};
+        uint32_t size = sizes[below(r, 4)];
+        ringmq_topic_options bad_to;
+        ringmq_topic_options_default(&bad_to);
+        bad_to.struct_size = size;
+        ringmq_sub_options bad_so;
+        ringmq_sub_options_default(&bad_so);
+        bad_so.struct_size = size == 61 ? 18 : size;
+        ringmq_publish_options bad_po;
+        ringmq_publish_options_default(&bad_po);
+        bad_po.struct_size = size;
+        BAD(ringmq_topic_create(g.b, "bad-size", &bad_to, &t));
+        BAD(ringmq_topic_subscribe_pull(g.t1.t, "bad-size", &bad_so, &s));
+        BAD(ringmq_topic_publish_ex(g.t1.t, "x", 1, &bad_po, &id));
+        break;
+    }
     default: {
         char buf[4];
-        BAD(ringmq_metrics_text(g.b, NULL, 4, &needed));
-        BAD(ringmq_metrics_text(g.b, buf, sizeof buf, NULL));
+        BAD(ringmq_broker_metrics_text(g.b, NULL, 4, &needed));
+        BAD(ringmq_broker_metrics_text(g.b, buf, sizeof buf, NULL));
         ringmq_topic_release(NULL);
         ringmq_broker_free(NULL);
         ringmq_broker_options_default(NULL);
@@ -1224,11 +1243,11 @@ static int fork_child(void) {
     child_step = ": ringmq_broker_new and a round trip on a fresh broker";
     if (ringmq_broker_new(NULL, &b) != RINGMQ_OK) return 10;
     if (ringmq_topic_create(b, "child", NULL, &t) != RINGMQ_OK) return 11;
-    if (ringmq_subscribe_pull(t, "g", NULL, &s) != RINGMQ_OK) return 12;
-    if (ringmq_publish(t, "hi", 2, 0, 1000, NULL) != RINGMQ_OK) return 13;
-    if (ringmq_poll(s, 1000, &m) != RINGMQ_OK || m.len != 2) return 14;
-    if (ringmq_ack(s, m.delivery_tag) != RINGMQ_OK) return 15;
-    if (ringmq_unsubscribe(s) != RINGMQ_OK) return 16;
+    if (ringmq_topic_subscribe_pull(t, "g", NULL, &s) != RINGMQ_OK) return 12;
+    if (ringmq_topic_publish(t, "hi", 2, 0, 1000, NULL) != RINGMQ_OK) return 13;
+    if (ringmq_sub_poll(s, 1000, &m) != RINGMQ_OK || m.len != 2) return 14;
+    if (ringmq_sub_ack(s, m.delivery_tag) != RINGMQ_OK) return 15;
+    if (ringmq_sub_unsubscribe(s) != RINGMQ_OK) return 16;
     ringmq_topic_release(t);
     child_step = ": ringmq_broker_close of the fresh broker";
     if (ringmq_broker_close(b, 100) != RINGMQ_OK) return 17;
@@ -1240,8 +1259,8 @@ static int fork_child(void) {
     child_step = ": ringmq_topic_get_stats of an inherited topic";
     if (ringmq_topic_get_stats(g.t1.t, &ts) != RINGMQ_OK) return 18;
     uint8_t one = pattern_byte(0, 0);
-    child_step = ": ringmq_publish to an inherited topic";
-    ringmq_status st = ringmq_publish(g.t1.t, &one, 1, 0, 0, NULL);
+    child_step = ": ringmq_topic_publish to an inherited topic";
+    ringmq_status st = ringmq_topic_publish(g.t1.t, &one, 1, 0, 0, NULL);
     if (st != RINGMQ_CLOSED) return 19;
     child_step = ": ringmq_broker_free of the inherited broker";
     ringmq_broker_free(g.b);
@@ -1360,16 +1379,16 @@ static void drain_and_check(void) {
     for (;;) {
         ringmq_message ms[32];
         size_t n = 0;
-        ringmq_status st = ringmq_poll_batch(g.audit, ARRAY_LEN(ms), 5, ms, &n);
-        if (st != RINGMQ_OK && st != RINGMQ_EMPTY) fail("drain: ringmq_poll_batch answered %s", sn(st));
+        ringmq_status st = ringmq_sub_poll_batch(g.audit, ARRAY_LEN(ms), 5, ms, &n);
+        if (st != RINGMQ_OK && st != RINGMQ_EMPTY) fail("drain: ringmq_sub_poll_batch answered %s", sn(st));
         for (size_t i = 0; st == RINGMQ_OK && i < n; i++) {
             check_message(&ms[i], g.t0.slot_size, g.t0.max_attempts, "drain poll");
             if (ms[i].id >= ID_CAP) fail("drain: id %" PRIu64 " out of range", ms[i].id);
-            ringmq_status as = ringmq_ack(g.audit, ms[i].delivery_tag);
+            ringmq_status as = ringmq_sub_ack(g.audit, ms[i].delivery_tag);
             if (as == RINGMQ_OK)
                 atomic_fetch_add(&g.acked_pull[ms[i].id], 1);
             else if (!(g.expiry && as == RINGMQ_INVALID_ARGUMENT))
-                fail("drain: ringmq_ack of a fresh delivery answered %s", sn(as));
+                fail("drain: ringmq_sub_ack of a fresh delivery answered %s", sn(as));
         }
         read_dlq(1, false);
         get_sub_stats(g.audit, &a, "audit");
@@ -1504,17 +1523,17 @@ static void run_seed(unsigned long long seed) {
 
     ringmq_sub_options o;
     ringmq_sub_options_default(&o);
-    if (ringmq_subscribe_pull(g.t0.t, "audit", &o, &g.audit) != RINGMQ_OK) fail("subscribe audit");
+    if (ringmq_topic_subscribe_pull(g.t0.t, "audit", &o, &g.audit) != RINGMQ_OK) fail("subscribe audit");
     o.concurrency = 1 + below(&r, 3);
     o.ordered_by_key = chance(&r, 500);
     g.pushaudit_ctx = new_ctx(1, o.ordered_by_key, o.concurrency, 0, g.t0.slot_size,
                               g.t0.max_attempts, 50 + below(&r, 400));
-    if (ringmq_subscribe(g.t0.t, "pushaudit", on_push, g.pushaudit_ctx, &o, &g.pushaudit) != RINGMQ_OK)
+    if (ringmq_topic_subscribe(g.t0.t, "pushaudit", on_push, g.pushaudit_ctx, &o, &g.pushaudit) != RINGMQ_OK)
         fail("subscribe pushaudit");
     ringmq_topic *dlq = NULL;
     if (ringmq_topic_open(g.b, "t0.dlq", &dlq) != RINGMQ_OK) fail("open t0.dlq");
     ringmq_sub_options_default(&o);
-    if (ringmq_subscribe_pull(dlq, "dlqreader", &o, &g.dlqreader) != RINGMQ_OK) fail("subscribe dlq");
+    if (ringmq_topic_subscribe_pull(dlq, "dlqreader", &o, &g.dlqreader) != RINGMQ_OK) fail("subscribe dlq");
     ringmq_topic_release(dlq); /* the subscription outlives the handle */
     if (g_verbose)
         fprintf(stderr, "  hold at most %d; %d threads, workers %u..%u idle %" PRIu64 " ms, pushaudit concurrency %u "
@@ -1561,29 +1580,29 @@ static void run_seed(unsigned long long seed) {
     for (push_ctx *c = g.ctxs; c; c = c->next) {
         ringmq_sub *s = atomic_exchange(&c->sub, NULL);
         if (s != NULL) {
-            ringmq_status st = ringmq_unsubscribe(s);
+            ringmq_status st = ringmq_sub_unsubscribe(s);
             if (st != RINGMQ_CLOSED)
-                fail("ringmq_unsubscribe after close answered %s, want closed", sn(st));
+                fail("ringmq_sub_unsubscribe after close answered %s, want closed", sn(st));
         }
     }
-    ringmq_status st = ringmq_unsubscribe(g.pushaudit);
+    ringmq_status st = ringmq_sub_unsubscribe(g.pushaudit);
     if (st != RINGMQ_CLOSED)
-        fail("ringmq_unsubscribe(pushaudit) after close answered %s, want closed", sn(st));
-    st = ringmq_unsubscribe(g.dlqreader);
+        fail("ringmq_sub_unsubscribe(pushaudit) after close answered %s, want closed", sn(st));
+    st = ringmq_sub_unsubscribe(g.dlqreader);
     if (st != RINGMQ_CLOSED)
-        fail("ringmq_unsubscribe(dlqreader) after close answered %s, want closed", sn(st));
+        fail("ringmq_sub_unsubscribe(dlqreader) after close answered %s, want closed", sn(st));
     for (int i = 0; i < TOPIC_SLOTS; i++) ringmq_topic_release(g.tslots[i].t);
     ringmq_topic_release(g.t1.t);
     ringmq_broker_free(g.b);
     /* handles outlive their broker: other calls answer CLOSED */
     ringmq_message m;
-    st = ringmq_poll(g.audit, 10, &m);
-    if (st != RINGMQ_CLOSED) fail("ringmq_poll after ringmq_broker_free answered %s", sn(st));
-    st = ringmq_publish(g.t0.t, NULL, 0, 0, 10, NULL);
-    if (st != RINGMQ_CLOSED) fail("ringmq_publish after ringmq_broker_free answered %s", sn(st));
-    st = ringmq_unsubscribe(g.audit);
+    st = ringmq_sub_poll(g.audit, 10, &m);
+    if (st != RINGMQ_CLOSED) fail("ringmq_sub_poll after ringmq_broker_free answered %s", sn(st));
+    st = ringmq_topic_publish(g.t0.t, NULL, 0, 0, 10, NULL);
+    if (st != RINGMQ_CLOSED) fail("ringmq_topic_publish after ringmq_broker_free answered %s", sn(st));
+    st = ringmq_sub_unsubscribe(g.audit);
     if (st != RINGMQ_CLOSED)
-        fail("ringmq_unsubscribe(audit) after ringmq_broker_free answered %s", sn(st));
+        fail("ringmq_sub_unsubscribe(audit) after ringmq_broker_free answered %s", sn(st));
     ringmq_topic_release(g.t0.t);
 
     sleep_ms(10); /* a handler running now would report itself */

@@ -112,8 +112,8 @@ static void *producer(void *arg) {
             items[i].data = buf[i];
         }
         uint64_t first = 0;
-        ringmq_status st = n == 1 ? ringmq_publish(g.t, buf[0], items[0].len, r % 8, 50, &first)
-                                  : ringmq_publish_batch(g.t, items, n, r % 8, 50, &first);
+        ringmq_status st = n == 1 ? ringmq_topic_publish(g.t, buf[0], items[0].len, r % 8, 50, &first)
+                                  : ringmq_topic_publish_batch(g.t, items, n, r % 8, 50, &first);
         if (st == RINGMQ_OK)
             for (size_t i = 0; i < n; i++) idsum_add(&g.published, first + i);
         else if (st != RINGMQ_TIMEOUT)
@@ -129,20 +129,20 @@ static void *consumer(void *arg) {
     uint64_t tags[32];
     while (!atomic_load(&g.stop_all)) {
         size_t n = 0;
-        ringmq_status st = ringmq_poll_batch(g.pull, 32, 10, ms, &n);
+        ringmq_status st = ringmq_sub_poll_batch(g.pull, 32, 10, ms, &n);
         if (st == RINGMQ_EMPTY) continue;
         if (st != RINGMQ_OK) die("poll_batch failed");
         size_t nt = 0;
         for (size_t i = 0; i < n; i++) {
             if (xorshift(&r) % 10 == 0) {
-                if (ringmq_nack(g.pull, ms[i].delivery_tag, (uint32_t)(r % 5)) != RINGMQ_OK)
+                if (ringmq_sub_nack(g.pull, ms[i].delivery_tag, (uint32_t)(r % 5)) != RINGMQ_OK)
                     die("nack failed");
             } else {
                 tags[nt++] = ms[i].delivery_tag;
                 idsum_add(&g.pull_acked, ms[i].id);
             }
         }
-        if (nt > 0 && ringmq_ack_batch(g.pull, tags, nt) != RINGMQ_OK) die("ack_batch failed");
+        if (nt > 0 && ringmq_sub_ack_batch(g.pull, tags, nt) != RINGMQ_OK) die("ack_batch failed");
     }
     return NULL;
 }
@@ -152,14 +152,14 @@ static void *dlq_reader(void *arg) {
     ringmq_message ms[32];
     while (!atomic_load(&g.stop_all)) {
         size_t n = 0;
-        ringmq_status st = ringmq_poll_batch(g.dlq, 32, 10, ms, &n);
+        ringmq_status st = ringmq_sub_poll_batch(g.dlq, 32, 10, ms, &n);
         if (st == RINGMQ_EMPTY) continue;
         if (st != RINGMQ_OK) die("dlq poll_batch failed");
         for (size_t i = 0; i < n; i++) {
             const char *grp = ms[i].dead_letter_group;
             if (grp && strcmp(grp, "pull") == 0) idsum_add(&g.pull_dead, ms[i].id);
             else if (grp && strcmp(grp, "push") == 0) idsum_add(&g.push_dead, ms[i].id);
-            if (ringmq_ack(g.dlq, ms[i].delivery_tag) != RINGMQ_OK) die("dlq ack failed");
+            if (ringmq_sub_ack(g.dlq, ms[i].delivery_tag) != RINGMQ_OK) die("dlq ack failed");
         }
     }
     return NULL;
@@ -195,22 +195,22 @@ static void *churner(void *arg) {
         bool push = xorshift(&r) % 2;
         o.concurrency = 1 + (uint32_t)(r % 2);
         o.ordered_by_key = r % 3 == 0;
-        ringmq_status st = push ? ringmq_subscribe(t, "churn", on_churn, &calls, &o, &s)
-                                : ringmq_subscribe_pull(t, "churn", &o, &s);
+        ringmq_status st = push ? ringmq_topic_subscribe(t, "churn", on_churn, &calls, &o, &s)
+                                : ringmq_topic_subscribe_pull(t, "churn", &o, &s);
         ringmq_topic_release(t);
         if (st != RINGMQ_OK) die("churn subscribe failed");
         if (!push) {
             ringmq_message m;
             for (int i = 0; i < 5; i++)
-                if (ringmq_poll(s, 2, &m) == RINGMQ_OK && i % 2 == 0)
-                    ringmq_ack(s, m.delivery_tag); /* the others are abandoned */
+                if (ringmq_sub_poll(s, 2, &m) == RINGMQ_OK && i % 2 == 0)
+                    ringmq_sub_ack(s, m.delivery_tag); /* the others are abandoned */
         } else {
             sleep_ms(5);
         }
-        if (ringmq_unsubscribe(s) != RINGMQ_OK) die("churn unsubscribe failed");
+        if (ringmq_sub_unsubscribe(s) != RINGMQ_OK) die("churn unsubscribe failed");
         atomic_fetch_add(&g.churned, 1);
         size_t needed = 0;
-        ringmq_metrics_text(g.b, NULL, 0, &needed);
+        ringmq_broker_metrics_text(g.b, NULL, 0, &needed);
         sleep_ms(5);
     }
     return NULL;
@@ -254,14 +254,14 @@ int main(int argc, char **argv) {
     if (ringmq_topic_create(g.b, "soak", &to, &g.t) != RINGMQ_OK) die("topic_create");
     ringmq_topic *dlq = NULL;
     if (ringmq_topic_open(g.b, "soak.dlq", &dlq) != RINGMQ_OK) die("open dlq");
-    if (ringmq_subscribe_pull(dlq, "dead", NULL, &g.dlq) != RINGMQ_OK) die("subscribe dlq");
+    if (ringmq_topic_subscribe_pull(dlq, "dead", NULL, &g.dlq) != RINGMQ_OK) die("subscribe dlq");
     ringmq_topic_release(dlq);
-    if (ringmq_subscribe_pull(g.t, "pull", NULL, &g.pull) != RINGMQ_OK) die("subscribe pull");
+    if (ringmq_topic_subscribe_pull(g.t, "pull", NULL, &g.pull) != RINGMQ_OK) die("subscribe pull");
     static atomic_ullong push_calls;
     ringmq_sub_options o;
     ringmq_sub_options_default(&o);
     o.concurrency = 2;
-    if (ringmq_subscribe(g.t, "push", on_push, &push_calls, &o, &g.push) != RINGMQ_OK)
+    if (ringmq_topic_subscribe(g.t, "push", on_push, &push_calls, &o, &g.push) != RINGMQ_OK)
         die("subscribe push");
 
     pthread_t th[6];
@@ -318,9 +318,9 @@ int main(int argc, char **argv) {
     check_sum("dlq", g.dlq);
 
     if (ringmq_broker_close(g.b, 1000) != RINGMQ_OK) die("close");
-    ringmq_unsubscribe(g.pull);
-    ringmq_unsubscribe(g.push);
-    ringmq_unsubscribe(g.dlq);
+    ringmq_sub_unsubscribe(g.pull);
+    ringmq_sub_unsubscribe(g.push);
+    ringmq_sub_unsubscribe(g.dlq);
     ringmq_topic_release(g.t);
     ringmq_broker_free(g.b);
     int threads_after = count_threads();

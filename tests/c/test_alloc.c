@@ -1,4 +1,4 @@
-/* Proves that publishing (ringmq_publish, ringmq_publish_ex without and
+/* Proves that publishing (ringmq_topic_publish, ringmq_topic_publish_ex without and
  * with a few headers), polling, reading headers and acking through the C
  * API allocate nothing per message in steady state: the allocation
  * functions the static library calls are wrapped (-Wl,--wrap=...) and
@@ -53,35 +53,35 @@ static int one_round(ringmq_topic *t, ringmq_sub *s, uint64_t i) {
     char payload[64];
     memset(payload, (int)(i & 0x7f), sizeof payload);
     ringmq_message m;
-    if (ringmq_publish(t, payload, sizeof payload, i, -1, NULL) != RINGMQ_OK) return 0;
-    if (ringmq_poll(s, 1000, &m) != RINGMQ_OK || m.len != sizeof payload) return 0;
-    if (ringmq_ack(s, m.delivery_tag) != RINGMQ_OK) return 0;
+    if (ringmq_topic_publish(t, payload, sizeof payload, i, -1, NULL) != RINGMQ_OK) return 0;
+    if (ringmq_sub_poll(s, 1000, &m) != RINGMQ_OK || m.len != sizeof payload) return 0;
+    if (ringmq_sub_ack(s, m.delivery_tag) != RINGMQ_OK) return 0;
 
     ringmq_buf items[4] = {{payload, 8}, {payload, 16}, {payload, 32}, {payload, 64}};
-    if (ringmq_publish_batch(t, items, 4, i, -1, NULL) != RINGMQ_OK) return 0;
+    if (ringmq_topic_publish_batch(t, items, 4, i, -1, NULL) != RINGMQ_OK) return 0;
     ringmq_message ms[4];
     uint64_t tags[4];
     size_t got = 0;
     while (got < 4) {
         size_t n = 0;
-        if (ringmq_poll_batch(s, 4 - got, 1000, ms, &n) != RINGMQ_OK) return 0;
+        if (ringmq_sub_poll_batch(s, 4 - got, 1000, ms, &n) != RINGMQ_OK) return 0;
         for (size_t k = 0; k < n; k++) tags[got + k] = ms[k].delivery_tag;
         got += n;
     }
-    if (ringmq_ack_batch(s, tags, 4) != RINGMQ_OK) return 0;
+    if (ringmq_sub_ack_batch(s, tags, 4) != RINGMQ_OK) return 0;
     return 1;
 }
 
-/* One round through ringmq_publish_ex: without headers, msg_id or delay
+/* One round through ringmq_topic_publish_ex: without headers, msg_id or delay
  * (NULL options, then filled options with a key and a timeout), and, when
  * `headers` is set, with two headers read back in place. */
 static int one_round_ex(ringmq_topic *t, ringmq_sub *s, uint64_t i, int headers) {
     char payload[64];
     memset(payload, (int)(i & 0x7f), sizeof payload);
     ringmq_message m;
-    if (ringmq_publish_ex(t, payload, sizeof payload, NULL, NULL) != RINGMQ_OK) return 0;
-    if (ringmq_poll(s, 1000, &m) != RINGMQ_OK || m.header_count != 0) return 0;
-    if (ringmq_ack(s, m.delivery_tag) != RINGMQ_OK) return 0;
+    if (ringmq_topic_publish_ex(t, payload, sizeof payload, NULL, NULL) != RINGMQ_OK) return 0;
+    if (ringmq_sub_poll(s, 1000, &m) != RINGMQ_OK || m.header_count != 0) return 0;
+    if (ringmq_sub_ack(s, m.delivery_tag) != RINGMQ_OK) return 0;
     ringmq_publish_options po;
     ringmq_publish_options_default(&po);
     po.key = i;
@@ -94,8 +94,8 @@ static int one_round_ex(ringmq_topic *t, ringmq_sub *s, uint64_t i, int headers)
         po.headers = two;
         po.header_count = 2;
     }
-    if (ringmq_publish_ex(t, payload, 32, &po, NULL) != RINGMQ_OK) return 0;
-    if (ringmq_poll(s, 1000, &m) != RINGMQ_OK || m.key != i || m.len != 32) return 0;
+    if (ringmq_topic_publish_ex(t, payload, 32, &po, NULL) != RINGMQ_OK) return 0;
+    if (ringmq_sub_poll(s, 1000, &m) != RINGMQ_OK || m.key != i || m.len != 32) return 0;
     if (headers) {
         const uint8_t *v = NULL;
         size_t vl = 0;
@@ -105,7 +105,7 @@ static int one_round_ex(ringmq_topic *t, ringmq_sub *s, uint64_t i, int headers)
         /* A header that is not there costs nothing either. */
         if (ringmq_message_header_get(&m, "absent", 6, &v, &vl) != RINGMQ_NOT_FOUND) return 0;
     }
-    if (ringmq_ack(s, m.delivery_tag) != RINGMQ_OK) return 0;
+    if (ringmq_sub_ack(s, m.delivery_tag) != RINGMQ_OK) return 0;
     return 1;
 }
 
@@ -118,7 +118,7 @@ static void test_publish_ex_allocates_nothing(void) {
     ringmq_topic *t = NULL;
     OK(ringmq_topic_create(b, "alloc-ex", &o, &t));
     ringmq_sub *s = NULL;
-    OK(ringmq_subscribe_pull(t, "g", NULL, &s));
+    OK(ringmq_topic_subscribe_pull(t, "g", NULL, &s));
 
     for (int headers = 0; headers < 2; headers++) {
         int ok = 1;
@@ -129,7 +129,7 @@ static void test_publish_ex_allocates_nothing(void) {
         for (uint64_t i = 0; i < MESSAGES && ok; i++) ok = one_round_ex(t, s, i, headers);
         counting = 0;
         CHECK(ok);
-        fprintf(stderr, "  %lu allocations in %d rounds of ringmq_publish_ex/poll/ack %s headers\n",
+        fprintf(stderr, "  %lu allocations in %d rounds of ringmq_topic_publish_ex/poll/ack %s headers\n",
                 allocations, MESSAGES, headers ? "with two" : "without");
         CHECK_EQ_U64(allocations, 0);
     }
@@ -137,7 +137,7 @@ static void test_publish_ex_allocates_nothing(void) {
     OK(ringmq_sub_get_stats(s, &ss));
     CHECK_EQ_U64(ss.acked, 2 * 2 * (MESSAGES + 2000));
 
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -151,7 +151,7 @@ static void test_no_allocation_per_message(void) {
     ringmq_topic *t = NULL;
     OK(ringmq_topic_create(b, "alloc", &o, &t));
     ringmq_sub *s = NULL;
-    OK(ringmq_subscribe_pull(t, "g", NULL, &s));
+    OK(ringmq_topic_subscribe_pull(t, "g", NULL, &s));
     ringmq_topic_stats ts;
     ringmq_sub_stats ss;
 
@@ -177,7 +177,7 @@ static void test_no_allocation_per_message(void) {
     CHECK(allocations > 0);
     CHECK_EQ_U64(ts.published, 5 * (MESSAGES + 2000));
 
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }

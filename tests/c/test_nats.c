@@ -1,13 +1,16 @@
 /* Tests of the NATS JetStream bridge through the C API
  * (ringmq_nats_bridge_*): bad configurations and NULL arguments (no server
- * needed), a bridge to an unreachable server, and, with RINGMQ_NATS_URL set
- * to a NATS server with JetStream, a round trip: one bridge exports a topic
+ * needed), each failed start's reason in this thread's ringmq_last_error()
+ * (and only this thread's), a bridge to an unreachable server, and, with
+ * RINGMQ_NATS_URL set to a NATS server with JetStream, a round trip: one
+ * bridge exports a topic
  * into a stream, a second imports that stream into another topic, read back
  * with a pull subscription.
  *
  * Build and run: scripts/test-nats.sh (plain and under ASan+UBSan). */
 #define _POSIX_C_SOURCE 200809L
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,6 +96,7 @@ static void test_bad_configuration(void) {
                  &br),
              RINGMQ_CLOSED);
     CHECK(br == NULL);
+    CHECK(strstr(ringmq_last_error(), "ringmq_nats_bridge_start: RingMQ: broker is closed") != NULL);
 
     ringmq_topic_release(t);
     ringmq_broker_free(b);
@@ -142,6 +146,142 @@ static void test_unreachable_server(void) {
     CHECK_EQ_U64(s.exported, 0);
     CHECK_EQ_U64(s.in_flight, 0);
     OK(ringmq_nats_bridge_stop(br, 100));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* Every way ringmq_nats_bridge_start fails says why in this thread's
+ * ringmq_last_error(), prefixed with the function's name, and leaves *out
+ * NULL. A server that cannot be reached is not one of them: the connection
+ * is made in the background (test_unreachable_server). */
+static int32_t ack_handler(const ringmq_message *m, void *user_data) {
+    (void)m;
+    (void)user_data;
+    return RINGMQ_HANDLER_ACK;
+}
+
+#define START_FAILS(json, want, text)                                          \
+    do {                                                                       \
+        ringmq_nats_bridge *br_ = (ringmq_nats_bridge *)(uintptr_t)8;          \
+        CHECK_ERR(ringmq_nats_bridge_start(b, (json), &br_), (want), (text));  \
+        CHECK(br_ == NULL);                                                    \
+        CHECK(strncmp(ringmq_last_error(), "ringmq_nats_bridge_start: ", 26) == 0); \
+    } while (0)
+
+static void test_start_errors_say_why(void) {
+    ringmq_broker *b = new_broker();
+    ringmq_topic *t = topic(b, "orders");
+    ringmq_topic *in = topic(b, "inbox");
+
+    /* Not JSON, or JSON of another shape. */
+    START_FAILS("", RINGMQ_INVALID_ARGUMENT, "bad bridge configuration: bad JSON configuration");
+    START_FAILS("{}", RINGMQ_INVALID_ARGUMENT, "missing field `id`");
+    START_FAILS("{\"id\":\"x\",\"servers\":\"" UNREACHABLE "\"}", RINGMQ_INVALID_ARGUMENT,
+                "invalid type: string");
+    /* Valid JSON, a bad field: the error names it. */
+    START_FAILS("{\"id\":\"x\",\"servers\":[\"http://127.0.0.1:4222\"],"
+                "\"exports\":[{\"topic\":\"orders\",\"group\":\"g\",\"subject\":\"s\"}]}",
+                RINGMQ_INVALID_ARGUMENT, "server \"http://127.0.0.1:4222\" is not a NATS URL");
+    START_FAILS("{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"]}", RINGMQ_INVALID_ARGUMENT,
+                "nothing to do: no exports and no imports");
+    START_FAILS("{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"],"
+                "\"exports\":[{\"topic\":\"orders\",\"group\":\"g\",\"subject\":\"a.*\"}]}",
+                RINGMQ_INVALID_ARGUMENT,
+                "exports[0]: subject \"a.*\" is not a valid subject: wildcards are not allowed here");
+    START_FAILS("{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"],"
+                "\"imports\":[{\"stream\":\"S\",\"consumer\":\"c\",\"topic\":\"inbox\","
+                "\"group\":\"g\",\"batch\":0}]}",
+                RINGMQ_INVALID_ARGUMENT, "imports[0]: batch is 0");
+    START_FAILS("{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"],"
+                "\"imports\":[{\"stream\":\"S.1\",\"consumer\":\"c\",\"topic\":\"inbox\","
+                "\"group\":\"g\"}]}",
+                RINGMQ_INVALID_ARGUMENT, "imports[0]: stream \"S.1\" is not a JetStream name");
+    START_FAILS("{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"],\"reconnect_min\":\"soon\","
+                "\"exports\":[{\"topic\":\"orders\",\"group\":\"g\",\"subject\":\"s\"}]}",
+                RINGMQ_INVALID_ARGUMENT, "reconnect_min \"soon\" is not a duration");
+
+    /* The broker's side: a topic that does not exist, an export group that
+     * is a push subscription. */
+    START_FAILS("{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"],"
+                "\"imports\":[{\"stream\":\"S\",\"consumer\":\"c\",\"topic\":\"nowhere\","
+                "\"group\":\"g\"}]}",
+                RINGMQ_INVALID_ARGUMENT, "import topic \"nowhere\" does not exist");
+    ringmq_sub_options so;
+    ringmq_sub_options_default(&so);
+    ringmq_sub *push = NULL;
+    OK(ringmq_subscribe(t, "pushed", ack_handler, NULL, &so, &push));
+    START_FAILS("{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"],"
+                "\"exports\":[{\"topic\":\"orders\",\"group\":\"pushed\",\"subject\":\"s\"}]}",
+                RINGMQ_INVALID_ARGUMENT,
+                "RingMQ: subscription \"pushed\" of topic \"orders\" is a push subscription");
+
+    /* None of those left a subscription behind (only the push one). */
+    ringmq_topic_stats ts;
+    OK(ringmq_topic_get_stats(t, &ts));
+    CHECK_EQ_U64(ts.subscriptions, 1);
+    OK(ringmq_topic_get_stats(in, &ts));
+    CHECK_EQ_U64(ts.subscriptions, 0);
+
+    /* A push subscription may be an import's group: its handlers settle
+     * the imported messages. */
+    ringmq_sub *handlers = NULL;
+    OK(ringmq_subscribe(in, "handlers", ack_handler, NULL, &so, &handlers));
+    ringmq_nats_bridge *br = NULL;
+    OK(ringmq_nats_bridge_start(b,
+                                "{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"],"
+                                "\"imports\":[{\"stream\":\"S\",\"consumer\":\"c\",\"topic\":\"inbox\","
+                                "\"group\":\"handlers\"}]}",
+                                &br));
+    CHECK(br != NULL);
+    OK(ringmq_nats_bridge_stop(br, 0));
+
+    OK(ringmq_unsubscribe(handlers));
+    OK(ringmq_unsubscribe(push));
+    ringmq_topic_release(in);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
+/* The last error is the calling thread's: a failure on another thread
+ * neither shows here nor replaces this thread's. */
+typedef struct {
+    ringmq_broker *b;
+    ringmq_status st;
+    char error[256];
+} start_on_thread;
+
+static void *start_elsewhere(void *arg) {
+    start_on_thread *r = arg;
+    ringmq_nats_bridge *br = NULL;
+    r->st = ringmq_nats_bridge_start(r->b, "{\"id\":\"other thread\"}", &br);
+    snprintf(r->error, sizeof r->error, "%s", ringmq_last_error());
+    return NULL;
+}
+
+static void test_last_error_is_per_thread(void) {
+    ringmq_broker *b = new_broker();
+    ringmq_nats_bridge *br = NULL;
+    CHECK_ERR(ringmq_nats_bridge_start(b, "{\"id\":\"this thread\"}", &br), RINGMQ_INVALID_ARGUMENT,
+              "missing field `servers`");
+
+    start_on_thread r = {.b = b, .st = RINGMQ_OK, .error = {0}};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, start_elsewhere, &r) == 0);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_ST(r.st, RINGMQ_INVALID_ARGUMENT);
+    CHECK(strstr(r.error, "ringmq_nats_bridge_start: bad bridge configuration:") != NULL);
+    CHECK(strstr(r.error, "missing field `servers`") != NULL);
+
+    /* This thread's is still its own failure, and a success since (a
+     * bridge to a server not reachable starts) leaves it as it was. */
+    CHECK(strstr(ringmq_last_error(), "missing field `servers`") != NULL);
+    ringmq_topic *t = topic(b, "orders");
+    OK(ringmq_nats_bridge_start(b,
+                                "{\"id\":\"x\",\"servers\":[\"" UNREACHABLE "\"],"
+                                "\"exports\":[{\"topic\":\"orders\",\"group\":\"g\",\"subject\":\"s\"}]}",
+                                &br));
+    CHECK(strstr(ringmq_last_error(), "missing field `servers`") != NULL);
+    OK(ringmq_nats_bridge_stop(br, 0));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -245,6 +385,8 @@ int main(int argc, char **argv) {
         {"bad_configuration", test_bad_configuration},
         {"null_arguments", test_null_arguments},
         {"unreachable_server", test_unreachable_server},
+        {"start_errors_say_why", test_start_errors_say_why},
+        {"last_error_is_per_thread", test_last_error_is_per_thread},
         {"round_trip", test_round_trip},
     };
     return run_tests(cases, sizeof cases / sizeof cases[0], argc, argv);

@@ -48,7 +48,7 @@ static ringmq_topic *new_topic(ringmq_broker *b, const char *name, size_t capaci
 
 static ringmq_sub *pull(ringmq_topic *t, const char *group) {
     ringmq_sub *s = NULL;
-    OK(ringmq_subscribe_pull(t, group, NULL, &s));
+    OK(ringmq_topic_subscribe_pull(t, group, NULL, &s));
     return s;
 }
 
@@ -82,7 +82,7 @@ static ringmq_sub_stats push_stats_after(const ringmq_sub *s, uint64_t acked, ui
 /* Polls one message and checks its payload is the text `want`. */
 static ringmq_message poll_text(ringmq_sub *s, const char *want) {
     ringmq_message m;
-    OK(ringmq_poll(s, 5000, &m));
+    OK(ringmq_sub_poll(s, 5000, &m));
     CHECK_EQ_U64(m.len, strlen(want));
     CHECK(m.data != NULL && memcmp(m.data, want, m.len) == 0);
     return m;
@@ -167,7 +167,7 @@ static void *publisher(void *p) {
     for (uint32_t i = 0; i < PER_PUBLISHER; i++) {
         payload pl = {a->index, i};
         uint64_t id = UINT64_MAX;
-        ringmq_status st = ringmq_publish(a->t, &pl, sizeof pl, a->index, -1, &id);
+        ringmq_status st = ringmq_topic_publish(a->t, &pl, sizeof pl, a->index, -1, &id);
         if (st != RINGMQ_OK) {
             a->failures++;
             continue;
@@ -196,7 +196,7 @@ static void *consumer(void *p) {
     uint64_t last_id = 0;
     while (atomic_load(a->remaining) > 0) {
         ringmq_message m;
-        ringmq_status st = ringmq_poll(a->s, 50, &m);
+        ringmq_status st = ringmq_sub_poll(a->s, 50, &m);
         if (st == RINGMQ_EMPTY) continue;
         if (st != RINGMQ_OK || m.len != sizeof(payload) || m.id >= TOTAL || m.attempt != 1) {
             a->errors++;
@@ -218,7 +218,7 @@ static void *consumer(void *p) {
         last_seq[pl.publisher] = pl.seq;
         last_id = m.id;
         a->taken++;
-        if (ringmq_ack(a->s, m.delivery_tag) != RINGMQ_OK) a->errors++;
+        if (ringmq_sub_ack(a->s, m.delivery_tag) != RINGMQ_OK) a->errors++;
         atomic_fetch_sub(a->remaining, 1);
     }
     return NULL;
@@ -307,8 +307,8 @@ static void test_four_publishers_two_subscriptions_exact(void) {
         free(cons[i].ids_seen);
         free(cons[i].payloads_seen);
     }
-    OK(ringmq_unsubscribe(subs[0]));
-    OK(ringmq_unsubscribe(subs[1]));
+    OK(ringmq_sub_unsubscribe(subs[0]));
+    OK(ringmq_sub_unsubscribe(subs[1]));
     ringmq_topic_release(t);
     OK(ringmq_broker_close(b, 1000));
     ringmq_broker_free(b);
@@ -357,13 +357,13 @@ static void test_push_and_pull(void) {
     ringmq_sub_options_default(&so);
     so.concurrency = 2;
     ringmq_sub *push = NULL;
-    OK(ringmq_subscribe(t, "billing", push_handler, &st, &so, &push));
+    OK(ringmq_topic_subscribe(t, "billing", push_handler, &st, &so, &push));
     CHECK(push != NULL);
     ringmq_sub *audit = pull(t, "audit");
 
     for (uint64_t i = 0; i < PUSH_N; i++) {
         uint64_t v = i * 10, id = 99999;
-        OK(ringmq_publish(t, &v, sizeof v, i % 3, -1, &id));
+        OK(ringmq_topic_publish(t, &v, sizeof v, i % 3, -1, &id));
         CHECK_EQ_U64(id, i);
     }
     for (int waited = 0; waited < 20000 && atomic_load(&st.acked) < PUSH_N; waited += 5) sleep_ms(5);
@@ -382,7 +382,7 @@ static void test_push_and_pull(void) {
     /* The pull subscription gets the same messages, in order. */
     for (uint64_t i = 0; i < PUSH_N; i++) {
         ringmq_message m;
-        OK(ringmq_poll(audit, 5000, &m));
+        OK(ringmq_sub_poll(audit, 5000, &m));
         uint64_t v = 0;
         CHECK_EQ_U64(m.len, sizeof v);
         memcpy(&v, m.data, sizeof v);
@@ -391,22 +391,22 @@ static void test_push_and_pull(void) {
         CHECK_EQ_U64(m.key, i % 3);
         CHECK_EQ_U64(m.attempt, 1);
         CHECK(m.timestamp_ns > 1600000000LL * 1000000000LL); /* wall clock */
-        OK(ringmq_ack(audit, m.delivery_tag));
+        OK(ringmq_sub_ack(audit, m.delivery_tag));
     }
     ringmq_message m;
-    CHECK_ST(ringmq_poll(audit, 0, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(audit, 0, &m), RINGMQ_EMPTY);
     CHECK(m.data == NULL && m.len == 0 && m.delivery_tag == 0);
 
     /* Settling calls do not apply to a push subscription. */
-    CHECK_ERR(ringmq_poll(push, 0, &m), RINGMQ_INVALID_ARGUMENT, "push subscription");
-    CHECK_ERR(ringmq_ack(push, 1), RINGMQ_INVALID_ARGUMENT, "push subscription");
+    CHECK_ERR(ringmq_sub_poll(push, 0, &m), RINGMQ_INVALID_ARGUMENT, "push subscription");
+    CHECK_ERR(ringmq_sub_ack(push, 1), RINGMQ_INVALID_ARGUMENT, "push subscription");
 
-    OK(ringmq_unsubscribe(push));
+    OK(ringmq_sub_unsubscribe(push));
     int calls = atomic_load(&st.calls);
-    OK(ringmq_publish(t, &(uint64_t){0}, sizeof(uint64_t), 0, -1, NULL));
+    OK(ringmq_topic_publish(t, &(uint64_t){0}, sizeof(uint64_t), 0, -1, NULL));
     sleep_ms(50);
     CHECK_EQ_U64(atomic_load(&st.calls), calls); /* no call after unsubscribe */
-    OK(ringmq_unsubscribe(audit));
+    OK(ringmq_sub_unsubscribe(audit));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -428,39 +428,39 @@ static void test_pull_retries_and_dlq(void) {
     ringmq_sub *work = pull(t, "workers");
 
     uint64_t id = 0;
-    OK(ringmq_publish(t, "poison", 6, 77, -1, &id));
+    OK(ringmq_topic_publish(t, "poison", 6, 77, -1, &id));
     ringmq_message m = poll_text(work, "poison");
     CHECK_EQ_U64(m.attempt, 1);
     CHECK_EQ_U64(m.id, id);
-    OK(ringmq_nack(work, m.delivery_tag, 1)); /* an explicit delay */
-    CHECK_ERR(ringmq_ack(work, m.delivery_tag), RINGMQ_INVALID_ARGUMENT, "unknown or already settled");
+    OK(ringmq_sub_nack(work, m.delivery_tag, 1)); /* an explicit delay */
+    CHECK_ERR(ringmq_sub_ack(work, m.delivery_tag), RINGMQ_INVALID_ARGUMENT, "unknown or already settled");
     m = poll_text(work, "poison");
     CHECK_EQ_U64(m.attempt, 2);
     CHECK_EQ_U64(m.id, id);
-    OK(ringmq_in_progress(work, m.delivery_tag));
-    OK(ringmq_nack(work, m.delivery_tag, 0)); /* the topic's backoff */
+    OK(ringmq_sub_in_progress(work, m.delivery_tag));
+    OK(ringmq_sub_nack(work, m.delivery_tag, 0)); /* the topic's backoff */
     m = poll_text(work, "poison");
     CHECK_EQ_U64(m.attempt, 3);
-    OK(ringmq_nack(work, m.delivery_tag, 0)); /* third delivery: dead */
+    OK(ringmq_sub_nack(work, m.delivery_tag, 0)); /* third delivery: dead */
 
     ringmq_message d = poll_text(dead, "poison");
     CHECK_EQ_U64(d.id, id); /* dead letters keep id, key and attempts */
     CHECK_EQ_U64(d.key, 77);
     CHECK_EQ_U64(d.attempt, 3); /* a dead letter keeps its attempt count */
-    OK(ringmq_ack(dead, d.delivery_tag));
+    OK(ringmq_sub_ack(dead, d.delivery_tag));
 
     /* term: straight to the DLQ on the first attempt. */
-    OK(ringmq_publish(t, "bad-format", 10, 0, -1, &id));
+    OK(ringmq_topic_publish(t, "bad-format", 10, 0, -1, &id));
     m = poll_text(work, "bad-format");
-    OK(ringmq_term(work, m.delivery_tag));
+    OK(ringmq_sub_term(work, m.delivery_tag));
     d = poll_text(dead, "bad-format");
     CHECK_EQ_U64(d.id, id);
     CHECK_EQ_U64(d.attempt, 1);
-    OK(ringmq_ack(dead, d.delivery_tag));
+    OK(ringmq_sub_ack(dead, d.delivery_tag));
 
     /* Nothing more anywhere. */
-    CHECK_ST(ringmq_poll(work, 50, &m), RINGMQ_EMPTY);
-    CHECK_ST(ringmq_poll(dead, 0, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(work, 50, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(dead, 0, &m), RINGMQ_EMPTY);
 
     ringmq_sub_stats ss = sub_stats(work);
     CHECK_EQ_U64(ss.delivered, 4);
@@ -473,8 +473,8 @@ static void test_pull_retries_and_dlq(void) {
     CHECK_EQ_U64(ss.waiting_retry, 0);
     CHECK_EQ_U64(topic_stats(dlq).published, 2);
 
-    OK(ringmq_unsubscribe(work));
-    OK(ringmq_unsubscribe(dead));
+    OK(ringmq_sub_unsubscribe(work));
+    OK(ringmq_sub_unsubscribe(dead));
     ringmq_topic_release(dlq);
     ringmq_topic_release(t);
     ringmq_broker_free(b);
@@ -501,26 +501,26 @@ static void test_push_failures_reach_the_dlq(void) {
     static atomic_int calls;
     atomic_store(&calls, 0);
     ringmq_sub *push = NULL;
-    OK(ringmq_subscribe(t, "uploader", always_fail, &calls, NULL, &push));
+    OK(ringmq_topic_subscribe(t, "uploader", always_fail, &calls, NULL, &push));
     uint64_t ids[3];
     const char *texts[3] = {"a", "bb", "ccc"};
-    for (int i = 0; i < 3; i++) OK(ringmq_publish(t, texts[i], strlen(texts[i]), (uint64_t)i, -1, &ids[i]));
+    for (int i = 0; i < 3; i++) OK(ringmq_topic_publish(t, texts[i], strlen(texts[i]), (uint64_t)i, -1, &ids[i]));
     int seen[3] = {0};
     for (int i = 0; i < 3; i++) {
         ringmq_message d;
-        OK(ringmq_poll(dead, 5000, &d));
+        OK(ringmq_sub_poll(dead, 5000, &d));
         CHECK_EQ_U64(d.attempt, 2);
         for (int j = 0; j < 3; j++)
             if (d.id == ids[j] && d.len == strlen(texts[j]) && memcmp(d.data, texts[j], d.len) == 0) seen[j]++;
-        OK(ringmq_ack(dead, d.delivery_tag));
+        OK(ringmq_sub_ack(dead, d.delivery_tag));
     }
     CHECK(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
     ringmq_sub_stats ss = push_stats_after(push, 0, 6, 3);
     CHECK_EQ_U64(ss.nacked, 6);
     CHECK_EQ_U64(ss.dead_lettered, 3);
     CHECK_EQ_U64(atomic_load(&calls), 6);
-    OK(ringmq_unsubscribe(push));
-    OK(ringmq_unsubscribe(dead));
+    OK(ringmq_sub_unsubscribe(push));
+    OK(ringmq_sub_unsubscribe(dead));
     ringmq_topic_release(dlq);
     ringmq_topic_release(t);
     OK(ringmq_broker_close(b, 100));
@@ -588,22 +588,22 @@ static void test_dead_letters_say_why_and_which_group(void) {
     static dead_seen seen;
     memset(&seen, 0, sizeof seen);
     ringmq_sub *pager = NULL;
-    OK(ringmq_subscribe(dlq, "pager", record_dead_letter, &seen, NULL, &pager));
+    OK(ringmq_topic_subscribe(dlq, "pager", record_dead_letter, &seen, NULL, &pager));
     ringmq_sub *ledger = pull(t, "ledger");
     ringmq_sub *fraud = pull(t, "fraud");
     ringmq_sub *mailer = NULL;
-    OK(ringmq_subscribe(t, "mailer", fail_with_3, NULL, NULL, &mailer));
+    OK(ringmq_topic_subscribe(t, "mailer", fail_with_3, NULL, NULL, &mailer));
 
     /* Three groups give up on one message, each its own way. */
     uint64_t id = 0;
-    OK(ringmq_publish(t, "pay 7", 5, 0, -1, &id));
+    OK(ringmq_topic_publish(t, "pay 7", 5, 0, -1, &id));
     ringmq_message m = poll_text(ledger, "pay 7");
     CHECK(m.dead_letter_reason == NULL && m.dead_letter_reason_len == 0);
     CHECK(m.dead_letter_group == NULL && m.dead_letter_group_len == 0);
-    OK(ringmq_term(ledger, m.delivery_tag));
+    OK(ringmq_sub_term(ledger, m.delivery_tag));
     for (int i = 0; i < 2; i++) {
         m = poll_text(fraud, "pay 7");
-        OK(ringmq_nack(fraud, m.delivery_tag, 0));
+        OK(ringmq_sub_nack(fraud, m.delivery_tag, 0));
     }
 
     dead_notes polled;
@@ -618,7 +618,7 @@ static void test_dead_letters_say_why_and_which_group(void) {
         CHECK_EQ_U64(strlen(d.dead_letter_group), d.dead_letter_group_len);
         snprintf(polled.reason[i], sizeof polled.reason[i], "%s", d.dead_letter_reason);
         snprintf(polled.group[i], sizeof polled.group[i], "%s", d.dead_letter_group);
-        OK(ringmq_ack(dead, d.delivery_tag));
+        OK(ringmq_sub_ack(dead, d.delivery_tag));
     }
     CHECK(same_text(reason_of(&polled, 3, "ledger"), "termed"));
     CHECK(same_text(reason_of(&polled, 3, "fraud"), "failed 2 deliveries (max_attempts 2): nacked"));
@@ -636,16 +636,16 @@ static void test_dead_letters_say_why_and_which_group(void) {
                     "failed 2 deliveries (max_attempts 2): handler returned 3"));
 
     /* A message published into the dead-letter topic itself has no note. */
-    OK(ringmq_publish(dlq, "direct", 6, 0, -1, NULL));
+    OK(ringmq_topic_publish(dlq, "direct", 6, 0, -1, NULL));
     m = poll_text(dead, "direct");
     CHECK(m.dead_letter_reason == NULL && m.dead_letter_group == NULL);
-    OK(ringmq_ack(dead, m.delivery_tag));
+    OK(ringmq_sub_ack(dead, m.delivery_tag));
 
-    OK(ringmq_unsubscribe(mailer));
-    OK(ringmq_unsubscribe(pager));
-    OK(ringmq_unsubscribe(ledger));
-    OK(ringmq_unsubscribe(fraud));
-    OK(ringmq_unsubscribe(dead));
+    OK(ringmq_sub_unsubscribe(mailer));
+    OK(ringmq_sub_unsubscribe(pager));
+    OK(ringmq_sub_unsubscribe(ledger));
+    OK(ringmq_sub_unsubscribe(fraud));
+    OK(ringmq_sub_unsubscribe(dead));
     ringmq_topic_release(dlq);
     ringmq_topic_release(t);
     OK(ringmq_broker_close(b, 100));
@@ -662,20 +662,20 @@ static void test_ack_timeout_redelivers(void) {
     ringmq_topic *t = NULL;
     OK(ringmq_topic_create(b, "slow", &o, &t));
     ringmq_sub *s = pull(t, "g");
-    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "x", 1, 0, -1, NULL));
     ringmq_message first = poll_text(s, "x");
     /* Not settled: it comes back with the next attempt. */
     ringmq_message again = poll_text(s, "x");
     CHECK_EQ_U64(again.id, first.id);
     CHECK_EQ_U64(again.attempt, 2);
-    CHECK_ERR(ringmq_ack(s, first.delivery_tag), RINGMQ_INVALID_ARGUMENT, "expired");
-    OK(ringmq_ack(s, again.delivery_tag));
-    CHECK_ERR(ringmq_ack(s, again.delivery_tag), RINGMQ_INVALID_ARGUMENT, "already settled");
+    CHECK_ERR(ringmq_sub_ack(s, first.delivery_tag), RINGMQ_INVALID_ARGUMENT, "expired");
+    OK(ringmq_sub_ack(s, again.delivery_tag));
+    CHECK_ERR(ringmq_sub_ack(s, again.delivery_tag), RINGMQ_INVALID_ARGUMENT, "already settled");
     ringmq_sub_stats ss = sub_stats(s);
     CHECK_EQ_U64(ss.expired, 1);
     CHECK_EQ_U64(ss.acked, 1);
     CHECK_EQ_U64(ss.in_flight, 0);
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -694,23 +694,23 @@ static void test_forgotten_delivery_never_wedges_producers(void) {
     ringmq_topic *t = NULL;
     OK(ringmq_topic_create(b, "forgetful", &o, &t));
     ringmq_sub *s = pull(t, "g");
-    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "x", 1, 0, -1, NULL));
     ringmq_message forgotten = poll_text(s, "x");
     (void)forgotten; /* never settled */
     ringmq_message again = poll_text(s, "x");
     CHECK_EQ_U64(again.attempt, 2);
-    OK(ringmq_ack(s, again.delivery_tag));
+    OK(ringmq_sub_ack(s, again.delivery_tag));
     for (int lap = 0; lap < 4; lap++) {
-        for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "y", 1, 0, 2000, NULL));
+        for (int i = 0; i < 4; i++) OK(ringmq_topic_publish(t, "y", 1, 0, 2000, NULL));
         for (int i = 0; i < 4; i++) {
             ringmq_message m = poll_text(s, "y");
-            OK(ringmq_ack(s, m.delivery_tag));
+            OK(ringmq_sub_ack(s, m.delivery_tag));
         }
     }
     ringmq_sub_stats ss = sub_stats(s);
     CHECK_EQ_U64(ss.in_flight, 0);
     CHECK_EQ_U64(ss.acked, 17);
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -724,21 +724,21 @@ static void test_lossy_poll_with_every_credit_held_ends_by_its_deadline(void) {
     ringmq_sub_options_default(&so);
     so.lossy = true;
     ringmq_sub *s = NULL;
-    OK(ringmq_subscribe_pull(t, "dash", &so, &s));
+    OK(ringmq_topic_subscribe_pull(t, "dash", &so, &s));
     ringmq_message held[4];
-    for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "h", 1, 0, 0, NULL));
-    for (int i = 0; i < 4; i++) OK(ringmq_poll(s, 1000, &held[i]));
-    OK(ringmq_publish(t, "n", 1, 0, 0, NULL));
+    for (int i = 0; i < 4; i++) OK(ringmq_topic_publish(t, "h", 1, 0, 0, NULL));
+    for (int i = 0; i < 4; i++) OK(ringmq_sub_poll(s, 1000, &held[i]));
+    OK(ringmq_topic_publish(t, "n", 1, 0, 0, NULL));
     ringmq_message m;
     uint64_t t0 = now_ms();
-    CHECK_ST(ringmq_poll(s, 100, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(s, 100, &m), RINGMQ_EMPTY);
     uint64_t waited = now_ms() - t0;
     CHECK(waited >= 90 && waited < 2000);
-    OK(ringmq_ack(s, held[0].delivery_tag));
+    OK(ringmq_sub_ack(s, held[0].delivery_tag));
     m = poll_text(s, "n");
-    OK(ringmq_ack(s, m.delivery_tag));
-    for (int i = 1; i < 4; i++) OK(ringmq_ack(s, held[i].delivery_tag));
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
+    for (int i = 1; i < 4; i++) OK(ringmq_sub_ack(s, held[i].delivery_tag));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -757,7 +757,7 @@ static int32_t unsubscribe_myself(const ringmq_message *m, void *user_data) {
     ringmq_sub *me;
     while ((me = atomic_load(&c->self)) == NULL) sleep_ms(1);
     if (atomic_exchange(&c->self, (ringmq_sub *)(uintptr_t)1) != (ringmq_sub *)(uintptr_t)1)
-        CHECK_ST(ringmq_unsubscribe(me), RINGMQ_OK);
+        CHECK_ST(ringmq_sub_unsubscribe(me), RINGMQ_OK);
     return 0;
 }
 
@@ -770,10 +770,10 @@ static void test_a_handler_that_unsubscribes_itself_is_not_called_again(void) {
     atomic_store(&c.calls, 0);
     atomic_store(&c.self, NULL);
     ringmq_sub *s = NULL;
-    OK(ringmq_subscribe(t, "self", unsubscribe_myself, &c, NULL, &s));
+    OK(ringmq_topic_subscribe(t, "self", unsubscribe_myself, &c, NULL, &s));
     ringmq_buf items[32];
     for (int i = 0; i < 32; i++) items[i] = (ringmq_buf){"x", 1};
-    OK(ringmq_publish_batch(t, items, 32, 0, -1, NULL));
+    OK(ringmq_topic_publish_batch(t, items, 32, 0, -1, NULL));
     atomic_store(&c.self, s);
     for (int waited = 0; atomic_load(&c.calls) == 0 && waited < 5000; waited++) sleep_ms(1);
     sleep_ms(200); /* time for the rest of the batch, were it still called */
@@ -800,14 +800,14 @@ static void test_close_from_a_handler_while_another_close_runs(void) {
         atomic_store(&c.closed_status, -1);
         ringmq_topic *t = new_topic(c.b, "closing", 8, RINGMQ_OVERFLOW_BLOCK);
         ringmq_sub *s = NULL;
-        OK(ringmq_subscribe(t, "closer", close_from_handler, &c, NULL, &s));
-        OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+        OK(ringmq_topic_subscribe(t, "closer", close_from_handler, &c, NULL, &s));
+        OK(ringmq_topic_publish(t, "x", 1, 0, -1, NULL));
         if (round % 2) sleep_ms(1);
         OK(ringmq_broker_close(c.b, 1000));
         for (int waited = 0; atomic_load(&c.closed_status) == -1 && waited < 5000; waited++) sleep_ms(1);
         int st = atomic_load(&c.closed_status);
         CHECK(st == RINGMQ_OK || st == RINGMQ_CLOSED);
-        CHECK_ST(ringmq_unsubscribe(s), RINGMQ_CLOSED);
+        CHECK_ST(ringmq_sub_unsubscribe(s), RINGMQ_CLOSED);
         ringmq_topic_release(t);
         ringmq_broker_free(c.b);
     }
@@ -823,25 +823,25 @@ static void test_in_progress_extends_the_ack_timer(void) {
     ringmq_topic *t = NULL;
     OK(ringmq_topic_create(b, "long-work", &o, &t));
     ringmq_sub *s = pull(t, "g");
-    OK(ringmq_publish(t, "kept", 4, 0, -1, NULL));
-    OK(ringmq_publish(t, "lost", 4, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "kept", 4, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "lost", 4, 0, -1, NULL));
     ringmq_message kept = poll_text(s, "kept");
     ringmq_message lost = poll_text(s, "lost");
     sleep_ms(600);
-    OK(ringmq_in_progress(s, kept.delivery_tag)); /* restarts its timer */
+    OK(ringmq_sub_in_progress(s, kept.delivery_tag)); /* restarts its timer */
     sleep_ms(600);
     /* 1.2 s after delivery: only the one without in_progress came back. */
     ringmq_message again = poll_text(s, "lost");
     CHECK_EQ_U64(again.id, lost.id);
     CHECK_EQ_U64(again.attempt, 2);
     CHECK(kept.len == 4 && memcmp(kept.data, "kept", 4) == 0); /* still valid */
-    OK(ringmq_ack(s, kept.delivery_tag));
-    CHECK_ST(ringmq_ack(s, lost.delivery_tag), RINGMQ_INVALID_ARGUMENT);
-    OK(ringmq_ack(s, again.delivery_tag));
+    OK(ringmq_sub_ack(s, kept.delivery_tag));
+    CHECK_ST(ringmq_sub_ack(s, lost.delivery_tag), RINGMQ_INVALID_ARGUMENT);
+    OK(ringmq_sub_ack(s, again.delivery_tag));
     ringmq_message none;
-    CHECK_ST(ringmq_poll(s, 0, &none), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(s, 0, &none), RINGMQ_EMPTY);
     CHECK_EQ_U64(sub_stats(s).expired, 1);
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -850,39 +850,39 @@ static void test_sub_options_start_and_lossy(void) {
     ringmq_broker *b = new_broker(1);
     ringmq_topic *t = new_topic(b, "opts", 4, RINGMQ_OVERFLOW_BLOCK);
     ringmq_sub *first = pull(t, "first");
-    for (int i = 0; i < 3; i++) OK(ringmq_publish(t, "e", 1, (uint64_t)i, -1, NULL));
+    for (int i = 0; i < 3; i++) OK(ringmq_topic_publish(t, "e", 1, (uint64_t)i, -1, NULL));
     ringmq_sub_options so;
     ringmq_sub_options_default(&so);
     so.start = RINGMQ_START_EARLIEST; /* sees what "first" still holds */
     ringmq_sub *early = NULL;
-    OK(ringmq_subscribe_pull(t, "early", &so, &early));
+    OK(ringmq_topic_subscribe_pull(t, "early", &so, &early));
     ringmq_sub *late = pull(t, "late"); /* default: only what comes next */
     ringmq_message m;
     for (uint64_t i = 0; i < 3; i++) {
-        OK(ringmq_poll(early, 1000, &m));
+        OK(ringmq_sub_poll(early, 1000, &m));
         CHECK_EQ_U64(m.id, i);
-        OK(ringmq_ack(early, m.delivery_tag));
+        OK(ringmq_sub_ack(early, m.delivery_tag));
     }
-    CHECK_ST(ringmq_poll(late, 0, &m), RINGMQ_EMPTY);
-    OK(ringmq_unsubscribe(first));
-    OK(ringmq_unsubscribe(early));
-    OK(ringmq_unsubscribe(late));
+    CHECK_ST(ringmq_sub_poll(late, 0, &m), RINGMQ_EMPTY);
+    OK(ringmq_sub_unsubscribe(first));
+    OK(ringmq_sub_unsubscribe(early));
+    OK(ringmq_sub_unsubscribe(late));
 
     /* A lossy subscription never holds producers back. */
     ringmq_sub_options_default(&so);
     so.lossy = true;
     ringmq_sub *dash = NULL;
-    OK(ringmq_subscribe_pull(t, "dash", &so, &dash));
-    for (int i = 0; i < 12; i++) OK(ringmq_publish(t, "l", 1, 0, 0, NULL));
+    OK(ringmq_topic_subscribe_pull(t, "dash", &so, &dash));
+    for (int i = 0; i < 12; i++) OK(ringmq_topic_publish(t, "l", 1, 0, 0, NULL));
     int got = 0;
-    while (ringmq_poll(dash, 0, &m) == RINGMQ_OK) {
+    while (ringmq_sub_poll(dash, 0, &m) == RINGMQ_OK) {
         CHECK(m.id >= 3 + 12 - 4); /* only the newest ring's worth */
-        OK(ringmq_ack(dash, m.delivery_tag));
+        OK(ringmq_sub_ack(dash, m.delivery_tag));
         got++;
     }
     CHECK(got >= 1 && got <= 4);
     CHECK_EQ_U64(sub_stats(dash).dropped, 12 - (uint64_t)got);
-    OK(ringmq_unsubscribe(dash));
+    OK(ringmq_sub_unsubscribe(dash));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -931,9 +931,9 @@ static void test_push_ordered_by_key_and_concurrency(void) {
     so.concurrency = 3;
     so.ordered_by_key = true;
     ringmq_sub *s = NULL;
-    OK(ringmq_subscribe(t, "ordered", ordered_handler, &st, &so, &s));
+    OK(ringmq_topic_subscribe(t, "ordered", ordered_handler, &st, &so, &s));
     for (uint32_t seq = 0; seq < PER_KEY; seq++)
-        for (uint64_t k = 0; k < KEYS; k++) OK(ringmq_publish(t, &seq, sizeof seq, k, -1, NULL));
+        for (uint64_t k = 0; k < KEYS; k++) OK(ringmq_topic_publish(t, &seq, sizeof seq, k, -1, NULL));
     for (int waited = 0; waited < 20000 && atomic_load(&st.acked) < KEYS * PER_KEY; waited += 5) sleep_ms(5);
     CHECK_EQ_U64(atomic_load(&st.acked), KEYS * PER_KEY);
     CHECK_EQ_U64(atomic_load(&st.overtaken), 0);
@@ -941,7 +941,7 @@ static void test_push_ordered_by_key_and_concurrency(void) {
     ringmq_sub_stats ss = push_stats_after(s, KEYS * PER_KEY, KEYS * ((PER_KEY + 3) / 7), 0);
     CHECK_EQ_U64(ss.acked, KEYS * PER_KEY);
     CHECK_EQ_U64(ss.nacked, KEYS * ((PER_KEY + 3) / 7));
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -963,7 +963,7 @@ static void *churn_publisher(void *p) {
         uint32_t v = (uint32_t)i;
         /* Abandoned subscriptions must never hold the ring: a stuck
          * publisher would time out here. */
-        if (ringmq_publish(a->t, &v, sizeof v, 0, 10000, NULL) != RINGMQ_OK) a->failures++;
+        if (ringmq_topic_publish(a->t, &v, sizeof v, 0, 10000, NULL) != RINGMQ_OK) a->failures++;
     }
     return NULL;
 }
@@ -979,13 +979,13 @@ static void *churn_consumer(void *p) {
         ringmq_sub_options o;
         ringmq_sub_options_default(&o);
         o.lossy = a->rounds % 3 == 0;
-        if (ringmq_subscribe_pull(a->t, name, &o, &s) != RINGMQ_OK) {
+        if (ringmq_topic_subscribe_pull(a->t, name, &o, &s) != RINGMQ_OK) {
             a->failures++;
             break;
         }
         for (int i = 0; i < 8; i++) {
             ringmq_message m;
-            ringmq_status st = ringmq_poll(s, 2, &m);
+            ringmq_status st = ringmq_sub_poll(s, 2, &m);
             if (st == RINGMQ_EMPTY) continue;
             if (st != RINGMQ_OK || m.len != sizeof(uint32_t)) {
                 a->failures++;
@@ -995,12 +995,12 @@ static void *churn_consumer(void *p) {
             memcpy(&v, m.data, sizeof v); /* readable until settled */
             a->taken++;
             if (i % 3 == 0) {
-                if (ringmq_ack(s, m.delivery_tag) != RINGMQ_OK) a->failures++;
+                if (ringmq_sub_ack(s, m.delivery_tag) != RINGMQ_OK) a->failures++;
             } else if (i % 3 == 1) {
-                if (ringmq_nack(s, m.delivery_tag, 1) != RINGMQ_OK) a->failures++;
+                if (ringmq_sub_nack(s, m.delivery_tag, 1) != RINGMQ_OK) a->failures++;
             } /* else: left unsettled, abandoned by the unsubscribe */
         }
-        if (ringmq_unsubscribe(s) != RINGMQ_OK) a->failures++;
+        if (ringmq_sub_unsubscribe(s) != RINGMQ_OK) a->failures++;
     }
     return NULL;
 }
@@ -1025,14 +1025,14 @@ static void test_subscription_churn_while_publishing(void) {
     int bad = 0;
     while (got < CHURN_PUBLISHED) {
         ringmq_message m;
-        ringmq_status st = ringmq_poll(steady, 10000, &m);
+        ringmq_status st = ringmq_sub_poll(steady, 10000, &m);
         if (st != RINGMQ_OK) {
             bad++;
             break;
         }
         if (m.id != got || m.attempt != 1) bad++;
         got++;
-        if (ringmq_ack(steady, m.delivery_tag) != RINGMQ_OK) bad++;
+        if (ringmq_sub_ack(steady, m.delivery_tag) != RINGMQ_OK) bad++;
     }
     atomic_store(&stop, 1);
     for (int i = 0; i < 4; i++) {
@@ -1045,7 +1045,7 @@ static void test_subscription_churn_while_publishing(void) {
     CHECK_EQ_U64(topic_stats(t).subscriptions, 1);
     fprintf(stderr, "  churn: %d + %d subscriptions came and went, taking %llu messages\n",
             args[2].rounds, args[3].rounds, (unsigned long long)(args[2].taken + args[3].taken));
-    OK(ringmq_unsubscribe(steady));
+    OK(ringmq_sub_unsubscribe(steady));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1056,21 +1056,21 @@ static void test_overflow_reject(void) {
     ringmq_broker *b = new_broker(1);
     ringmq_topic *t = new_topic(b, "r", 4, RINGMQ_OVERFLOW_REJECT);
     ringmq_sub *s = pull(t, "g");
-    for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "m", 1, 0, -1, NULL));
+    for (int i = 0; i < 4; i++) OK(ringmq_topic_publish(t, "m", 1, 0, -1, NULL));
     /* Even with "wait for ever", reject answers FULL at once. */
-    CHECK_ERR(ringmq_publish(t, "m", 1, 0, -1, NULL), RINGMQ_FULL, "full");
-    CHECK_ST(ringmq_publish(t, "m", 1, 0, 0, NULL), RINGMQ_FULL);
+    CHECK_ERR(ringmq_topic_publish(t, "m", 1, 0, -1, NULL), RINGMQ_FULL, "full");
+    CHECK_ST(ringmq_topic_publish(t, "m", 1, 0, 0, NULL), RINGMQ_FULL);
     ringmq_buf two[2] = {{"a", 1}, {"b", 1}};
-    CHECK_ST(ringmq_publish_batch(t, two, 2, 0, -1, NULL), RINGMQ_FULL);
+    CHECK_ST(ringmq_topic_publish_batch(t, two, 2, 0, -1, NULL), RINGMQ_FULL);
     ringmq_topic_stats ts = topic_stats(t);
     CHECK_EQ_U64(ts.published, 4);
     CHECK_EQ_U64(ts.rejected, 4);
     CHECK_EQ_U64(ts.depth, 4);
     ringmq_message m;
-    OK(ringmq_poll(s, 1000, &m));
-    OK(ringmq_ack(s, m.delivery_tag));
-    OK(ringmq_publish(t, "m", 1, 0, 0, NULL)); /* room again */
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_poll(s, 1000, &m));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
+    OK(ringmq_topic_publish(t, "m", 1, 0, 0, NULL)); /* room again */
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1082,7 +1082,7 @@ typedef struct {
 
 static void *publish_waiting(void *p) {
     blocked_publish *a = p;
-    a->st = ringmq_publish(a->t, "late", 4, 0, 10000, NULL);
+    a->st = ringmq_topic_publish(a->t, "late", 4, 0, 10000, NULL);
     return NULL;
 }
 
@@ -1090,9 +1090,9 @@ static void test_overflow_block(void) {
     ringmq_broker *b = new_broker(1);
     ringmq_topic *t = new_topic(b, "bl", 4, RINGMQ_OVERFLOW_BLOCK);
     ringmq_sub *s = pull(t, "g");
-    for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "m", 1, 0, -1, NULL));
-    CHECK_ERR(ringmq_publish(t, "m", 1, 0, 30, NULL), RINGMQ_TIMEOUT, "stayed full");
-    CHECK_ST(ringmq_publish(t, "m", 1, 0, 0, NULL), RINGMQ_TIMEOUT);
+    for (int i = 0; i < 4; i++) OK(ringmq_topic_publish(t, "m", 1, 0, -1, NULL));
+    CHECK_ERR(ringmq_topic_publish(t, "m", 1, 0, 30, NULL), RINGMQ_TIMEOUT, "stayed full");
+    CHECK_ST(ringmq_topic_publish(t, "m", 1, 0, 0, NULL), RINGMQ_TIMEOUT);
     CHECK_EQ_U64(topic_stats(t).timed_out, 2);
     /* A blocked publisher proceeds once a slot is acked. */
     blocked_publish bp = {t, RINGMQ_INTERNAL};
@@ -1100,12 +1100,12 @@ static void test_overflow_block(void) {
     pthread_create(&th, NULL, publish_waiting, &bp);
     sleep_ms(20);
     ringmq_message m;
-    OK(ringmq_poll(s, 1000, &m));
-    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_sub_poll(s, 1000, &m));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
     pthread_join(th, NULL);
     CHECK_ST(bp.st, RINGMQ_OK);
     CHECK_EQ_U64(topic_stats(t).published, 5);
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1116,24 +1116,24 @@ static void test_overflow_drop_oldest(void) {
     ringmq_sub *s = pull(t, "dash");
     for (int i = 0; i < 10; i++) {
         char c = (char)('0' + i);
-        OK(ringmq_publish(t, &c, 1, 0, 0, NULL)); /* never waits */
+        OK(ringmq_topic_publish(t, &c, 1, 0, 0, NULL)); /* never waits */
     }
     /* The newest 4 are kept; the 6 before them were overwritten. */
     for (int i = 6; i < 10; i++) {
         ringmq_message m;
-        OK(ringmq_poll(s, 1000, &m));
+        OK(ringmq_sub_poll(s, 1000, &m));
         CHECK_EQ_U64(m.id, (uint64_t)i);
         CHECK(m.len == 1 && m.data[0] == '0' + i);
-        OK(ringmq_ack(s, m.delivery_tag));
+        OK(ringmq_sub_ack(s, m.delivery_tag));
     }
     ringmq_message m;
-    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(s, 0, &m), RINGMQ_EMPTY);
     CHECK_EQ_U64(sub_stats(s).dropped, 6);
     ringmq_topic_stats ts = topic_stats(t);
     CHECK_EQ_U64(ts.dropped, 6);
     CHECK_EQ_U64(ts.published, 10);
     CHECK_EQ_U64(ts.rejected, 0);
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1144,17 +1144,17 @@ static void test_batch_publish_and_poll(void) {
     ringmq_broker *b = new_broker(1);
     ringmq_topic *t = new_topic(b, "batch", 64, RINGMQ_OVERFLOW_BLOCK);
     ringmq_sub *s = pull(t, "g");
-    OK(ringmq_publish(t, NULL, 0, 0, -1, NULL)); /* an empty payload is fine */
+    OK(ringmq_topic_publish(t, NULL, 0, 0, -1, NULL)); /* an empty payload is fine */
     ringmq_buf items[5] = {{"one", 3}, {"two", 3}, {NULL, 0}, {"four", 4}, {"five", 4}};
     uint64_t first = 0;
-    OK(ringmq_publish_batch(t, items, 5, 9, -1, &first));
+    OK(ringmq_topic_publish_batch(t, items, 5, 9, -1, &first));
     CHECK_EQ_U64(first, 1);
-    OK(ringmq_publish_batch(t, NULL, 0, 0, -1, NULL)); /* empty batch */
+    OK(ringmq_topic_publish_batch(t, NULL, 0, 0, -1, NULL)); /* empty batch */
     ringmq_message ms[8];
     uint64_t tags[9];
     size_t n = 0, got = 0;
     while (got < 6) {
-        OK(ringmq_poll_batch(s, 8, 1000, ms, &n));
+        OK(ringmq_sub_poll_batch(s, 8, 1000, ms, &n));
         CHECK(n >= 1 && n <= 6 - got);
         if (n == 0) break;
         for (size_t i = 0; i < n; i++) {
@@ -1171,20 +1171,20 @@ static void test_batch_publish_and_poll(void) {
         }
         /* One bogus tag first: it fails, the rest are still acked. */
         tags[0] = 987654321;
-        CHECK_ERR(ringmq_ack_batch(s, tags, n + 1), RINGMQ_INVALID_ARGUMENT, "tags[0]");
-        CHECK_ERR(ringmq_ack_batch(s, tags + 1, n), RINGMQ_INVALID_ARGUMENT, "already settled");
+        CHECK_ERR(ringmq_sub_ack_batch(s, tags, n + 1), RINGMQ_INVALID_ARGUMENT, "tags[0]");
+        CHECK_ERR(ringmq_sub_ack_batch(s, tags + 1, n), RINGMQ_INVALID_ARGUMENT, "already settled");
         got += n;
     }
     CHECK_EQ_U64(got, 6);
     CHECK_EQ_U64(sub_stats(s).acked, 6);
     CHECK_EQ_U64(sub_stats(s).in_flight, 0);
-    OK(ringmq_ack_batch(s, NULL, 0));
-    CHECK_ERR(ringmq_ack_batch(s, NULL, 2), RINGMQ_INVALID_ARGUMENT, "tags");
-    CHECK_ST(ringmq_ack_batch(NULL, tags, 1), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_poll_batch(s, 8, 0, ms, &n), RINGMQ_EMPTY);
+    OK(ringmq_sub_ack_batch(s, NULL, 0));
+    CHECK_ERR(ringmq_sub_ack_batch(s, NULL, 2), RINGMQ_INVALID_ARGUMENT, "tags");
+    CHECK_ST(ringmq_sub_ack_batch(NULL, tags, 1), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_poll_batch(s, 8, 0, ms, &n), RINGMQ_EMPTY);
     CHECK_EQ_U64(n, 0);
-    CHECK_ERR(ringmq_poll_batch(s, 0, 0, ms, &n), RINGMQ_INVALID_ARGUMENT, "max 0");
-    OK(ringmq_unsubscribe(s));
+    CHECK_ERR(ringmq_sub_poll_batch(s, 0, 0, ms, &n), RINGMQ_INVALID_ARGUMENT, "max 0");
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1193,7 +1193,7 @@ static void test_stats_and_metrics(void) {
     ringmq_broker *b = new_broker(1);
     ringmq_topic *t = new_topic(b, "metered", 16, RINGMQ_OVERFLOW_BLOCK);
     ringmq_sub *s = pull(t, "reader");
-    for (int i = 0; i < 5; i++) OK(ringmq_publish(t, "abc", 3, 0, -1, NULL));
+    for (int i = 0; i < 5; i++) OK(ringmq_topic_publish(t, "abc", 3, 0, -1, NULL));
     ringmq_topic_stats ts = topic_stats(t);
     CHECK_EQ_U64(ts.published, 5);
     CHECK_EQ_U64(ts.depth, 5);
@@ -1203,13 +1203,13 @@ static void test_stats_and_metrics(void) {
     CHECK_EQ_U64(ss.lag, 5);
     CHECK_EQ_U64(ss.delivered, 0);
     ringmq_message m[3];
-    for (int i = 0; i < 3; i++) OK(ringmq_poll(s, 1000, &m[i]));
+    for (int i = 0; i < 3; i++) OK(ringmq_sub_poll(s, 1000, &m[i]));
     ss = sub_stats(s);
     CHECK_EQ_U64(ss.delivered, 3);
     CHECK_EQ_U64(ss.in_flight, 3);
     CHECK_EQ_U64(ss.lag, 2);
     sleep_ms(2);
-    for (int i = 0; i < 3; i++) OK(ringmq_ack(s, m[i].delivery_tag));
+    for (int i = 0; i < 3; i++) OK(ringmq_sub_ack(s, m[i].delivery_tag));
     ss = sub_stats(s);
     CHECK_EQ_U64(ss.acked, 3);
     CHECK_EQ_U64(ss.in_flight, 0);
@@ -1225,22 +1225,22 @@ static void test_stats_and_metrics(void) {
 
     /* Ask for the size, then fetch. */
     size_t needed = 0;
-    CHECK_ERR(ringmq_metrics_text(b, NULL, 0, &needed), RINGMQ_TOO_LARGE, "bytes");
+    CHECK_ERR(ringmq_broker_metrics_text(b, NULL, 0, &needed), RINGMQ_TOO_LARGE, "bytes");
     CHECK(needed > 100);
     char small[8] = "unused";
     size_t needed2 = 0;
-    CHECK_ST(ringmq_metrics_text(b, small, sizeof small, &needed2), RINGMQ_TOO_LARGE);
+    CHECK_ST(ringmq_broker_metrics_text(b, small, sizeof small, &needed2), RINGMQ_TOO_LARGE);
     CHECK_EQ_U64(needed2, needed);
     CHECK(strcmp(small, "unused") == 0); /* left untouched */
     char *buf = malloc(needed + 64);
     size_t needed3 = 0;
-    OK(ringmq_metrics_text(b, buf, needed + 64, &needed3));
+    OK(ringmq_broker_metrics_text(b, buf, needed + 64, &needed3));
     CHECK_EQ_U64(strlen(buf) + 1, needed3);
     CHECK(strstr(buf, "metered") != NULL);
     CHECK(strstr(buf, "reader") != NULL);
     CHECK(strstr(buf, "# TYPE") != NULL);
     free(buf);
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1249,16 +1249,16 @@ static void test_unsubscribe_releases_the_ring(void) {
     ringmq_broker *b = new_broker(1);
     ringmq_topic *t = new_topic(b, "held", 4, RINGMQ_OVERFLOW_BLOCK);
     ringmq_sub *s = pull(t, "slow");
-    for (int i = 0; i < 4; i++) OK(ringmq_publish(t, "m", 1, 0, -1, NULL));
+    for (int i = 0; i < 4; i++) OK(ringmq_topic_publish(t, "m", 1, 0, -1, NULL));
     ringmq_message m;
-    OK(ringmq_poll(s, 1000, &m)); /* left unsettled */
-    CHECK_ST(ringmq_publish(t, "m", 1, 0, 0, NULL), RINGMQ_TIMEOUT);
-    OK(ringmq_unsubscribe(s)); /* abandons the delivery */
-    OK(ringmq_publish(t, "m", 1, 0, 0, NULL));
+    OK(ringmq_sub_poll(s, 1000, &m)); /* left unsettled */
+    CHECK_ST(ringmq_topic_publish(t, "m", 1, 0, 0, NULL), RINGMQ_TIMEOUT);
+    OK(ringmq_sub_unsubscribe(s)); /* abandons the delivery */
+    OK(ringmq_topic_publish(t, "m", 1, 0, 0, NULL));
     CHECK_EQ_U64(topic_stats(t).subscriptions, 0);
     /* The group name is free again. */
     s = pull(t, "slow");
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1294,26 +1294,26 @@ static void test_bad_input(void) {
     CHECK_ST(ringmq_topic_create(b, "x", NULL, NULL), RINGMQ_INVALID_ARGUMENT);
     CHECK_ERR(ringmq_topic_open(b, "x", NULL), RINGMQ_INVALID_ARGUMENT, "out is NULL");
     CHECK_ST(ringmq_topic_open(NULL, "bad", &tx), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ERR(ringmq_publish(NULL, "a", 1, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "t is NULL");
-    CHECK_ERR(ringmq_publish(t, NULL, 3, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "data");
-    CHECK_ERR(ringmq_publish_batch(t, NULL, 2, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "items");
+    CHECK_ERR(ringmq_topic_publish(NULL, "a", 1, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "t is NULL");
+    CHECK_ERR(ringmq_topic_publish(t, NULL, 3, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "data");
+    CHECK_ERR(ringmq_topic_publish_batch(t, NULL, 2, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "items");
     ringmq_buf holes[2] = {{"a", 1}, {NULL, 5}};
-    CHECK_ERR(ringmq_publish_batch(t, holes, 2, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "items[1]");
-    CHECK_ST(ringmq_subscribe_pull(NULL, "g2", NULL, &sx), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_topic_publish_batch(t, holes, 2, 0, 0, NULL), RINGMQ_INVALID_ARGUMENT, "items[1]");
+    CHECK_ST(ringmq_topic_subscribe_pull(NULL, "g2", NULL, &sx), RINGMQ_INVALID_ARGUMENT);
     CHECK(sx == NULL);
-    CHECK_ST(ringmq_subscribe_pull(t, "g2", NULL, NULL), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ERR(ringmq_subscribe(t, "g3", NULL, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "h is NULL");
-    CHECK_ST(ringmq_subscribe(NULL, "g3", noop_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_subscribe(t, "g3", noop_handler, NULL, NULL, NULL), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ERR(ringmq_poll(NULL, 0, &m), RINGMQ_INVALID_ARGUMENT, "s is NULL");
-    CHECK_ERR(ringmq_poll(s, 0, NULL), RINGMQ_INVALID_ARGUMENT, "out is NULL");
-    CHECK_ST(ringmq_poll_batch(s, 4, 0, NULL, &n), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_poll_batch(s, 4, 0, &m, NULL), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_ack(NULL, 1), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_nack(NULL, 1, 0), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_term(NULL, 1), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_in_progress(NULL, 1), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_unsubscribe(NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_topic_subscribe_pull(t, "g2", NULL, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_topic_subscribe(t, "g3", NULL, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "h is NULL");
+    CHECK_ST(ringmq_topic_subscribe(NULL, "g3", noop_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_topic_subscribe(t, "g3", noop_handler, NULL, NULL, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_sub_poll(NULL, 0, &m), RINGMQ_INVALID_ARGUMENT, "s is NULL");
+    CHECK_ERR(ringmq_sub_poll(s, 0, NULL), RINGMQ_INVALID_ARGUMENT, "out is NULL");
+    CHECK_ST(ringmq_sub_poll_batch(s, 4, 0, NULL, &n), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_poll_batch(s, 4, 0, &m, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_ack(NULL, 1), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_nack(NULL, 1, 0), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_term(NULL, 1), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_in_progress(NULL, 1), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_unsubscribe(NULL), RINGMQ_INVALID_ARGUMENT);
     ringmq_topic_stats ts;
     ringmq_sub_stats ss;
     ringmq_pool_stats ps;
@@ -1323,17 +1323,17 @@ static void test_bad_input(void) {
     CHECK_ST(ringmq_sub_get_stats(s, NULL), RINGMQ_INVALID_ARGUMENT);
     CHECK_ST(ringmq_broker_get_pool_stats(NULL, &ps), RINGMQ_INVALID_ARGUMENT);
     CHECK_ST(ringmq_broker_get_pool_stats(b, NULL), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_metrics_text(NULL, NULL, 0, &n), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ERR(ringmq_metrics_text(b, NULL, 0, NULL), RINGMQ_INVALID_ARGUMENT, "needed is NULL");
-    CHECK_ERR(ringmq_metrics_text(b, NULL, 10, &n), RINGMQ_INVALID_ARGUMENT, "buf is NULL");
+    CHECK_ST(ringmq_broker_metrics_text(NULL, NULL, 0, &n), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_broker_metrics_text(b, NULL, 0, NULL), RINGMQ_INVALID_ARGUMENT, "needed is NULL");
+    CHECK_ERR(ringmq_broker_metrics_text(b, NULL, 10, &n), RINGMQ_INVALID_ARGUMENT, "buf is NULL");
     ringmq_broker_free(NULL);
     ringmq_topic_release(NULL);
 
     /* Oversize payloads. */
-    CHECK_ERR(ringmq_publish(t, "123456789", 9, 0, 0, NULL), RINGMQ_TOO_LARGE, "slot_size 8");
-    OK(ringmq_publish(t, "12345678", 8, 0, 0, NULL));
+    CHECK_ERR(ringmq_topic_publish(t, "123456789", 9, 0, 0, NULL), RINGMQ_TOO_LARGE, "slot_size 8");
+    OK(ringmq_topic_publish(t, "12345678", 8, 0, 0, NULL));
     ringmq_buf big[2] = {{"ok", 2}, {"123456789", 9}};
-    CHECK_ST(ringmq_publish_batch(t, big, 2, 0, 0, NULL), RINGMQ_TOO_LARGE);
+    CHECK_ST(ringmq_topic_publish_batch(t, big, 2, 0, 0, NULL), RINGMQ_TOO_LARGE);
 
     /* Bad options. */
     ringmq_topic_options bad = o;
@@ -1354,10 +1354,10 @@ static void test_bad_input(void) {
     ringmq_sub_options so;
     ringmq_sub_options_default(&so);
     so.start = (ringmq_start)5;
-    CHECK_ERR(ringmq_subscribe_pull(t, "st", &so, &sx), RINGMQ_INVALID_ARGUMENT, "start 5");
+    CHECK_ERR(ringmq_topic_subscribe_pull(t, "st", &so, &sx), RINGMQ_INVALID_ARGUMENT, "start 5");
     ringmq_sub_options_default(&so);
     so.concurrency = 0;
-    CHECK_ERR(ringmq_subscribe(t, "cc", noop_handler, NULL, &so, &sx), RINGMQ_INVALID_ARGUMENT, "concurrency");
+    CHECK_ERR(ringmq_topic_subscribe(t, "cc", noop_handler, NULL, &so, &sx), RINGMQ_INVALID_ARGUMENT, "concurrency");
     ringmq_broker_options bo;
     ringmq_broker_options_default(&bo);
     bo.workers_max = 0;
@@ -1366,8 +1366,8 @@ static void test_bad_input(void) {
     ringmq_broker_options_default(&bo);
     bo.workers_min = bo.workers_max + 1;
     CHECK_ST(ringmq_broker_new(&bo, &bx), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ERR(ringmq_publish(t, "a", 1, 0, -2, NULL), RINGMQ_INVALID_ARGUMENT, "timeout_ms -2");
-    CHECK_ST(ringmq_poll(s, -5, &m), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_topic_publish(t, "a", 1, 0, -2, NULL), RINGMQ_INVALID_ARGUMENT, "timeout_ms -2");
+    CHECK_ST(ringmq_sub_poll(s, -5, &m), RINGMQ_INVALID_ARGUMENT);
 
     /* Names: NULL, empty, too long, invalid UTF-8, control characters. */
     char long_name[300];
@@ -1387,50 +1387,50 @@ static void test_bad_input(void) {
     OK(ringmq_topic_create(b, "caf\xc3\xa9", NULL, &tx)); /* valid UTF-8 */
     ringmq_topic_release(tx);
     CHECK_ERR(ringmq_topic_open(b, "", &tx), RINGMQ_INVALID_ARGUMENT, "empty");
-    CHECK_ERR(ringmq_subscribe_pull(t, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "group name is NULL");
-    CHECK_ERR(ringmq_subscribe_pull(t, "", NULL, &sx), RINGMQ_INVALID_ARGUMENT, "group name is empty");
+    CHECK_ERR(ringmq_topic_subscribe_pull(t, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "group name is NULL");
+    CHECK_ERR(ringmq_topic_subscribe_pull(t, "", NULL, &sx), RINGMQ_INVALID_ARGUMENT, "group name is empty");
     memset(long_name, 'g', 256);
     long_name[256] = '\0';
-    CHECK_ERR(ringmq_subscribe_pull(t, long_name, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "longer than");
-    CHECK_ERR(ringmq_subscribe(t, "\xc0\x80", noop_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "UTF-8");
+    CHECK_ERR(ringmq_topic_subscribe_pull(t, long_name, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "longer than");
+    CHECK_ERR(ringmq_topic_subscribe(t, "\xc0\x80", noop_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "UTF-8");
     long_name[255] = '\0';
-    OK(ringmq_subscribe_pull(t, long_name, NULL, &sx)); /* 255 bytes is fine */
-    OK(ringmq_unsubscribe(sx));
+    OK(ringmq_topic_subscribe_pull(t, long_name, NULL, &sx)); /* 255 bytes is fine */
+    OK(ringmq_sub_unsubscribe(sx));
 
     /* Unknown and duplicate names. */
     CHECK_ERR(ringmq_topic_open(b, "nope", &tx), RINGMQ_NOT_FOUND, "nope");
     CHECK(tx == NULL);
     CHECK_ERR(ringmq_topic_create(b, "bad", NULL, &tx), RINGMQ_EXISTS, "already exists");
     CHECK_ERR(ringmq_topic_create(b, "bad.dlq", NULL, &tx), RINGMQ_EXISTS, "already exists");
-    CHECK_ERR(ringmq_subscribe_pull(t, "g", NULL, &sx), RINGMQ_EXISTS, "already exists");
-    CHECK_ST(ringmq_subscribe(t, "g", noop_handler, NULL, NULL, &sx), RINGMQ_EXISTS);
+    CHECK_ERR(ringmq_topic_subscribe_pull(t, "g", NULL, &sx), RINGMQ_EXISTS, "already exists");
+    CHECK_ST(ringmq_topic_subscribe(t, "g", noop_handler, NULL, NULL, &sx), RINGMQ_EXISTS);
 
     /* Settling tags that are unknown or settled. */
-    CHECK_ERR(ringmq_ack(s, 12345), RINGMQ_INVALID_ARGUMENT, "unknown");
-    CHECK_ST(ringmq_nack(s, 12345, 0), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_term(s, 12345), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_in_progress(s, 12345), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_ack(s, UINT64_MAX), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_nack(s, (1ULL << 63) | 5, 0), RINGMQ_INVALID_ARGUMENT);
-    OK(ringmq_poll(s, 1000, &m));
-    OK(ringmq_ack(s, m.delivery_tag));
-    CHECK_ST(ringmq_ack(s, m.delivery_tag), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_nack(s, m.delivery_tag, 0), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_term(s, m.delivery_tag), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ERR(ringmq_sub_ack(s, 12345), RINGMQ_INVALID_ARGUMENT, "unknown");
+    CHECK_ST(ringmq_sub_nack(s, 12345, 0), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_term(s, 12345), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_in_progress(s, 12345), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_ack(s, UINT64_MAX), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_nack(s, (1ULL << 63) | 5, 0), RINGMQ_INVALID_ARGUMENT);
+    OK(ringmq_sub_poll(s, 1000, &m));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
+    CHECK_ST(ringmq_sub_ack(s, m.delivery_tag), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_nack(s, m.delivery_tag, 0), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_term(s, m.delivery_tag), RINGMQ_INVALID_ARGUMENT);
 
     /* Nothing above changed anything. */
     ringmq_topic_stats after = topic_stats(t);
     CHECK_EQ_U64(after.published, 1);
     CHECK_EQ_U64(after.subscriptions, 1);
-    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(s, 0, &m), RINGMQ_EMPTY);
 
     /* The last error is per thread and kept across successes. */
     CHECK_ST(ringmq_topic_open(b, "missing-topic", &tx), RINGMQ_NOT_FOUND);
-    OK(ringmq_publish(t, "ok", 2, 0, 0, &id));
+    OK(ringmq_topic_publish(t, "ok", 2, 0, 0, &id));
     CHECK(strstr(ringmq_last_error(), "ringmq_topic_open") != NULL);
     CHECK(strstr(ringmq_last_error(), "missing-topic") != NULL);
 
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1457,27 +1457,27 @@ static void test_calls_after_close(void) {
     ringmq_sub *s = pull(t, "g");
     static atomic_int calls;
     ringmq_sub *push = NULL;
-    OK(ringmq_subscribe(t, "p", always_fail, &calls, NULL, &push));
-    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    OK(ringmq_topic_subscribe(t, "p", always_fail, &calls, NULL, &push));
+    OK(ringmq_topic_publish(t, "x", 1, 0, -1, NULL));
     ringmq_message m;
-    OK(ringmq_poll(s, 1000, &m));
+    OK(ringmq_sub_poll(s, 1000, &m));
     OK(ringmq_broker_close(b, 50));
     OK(ringmq_broker_close(b, 50)); /* idempotent */
     ringmq_topic *tx = NULL;
     ringmq_sub *sx = NULL;
-    CHECK_ERR(ringmq_publish(t, "x", 1, 0, -1, NULL), RINGMQ_CLOSED, "closed");
+    CHECK_ERR(ringmq_topic_publish(t, "x", 1, 0, -1, NULL), RINGMQ_CLOSED, "closed");
     ringmq_buf one = {"x", 1};
-    CHECK_ST(ringmq_publish_batch(t, &one, 1, 0, -1, NULL), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_topic_publish_batch(t, &one, 1, 0, -1, NULL), RINGMQ_CLOSED);
     CHECK_ST(ringmq_topic_create(b, "new", NULL, &tx), RINGMQ_CLOSED);
     CHECK_ST(ringmq_topic_open(b, "closing", &tx), RINGMQ_CLOSED);
-    CHECK_ST(ringmq_subscribe_pull(t, "g2", NULL, &sx), RINGMQ_CLOSED);
-    CHECK_ST(ringmq_subscribe(t, "p2", noop_handler, NULL, NULL, &sx), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_topic_subscribe_pull(t, "g2", NULL, &sx), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_topic_subscribe(t, "p2", noop_handler, NULL, NULL, &sx), RINGMQ_CLOSED);
     uint64_t tag = m.delivery_tag;
-    CHECK_ST(ringmq_poll(s, 100, &m), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_poll(s, 100, &m), RINGMQ_CLOSED);
     /* A settle after close answers CLOSED and changes no counter; so does a
      * made-up tag. */
-    CHECK_ST(ringmq_ack(s, tag), RINGMQ_CLOSED);
-    CHECK_ST(ringmq_nack(s, tag + 1000, 0), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_ack(s, tag), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_nack(s, tag + 1000, 0), RINGMQ_CLOSED);
     ringmq_sub_stats after = sub_stats(s);
     CHECK_EQ_U64(after.acked, 0);
     CHECK_EQ_U64(after.nacked, 0);
@@ -1485,13 +1485,13 @@ static void test_calls_after_close(void) {
     ringmq_topic_stats ts = topic_stats(t);
     CHECK_EQ_U64(ts.published, 1);
     size_t needed = 0;
-    CHECK_ST(ringmq_metrics_text(b, NULL, 0, &needed), RINGMQ_TOO_LARGE);
+    CHECK_ST(ringmq_broker_metrics_text(b, NULL, 0, &needed), RINGMQ_TOO_LARGE);
     /* After close, unsubscribe answers CLOSED (and still frees the handle). */
-    CHECK_ST(ringmq_unsubscribe(s), RINGMQ_CLOSED);
-    CHECK_ST(ringmq_unsubscribe(push), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_unsubscribe(s), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_unsubscribe(push), RINGMQ_CLOSED);
     ringmq_broker_free(b);
     /* A topic handle outlives its broker safely. */
-    CHECK_ST(ringmq_publish(t, "x", 1, 0, 0, NULL), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_topic_publish(t, "x", 1, 0, 0, NULL), RINGMQ_CLOSED);
     ringmq_topic_release(t);
 }
 
@@ -1546,18 +1546,18 @@ static void test_durable_topic_survives_its_broker(void) {
         po.headers = &h;
         po.header_count = 1;
         uint64_t id = 0;
-        OK(ringmq_publish_ex(t, body, strlen(body), &po, &id));
+        OK(ringmq_topic_publish_ex(t, body, strlen(body), &po, &id));
         CHECK_EQ_U64(id, (uint64_t)i);
     }
     /* The group acks the first 30 and holds the 31st. */
     for (int i = 0; i < 30; i++) {
         ringmq_message m;
-        OK(ringmq_poll(g, 5000, &m));
+        OK(ringmq_sub_poll(g, 5000, &m));
         CHECK_EQ_U64(m.id, (uint64_t)i);
-        OK(ringmq_ack(g, m.delivery_tag));
+        OK(ringmq_sub_ack(g, m.delivery_tag));
     }
     ringmq_message held;
-    OK(ringmq_poll(g, 5000, &held));
+    OK(ringmq_sub_poll(g, 5000, &held));
     CHECK_EQ_U64(held.id, 30);
     ringmq_topic_stats ts = topic_stats(t);
     CHECK(ts.log_bytes > 4096 && ts.log_segments >= 2);
@@ -1565,9 +1565,9 @@ static void test_durable_topic_survives_its_broker(void) {
     ringmq_publish_options later;
     ringmq_publish_options_default(&later);
     later.delay_ms = 10;
-    CHECK_ERR(ringmq_publish_ex(t, "x", 1, &later, NULL), RINGMQ_INVALID_ARGUMENT, "delay");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "x", 1, &later, NULL), RINGMQ_INVALID_ARGUMENT, "delay");
     OK(ringmq_broker_close(b, 0));
-    CHECK_ST(ringmq_unsubscribe(g), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_unsubscribe(g), RINGMQ_CLOSED);
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 
@@ -1578,7 +1578,7 @@ static void test_durable_topic_survives_its_broker(void) {
     g = pull(t, "workers");
     for (int i = 30; i < 100; i++) {
         ringmq_message m;
-        OK(ringmq_poll(g, 5000, &m));
+        OK(ringmq_sub_poll(g, 5000, &m));
         CHECK_EQ_U64(m.id, (uint64_t)i);
         CHECK_EQ_U64(m.key, (uint64_t)i);
         CHECK(m.attempt == (i == 30 ? 2u : 1u));
@@ -1590,12 +1590,12 @@ static void test_durable_topic_survives_its_broker(void) {
         size_t vlen = 0;
         OK(ringmq_message_header_get(&m, "n", 1, &v, &vlen));
         CHECK(vlen == strlen(hv) && memcmp(v, hv, vlen) == 0);
-        OK(ringmq_ack(g, m.delivery_tag));
+        OK(ringmq_sub_ack(g, m.delivery_tag));
     }
     ringmq_message none;
-    CHECK_ST(ringmq_poll(g, 50, &none), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(g, 50, &none), RINGMQ_EMPTY);
     uint64_t id = 0;
-    OK(ringmq_publish(t, "next", 4, 0, -1, &id));
+    OK(ringmq_topic_publish(t, "next", 4, 0, -1, &id));
     CHECK_EQ_U64(id, 100);
     /* Bad durable options: refused, nothing made. */
     ringmq_topic *bad = NULL;
@@ -1608,7 +1608,7 @@ static void test_durable_topic_survives_its_broker(void) {
     CHECK(bad == NULL);
     CHECK_ST(ringmq_topic_open(b, "bad", &bad), RINGMQ_NOT_FOUND);
     OK(ringmq_broker_close(b, 0));
-    CHECK_ST(ringmq_unsubscribe(g), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_unsubscribe(g), RINGMQ_CLOSED);
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 
@@ -1628,22 +1628,22 @@ static void test_handles_outlive_their_broker(void) {
     ringmq_sub *s = pull(t, "pull");
     static atomic_int calls;
     ringmq_sub *push = NULL;
-    OK(ringmq_subscribe(t, "push", always_fail, &calls, NULL, &push));
-    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    OK(ringmq_topic_subscribe(t, "push", always_fail, &calls, NULL, &push));
+    OK(ringmq_topic_publish(t, "x", 1, 0, -1, NULL));
     ringmq_message m;
-    OK(ringmq_poll(s, 1000, &m)); /* held, unsettled */
+    OK(ringmq_sub_poll(s, 1000, &m)); /* held, unsettled */
     ringmq_broker_free(b);      /* closes without a drain */
     int after_free = atomic_load(&calls);
     sleep_ms(20);
     CHECK_EQ_U64(atomic_load(&calls), after_free); /* no handler runs any more */
-    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_poll(s, 0, &m), RINGMQ_CLOSED);
     ringmq_sub_stats ss = sub_stats(s);
     CHECK_EQ_U64(ss.delivered, 1);
-    ringmq_status us = ringmq_unsubscribe(push);
+    ringmq_status us = ringmq_sub_unsubscribe(push);
     CHECK(us == RINGMQ_OK || us == RINGMQ_CLOSED);
-    us = ringmq_unsubscribe(s);
+    us = ringmq_sub_unsubscribe(s);
     CHECK(us == RINGMQ_OK || us == RINGMQ_CLOSED);
-    CHECK_ST(ringmq_publish(t, "x", 1, 0, 0, NULL), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_topic_publish(t, "x", 1, 0, 0, NULL), RINGMQ_CLOSED);
     ringmq_topic_release(t);
 }
 
@@ -1747,13 +1747,13 @@ static void test_headers_round_trip_pull_push_and_dlq(void) {
     static header_seen seen;
     memset(&seen, 0, sizeof seen);
     ringmq_sub *push = NULL;
-    OK(ringmq_subscribe(t, "push", check_headers_handler, &seen, NULL, &push));
+    OK(ringmq_topic_subscribe(t, "push", check_headers_handler, &seen, NULL, &push));
 
     ringmq_publish_options po = with_headers("order-42");
     uint64_t id = 999;
-    OK(ringmq_publish_ex(t, "payload", 7, &po, &id));
+    OK(ringmq_topic_publish_ex(t, "payload", 7, &po, &id));
     CHECK_EQ_U64(id, 0);
-    OK(ringmq_publish_ex(t, "plain", 5, NULL, &id)); /* NULL options: plain */
+    OK(ringmq_topic_publish_ex(t, "plain", 5, NULL, &id)); /* NULL options: plain */
     CHECK_EQ_U64(id, 1);
 
     /* Pulled: every header, in order, and the msg_id. */
@@ -1763,7 +1763,7 @@ static void test_headers_round_trip_pull_push_and_dlq(void) {
     ringmq_message p = poll_text(work, "plain");
     CHECK(p.header_count == 0 && p.msg_id == NULL && p.msg_id_len == 0);
     CHECK_ERR(ringmq_message_header(&p, 0, NULL, NULL, NULL, NULL), RINGMQ_NOT_FOUND, "no header at index 0");
-    OK(ringmq_ack(work, p.delivery_tag));
+    OK(ringmq_sub_ack(work, p.delivery_tag));
 
     /* Push: the same, during the call. */
     for (int waited = 0; waited < 10000 && (atomic_load(&seen.calls) < 1 || atomic_load(&seen.plain) < 1);
@@ -1774,35 +1774,35 @@ static void test_headers_round_trip_pull_push_and_dlq(void) {
     CHECK_EQ_U64(atomic_load(&seen.bad), 0);
 
     /* Dead-lettered: the headers and msg_id go along. */
-    OK(ringmq_term(work, m.delivery_tag));
+    OK(ringmq_sub_term(work, m.delivery_tag));
     ringmq_message d = poll_text(dead, "payload");
     CHECK_EQ_U64(d.id, 0);
     CHECK(same_text(d.dead_letter_reason, "termed"));
     CHECK_EQ_U64(header_mismatches(&d, "order-42"), 0);
-    OK(ringmq_ack(dead, d.delivery_tag));
+    OK(ringmq_sub_ack(dead, d.delivery_tag));
 
     /* poll_batch fills them too, and a retry from the store keeps them. */
     po = with_headers(NULL);
-    OK(ringmq_publish_ex(t, "b1", 2, &po, NULL));
-    OK(ringmq_publish_ex(t, "b2", 2, &po, NULL));
+    OK(ringmq_topic_publish_ex(t, "b1", 2, &po, NULL));
+    OK(ringmq_topic_publish_ex(t, "b2", 2, &po, NULL));
     ringmq_message ms[2];
     size_t got = 0, n = 0;
-    while (got < 2 && ringmq_poll_batch(work, 2 - got, 5000, ms + got, &n) == RINGMQ_OK) got += n;
+    while (got < 2 && ringmq_sub_poll_batch(work, 2 - got, 5000, ms + got, &n) == RINGMQ_OK) got += n;
     CHECK_EQ_U64(got, 2);
     for (size_t i = 0; i < got; i++) {
         CHECK_EQ_U64(header_mismatches(&ms[i], NULL), 0);
-        OK(ringmq_nack(work, ms[i].delivery_tag, 1));
+        OK(ringmq_sub_nack(work, ms[i].delivery_tag, 1));
     }
     for (int i = 0; i < 2; i++) {
-        OK(ringmq_poll(work, 5000, &m));
+        OK(ringmq_sub_poll(work, 5000, &m));
         CHECK_EQ_U64(m.attempt, 2);
         CHECK_EQ_U64(header_mismatches(&m, NULL), 0);
-        OK(ringmq_ack(work, m.delivery_tag));
+        OK(ringmq_sub_ack(work, m.delivery_tag));
     }
 
-    OK(ringmq_unsubscribe(push));
-    OK(ringmq_unsubscribe(work));
-    OK(ringmq_unsubscribe(dead));
+    OK(ringmq_sub_unsubscribe(push));
+    OK(ringmq_sub_unsubscribe(work));
+    OK(ringmq_sub_unsubscribe(dead));
     ringmq_topic_release(dlq);
     ringmq_topic_release(t);
     ringmq_broker_free(b);
@@ -1817,11 +1817,11 @@ static void test_msg_id_dedupe_answers_the_first_id(void) {
     po.msg_id = (const uint8_t *)"pay-1";
     po.msg_id_len = 5;
     uint64_t first = 99, again = 99, other = 99;
-    OK(ringmq_publish_ex(t, "one", 3, &po, &first));
-    OK(ringmq_publish_ex(t, "one again", 9, &po, &again));
+    OK(ringmq_topic_publish_ex(t, "one", 3, &po, &first));
+    OK(ringmq_topic_publish_ex(t, "one again", 9, &po, &again));
     CHECK_EQ_U64(again, first);
     po.msg_id = (const uint8_t *)"pay-2";
-    OK(ringmq_publish_ex(t, "two", 3, &po, &other));
+    OK(ringmq_topic_publish_ex(t, "two", 3, &po, &other));
     CHECK(other != first);
     ringmq_topic_stats ts = topic_stats(t);
     CHECK_EQ_U64(ts.duplicates, 1);
@@ -1830,12 +1830,12 @@ static void test_msg_id_dedupe_answers_the_first_id(void) {
     CHECK_EQ_U64(m.id, first);
     CHECK(m.msg_id_len == 5 && memcmp(m.msg_id, "pay-1", 5) == 0);
     CHECK_EQ_U64(m.header_count, 0);
-    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
     m = poll_text(s, "two");
     CHECK_EQ_U64(m.id, other);
-    OK(ringmq_ack(s, m.delivery_tag));
-    CHECK_ST(ringmq_poll(s, 50, &m), RINGMQ_EMPTY);
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
+    CHECK_ST(ringmq_sub_poll(s, 50, &m), RINGMQ_EMPTY);
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1859,9 +1859,9 @@ static void test_delay_holds_a_message_back(void) {
     po.delay_ms = 300;
     uint64_t id = 99;
     uint64_t start = now_ms();
-    OK(ringmq_publish_ex(t, "soon", 4, &po, &id));
+    OK(ringmq_topic_publish_ex(t, "soon", 4, &po, &id));
     ringmq_message m;
-    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(s, 0, &m), RINGMQ_EMPTY);
     CHECK_EQ_U64(topic_stats(t).delayed, 1);
     char buf[256];
     CHECK(strstr(why_idle(s, buf, sizeof buf), "delayed") != NULL);
@@ -1870,9 +1870,9 @@ static void test_delay_holds_a_message_back(void) {
     CHECK(waited >= 250);
     CHECK(waited < 2000);
     CHECK_EQ_U64(m.id, id);
-    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
     CHECK_EQ_U64(topic_stats(t).delayed, 0);
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -1887,23 +1887,23 @@ static void test_ttl_expires_to_the_dlq(void) {
     ringmq_publish_options po = with_headers(NULL);
     po.ttl_ms = 30;
     uint64_t short_id = 99, fresh_id = 99;
-    OK(ringmq_publish_ex(t, "stale", 5, &po, &short_id));
+    OK(ringmq_topic_publish_ex(t, "stale", 5, &po, &short_id));
     sleep_ms(120);
-    OK(ringmq_publish_ex(t, "fresh", 5, NULL, &fresh_id));
+    OK(ringmq_topic_publish_ex(t, "fresh", 5, NULL, &fresh_id));
     ringmq_message m = poll_text(s, "fresh"); /* the expired one is passed over */
     CHECK_EQ_U64(m.id, fresh_id);
-    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
     ringmq_message d = poll_text(dead, "stale");
     CHECK_EQ_U64(d.id, short_id);
     CHECK(same_text(d.dead_letter_reason, "expired"));
     CHECK(same_text(d.dead_letter_group, "g"));
     CHECK_EQ_U64(header_mismatches(&d, NULL), 0);
-    OK(ringmq_ack(dead, d.delivery_tag));
+    OK(ringmq_sub_ack(dead, d.delivery_tag));
     ringmq_sub_stats ss = sub_stats(s);
     CHECK_EQ_U64(ss.expired_messages, 1);
     CHECK_EQ_U64(ss.delivered, 1);
-    OK(ringmq_unsubscribe(s));
-    OK(ringmq_unsubscribe(dead));
+    OK(ringmq_sub_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(dead));
     ringmq_topic_release(dlq);
     ringmq_topic_release(t);
     ringmq_broker_free(b);
@@ -1922,7 +1922,7 @@ static void test_pause_resume_and_why_idle(void) {
     char buf[256];
     size_t needed = 0;
 
-    /* The size protocol of ringmq_metrics_text. */
+    /* The size protocol of ringmq_broker_metrics_text. */
     CHECK_ST(ringmq_sub_why_idle(s, NULL, 0, &needed), RINGMQ_TOO_LARGE);
     CHECK_EQ_U64(needed, strlen("nothing published") + 1);
     memset(buf, 'x', sizeof buf);
@@ -1930,26 +1930,26 @@ static void test_pause_resume_and_why_idle(void) {
     CHECK(buf[0] == 'x'); /* untouched */
     CHECK(strcmp(why_idle(s, buf, sizeof buf), "nothing published") == 0);
 
-    OK(ringmq_publish(t, "x", 1, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "x", 1, 0, -1, NULL));
     CHECK(strcmp(why_idle(s, buf, sizeof buf), "") == 0); /* a message is there */
     OK(ringmq_sub_pause(s));
     OK(ringmq_sub_pause(s)); /* idempotent */
     CHECK(strstr(why_idle(s, buf, sizeof buf), "paused") != NULL);
     CHECK_EQ_U64(sub_stats(s).paused, 1);
     ringmq_message m;
-    CHECK_ST(ringmq_poll(s, 50, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(s, 50, &m), RINGMQ_EMPTY);
     OK(ringmq_sub_resume(s));
     CHECK_EQ_U64(sub_stats(s).paused, 0);
     m = poll_text(s, "x");
-    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
 
     /* A push subscription: its handler is not called while paused. */
     static atomic_int calls;
     atomic_store(&calls, 0);
     ringmq_sub *push = NULL;
-    OK(ringmq_subscribe(t, "push", count_calls, &calls, NULL, &push));
+    OK(ringmq_topic_subscribe(t, "push", count_calls, &calls, NULL, &push));
     OK(ringmq_sub_pause(push));
-    OK(ringmq_publish(t, "y", 1, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "y", 1, 0, -1, NULL));
     sleep_ms(100);
     CHECK_EQ_U64(atomic_load(&calls), 0);
     CHECK(strstr(why_idle(push, buf, sizeof buf), "paused") != NULL);
@@ -1957,15 +1957,15 @@ static void test_pause_resume_and_why_idle(void) {
     for (int waited = 0; waited < 5000 && atomic_load(&calls) < 1; waited += 2) sleep_ms(2);
     CHECK_EQ_U64(atomic_load(&calls), 1);
     m = poll_text(s, "y");
-    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
 
     /* After close: CLOSED, and the reason says so. */
     OK(ringmq_broker_close(b, 100));
     CHECK_ST(ringmq_sub_pause(s), RINGMQ_CLOSED);
     CHECK_ST(ringmq_sub_resume(push), RINGMQ_CLOSED);
     CHECK(strcmp(why_idle(s, buf, sizeof buf), "closed") == 0);
-    CHECK_ST(ringmq_unsubscribe(push), RINGMQ_CLOSED);
-    CHECK_ST(ringmq_unsubscribe(s), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_unsubscribe(push), RINGMQ_CLOSED);
+    CHECK_ST(ringmq_sub_unsubscribe(s), RINGMQ_CLOSED);
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -2016,16 +2016,16 @@ static void test_handler_ex_outcomes(void) {
     static outcome_seen seen;
     memset(&seen, 0, sizeof seen);
     ringmq_sub *h = NULL;
-    OK(ringmq_subscribe_ex(t, "h", outcome_handler, &seen, NULL, &h));
-    OK(ringmq_publish(t, "term", 4, 0, -1, NULL));
-    OK(ringmq_publish(t, "retry", 5, 0, -1, NULL));
-    OK(ringmq_publish(t, "nack", 4, 0, -1, NULL));
-    OK(ringmq_publish(t, "odd", 3, 0, -1, NULL));
+    OK(ringmq_topic_subscribe_ex(t, "h", outcome_handler, &seen, NULL, &h));
+    OK(ringmq_topic_publish(t, "term", 4, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "retry", 5, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "nack", 4, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "odd", 3, 0, -1, NULL));
 
     int found = 0;
     for (int i = 0; i < 3; i++) {
         ringmq_message d;
-        OK(ringmq_poll(dead, 5000, &d));
+        OK(ringmq_sub_poll(dead, 5000, &d));
         if (d.len == 4 && memcmp(d.data, "term", 4) == 0) {
             CHECK_EQ_U64(d.attempt, 1); /* straight there */
             CHECK(same_text(d.dead_letter_reason, "termed"));
@@ -2040,7 +2040,7 @@ static void test_handler_ex_outcomes(void) {
             found |= 4;
         }
         CHECK(same_text(d.dead_letter_group, "h"));
-        OK(ringmq_ack(dead, d.delivery_tag));
+        OK(ringmq_sub_ack(dead, d.delivery_tag));
     }
     CHECK_EQ_U64(found, 7);
     for (int waited = 0; waited < 5000 && atomic_load(&seen.retry_calls) < 2; waited += 2) sleep_ms(2);
@@ -2056,10 +2056,10 @@ static void test_handler_ex_outcomes(void) {
     CHECK_EQ_U64(ss.dead_lettered, 3);
     CHECK_EQ_U64(ss.nacked, 5); /* retry once, nack and 77 twice each */
     CHECK_EQ_U64(ss.termed, 1);
-    CHECK_ST(ringmq_poll(dead, 50, &(ringmq_message){0}), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(dead, 50, &(ringmq_message){0}), RINGMQ_EMPTY);
 
-    OK(ringmq_unsubscribe(h));
-    OK(ringmq_unsubscribe(dead));
+    OK(ringmq_sub_unsubscribe(h));
+    OK(ringmq_sub_unsubscribe(dead));
     ringmq_topic_release(dlq);
     ringmq_topic_release(t);
     ringmq_broker_free(b);
@@ -2125,11 +2125,11 @@ static void test_error_callback_hears_failures(void) {
     ringmq_topic *t = NULL;
     OK(ringmq_topic_create(b, "failing", &o, &t));
     ringmq_sub *h = NULL;
-    OK(ringmq_subscribe_ex(t, "worker", term_poison_nack_rest, NULL, NULL, &h));
+    OK(ringmq_topic_subscribe_ex(t, "worker", term_poison_nack_rest, NULL, NULL, &h));
     uint64_t poison = 0, flaky = 0;
-    OK(ringmq_publish(t, "poison", 6, 0, -1, &poison));
+    OK(ringmq_topic_publish(t, "poison", 6, 0, -1, &poison));
     for (int waited = 0; waited < 5000 && heard(&f) < 1; waited += 2) sleep_ms(2);
-    OK(ringmq_publish(t, "flaky", 5, 0, -1, &flaky));
+    OK(ringmq_topic_publish(t, "flaky", 5, 0, -1, &flaky));
     for (int waited = 0; waited < 5000 && heard(&f) < 3; waited += 2) sleep_ms(2);
     CHECK_EQ_U64(heard(&f), 3);
     CHECK_EQ_U64(f.bad, 0);
@@ -2151,13 +2151,13 @@ static void test_error_callback_hears_failures(void) {
 
     /* Removed: later failures are not reported. */
     OK(ringmq_broker_set_error_callback(b, NULL, NULL));
-    OK(ringmq_publish(t, "poison", 6, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "poison", 6, 0, -1, NULL));
     ringmq_sub_stats ss = push_stats_after(h, 0, 2, 3);
     CHECK_EQ_U64(ss.dead_lettered, 3);
     CHECK_EQ_U64(ss.termed, 2);
     CHECK_EQ_U64(heard(&f), 3);
 
-    OK(ringmq_unsubscribe(h));
+    OK(ringmq_sub_unsubscribe(h));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
     pthread_mutex_destroy(&f.lock);
@@ -2182,48 +2182,48 @@ static void test_v2_bad_input(void) {
     CHECK(po.key == 0 && po.timeout_ms == -1 && po.headers == NULL && po.header_count == 0 &&
           po.msg_id == NULL && po.msg_id_len == 0 && po.delay_ms == 0 && po.ttl_ms == 0);
 
-    CHECK_ERR(ringmq_publish_ex(NULL, "a", 1, NULL, &id), RINGMQ_INVALID_ARGUMENT, "t is NULL");
-    CHECK_ERR(ringmq_publish_ex(t, NULL, 3, NULL, &id), RINGMQ_INVALID_ARGUMENT, "data");
-    CHECK_ERR(ringmq_publish_ex(t, "123456789", 9, NULL, &id), RINGMQ_TOO_LARGE, "slot_size 8");
+    CHECK_ERR(ringmq_topic_publish_ex(NULL, "a", 1, NULL, &id), RINGMQ_INVALID_ARGUMENT, "t is NULL");
+    CHECK_ERR(ringmq_topic_publish_ex(t, NULL, 3, NULL, &id), RINGMQ_INVALID_ARGUMENT, "data");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "123456789", 9, NULL, &id), RINGMQ_TOO_LARGE, "slot_size 8");
 
     /* Headers: NULL array, NULL name or value with a length, bad names. */
     po.header_count = 2;
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers (with header_count 2) is NULL");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers (with header_count 2) is NULL");
     ringmq_header h[2] = {{"ok", 2, (const uint8_t *)"v", 1}, {NULL, 3, NULL, 0}};
     po.headers = h;
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers[1].name");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers[1].name");
     h[1] = (ringmq_header){"x", 1, NULL, 4};
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers[1].value");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers[1].value");
     h[1] = (ringmq_header){"caf\xc3", 4, NULL, 0};
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers[1].name is not valid UTF-8");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "headers[1].name is not valid UTF-8");
     h[1] = (ringmq_header){"", 0, NULL, 0};
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "empty name");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "empty name");
     h[1] = (ringmq_header){"a\nb", 3, NULL, 0};
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "control character");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "control character");
     /* Over max_header_bytes 32: 2 + 1 + 4 + 1 + 30 + 4 = 42. */
     static const uint8_t big[30] = {0};
     h[1] = (ringmq_header){"b", 1, big, sizeof big};
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_TOO_LARGE, "max_header_bytes");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_TOO_LARGE, "max_header_bytes");
     po.header_count = 100000; /* refused before the array is read */
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_TOO_LARGE, "header_count 100000");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_TOO_LARGE, "header_count 100000");
     ringmq_publish_options_default(&po);
 
     /* msg_id: NULL with a length, over 128 bytes. */
     po.msg_id_len = 5;
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "msg_id");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "msg_id");
     static const uint8_t long_id[129] = {1};
     po.msg_id = long_id;
     po.msg_id_len = 129;
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_TOO_LARGE, "msg_id is 129 bytes");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_TOO_LARGE, "msg_id is 129 bytes");
     ringmq_publish_options_default(&po);
     po.timeout_ms = -2;
-    CHECK_ERR(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "timeout_ms -2");
+    CHECK_ERR(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT, "timeout_ms -2");
     ringmq_publish_options_default(&po);
     po.delay_ms = UINT64_MAX;
-    CHECK_ST(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT);
     ringmq_publish_options_default(&po);
     po.ttl_ms = UINT64_MAX;
-    CHECK_ST(ringmq_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_topic_publish_ex(t, "a", 1, &po, &id), RINGMQ_INVALID_ARGUMENT);
     CHECK_EQ_U64(id, 12345); /* never written on failure */
 
     /* Reading headers. */
@@ -2238,9 +2238,9 @@ static void test_v2_bad_input(void) {
     po.header_count = 1;
     h[0] = (ringmq_header){"k", 1, (const uint8_t *)"v", 1};
     po.headers = h;
-    OK(ringmq_publish_ex(t, "ok", 2, &po, &id));
+    OK(ringmq_topic_publish_ex(t, "ok", 2, &po, &id));
     ringmq_message m;
-    OK(ringmq_poll(s, 1000, &m));
+    OK(ringmq_sub_poll(s, 1000, &m));
     const char *name = (const char *)1;
     size_t name_len = 77;
     CHECK_ERR(ringmq_message_header(&m, 1, &name, &name_len, NULL, NULL), RINGMQ_NOT_FOUND, "no header at index 1");
@@ -2249,7 +2249,7 @@ static void test_v2_bad_input(void) {
     CHECK_ST(ringmq_message_header_get(&m, "k\xff", 2, NULL, NULL), RINGMQ_NOT_FOUND);
     OK(ringmq_message_header(&m, 0, &name, &name_len, NULL, NULL));
     CHECK(name_len == 1 && name[0] == 'k');
-    OK(ringmq_ack(s, m.delivery_tag));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
 
     /* Subscriptions. */
     CHECK_ERR(ringmq_sub_pause(NULL), RINGMQ_INVALID_ARGUMENT, "s is NULL");
@@ -2259,12 +2259,12 @@ static void test_v2_bad_input(void) {
     CHECK_ERR(ringmq_sub_why_idle(NULL, buf, sizeof buf, &needed), RINGMQ_INVALID_ARGUMENT, "s is NULL");
     CHECK_ERR(ringmq_sub_why_idle(s, buf, sizeof buf, NULL), RINGMQ_INVALID_ARGUMENT, "needed is NULL");
     CHECK_ERR(ringmq_sub_why_idle(s, NULL, 10, &needed), RINGMQ_INVALID_ARGUMENT, "buf is NULL");
-    CHECK_ERR(ringmq_subscribe_ex(t, "x", NULL, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "h is NULL");
+    CHECK_ERR(ringmq_topic_subscribe_ex(t, "x", NULL, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT, "h is NULL");
     CHECK(sx == NULL);
-    CHECK_ST(ringmq_subscribe_ex(NULL, "x", outcome_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_subscribe_ex(t, "g", outcome_handler, NULL, NULL, &sx), RINGMQ_EXISTS);
-    CHECK_ST(ringmq_subscribe_ex(t, "", outcome_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT);
-    CHECK_ST(ringmq_subscribe_ex(t, "x", outcome_handler, NULL, NULL, NULL), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_topic_subscribe_ex(NULL, "x", outcome_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_topic_subscribe_ex(t, "g", outcome_handler, NULL, NULL, &sx), RINGMQ_EXISTS);
+    CHECK_ST(ringmq_topic_subscribe_ex(t, "", outcome_handler, NULL, NULL, &sx), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_topic_subscribe_ex(t, "x", outcome_handler, NULL, NULL, NULL), RINGMQ_INVALID_ARGUMENT);
     CHECK_ERR(ringmq_broker_set_error_callback(NULL, on_failure, NULL), RINGMQ_INVALID_ARGUMENT, "b is NULL");
 
     /* Nothing above changed anything. */
@@ -2274,9 +2274,9 @@ static void test_v2_bad_input(void) {
     CHECK_EQ_U64(ts.duplicates, 0);
     CHECK_EQ_U64(ts.subscriptions, 1);
     CHECK_EQ_U64(sub_stats(s).paused, 0);
-    CHECK_ST(ringmq_poll(s, 0, &m), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(s, 0, &m), RINGMQ_EMPTY);
 
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -2286,7 +2286,7 @@ static void test_v2_bad_input(void) {
 #define UNSUB_ROUNDS 100
 #define UNSUB_MAGIC 0x5eed5eedu
 
-/* One round's user_data, on the heap: freed as soon as ringmq_unsubscribe
+/* One round's user_data, on the heap: freed as soon as ringmq_sub_unsubscribe
  * returns, so a handler still running (or started) afterwards reads freed
  * memory (ASan reports it; the magic or round check catches it plainly). */
 typedef struct {
@@ -2295,7 +2295,7 @@ typedef struct {
     atomic_int calls;
 } unsub_data;
 
-/* g_unsubscribed[r]: ringmq_unsubscribe of round r has returned. */
+/* g_unsubscribed[r]: ringmq_sub_unsubscribe of round r has returned. */
 static atomic_int g_unsubscribed[UNSUB_ROUNDS];
 static atomic_int g_late_calls;
 
@@ -2320,7 +2320,7 @@ typedef struct {
 static void *unsub_publish_loop(void *p) {
     unsub_publisher *a = p;
     for (uint64_t i = 0; !atomic_load(&a->stop); i++) {
-        ringmq_status st = ringmq_publish(a->t, &i, sizeof i, i % 7, 100, NULL);
+        ringmq_status st = ringmq_topic_publish(a->t, &i, sizeof i, i % 7, 100, NULL);
         if (st == RINGMQ_OK) a->published++;
         else if (st != RINGMQ_TIMEOUT) a->failures++;
     }
@@ -2328,7 +2328,7 @@ static void *unsub_publish_loop(void *p) {
 }
 
 /* An ordered_by_key push subscription, unsubscribed while a publisher
- * keeps it busy: once ringmq_unsubscribe returns no handler call of it is
+ * keeps it busy: once ringmq_sub_unsubscribe returns no handler call of it is
  * running or starts, so its user_data may be freed at once. */
 static void test_ordered_handler_never_runs_after_unsubscribe(void) {
     ringmq_broker *b = new_broker(4);
@@ -2354,10 +2354,10 @@ static void test_ordered_handler_never_runs_after_unsubscribe(void) {
         char name[32];
         snprintf(name, sizeof name, "round-%d", r);
         ringmq_sub *s = NULL;
-        OK(ringmq_subscribe(t, name, ordered_touching_handler, d, &so, &s));
+        OK(ringmq_topic_subscribe(t, name, ordered_touching_handler, d, &so, &s));
         /* Let it get going: handlers running when the unsubscribe comes. */
         for (int waited = 0; waited < 2000 && atomic_load(&d->calls) < 1 + r % 5; waited++) sleep_ms(1);
-        OK(ringmq_unsubscribe(s));
+        OK(ringmq_sub_unsubscribe(s));
         atomic_store(&g_unsubscribed[r], 1);
         calls += (uint64_t)atomic_load(&d->calls);
         d->magic = 0;
@@ -2378,15 +2378,15 @@ static void test_ordered_handler_never_runs_after_unsubscribe(void) {
  * already settled, never as "expired" (the delivery was nacked, not
  * forgotten). */
 static void refuse_stale_tag(ringmq_sub *s, uint64_t stale) {
-    CHECK_ERR(ringmq_ack(s, stale), RINGMQ_INVALID_ARGUMENT, "already settled");
+    CHECK_ERR(ringmq_sub_ack(s, stale), RINGMQ_INVALID_ARGUMENT, "already settled");
     CHECK(strstr(ringmq_last_error(), "expired") == NULL);
-    CHECK_ST(ringmq_nack(s, stale, 0), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_nack(s, stale, 0), RINGMQ_INVALID_ARGUMENT);
     CHECK(strstr(ringmq_last_error(), "expired") == NULL);
-    CHECK_ST(ringmq_term(s, stale), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_term(s, stale), RINGMQ_INVALID_ARGUMENT);
     CHECK(strstr(ringmq_last_error(), "expired") == NULL);
-    CHECK_ST(ringmq_in_progress(s, stale), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_in_progress(s, stale), RINGMQ_INVALID_ARGUMENT);
     CHECK(strstr(ringmq_last_error(), "expired") == NULL);
-    CHECK_ST(ringmq_ack_batch(s, &stale, 1), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_sub_ack_batch(s, &stale, 1), RINGMQ_INVALID_ARGUMENT);
     CHECK(strstr(ringmq_last_error(), "expired") == NULL);
 }
 
@@ -2409,10 +2409,10 @@ static void test_stale_retry_store_tag_changes_nothing(void) {
     ringmq_topic *dlq = NULL;
     OK(ringmq_topic_open(b, "stale.dlq", &dlq));
     ringmq_sub *s = pull(t, "g");
-    OK(ringmq_publish(t, "retried", 7, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "retried", 7, 0, -1, NULL));
     ringmq_message a = poll_text(s, "retried");
     uint64_t stale = a.delivery_tag;
-    OK(ringmq_nack(s, stale, 300)); /* into the retry store for 300 ms */
+    OK(ringmq_sub_nack(s, stale, 300)); /* into the retry store for 300 ms */
     ringmq_sub_stats before = sub_stats(s);
     CHECK_EQ_U64(before.waiting_retry, 1);
     CHECK_EQ_U64(before.in_flight, 0);
@@ -2439,22 +2439,22 @@ static void test_stale_retry_store_tag_changes_nothing(void) {
     CHECK_EQ_U64(after.in_flight, 1);
     CHECK_EQ_U64(after.waiting_retry, 0);
     CHECK_EQ_U64(topic_stats(dlq).published, 0); /* the terms were refused */
-    OK(ringmq_in_progress(s, held.delivery_tag));
-    OK(ringmq_ack(s, held.delivery_tag));
+    OK(ringmq_sub_in_progress(s, held.delivery_tag));
+    OK(ringmq_sub_ack(s, held.delivery_tag));
     refuse_stale_tag(s, stale);
 
     /* The one credit is back: new messages are taken, failed and retried
      * as usual, each once. */
     for (int i = 0; i < 2; i++) {
-        OK(ringmq_publish(t, "next", 4, 0, -1, NULL));
+        OK(ringmq_topic_publish(t, "next", 4, 0, -1, NULL));
         ringmq_message next = poll_text(s, "next");
-        OK(ringmq_nack(s, next.delivery_tag, 1));
+        OK(ringmq_sub_nack(s, next.delivery_tag, 1));
         next = poll_text(s, "next");
         CHECK_EQ_U64(next.attempt, 2);
-        OK(ringmq_ack(s, next.delivery_tag));
+        OK(ringmq_sub_ack(s, next.delivery_tag));
     }
     ringmq_message none;
-    CHECK_ST(ringmq_poll(s, 50, &none), RINGMQ_EMPTY);
+    CHECK_ST(ringmq_sub_poll(s, 50, &none), RINGMQ_EMPTY);
     ringmq_sub_stats end = sub_stats(s);
     CHECK_EQ_U64(end.acked, 3);
     CHECK_EQ_U64(end.nacked, 3);
@@ -2464,7 +2464,7 @@ static void test_stale_retry_store_tag_changes_nothing(void) {
     CHECK_EQ_U64(end.dead_lettered, 0);
     CHECK_EQ_U64(topic_stats(dlq).published, 0);
 
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(dlq);
     ringmq_topic_release(t);
 
@@ -2473,12 +2473,12 @@ static void test_stale_retry_store_tag_changes_nothing(void) {
     o.retry_capacity = 2;
     OK(ringmq_topic_create(b, "stale2", &o, &t));
     s = pull(t, "g");
-    OK(ringmq_publish(t, "retried", 7, 0, -1, NULL));
-    OK(ringmq_publish(t, "held-payload", 12, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "retried", 7, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "held-payload", 12, 0, -1, NULL));
     a = poll_text(s, "retried");
     held = poll_text(s, "held-payload");
     stale = a.delivery_tag;
-    OK(ringmq_nack(s, stale, 60000)); /* waits in the retry store */
+    OK(ringmq_sub_nack(s, stale, 60000)); /* waits in the retry store */
     refuse_stale_tag(s, stale);
     CHECK(held.len == 12 && memcmp(held.data, "held-payload", 12) == 0);
     end = sub_stats(s);
@@ -2486,8 +2486,8 @@ static void test_stale_retry_store_tag_changes_nothing(void) {
     CHECK_EQ_U64(end.waiting_retry, 1);
     CHECK_EQ_U64(end.acked, 0);
     CHECK_EQ_U64(end.nacked, 1);
-    OK(ringmq_ack(s, held.delivery_tag));
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_ack(s, held.delivery_tag));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }
@@ -2498,13 +2498,13 @@ static ringmq_broker *g_inherited_broker;
  * step failed. */
 static int forked_child(ringmq_broker *pb, ringmq_topic *pt, ringmq_sub *ps) {
     ringmq_message m;
-    if (ringmq_publish(pt, "c", 1, 0, 1000, NULL) != RINGMQ_CLOSED) return 10;
+    if (ringmq_topic_publish(pt, "c", 1, 0, 1000, NULL) != RINGMQ_CLOSED) return 10;
     if (strstr(ringmq_last_error(), "parent process") == NULL) return 14;
-    if (ringmq_poll(ps, 1000, &m) != RINGMQ_CLOSED) return 11;
+    if (ringmq_sub_poll(ps, 1000, &m) != RINGMQ_CLOSED) return 11;
     if (ringmq_broker_close(pb, 1000) != RINGMQ_CLOSED) return 12;
     /* the inherited handles are freed without waiting for threads the
      * child does not have */
-    ringmq_status st = ringmq_unsubscribe(ps);
+    ringmq_status st = ringmq_sub_unsubscribe(ps);
     if (st != RINGMQ_OK && st != RINGMQ_CLOSED) return 13;
     ringmq_topic_release(pt);
     /* Freeing the parent's broker here would leak it by design (it cannot
@@ -2517,11 +2517,11 @@ static int forked_child(ringmq_broker *pb, ringmq_topic *pt, ringmq_sub *ps) {
     ringmq_sub *s = NULL;
     if (ringmq_broker_new(NULL, &b) != RINGMQ_OK) return 20;
     if (ringmq_topic_create(b, "child", NULL, &t) != RINGMQ_OK) return 21;
-    if (ringmq_subscribe_pull(t, "g", NULL, &s) != RINGMQ_OK) return 22;
-    if (ringmq_publish(t, "hi", 2, 0, 1000, NULL) != RINGMQ_OK) return 23;
-    if (ringmq_poll(s, 1000, &m) != RINGMQ_OK || m.len != 2 || memcmp(m.data, "hi", 2) != 0) return 24;
-    if (ringmq_ack(s, m.delivery_tag) != RINGMQ_OK) return 25;
-    if (ringmq_unsubscribe(s) != RINGMQ_OK) return 26;
+    if (ringmq_topic_subscribe_pull(t, "g", NULL, &s) != RINGMQ_OK) return 22;
+    if (ringmq_topic_publish(t, "hi", 2, 0, 1000, NULL) != RINGMQ_OK) return 23;
+    if (ringmq_sub_poll(s, 1000, &m) != RINGMQ_OK || m.len != 2 || memcmp(m.data, "hi", 2) != 0) return 24;
+    if (ringmq_sub_ack(s, m.delivery_tag) != RINGMQ_OK) return 25;
+    if (ringmq_sub_unsubscribe(s) != RINGMQ_OK) return 26;
     ringmq_topic_release(t);
     if (ringmq_broker_close(b, 1000) != RINGMQ_OK) return 27;
     ringmq_broker_free(b);
@@ -2539,7 +2539,7 @@ static void test_forked_child_gets_closed(void) {
     ringmq_broker *b = new_broker(2);
     ringmq_topic *t = new_topic(b, "forked", 16, RINGMQ_OVERFLOW_BLOCK);
     ringmq_sub *s = pull(t, "g");
-    OK(ringmq_publish(t, "before", 6, 0, -1, NULL));
+    OK(ringmq_topic_publish(t, "before", 6, 0, -1, NULL));
     int fds[2];
     CHECK(pipe(fds) == 0);
     fflush(NULL);
@@ -2583,11 +2583,11 @@ static void test_forked_child_gets_closed(void) {
 
     /* The parent's broker still works. */
     ringmq_message m = poll_text(s, "before");
-    OK(ringmq_ack(s, m.delivery_tag));
-    OK(ringmq_publish(t, "after", 5, 0, -1, NULL));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
+    OK(ringmq_topic_publish(t, "after", 5, 0, -1, NULL));
     m = poll_text(s, "after");
-    OK(ringmq_ack(s, m.delivery_tag));
-    OK(ringmq_unsubscribe(s));
+    OK(ringmq_sub_ack(s, m.delivery_tag));
+    OK(ringmq_sub_unsubscribe(s));
     ringmq_topic_release(t);
     ringmq_broker_free(b);
 }

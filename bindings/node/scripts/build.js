@@ -7,6 +7,20 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
+
+// A prebuilt addon for this machine (the optional dependency
+// `@ringmq/<platform>`, napi-rs layout) makes the source build unnecessary;
+// RINGMQ_NODE_BUILD_FROM_SOURCE=1 builds anyway.
+const { prebuiltName } = require('./platform.js')
+if (!process.env.RINGMQ_NODE_BUILD_FROM_SOURCE) {
+  try {
+    const found = require.resolve(prebuiltName(), { paths: [root] })
+    console.log(`ringmq: using the prebuilt addon ${found}`)
+    process.exit(0)
+  } catch {
+    // None for this machine: build from source.
+  }
+}
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target')
 const profile = process.env.RINGMQ_NODE_PROFILE === 'debug' ? 'debug' : 'release'
 const args = ['build', '--manifest-path', path.join(root, 'Cargo.toml'), '--lib']

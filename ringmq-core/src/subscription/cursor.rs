@@ -185,7 +185,7 @@ impl SubCore {
                 continue;
             }
             let meta = ring.meta(seq);
-            if self.pass_over(seq, &meta, now) {
+            if (meta.is_skip() || meta.expired_at(now)) && self.pass_over(seq, &meta, now) {
                 continue;
             }
             // SAFETY: `seq` was seen published above and is now DELIVERED and

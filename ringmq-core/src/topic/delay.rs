@@ -169,7 +169,11 @@ impl TopicCore {
         let gated = self.opts.overflow != Overflow::DropOldest;
         let mut fired = 0;
         while let Some(m) = due.front() {
+            // Not a publish (that was counted when the message was made):
+            // counted before the claim, so that stats never count it as one.
+            self.counters.unpublished.fetch_add(1, Relaxed);
             let Ok(seq) = self.seq.try_claim(1, gated) else {
+                self.counters.unpublished.fetch_sub(1, Relaxed);
                 // The ring is full: the rest wait for room, in order.
                 break;
             };

@@ -255,6 +255,14 @@ impl TopicCore {
     }
 
     /// Sequences below this are claimed (published or being written).
+    /// Messages published: every claimed sequence but those counted in
+    /// `unpublished`. A publish counts from its claim, a moment before its
+    /// message is written, like a counter added to just after the claim.
+    fn published_count(&self) -> u64 {
+        let claimed = self.seq.claimed() - self.ring.base();
+        claimed.saturating_sub(self.counters.unpublished.load(Acquire))
+    }
+
     pub(crate) fn published_upto(&self) -> u64 {
         self.seq.claimed()
     }
@@ -270,7 +278,7 @@ impl TopicCore {
             (l.bytes(), l.segment_count() as u64)
         });
         TopicStats {
-            published: self.counters.published.load(Relaxed),
+            published: self.published_count(),
             rejected: self.counters.rejected.load(Relaxed),
             timed_out: self.counters.timed_out.load(Relaxed),
             dropped,

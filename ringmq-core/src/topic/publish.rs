@@ -266,8 +266,9 @@ impl TopicCore {
         }
     }
 
-    pub(super) fn published(&self, n: u64) {
-        self.counters.published.fetch_add(n, Relaxed);
+    /// `n` messages were written: consumers may have work. (The claim
+    /// counted them; see `TopicCounters`.)
+    pub(super) fn published(&self, _n: u64) {
         self.wake_consumers();
     }
 
@@ -392,6 +393,7 @@ impl TopicCore {
                 if delay.is_some() {
                     self.unreserve_delayed();
                 }
+                self.counters.unpublished.fetch_add(1, Relaxed);
                 self.write_skip(seq);
                 self.counters.duplicates.fetch_add(1, Relaxed);
                 return Ok(first);
@@ -416,9 +418,9 @@ impl TopicCore {
         headers::encode(o.headers, o.msg_id, ext);
         match delay {
             Some(d) => {
+                // Counted by its skip slot's claim.
                 self.write_skip(seq);
                 self.schedule_delayed(meta, data, ext, d);
-                self.counters.published.fetch_add(1, Relaxed);
             }
             None => {
                 self.ring.write(seq, &meta, data, ext);

@@ -1,4 +1,4 @@
-/* Context of docs/C.md's ringmq_publish_ex: the application's `orders`,
+/* Context of docs/C.md's ringmq_topic_publish_ex: the application's `orders`,
  * `customer_id` and `body`. Checks the publish and its headers. */
 #include <ringmq.h>
 #include <stdbool.h>

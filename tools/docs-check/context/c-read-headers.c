@@ -26,7 +26,7 @@ int main(void) {
     if (ringmq_broker_new(NULL, &mq) != RINGMQ_OK ||
         ringmq_topic_create(mq, "orders", NULL, &orders) != RINGMQ_OK ||
         ringmq_subscribe_pull(orders, "audit", NULL, &audit) != RINGMQ_OK ||
-        ringmq_publish_ex(orders, "x", 1, &po, NULL) != RINGMQ_OK ||
+        ringmq_topic_publish_ex(orders, "x", 1, &po, NULL) != RINGMQ_OK ||
         ringmq_poll(audit, 1000, &m) != RINGMQ_OK) return 1;
     /* BLOCK */
     ringmq_ack(audit, m.delivery_tag);

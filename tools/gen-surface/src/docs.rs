@@ -27,6 +27,14 @@ fn prometheus<S: StatsTable>(f: &StatField) -> String {
 
 fn stats_table<S: StatsTable>(out: &mut String, title: &str) {
     let _ = writeln!(out, "\n### {title}\n");
+    if !S::LABELS.is_empty() {
+        let labels: Vec<String> = S::LABELS.iter().map(|l| format!("`{l}`")).collect();
+        let _ = writeln!(
+            out,
+            "The Python dict starts with {} (`str`), as Prometheus labels them.\n",
+            labels.join(" and ")
+        );
+    }
     out.push_str("| C / Python | Node | Unit | Prometheus | Meaning |\n");
     out.push_str("| --- | --- | --- | --- | --- |\n");
     for f in S::FIELDS {
@@ -93,14 +101,17 @@ fn options_table<O: OptionsTable>(out: &mut String, title: &str) {
 
 fn stats_block() -> String {
     let mut out = String::new();
-    stats_table::<TopicStats>(&mut out, "Topic (`ringmq_topic_stats`, `Topic.stats()`)");
+    stats_table::<TopicStats>(
+        &mut out,
+        "Topic: `Topic.stats()` (C `ringmq_topic_stats`, Python `ringmq.TopicStats`, Node `TopicStats`)",
+    );
     stats_table::<SubStats>(
         &mut out,
-        "Subscription (`ringmq_sub_stats`, `stats()` of a subscription)",
+        "Subscription: `stats()` of a subscription (C `ringmq_sub_stats`, Python `ringmq.SubStats`, Node `SubStats`)",
     );
     stats_table::<PoolStats>(
         &mut out,
-        "Pool (`ringmq_pool_stats`, `pool_stats()` / `poolStats()`)",
+        "Pool: `pool_stats()` / `poolStats()` (C `ringmq_pool_stats`, Python `ringmq.PoolStats`, Node `PoolStats`)",
     );
     out
 }

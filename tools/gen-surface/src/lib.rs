@@ -34,6 +34,11 @@ pub fn artifacts() -> Vec<Artifact> {
             render: python::stub,
         },
         Artifact {
+            path: "bindings/python/python/ringmq/_types.py",
+            layer: "Python typed dicts",
+            render: python::runtime,
+        },
+        Artifact {
             path: "bindings/node/index.d.ts",
             layer: "Node types",
             render: node::types,

@@ -46,11 +46,17 @@ pub fn default_text(v: OptionValue) -> String {
 
 fn options<O: OptionsTable>(out: &mut String, name: &str, doc: &str, optional: bool) {
     let _ = writeln!(out, "\n/** {doc} */\nexport interface {name} {{");
+    // An option left out and one given as undefined mean the same (so
+    // `| undefined`, for exactOptionalPropertyTypes).
+    let (q, undef) = if optional {
+        ("?", " | undefined")
+    } else {
+        ("", "")
+    };
     for f in O::FIELDS {
-        let q = if optional { "?" } else { "" };
         let _ = writeln!(
             out,
-            "  /** {} (default {}). */\n  {}{q}: {}",
+            "  /** {} (default {}). */\n  {}{q}: {}{undef}",
             f.help.trim_end_matches('.'),
             default_text(f.default),
             camel_case(&f.ms_name()),
@@ -70,10 +76,11 @@ fn stats<S: StatsTable>(out: &mut String, name: &str, doc: &str) {
             camel_case(f.name)
         );
     }
+    // Always there: null when there is nothing to say.
     for t in S::TEXT {
         let _ = writeln!(
             out,
-            "  /** {} */\n  {}?: string | null",
+            "  /** {} */\n  {}: string | null",
             t.help,
             camel_case(t.name)
         );

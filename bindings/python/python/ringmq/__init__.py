@@ -11,6 +11,9 @@ dead letters, backpressure and metrics, inside this process::
         orders.publish(b"hello", key=7)
         msg = audit.poll(timeout=1.0)
         msg.ack()
+
+The package is typed (``py.typed``): stats and reports are ``TypedDict``
+classes (``ringmq.TopicStats``, ``SubStats``, ``PoolStats``, ``CloseReport``).
 """
 
 import atexit as _atexit
@@ -26,6 +29,7 @@ from . import _ringmq
 # ringmq.nats.Bridge works after a plain `import ringmq`.
 from . import nats
 from ._outcomes import Retry, Term
+from ._types import CloseReport, PoolStats, SubStats, TopicStats
 from ._ringmq import (
     ENGINE_VERSION,
     Broker,
@@ -64,6 +68,10 @@ __all__ = [
     "InvalidArgument",
     "Interrupted",
     "StorageError",
+    "TopicStats",
+    "SubStats",
+    "PoolStats",
+    "CloseReport",
     "ENGINE_VERSION",
     "__version__",
     "nats",

@@ -22,6 +22,13 @@ from typing import (
     final,
 )
 
+# PEP 688: any object with the buffer protocol (bytes, bytearray,
+# memoryview, array.array, mmap, NumPy arrays, ...). Type checkers know it
+# without typing_extensions being installed.
+from typing_extensions import Buffer
+
+from ._types import BridgeStats, CloseReport, Export, Import
+
 
 __version__: str
 ENGINE_VERSION: str
@@ -31,9 +38,11 @@ ENGINE_VERSION: str
 TOPIC_STATS_FIELDS: Tuple[str, ...]
 SUB_STATS_FIELDS: Tuple[str, ...]
 POOL_STATS_FIELDS: Tuple[str, ...]
-BROKER_OPTIONS: Dict[str, Any]
-TOPIC_OPTIONS: Dict[str, Any]
-SUB_OPTIONS: Dict[str, Any]
+# Option name -> its default as Python takes it (None: unset, or worked out
+# at run time).
+BROKER_OPTIONS: Dict[str, Union[int, float, bool, str, None]]
+TOPIC_OPTIONS: Dict[str, Union[int, float, bool, str, None]]
+SUB_OPTIONS: Dict[str, Union[int, float, bool, str, None]]
 OVERFLOW_VALUES: Tuple[str, ...]
 START_VALUES: Tuple[str, ...]
 EXPIRED_VALUES: Tuple[str, ...]
@@ -43,65 +52,111 @@ ERROR_CLASSES: Dict[str, Type["RingMQError"]]
 # BEGIN GENERATED types: written by `cargo run -p gen-surface` from ringmq-core; do not edit
 _Overflow = Literal["block", "reject", "drop_oldest"]
 _Start = Literal["latest", "earliest"]
+_Expired = Literal["dead_letter", "drop"]
+_Fsync = Literal["always", "batch", "interval", "never"]
 
 class _TopicStats(TypedDict):
+    # The topic's name.
     topic: str
+    # Messages accepted into the topic's ring.
     published: int
+    # Publishes refused with Full because the ring was full.
     rejected: int
+    # Publishes that gave up with Timeout waiting for room.
     timed_out: int
+    # Messages overwritten or skipped before a subscription consumed them, summed over subscriptions.
     dropped: int
+    # Messages in the ring not yet settled by the slowest subscription.
     depth: int
+    # Slots in the topic's ring.
     capacity: int
+    # Subscriptions of the topic.
     subscriptions: int
+    # Delayed messages waiting outside the ring for their due time.
     delayed: int
+    # Publishes whose msg_id was already published within the dedupe window (nothing stored).
     duplicates: int
+    # Bytes of a durable topic's log on disk (0 for a topic in memory).
     log_bytes: int
+    # Segment files of a durable topic's log (0 for a topic in memory).
     log_segments: int
 
 class _SubStats(TypedDict):
+    # The topic's name.
     topic: str
+    # The subscription's group.
     group: str
+    # Deliveries handed to consumers, each attempt counted.
     delivered: int
+    # Messages acknowledged.
     acked: int
+    # Negative acknowledgements, handler errors and panics.
     nacked: int
+    # Messages scheduled for another attempt after a nack or an ack timeout.
     retried: int
+    # Messages moved to the dead-letter topic.
     dead_lettered: int
+    # Messages a lossy subscription skipped.
     dropped: int
+    # Deliveries not settled within ack_timeout.
     expired: int
+    # Push handlers that panicked (each also counts as a nack).
     handler_panics: int
+    # Deliveries handed out and not yet settled.
     in_flight: int
+    # Messages waiting outside the ring for a retry, or for room in a full dead-letter topic.
     waiting_retry: int
+    # Messages published but not yet delivered to the subscription.
     lag: int
+    # Time from publish to ack, median (within 1/16). In nanoseconds.
     latency_p50_ns: int
+    # Time from publish to ack, 99th percentile (within 1/16). In nanoseconds.
     latency_p99_ns: int
+    # Time from publish to ack, 99.9th percentile (within 1/16). In nanoseconds.
     latency_p999_ns: int
+    # Time from publish to ack, the longest seen. In nanoseconds.
     latency_max_ns: int
+    # Acks whose publish-to-ack time was measured.
     latency_count: int
+    # Sum of the measured publish-to-ack times. In nanoseconds.
     latency_sum_ns: int
+    # Deliveries settled with term by a consumer (straight to the dead-letter topic).
     termed: int
+    # Messages past their ttl or the topic's max_age, never delivered (dead-lettered or dropped).
     expired_messages: int
+    # 1 while the subscription is paused, else 0.
     paused: int
+    # Deliveries past their ack timeout whose ring slot a live holder still pins, holding producers back.
     pinned: int
+    # Messages of a durable topic its retention removed before this subscription took them.
     retention_dropped: int
+    # The text of the last handler failure or nack reason, if any.
     last_error: Optional[str]
 
 class _PoolStats(TypedDict):
+    # Worker threads alive.
     workers: int
+    # Workers running handlers.
     busy: int
+    # Workers waiting for work.
     idle: int
+    # Handler panics caught (the message was nacked, the worker lived on).
     panics: int
+    # Workers started by the load curve.
     grown: int
+    # Workers that left after idle_timeout.
     shrunk: int
+    # The pool size the load curve asks for.
     target: int
+    # Smoothed share of the workers' time spent in handlers. Between 0 and 1.
     utilisation: float
 # END GENERATED types
-_Expired = Literal["dead_letter", "drop"]
-_Fsync = Literal["always", "batch", "interval", "never"]
 # A file system path.
 _Path = Union[str, "os.PathLike[str]"]
-# Any object with the buffer protocol is accepted.
-_BytesLike = Union[bytes, bytearray, memoryview]
-# Header values: bytes, or str (encoded UTF-8).
+# A payload: any object with the buffer protocol is accepted (bytes is
+# read in place; anything else is copied). A str is refused: encode it.
+_BytesLike = Buffer
+# Header values: any buffer, or str (encoded UTF-8).
 _Headers = Union[
     Mapping[str, Union[_BytesLike, str]], Iterable[Tuple[str, Union[_BytesLike, str]]]
 ]
@@ -243,7 +298,7 @@ class Topic:
         timeout: Optional[float] = None,
         *,
         headers: Optional[_Headers] = None,
-        msg_id: Optional[Union[bytes, str]] = None,
+        msg_id: Optional[Union[_BytesLike, str]] = None,
         delay: Optional[float] = None,
         ttl: Optional[float] = None,
     ) -> int: ...
@@ -322,7 +377,7 @@ class Broker:
     def topic_names(self) -> List[str]: ...
     @property
     def closed(self) -> bool: ...
-    def close(self, drain: Optional[float] = None) -> Dict[str, Any]: ...
+    def close(self, drain: Optional[float] = None) -> CloseReport: ...
     def metrics_text(self) -> str: ...
     def pool_stats(self) -> _PoolStats: ...
     def __enter__(self) -> "Broker": ...
@@ -331,16 +386,7 @@ class Broker:
         exc_type: Optional[Type[BaseException]],
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
-    ) -> bool: ...
-
-class _NatsBridgeStats(TypedDict):
-    exported: int
-    imported: int
-    in_flight: int
-    reconnects: int
-    dead_lettered: int
-    connected: bool
-    last_error: Optional[str]
+    ) -> Literal[False]: ...
 
 @final
 class NatsBridge:
@@ -353,24 +399,24 @@ class NatsBridge:
         *,
         id: str,
         servers: Union[str, Iterable[str]],
-        exports: Optional[Iterable[Mapping[str, Any]]] = (),
-        imports: Optional[Iterable[Mapping[str, Any]]] = (),
+        exports: Optional[Iterable[Export]] = (),
+        imports: Optional[Iterable[Import]] = (),
         reconnect_min: Optional[float] = 0.1,
         reconnect_max: Optional[float] = 5.0,
     ) -> "NatsBridge": ...
-    def stats(self) -> _NatsBridgeStats: ...
+    def stats(self) -> BridgeStats: ...
     @property
     def stopped(self) -> bool: ...
     @property
     def broker(self) -> Broker: ...
-    def stop(self, drain: Optional[float] = 1.0) -> _NatsBridgeStats: ...
+    def stop(self, drain: Optional[float] = 1.0) -> BridgeStats: ...
     def __enter__(self) -> "NatsBridge": ...
     def __exit__(
         self,
         exc_type: Optional[Type[BaseException]],
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
-    ) -> bool: ...
+    ) -> Literal[False]: ...
 
 def _close_all() -> None: ...
 

@@ -19,11 +19,14 @@ docs/NATS.md): exports ``topic``, ``group``, ``subject``, optional
 ``topic``, ``group``, optional ``filter_subject`` and ``batch``.
 ``reconnect_min`` and ``reconnect_max`` are seconds. A bad configuration
 raises ``ringmq.InvalidArgument`` (a ``ValueError``) naming the field.
+For a type checker the entries are ``Export`` and ``Import`` and the stats
+a ``BridgeStats`` (``TypedDict`` classes of this module).
 """
 
 from ._ringmq import NatsBridge
+from ._types import BridgeStats, Export, Import
 
 #: The bridge class (``NatsBridge`` in the compiled module).
 Bridge = NatsBridge
 
-__all__ = ["Bridge", "NatsBridge"]
+__all__ = ["Bridge", "NatsBridge", "BridgeStats", "Export", "Import"]
