@@ -48,6 +48,8 @@ export interface BrokerOptions {
   dataDir?: string | undefined
   /** On recovery, cut a durable log at damage before its end instead of opening it read only (default false). */
   repair?: boolean | undefined
+  /** Register the broker process-wide under this name, for Broker.open from any thread; unset for none (default unset). */
+  name?: string | undefined
 }
 
 /** Options of `createTopic`; durations in milliseconds. */
@@ -323,6 +325,12 @@ export interface CloseReport {
   timedOut: boolean
   /** Per subscription with something left: how many messages. */
   left: Array<{ topic: string; group: string; count: number }>
+  /**
+   * Handles of the broker still open after this close: 0 when it stopped the
+   * broker; more when it only released this handle of a named broker
+   * (`Broker.open`), and the other fields are all zero.
+   */
+  handlesLeft: number
 }
 
 /** A message as a push handler sees it; the handler's outcome settles it. */
@@ -711,4 +719,23 @@ export declare class NatsBridge {
   stats(): NatsBridgeStats
   /** Waits up to drainMs (default 1000) for in-flight messages; resolves to the final stats. */
   stop(drainMs?: number): Promise<NatsBridgeStats>
+}
+
+// ---- One broker shared by threads (new Broker({ name }), Broker.open) ----
+
+export declare namespace Broker {
+  /**
+   * Another handle to the broker created with `new Broker({ name })` in this
+   * process, from this thread or any worker_threads worker. Throws NOT_FOUND
+   * when there is none, CLOSED while it closes. The broker stops when its
+   * last handle is closed (or its thread exits); `close` on one handle of
+   * several only releases that handle (and unsubscribes the push
+   * subscriptions made through it), with `handlesLeft` > 0.
+   */
+  function open(name: string): Broker
+}
+
+export interface Broker {
+  /** The name the broker is registered under (`new Broker({ name })`), else null. */
+  readonly name: string | null
 }

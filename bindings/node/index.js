@@ -1574,6 +1574,9 @@ function idRange(first, n) {
   return ids
 }
 
+// The native handle `Broker.open` hands to the constructor (see there).
+let openedNative = null
+
 /** One engine instance: topics and the worker pool. */
 class Broker {
   constructor(opts) {
@@ -1582,16 +1585,43 @@ class Broker {
     // Calls of close in progress that drain.
     this._draining = 0
     try {
-      this._n = new native.NativeBroker({
+      this._n = openedNative !== null ? openedNative : new native.NativeBroker({
         workersMin: optInt(o.workersMin, 'workersMin', 0, 1024),
         workersMax: optInt(o.workersMax, 'workersMax', 1, 1024),
         idleTimeoutMs: optMillis(o.idleTimeoutMs, 'idleTimeoutMs'),
         dataDir: optPath(o.dataDir, 'dataDir'),
         repair: optBool(o.repair, 'repair'),
+        name: o.name === undefined ? undefined : nameArg(o.name, 'broker'),
       })
     } catch (e) {
       throw fromNative(e)
     }
+  }
+
+  /**
+   * Another handle to the broker created with `new Broker({ name })` in this
+   * process, from this thread or any worker_threads worker (each gets its
+   * own handle to the one engine). Throws NOT_FOUND when there is none,
+   * CLOSED while it closes. The broker stops when its last handle is closed
+   * (or its thread exits); `close` on one handle of several only releases
+   * that handle and unsubscribes the push subscriptions made through it
+   * (their handlers run on this thread), with `handlesLeft` > 0.
+   */
+  static open(name) {
+    nameArg(name, 'broker')
+    try {
+      openedNative = native.NativeBroker.open(name)
+      return new this()
+    } catch (e) {
+      throw fromNative(e)
+    } finally {
+      openedNative = null
+    }
+  }
+
+  /** The name the broker is registered under (`new Broker({ name })`), else null. */
+  get name() {
+    return this._n.name ?? null
   }
 
   /** Creates topic `name` and its dead-letter topic `<name>.dlq`. */

@@ -1,4 +1,11 @@
 //! The broker: the registry of topics, the worker pool, and close.
+//!
+//! Handles: `Broker::new` returns one handle to a new engine; a named
+//! broker's `Broker::open` returns another (see `registry`). Clones of a
+//! handle are the same handle. `close` (or dropping the last clone)
+//! releases its handle; the engine drains and stops when its last handle is
+//! released, and only then (an engine has one handle unless it is named and
+//! opened, so an unnamed broker closes as it always did).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,8 +22,9 @@ use crate::fork::Origin;
 use crate::handler::HandlerFailure;
 use crate::options::{validate_name, BrokerOptions, TopicOptions};
 use crate::pool::Pool;
+use crate::registry::{self, Handle};
 use crate::stats::PoolStats;
-use crate::sync::{AtomicBool, Condvar, Mutex, Ordering::*};
+use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering::*};
 use crate::topic::{Topic, TopicCore};
 
 /// Appends Prometheus text to `metrics_text` (see
@@ -45,9 +53,19 @@ pub struct CloseReport {
     /// `Delivery` not yet dropped) still pinned (summed over subscriptions;
     /// part of what their `expired` counted, not of `in_flight`).
     pub pinned: u64,
+    /// Handles of the broker still open after this close: 0 when this close
+    /// stopped the engine (the fields above say what it left); more when it
+    /// only released its own handle of a broker shared by name (see
+    /// [`Broker::open`]), which goes on, and the fields above are all zero.
+    pub handles_left: u64,
 }
 
 pub(crate) struct BrokerCore {
+    /// The name it is registered under process-wide (`BrokerOptions::name`).
+    name: Option<String>,
+    /// Open handles (see the module's docs); 0 once the last is released,
+    /// after which no handle is handed out again.
+    handles: AtomicUsize,
     topics: Mutex<BTreeMap<String, Arc<TopicCore>>>,
     /// The data directory (locked while the broker is open), if any.
     data_dir: Mutex<Option<DataDir>>,
@@ -77,37 +95,37 @@ enum CloseState {
     Closed(CloseReport),
 }
 
-/// One engine instance. Cheap to clone (handles share it), thread-safe.
-/// Dropping the last handle closes it without a drain.
+/// A handle to one engine instance. Cheap to clone (clones are the same
+/// handle), thread-safe. A broker created with a name is shared by every
+/// thread of the process: [`Broker::open`] returns another handle to it.
+/// The engine stops when its last handle is closed (with that close's
+/// drain) or dropped (without a drain).
 #[derive(Clone)]
 pub struct Broker {
     core: Arc<BrokerCore>,
-    _owner: Arc<CloseOnDrop>,
-}
-
-struct CloseOnDrop(Arc<BrokerCore>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        if self.0.origin.forked() {
-            // The parent's threads do not exist here and its locks may be
-            // held for good: leak the broker rather than touch them.
-            std::mem::forget(self.0.clone());
-            return;
-        }
-        let _ = self.0.close(Duration::ZERO);
-    }
+    handle: Arc<Handle>,
 }
 
 impl Broker {
+    /// Creates an engine and returns its first handle. With
+    /// `BrokerOptions::name`, the broker is registered process-wide under
+    /// that name until it stops (a name in use answers `Exists`, changing
+    /// nothing).
     pub fn new(opts: BrokerOptions) -> Result<Broker> {
         opts.validate()?;
+        let reservation = match &opts.name {
+            Some(name) => Some(registry::reserve(name)?),
+            None => None,
+        };
+        let name = opts.name.clone();
         let data_dir = match &opts.data_dir {
             Some(p) => Some(DataDir::open(p)?),
             None => None,
         };
         let repair = opts.repair;
         let core = Arc::new(BrokerCore {
+            name,
+            handles: AtomicUsize::new(1),
             topics: Mutex::new(BTreeMap::new()),
             data_dir: Mutex::new(data_dir),
             repair,
@@ -119,12 +137,37 @@ impl Broker {
             close_state: Mutex::new(CloseState::Open),
             close_done: Condvar::new(),
         });
-        let broker = Broker {
-            _owner: Arc::new(CloseOnDrop(core.clone())),
-            core,
-        };
+        let broker = Broker::handle(core);
         broker.recover()?;
+        if let Some(r) = reservation {
+            r.fill(&broker.core);
+        }
         Ok(broker)
+    }
+
+    fn handle(core: Arc<BrokerCore>) -> Broker {
+        Broker {
+            handle: Arc::new(Handle::new(core.clone())),
+            core,
+        }
+    }
+
+    /// Another handle to the broker created with `BrokerOptions::name` =
+    /// `name` in this process, from any thread. Answers `NotFound` when
+    /// there is none (yet), `Closed` while it stops (its last handle was
+    /// closed) and in a process made by `fork()` for a broker of the parent,
+    /// `InvalidArgument` for a name that no broker could have.
+    ///
+    /// The handle is released by `close` or by dropping it, as the first
+    /// one: the engine stops when the last is.
+    pub fn open(name: &str) -> Result<Broker> {
+        validate_name("broker", name)?;
+        Ok(Broker::handle(registry::open(name)?))
+    }
+
+    /// The name the broker is registered under, if it was created with one.
+    pub fn name(&self) -> Option<&str> {
+        self.core.name.as_deref()
     }
 
     /// Opens every durable topic found in the data directory.
@@ -155,6 +198,11 @@ impl Broker {
         self.core.origin.check()?;
         if self.core.closed.load(Acquire) {
             return Err(Error::closed("broker"));
+        }
+        if self.handle.is_released() {
+            return Err(Error::closed(
+                "broker handle (the broker goes on for its other handles; Broker.open gives a new one)",
+            ));
         }
         Ok(())
     }
@@ -298,14 +346,28 @@ impl Broker {
         self.core.topic_cores()
     }
 
+    /// Whether this handle was closed, or the engine stopped.
     pub fn is_closed(&self) -> bool {
-        self.core.closed.load(Acquire)
+        self.core.closed.load(Acquire) || self.handle.is_released()
     }
 
-    /// Stops publishes (`Closed`), lets consumers and handlers work through
-    /// what is pending for up to `drain`, then stops every subscription and
+    /// Open handles of the engine (0 once it is closing or closed).
+    pub fn handles(&self) -> usize {
+        self.core.handles()
+    }
+
+    /// Releases this handle (and its clones). When it is the engine's last
+    /// open handle, which it always is for a broker without a name: stops
+    /// publishes (`Closed`), lets consumers and handlers work through what
+    /// is pending for up to `drain`, then stops every subscription and
     /// joins every thread the broker started. Idempotent: later calls return
     /// the first report.
+    ///
+    /// When other handles of a named broker are open, it only releases this
+    /// one, at once (`drain` is not used): calls through it answer `Closed`
+    /// from then on, while the engine, its topics and subscriptions (those
+    /// taken through this handle included) go on; the report has
+    /// `handles_left` > 0 and nothing else.
     ///
     /// From a push handler (a pool thread) close does not drain, since the
     /// calling handler's own message is outstanding until it returns: it
@@ -314,7 +376,12 @@ impl Broker {
     /// returns. A close from a handler while another close runs answers
     /// `Closed` at once (the other close may be joining that very thread).
     pub fn close(&self, drain: Duration) -> Result<CloseReport> {
-        self.core.close(drain)
+        // In a forked child, the locks and threads are the parent's.
+        self.core.origin.check()?;
+        match self.handle.release() {
+            None => self.core.close(drain),
+            Some(released) => Ok(released),
+        }
     }
 
     /// Calls `hook` on every failure of a handler of this broker (push
@@ -381,6 +448,38 @@ impl Broker {
 }
 
 impl BrokerCore {
+    pub(crate) fn handles(&self) -> usize {
+        self.handles.load(Acquire)
+    }
+
+    /// Counts one handle less; the handles left.
+    pub(crate) fn release_handle(&self) -> usize {
+        self.handles.fetch_sub(1, AcqRel) - 1
+    }
+
+    /// Is this a process made by `fork()` from the broker's?
+    pub(crate) fn forked(&self) -> bool {
+        self.origin.forked()
+    }
+
+    /// Counts one more handle, unless the last was released already (the
+    /// engine is closing: no handle is handed out again).
+    pub(crate) fn acquire_handle(&self) -> bool {
+        let mut n = self.handles.load(Acquire);
+        loop {
+            if n == 0 || self.closed.load(Acquire) {
+                return false;
+            }
+            match self
+                .handles
+                .compare_exchange_weak(n, n + 1, AcqRel, Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => n = now,
+            }
+        }
+    }
+
     fn topic_cores(&self) -> Vec<Arc<TopicCore>> {
         self.topics
             .lock()
@@ -390,7 +489,7 @@ impl BrokerCore {
             .collect()
     }
 
-    fn close(&self, drain: Duration) -> Result<CloseReport> {
+    pub(crate) fn close(&self, drain: Duration) -> Result<CloseReport> {
         // In a forked child, the locks and threads below are the parent's.
         self.origin.check()?;
         let on_pool = Pool::on_worker_thread();
@@ -413,6 +512,10 @@ impl BrokerCore {
             *st = CloseState::Closing;
         }
         let report = self.shut(if on_pool { Duration::ZERO } else { drain });
+        // Stopped: the name may be taken again.
+        if let Some(name) = &self.name {
+            registry::remove(name, self);
+        }
         *self.close_state.lock().unwrap_or_else(|e| e.into_inner()) =
             CloseState::Closed(report.clone());
         self.close_done.notify_all();
@@ -480,6 +583,7 @@ impl BrokerCore {
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Broker")
+            .field("name", &self.name())
             .field("topics", &self.topic_names())
             .field("closed", &self.is_closed())
             .finish()

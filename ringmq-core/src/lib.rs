@@ -9,6 +9,10 @@
 //! exponential backoff and, after `max_attempts` deliveries, moved to the
 //! topic's dead-letter topic `<name>.dlq`.
 //!
+//! A broker created with [`BrokerOptions::name`] is registered process-wide:
+//! [`Broker::open`] gives any thread another handle to it, and it stops when
+//! its last handle is closed or dropped (see [`Broker::close`]).
+//!
 //! ```
 //! use ringmq_core::{Broker, BrokerOptions, TopicOptions, SubOptions};
 //! use std::time::Duration;
@@ -41,6 +45,7 @@ mod notes;
 mod options;
 mod pool;
 mod push;
+mod registry;
 mod retry;
 mod ring;
 mod sequence;

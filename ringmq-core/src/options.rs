@@ -27,6 +27,9 @@ pub struct BrokerOptions {
     /// end (losing what follows) instead of opening that topic read only
     /// (default false).
     pub repair: bool,
+    /// Registers the broker process-wide under this name, for `Broker::open`
+    /// from any thread (default none); free again once the broker stopped.
+    pub name: Option<String>,
 }
 
 impl Default for BrokerOptions {
@@ -37,6 +40,7 @@ impl Default for BrokerOptions {
             idle_timeout: Duration::from_secs(30),
             data_dir: None,
             repair: false,
+            name: None,
         }
     }
 }
@@ -513,7 +517,7 @@ impl SubOptions {
     }
 }
 
-/// Checks a topic or group name: 1..=255 bytes of UTF-8 (Rust strings are
+/// Checks a topic, group or broker name: 1..=255 bytes of UTF-8 (Rust strings are
 /// UTF-8 already; the C and binding layers check before converting).
 pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() {
@@ -544,6 +548,8 @@ options_table! {
             "Where durable topics keep their logs and checkpoints; unset for memory only.";
         repair: bool = Bool(false),
             "On recovery, cut a durable log at damage before its end instead of opening it read only.";
+        name: Option<String> = Unset,
+            "Register the broker process-wide under this name, for Broker.open from any thread; unset for none.";
     }
 }
 

@@ -627,6 +627,9 @@ impl ringmq_broker_options {
             idle_timeout: ms(self.idle_timeout_ms),
             data_dir,
             repair: self.repair,
+            // Until `ringmq_broker_options.name` is added: C brokers have no
+            // name yet.
+            name: None,
         }
     }
 }
@@ -856,7 +859,14 @@ mod tests {
         let mut got = debug_fields(&c_default);
         // The ABI's own field, not an option.
         assert_eq!(got.remove(0).0, "struct_size");
-        let names: Vec<String> = O::FIELDS.iter().map(|f| f.c_name()).collect();
+        // Core options C does not have yet: the broker's `name` comes with
+        // `ringmq_broker_options.name` and `ringmq_broker_open`.
+        let not_in_c_yet = ["name"];
+        let fields: Vec<_> = O::FIELDS
+            .iter()
+            .filter(|f| !(O::SCOPE == "broker" && not_in_c_yet.contains(&f.name)))
+            .collect();
+        let names: Vec<String> = fields.iter().map(|f| f.c_name()).collect();
         let got_names: Vec<String> = got.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(
             got_names,
@@ -864,7 +874,7 @@ mod tests {
             "the C {} options differ from the core's table",
             O::SCOPE
         );
-        for (f, (_, value)) in O::FIELDS.iter().zip(&got) {
+        for (f, (_, value)) in fields.iter().zip(&got) {
             let want = match (f.default, f.kind) {
                 (OptionValue::Int(n) | OptionValue::Millis(n), _) => n.to_string(),
                 (OptionValue::Bool(b), _) => b.to_string(),

@@ -38,6 +38,8 @@ pub struct CloseReportJs {
     pub waiting_retry: f64,
     pub timed_out: bool,
     pub left: Vec<LeftOver>,
+    /// Handles still open after this close (0: it stopped the engine).
+    pub handles_left: f64,
 }
 
 impl From<core::CloseReport> for CloseReportJs {
@@ -56,6 +58,7 @@ impl From<core::CloseReport> for CloseReportJs {
                     count: count as f64,
                 })
                 .collect(),
+            handles_left: r.handles_left as f64,
         }
     }
 }

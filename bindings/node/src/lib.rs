@@ -30,6 +30,7 @@ mod pull;
 mod push;
 mod surface;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -44,10 +45,60 @@ pub use surface::surface;
 
 use surface::{fail, fail_with, options_object, stats_object};
 
-/// The engine instance behind a JS `Broker`.
+/// A handle to the engine instance behind a JS `Broker`. A broker created
+/// with a name is registered process-wide, and the addon is loaded once per
+/// process, so `NativeBroker.open(name)` in any `worker_threads` worker
+/// (each with its own env and JS objects) gives a handle to the same
+/// engine; the engine stops when its last handle is closed or finalized.
 #[napi]
 pub struct NativeBroker {
     inner: core::Broker,
+    /// For a named broker: the push subscriptions made through this handle.
+    /// Their handlers run on this env's JS thread, so they are unsubscribed
+    /// when this handle is released while the engine goes on (a close of
+    /// one handle of several, or the env's exit: a worker ending).
+    own: Option<Arc<OwnSubs>>,
+}
+
+/// Push subscriptions made through one handle of a named broker.
+#[derive(Default)]
+pub struct OwnSubs(Mutex<Vec<core::PushSubscription>>);
+
+impl OwnSubs {
+    fn add(&self, sub: core::PushSubscription) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(sub);
+    }
+
+    /// Unsubscribes them all (those unsubscribed already answer `Closed`).
+    fn unsubscribe_all(&self) {
+        let subs = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        for s in subs {
+            let _ = s.unsubscribe();
+        }
+    }
+}
+
+impl NativeBroker {
+    /// Wraps a handle; a named broker's gets its push subscriptions
+    /// unsubscribed when this env exits.
+    fn wrap(env: &Env, inner: core::Broker) -> Result<Self> {
+        let own = match inner.name() {
+            None => None,
+            Some(_) => {
+                let own = Arc::new(OwnSubs::default());
+                env.add_env_cleanup_hook(own.clone(), |own| own.unsubscribe_all())?;
+                Some(own)
+            }
+        };
+        Ok(NativeBroker { inner, own })
+    }
+
+    fn topic_handle(&self, inner: core::Topic) -> NativeTopic {
+        NativeTopic {
+            inner,
+            own: self.own.clone(),
+        }
+    }
 }
 
 #[napi(object)]
@@ -58,6 +109,8 @@ pub struct BrokerOpts {
     /// A path (checked by `index.js` to be a non-empty string).
     pub data_dir: Option<String>,
     pub repair: Option<bool>,
+    /// Registers the broker process-wide under this name (`Broker.open`).
+    pub name: Option<String>,
 }
 
 #[napi(object)]
@@ -103,8 +156,29 @@ impl NativeBroker {
         if let Some(v) = opts.repair {
             o.repair = v;
         }
+        o.name = opts.name;
         let inner = core::Broker::new(o).map_err(|e| fail(env, e))?;
-        Ok(NativeBroker { inner })
+        NativeBroker::wrap(env, inner)
+    }
+
+    /// Another handle to the broker created with `name` in this process
+    /// (by this thread or any worker).
+    #[napi(factory)]
+    pub fn open(env: &Env, name: String) -> Result<Self> {
+        let inner = core::Broker::open(&name).map_err(|e| fail(env, e))?;
+        NativeBroker::wrap(env, inner)
+    }
+
+    /// The name it is registered under, if any.
+    #[napi(getter)]
+    pub fn name(&self) -> Option<String> {
+        self.inner.name().map(str::to_owned)
+    }
+
+    /// Open handles of the engine, in every thread (0 once it is closing).
+    #[napi]
+    pub fn handles(&self) -> u32 {
+        self.inner.handles() as u32
     }
 
     #[napi]
@@ -171,13 +245,13 @@ impl NativeBroker {
             .inner
             .create_topic(&name, o)
             .map_err(|e| fail(env, e))?;
-        Ok(NativeTopic { inner })
+        Ok(self.topic_handle(inner))
     }
 
     #[napi]
     pub fn topic(&self, env: &Env, name: String) -> Result<NativeTopic> {
         let inner = self.inner.topic(&name).map_err(|e| fail(env, e))?;
-        Ok(NativeTopic { inner })
+        Ok(self.topic_handle(inner))
     }
 
     #[napi]
@@ -207,11 +281,19 @@ impl NativeBroker {
     pub fn close<'env>(&self, env: &'env Env, drain_ms: f64) -> Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred()?;
         let broker = self.inner.clone();
+        let own = self.own.clone();
         let drain = ms(drain_ms);
         std::thread::Builder::new()
             .name("ringmq-close".into())
             .spawn(move || {
                 let report = broker.close(drain);
+                if let (Ok(r), Some(own)) = (&report, own) {
+                    if r.handles_left > 0 {
+                        // Only this handle was released: the engine goes on,
+                        // without the handlers of this thread.
+                        own.unsubscribe_all();
+                    }
+                }
                 deferred.resolve(move |env| match report {
                     Ok(r) => Ok(CloseReportJs::from(r)),
                     Err(e) => Err(fail(&env, e)),
@@ -232,6 +314,9 @@ impl NativeBroker {
 #[napi]
 pub struct NativeTopic {
     inner: core::Topic,
+    /// The push subscriptions of the broker handle it came from (named
+    /// brokers only).
+    own: Option<Arc<OwnSubs>>,
 }
 
 #[napi(object)]
@@ -435,14 +520,19 @@ impl NativeTopic {
         opts: SubOpts,
         dispatch: Function<'_, push::DispatchArgs, ()>,
     ) -> Result<NativePush> {
-        push::subscribe(env, &self.inner, &group, sub_options(env, opts)?, dispatch)
+        let sub = push::subscribe(env, &self.inner, &group, sub_options(env, opts)?, dispatch)?;
+        if let Some(own) = &self.own {
+            own.add(sub.core_sub());
+        }
+        Ok(sub)
     }
 
     #[napi]
     pub fn dead_letter_topic(&self) -> Option<NativeTopic> {
-        self.inner
-            .dead_letter_topic()
-            .map(|inner| NativeTopic { inner })
+        self.inner.dead_letter_topic().map(|inner| NativeTopic {
+            inner,
+            own: self.own.clone(),
+        })
     }
 
     #[napi(ts_return_type = "TopicStats")]

@@ -226,6 +226,13 @@ pub struct NativePush {
     tsfn: Arc<ThreadsafeFunctionHandle>,
 }
 
+impl NativePush {
+    /// The engine's handle of this subscription.
+    pub(crate) fn core_sub(&self) -> core::PushSubscription {
+        self.sub.clone()
+    }
+}
+
 #[napi]
 impl NativePush {
     #[napi(getter)]

@@ -137,6 +137,7 @@ fn kind_name(kind: OptionKind) -> &'static str {
         OptionKind::Time => "time",
         // A file system path: a string.
         OptionKind::Path => "path",
+        OptionKind::Name => "name",
     }
 }
 

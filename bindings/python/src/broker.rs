@@ -63,10 +63,16 @@ impl Shared {
         v.push(Arc::downgrade(h));
     }
 
-    /// Closes the broker (not holding the GIL) and lets go of the handles
+    /// Closes this handle of the broker (not holding the GIL): the broker
+    /// itself when it is its last handle, which also lets go of the handles
     /// subscriptions keep of themselves.
     pub(crate) fn close(&self, drain: Duration) -> ringmq_core::Result<CloseReport> {
         let r = self.broker.close(drain);
+        if matches!(&r, Ok(report) if report.handles_left > 0) {
+            // Only this handle was released: the engine and its push
+            // subscriptions go on.
+            return r;
+        }
         let handles: Vec<_> =
             std::mem::take(&mut *self.own_handles.lock().unwrap_or_else(|e| e.into_inner()));
         for h in handles.iter().filter_map(Weak::upgrade) {
@@ -100,7 +106,9 @@ impl Drop for Shared {
     }
 }
 
-/// An engine instance: topics and one worker pool.
+/// A handle to an engine instance: topics and one worker pool. A broker
+/// created with a `name` is shared by every thread of the process:
+/// `Broker.open(name)` returns another handle to it.
 #[pyclass(frozen, module = "ringmq", name = "Broker")]
 pub struct PyBroker {
     shared: Arc<Shared>,
@@ -124,10 +132,17 @@ pub(crate) fn report_dict<'py>(py: Python<'py>, r: &CloseReport) -> PyResult<Bou
         )?)?;
     }
     d.set_item("left", left)?;
+    d.set_item("handles_left", r.handles_left)?;
     Ok(d)
 }
 
 impl PyBroker {
+    fn with(broker: Broker) -> Self {
+        let shared = Arc::new(Shared::new(broker));
+        crate::register_live(&shared);
+        PyBroker { shared }
+    }
+
     /// The engine instance (for the NATS bridge).
     pub(crate) fn broker(&self) -> &Broker {
         &self.shared.broker
@@ -142,9 +157,9 @@ fn opt<'a, 'py>(o: &'a Option<Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny
 impl PyBroker {
     #[new]
     #[pyo3(signature = (*, workers_min=None, workers_max=None, idle_timeout=None, data_dir=None,
-                        repair=None),
+                        repair=None, name=None),
            text_signature = "(*, workers_min=None, workers_max=None, idle_timeout=None, \
-                             data_dir=None, repair=False)")]
+                             data_dir=None, repair=False, name=None)")]
     fn new(
         py: Python<'_>,
         workers_min: Option<Bound<'_, PyAny>>,
@@ -152,6 +167,7 @@ impl PyBroker {
         idle_timeout: Option<Bound<'_, PyAny>>,
         data_dir: Option<Bound<'_, PyAny>>,
         repair: Option<Bound<'_, PyAny>>,
+        name: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut o = BrokerOptions::default();
         if let Some(v) = opt(&workers_min) {
@@ -171,10 +187,22 @@ impl PyBroker {
         if let Some(v) = opt(&repair) {
             o.repair = args::flag(v, "repair")?;
         }
+        if let Some(v) = opt(&name) {
+            o.name = Some(args::name(v, "broker")?);
+        }
         let broker = py.detach(|| Broker::new(o)).py_err()?;
-        let shared = Arc::new(Shared::new(broker));
-        crate::register_live(&shared);
-        Ok(PyBroker { shared })
+        Ok(Self::with(broker))
+    }
+
+    /// Another handle to the broker created with `Broker(name=name)` in
+    /// this process, from any thread. Raises `NotFound` when there is none,
+    /// `Closed` while it closes. The broker closes when its last handle
+    /// does (see docs/PYTHON.md).
+    #[staticmethod]
+    fn open(py: Python<'_>, name: Bound<'_, PyAny>) -> PyResult<Self> {
+        let name = args::name(&name, "broker")?;
+        let broker = py.detach(|| Broker::open(&name)).py_err()?;
+        Ok(Self::with(broker))
     }
 
     /// Creates topic `name` and its dead-letter topic `<name>.dlq`.
@@ -298,8 +326,11 @@ impl PyBroker {
 
     /// Stops publishes, lets consumers work through what is pending for up
     /// to `drain` seconds, stops every subscription and joins every thread.
-    /// Idempotent: later calls return the first report. An exception a push
-    /// handler let out (see docs/PYTHON.md) is raised here, after closing.
+    /// Idempotent: later calls return the first report. On a handle of a
+    /// named broker that other handles still have open, it only releases
+    /// this handle (the report's `handles_left` says how many remain). An
+    /// exception a push handler let out (see docs/PYTHON.md) is raised here,
+    /// after closing.
     #[pyo3(signature = (drain=None))]
     fn close<'py>(
         &self,
@@ -353,8 +384,12 @@ impl PyBroker {
     }
 
     fn __repr__(&self) -> String {
+        let name = match self.shared.broker.name() {
+            Some(n) => format!(" name={n:?}"),
+            None => String::new(),
+        };
         format!(
-            "<ringmq.Broker topics={} closed={}>",
+            "<ringmq.Broker{name} topics={} closed={}>",
             self.shared.broker.topic_names().len(),
             if self.shared.broker.is_closed() {
                 "True"

@@ -31,6 +31,10 @@ pub enum OptionKind {
     /// path-like in Python, a string in Node, a NUL-terminated string in C
     /// (NULL for none).
     Path,
+    /// A name (1..=255 bytes of UTF-8, no control characters), or none:
+    /// `Option<String>` in Rust, a str or None in Python, a string or left
+    /// out in Node, a NUL-terminated string or NULL in C.
+    Name,
 }
 
 /// An option's value (its default, or what a struct holds).
@@ -257,6 +261,22 @@ impl OptionType for Option<std::path::PathBuf> {
     }
     fn from_text(s: &str) -> Option<Self> {
         opt_from(s, |s| Some(std::path::PathBuf::from(s)))
+    }
+}
+
+impl OptionType for Option<String> {
+    const KIND: OptionKind = OptionKind::Name;
+    fn option_value(&self) -> OptionValue {
+        match self {
+            None => OptionValue::Unset,
+            Some(_) => OptionValue::Given,
+        }
+    }
+    fn to_text(&self) -> String {
+        self.clone().unwrap_or_default()
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        opt_from(s, |s| Some(s.to_owned()))
     }
 }
 

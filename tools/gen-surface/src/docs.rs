@@ -83,6 +83,7 @@ fn options_table<O: OptionsTable>(out: &mut String, title: &str) {
             OptionKind::Id => " (`RINGMQ_NO_ID` in C means none)",
             OptionKind::Time => " (s / ns / ms since the epoch; 0 in C means none)",
             OptionKind::Path => " (a path; NULL in C means none)",
+            OptionKind::Name => " (a name; NULL in C means none)",
             _ => "",
         };
         let _ = writeln!(

@@ -23,7 +23,7 @@ fn option_type(kind: OptionKind) -> String {
             "number".into()
         }
         OptionKind::Time => "number | Date".into(),
-        OptionKind::Path => "string".into(),
+        OptionKind::Path | OptionKind::Name => "string".into(),
         OptionKind::Bool => "boolean".into(),
         OptionKind::Choice(names) if names == Overflow::NAMES => "Overflow".into(),
         OptionKind::Choice(names) if names == StartAt::NAMES => "StartAt".into(),

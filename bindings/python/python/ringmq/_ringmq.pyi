@@ -346,7 +346,10 @@ class Broker:
         idle_timeout: Optional[float] = None,
         data_dir: Optional[_Path] = None,
         repair: bool = False,
+        name: Optional[str] = None,
     ) -> "Broker": ...
+    @staticmethod
+    def open(name: str) -> "Broker": ...
     def create_topic(
         self,
         name: str,

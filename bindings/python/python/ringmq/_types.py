@@ -154,6 +154,10 @@ class CloseReport(TypedDict):
     timed_out: bool
     # Per subscription with something left: (topic, group, messages left).
     left: List[Tuple[str, str, int]]
+    # Handles of the broker still open after this close: 0 when it stopped
+    # the broker; more when it only released this handle of a named broker
+    # (Broker.open), and the keys above are all zero.
+    handles_left: int
 
 
 class BridgeStats(TypedDict):
