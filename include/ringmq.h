@@ -301,6 +301,14 @@ typedef struct {
    * of opening that topic read only (default false).
    */
   bool repair;
+  /**
+   * A process-wide name (NUL-terminated, 1 to 255 bytes of UTF-8 without
+   * control characters; read during `ringmq_broker_new` only), under which
+   * `ringmq_broker_open` gives other threads, and the Python and Node
+   * bindings in the same process (`Broker.open`), handles to this broker
+   * (default NULL: unnamed). A name in use answers `RINGMQ_EXISTS`.
+   */
+  const char *name;
 } ringmq_broker_options;
 
 /**
@@ -1006,10 +1014,35 @@ void ringmq_broker_options_init(ringmq_broker_options *o, size_t struct_size);
 ringmq_status ringmq_broker_new(const ringmq_broker_options *o, ringmq_broker **out);
 
 /**
+ * Opens another handle to the broker created with `name`
+ * (`ringmq_broker_options.name`) in this process, by C or by the Python or
+ * Node bindings: the same topics, subscriptions and pool. The engine stops
+ * when its last handle is closed (that close drains) or freed; closing one
+ * handle of several releases only that handle, at once.
+ *
+ * # Arguments
+ * - `name`: the broker's name.
+ * - `out`: receives the handle; set to NULL on failure.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_NOT_FOUND` when no broker has that name;
+ * `RINGMQ_CLOSED` while it closes, or in a process made by `fork()` from
+ * the one that created it; `RINGMQ_INVALID_ARGUMENT` for a NULL or bad
+ * name or a NULL `out`.
+ *
+ * # Safety
+ * `name` is NULL or NUL-terminated; `out` is writable. The caller frees the
+ * handle with `ringmq_broker_free`. Thread-safe.
+ */
+ringmq_status ringmq_broker_open(const char *name, ringmq_broker **out);
+
+/**
  * Closes the broker: publishes fail with `RINGMQ_CLOSED` from now on,
  * consumers and handlers work through what is pending for up to
  * `drain_timeout_ms`, then every subscription stops and every thread the
- * broker started is joined. Idempotent. The handle stays valid (calls on
+ * broker started is joined. Idempotent. On a named broker with other open
+ * handles (`ringmq_broker_open`), it closes only this handle, at once; the
+ * last handle's close drains and stops the engine. The handle stays valid (calls on
  * it and on its topics and subscriptions answer `RINGMQ_CLOSED`) until
  * `ringmq_broker_free`.
  *

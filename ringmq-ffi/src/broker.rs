@@ -159,7 +159,7 @@ pub unsafe extern "C" fn ringmq_broker_new(
         let opts = match unsafe { sized::read(o) }? {
             // SAFETY: its data_dir is NULL or NUL-terminated, by this
             // function's contract.
-            Some(o) => unsafe { o.to_core() },
+            Some(o) => unsafe { o.to_core() }?,
             None => BrokerOptions::default(),
         };
         let b = Box::new(ringmq_broker {
@@ -171,10 +171,51 @@ pub unsafe extern "C" fn ringmq_broker_new(
     })
 }
 
+/// Opens another handle to the broker created with `name`
+/// (`ringmq_broker_options.name`) in this process, by C or by the Python or
+/// Node bindings: the same topics, subscriptions and pool. The engine stops
+/// when its last handle is closed (that close drains) or freed; closing one
+/// handle of several releases only that handle, at once.
+///
+/// # Arguments
+/// - `name`: the broker's name.
+/// - `out`: receives the handle; set to NULL on failure.
+///
+/// # Returns
+/// `RINGMQ_OK`; `RINGMQ_NOT_FOUND` when no broker has that name;
+/// `RINGMQ_CLOSED` while it closes, or in a process made by `fork()` from
+/// the one that created it; `RINGMQ_INVALID_ARGUMENT` for a NULL or bad
+/// name or a NULL `out`.
+///
+/// # Safety
+/// `name` is NULL or NUL-terminated; `out` is writable. The caller frees the
+/// handle with `ringmq_broker_free`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_broker_open(
+    name: *const c_char,
+    out: *mut *mut ringmq_broker,
+) -> ringmq_status {
+    run("ringmq_broker_open", || {
+        let out = non_null(out, "out")?;
+        // SAFETY: writable by this function's contract.
+        unsafe { out.as_ptr().write(std::ptr::null_mut()) };
+        // SAFETY: NULL or NUL-terminated, by this function's contract.
+        let name = unsafe { crate::boundary::name(name, "broker") }?;
+        let b = Box::new(ringmq_broker {
+            inner: Broker::open(name)?,
+        });
+        // SAFETY: as above.
+        unsafe { out.as_ptr().write(Box::into_raw(b)) };
+        Ok(())
+    })
+}
+
 /// Closes the broker: publishes fail with `RINGMQ_CLOSED` from now on,
 /// consumers and handlers work through what is pending for up to
 /// `drain_timeout_ms`, then every subscription stops and every thread the
-/// broker started is joined. Idempotent. The handle stays valid (calls on
+/// broker started is joined. Idempotent. On a named broker with other open
+/// handles (`ringmq_broker_open`), it closes only this handle, at once; the
+/// last handle's close drains and stops the engine. The handle stays valid (calls on
 /// it and on its topics and subscriptions answer `RINGMQ_CLOSED`) until
 /// `ringmq_broker_free`.
 ///

@@ -140,6 +140,12 @@ pub struct ringmq_broker_options {
     /// On recovery, cut a durable log at damage found before its end instead
     /// of opening that topic read only (default false).
     pub repair: bool,
+    /// A process-wide name (NUL-terminated, 1 to 255 bytes of UTF-8 without
+    /// control characters; read during `ringmq_broker_new` only), under which
+    /// `ringmq_broker_open` gives other threads, and the Python and Node
+    /// bindings in the same process (`Broker.open`), handles to this broker
+    /// (default NULL: unnamed). A name in use answers `RINGMQ_EXISTS`.
+    pub name: *const c_char,
 }
 
 /// Options of `ringmq_topic_create`. Fill with `ringmq_topic_options_default`
@@ -455,7 +461,7 @@ impl Default for ringmq_publish_options {
 unsafe impl SizedOptions for ringmq_broker_options {
     const NAME: &'static str = "ringmq_broker_options";
     const FIELDS: &'static [Field] = fields!(ringmq_broker_options:
-        struct_size, workers_min, workers_max, idle_timeout_ms, data_dir, repair);
+        struct_size, workers_min, workers_max, idle_timeout_ms, data_dir, repair, name);
     /// DESIGN/1.0's: up to `idle_timeout_ms`.
     const FIRST_FIELDS: usize = 4;
     fn defaults() -> Self {
@@ -605,6 +611,8 @@ impl From<&BrokerOptions> for ringmq_broker_options {
             // A path cannot be lent to C from here: the default is NULL.
             data_dir: std::ptr::null(),
             repair: o.repair,
+            // As for data_dir: NULL.
+            name: std::ptr::null(),
         }
     }
 }
@@ -613,24 +621,28 @@ impl ringmq_broker_options {
     /// The core's options.
     ///
     /// # Safety
-    /// `data_dir` is NULL or a NUL-terminated string.
-    pub(crate) unsafe fn to_core(self) -> BrokerOptions {
+    /// `data_dir` and `name` are NULL or NUL-terminated strings.
+    pub(crate) unsafe fn to_core(self) -> Result<BrokerOptions> {
         let data_dir = (!self.data_dir.is_null()).then(|| {
             use std::os::unix::ffi::OsStrExt;
             // SAFETY: NULL was ruled out; NUL-terminated by the contract.
             let bytes = unsafe { std::ffi::CStr::from_ptr(self.data_dir) }.to_bytes();
             std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
         });
-        BrokerOptions {
+        let name = if self.name.is_null() {
+            None
+        } else {
+            // SAFETY: not NULL; NUL-terminated by the contract.
+            Some(unsafe { crate::boundary::name(self.name, "broker") }?.to_owned())
+        };
+        Ok(BrokerOptions {
             workers_min: self.workers_min as usize,
             workers_max: self.workers_max as usize,
             idle_timeout: ms(self.idle_timeout_ms),
             data_dir,
             repair: self.repair,
-            // Until `ringmq_broker_options.name` is added: C brokers have no
-            // name yet.
-            name: None,
-        }
+            name,
+        })
     }
 }
 
@@ -859,13 +871,7 @@ mod tests {
         let mut got = debug_fields(&c_default);
         // The ABI's own field, not an option.
         assert_eq!(got.remove(0).0, "struct_size");
-        // Core options C does not have yet: the broker's `name` comes with
-        // `ringmq_broker_options.name` and `ringmq_broker_open`.
-        let not_in_c_yet = ["name"];
-        let fields: Vec<_> = O::FIELDS
-            .iter()
-            .filter(|f| !(O::SCOPE == "broker" && not_in_c_yet.contains(&f.name)))
-            .collect();
+        let fields: Vec<_> = O::FIELDS.iter().collect();
         let names: Vec<String> = fields.iter().map(|f| f.c_name()).collect();
         let got_names: Vec<String> = got.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(

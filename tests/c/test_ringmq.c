@@ -2528,6 +2528,101 @@ static int forked_child(ringmq_broker *pb, ringmq_topic *pt, ringmq_sub *ps) {
     return 0;
 }
 
+/* ---- named brokers shared by threads ---------------------------------- */
+
+/* A thread that opens the named broker itself and publishes N messages
+ * through its own handle, then frees that handle. */
+#define SHARED_N 2000
+static void *shared_publisher(void *arg) {
+    int *failures = arg;
+    ringmq_broker *b = NULL;
+    ringmq_topic *t = NULL;
+    if (ringmq_broker_open("c-shared", &b) != RINGMQ_OK ||
+        ringmq_topic_open(b, "jobs", &t) != RINGMQ_OK) {
+        (*failures)++;
+        ringmq_broker_free(b);
+        return NULL;
+    }
+    for (uint64_t i = 0; i < SHARED_N; i++) {
+        if (ringmq_topic_publish(t, &i, sizeof i, i % 4, 5000, NULL) != RINGMQ_OK) (*failures)++;
+    }
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+    return NULL;
+}
+
+static void test_named_broker_is_shared_by_threads(void) {
+    ringmq_broker_options o;
+    ringmq_broker_options_default(&o);
+    CHECK(o.name == NULL);
+    o.name = "c-shared";
+    ringmq_broker *b = NULL;
+    CHECK_ST(ringmq_broker_new(&o, &b), RINGMQ_OK);
+    /* A name in use is refused and nothing is made. */
+    ringmq_broker *dup = (ringmq_broker *)1;
+    CHECK_ST(ringmq_broker_new(&o, &dup), RINGMQ_EXISTS);
+    CHECK(dup == NULL);
+    /* Unknown and bad names. */
+    ringmq_broker *h = (ringmq_broker *)1;
+    CHECK_ST(ringmq_broker_open("no-such-broker", &h), RINGMQ_NOT_FOUND);
+    CHECK(h == NULL);
+    CHECK_ST(ringmq_broker_open("", &h), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_broker_open(NULL, &h), RINGMQ_INVALID_ARGUMENT);
+    CHECK_ST(ringmq_broker_open("c-shared", NULL), RINGMQ_INVALID_ARGUMENT);
+    o.name = "bad\nname";
+    CHECK_ST(ringmq_broker_new(&o, &dup), RINGMQ_INVALID_ARGUMENT);
+
+    ringmq_topic *t = NULL;
+    ringmq_sub *s = NULL;
+    CHECK_ST(ringmq_topic_create(b, "jobs", NULL, &t), RINGMQ_OK);
+    CHECK_ST(ringmq_topic_subscribe_pull(t, "workers", NULL, &s), RINGMQ_OK);
+    int failures[2] = {0, 0};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, shared_publisher, &failures[i]);
+    /* Each message once, whichever handle published it. */
+    static unsigned char seen[2][SHARED_N];
+    memset(seen, 0, sizeof seen);
+    uint64_t got = 0, twice = 0;
+    while (got < 2 * SHARED_N) {
+        ringmq_message m;
+        ringmq_status st = ringmq_sub_poll(s, 5000, &m);
+        if (st != RINGMQ_OK) {
+            CHECK_ST(st, RINGMQ_OK);
+            break;
+        }
+        uint64_t v;
+        memcpy(&v, m.data, sizeof v);
+        /* Two publishers send the same values: count each value twice. */
+        unsigned char *c = &seen[0][v] ;
+        if (*c) c = &seen[1][v];
+        if (*c) twice++;
+        *c = 1;
+        got++;
+        CHECK_ST(ringmq_sub_ack(s, m.delivery_tag), RINGMQ_OK);
+    }
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    CHECK_EQ_U64(failures[0] + failures[1], 0);
+    CHECK_EQ_U64(got, 2 * SHARED_N);
+    CHECK_EQ_U64(twice, 0);
+    /* Another handle keeps the engine: closing the first only releases it. */
+    CHECK_ST(ringmq_broker_open("c-shared", &h), RINGMQ_OK);
+    CHECK_ST(ringmq_broker_close(b, 1000), RINGMQ_OK);
+    ringmq_topic *t2 = NULL;
+    CHECK_ST(ringmq_topic_open(h, "jobs", &t2), RINGMQ_OK);
+    CHECK_ST(ringmq_topic_publish(t2, "x", 1, 0, 1000, NULL), RINGMQ_OK);
+    ringmq_topic_release(t2);
+    ringmq_sub_unsubscribe(s);
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+    /* The last handle's close stops the engine and frees the name. */
+    CHECK_ST(ringmq_broker_close(h, 1000), RINGMQ_OK);
+    ringmq_broker_free(h);
+    CHECK_ST(ringmq_broker_open("c-shared", &h), RINGMQ_NOT_FOUND);
+    o.name = "c-shared";
+    CHECK_ST(ringmq_broker_new(&o, &b), RINGMQ_OK);
+    ringmq_broker_free(b);
+}
+
 /* After fork() the child cannot use its parent's broker (its threads did
  * not come along): publish, poll and close answer RINGMQ_CLOSED (saying
  * the broker belongs to the parent process), with no panic and no hang,
@@ -2634,6 +2729,7 @@ int main(int argc, char **argv) {
         {"ordered_handler_never_runs_after_unsubscribe", test_ordered_handler_never_runs_after_unsubscribe},
         {"stale_retry_store_tag_changes_nothing", test_stale_retry_store_tag_changes_nothing},
         {"forked_child_gets_closed", test_forked_child_gets_closed},
+        {"named_broker_is_shared_by_threads", test_named_broker_is_shared_by_threads},
     };
     return run_tests(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
