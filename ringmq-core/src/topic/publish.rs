@@ -266,12 +266,6 @@ impl TopicCore {
         }
     }
 
-    /// `n` messages were written: consumers may have work. (The claim
-    /// counted them; see `TopicCounters`.)
-    pub(super) fn published(&self, _n: u64) {
-        self.wake_consumers();
-    }
-
     /// Wakes pollers, and the pool when push subscriptions may have work.
     pub(super) fn wake_consumers(&self) {
         self.consumers.notify();
@@ -343,7 +337,7 @@ impl TopicCore {
             ..SlotMeta::default()
         };
         self.ring.write(seq, &meta, data, &[]);
-        self.published(1);
+        self.wake_consumers();
         self.wait_durable(seq)?;
         Ok(seq)
     }
@@ -424,7 +418,7 @@ impl TopicCore {
             }
             None => {
                 self.ring.write(seq, &meta, data, ext);
-                self.published(1);
+                self.wake_consumers();
                 self.wait_durable(seq)?;
             }
         }
@@ -473,7 +467,7 @@ impl TopicCore {
             };
             self.ring.write(seq, &meta, p.as_ref(), &[]);
         }
-        self.published(n);
+        self.wake_consumers();
         self.wait_durable(first + n - 1)?;
         Ok(first..first + n)
     }
@@ -499,7 +493,7 @@ impl TopicCore {
             ..*meta
         };
         self.ring.write(seq, &meta, data, ext);
-        self.published(1);
+        self.wake_consumers();
         Ok(seq)
     }
 }
