@@ -20,6 +20,7 @@ use crate::durable::log::Log;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork::Origin;
 use crate::handler::HandlerFailure;
+use crate::interrupt::Interrupt;
 use crate::options::{validate_name, BrokerOptions, TopicOptions};
 use crate::pool::Pool;
 use crate::registry::{self, Handle};
@@ -376,10 +377,28 @@ impl Broker {
     /// returns. A close from a handler while another close runs answers
     /// `Closed` at once (the other close may be joining that very thread).
     pub fn close(&self, drain: Duration) -> Result<CloseReport> {
+        self.close_with(drain, None)
+    }
+
+    /// As [`close`](Self::close), with the drain also cut short when
+    /// `interrupt` is set (before or during it): the broker then closes as
+    /// if the drain had run out of time (`timed_out` is true in the report)
+    /// and nothing left is lost silently (the report counts it). An
+    /// interrupt never leaves the broker half closed: the call still stops
+    /// every subscription and joins every thread before it returns.
+    pub fn close_interruptible(
+        &self,
+        drain: Duration,
+        interrupt: &Interrupt,
+    ) -> Result<CloseReport> {
+        self.close_with(drain, Some(interrupt))
+    }
+
+    fn close_with(&self, drain: Duration, interrupt: Option<&Interrupt>) -> Result<CloseReport> {
         // In a forked child, the locks and threads are the parent's.
         self.core.origin.check()?;
         match self.handle.release() {
-            None => self.core.close(drain),
+            None => self.core.close(drain, interrupt),
             Some(released) => Ok(released),
         }
     }
@@ -489,7 +508,11 @@ impl BrokerCore {
             .collect()
     }
 
-    pub(crate) fn close(&self, drain: Duration) -> Result<CloseReport> {
+    pub(crate) fn close(
+        &self,
+        drain: Duration,
+        interrupt: Option<&Interrupt>,
+    ) -> Result<CloseReport> {
         // In a forked child, the locks and threads below are the parent's.
         self.origin.check()?;
         let on_pool = Pool::on_worker_thread();
@@ -511,7 +534,7 @@ impl BrokerCore {
             }
             *st = CloseState::Closing;
         }
-        let report = self.shut(if on_pool { Duration::ZERO } else { drain });
+        let report = self.shut(if on_pool { Duration::ZERO } else { drain }, interrupt);
         // Stopped: the name may be taken again.
         if let Some(name) = &self.name {
             registry::remove(name, self);
@@ -524,7 +547,7 @@ impl BrokerCore {
 
     /// Stops intake, drains for up to `drain`, reports what is left, stops
     /// every subscription and joins the pool's threads.
-    fn shut(&self, drain: Duration) -> CloseReport {
+    fn shut(&self, drain: Duration, interrupt: Option<&Interrupt>) -> CloseReport {
         self.closed.store(true, Release);
         let topics = self.topic_cores();
         for t in &topics {
@@ -540,7 +563,7 @@ impl BrokerCore {
         };
         let mut timed_out = false;
         while outstanding() > 0 {
-            if mono_ns() >= dl {
+            if mono_ns() >= dl || interrupt.is_some_and(|i| i.is_interrupted()) {
                 timed_out = true;
                 break;
             }

@@ -274,7 +274,7 @@ impl Drop for Handle {
             return;
         }
         if self.release().is_none() {
-            let _ = self.core.close(Duration::ZERO);
+            let _ = self.core.close(Duration::ZERO, None);
         }
     }
 }

@@ -232,3 +232,40 @@ fn a_zero_timeout_answers_timeout_even_when_interrupted() {
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert_eq!(t.stats().timed_out, 1);
 }
+
+#[test]
+fn an_interrupt_cuts_the_drain_of_close_short_and_counts_what_is_left() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(16)).unwrap();
+    // A pull subscription nobody polls: the drain would wait its whole
+    // minute for these three.
+    let _s = t.subscribe_pull("idle", SubOptions::default()).unwrap();
+    for _ in 0..3 {
+        t.publish(b"x").unwrap();
+    }
+    let mq2 = mq.clone();
+    let (r, took) = interrupt_after(move |i| mq2.close_interruptible(Duration::from_secs(60), i));
+    let report = r.unwrap();
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+    assert!(report.timed_out);
+    assert_eq!(report.undelivered, 3);
+    assert!(mq.is_closed());
+    assert_eq!(t.publish(b"y").unwrap_err().kind(), ErrorKind::Closed);
+}
+
+#[test]
+fn an_interrupt_set_before_close_skips_the_drain() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(16)).unwrap();
+    let _s = t.subscribe_pull("idle", SubOptions::default()).unwrap();
+    t.publish(b"x").unwrap();
+    let stop = Interrupt::new();
+    stop.interrupt();
+    let t0 = Instant::now();
+    let report = mq
+        .close_interruptible(Duration::from_secs(60), &stop)
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(report.timed_out);
+    assert_eq!(report.undelivered, 1);
+}
