@@ -111,6 +111,10 @@ function options(opts, what, allowed) {
   if (typeof opts !== 'object' || Array.isArray(opts)) {
     throw invalid(`${what} must be an object, got ${describe(opts)}`)
   }
+  if (opts instanceof AbortSignal) {
+    // Its keys are not own properties: it would pass as {} and be ignored.
+    throw invalid(`${what} options must be an object, got an AbortSignal (pass it as { signal })`)
+  }
   for (const k of Object.keys(opts)) {
     if (!allowed.includes(k)) {
       throw invalid(`unknown ${what} option ${JSON.stringify(k)} (expected one of ${allowed.join(', ')})`)
