@@ -32,11 +32,6 @@ impl NativeInterrupt {
     pub fn interrupt(&self) {
         self.inner.interrupt();
     }
-
-    #[napi(getter)]
-    pub fn interrupted(&self) -> bool {
-        self.inner.is_interrupted()
-    }
 }
 
 /// The engine's interrupt of an optional JS argument.

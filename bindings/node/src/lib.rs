@@ -6,11 +6,14 @@
 //! (`surface.rs`); the tables of fields, options, spellings and typed-array
 //! layouts come from the core and `layout.rs` through `surface()`.
 //!
-//! Three rules keep the event loop healthy:
+//! Four rules keep the event loop healthy:
 //! - nothing here waits on the JS thread: publishes try once, polls take what
 //!   is ready, and every wait (`wait`, `publishWait`) is an `AsyncTask` on the
 //!   libuv pool; `close` and push `unsubscribe` run on a thread of their own
 //!   (they may wait for handlers that need the JS thread);
+//! - a wait given a `NativeInterrupt` (what an `AbortSignal`'s abort sets in
+//!   `index.js`) ends when it is set, having changed nothing, and a close
+//!   given one cuts its drain short (`interrupt.rs`);
 //! - push handlers are called on the JS thread, in batches, through an
 //!   unreferenced `ThreadsafeFunction` that JS references only while its
 //!   subscription has work, so an idle subscription never keeps the process

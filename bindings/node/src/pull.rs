@@ -202,7 +202,10 @@ impl Task for WaitTask {
                 return Err(fail_with(
                     &env,
                     core::ErrorKind::Interrupted,
-                    &format!("poll of subscription {:?} was interrupted", self.sub.group()),
+                    &format!(
+                        "poll of subscription {:?} was interrupted",
+                        self.sub.group()
+                    ),
                 ));
             }
             lock(&self.stash).extend(got);
