@@ -904,12 +904,8 @@ class Pull {
       for (;;) {
         const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
         const r = await this._wait(1, left, armed)
+        if (armed !== null && signal.aborted) this._aborted(r, signal)
         const m = this._takeOne()
-        if (armed !== null && signal.aborted) {
-          // Aborted after the wait ended: what it got goes back.
-          if (m !== null) this._release(m)
-          throw signal.reason
-        }
         if (m !== null) return m
         if (r === 0 || Date.now() >= until) return null
       }
@@ -936,12 +932,8 @@ class Pull {
       for (;;) {
         const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
         const r = await this._wait(max, left, armed)
-        const n = this._take(max, out)
-        if (armed !== null && signal.aborted) {
-          for (const m of out) this._release(m)
-          throw signal.reason
-        }
-        if (n > 0) return out
+        if (armed !== null && signal.aborted) this._aborted(r, signal)
+        if (this._take(max, out) > 0) return out
         if (r === 0 || Date.now() >= until) return out
       }
     } finally {
@@ -949,14 +941,30 @@ class Pull {
     }
   }
 
-  /** Lets a message that an aborted call took go back for redelivery at once. */
-  _release(m) {
-    m._settled = true
-    try {
-      this._n.nack(m._tagHi, m._tagLo, 0)
-    } catch {
-      // Closed meanwhile: the message is let go with its subscription.
+  /**
+   * A call whose signal aborted after its wait had stashed `got`
+   * deliveries (between the wait's end and this continuation): it takes
+   * them and lets them go back for redelivery at once, then throws the
+   * signal's reason.
+   */
+  _aborted(got, signal) {
+    if (got > 0) {
+      const out = []
+      try {
+        this._take(got, out)
+      } catch {
+        // Closed meanwhile: the stash went with the subscription.
+      }
+      for (const m of out) {
+        m._settled = true
+        try {
+          this._n.nack(m._tagHi, m._tagLo, 0)
+        } catch {
+          // Closed meanwhile: the message is let go with its subscription.
+        }
+      }
     }
+    throw signal.reason
   }
 
   /**
@@ -985,11 +993,8 @@ class Pull {
       for (;;) {
         const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
         const r = await this._wait(max, left, armed)
+        if (armed !== null && signal.aborted) this._aborted(r, signal)
         b = this._takeRaw(max)
-        if (armed !== null && signal.aborted) {
-          for (let i = 0; i < b.length; i++) b.nack(i, 0)
-          throw signal.reason
-        }
         if (b.length > 0 || r === 0 || Date.now() >= until) return b
       }
     } finally {

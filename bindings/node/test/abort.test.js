@@ -150,6 +150,49 @@ test('a message handed over as the abort comes goes back for redelivery', { time
   }
 })
 
+test('a message a wait got just before the abort reached the call goes back too', { timeout: 30000 }, async () => {
+  const mq = new Broker({ workersMax: 2 })
+  try {
+    const t = mq.createTopic('late')
+    const pull = t.pull('g')
+    // The abort comes after the native wait settled with its deliveries
+    // and before the call's continuation runs (white box: the wait of the
+    // addon's handle is wrapped to abort right after it resolves).
+    const wait = pull._n.wait
+    let ac = null
+    pull._n.wait = (...args) =>
+      wait.apply(pull._n, args).then((n) => {
+        ac.abort()
+        return n
+      })
+    for (const call of [
+      (signal) => pull.poll(undefined, { signal }),
+      (signal) => pull.pollBatch(8, 5000, { signal }),
+      (signal) => pull.pollRaw(8, undefined, { signal }),
+    ]) {
+      ac = new AbortController()
+      const pending = settle(call(ac.signal))
+      await sleep(20)
+      const id = t.publish(Buffer.from('late'))
+      const r = await pending
+      assert.equal(r.error, ac.signal.reason)
+      const m = pull.tryPoll() ?? (await pull.poll(2000))
+      assert.ok(m !== null, 'the message came back')
+      assert.equal(m.id, id)
+      assert.equal(m.attempt, 2, 'redelivered after a release')
+      m.ack()
+      assert.equal(pull.tryPoll(), null)
+    }
+    delete pull._n.wait
+    const s = pull.stats()
+    assert.equal(s.inFlight, 0)
+    assert.equal(s.acked, 3)
+    assert.equal(s.nacked, 3)
+  } finally {
+    await mq.close(100)
+  }
+})
+
 for (const many of [false, true]) {
   const name = many ? 'publishManyAsync' : 'publishAsync'
   test(`an abort ends ${name} waiting for room, publishing nothing`, { timeout: 30000 }, async () => {
