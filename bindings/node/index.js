@@ -297,9 +297,9 @@ function waitSignal(opts, what) {
 }
 
 /**
- * An interrupt that `signal`'s abort sets, for the native waits of one call;
- * null without a signal. `disarm()` removes the listener (call it once the
- * call settles).
+ * An interrupt that `signal`'s abort sets, for the native waits of one call
+ * (`Armed.of` gives null without a signal). `disarm()` removes the listener;
+ * the call does so once it settles.
  */
 class Armed {
   constructor(signal) {
