@@ -492,3 +492,62 @@ test('polls aborted at random times lose and duplicate no message', { timeout: 1
     await mq.close(100)
   }
 })
+
+test('publishes aborted at random times publish exactly what they resolve', { timeout: 120000 }, async () => {
+  const mq = new Broker({ workersMax: 2 })
+  try {
+    // A small ring, so that publishes wait for room most of the time.
+    const t = mq.createTopic('pstress', { capacity: 16, overflow: 'block' })
+    const pull = t.pull('g')
+    const published = new Set()
+    const refused = new Set()
+    const seen = new Map()
+    let next = 0
+    let producing = 2
+    const producer = async (many) => {
+      while (published.size < 2000) {
+        const n = many ? 1 + Math.floor(Math.random() * 8) : 1
+        const values = []
+        for (let j = 0; j < n; j++) values.push(next++)
+        const items = values.map((v) => {
+          const b = Buffer.alloc(4)
+          b.writeUInt32LE(v)
+          return b
+        })
+        const ac = new AbortController()
+        const timer = setTimeout(() => ac.abort(), Math.random() * 2)
+        try {
+          if (many) await t.publishManyAsync(items, { signal: ac.signal })
+          else await t.publishAsync(items[0], { signal: ac.signal })
+          for (const v of values) published.add(v)
+        } catch (e) {
+          if (e !== ac.signal.reason) throw e
+          for (const v of values) refused.add(v)
+        } finally {
+          clearTimeout(timer)
+        }
+      }
+      producing--
+    }
+    // A consumer that takes slowly enough for the ring to fill.
+    const consumer = async () => {
+      while (producing > 0 || seen.size < published.size) {
+        for (const m of await pull.pollBatch(4, 20)) {
+          const v = m.data.readUInt32LE(0)
+          seen.set(v, (seen.get(v) || 0) + 1)
+          m.ack()
+        }
+        if (Math.random() < 0.3) await sleep(1)
+      }
+    }
+    await Promise.all([producer(false), producer(true), consumer()])
+    assert.equal(await pull.poll(100), null, 'nothing more arrives')
+    assert.ok(refused.size > 0, 'some publishes were aborted')
+    const received = [...seen.keys()].sort((a, b) => a - b)
+    assert.deepEqual(received, [...published].sort((a, b) => a - b), 'received exactly what resolved')
+    assert.deepEqual([...seen.values()].filter((c) => c !== 1), [], 'each once')
+    assert.equal(t.stats().published, published.size)
+  } finally {
+    await mq.close(100)
+  }
+})
