@@ -282,7 +282,7 @@ function errorText(e) {
 // docs/NODE.md, Cancellation). The native wait gets an interrupt of its own,
 // which the signal's abort listener sets; the core ends the wait having
 // changed nothing, and the call rejects with `signal.reason`. The listener
-// is removed when the call settles.
+// is removed when the last call waiting with the signal settles.
 
 /** The `signal` option: undefined, or an AbortSignal (else INVALID_ARGUMENT). */
 function signalArg(v, name) {
@@ -296,18 +296,31 @@ function waitSignal(opts, what) {
   return signalArg(options(opts, what, ['signal']).signal, `${what} signal`)
 }
 
+// The calls waiting with each signal, by signal: a signal gets one abort
+// listener however many calls wait with it (no MaxListenersExceededWarning
+// for many consumers sharing one signal), removed when the last settles.
+const waitingOn = new WeakMap()
+
 /**
  * An interrupt that `signal`'s abort sets, for the native waits of one call
- * (`Armed.of` gives null without a signal). `disarm()` removes the listener;
- * the call does so once it settles.
+ * (`Armed.of` gives null without a signal). `disarm()` unlists it; the call
+ * does so once it settles.
  */
 class Armed {
   constructor(signal) {
     this.signal = signal
     this.n = new native.NativeInterrupt()
-    const n = this.n
-    this._onAbort = () => n.interrupt()
-    signal.addEventListener('abort', this._onAbort, { once: true })
+    let w = waitingOn.get(signal)
+    if (w === undefined) {
+      const calls = new Set()
+      const onAbort = () => {
+        for (const n of calls) n.interrupt()
+      }
+      w = { calls, onAbort }
+      waitingOn.set(signal, w)
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    w.calls.add(this.n)
   }
 
   static of(signal) {
@@ -315,7 +328,10 @@ class Armed {
   }
 
   disarm() {
-    this.signal.removeEventListener('abort', this._onAbort)
+    const w = waitingOn.get(this.signal)
+    if (w === undefined || !w.calls.delete(this.n) || w.calls.size > 0) return
+    waitingOn.delete(this.signal)
+    this.signal.removeEventListener('abort', w.onAbort)
   }
 
   /** A native failure, or the signal's reason for the interrupt its abort set. */

@@ -366,6 +366,50 @@ test('a long-lived signal keeps no listener of a settled call', { timeout: 60000
   }
 })
 
+test('many calls waiting with one signal share one listener and all end by its abort', { timeout: 30000 }, async () => {
+  const mq = new Broker({ workersMax: 2 })
+  const warnings = []
+  const onWarning = (w) => warnings.push(w)
+  process.on('warning', onWarning)
+  try {
+    const pull = mq.createTopic('idle').pull('g')
+    const full = mq.createTopic('full', { capacity: 2 })
+    full.pull('hold')
+    full.publish(Buffer.from('1'))
+    full.publish(Buffer.from('2'))
+    const ac = new AbortController()
+    const calls = []
+    // More calls than the libuv pool has threads: those queued behind the
+    // waiting ones start after the abort and end at once.
+    for (let i = 0; i < 8; i++) {
+      calls.push(settle(pull.poll(undefined, { signal: ac.signal })))
+      calls.push(settle(pull.pollBatch(4, 30000, { signal: ac.signal })))
+      calls.push(settle(pull.pollRaw(4, undefined, { signal: ac.signal })))
+    }
+    calls.push(settle(full.publishAsync(Buffer.from('3'), { signal: ac.signal })))
+    calls.push(settle(full.publishManyAsync([Buffer.from('4')], { signal: ac.signal })))
+    await sleep(50)
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 1)
+    const at = Date.now()
+    ac.abort()
+    const results = await Promise.all(calls)
+    const ms = Date.now() - at
+    for (const r of results) assert.equal(r.error, ac.signal.reason)
+    assert.ok(ms < 2 * PROMPT_MS, `all ${results.length} settled ${ms} ms after the abort`)
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0)
+    assert.equal(full.stats().published, 2)
+    assert.equal(pull.stats().delivered, 0)
+    await sleep(10)
+    assert.deepEqual(
+      warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+      [],
+    )
+  } finally {
+    process.off('warning', onWarning)
+    await mq.close(0)
+  }
+})
+
 test('a signal that is not an AbortSignal is bad input and changes nothing', { timeout: 30000 }, async () => {
   const mq = new Broker({ workersMax: 2 })
   try {
