@@ -974,7 +974,7 @@ class Pull {
       for (const m of out) {
         m._settled = true
         try {
-          this._n.nack(m._tagHi, m._tagLo, 0)
+          this._n.release(m._tagHi, m._tagLo)
         } catch {
           // Closed meanwhile: the message is let go with its subscription.
         }

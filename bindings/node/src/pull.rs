@@ -93,6 +93,19 @@ impl NativePull {
             .map_err(|e| fail(env, e))
     }
 
+    /// Lets a message that an aborted poll took go back for redelivery at
+    /// once, as `WaitTask` does with what it took as the abort came (a nack
+    /// without delay, reason `poll aborted`).
+    #[napi]
+    pub fn release(&self, env: &Env, tag_hi: u32, tag_lo: u32) -> Result<()> {
+        // SAFETY: as for `ack`.
+        unsafe {
+            self.sub
+                .nack_tag_with_reason(join(tag_hi, tag_lo), Some(Duration::ZERO), ABORTED)
+        }
+        .map_err(|e| fail(env, e))
+    }
+
     #[napi]
     pub fn term(&self, env: &Env, tag_hi: u32, tag_lo: u32) -> Result<()> {
         // SAFETY: as for `ack`.

@@ -188,6 +188,7 @@ test('a message a wait got just before the abort reached the call goes back too'
     assert.equal(s.inFlight, 0)
     assert.equal(s.acked, 3)
     assert.equal(s.nacked, 3)
+    assert.equal(s.lastError, 'poll aborted')
   } finally {
     await mq.close(100)
   }
