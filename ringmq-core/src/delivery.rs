@@ -232,6 +232,17 @@ impl Delivery {
         self.settle_with(Action::nack(delay, Some(reason)))
     }
 
+    /// Not handled, and not a failure: puts the message back to be
+    /// delivered again at once (to any consumer of the subscription)
+    /// without counting this delivery as an attempt, so no number of
+    /// requeues dead-letters it. For a consumer that took a message it will
+    /// not handle: a wait cancelled as the message arrived, a worker
+    /// shutting down. A failure is a [`nack`](Self::nack). The stats count
+    /// a requeue among the nacks.
+    pub fn requeue(self) -> Result<()> {
+        self.settle_with(Action::Requeue)
+    }
+
     /// Poison: straight to the dead-letter topic, no more attempts.
     pub fn term(self) -> Result<()> {
         self.settle_with(Action::Term { reason: None })

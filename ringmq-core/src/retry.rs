@@ -293,6 +293,13 @@ impl RetryStore {
         e.attempts = e.attempts.max(attempts);
     }
 
+    /// The current delivery of entry `idx` was given back unhandled (a
+    /// requeue): it does not count as an attempt.
+    pub fn uncount_attempt(&mut self, idx: u32) {
+        let e = &mut self.entries[idx as usize];
+        e.attempts = e.attempts.saturating_sub(1);
+    }
+
     /// Schedules entry `idx` for delivery at `due`.
     pub fn park(&mut self, idx: u32, due: u64) {
         let e = &mut self.entries[idx as usize];

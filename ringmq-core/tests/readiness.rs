@@ -3,7 +3,8 @@
 //! every way something becomes takeable (a publish, a retry or delayed
 //! message falling due, an ack timeout, a settle that gives back a credit,
 //! a resume, a close); no wake-up is lost under many threads; and each
-//! `wake` ends exactly one blocked poll, taking nothing.
+//! `wake` ends exactly one blocked poll, taking nothing. Also `requeue`,
+//! which gives back what a cancelled wait took without counting an attempt.
 
 mod common;
 
@@ -368,5 +369,49 @@ fn each_wake_ends_one_of_many_blocked_polls() {
     // Nothing taken: the message published now is there for a poll.
     t.publish(b"after").unwrap();
     assert_eq!(poll1(&s).data(), b"after");
+    mq.close(Duration::ZERO).unwrap();
+}
+
+/// A requeue (what a binding does with a message its cancelled wait took)
+/// brings the message back at once with the same attempt number, however
+/// often, so requeues alone never dead-letter it; from the ring and from the
+/// retry store alike.
+#[test]
+fn requeue_redelivers_at_once_without_counting_an_attempt() {
+    let mq = broker();
+    let t = mq
+        .create_topic(
+            "t",
+            TopicOptions {
+                max_attempts: 2,
+                backoff_base: Duration::from_secs(60),
+                backoff_max: Duration::from_secs(60),
+                ..small(16)
+            },
+        )
+        .unwrap();
+    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
+    t.publish(b"r").unwrap();
+    for _ in 0..5 {
+        let d = poll1(&s);
+        assert_eq!(d.attempt(), 1);
+        d.requeue().unwrap();
+    }
+    // A real failure counts; the retry comes from the store.
+    poll1(&s).nack(Some(Duration::ZERO)).unwrap();
+    for _ in 0..5 {
+        let d = poll1(&s);
+        assert_eq!(d.attempt(), 2);
+        let tag = d.into_raw().0;
+        // SAFETY: the delivery was turned into this tag; nothing reads it.
+        unsafe { s.requeue_tag(tag) }.unwrap();
+    }
+    let d = poll1(&s);
+    assert_eq!(d.attempt(), 2);
+    d.ack().unwrap();
+    let st = s.stats();
+    assert_eq!((st.acked, st.in_flight, st.dead_lettered), (1, 0, 0));
+    assert_eq!(st.delivered, st.acked + st.nacked);
+    assert_eq!(t.dead_letter_topic().unwrap().stats().published, 0);
     mq.close(Duration::ZERO).unwrap();
 }

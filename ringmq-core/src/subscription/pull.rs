@@ -25,8 +25,8 @@
 //! is made per message on the ring's fast path, and the acks of one batch
 //! settle together.
 //!
-//! Settling by raw tag (`ack_tag`, `ack_tags`, `nack_tag`, `term_tag`,
-//! `in_progress_tag`) takes the same slot transitions and store generations
+//! Settling by raw tag (`ack_tag`, `ack_tags`, `nack_tag`, `requeue_tag`,
+//! `term_tag`, `in_progress_tag`) takes the same slot transitions and store generations
 //! as settling a [`Delivery`] (see `settle`; `ack_tags` batches its ring acks
 //! as `batch` does), so exactly one settle of a delivery wins and a refused
 //! one changes nothing; `ack_tags` tries every tag and answers the first
@@ -271,6 +271,14 @@ impl PullSubscription {
     /// As for [`PullSubscription::ack_tag`].
     pub unsafe fn nack_tag(&self, tag: u64, delay: Option<Duration>) -> Result<()> {
         self.core.settle(tag, Action::nack(delay, None), None)
+    }
+
+    /// As [`Delivery::requeue`]: back at once, not counted as an attempt.
+    ///
+    /// # Safety
+    /// As for [`PullSubscription::ack_tag`].
+    pub unsafe fn requeue_tag(&self, tag: u64) -> Result<()> {
+        self.core.settle(tag, Action::Requeue, None)
     }
 
     /// # Safety

@@ -1,4 +1,5 @@
-//! Settling one delivery: ack, nack, term, in_progress, or release (the
+//! Settling one delivery: ack, nack, requeue (back unhandled, not counted
+//! as an attempt), term, in_progress, or release (the
 //! holder dropped it unsettled).
 //!
 //! Ring deliveries settle by a transition of their slot's state word (see
@@ -36,6 +37,11 @@ pub(crate) enum Action<'a> {
         reason: Option<&'a str>,
     },
     InProgress,
+    /// Given back unhandled (a cancelled wait, a consumer shutting down):
+    /// delivered again at once, to any consumer, and not counted as an
+    /// attempt (the stats count it as a nack, whose count `in_flight`
+    /// derives from).
+    Requeue,
     /// The holder dropped the delivery without settling it.
     Release,
 }
@@ -54,7 +60,7 @@ impl Action<'_> {
 fn ends(action: Action<'_>) -> bool {
     matches!(
         action,
-        Action::Ack | Action::Nack { .. } | Action::Term { .. }
+        Action::Ack | Action::Nack { .. } | Action::Term { .. } | Action::Requeue
     )
 }
 
@@ -175,6 +181,18 @@ impl SubCore {
                 self.settle_slot(seq);
                 Ok(())
             }
+            Action::Requeue => {
+                if !self.slots.try_take(seq) {
+                    return not_delivered();
+                }
+                self.acct.nacked(None);
+                // Copied out with no attempt made: its next delivery is
+                // the same attempt again.
+                let now = mono_ns();
+                self.ring_to_store(seq, 0, Route::Retry(Some(Duration::ZERO)), now, "requeued");
+                self.settle_slot(seq);
+                Ok(())
+            }
             Action::Term { reason } => {
                 if !self.slots.try_take(seq) {
                     return not_delivered();
@@ -255,6 +273,11 @@ impl SubCore {
                     st.raise_attempts(idx, a);
                 }
                 self.retry_or_dead_letter(&mut st, idx, delay, now);
+            }
+            Action::Requeue => {
+                self.acct.nacked(None);
+                st.uncount_attempt(idx);
+                self.retry_or_dead_letter(&mut st, idx, Some(Duration::ZERO), now);
             }
             Action::Term { reason } => {
                 self.acct.termed(reason);
