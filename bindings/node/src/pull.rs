@@ -93,17 +93,13 @@ impl NativePull {
             .map_err(|e| fail(env, e))
     }
 
-    /// Lets a message that an aborted poll took go back for redelivery at
-    /// once, as `WaitTask` does with what it took as the abort came (a nack
-    /// without delay, reason `poll aborted`).
+    /// Gives a message that an aborted poll took back for redelivery at
+    /// once, as `WaitTask` does with what it took as the abort came (a
+    /// requeue: the engine does not count it as an attempt).
     #[napi]
     pub fn release(&self, env: &Env, tag_hi: u32, tag_lo: u32) -> Result<()> {
         // SAFETY: as for `ack`.
-        unsafe {
-            self.sub
-                .nack_tag_with_reason(join(tag_hi, tag_lo), Some(Duration::ZERO), ABORTED)
-        }
-        .map_err(|e| fail(env, e))
+        unsafe { self.sub.requeue_tag(join(tag_hi, tag_lo)) }.map_err(|e| fail(env, e))
     }
 
     #[napi]
@@ -164,7 +160,8 @@ impl NativePull {
 /// kept in the task until `resolve`, on the JS thread, where the signal's
 /// abort listener also runs: if the interrupt is set by then, the abort came
 /// while the engine was handing the deliveries over, and they are released
-/// for redelivery at once (a nack without delay) instead of stashed, so an
+/// for redelivery at once (requeued, not counted as an attempt) instead of
+/// stashed, so an
 /// aborted poll takes nothing. Else they go to the stash, and the call that
 /// waited takes them.
 pub struct WaitTask {
@@ -175,9 +172,6 @@ pub struct WaitTask {
     interrupt: Option<core::Interrupt>,
     got: Vec<core::Delivery>,
 }
-
-/// The reason a released delivery's nack records (`lastError`).
-const ABORTED: &str = "poll aborted";
 
 impl Task for WaitTask {
     type Output = std::result::Result<usize, core::Error>;
@@ -210,7 +204,7 @@ impl Task for WaitTask {
                 for d in got {
                     // A subscription closed meanwhile refuses: the dropped
                     // delivery is let go as any unsettled one is.
-                    let _ = d.nack_with_reason(Some(Duration::ZERO), ABORTED);
+                    let _ = d.requeue();
                 }
                 return Err(fail_with(
                     &env,
