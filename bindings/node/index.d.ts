@@ -346,6 +346,17 @@ export interface CloseReport {
   /** Per subscription with something left: how many messages. */
   left: Array<{ topic: string; group: string; count: number }>
   /**
+   * Delayed messages whose due time had not come (the drain does not wait
+   * for them); they are dropped with their topics.
+   */
+  delayed: number
+  /**
+   * Deliveries past their ack timeout whose ring slot a holder still pinned
+   * (part of what `expired` counted, not `inFlight`). Always 0 for messages
+   * taken in Node, which hold a copy of their payload, not the slot.
+   */
+  pinned: number
+  /**
    * Handles of the broker still open after this close: 0 when it stopped the
    * broker; more when it only released this handle of a named broker
    * (`Broker.open`), and the other fields are all zero.

@@ -38,6 +38,10 @@ pub struct CloseReportJs {
     pub waiting_retry: f64,
     pub timed_out: bool,
     pub left: Vec<LeftOver>,
+    /// Delayed messages not yet due, dropped with their topics.
+    pub delayed: f64,
+    /// Expired deliveries whose slot a live holder still pinned.
+    pub pinned: f64,
     /// Handles still open after this close (0: it stopped the engine).
     pub handles_left: f64,
 }
@@ -49,6 +53,8 @@ impl From<core::CloseReport> for CloseReportJs {
             in_flight: r.in_flight as f64,
             waiting_retry: r.waiting_retry as f64,
             timed_out: r.timed_out,
+            delayed: r.delayed as f64,
+            pinned: r.pinned as f64,
             left: r
                 .left
                 .into_iter()

@@ -107,6 +107,26 @@ test('a delayed message is not polled at once, then within 2 s', { timeout: 3000
   }
 })
 
+test('the close report counts dropped delayed messages and pinned slots', { timeout: 30000 }, async () => {
+  const mq = new Broker()
+  const t = mq.createTopic('report', { ackTimeoutMs: 50 })
+  const pull = t.pull('p')
+  t.publish(Buffer.from('held'))
+  t.publish(Buffer.from('not yet'), { delayMs: 60000 })
+  const held = await pull.poll(1000)
+  assert.ok(held !== null)
+  await sleep(120)
+  pull.tryPoll() // its scan finds the held delivery past its ack timeout
+  const r = await mq.close(0)
+  assert.equal(r.delayed, 1) // the delayed one, dropped with its topic
+  assert.equal(r.waitingRetry, 1) // the held one, back from its ack timeout
+  assert.equal(r.undelivered, 1)
+  // A Node message holds a copy of its payload, not the ring slot: one
+  // left unsettled past its ack timeout never pins a slot.
+  assert.equal(r.pinned, 0)
+  assert.equal(held.data.toString(), 'held')
+})
+
 test('an expired message goes to the dead-letter topic with reason expired', { timeout: 30000 }, async () => {
   const mq = new Broker()
   try {
