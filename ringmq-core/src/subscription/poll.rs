@@ -182,24 +182,31 @@ impl SubCore {
         interrupt: Option<&Interrupt>,
         out: &mut impl Sink,
     ) -> Result<usize> {
-        let got = self.poll_once(max, timeout, interrupt, out)?;
+        let got = self.take(max, out)?;
+        if got > 0 {
+            return Ok(got);
+        }
+        let got = if timeout == Some(Duration::ZERO) {
+            0
+        } else {
+            self.wait_and_take(max, timeout, interrupt, out)?
+        };
+        // Took nothing: the readiness descriptor, if any, waits again.
         if got == 0 {
             self.rearm();
         }
         Ok(got)
     }
 
-    fn poll_once(
+    /// The rest of a poll that found nothing: waits and takes again.
+    #[inline(never)]
+    fn wait_and_take(
         self: &Arc<Self>,
         max: usize,
         timeout: Option<Duration>,
         interrupt: Option<&Interrupt>,
         out: &mut impl Sink,
     ) -> Result<usize> {
-        let got = self.take(max, out)?;
-        if got > 0 || timeout == Some(Duration::ZERO) {
-            return Ok(got);
-        }
         // Only a poll that has to wait reads the clock for its deadline.
         let dl = deadline(timeout);
         loop {

@@ -170,7 +170,7 @@ impl PullSubscription {
         max: usize,
         timeout: Option<Duration>,
         interrupt: Option<&Interrupt>,
-        handler: F,
+        mut handler: F,
     ) -> Result<usize>
     where
         F: FnMut(&Message<'_>) -> HandlerResult,
@@ -178,34 +178,45 @@ impl PullSubscription {
         if max == 0 {
             return Err(Error::invalid("consume max 0 must be at least 1"));
         }
-        let n = self.consume_once(max, timeout, interrupt, handler)?;
+        let mut scratch = Vec::new();
+        let n = self.core.consume(max, &mut scratch, &mut handler)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        let n = if timeout == Some(Duration::ZERO) {
+            0
+        } else {
+            self.wait_and_consume(max, timeout, interrupt, &mut scratch, &mut handler)?
+        };
+        // Took nothing: the readiness descriptor, if any, waits again.
         if n == 0 {
             self.core.rearm();
         }
         Ok(n)
     }
 
-    fn consume_once<F>(
+    /// The rest of a consume that found nothing: waits and takes again.
+    fn wait_and_consume<F>(
         &self,
         max: usize,
         timeout: Option<Duration>,
         interrupt: Option<&Interrupt>,
-        mut handler: F,
+        scratch: &mut Vec<Delivery>,
+        handler: &mut F,
     ) -> Result<usize>
     where
         F: FnMut(&Message<'_>) -> HandlerResult,
     {
         let dl = deadline(timeout);
-        let mut scratch = Vec::new();
         loop {
-            let n = self.core.consume(max, &mut scratch, &mut handler)?;
-            if n > 0 || timeout == Some(Duration::ZERO) {
-                return Ok(n);
-            }
             match self.core.wait(dl, interrupt) {
-                Woke::TimedOut => return self.core.consume(max, &mut scratch, &mut handler),
+                Woke::TimedOut => return self.core.consume(max, scratch, handler),
                 Woke::Interrupted => return Err(self.core.interrupted()),
                 Woke::Ready => {}
+            }
+            let n = self.core.consume(max, scratch, handler)?;
+            if n > 0 {
+                return Ok(n);
             }
         }
     }

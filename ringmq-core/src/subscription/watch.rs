@@ -67,10 +67,15 @@ impl SubCore {
     /// After a poll that took nothing: clears the descriptor (if there is
     /// one) and lists it to be fired by the next change, as the module
     /// docs say.
+    #[inline]
     pub(super) fn rearm(&self) {
-        let Some(fd) = self.watch.fd.get() else {
-            return;
-        };
+        if let Some(fd) = self.watch.fd.get() {
+            self.rearm_fd(fd);
+        }
+    }
+
+    #[cold]
+    fn rearm_fd(&self, fd: &Arc<ReadyFd>) {
         let now = mono_ns();
         fd.arm(
             self.next_change(now)
