@@ -197,6 +197,16 @@ class _Interrupt:
     def interrupt(self) -> None: ...
 
 @final
+class _PendingPublish:
+    def _wait(self, timeout: Optional[float], interrupt: _Interrupt) -> Any: ...
+
+@final
+class _Completion:
+    def _ack(self) -> None: ...
+    def _fail(self, exc: BaseException) -> bool: ...
+    def _release(self, reason: str) -> None: ...
+
+@final
 class Message:
     """A delivered message."""
 
@@ -254,6 +264,7 @@ class PullSubscription:
         self, max: int, timeout: Optional[float] = None
     ) -> Coroutine[Any, Any, List[Message]]: ...
     def aiter(self) -> AsyncIterator[Message]: ...
+    def __aiter__(self) -> AsyncIterator[Message]: ...
     def stats(self) -> _SubStats: ...
     def unsubscribe(self) -> None: ...
 
@@ -305,9 +316,25 @@ class Topic:
     def publish_many(
         self, items: Iterable[_BytesLike], key: int = 0, timeout: Optional[float] = None
     ) -> List[int]: ...
+    def publish_async(
+        self,
+        data: _BytesLike,
+        key: int = 0,
+        timeout: Optional[float] = None,
+        *,
+        headers: Optional[_Headers] = None,
+        msg_id: Optional[Union[_BytesLike, str]] = None,
+        delay: Optional[float] = None,
+        ttl: Optional[float] = None,
+    ) -> Coroutine[Any, Any, int]: ...
+    def publish_many_async(
+        self, items: Iterable[_BytesLike], key: int = 0, timeout: Optional[float] = None
+    ) -> Coroutine[Any, Any, List[int]]: ...
     def subscribe(
         self,
         group: str,
+        # A plain function, or (subscribed from a coroutine) an async def
+        # or any callable returning an awaitable: it runs on that loop.
         handler: Callable[[Message], Any],
         concurrency: int = 1,
         ordered_by_key: bool = False,
@@ -378,6 +405,8 @@ class Broker:
     @property
     def closed(self) -> bool: ...
     def close(self, drain: Optional[float] = None) -> CloseReport: ...
+    def aclose(self, drain: Optional[float] = None) -> Coroutine[Any, Any, CloseReport]: ...
+    def _close_interruptible(self, drain: float, interrupt: _Interrupt) -> CloseReport: ...
     def metrics_text(self) -> str: ...
     def pool_stats(self) -> _PoolStats: ...
     def __enter__(self) -> "Broker": ...
@@ -387,6 +416,13 @@ class Broker:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> Literal[False]: ...
+    def __aenter__(self) -> Coroutine[Any, Any, "Broker"]: ...
+    def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> Coroutine[Any, Any, Literal[False]]: ...
 
 @final
 class NatsBridge:
@@ -451,5 +487,7 @@ __all__ = [
     "Message",
     "NatsBridge",
     "_Interrupt",
+    "_PendingPublish",
+    "_Completion",
     "_close_all",
 ]
