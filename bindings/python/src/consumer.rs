@@ -924,6 +924,42 @@ struct AsyncPush {
     group: String,
     own: Arc<OwnHandle>,
     shared: Weak<Shared>,
+    /// The completions handed to the loop and not yet completed, so that
+    /// once the loop is found closed (a task of a closed loop never runs
+    /// again) they are all nacked, not only the next message's.
+    pending: Mutex<Pending>,
+}
+
+type Slot = Arc<Mutex<Option<Completion>>>;
+
+#[derive(Default)]
+struct Pending {
+    slots: Vec<Weak<Mutex<Option<Completion>>>>,
+    /// Length at which the completed slots are swept out.
+    sweep_at: usize,
+}
+
+impl AsyncPush {
+    fn track(&self, slot: &Slot) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.slots.len() >= p.sweep_at {
+            p.slots.retain(|w| w.strong_count() > 0);
+            p.sweep_at = (p.slots.len() * 2).max(64);
+        }
+        p.slots.push(Arc::downgrade(slot));
+    }
+
+    /// The loop is closed: nacks every completion it still holds.
+    fn release_all(&self) {
+        let slots =
+            std::mem::take(&mut self.pending.lock().unwrap_or_else(|e| e.into_inner()).slots);
+        for slot in slots.iter().filter_map(Weak::upgrade) {
+            let done = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(done) = done {
+                done.complete(Err(HandlerError::new(LOOP_CLOSED)));
+            }
+        }
+    }
 }
 
 /// A message's completion, as the coroutine that handles it on the event
@@ -931,7 +967,7 @@ struct AsyncPush {
 /// a completion (a task destroyed with its loop), it nacks.
 #[pyclass(frozen, module = "ringmq", name = "_Completion")]
 pub struct PyCompletion {
-    done: Mutex<Option<Completion>>,
+    done: Slot,
     id: u64,
     attempt: u32,
     topic: String,
@@ -1012,8 +1048,10 @@ fn dispatch_async(py: Python<'_>, a: &AsyncPush, m: &Message<'_>, done: Completi
             return;
         }
     };
+    let slot: Slot = Arc::new(Mutex::new(Some(done)));
+    a.track(&slot);
     let completion = PyCompletion {
-        done: Mutex::new(Some(done)),
+        done: slot,
         id: m.id,
         attempt: m.attempt,
         topic: a.topic.clone(),
@@ -1038,7 +1076,7 @@ fn dispatch_async(py: Python<'_>, a: &AsyncPush, m: &Message<'_>, done: Completi
             ),
         );
         if scheduled.is_err() {
-            pc.get()._release(LOOP_CLOSED);
+            a.release_all();
         }
         return;
     }
@@ -1051,7 +1089,7 @@ fn dispatch_async(py: Python<'_>, a: &AsyncPush, m: &Message<'_>, done: Completi
             if scheduled.is_err() {
                 // Close a coroutine so it does not warn that it was never awaited.
                 let _ = r.bind(py).call_method0("close");
-                pc.get()._release(LOOP_CLOSED);
+                a.release_all();
             }
         }
         Ok(_) => pc.get()._ack(),
@@ -1090,6 +1128,7 @@ pub(crate) fn subscribe_push(
                 group: group_name,
                 own: own_in_handler,
                 shared: weak,
+                pending: Mutex::new(Pending::default()),
             };
             topic.subscribe_async(group, opts, move |m: &Message<'_>, done: Completion| {
                 keep_thread_state();

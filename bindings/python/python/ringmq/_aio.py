@@ -110,6 +110,10 @@ async def _wait(sub: "PullSubscription", max: int, timeout: Optional[float]) -> 
         return await fut
     except BaseException:
         stop.interrupt()
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            # The messages came, but the task was cancelled before it could
+            # resume with them.
+            _release(fut.result())
         raise
 
 
