@@ -551,13 +551,13 @@ def test_cancelled_polls_release_what_they_took_at_once():
         def produce():
             for i in range(n):
                 t.publish(b"%d" % i)
-                if i % 10 == 0:
+                if i % 5 == 0:
                     time.sleep(0.001)
 
         producer = threading.Thread(target=produce)
         producer.start()
         tasks = [asyncio.create_task(poller(i % 2 == 0)) for i in range(16)]
-        while producer.is_alive() or len(acked) < n:
+        while producer.is_alive() or len(acked) < n or cancels[0] < 200:
             await asyncio.sleep(rng.random() * 0.003)
             i = rng.randrange(len(tasks))
             tasks[i].cancel()
@@ -572,7 +572,6 @@ def test_cancelled_polls_release_what_they_took_at_once():
     deadline = time.monotonic() + 30
     cancels = [0]
     asyncio.run(main())
-    assert cancels[0] > 50
     assert len(acked) == n and set(acked.values()) == {1}
     stats = sub.stats()
     assert stats["acked"] == n and stats["in_flight"] == 0
