@@ -125,8 +125,7 @@ typedef enum {
    */
   RINGMQ_INTERNAL = 9,
   /**
-   * A wait was interrupted before it ended and changed nothing (the C API
-   * has no interruptible calls yet; reserved for the engine's kind).
+   * A blocked poll was ended by `ringmq_sub_wake` and took nothing.
    */
   RINGMQ_INTERRUPTED = 10,
   /**
@@ -1812,6 +1811,55 @@ ringmq_status ringmq_topic_publish_batch(ringmq_topic *t, const ringmq_buf *item
  * blocks publishers.
  */
 ringmq_status ringmq_topic_get_stats(const ringmq_topic *t, ringmq_topic_stats *out);
+
+/**
+ * Gets the subscription's readiness file descriptor: readable when a poll
+ * may take a message (or answer `RINGMQ_CLOSED`), for `epoll`, `poll(2)`,
+ * libuv's `uv_poll_t` or any other event loop. When it is readable, call
+ * `ringmq_sub_poll` / `ringmq_sub_poll_batch` with `timeout_ms` 0 until one
+ * answers `RINGMQ_EMPTY`; that poll re-arms it, and the loop waits for it
+ * again. It starts readable; it may be readable with nothing to take
+ * (another consumer took it first), which costs one empty poll. Level- and
+ * edge-triggered registrations both work.
+ *
+ * The descriptor belongs to the subscription: never `read`, `write` or
+ * `close` it (the library clears it itself); it stays valid until the
+ * subscription is unsubscribed or its broker freed. Every call answers the
+ * same descriptor. Linux only.
+ *
+ * # Arguments
+ * - `s`: a pull subscription.
+ * - `fd_out`: receives the descriptor.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_INVALID_ARGUMENT` (NULL, a push subscription);
+ * `RINGMQ_CLOSED` once unsubscribed or closed; `RINGMQ_IO` if the system
+ * has no descriptor to give. `*fd_out` is written only on `RINGMQ_OK`.
+ *
+ * # Safety
+ * `s` is NULL or live; `fd_out` is NULL or writable. Thread-safe.
+ */
+ringmq_status ringmq_sub_get_fd(const ringmq_sub *s, int *fd_out);
+
+/**
+ * Ends a `ringmq_sub_poll` / `ringmq_sub_poll_batch` of this subscription
+ * that is blocked now, or else the next one that would block, which then
+ * answers `RINGMQ_INTERRUPTED` having taken nothing: how another thread
+ * (a signal handler's helper, a shutdown path) stops a consumer without
+ * closing the subscription or the broker. Wakes are counted: each ends one
+ * poll, so with several threads blocked call it once per thread. A poll
+ * that finds a message without waiting does not use up a wake.
+ *
+ * # Arguments
+ * - `s`: a pull subscription.
+ *
+ * # Returns
+ * `RINGMQ_OK`; `RINGMQ_INVALID_ARGUMENT` (NULL, a push subscription).
+ *
+ * # Safety
+ * `s` is NULL or live. Thread-safe (that is its point).
+ */
+ringmq_status ringmq_sub_wake(const ringmq_sub *s);
 
 /**
  * Same as `ringmq_topic_publish`; kept as the name DESIGN/1.0 used.

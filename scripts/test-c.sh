@@ -7,7 +7,8 @@
 # committed list include/ringmq.abi and the naming rule
 # (tests/c/check_abi.py); that deprecated names warn and the stable ones do
 # not; no heap allocation per message (tests/c/test_alloc.c); the C tests
-# (tests/c/test_ringmq.c, and tests/c/test_abi.c for struct_size, the
+# (tests/c/test_ringmq.c, tests/c/test_events.c for the readiness
+# descriptor and wakes, and tests/c/test_abi.c for struct_size, the
 # version macros and the old names) plain, under
 # AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included),
 # under valgrind and against the shared library; the header compiled as
@@ -131,6 +132,8 @@ cc "${cflags[@]}" -O1 tests/c/test_ringmq.c "$lib/libringmq.a" $native_libs -o "
 "$tmp/test_plain"
 cc "${cflags[@]}" -O1 tests/c/test_abi.c "$lib/libringmq.a" $native_libs -o "$tmp/test_abi_plain"
 "$tmp/test_abi_plain"
+cc "${cflags[@]}" -O1 tests/c/test_events.c "$lib/libringmq.a" $native_libs -o "$tmp/test_events_plain"
+"$tmp/test_events_plain"
 
 step "C tests, AddressSanitizer + UndefinedBehaviorSanitizer (leaks checked at exit)"
 cc "${cflags[@]}" -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
@@ -141,6 +144,10 @@ cc "${cflags[@]}" -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fn
     tests/c/test_abi.c "$lib/libringmq.a" $native_libs -o "$tmp/test_abi_asan"
 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$tmp/test_abi_asan"
+cc "${cflags[@]}" -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+    tests/c/test_events.c "$lib/libringmq.a" $native_libs -o "$tmp/test_events_asan"
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$tmp/test_events_asan"
 
 step "C tests, plain build under valgrind memcheck (uninitialised reads, definite leaks)"
 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \

@@ -311,6 +311,26 @@ export interface PublishAsyncOptions {
   key?: Key | undefined
   /** Wait this long for room under 'block' (default: for ever), then TIMEOUT. */
   timeoutMs?: number | undefined
+  /**
+   * Ends the wait for room when aborted: the call rejects with
+   * `signal.reason`, having published nothing (an already aborted signal
+   * rejects at once). A publish that found room before the abort resolves.
+   */
+  signal?: AbortSignal | undefined
+}
+
+/**
+ * The options of a call that can wait and takes its other arguments by
+ * position (`poll(timeoutMs, { signal })`, `close(drainMs, { signal })`).
+ */
+export interface WaitOptions {
+  /**
+   * Ends the wait when aborted: the call rejects with `signal.reason` (an
+   * `AbortError` DOMException by default), having changed nothing; an
+   * already aborted signal rejects at once. The call's listener is removed
+   * when it settles. For `close`, see there.
+   */
+  signal?: AbortSignal | undefined
 }
 
 /** What `Broker.close` resolves to: what the drain left unfinished. */
@@ -452,14 +472,21 @@ export declare class Pull implements AsyncIterable<Message> {
   tryPoll(): Message | null
   /** Up to max (default 256) ready messages, maybe none; never waits. */
   tryPollBatch(max?: number): Message[]
-  /** The next message, waiting off the JS thread up to timeoutMs (default: for ever); null on timeout. */
-  poll(timeoutMs?: number | null): Promise<Message | null>
-  /** Waits up to timeoutMs for the first message, then takes up to max (default 256); [] on timeout. */
-  pollBatch(max?: number, timeoutMs?: number | null): Promise<Message[]>
+  /**
+   * The next message, waiting off the JS thread up to timeoutMs (default:
+   * for ever); null on timeout. An abort of `signal` rejects with its
+   * reason, having taken nothing.
+   */
+  poll(timeoutMs?: number | null, opts?: WaitOptions): Promise<Message | null>
+  /**
+   * Waits up to timeoutMs for the first message, then takes up to max
+   * (default 256); [] on timeout. `signal` as for poll.
+   */
+  pollBatch(max?: number, timeoutMs?: number | null, opts?: WaitOptions): Promise<Message[]>
   /** Up to max (1..256, default 256) ready messages as one RawBatch (maybe empty); never waits. */
   tryPollRaw(max?: number): RawBatch
-  /** As tryPollRaw, waiting up to timeoutMs (default: for ever) for the first message. */
-  pollRaw(max?: number, timeoutMs?: number | null): Promise<RawBatch>
+  /** As tryPollRaw, waiting up to timeoutMs (default: for ever) for the first message; `signal` as for poll. */
+  pollRaw(max?: number, timeoutMs?: number | null, opts?: WaitOptions): Promise<RawBatch>
   /** Acks every unsettled message of the array in one call. */
   ackAll(messages: Message[]): void
   stats(): SubStats
@@ -480,6 +507,13 @@ export declare class Pull implements AsyncIterable<Message> {
   unsubscribe(): void
   /** Ends when the subscription is removed or the broker closes. */
   [Symbol.asyncIterator](): AsyncIterator<Message>
+  /**
+   * `for await (const m of pull.messages({ signal }))`: as iterating the
+   * subscription, and an abort of `signal` ends the loop by throwing
+   * `signal.reason` (as Node's own iterators with a signal do), having
+   * taken nothing more.
+   */
+  messages(opts?: WaitOptions): AsyncGenerator<Message, void, undefined>
 }
 
 /**
@@ -587,9 +621,12 @@ export declare class Broker {
    * keep running, then stops every thread. Idempotent. From one of this
    * broker's push handlers while it runs (an async one before its first
    * await) it does not drain, and it rejects with code 'CLOSED' while
-   * another close runs.
+   * another close runs. An abort of `signal` cuts the drain short: the
+   * broker still closes fully, then the call rejects with `signal.reason`
+   * (a later `close()` resolves to the report at once). An already aborted
+   * signal rejects at once and closes nothing.
    */
-  close(drainMs?: number): Promise<CloseReport>
+  close(drainMs?: number, opts?: WaitOptions): Promise<CloseReport>
 }
 
 /** One stats field as the engine declares it. */

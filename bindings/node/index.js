@@ -111,6 +111,10 @@ function options(opts, what, allowed) {
   if (typeof opts !== 'object' || Array.isArray(opts)) {
     throw invalid(`${what} must be an object, got ${describe(opts)}`)
   }
+  if (opts instanceof AbortSignal) {
+    // Its keys are not own properties: it would pass as {} and be ignored.
+    throw invalid(`${what} options must be an object, got an AbortSignal (pass it as { signal })`)
+  }
   for (const k of Object.keys(opts)) {
     if (!allowed.includes(k)) {
       throw invalid(`unknown ${what} option ${JSON.stringify(k)} (expected one of ${allowed.join(', ')})`)
@@ -269,6 +273,73 @@ function errorText(e) {
     return String(e)
   } catch {
     return 'handler failed'
+  }
+}
+
+// ---- cancellation ----------------------------------------------------------
+//
+// A call that can wait takes an AbortSignal as its `signal` option (see
+// docs/NODE.md, Cancellation). The native wait gets an interrupt of its own,
+// which the signal's abort listener sets; the core ends the wait having
+// changed nothing, and the call rejects with `signal.reason`. The listener
+// is removed when the last call waiting with the signal settles.
+
+/** The `signal` option: undefined, or an AbortSignal (else INVALID_ARGUMENT). */
+function signalArg(v, name) {
+  if (v === undefined) return undefined
+  if (!(v instanceof AbortSignal)) throw invalid(`${name} must be an AbortSignal, got ${describe(v)}`)
+  return v
+}
+
+/** The options of a positional call that waits (`{ signal }`): its signal. */
+function waitSignal(opts, what) {
+  return signalArg(options(opts, what, ['signal']).signal, `${what} signal`)
+}
+
+// The calls waiting with each signal, by signal: a signal gets one abort
+// listener however many calls wait with it (no MaxListenersExceededWarning
+// for many consumers sharing one signal), removed when the last settles.
+const waitingOn = new WeakMap()
+
+/**
+ * An interrupt that `signal`'s abort sets, for the native waits of one call
+ * (`Armed.of` gives null without a signal). `disarm()` unlists it; the call
+ * does so once it settles.
+ */
+class Armed {
+  constructor(signal) {
+    this.signal = signal
+    this.n = new native.NativeInterrupt()
+    let w = waitingOn.get(signal)
+    if (w === undefined) {
+      const calls = new Set()
+      const onAbort = () => {
+        for (const n of calls) n.interrupt()
+      }
+      w = { calls, onAbort }
+      waitingOn.set(signal, w)
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    w.calls.add(this.n)
+  }
+
+  static of(signal) {
+    return signal === undefined ? null : new Armed(signal)
+  }
+
+  disarm() {
+    const w = waitingOn.get(this.signal)
+    if (w === undefined || !w.calls.delete(this.n) || w.calls.size > 0) return
+    waitingOn.delete(this.signal)
+    this.signal.removeEventListener('abort', w.onAbort)
+  }
+
+  /** A native failure, or the signal's reason for the interrupt its abort set. */
+  error(e) {
+    if (e !== null && typeof e === 'object' && e.code === 'INTERRUPTED' && this.signal.aborted) {
+      return this.signal.reason
+    }
+    return fromNative(e)
   }
 }
 
@@ -822,48 +893,94 @@ class Pull {
 
   /**
    * The next message, waiting up to timeoutMs (undefined: for ever) off the
-   * JS thread; null on timeout.
+   * JS thread; null on timeout. `{ signal }`: an AbortSignal whose abort
+   * ends the wait, rejecting with its reason, having taken nothing.
    */
-  poll(timeoutMs) {
+  poll(timeoutMs, opts) {
     // Not an async function: a ready message costs one resolved Promise.
-    let t, m
+    let t, m, signal
     try {
       t = timeoutArg(timeoutMs, 'poll timeoutMs')
+      if (opts !== undefined) {
+        signal = waitSignal(opts, 'poll')
+        if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason)
+      }
       m = this._takeOne()
     } catch (e) {
       return Promise.reject(e)
     }
     if (m !== null || t === 0) return Promise.resolve(m)
-    return this._pollWait(t)
+    return this._pollWait(t, signal)
   }
 
-  async _pollWait(t) {
-    const until = t < 0 ? Infinity : Date.now() + t
-    for (;;) {
-      const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
-      const r = await this._wait(1, left)
-      const m = this._takeOne()
-      if (m !== null) return m
-      if (r === 0 || Date.now() >= until) return null
+  async _pollWait(t, signal) {
+    const armed = Armed.of(signal)
+    try {
+      const until = t < 0 ? Infinity : Date.now() + t
+      for (;;) {
+        const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
+        const r = await this._wait(1, left, armed)
+        if (armed !== null && signal.aborted) this._aborted(r, signal)
+        const m = this._takeOne()
+        if (m !== null) return m
+        if (r === 0 || Date.now() >= until) return null
+      }
+    } finally {
+      if (armed !== null) armed.disarm()
     }
   }
 
   /**
    * Up to max messages: waits up to timeoutMs (undefined: for ever) for the
-   * first, then takes what is ready. An empty array on timeout.
+   * first, then takes what is ready. An empty array on timeout. `{ signal }`
+   * as for poll.
    */
-  async pollBatch(max = 256, timeoutMs) {
+  async pollBatch(max = 256, timeoutMs, opts) {
     int(max, 'pollBatch max', 1, 1 << 20)
     const t = timeoutArg(timeoutMs, 'pollBatch timeoutMs')
+    const signal = opts === undefined ? undefined : waitSignal(opts, 'pollBatch')
+    if (signal !== undefined && signal.aborted) throw signal.reason
     const out = []
     if (this._take(max, out) > 0 || t === 0) return out
-    const until = t < 0 ? Infinity : Date.now() + t
-    for (;;) {
-      const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
-      const r = await this._wait(max, left)
-      if (this._take(max, out) > 0) return out
-      if (r === 0 || Date.now() >= until) return out
+    const armed = Armed.of(signal)
+    try {
+      const until = t < 0 ? Infinity : Date.now() + t
+      for (;;) {
+        const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
+        const r = await this._wait(max, left, armed)
+        if (armed !== null && signal.aborted) this._aborted(r, signal)
+        if (this._take(max, out) > 0) return out
+        if (r === 0 || Date.now() >= until) return out
+      }
+    } finally {
+      if (armed !== null) armed.disarm()
     }
+  }
+
+  /**
+   * A call whose signal aborted after its wait had stashed `got`
+   * deliveries (between the wait's end and this continuation): it takes
+   * them and lets them go back for redelivery at once, then throws the
+   * signal's reason.
+   */
+  _aborted(got, signal) {
+    if (got > 0) {
+      const out = []
+      try {
+        this._take(got, out)
+      } catch {
+        // Closed meanwhile: the stash went with the subscription.
+      }
+      for (const m of out) {
+        m._settled = true
+        try {
+          this._n.release(m._tagHi, m._tagLo)
+        } catch {
+          // Closed meanwhile: the message is let go with its subscription.
+        }
+      }
+    }
+    throw signal.reason
   }
 
   /**
@@ -875,18 +992,29 @@ class Pull {
     return this._takeRaw(max)
   }
 
-  /** As tryPollRaw, waiting up to timeoutMs (default: for ever) for the first message. */
-  async pollRaw(max = TAKE_MAX, timeoutMs) {
+  /**
+   * As tryPollRaw, waiting up to timeoutMs (default: for ever) for the
+   * first message. `{ signal }` as for poll.
+   */
+  async pollRaw(max = TAKE_MAX, timeoutMs, opts) {
     int(max, 'pollRaw max', 1, TAKE_MAX)
     const t = timeoutArg(timeoutMs, 'pollRaw timeoutMs')
+    const signal = opts === undefined ? undefined : waitSignal(opts, 'pollRaw')
+    if (signal !== undefined && signal.aborted) throw signal.reason
     let b = this._takeRaw(max)
     if (b.length > 0 || t === 0) return b
-    const until = t < 0 ? Infinity : Date.now() + t
-    for (;;) {
-      const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
-      const r = await this._wait(max, left)
-      b = this._takeRaw(max)
-      if (b.length > 0 || r === 0 || Date.now() >= until) return b
+    const armed = Armed.of(signal)
+    try {
+      const until = t < 0 ? Infinity : Date.now() + t
+      for (;;) {
+        const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
+        const r = await this._wait(max, left, armed)
+        if (armed !== null && signal.aborted) this._aborted(r, signal)
+        b = this._takeRaw(max)
+        if (b.length > 0 || r === 0 || Date.now() >= until) return b
+      }
+    } finally {
+      if (armed !== null) armed.disarm()
     }
   }
 
@@ -924,12 +1052,22 @@ class Pull {
     return batch
   }
 
-  /** Waits off the JS thread for up to max deliveries; their number. */
-  async _wait(max, timeoutMs) {
+  /**
+   * Waits off the JS thread for up to max deliveries; their number. With
+   * `armed` (an Armed), its signal's abort ends the wait with its reason.
+   */
+  async _wait(max, timeoutMs, armed) {
+    if (armed === null || armed === undefined) {
+      try {
+        return await this._n.wait(max, timeoutMs)
+      } catch (e) {
+        throw fromNative(e)
+      }
+    }
     try {
-      return await this._n.wait(max, timeoutMs)
+      return await this._n.wait(max, timeoutMs, armed.n)
     } catch (e) {
-      throw fromNative(e)
+      throw armed.error(e)
     }
   }
 
@@ -973,13 +1111,30 @@ class Pull {
   }
 
   /** `for await (const m of pull)`: ends when the subscription or broker closes. */
-  async *[Symbol.asyncIterator]() {
+  [Symbol.asyncIterator]() {
+    return this._iterate(undefined)
+  }
+
+  /**
+   * The messages, as `for await (const m of pull.messages({ signal }))`:
+   * ends when the subscription or broker closes; an abort of `signal` ends
+   * it by throwing the signal's reason (as Node's own iterators with a
+   * signal do), having taken nothing more.
+   */
+  messages(opts) {
+    const o = options(opts, 'messages', ['signal'])
+    return this._iterate(signalArg(o.signal, 'messages signal'))
+  }
+
+  async *_iterate(signal) {
+    const opts = signal === undefined ? undefined : { signal }
     while (!this._closed) {
       let m
       try {
-        m = await this.poll(1000)
+        m = await this.poll(1000, opts)
       } catch (e) {
-        if (e.code === 'CLOSED') return
+        if (signal !== undefined && signal.aborted && e === signal.reason) throw e
+        if (e instanceof RingMQError && e.code === 'CLOSED') return
         throw e
       }
       if (m !== null) yield m
@@ -1087,6 +1242,7 @@ class Subscription extends EventEmitter {
 
 const IDLE_CHECK_MS = 20
 const PUBLISH_OPTIONS = ['key', 'timeoutMs', 'headers', 'msgId', 'delayMs', 'ttlMs']
+const PUBLISH_ASYNC_OPTIONS = ['key', 'timeoutMs', 'signal']
 
 // Option names (camelCase, durations in Ms) and spellings, as the engine
 // declares them.
@@ -1265,12 +1421,27 @@ class Topic {
     return id
   }
 
-  /** Publishes after waiting off the JS thread for room; the first id. */
-  async _publishWait(items, hi, lo, timeoutMs) {
+  /**
+   * Publishes after waiting off the JS thread for room; the first id. An
+   * abort of `signal` during the wait rejects with its reason, having
+   * published nothing; a publish that found room first resolves (it cannot
+   * be taken back).
+   */
+  async _publishWait(items, hi, lo, timeoutMs, signal) {
+    const armed = Armed.of(signal)
+    if (armed === null) {
+      try {
+        return await this._n.publishWait(items, hi, lo, timeoutMs)
+      } catch (e) {
+        throw fromNative(e)
+      }
+    }
     try {
-      return await this._n.publishWait(items, hi, lo, timeoutMs)
+      return await this._n.publishWait(items, hi, lo, timeoutMs, armed.n)
     } catch (e) {
-      throw fromNative(e)
+      throw armed.error(e)
+    } finally {
+      armed.disarm()
     }
   }
 
@@ -1283,12 +1454,16 @@ class Topic {
   /**
    * Publishes one message, waiting off the JS thread up to timeoutMs
    * (undefined: for ever) for room when the ring is full under `block`.
+   * `signal`: an AbortSignal whose abort ends the wait, rejecting with its
+   * reason, having published nothing.
    */
   async publishAsync(data, opts) {
     dataArg(data, 'publishAsync data')
-    const o = options(opts, 'publishAsync', ['key', 'timeoutMs'])
+    const o = options(opts, 'publishAsync', PUBLISH_ASYNC_OPTIONS)
     const [hi, lo] = splitKey(o.key)
     const t = timeoutArg(o.timeoutMs, 'publishAsync timeoutMs')
+    const signal = signalArg(o.signal, 'publishAsync signal')
+    if (signal !== undefined && signal.aborted) throw signal.reason
     let id
     try {
       id = this._n.publishSplit(data, hi, lo)
@@ -1297,7 +1472,7 @@ class Topic {
       if (err.code !== 'TIMEOUT' || t === 0) throw err
     }
     if (id === undefined) {
-      id = await this._publishWait([data], hi, lo, t)
+      id = await this._publishWait([data], hi, lo, t, signal)
     }
     this._wake()
     return id
@@ -1383,12 +1558,18 @@ class Topic {
     return first
   }
 
-  /** As publishMany, waiting off the JS thread up to timeoutMs for room. */
+  /**
+   * As publishMany, waiting off the JS thread up to timeoutMs for room;
+   * `signal` as for publishAsync (all or nothing: an aborted call
+   * published none of the items).
+   */
   async publishManyAsync(items, opts) {
     this._checkItems(items, 'publishManyAsync')
-    const o = options(opts, 'publishManyAsync', ['key', 'timeoutMs'])
+    const o = options(opts, 'publishManyAsync', PUBLISH_ASYNC_OPTIONS)
     const [hi, lo] = splitKey(o.key)
     const t = timeoutArg(o.timeoutMs, 'publishManyAsync timeoutMs')
+    const signal = signalArg(o.signal, 'publishManyAsync signal')
+    if (signal !== undefined && signal.aborted) throw signal.reason
     let first
     try {
       first = this._publishItems(items, hi, lo)
@@ -1397,7 +1578,7 @@ class Topic {
       if (err.code !== 'TIMEOUT' || t === 0) throw err
     }
     if (first === undefined) {
-      first = await this._publishWait(items, hi, lo, t)
+      first = await this._publishWait(items, hi, lo, t, signal)
     }
     this._wake()
     return idRange(first, items.length)
@@ -1704,10 +1885,15 @@ class Broker {
    * Resolves to what was left undelivered. Idempotent. From one of this
    * broker's push handlers while it runs (an async one before its first
    * await) it does not drain, and it rejects with 'CLOSED' while another
-   * close runs (see docs/NODE.md).
+   * close runs (see docs/NODE.md). `{ signal }`: an abort cuts the drain
+   * short; the broker still closes fully, and then the call rejects with
+   * the signal's reason (a later close resolves to the report). An
+   * already aborted signal rejects at once and closes nothing.
    */
-  async close(drainMs = 5000) {
+  async close(drainMs = 5000, opts) {
     let d = millis(drainMs, 'close drainMs')
+    const signal = opts === undefined ? undefined : waitSignal(opts, 'close')
+    if (signal !== undefined && signal.aborted) throw signal.reason
     if (handlerOf === this) {
       // From one of this broker's push handlers, whose own message stays
       // outstanding until the handler returns or its promise settles: a
@@ -1725,14 +1911,20 @@ class Broker {
     }
     const draining = d > 0
     if (draining) this._draining++
+    const armed = Armed.of(signal)
+    let report
     try {
-      return await this._n.close(d)
+      report = armed === null ? await this._n.close(d) : await this._n.close(d, armed.n)
     } catch (e) {
       throw fromNative(e)
     } finally {
+      if (armed !== null) armed.disarm()
       if (draining) this._draining--
       for (const subs of this._push.values()) for (const sub of [...subs]) sub._close()
     }
+    // Closed either way; an abort before now rejects, as an aborted call does.
+    if (signal !== undefined && signal.aborted) throw signal.reason
+    return report
   }
 }
 

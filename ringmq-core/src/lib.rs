@@ -45,6 +45,7 @@ mod notes;
 mod options;
 mod pool;
 mod push;
+mod ready_fd;
 mod registry;
 mod retry;
 mod ring;

@@ -10,7 +10,16 @@
 //! notifier's load sees the waiter's increment (and the mutex orders the
 //! notify after the waiter's check or wakes its sleep), or the barrier orders
 //! the notifier's change before the waiter's check, which then sees it.
+//!
+//! Watchers. A readiness descriptor ([`ReadyFd`]) waits the same way, for
+//! an event loop instead of a thread: [`WaitQueue::watch`] lists it (and
+//! counts it in `waiters`) under the mutex, then passes the heavy side of
+//! the barrier, and its owner re-checks its condition after. A notify that
+//! finds waiters fires every listed descriptor and unlists it, under the
+//! same mutex, so each listing is fired at most once; the owner lists it
+//! again after the event loop has seen it and found nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_utils::{Backoff, CachePadded};
@@ -18,13 +27,15 @@ use crossbeam_utils::{Backoff, CachePadded};
 use crate::barrier;
 use crate::clock::{mono_coarse_ns, mono_ns};
 use crate::interrupt::Interrupt;
+use crate::ready_fd::ReadyFd;
 use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering::Relaxed, Ordering::SeqCst};
 
 pub(crate) struct WaitQueue {
     /// Read by every notify: on a line of its own, away from the counters
     /// that other threads write.
     waiters: CachePadded<AtomicUsize>,
-    lock: Mutex<()>,
+    /// Held around every park and notify; holds the listed watchers.
+    lock: Mutex<Vec<Arc<ReadyFd>>>,
     cond: Condvar,
 }
 
@@ -33,7 +44,7 @@ impl Default for WaitQueue {
         barrier::init();
         WaitQueue {
             waiters: CachePadded::new(AtomicUsize::new(0)),
-            lock: Mutex::new(()),
+            lock: Mutex::new(Vec::new()),
             cond: Condvar::new(),
         }
     }
@@ -52,8 +63,40 @@ impl WaitQueue {
     pub(crate) fn notify(&self) {
         barrier::light();
         if self.waiters.load(Relaxed) != 0 {
-            drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
+            let mut watchers = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            for fd in watchers.drain(..) {
+                self.waiters.fetch_sub(1, SeqCst);
+                fd.fire();
+            }
+            drop(watchers);
             self.cond.notify_all();
+        }
+    }
+
+    /// Lists `fd` to be fired by the next notify (once; listing it again
+    /// before that changes nothing). The caller re-checks its condition
+    /// after this returns, and fires `fd` itself if it already holds.
+    pub(crate) fn watch(&self, fd: &Arc<ReadyFd>) {
+        {
+            let mut watchers = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            if !watchers.iter().any(|w| Arc::ptr_eq(w, fd)) {
+                watchers.push(fd.clone());
+                self.waiters.fetch_add(1, SeqCst);
+            }
+        }
+        barrier::heavy();
+    }
+
+    /// Unlists `fd`; false if it was not listed (a notify fired it).
+    pub(crate) fn unwatch(&self, fd: &Arc<ReadyFd>) -> bool {
+        let mut watchers = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        match watchers.iter().position(|w| Arc::ptr_eq(w, fd)) {
+            Some(i) => {
+                watchers.swap_remove(i);
+                self.waiters.fetch_sub(1, SeqCst);
+                true
+            }
+            None => false,
         }
     }
 

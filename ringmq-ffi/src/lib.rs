@@ -28,6 +28,7 @@ mod stats_abi;
 mod sub;
 mod topic;
 mod types;
+mod wake;
 
 // Last: cbindgen declares functions in module order, so the header lists
 // the old names after the functions they forward to.
@@ -42,3 +43,4 @@ pub use stats::*;
 pub use sub::*;
 pub use topic::*;
 pub use types::*;
+pub use wake::*;

@@ -370,7 +370,7 @@ pub(crate) unsafe fn subscribe_ex(
 }
 
 impl ringmq_sub {
-    fn pull(&self) -> Result<&PullSubscription> {
+    pub(crate) fn pull(&self) -> Result<&PullSubscription> {
         match &self.kind {
             SubKind::Pull(p) => Ok(p),
             SubKind::Push(p) => Err(invalid(format!(

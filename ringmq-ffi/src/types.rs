@@ -41,8 +41,7 @@ pub enum ringmq_status {
     /// A fault inside the library (a caught panic); the broker may still be
     /// usable, but report it.
     RINGMQ_INTERNAL = 9,
-    /// A wait was interrupted before it ended and changed nothing (the C API
-    /// has no interruptible calls yet; reserved for the engine's kind).
+    /// A blocked poll was ended by `ringmq_sub_wake` and took nothing.
     RINGMQ_INTERRUPTED = 10,
     /// Reading or writing a durable topic's files failed (disk full,
     /// permissions, a damaged log); `ringmq_last_error` names the file.

@@ -6,11 +6,14 @@
 //! (`surface.rs`); the tables of fields, options, spellings and typed-array
 //! layouts come from the core and `layout.rs` through `surface()`.
 //!
-//! Three rules keep the event loop healthy:
+//! Four rules keep the event loop healthy:
 //! - nothing here waits on the JS thread: publishes try once, polls take what
 //!   is ready, and every wait (`wait`, `publishWait`) is an `AsyncTask` on the
 //!   libuv pool; `close` and push `unsubscribe` run on a thread of their own
 //!   (they may wait for handlers that need the JS thread);
+//! - a wait given a `NativeInterrupt` (what an `AbortSignal`'s abort sets in
+//!   `index.js`) ends when it is set, having changed nothing, and a close
+//!   given one cuts its drain short (`interrupt.rs`);
 //! - push handlers are called on the JS thread, in batches, through an
 //!   unreferenced `ThreadsafeFunction` that JS references only while its
 //!   subscription has work, so an idle subscription never keeps the process
@@ -24,6 +27,7 @@
 
 mod convert;
 mod fast;
+mod interrupt;
 mod layout;
 mod nats;
 mod pull;
@@ -38,6 +42,7 @@ use napi_derive::napi;
 use ringmq_core as core;
 
 pub use convert::*;
+pub use interrupt::NativeInterrupt;
 pub use nats::NativeNatsBridge;
 pub use pull::NativePull;
 pub use push::NativePush;
@@ -276,17 +281,27 @@ impl NativeBroker {
 
     /// Drains and closes on a thread of its own: the drain waits for push
     /// handlers that run on the JS thread, and a pool thread could be taken
-    /// by pending polls.
+    /// by pending polls. An `interrupt` cuts the drain short when set (the
+    /// broker still closes fully; the report says `timedOut`).
     #[napi(ts_return_type = "Promise<CloseReportJs>")]
-    pub fn close<'env>(&self, env: &'env Env, drain_ms: f64) -> Result<Object<'env>> {
+    pub fn close<'env>(
+        &self,
+        env: &'env Env,
+        drain_ms: f64,
+        interrupt: Option<ClassInstance<'_, NativeInterrupt>>,
+    ) -> Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred()?;
         let broker = self.inner.clone();
         let own = self.own.clone();
         let drain = ms(drain_ms);
+        let interrupt = interrupt::of(interrupt);
         std::thread::Builder::new()
             .name("ringmq-close".into())
             .spawn(move || {
-                let report = broker.close(drain);
+                let report = match &interrupt {
+                    None => broker.close(drain),
+                    Some(i) => broker.close_interruptible(drain, i),
+                };
                 if let (Ok(r), Some(own)) = (&report, own) {
                     if r.handles_left > 0 {
                         // Only this handle was released: the engine goes on,
@@ -472,7 +487,10 @@ impl NativeTopic {
 
     /// Waits on the libuv pool for room, up to `timeout_ms` (negative: for
     /// ever), then publishes `items` (copied first) in one claim; resolves
-    /// to the first id, or rejects with the engine's error.
+    /// to the first id, or rejects with the engine's error. With an
+    /// `interrupt`, rejects with `INTERRUPTED` once it is set during the
+    /// wait, having published nothing (a publish that found room first
+    /// resolves).
     #[napi(ts_return_type = "Promise<number>")]
     pub fn publish_wait(
         &self,
@@ -481,6 +499,7 @@ impl NativeTopic {
         key_hi: u32,
         key_lo: u32,
         timeout_ms: f64,
+        interrupt: Option<ClassInstance<'_, NativeInterrupt>>,
     ) -> Result<AsyncTask<PublishTask>> {
         let slices = collect_slices(env, &items)?;
         let owned: Vec<Vec<u8>> = slices.iter().map(|s| s.to_vec()).collect();
@@ -489,6 +508,7 @@ impl NativeTopic {
             items: owned,
             key: join(key_hi, key_lo),
             timeout: timeout(timeout_ms),
+            interrupt: interrupt::of(interrupt),
         }))
     }
 
@@ -579,6 +599,7 @@ pub struct PublishTask {
     items: Vec<Vec<u8>>,
     key: u64,
     timeout: Option<Duration>,
+    interrupt: Option<core::Interrupt>,
 }
 
 impl Task for PublishTask {
@@ -586,13 +607,16 @@ impl Task for PublishTask {
     type JsValue = f64;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(if self.items.len() == 1 {
-            self.topic
-                .publish_with(&self.items[0], self.key, self.timeout)
-        } else {
-            self.topic
-                .publish_batch(&self.items, self.key, self.timeout)
-                .map(|r| r.start)
+        let (topic, key, timeout) = (&self.topic, self.key, self.timeout);
+        Ok(match (&self.interrupt, self.items.len()) {
+            (None, 1) => topic.publish_with(&self.items[0], key, timeout),
+            (None, _) => topic
+                .publish_batch(&self.items, key, timeout)
+                .map(|r| r.start),
+            (Some(i), 1) => topic.publish_interruptible(&self.items[0], key, timeout, i),
+            (Some(i), _) => topic
+                .publish_batch_interruptible(&self.items, key, timeout, i)
+                .map(|r| r.start),
         })
     }
 

@@ -21,7 +21,8 @@ use napi_derive::napi;
 use ringmq_core as core;
 
 use crate::convert::{join, timeout};
-use crate::surface::{fail, stats_object};
+use crate::interrupt::{self, NativeInterrupt};
+use crate::surface::{fail, fail_with, stats_object};
 
 pub type Stash = Arc<Mutex<VecDeque<core::Delivery>>>;
 
@@ -64,14 +65,23 @@ impl NativePull {
 
     /// Waits on the libuv pool up to `timeout_ms` (negative: for ever) for
     /// up to `max` deliveries and stashes them for `take`. Resolves to their
-    /// number (0 on timeout), or rejects with the engine's error.
+    /// number (0 on timeout), or rejects with the engine's error; with an
+    /// `interrupt`, rejects with `INTERRUPTED` once it is set, having
+    /// stashed nothing (see `WaitTask`).
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn wait(&self, max: u32, timeout_ms: f64) -> AsyncTask<WaitTask> {
+    pub fn wait(
+        &self,
+        max: u32,
+        timeout_ms: f64,
+        interrupt: Option<ClassInstance<'_, NativeInterrupt>>,
+    ) -> AsyncTask<WaitTask> {
         AsyncTask::new(WaitTask {
             sub: self.sub.clone(),
             stash: self.stash.clone(),
             max: max.max(1) as usize,
             timeout: timeout(timeout_ms),
+            interrupt: interrupt::of(interrupt),
+            got: Vec::new(),
         })
     }
 
@@ -81,6 +91,19 @@ impl NativePull {
         // SAFETY: as for `ack`.
         unsafe { self.sub.nack_tag(join(tag_hi, tag_lo), timeout(delay_ms)) }
             .map_err(|e| fail(env, e))
+    }
+
+    /// Lets a message that an aborted poll took go back for redelivery at
+    /// once, as `WaitTask` does with what it took as the abort came (a nack
+    /// without delay, reason `poll aborted`).
+    #[napi]
+    pub fn release(&self, env: &Env, tag_hi: u32, tag_lo: u32) -> Result<()> {
+        // SAFETY: as for `ack`.
+        unsafe {
+            self.sub
+                .nack_tag_with_reason(join(tag_hi, tag_lo), Some(Duration::ZERO), ABORTED)
+        }
+        .map_err(|e| fail(env, e))
     }
 
     #[napi]
@@ -136,12 +159,25 @@ impl NativePull {
 }
 
 /// A poll that waits, off the JS thread.
+///
+/// With an interrupt (a call with an `AbortSignal`), what the wait took is
+/// kept in the task until `resolve`, on the JS thread, where the signal's
+/// abort listener also runs: if the interrupt is set by then, the abort came
+/// while the engine was handing the deliveries over, and they are released
+/// for redelivery at once (a nack without delay) instead of stashed, so an
+/// aborted poll takes nothing. Else they go to the stash, and the call that
+/// waited takes them.
 pub struct WaitTask {
     sub: core::PullSubscription,
     stash: Stash,
     max: usize,
     timeout: Option<Duration>,
+    interrupt: Option<core::Interrupt>,
+    got: Vec<core::Delivery>,
 }
+
+/// The reason a released delivery's nack records (`lastError`).
+const ABORTED: &str = "poll aborted";
 
 impl Task for WaitTask {
     type Output = std::result::Result<usize, core::Error>;
@@ -149,9 +185,18 @@ impl Task for WaitTask {
 
     fn compute(&mut self) -> Result<Self::Output> {
         let mut got = Vec::new();
-        let r = self.sub.poll_batch(self.max, self.timeout, &mut got);
+        let r = match &self.interrupt {
+            None => self.sub.poll_batch(self.max, self.timeout, &mut got),
+            Some(i) => self
+                .sub
+                .poll_batch_interruptible(self.max, self.timeout, i, &mut got),
+        };
         let n = got.len();
-        lock(&self.stash).extend(got);
+        if self.interrupt.is_some() {
+            self.got = got;
+        } else {
+            lock(&self.stash).extend(got);
+        }
         Ok(match r {
             Err(e) if n == 0 => Err(e),
             _ => Ok(n),
@@ -159,6 +204,25 @@ impl Task for WaitTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        let got = std::mem::take(&mut self.got);
+        if let Some(i) = &self.interrupt {
+            if i.is_interrupted() && !got.is_empty() {
+                for d in got {
+                    // A subscription closed meanwhile refuses: the dropped
+                    // delivery is let go as any unsettled one is.
+                    let _ = d.nack_with_reason(Some(Duration::ZERO), ABORTED);
+                }
+                return Err(fail_with(
+                    &env,
+                    core::ErrorKind::Interrupted,
+                    &format!(
+                        "poll of subscription {:?} was interrupted",
+                        self.sub.group()
+                    ),
+                ));
+            }
+            lock(&self.stash).extend(got);
+        }
         output.map(|n| n as u32).map_err(|e| fail(&env, e))
     }
 }

@@ -1,7 +1,7 @@
 // Compiled (not run) by scripts/test-node.sh with `tsc --noEmit --strict`:
 // every class and method of index.d.ts used as a TypeScript user would.
 import { Broker, Message, NatsBridge, PushMessage, RawBatch, Retry, RingMQError, Term, version } from 'ringmq'
-import type { CloseReport, ErrorCode, Key, NatsBridgeStats, PoolStats, Pull, SubscribeOptions, SubStats, Subscription, Topic, TopicStats } from 'ringmq'
+import type { CloseReport, ErrorCode, Key, NatsBridgeStats, PoolStats, Pull, SubscribeOptions, SubStats, Subscription, Topic, TopicStats, WaitOptions } from 'ringmq'
 import ringmq from 'ringmq'
 
 async function main(): Promise<void> {
@@ -45,6 +45,12 @@ async function main(): Promise<void> {
   })
   const later: number = await topic.publishAsync(Buffer.from('e'), { timeoutMs: 10 })
   const laterIds: number[] = await topic.publishManyAsync([Buffer.from('f')])
+  // Cancellation: a `signal` on every call that can wait.
+  const ac = new AbortController()
+  const wait: WaitOptions = { signal: ac.signal }
+  const cancellable: number = await topic.publishAsync(Buffer.from('g'), { key: 1, timeoutMs: 10, signal: ac.signal })
+  const cancellableIds: number[] = await topic.publishManyAsync([Buffer.from('h')], { signal: AbortSignal.timeout(1000) })
+  void [cancellable, cancellableIds]
   const sub: Subscription = topic.subscribe(
     'billing',
     async (m: PushMessage) => {
@@ -75,6 +81,14 @@ async function main(): Promise<void> {
   void [fromId, fromBigId, fromMs, fromDate, pushedFrom]
   const again: Pull = topic.pullSubscription('audit')
   const m: Message | null = await pull.poll(100)
+  const waited: Message | null = await pull.poll(null, wait)
+  const waitedBatch: Message[] = await pull.pollBatch(10, undefined, { signal: ac.signal })
+  const waitedRaw: RawBatch = await pull.pollRaw(64, 100, { signal: undefined })
+  for await (const msg of pull.messages({ signal: ac.signal })) {
+    msg.ack()
+    ac.abort(new Error('done'))
+  }
+  void [waited, waitedBatch, waitedRaw]
   if (m !== null) {
     const fields: [number, Key, number, bigint, Buffer, boolean] = [m.id, m.key, m.attempt, m.timestampNs, m.data, m.settled]
     const why: [string | null, string | null] = [m.error, m.deadLetterGroup]
@@ -124,7 +138,7 @@ async function main(): Promise<void> {
   const text: string = mq.metricsText()
   pull.unsubscribe()
   await sub.unsubscribe()
-  const report: CloseReport = await mq.close(100)
+  const report: CloseReport = await mq.close(100, { signal: AbortSignal.timeout(5000) })
   const closed: boolean = mq.closed
   try {
     topic.publish(Buffer.from('x'))

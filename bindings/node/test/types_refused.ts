@@ -28,6 +28,16 @@ export async function refused(mq: Broker, bridgeStats: NatsBridgeStats): Promise
   const [topic]: [string] = report.left[0]
   // @ts-expect-error a bridge's lastError may be null
   const why: string = bridgeStats.lastError
+  const pull = t.pull('p2')
+  const ac = new AbortController()
+  // @ts-expect-error a signal is the controller's AbortSignal, not the controller
+  void pull.poll(10, { signal: ac })
+  // @ts-expect-error a signal goes in the options, as { signal }
+  void pull.pollBatch(8, 10, ac.signal)
+  // @ts-expect-error publishAsync takes the signal among its options
+  void t.publishAsync(Buffer.from('x'), ac.signal)
+  // @ts-expect-error close has no other option
+  void mq.close(10, { timeoutMs: 10 })
   t.subscribe('s', (m: PushMessage) => {
     // @ts-expect-error a push message is settled by its handler's outcome
     m.ack()

@@ -110,6 +110,11 @@ test('an option given as undefined is one left out, as `?: T | undefined` says',
   t.publishMany([Buffer.from('x')], allUndefined('PublishOptions'))
   await t.publishAsync(Buffer.from('x'), allUndefined('PublishAsyncOptions'))
   await t.publishManyAsync([Buffer.from('x')], allUndefined('PublishAsyncOptions'))
+  const pull = t.pull('w')
+  assert.equal(await pull.poll(0, allUndefined('WaitOptions')), null)
+  assert.deepEqual(await pull.pollBatch(4, 0, allUndefined('WaitOptions')), [])
+  assert.equal((await pull.pollRaw(4, 0, allUndefined('WaitOptions'))).length, 0)
+  assert.equal(typeof pull.messages(allUndefined('WaitOptions')).next, 'function')
   const bridge = new NatsBridge(mq, {
     id: 't',
     servers: 'nats://127.0.0.1:1',
@@ -118,5 +123,5 @@ test('an option given as undefined is one left out, as `?: T | undefined` says',
     imports: [{ stream: 'S', consumer: 'c', topic: 't', group: 'i', ...allUndefined('NatsImport') }],
   })
   await bridge.stop(0)
-  await mq.close(0)
+  await mq.close(0, allUndefined('WaitOptions'))
 })

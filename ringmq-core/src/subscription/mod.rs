@@ -18,6 +18,7 @@
 //! | `pull`        | the public [`PullSubscription`] handle                       |
 //! | `durable`     | a durable topic's subscription: the log, checkpoints         |
 //! | `relay`       | handing settles and retries to another system (a bridge)     |
+//! | `watch`       | a readiness descriptor for event loops; waking a blocked poll |
 //!
 //! Competing consumers of one subscription take sequences from the cursor by
 //! compare-and-swap, so each sequence goes to exactly one of them. A gated
@@ -49,6 +50,7 @@ mod settle;
 mod slots;
 mod tag;
 mod timer;
+mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +77,7 @@ use cursor::Cursor;
 use flow::RateLimiter;
 use keys::KeyGate;
 use timer::AckTimer;
+use watch::Watch;
 
 pub(crate) use durable::LogSource;
 pub use relay::{Outcome, Relay, Settled};
@@ -165,6 +168,8 @@ pub(crate) struct SubCore {
     log: Option<LogSource>,
     /// Where its settles are relayed, if anywhere (see `relay`).
     relay: relay::RelaySlot,
+    /// Its readiness descriptor and pending wakes (see `watch`).
+    watch: Watch,
 }
 
 impl SubCore {
@@ -214,6 +219,7 @@ impl SubCore {
             keys,
             log,
             relay: relay::RelaySlot::default(),
+            watch: Watch::new(),
             policy,
             topic,
         }
@@ -299,6 +305,7 @@ impl SubCore {
         }
         self.try_release_gate();
         self.topic.notify_consumers();
+        self.release_watch();
     }
 
     /// Releases the gate now, even with deliveries outstanding.
@@ -309,6 +316,7 @@ impl SubCore {
         self.closed.store(true, Release);
         self.release_gate();
         self.topic.notify_consumers();
+        self.release_watch();
     }
 
     fn try_release_gate(&self) {

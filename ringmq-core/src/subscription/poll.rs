@@ -143,6 +143,18 @@ impl SubCore {
     }
 
     pub(crate) fn wait(&self, deadline: Option<u64>, interrupt: Option<&Interrupt>) -> Woke {
+        // A wake (see `watch`) ends the poll that waits, or would.
+        if self.take_wake() {
+            return Woke::Interrupted;
+        }
+        let woke = self.wait_once(deadline, interrupt);
+        if woke != Woke::Interrupted && self.take_wake() {
+            return Woke::Interrupted;
+        }
+        woke
+    }
+
+    fn wait_once(&self, deadline: Option<u64>, interrupt: Option<&Interrupt>) -> Woke {
         let next_due = || self.next_due();
         let due_at_start = next_due();
         let max_sleep = {
@@ -159,11 +171,25 @@ impl SubCore {
         // waits again with a sleep bounded by it.
         self.topic
             .wait_for_consumers(deadline, Some(max_sleep), interrupt, || {
-                self.ready(mono_coarse_ns()) || next_due() < due_at_start
+                self.ready(mono_coarse_ns()) || next_due() < due_at_start || self.wake_pending()
             })
     }
 
     pub(crate) fn poll_into(
+        self: &Arc<Self>,
+        max: usize,
+        timeout: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+        out: &mut impl Sink,
+    ) -> Result<usize> {
+        let got = self.poll_once(max, timeout, interrupt, out)?;
+        if got == 0 {
+            self.rearm();
+        }
+        Ok(got)
+    }
+
+    fn poll_once(
         self: &Arc<Self>,
         max: usize,
         timeout: Option<Duration>,

@@ -16,7 +16,9 @@
 //!   taken nothing (an error, so it is told from a timeout's `Ok(None)` or
 //!   `Ok(0)`); a poll that finds a message at once does not look at it;
 //! - `poll_batch` with `max` 0 is bad input, answered before anything is
-//!   taken (so is `consume` with `max` 0).
+//!   taken (so is `consume` with `max` 0);
+//! - a poll or consume that takes nothing re-arms the readiness
+//!   descriptor, and `wake` ends one blocked poll (see `watch`).
 //!
 //! `consume` takes the same way but runs the handler in place (see
 //! `batch`): `Ok` acks, `Err` or a panic nacks with its text, no `Delivery`
@@ -168,7 +170,7 @@ impl PullSubscription {
         max: usize,
         timeout: Option<Duration>,
         interrupt: Option<&Interrupt>,
-        mut handler: F,
+        handler: F,
     ) -> Result<usize>
     where
         F: FnMut(&Message<'_>) -> HandlerResult,
@@ -176,6 +178,23 @@ impl PullSubscription {
         if max == 0 {
             return Err(Error::invalid("consume max 0 must be at least 1"));
         }
+        let n = self.consume_once(max, timeout, interrupt, handler)?;
+        if n == 0 {
+            self.core.rearm();
+        }
+        Ok(n)
+    }
+
+    fn consume_once<F>(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+        mut handler: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> HandlerResult,
+    {
         let dl = deadline(timeout);
         let mut scratch = Vec::new();
         loop {
@@ -189,6 +208,36 @@ impl PullSubscription {
                 Woke::Ready => {}
             }
         }
+    }
+
+    /// A file descriptor that is readable when a poll of this subscription
+    /// may take something (a message, a retry or delayed message fallen
+    /// due, a delivery back from its ack timeout) or answer `Closed`: put
+    /// it in epoll, libuv or asyncio's `add_reader` instead of blocking a
+    /// thread in `poll`. Made on first call and readable at first; it stays
+    /// readable until a poll of the subscription (any handle, any of the
+    /// poll and consume calls) takes nothing, which re-arms it. So: when it
+    /// is readable, poll without waiting until a poll takes nothing, then
+    /// wait for it again. It may be readable with nothing to take (another
+    /// consumer took it first); that poll takes nothing and re-arms it.
+    ///
+    /// Never read from or close it: the subscription owns it (it is closed
+    /// when the last handle of a closed subscription is dropped), and the
+    /// engine clears it. Linux only (a timerfd). `Closed` on a closed
+    /// subscription; `Io` if the system refuses a descriptor.
+    pub fn readiness_fd(&self) -> Result<std::os::fd::RawFd> {
+        self.core.readiness_fd()
+    }
+
+    /// Ends a poll of this subscription that is blocked, or else the next
+    /// one that would block, with `Err` of kind `Interrupted`, having taken
+    /// nothing: how another thread stops a consumer blocked in `poll`,
+    /// `poll_batch` or `consume` without closing anything. Wakes are
+    /// counted: each ends one poll (with several threads blocked, call it
+    /// once per thread). A poll that finds a message without waiting does
+    /// not consume a wake.
+    pub fn wake(&self) {
+        self.core.wake()
     }
 
     /// Acks every delivery in `batch`, emptying it; the first error, if any,

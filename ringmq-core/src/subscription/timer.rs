@@ -39,6 +39,11 @@ impl AckTimer {
         self.reap_every
     }
 
+    /// When the next scan is due (monotonic ns).
+    pub(super) fn next_at(&self) -> u64 {
+        self.next_reap.load(Relaxed)
+    }
+
     fn start(&self, now: u64) {
         self.next_reap.store(now + self.reap_every, Relaxed);
     }
@@ -71,9 +76,12 @@ impl SubCore {
 
     /// Are deliveries out, with a scan due?
     pub(super) fn reap_due(&self, now: u64) -> bool {
-        self.timer.due(now)
-            && self
-                .gate
-                .is_some_and(|g| self.topic.gate_value(g) < self.cursor.next())
+        self.timer.due(now) && self.reap_pending()
+    }
+
+    /// Are deliveries out, which a scan may find past their deadline?
+    pub(super) fn reap_pending(&self) -> bool {
+        self.gate
+            .is_some_and(|g| self.topic.gate_value(g) < self.cursor.next())
     }
 }

@@ -7,7 +7,8 @@
 //! - its own gate in the sequencer: `gate_value`, `advance_gate`,
 //!   `release_gate`;
 //! - wake-ups and waiting: `notify_producers`, `notify_consumers`,
-//!   `wake_pool`, `wait_for_consumers`;
+//!   `wake_pool`, `wait_for_consumers`, and a readiness descriptor's
+//!   `watch_consumers`, `unwatch_consumers`;
 //! - the broker's failure hook: `report_failure`;
 //! - the dead-letter topic: `dead_letter`, `dead_letter_note`.
 //!
@@ -36,6 +37,7 @@ use super::TopicCore;
 use crate::interrupt::Interrupt;
 use crate::notes::{DeadLetterNote, Lapped};
 use crate::options::TopicOptions;
+use crate::ready_fd::ReadyFd;
 use crate::ring::{Ring, SlotMeta};
 use crate::sequence::advance_gate;
 use crate::wait::Woke;
@@ -79,6 +81,17 @@ impl TopicCore {
 
     pub(crate) fn notify_consumers(&self) {
         self.consumers.notify();
+    }
+
+    /// Lists a subscription's readiness descriptor to be fired by the next
+    /// wake-up of consumers (see `WaitQueue::watch`).
+    pub(crate) fn watch_consumers(&self, fd: &Arc<ReadyFd>) {
+        self.consumers.watch(fd);
+    }
+
+    /// Unlists it; false if a wake-up fired it first.
+    pub(crate) fn unwatch_consumers(&self, fd: &Arc<ReadyFd>) -> bool {
+        self.consumers.unwatch(fd)
     }
 
     /// Tells the broker's failure hook about a handler failure.
