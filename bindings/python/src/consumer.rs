@@ -485,6 +485,25 @@ impl PyPullSubscription {
         PyList::new(py, messages)
     }
 
+    /// The subscription's readiness descriptor for the asyncio waits
+    /// (`loop.add_reader`): readable when a poll may take something or
+    /// answer `Closed`; None where there is none (the waits then use a
+    /// thread). Owned by the subscription: never read nor closed.
+    fn _readiness_fd(&self) -> PyResult<Option<i64>> {
+        #[cfg(unix)]
+        {
+            match self.sub.readiness_fd() {
+                Ok(fd) => Ok(Some(i64::from(fd))),
+                Err(e) if e.kind() == ErrorKind::Closed => Err(crate::errors::to_py(e)),
+                Err(_) => Ok(None),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(None)
+        }
+    }
+
     /// An awaitable poll for asyncio: never blocks the event loop.
     #[pyo3(signature = (timeout=None))]
     fn poll_async<'py>(

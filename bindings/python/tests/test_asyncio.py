@@ -577,3 +577,107 @@ def test_cancelled_polls_release_what_they_took_at_once():
     assert stats["acked"] == n and stats["in_flight"] == 0
     assert stats["dead_lettered"] == 0
     mq.close(drain=0)
+
+
+# Waits on the readiness descriptor.
+
+
+def test_waiting_polls_use_no_thread_and_are_woken_by_publishes(mq):
+    t = mq.create_topic("fd")
+    sub = t.pull("g")
+    if sub._readiness_fd() is None:
+        pytest.skip("no readiness descriptor on this platform")
+
+    async def main():
+        before = threading.active_count()
+        waiting = [asyncio.create_task(sub.poll_async(timeout=10)) for _ in range(50)]
+        batch = asyncio.create_task(sub.poll_batch_async(5, timeout=10))
+        await asyncio.sleep(0.05)
+        during = threading.active_count()
+        assert not any(w.done() for w in waiting) and not batch.done()
+        t.publish_many([b"%d" % i for i in range(55)])
+        got = await asyncio.wait_for(asyncio.gather(*waiting, batch), 5)
+        return before, during, got
+
+    before, during, got = asyncio.run(main())
+    assert during == before  # fifty-one waits, not one thread more
+    singles, batch = got[:50], got[50]
+    ids = sorted([m.id for m in singles] + [m.id for m in batch])
+    assert ids == list(range(55))
+    for m in singles + batch:
+        m.ack()
+    assert sub.stats()["acked"] == 55
+
+
+def test_a_poll_times_out_and_the_reader_goes(mq):
+    sub = mq.create_topic("fdt").pull("g")
+
+    async def main():
+        start = time.monotonic()
+        assert await sub.poll_async(timeout=0.1) is None
+        assert await sub.poll_batch_async(3, timeout=0.1) == []
+        took = time.monotonic() - start
+        from ringmq import _aio
+
+        return took, dict(_aio._WAITERS.get(asyncio.get_running_loop(), {}))
+
+    took, left = asyncio.run(main())
+    assert 0.2 <= took < 2
+    assert left == {}  # nobody waits: no reader left on the loop
+
+
+def test_one_subscription_on_two_event_loops_one_after_the_other(mq):
+    t = mq.create_topic("fd2")
+    sub = t.pull("g")
+
+    async def consume(n):
+        got = []
+        async for m in sub:
+            got.append(m.data)
+            m.ack()
+            if len(got) == n:
+                return got
+
+    for round in range(2):
+        threading.Timer(0.05, t.publish_many, ([b"r%d-%d" % (round, i) for i in range(3)],)).start()
+        got = asyncio.run(asyncio.wait_for(consume(3), 5))
+        assert got == [b"r%d-%d" % (round, i) for i in range(3)]
+
+
+def test_one_subscription_on_two_running_loops_at_once(mq):
+    t = mq.create_topic("fd3")
+    sub = t.pull("g")
+    got = collections.Counter()
+    both_waiting = threading.Barrier(3)
+
+    def consumer():
+        async def main():
+            waiting = asyncio.create_task(sub.poll_batch_async(1000, timeout=2))
+            await asyncio.sleep(0.05)
+            await asyncio.get_running_loop().run_in_executor(None, both_waiting.wait)
+            n = 0
+            while n < 200:
+                batch = await waiting
+                if not batch:
+                    return
+                for m in batch:
+                    got[m.id] += 1
+                sub.ack_all(batch)
+                n = sum(got.values())
+                waiting = asyncio.create_task(sub.poll_batch_async(1000, timeout=0.5))
+            waiting.cancel()
+
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=consumer) for _ in range(2)]
+    for th in threads:
+        th.start()
+    both_waiting.wait(timeout=5)
+    for i in range(200):
+        t.publish(b"%d" % i)
+        if i % 10 == 0:
+            time.sleep(0.001)
+    for th in threads:
+        th.join(timeout=10)
+    assert len(got) == 200 and set(got.values()) == {1}
+    assert sub.stats()["acked"] == 200

@@ -2,14 +2,24 @@
 that are coroutines.
 
 Every call first does what it can without waiting, on the loop's thread (a
-short call that holds the GIL). A wait (an empty subscription, a full ring
-under overflow="block", a close's drain) runs in one engine call on a thread
-of its own (not the loop's default executor, whose few threads idle
-consumers would use up), detached from the GIL, with an interrupt that the
-task's cancellation (or any other exception in the awaiting task) sets: the
-wait then ends at once, having taken or published nothing, so no thread is
-left waiting. Messages a poll took at the very moment its task was cancelled
-are nacked without delay, so they are delivered again at once.
+short call that holds the GIL).
+
+A poll that finds nothing waits on the subscription's readiness descriptor
+with ``loop.add_reader``: no thread, no polling; the engine makes it
+readable when a poll may take something. One reader per loop and
+subscription serves its waiting tasks in order (see ``_Waiters``). Where
+there is no descriptor (not Linux) or the loop has no readers, the wait runs
+as the other waits below.
+
+A wait for room in a full ring, or a close's drain, runs in one engine call
+on a thread of its own (not the loop's default executor, whose few threads
+idle consumers would use up), detached from the GIL, with an interrupt that
+the task's cancellation (or any other exception in the awaiting task) sets:
+the wait then ends at once, having published nothing, so no thread is left
+waiting.
+
+Messages taken for a task cancelled at that very moment are nacked without
+delay, so they are delivered again at once.
 
 Coroutine push handlers: a pool thread copies the message and schedules
 ``start_handler`` (or ``run_handler`` for an awaitable a plain function
@@ -23,9 +33,22 @@ nacks its message.
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import threading
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, List, Optional, TypeVar
+import weakref
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Optional,
+    Tuple,
+    TypeVar,
+)
 
 from ._ringmq import Closed, Message, _Interrupt
 
@@ -102,7 +125,114 @@ async def failed(error: BaseException) -> Any:
 # Pull subscriptions.
 
 
+class _Waiters:
+    """The tasks of one event loop waiting on one subscription, in order,
+    served when its readiness descriptor becomes readable: each with a poll
+    that does not wait, on the loop's thread, until one takes nothing (which
+    re-arms the descriptor). The reader is removed when nobody waits."""
+
+    __slots__ = ("loop", "fd", "queue", "reading")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.loop = loop
+        self.fd = fd
+        self.queue: "Deque[_Waiting]" = collections.deque()
+        self.reading = False
+
+    def ready(self) -> None:
+        q = self.queue
+        while q:
+            fut, sub, max = q[0]
+            if fut.done():  # cancelled, or timed out
+                q.popleft()
+                continue
+            try:
+                got = sub.poll_batch(max, 0)
+            except BaseException as e:  # Closed, most likely: this waiter's
+                q.popleft()
+                fut.set_exception(e)
+                continue
+            if not got:
+                break  # re-armed: the next readiness serves the rest
+            q.popleft()
+            fut.set_result(got)
+        if not q:
+            self.stop()
+
+    def forget(self, entry: "_Waiting") -> None:
+        try:
+            self.queue.remove(entry)
+        except ValueError:
+            pass
+        if not self.queue:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.reading:
+            self.reading = False
+            self.loop.remove_reader(self.fd)
+        waiting = _WAITERS.get(self.loop)
+        if waiting is not None and waiting.get(self.fd) is self:
+            del waiting[self.fd]
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    _Waiting = Tuple["asyncio.Future[List[Message]]", "PullSubscription", int]
+
+# Per event loop: the waiters of each subscription (by descriptor). Loops
+# are held weakly: a loop that goes away takes its waiters with it.
+_WAITERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Dict[int, _Waiters]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _expire(fut: "asyncio.Future[List[Message]]") -> None:
+    if not fut.done():
+        fut.set_result([])
+
+
 async def _wait(sub: "PullSubscription", max: int, timeout: Optional[float]) -> "List[Message]":
+    """Up to max messages, waiting up to timeout for the subscription's
+    readiness descriptor on the running loop (a thread of its own where
+    there is none)."""
+    loop = asyncio.get_running_loop()
+    fd = sub._readiness_fd()
+    if fd is None:
+        return await _wait_in_thread(sub, max, timeout)
+    per_loop = _WAITERS.get(loop)
+    if per_loop is None:
+        per_loop = _WAITERS[loop] = {}
+    waiters = per_loop.get(fd)
+    if waiters is None:
+        waiters = per_loop[fd] = _Waiters(loop, fd)
+    fut: "asyncio.Future[List[Message]]" = loop.create_future()
+    entry: "_Waiting" = (fut, sub, max)
+    waiters.queue.append(entry)
+    if not waiters.reading:
+        try:
+            loop.add_reader(fd, waiters.ready)
+        except NotImplementedError:  # a loop without readers (Windows' proactor)
+            waiters.forget(entry)
+            return await _wait_in_thread(sub, max, timeout)
+        waiters.reading = True
+    fut.add_done_callback(lambda _: waiters.forget(entry))
+    timer = loop.call_later(timeout, _expire, fut) if timeout is not None else None
+    try:
+        return await fut
+    except BaseException:
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            # The messages came, but the task was cancelled before it could
+            # resume with them.
+            _release(fut.result())
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+async def _wait_in_thread(
+    sub: "PullSubscription", max: int, timeout: Optional[float]
+) -> "List[Message]":
     """Up to max messages, waiting on a thread of its own up to timeout."""
     stop = _Interrupt()
     fut = _off_loop(lambda: sub._wait(max, timeout, stop), "ringmq-aio-wait", _release)
@@ -111,8 +241,6 @@ async def _wait(sub: "PullSubscription", max: int, timeout: Optional[float]) -> 
     except BaseException:
         stop.interrupt()
         if fut.done() and not fut.cancelled() and fut.exception() is None:
-            # The messages came, but the task was cancelled before it could
-            # resume with them.
             _release(fut.result())
         raise
 
