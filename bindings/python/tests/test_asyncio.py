@@ -681,3 +681,36 @@ def test_one_subscription_on_two_running_loops_at_once(mq):
         th.join(timeout=10)
     assert len(got) == 200 and set(got.values()) == {1}
     assert sub.stats()["acked"] == 200
+
+
+class _LoopWithoutReaders(asyncio.SelectorEventLoop):
+    def add_reader(self, fd, callback, *args):
+        raise NotImplementedError
+
+
+def test_a_loop_without_readers_waits_on_a_thread_that_cancellation_ends(mq):
+    t = mq.create_topic("fdn")
+    sub = t.pull("g")
+    loop = _LoopWithoutReaders()
+
+    async def main():
+        threading.Timer(0.05, t.publish, (b"late",)).start()
+        m = await sub.poll_async(timeout=5)
+        m.ack()
+        batch = await sub.poll_batch_async(4, timeout=0.05)
+        waiting = asyncio.create_task(sub.poll_async())
+        await asyncio.sleep(0.05)
+        assert any(th.name == "ringmq-aio-wait" for th in threading.enumerate())
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return m.data, batch
+
+    try:
+        data, batch = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert data == b"late" and batch == []
+    # The cancelled wait's thread ended with it, having taken nothing.
+    no_thread_named("ringmq-aio-wait")
+    assert sub.stats()["delivered"] == 1 and sub.stats()["in_flight"] == 0
