@@ -959,6 +959,27 @@ struct Pending {
 }
 
 impl AsyncPush {
+    /// `done` as the loop's coroutine holds it, tracked until completed;
+    /// None if it could not be made (`done` then nacks as it drops).
+    fn completion(
+        &self,
+        py: Python<'_>,
+        m: &Message<'_>,
+        done: Completion,
+    ) -> Option<Py<PyCompletion>> {
+        let slot: Slot = Arc::new(Mutex::new(Some(done)));
+        self.track(&slot);
+        let completion = PyCompletion {
+            done: slot,
+            id: m.id,
+            attempt: m.attempt,
+            topic: self.topic.clone(),
+            group: self.group.clone(),
+            own: self.own.clone(),
+        };
+        Py::new(py, completion).ok()
+    }
+
     fn track(&self, slot: &Slot) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if p.slots.len() >= p.sweep_at {
@@ -992,7 +1013,6 @@ pub struct PyCompletion {
     topic: String,
     group: String,
     own: Arc<OwnHandle>,
-    shared: Weak<Shared>,
 }
 
 impl PyCompletion {
@@ -1003,23 +1023,18 @@ impl PyCompletion {
         }
     }
 
-    /// Settles by `outcome`; a stop unsubscribes first (so that the nack
-    /// reaches a closed subscription and counts nothing). True for a stop.
-    fn settle(&self, py: Python<'_>, outcome: Outcome, stop_here: bool) -> bool {
+    /// Settles by `outcome`. A stop unsubscribes first (so that the nack
+    /// reaches a closed subscription and counts nothing), and answers true:
+    /// on the event loop, the exception goes on to the loop's runner
+    /// (asyncio lets KeyboardInterrupt and SystemExit out of the loop).
+    fn settle(&self, py: Python<'_>, outcome: Outcome) -> bool {
         match outcome {
             Outcome::Stop(e) => {
                 let text = failure_text(py, &e);
-                if stop_here {
-                    // On the event loop: the exception goes on to the
-                    // loop's runner (asyncio lets KeyboardInterrupt and
-                    // SystemExit out of the loop).
-                    if let Some(sub) = self.own.take() {
-                        py.detach(|| {
-                            let _ = sub.unsubscribe();
-                        });
-                    }
-                } else {
-                    stop(py, &self.own, &self.shared, e);
+                if let Some(sub) = self.own.take() {
+                    py.detach(|| {
+                        let _ = sub.unsubscribe();
+                    });
                 }
                 self.complete(Err(HandlerError::new(text)));
                 true
@@ -1045,7 +1060,7 @@ impl PyCompletion {
     fn _fail(&self, py: Python<'_>, exc: Bound<'_, PyAny>) -> bool {
         let e = PyErr::from_value(exc);
         let outcome = outcome_of_error(py, e, &self.topic, &self.group, (self.id, self.attempt));
-        self.settle(py, outcome, true)
+        self.settle(py, outcome)
     }
 
     /// The handler did not finish (cancelled, or its loop closed): nack.
@@ -1067,43 +1082,31 @@ fn dispatch_async(py: Python<'_>, a: &AsyncPush, m: &Message<'_>, done: Completi
             return;
         }
     };
-    let slot: Slot = Arc::new(Mutex::new(Some(done)));
-    a.track(&slot);
-    let completion = PyCompletion {
-        done: slot,
-        id: m.id,
-        attempt: m.attempt,
-        topic: a.topic.clone(),
-        group: a.group.clone(),
-        own: a.own.clone(),
-        shared: a.shared.clone(),
-    };
-    let pc = match Py::new(py, completion) {
-        Ok(pc) => pc,
-        // The completion was dropped with the failed object: a nack.
-        Err(_) => return,
-    };
     let lp = a.event_loop.bind(py);
     if a.coroutine {
+        let Some(pc) = a.completion(py, m, done) else {
+            return;
+        };
         let scheduled = lp.call_method1(
             "call_soon_threadsafe",
-            (
-                a.start.clone_ref(py),
-                a.handler.clone_ref(py),
-                msg,
-                pc.clone_ref(py),
-            ),
+            (a.start.clone_ref(py), a.handler.clone_ref(py), msg, pc),
         );
         if scheduled.is_err() {
             a.release_all();
         }
         return;
     }
+    // A plain function: called here, as on the synchronous path; only an
+    // awaitable it returns goes to the loop.
     match a.handler.call1(py, (msg,)) {
         Ok(r) if r.bind(py).hasattr("__await__").unwrap_or(false) => {
+            let Some(pc) = a.completion(py, m, done) else {
+                let _ = r.bind(py).call_method0("close");
+                return;
+            };
             let scheduled = lp.call_method1(
                 "call_soon_threadsafe",
-                (a.run.clone_ref(py), r.clone_ref(py), pc.clone_ref(py)),
+                (a.run.clone_ref(py), r.clone_ref(py), pc),
             );
             if scheduled.is_err() {
                 // Close a coroutine so it does not warn that it was never awaited.
@@ -1111,11 +1114,15 @@ fn dispatch_async(py: Python<'_>, a: &AsyncPush, m: &Message<'_>, done: Completi
                 a.release_all();
             }
         }
-        Ok(_) => pc.get()._ack(),
-        Err(e) => {
-            let outcome = outcome_of_error(py, e, &a.topic, &a.group, (m.id, m.attempt));
-            pc.get().settle(py, outcome, false);
-        }
+        Ok(_) => done.complete(Ok(())),
+        Err(e) => match outcome_of_error(py, e, &a.topic, &a.group, (m.id, m.attempt)) {
+            Outcome::Stop(e) => {
+                let text = failure_text(py, &e);
+                stop(py, &a.own, &a.shared, e);
+                done.complete(Err(HandlerError::new(text)));
+            }
+            outcome => done.complete(outcome.result()),
+        },
     }
 }
 

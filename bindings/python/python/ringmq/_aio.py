@@ -358,13 +358,22 @@ async def _handle(aw: "Awaitable[object]", done: "_Completion") -> None:
         done._ack()
 
 
+def _retrieved(task: "asyncio.Future[None]") -> None:
+    # What a handler's task lets out (KeyboardInterrupt, SystemExit) has
+    # already gone out of the loop to the program: not to be logged again
+    # as never retrieved.
+    if not task.cancelled():
+        task.exception()
+
+
 def run_handler(aw: "Awaitable[object]", done: "_Completion") -> None:
     """On the loop: runs an awaitable a handler returned, as a task."""
     try:
-        asyncio.ensure_future(_handle(aw, done))
+        task = asyncio.ensure_future(_handle(aw, done))
     except BaseException:
         done._release("the handler's awaitable could not be scheduled")
         raise
+    task.add_done_callback(_retrieved)
 
 
 def start_handler(
@@ -373,6 +382,9 @@ def start_handler(
     """On the loop: calls a coroutine handler and runs its coroutine."""
     try:
         aw = handler(msg)
+    except asyncio.CancelledError:
+        done._release("the handler was cancelled before it finished")
+        raise
     except BaseException as e:
         if done._fail(e):
             raise
