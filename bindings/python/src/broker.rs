@@ -163,7 +163,7 @@ impl PyBroker {
     }
 }
 
-/// A helper of `ringmq._aio` (the asyncio side of the binding).
+/// A function of `ringmq._aio` (the asyncio side of the binding).
 pub(crate) fn aio<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     py.import("ringmq._aio")?.getattr(name)
 }
