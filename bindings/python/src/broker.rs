@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
-use ringmq_core::{Broker, BrokerOptions, CloseReport, Expired, Fsync, Overflow, TopicOptions};
+use ringmq_core::{
+    Broker, BrokerOptions, CloseReport, Expired, Fsync, Interrupt, Overflow, TopicOptions,
+};
 
 use crate::args;
 use crate::errors::IntoPyResult;
@@ -67,7 +69,19 @@ impl Shared {
     /// itself when it is its last handle, which also lets go of the handles
     /// subscriptions keep of themselves.
     pub(crate) fn close(&self, drain: Duration) -> ringmq_core::Result<CloseReport> {
-        let r = self.broker.close(drain);
+        self.close_with(drain, None)
+    }
+
+    /// As `close`, with the drain cut short when `interrupt` is set.
+    pub(crate) fn close_with(
+        &self,
+        drain: Duration,
+        interrupt: Option<&Interrupt>,
+    ) -> ringmq_core::Result<CloseReport> {
+        let r = match interrupt {
+            Some(i) => self.broker.close_interruptible(drain, i),
+            None => self.broker.close(drain),
+        };
         if matches!(&r, Ok(report) if report.handles_left > 0) {
             // Only this handle was released: the engine and its push
             // subscriptions go on.
@@ -147,6 +161,11 @@ impl PyBroker {
     pub(crate) fn broker(&self) -> &Broker {
         &self.shared.broker
     }
+}
+
+/// A function of `ringmq._aio` (the asyncio side of the binding).
+pub(crate) fn aio<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("ringmq._aio")?.getattr(name)
 }
 
 fn opt<'a, 'py>(o: &'a Option<Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
@@ -345,6 +364,65 @@ impl PyBroker {
         let report = py.detach(|| shared.close(drain)).py_err();
         self.shared.raise_pending()?;
         report_dict(py, &report?)
+    }
+
+    /// The awaitable form of `close` for asyncio: the close (and its drain)
+    /// runs off the event loop, detached from the GIL, so the loop goes on
+    /// running (coroutine handlers and asyncio consumers finish their work
+    /// meanwhile). Cancelling the awaiting task cuts the drain short; the
+    /// broker is then fully closed before `CancelledError` propagates.
+    #[pyo3(signature = (drain=None))]
+    fn aclose<'py>(
+        slf: Bound<'py, Self>,
+        drain: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let drain = match opt(&drain) {
+            Some(v) => args::finite_seconds(v, "drain")?,
+            None => Duration::from_secs_f64(DEFAULT_DRAIN),
+        };
+        aio(py, "aclose")?.call1((slf, drain.as_secs_f64()))
+    }
+
+    /// One close whose drain `interrupt` cuts short, detached from the GIL
+    /// (`aclose` runs it on a thread of its own).
+    fn _close_interruptible<'py>(
+        &self,
+        py: Python<'py>,
+        drain: f64,
+        interrupt: &Bound<'py, crate::signals::PyInterrupt>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let drain = Duration::try_from_secs_f64(drain)
+            .map_err(|_| crate::errors::invalid(format!("drain {drain} is out of range")))?;
+        let i = &interrupt.get().0;
+        let shared = &self.shared;
+        let report = py.detach(|| shared.close_with(drain, Some(i))).py_err();
+        self.shared.raise_pending()?;
+        report_dict(py, &report?)
+    }
+
+    fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        aio(py, "ready")?.call1((slf,))
+    }
+
+    /// Closes as `__exit__` does (the default drain, none when the block
+    /// raised), without blocking the event loop.
+    #[pyo3(signature = (exc_type, exc, tb))]
+    fn __aexit__<'py>(
+        slf: Bound<'py, Self>,
+        exc_type: Option<Bound<'py, PyAny>>,
+        exc: Option<Bound<'py, PyAny>>,
+        tb: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = (exc, tb);
+        let py = slf.py();
+        let drain = if opt(&exc_type).is_some() {
+            0.0
+        } else {
+            DEFAULT_DRAIN
+        };
+        aio(py, "aexit")?.call1((slf, drain))
     }
 
     /// Every topic, subscription and pool metric in the Prometheus text format.

@@ -11,8 +11,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyType};
 use ringmq_core::internals::decode_ext;
 use ringmq_core::{
-    Delivery, ErrorKind, HandlerError, Headers, Message, PullSubscription, PushSubscription,
-    SubOptions, Topic,
+    Completion, Delivery, ErrorKind, HandlerError, Headers, Message, PullSubscription,
+    PushSubscription, SubOptions, Topic,
 };
 
 use crate::args;
@@ -485,6 +485,25 @@ impl PyPullSubscription {
         PyList::new(py, messages)
     }
 
+    /// The subscription's readiness descriptor for the asyncio waits
+    /// (`loop.add_reader`): readable when a poll may take something or
+    /// answer `Closed`; None where there is none (the waits then use a
+    /// thread). Owned by the subscription: never read nor closed.
+    fn _readiness_fd(&self) -> PyResult<Option<i64>> {
+        #[cfg(unix)]
+        {
+            match self.sub.readiness_fd() {
+                Ok(fd) => Ok(Some(i64::from(fd))),
+                Err(e) if e.kind() == ErrorKind::Closed => Err(crate::errors::to_py(e)),
+                Err(_) => Ok(None),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(None)
+        }
+    }
+
     /// An awaitable poll for asyncio: never blocks the event loop.
     #[pyo3(signature = (timeout=None))]
     fn poll_async<'py>(
@@ -515,6 +534,12 @@ impl PyPullSubscription {
     /// An asynchronous iterator for `async for`; it ends when the
     /// subscription or its broker is closed.
     fn aiter<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        Self::aio(py, "AsyncMessages")?.call1((slf,))
+    }
+
+    /// `async for msg in pull:` (as `aiter()`).
+    fn __aiter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         Self::aio(py, "AsyncMessages")?.call1((slf,))
     }
@@ -723,7 +748,7 @@ fn chosen_outcome(py: Python<'_>, e: &PyErr) -> Option<Outcome> {
 
 /// Logs a handler's exception, with its traceback, at ERROR on the
 /// `ringmq` logger. A failure to log is reported as unraisable.
-fn log_failure(py: Python<'_>, topic: &str, group: &str, m: &Message<'_>, e: &PyErr) {
+fn log_failure(py: Python<'_>, topic: &str, group: &str, (id, attempt): (u64, u32), e: &PyErr) {
     let logged = (|| -> PyResult<()> {
         let logger = LOGGER.get_or_try_init(py, || {
             py.import("logging")?
@@ -743,8 +768,8 @@ fn log_failure(py: Python<'_>, topic: &str, group: &str, m: &Message<'_>, e: &Py
                 "handler of group %r on topic %r failed on message %d (attempt %d)",
                 group,
                 topic,
-                m.id,
-                m.attempt,
+                id,
+                attempt,
             ),
             Some(&kwargs),
         )?;
@@ -753,6 +778,26 @@ fn log_failure(py: Python<'_>, topic: &str, group: &str, m: &Message<'_>, e: &Py
     if let Err(err) = logged {
         err.write_unraisable(py, None);
     }
+}
+
+/// The outcome of a handler that raised `e`: an `Exception` is a failure
+/// (or the outcome it chose with `ringmq.Retry` / `ringmq.Term`), logged; any
+/// other `BaseException` stops the subscription.
+fn outcome_of_error(
+    py: Python<'_>,
+    e: PyErr,
+    topic: &str,
+    group: &str,
+    (id, attempt): (u64, u32),
+) -> Outcome {
+    if !e.is_instance_of::<PyException>(py) {
+        return Outcome::Stop(e);
+    }
+    if let Some(chosen) = chosen_outcome(py, &e) {
+        return chosen;
+    }
+    log_failure(py, topic, group, (id, attempt), &e);
+    Outcome::Failed(failure_text(py, &e))
 }
 
 fn call_handler(
@@ -774,21 +819,15 @@ fn call_handler(
                 // Close a coroutine so it does not warn that it was never awaited.
                 let _ = r.call_method0("close");
                 return Outcome::Failed(
-                    "the handler returned an awaitable: push handlers run on pool threads \
-                     and must be plain functions (use pull(...).aiter() with asyncio)"
+                    "the handler returned an awaitable, but no event loop was running when \
+                     subscribe() was called: subscribe from a coroutine so that awaitable \
+                     handlers run on its event loop"
                         .to_owned(),
                 );
             }
             Outcome::Done
         }
-        Err(e) if e.is_instance_of::<PyException>(py) => {
-            if let Some(chosen) = chosen_outcome(py, &e) {
-                return chosen;
-            }
-            log_failure(py, topic, group, m, &e);
-            Outcome::Failed(failure_text(py, &e))
-        }
-        Err(e) => Outcome::Stop(e),
+        Err(e) => outcome_of_error(py, e, topic, group, (m.id, m.attempt)),
     }
 }
 
@@ -881,19 +920,250 @@ fn keep_thread_state() {
     });
 }
 
+/// The event loop a push subscription made from a coroutine captured: its
+/// awaitable handlers run there.
+pub(crate) struct LoopHandlers {
+    /// The running loop when `subscribe()` was called.
+    pub event_loop: Py<PyAny>,
+    /// The handler is a coroutine function: it is called on the loop's
+    /// thread (calling it on a pool thread would make a coroutine that a
+    /// closed loop could leave never awaited).
+    pub coroutine: bool,
+}
+
+/// What a pool thread needs to hand a message to an awaitable handler.
+struct AsyncPush {
+    handler: Py<PyAny>,
+    event_loop: Py<PyAny>,
+    coroutine: bool,
+    /// `ringmq._aio.start_handler` and `ringmq._aio.run_handler`.
+    start: Py<PyAny>,
+    run: Py<PyAny>,
+    topic: String,
+    group: String,
+    own: Arc<OwnHandle>,
+    shared: Weak<Shared>,
+    /// The completions handed to the loop and not yet completed, so that
+    /// once the loop is found closed (a task of a closed loop never runs
+    /// again) they are all nacked, not only the next message's.
+    pending: Mutex<Pending>,
+}
+
+type Slot = Arc<Mutex<Option<Completion>>>;
+
+#[derive(Default)]
+struct Pending {
+    slots: Vec<Weak<Mutex<Option<Completion>>>>,
+    /// Length at which the completed slots are swept out.
+    sweep_at: usize,
+}
+
+impl AsyncPush {
+    /// `done` as the loop's coroutine holds it, tracked until completed;
+    /// None if it could not be made (`done` then nacks as it drops).
+    fn completion(
+        &self,
+        py: Python<'_>,
+        m: &Message<'_>,
+        done: Completion,
+    ) -> Option<Py<PyCompletion>> {
+        let slot: Slot = Arc::new(Mutex::new(Some(done)));
+        self.track(&slot);
+        let completion = PyCompletion {
+            done: slot,
+            id: m.id,
+            attempt: m.attempt,
+            topic: self.topic.clone(),
+            group: self.group.clone(),
+            own: self.own.clone(),
+        };
+        Py::new(py, completion).ok()
+    }
+
+    fn track(&self, slot: &Slot) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.slots.len() >= p.sweep_at {
+            p.slots.retain(|w| w.strong_count() > 0);
+            p.sweep_at = (p.slots.len() * 2).max(64);
+        }
+        p.slots.push(Arc::downgrade(slot));
+    }
+
+    /// The loop is closed: nacks every completion it still holds.
+    fn release_all(&self) {
+        let slots =
+            std::mem::take(&mut self.pending.lock().unwrap_or_else(|e| e.into_inner()).slots);
+        for slot in slots.iter().filter_map(Weak::upgrade) {
+            let done = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(done) = done {
+                done.complete(Err(HandlerError::new(LOOP_CLOSED)));
+            }
+        }
+    }
+}
+
+/// A message's completion, as the coroutine that handles it on the event
+/// loop holds it (`ringmq._aio.run_handler` completes it). Dropped without
+/// a completion (a task destroyed with its loop), it nacks.
+#[pyclass(frozen, module = "ringmq", name = "_Completion")]
+pub struct PyCompletion {
+    done: Slot,
+    id: u64,
+    attempt: u32,
+    topic: String,
+    group: String,
+    own: Arc<OwnHandle>,
+}
+
+impl PyCompletion {
+    fn complete(&self, r: Result<(), HandlerError>) {
+        let done = self.done.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(done) = done {
+            done.complete(r);
+        }
+    }
+
+    /// Settles by `outcome`. A stop unsubscribes first (so that the nack
+    /// reaches a closed subscription and counts nothing), and answers true:
+    /// on the event loop, the exception goes on to the loop's runner
+    /// (asyncio lets KeyboardInterrupt and SystemExit out of the loop).
+    fn settle(&self, py: Python<'_>, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Stop(e) => {
+                let text = failure_text(py, &e);
+                if let Some(sub) = self.own.take() {
+                    py.detach(|| {
+                        let _ = sub.unsubscribe();
+                    });
+                }
+                self.complete(Err(HandlerError::new(text)));
+                true
+            }
+            outcome => {
+                self.complete(outcome.result());
+                false
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl PyCompletion {
+    /// The handler returned: ack.
+    fn _ack(&self) {
+        self.complete(Ok(()));
+    }
+
+    /// The handler raised `exc`: settles as a sync handler's exception
+    /// would. True when the exception must propagate (a `BaseException`
+    /// that is not an `Exception`: the subscription was stopped).
+    fn _fail(&self, py: Python<'_>, exc: Bound<'_, PyAny>) -> bool {
+        let e = PyErr::from_value(exc);
+        let outcome = outcome_of_error(py, e, &self.topic, &self.group, (self.id, self.attempt));
+        self.settle(py, outcome)
+    }
+
+    /// The handler did not finish (cancelled, or its loop closed): nack.
+    fn _release(&self, reason: &str) {
+        self.complete(Err(HandlerError::new(reason)));
+    }
+}
+
+const LOOP_CLOSED: &str = "the event loop of this subscription (running when subscribe() was \
+                           called) is closed: the handler could not run";
+
+/// On a pool thread: hands `m` to an awaitable handler on its event loop
+/// and returns at once; the loop completes `done`.
+fn dispatch_async(py: Python<'_>, a: &AsyncPush, m: &Message<'_>, done: Completion) {
+    let msg = match PyMessage::pushed(py, m) {
+        Ok(msg) => msg,
+        Err(e) => {
+            done.complete(Err(HandlerError::new(failure_text(py, &e))));
+            return;
+        }
+    };
+    let lp = a.event_loop.bind(py);
+    if a.coroutine {
+        let Some(pc) = a.completion(py, m, done) else {
+            return;
+        };
+        let scheduled = lp.call_method1(
+            "call_soon_threadsafe",
+            (a.start.clone_ref(py), a.handler.clone_ref(py), msg, pc),
+        );
+        if scheduled.is_err() {
+            a.release_all();
+        }
+        return;
+    }
+    // A plain function: called here, as on the synchronous path; only an
+    // awaitable it returns goes to the loop.
+    match a.handler.call1(py, (msg,)) {
+        Ok(r) if r.bind(py).hasattr("__await__").unwrap_or(false) => {
+            let Some(pc) = a.completion(py, m, done) else {
+                let _ = r.bind(py).call_method0("close");
+                return;
+            };
+            let scheduled = lp.call_method1(
+                "call_soon_threadsafe",
+                (a.run.clone_ref(py), r.clone_ref(py), pc),
+            );
+            if scheduled.is_err() {
+                // Close a coroutine so it does not warn that it was never awaited.
+                let _ = r.bind(py).call_method0("close");
+                a.release_all();
+            }
+        }
+        Ok(_) => done.complete(Ok(())),
+        Err(e) => match outcome_of_error(py, e, &a.topic, &a.group, (m.id, m.attempt)) {
+            Outcome::Stop(e) => {
+                let text = failure_text(py, &e);
+                stop(py, &a.own, &a.shared, e);
+                done.complete(Err(HandlerError::new(text)));
+            }
+            outcome => done.complete(outcome.result()),
+        },
+    }
+}
+
 pub(crate) fn subscribe_push(
+    py: Python<'_>,
     topic: &Topic,
     group: &str,
     opts: SubOptions,
     handler: Py<PyAny>,
     shared: Arc<Shared>,
+    on_loop: Option<LoopHandlers>,
 ) -> PyResult<PyPushSubscription> {
     let own = Arc::new(OwnHandle(Mutex::new(None)));
     let weak = Arc::downgrade(&shared);
     let own_in_handler = own.clone();
     let (topic_name, group_name) = (topic.name().to_owned(), group.to_owned());
-    let sub = topic
-        .subscribe(group, opts, move |m: &Message<'_>| {
+    let sub = match on_loop {
+        Some(l) => {
+            let aio = py.import("ringmq._aio")?;
+            let start = aio.getattr("start_handler")?.unbind();
+            let run = aio.getattr("run_handler")?.unbind();
+            let a = AsyncPush {
+                handler,
+                event_loop: l.event_loop,
+                coroutine: l.coroutine,
+                start,
+                run,
+                topic: topic_name,
+                group: group_name,
+                own: own_in_handler,
+                shared: weak,
+                pending: Mutex::new(Pending::default()),
+            };
+            topic.subscribe_async(group, opts, move |m: &Message<'_>, done: Completion| {
+                keep_thread_state();
+                // Not attached (interpreter shutting down): `done` goes with
+                // the closure, a nack.
+                let _ = Python::try_attach(|py| dispatch_async(py, &a, m, done));
+            })
+        }
+        None => topic.subscribe(group, opts, move |m: &Message<'_>| {
             keep_thread_state();
             Python::try_attach(
                 |py| match call_handler(py, &handler, m, &topic_name, &group_name) {
@@ -910,8 +1180,9 @@ pub(crate) fn subscribe_push(
                     "the Python interpreter is not available (shutting down)",
                 ))
             })
-        })
-        .py_err()?;
+        }),
+    }
+    .py_err()?;
     // No handler call can attach before this thread lets go of the GIL, so
     // the handle is in place before any Python handler runs.
     *own.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(sub.clone());

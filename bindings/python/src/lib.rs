@@ -66,6 +66,8 @@ fn _ringmq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::PyPullSubscription>()?;
     m.add_class::<consumer::PyMessage>()?;
     m.add_class::<signals::PyInterrupt>()?;
+    m.add_class::<topic::PyPendingPublish>()?;
+    m.add_class::<consumer::PyCompletion>()?;
     m.add_class::<nats::PyNatsBridge>()?;
     m.add_function(wrap_pyfunction!(_close_all, m)?)?;
     Ok(())

@@ -11,7 +11,7 @@ use ringmq_core::{Error, ErrorKind, Interrupt, PublishOptions, StartAt, SubOptio
 use crate::args::{self, Payload};
 use crate::broker::Shared;
 use crate::consumer::{self, PyPullSubscription, PyPushSubscription};
-use crate::errors::{to_py, IntoPyResult};
+use crate::errors::{invalid, to_py, IntoPyResult};
 use crate::surface::stats_dict;
 use crate::DETACH_COPY;
 
@@ -66,6 +66,201 @@ fn tried_once() -> &'static Interrupt {
         i.interrupt();
         i
     })
+}
+
+/// The event loop a push subscription's awaitable handlers run on: the one
+/// running when `subscribe()` is called. A coroutine function needs one.
+fn handlers_loop(
+    py: Python<'_>,
+    handler: &Bound<'_, PyAny>,
+) -> PyResult<Option<consumer::LoopHandlers>> {
+    let running = py.import("asyncio")?.call_method0("_get_running_loop")?;
+    let coroutine = crate::broker::aio(py, "is_coroutine_handler")?
+        .call1((handler,))?
+        .is_truthy()?;
+    if running.is_none() {
+        if coroutine {
+            return Err(invalid(
+                "the handler is a coroutine function, and no event loop is running: call \
+                 subscribe() from a coroutine, so that the handler runs on that event loop",
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(consumer::LoopHandlers {
+        event_loop: running.unbind(),
+        coroutine,
+    }))
+}
+
+/// The first try of an awaitable publish, without waiting: `Some` with its
+/// answer (an id, ids, or the error it raised), `None` when the ring is
+/// full under overflow="block" and `timeout` allows a wait.
+fn first_try<R>(
+    timeout: Option<Duration>,
+    detach: bool,
+    py: Python<'_>,
+    call: impl Fn(Option<Duration>, &Interrupt) -> Result<R, Error> + Sync,
+) -> Option<Result<R, Error>>
+where
+    R: Send,
+{
+    let zero = timeout == Some(Duration::ZERO);
+    let t = if zero { timeout } else { None };
+    let r = if detach {
+        py.detach(|| call(t, tried_once()))
+    } else {
+        call(t, tried_once())
+    };
+    match r {
+        Err(e) if e.kind() == ErrorKind::Interrupted && !zero => None,
+        r => Some(r),
+    }
+}
+
+/// An awaitable that answers `r` at once.
+fn settled<'py, R>(py: Python<'py>, r: Result<R, Error>) -> PyResult<Bound<'py, PyAny>>
+where
+    R: IntoPyObject<'py>,
+{
+    match r {
+        Ok(v) => crate::broker::aio(py, "ready")?.call1((v,)),
+        Err(e) => crate::broker::aio(py, "failed")?.call1((to_py(e).into_value(py),)),
+    }
+}
+
+/// A publish to wait for off the event loop, with its own copy of what it
+/// publishes (`ringmq._aio.publish_wait` runs `_wait` on a thread of its
+/// own).
+#[pyclass(frozen, module = "ringmq", name = "_PendingPublish")]
+pub struct PyPendingPublish {
+    topic: Topic,
+    job: Job,
+}
+
+enum Job {
+    One {
+        data: Vec<u8>,
+        key: u64,
+        headers: Vec<(String, Vec<u8>)>,
+        msg_id: Option<Vec<u8>>,
+        delay: Option<Duration>,
+        ttl: Option<Duration>,
+        plain: bool,
+    },
+    Many {
+        items: Vec<Vec<u8>>,
+        key: u64,
+    },
+}
+
+#[pymethods]
+impl PyPendingPublish {
+    /// Publishes, waiting up to `timeout` seconds for room, detached from
+    /// the GIL; `interrupt` ends the wait (`Interrupted`, nothing published).
+    fn _wait<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+        interrupt: &Bound<'py, crate::signals::PyInterrupt>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = match timeout {
+            Some(t) => Some(
+                Duration::try_from_secs_f64(t)
+                    .map_err(|_| invalid(format!("timeout {t} is out of range")))?,
+            ),
+            None => None,
+        };
+        let i = &interrupt.get().0;
+        let topic = &self.topic;
+        match &self.job {
+            Job::One {
+                data,
+                key,
+                headers,
+                msg_id,
+                delay,
+                ttl,
+                plain,
+            } => {
+                let id = py
+                    .detach(|| {
+                        if *plain {
+                            return topic.publish_interruptible(data, *key, timeout, i);
+                        }
+                        let pairs: Vec<(&str, &[u8])> = headers
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), v.as_slice()))
+                            .collect();
+                        let o = PublishOptions {
+                            key: *key,
+                            timeout,
+                            headers: &pairs,
+                            msg_id: msg_id.as_deref(),
+                            delay: *delay,
+                            ttl: *ttl,
+                            ..PublishOptions::default()
+                        };
+                        topic.publish_opts_interruptible(data, &o, i)
+                    })
+                    .py_err()?;
+                Ok(id.into_pyobject(py)?.into_any())
+            }
+            Job::Many { items, key } => {
+                let slices: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+                let ids = py
+                    .detach(|| topic.publish_batch_interruptible(&slices, *key, timeout, i))
+                    .py_err()?;
+                Ok(PyList::new(py, ids)?.into_any())
+            }
+        }
+    }
+}
+
+/// The items of a `publish_many` call, as a list (an iterable is collected;
+/// one bytes-like object or str is refused).
+fn many_items<'py>(py: Python<'py>, items: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let list;
+    let seq = if let Ok(l) = items.cast::<PyList>() {
+        l
+    } else if items.is_instance_of::<PyBytes>()
+        || items.is_instance_of::<PyByteArray>()
+        || items.is_instance_of::<PyString>()
+    {
+        return Err(PyTypeError::new_err(format!(
+            "publish_many takes a list of bytes-like objects, not one {}",
+            items.get_type().name()?
+        )));
+    } else {
+        let iter = items.try_iter().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "publish_many takes a list of bytes-like objects, not {}",
+                items
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        list = PyList::new(py, iter.collect::<PyResult<Vec<_>>>()?)?;
+        &list
+    };
+    let mut held = Vec::with_capacity(seq.len());
+    for item in seq.iter() {
+        held.push(item);
+    }
+    Ok(held)
+}
+
+/// The payloads of `held` (a clear error naming the first bad item).
+fn many_payloads<'a>(py: Python<'_>, held: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<Payload<'a>>> {
+    let mut payloads: Vec<Payload<'_>> = Vec::with_capacity(held.len());
+    for (i, item) in held.iter().enumerate() {
+        let p = args::payload(item)
+            .map_err(|e| PyTypeError::new_err(format!("publish_many item {i}: {}", e.value(py))))?;
+        payloads.push(p);
+    }
+    Ok(payloads)
 }
 
 /// The subscription options a call takes as keyword arguments (`None` for
@@ -226,51 +421,121 @@ impl PyTopic {
         self.shared.raise_pending()?;
         let key = args::key(key)?;
         let timeout = args::timeout(timeout)?;
-        let list;
-        let seq = if let Ok(l) = items.cast::<PyList>() {
-            l
-        } else if items.is_instance_of::<PyBytes>()
-            || items.is_instance_of::<PyByteArray>()
-            || items.is_instance_of::<PyString>()
-        {
-            return Err(PyTypeError::new_err(format!(
-                "publish_many takes a list of bytes-like objects, not one {}",
-                items.get_type().name()?
-            )));
-        } else {
-            let iter = items.try_iter().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "publish_many takes a list of bytes-like objects, not {}",
-                    items
-                        .get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?;
-            list = PyList::new(py, iter.collect::<PyResult<Vec<_>>>()?)?;
-            &list
-        };
-        let n = seq.len();
-        let mut held = Vec::with_capacity(n);
-        for item in seq.iter() {
-            held.push(item);
-        }
-        let mut payloads: Vec<Payload<'_>> = Vec::with_capacity(n);
-        let mut total = 0usize;
-        for (i, item) in held.iter().enumerate() {
-            let p = args::payload(item).map_err(|e| {
-                PyTypeError::new_err(format!("publish_many item {i}: {}", e.value(py)))
-            })?;
-            total += p.as_slice().len();
-            payloads.push(p);
-        }
+        let held = many_items(py, items)?;
+        let n = held.len();
+        let payloads = many_payloads(py, &held)?;
+        let total: usize = payloads.iter().map(|p| p.as_slice().len()).sum();
+        debug_assert_eq!(payloads.len(), n);
         let slices: Vec<&[u8]> = payloads.iter().map(Payload::as_slice).collect();
         let topic = &self.topic;
         let ids = self.with_waits(py, timeout, total >= DETACH_COPY, |t, i| {
             topic.publish_batch_interruptible(&slices, key, t, i)
         })?;
         PyList::new(py, ids)
+    }
+
+    /// The awaitable form of `publish` for asyncio. It first publishes
+    /// without waiting, on the caller's thread; only when the ring is full
+    /// under overflow="block" does it wait for room, off the event loop, and
+    /// cancelling the awaiting task then ends the wait, publishing nothing.
+    /// Bad arguments raise here; the publish's own errors (`Full`,
+    /// `Timeout`, `TooLarge`, `Closed`) are raised by the await.
+    #[pyo3(signature = (data, key=None, timeout=None, *, headers=None, msg_id=None, delay=None, ttl=None),
+           text_signature = "($self, data, key=0, timeout=None, *, headers=None, msg_id=None, delay=None, ttl=None)")]
+    #[allow(clippy::too_many_arguments)]
+    fn publish_async<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        key: Option<&Bound<'py, PyAny>>,
+        timeout: Option<&Bound<'py, PyAny>>,
+        headers: Option<&Bound<'py, PyAny>>,
+        msg_id: Option<&Bound<'py, PyAny>>,
+        delay: Option<&Bound<'py, PyAny>>,
+        ttl: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.shared.raise_pending()?;
+        let payload = args::payload(data)?;
+        let key = args::key(key)?;
+        let timeout = args::timeout(timeout)?;
+        let plain = headers.is_none() && msg_id.is_none() && delay.is_none() && ttl.is_none();
+        let owned = args::headers(headers)?;
+        let msg_id = args::msg_id(msg_id)?;
+        let delay = args::span(delay, "delay")?;
+        let ttl = args::span(ttl, "ttl")?;
+        let bytes = payload.as_slice();
+        let topic = &self.topic;
+        let pairs: Vec<(&str, &[u8])> = owned
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        let opts = PublishOptions {
+            key,
+            timeout,
+            headers: &pairs,
+            msg_id: msg_id.as_deref(),
+            delay,
+            ttl,
+            ..PublishOptions::default()
+        };
+        let first = first_try(timeout, bytes.len() >= DETACH_COPY, py, |t, i| {
+            if plain {
+                topic.publish_interruptible(bytes, key, t, i)
+            } else {
+                let o = PublishOptions { timeout: t, ..opts };
+                topic.publish_opts_interruptible(bytes, &o, i)
+            }
+        });
+        if let Some(r) = first {
+            return settled(py, r);
+        }
+        let pending = PyPendingPublish {
+            topic: self.topic.clone(),
+            job: Job::One {
+                data: bytes.to_vec(),
+                key,
+                headers: owned.clone(),
+                msg_id: msg_id.clone(),
+                delay,
+                ttl,
+                plain,
+            },
+        };
+        crate::broker::aio(py, "publish_wait")?.call1((pending, timeout.map(|d| d.as_secs_f64())))
+    }
+
+    /// The awaitable form of `publish_many` (all or nothing), waiting for
+    /// room as `publish_async` does.
+    #[pyo3(signature = (items, key=None, timeout=None), text_signature = "($self, items, key=0, timeout=None)")]
+    fn publish_many_async<'py>(
+        &self,
+        py: Python<'py>,
+        items: &Bound<'py, PyAny>,
+        key: Option<&Bound<'py, PyAny>>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.shared.raise_pending()?;
+        let key = args::key(key)?;
+        let timeout = args::timeout(timeout)?;
+        let held = many_items(py, items)?;
+        let payloads = many_payloads(py, &held)?;
+        let slices: Vec<&[u8]> = payloads.iter().map(Payload::as_slice).collect();
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let topic = &self.topic;
+        let first = first_try(timeout, total >= DETACH_COPY, py, |t, i| {
+            topic.publish_batch_interruptible(&slices, key, t, i)
+        });
+        if let Some(r) = first {
+            return settled(py, r.map(|ids| ids.collect::<Vec<u64>>()));
+        }
+        let pending = PyPendingPublish {
+            topic: self.topic.clone(),
+            job: Job::Many {
+                items: slices.iter().map(|s| s.to_vec()).collect(),
+                key,
+            },
+        };
+        crate::broker::aio(py, "publish_wait")?.call1((pending, timeout.map(|d| d.as_secs_f64())))
     }
 
     /// Creates a push subscription: `handler(msg)` runs on the broker's pool
@@ -284,6 +549,7 @@ impl PyTopic {
     #[allow(clippy::too_many_arguments)]
     fn subscribe(
         &self,
+        py: Python<'_>,
         group: &Bound<'_, PyAny>,
         handler: &Bound<'_, PyAny>,
         concurrency: Option<&Bound<'_, PyAny>>,
@@ -315,12 +581,15 @@ impl PyTopic {
             start_at_time,
         }
         .options()?;
+        let on_loop = handlers_loop(py, handler)?;
         consumer::subscribe_push(
+            py,
             &self.topic,
             &group,
             opts,
             handler.clone().unbind(),
             self.shared.clone(),
+            on_loop,
         )
     }
 

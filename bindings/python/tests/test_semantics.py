@@ -381,18 +381,25 @@ def test_push_message_cannot_be_settled_by_hand(mq):
     assert "settled by the handler" in errors[0]
 
 
-def test_async_handler_is_refused_clearly(mq):
+def test_async_handler_without_an_event_loop_is_refused_clearly(mq):
     t = mq.create_topic("ah", max_attempts=1)
 
     async def handler(msg):
         pass
 
-    sub = t.subscribe("g", handler)
+    # No loop is running: the coroutine handler would have none to run on.
+    with pytest.raises(ringmq.InvalidArgument, match="no event loop is running"):
+        t.subscribe("g", handler)
+    assert "g" not in t.subscription_stats()
+
+    # A plain function that returns an awaitable is only found out when
+    # called: its message fails with a text that says why.
+    sub = t.subscribe("h", lambda msg: handler(msg))
     t.publish(b"x")
     deadline = time.monotonic() + 5
     while sub.stats()["dead_lettered"] == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert "awaitable" in sub.stats()["last_error"]
+    assert "no event loop was running" in sub.stats()["last_error"]
 
 
 def test_blocking_iteration_ends_when_the_broker_closes():

@@ -229,8 +229,44 @@ def test_mypy_accepts_a_typed_program(tmp_path):
     assert out == "", out
 
 
+def test_mypy_accepts_a_typed_asyncio_program(tmp_path):
+    out = mypy(tmp_path, """
+        import asyncio
+        from typing import List, Optional
+        import ringmq
+
+        async def main() -> ringmq.CloseReport:
+            async with ringmq.Broker() as mq:
+                t = mq.create_topic("t")
+                pull = t.pull("p")
+
+                async def handler(msg: ringmq.Message) -> None:
+                    await asyncio.sleep(0)
+
+                push: ringmq.PushSubscription = t.subscribe("g", handler, concurrency=4)
+                one: int = await t.publish_async(b"x", key=1, timeout=1.0, headers={"h": "v"})
+                many: List[int] = await t.publish_many_async([b"a", memoryview(b"b")])
+                m: Optional[ringmq.Message] = await pull.poll_async(timeout=1.0)
+                batch: List[ringmq.Message] = await pull.poll_batch_async(8, timeout=0)
+                async for msg in pull:
+                    msg.ack()
+                    break
+                async for msg in pull.aiter():
+                    msg.ack()
+                    break
+                report: ringmq.CloseReport = await mq.aclose(drain=1.0)
+                return report
+
+        print(asyncio.run(main())["timed_out"])
+        """)
+    assert out == "", out
+
+
 @pytest.mark.parametrize("line, error", [
     ('t.publish("text")', "arg-type"),
+    ('t.publish_async("text")', "arg-type"),
+    ('x: str = asyncio.run(t.publish_async(b"x"))', "assignment"),
+    ('x: str = asyncio.run(mq.aclose())["timed_out"]', "assignment"),
     ('t.publish(12)', "arg-type"),
     ('t.stats()["publishd"]', "typeddict-item"),
     ('x: str = t.stats()["published"]', "assignment"),
@@ -241,6 +277,7 @@ def test_mypy_accepts_a_typed_program(tmp_path):
 ])
 def test_mypy_refuses_what_fails(tmp_path, line, error):
     out = mypy(tmp_path, f"""
+        import asyncio
         import ringmq
         from ringmq.nats import Bridge
 
