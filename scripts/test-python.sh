@@ -38,6 +38,7 @@ echo "== examples"
 timeout 120 python examples/python/telemetry.py --seconds 1
 timeout 120 python examples/python/asyncio_consumer.py --count 500
 timeout 120 python examples/python/typed_stats.py
+timeout 120 python examples/python/asyncio_service.py --count 2000
 
 echo "== cargo clippy / fmt (bindings/python)"
 cargo clippy --quiet --manifest-path bindings/python/Cargo.toml -- -D warnings

@@ -146,6 +146,8 @@ pub(crate) fn report_dict<'py>(py: Python<'py>, r: &CloseReport) -> PyResult<Bou
         )?)?;
     }
     d.set_item("left", left)?;
+    d.set_item("delayed", r.delayed)?;
+    d.set_item("pinned", r.pinned)?;
     d.set_item("handles_left", r.handles_left)?;
     Ok(d)
 }

@@ -316,6 +316,17 @@ impl PyMessage {
         })
     }
 
+    /// Not handled, and not a failure: back to be delivered again at once
+    /// (to any consumer of the subscription), not counted as an attempt,
+    /// so requeues never dead-letter it. For a consumer that took a message
+    /// it will not handle (a cancelled task, a shutdown); a failure is a
+    /// nack. The stats count it among the nacks.
+    fn requeue(&self) -> PyResult<()> {
+        let s = self.take()?;
+        // SAFETY: as in `ack`.
+        tag_settled(unsafe { s.sub().requeue_tag(s.tag) })
+    }
+
     /// Poison: straight to the dead-letter topic.
     #[pyo3(signature = (reason=None))]
     fn term(&self, reason: Option<&Bound<'_, PyAny>>) -> PyResult<()> {

@@ -85,6 +85,24 @@ def test_delay_holds_a_message_back(mq):
     assert t.stats()["delayed"] == 0
 
 
+def test_the_close_report_counts_dropped_delayed_messages():
+    mq = ringmq.Broker()
+    t = mq.create_topic("report", ack_timeout=0.05)
+    sub = t.pull("g")
+    t.publish(b"held")
+    t.publish(b"not yet", delay=60)
+    held = sub.poll(timeout=1.0)
+    assert held is not None
+    time.sleep(0.12)
+    assert sub.poll(timeout=0) is None  # its scan finds the held one expired
+    r = mq.close(drain=0)
+    assert r["delayed"] == 1  # dropped with its topic
+    assert (r["waiting_retry"], r["undelivered"], r["timed_out"]) == (1, 1, True)
+    # A Python message holds its payload until its ack deadline, not the
+    # ring slot past it: one left unsettled never pins a slot.
+    assert r["pinned"] == 0
+
+
 def test_ttl_expiry_goes_to_the_dead_letter_topic(mq):
     t = mq.create_topic("fresh")
     sub = t.pull("g")

@@ -198,6 +198,25 @@ def test_nack_delay_is_respected(mq):
     m.ack()
 
 
+def test_requeue_redelivers_at_once_without_counting_an_attempt(mq):
+    t = mq.create_topic("rq", max_attempts=2, backoff_base=60, backoff_max=60)
+    sub = t.pull("g")
+    t.publish(b"x")
+    for _ in range(5):
+        m = sub.poll(timeout=1.0)
+        assert m is not None and m.attempt == 1
+        m.requeue()
+        assert m.settled
+        with pytest.raises(ringmq.InvalidArgument):
+            m.requeue()  # settled once: a second settle is refused
+    m = sub.poll(timeout=1.0)
+    assert m is not None and m.attempt == 1
+    m.ack()
+    st = sub.stats()
+    assert (st["acked"], st["in_flight"], st["dead_lettered"]) == (1, 0, 0)
+    assert st["delivered"] == st["acked"] + st["nacked"]
+
+
 def test_ack_timeout_redelivers(mq):
     t = mq.create_topic("slow", ack_timeout=0.2, backoff_base=0.01, backoff_max=0.01)
     sub = t.pull("g")

@@ -18,8 +18,8 @@ the task's cancellation (or any other exception in the awaiting task) sets:
 the wait then ends at once, having published nothing, so no thread is left
 waiting.
 
-Messages taken for a task cancelled at that very moment are nacked without
-delay, so they are delivered again at once.
+Messages taken for a task cancelled at that very moment are requeued, so
+they are delivered again at once, not counted as an attempt.
 
 Coroutine push handlers: a pool thread copies the message and schedules
 ``start_handler`` (or ``run_handler`` for an awaitable a plain function
@@ -58,17 +58,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 T = TypeVar("T")
 
-#: The reason given to messages released because their task was cancelled.
-RELEASED = "released: the awaiting task was cancelled"
-
-
 def _release(result: object) -> None:
-    """Nacks, without delay, messages nobody will get."""
+    """Requeues messages nobody will get (not counted as attempts)."""
     if isinstance(result, list):
         for m in result:
             if isinstance(m, Message) and not m.settled:
                 try:
-                    m.nack(0, RELEASED)
+                    m.requeue()
                 except Exception:  # closed meanwhile: nothing to give back
                     pass
 

@@ -154,6 +154,13 @@ class CloseReport(TypedDict):
     timed_out: bool
     # Per subscription with something left: (topic, group, messages left).
     left: List[Tuple[str, str, int]]
+    # Delayed messages whose due time had not come (the drain does not wait
+    # for them); they are dropped with their topics.
+    delayed: int
+    # Deliveries past their ack timeout whose ring slot a message not yet
+    # settled still pinned (part of what ``expired`` counted, not of
+    # ``in_flight``).
+    pinned: int
     # Handles of the broker still open after this close: 0 when it stopped
     # the broker; more when it only released this handle of a named broker
     # (Broker.open), and the keys above are all zero.
