@@ -435,6 +435,11 @@ export declare class Message {
   ack(): void
   /** Failed: redelivered after delayMs (default: the topic's backoff), dead-lettered after maxAttempts. */
   nack(delayMs?: number): void
+  /**
+   * Not handled, and not a failure: delivered again at once (to any
+   * consumer), not counted as an attempt. A failure is a nack.
+   */
+  requeue(): void
   /** Poison: straight to the dead-letter topic. */
   term(): void
   /** Still working on it: restarts the ack timer. */

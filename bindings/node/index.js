@@ -472,7 +472,7 @@ class Message extends MessageFields {
     return d
   }
 
-  /** True once ack, nack or term was called. */
+  /** True once ack, nack, requeue or term was called. */
   get settled() {
     return this._settled
   }
@@ -498,6 +498,21 @@ class Message extends MessageFields {
     this._settle('nack')
     try {
       this._pull._n.nack(this._tagHi, this._tagLo, d)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /**
+   * Not handled, and not a failure: back to be delivered again at once (to
+   * any consumer of the subscription), not counted as an attempt. For a
+   * consumer that took a message it will not handle (shutting down); a
+   * failure is a nack.
+   */
+  requeue() {
+    this._settle('requeue')
+    try {
+      this._pull._n.release(this._tagHi, this._tagLo)
     } catch (e) {
       throw fromNative(e)
     }

@@ -595,3 +595,29 @@ test('publishes aborted at random times publish exactly what they resolve', { ti
     await mq.close(100)
   }
 })
+
+test('requeue gives a message back at once without counting an attempt', { timeout: 30000 }, async () => {
+  const mq = new Broker()
+  try {
+    const t = mq.createTopic('rq', { maxAttempts: 2, backoffBaseMs: 60000, backoffMaxMs: 60000 })
+    const pull = t.pull('g')
+    const id = t.publish(Buffer.from('x'))
+    for (let i = 0; i < 5; i++) {
+      const m = await pull.poll(1000)
+      assert.ok(m !== null && m.id === id)
+      assert.equal(m.attempt, 1)
+      m.requeue()
+      assert.equal(m.settled, true)
+      assert.throws(() => m.requeue(), { code: 'INVALID_ARGUMENT' })
+    }
+    const m = await pull.poll(1000)
+    assert.equal(m.attempt, 1)
+    m.ack()
+    const s = pull.stats()
+    assert.equal(s.acked, 1)
+    assert.equal(s.inFlight, 0)
+    assert.equal(s.deadLettered, 0)
+  } finally {
+    await mq.close(100)
+  }
+})
