@@ -1462,6 +1462,25 @@ ringmq_status ringmq_sub_ack_batch(ringmq_sub *s, const uint64_t *tags, size_t c
 ringmq_status ringmq_sub_nack(ringmq_sub *s, uint64_t delivery_tag, uint32_t delay_ms);
 
 /**
+ * Gives back a pulled delivery this consumer will not handle (it is
+ * shutting down, say): delivered again at once, to any consumer of the
+ * subscription, with the same `attempt`: a requeue is not an attempt, so
+ * requeues never dead-letter a message (the stats count it among the
+ * nacks). A failure is a `ringmq_sub_nack`. Its `data` must not be read
+ * afterwards.
+ *
+ * # Arguments
+ * - `s`, `delivery_tag`: as for `ringmq_sub_ack`.
+ *
+ * # Returns
+ * As `ringmq_sub_ack`.
+ *
+ * # Safety
+ * As for `ringmq_sub_ack`.
+ */
+ringmq_status ringmq_sub_requeue(ringmq_sub *s, uint64_t delivery_tag);
+
+/**
  * Terms a pulled delivery: straight to the topic's dead-letter topic
  * `<name>.dlq`, no more attempts. Its `data` must not be read afterwards.
  *

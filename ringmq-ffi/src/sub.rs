@@ -685,6 +685,32 @@ pub unsafe extern "C" fn ringmq_sub_nack(
     unsafe { nack("ringmq_sub_nack", s, delivery_tag, delay_ms) }
 }
 
+/// Gives back a pulled delivery this consumer will not handle (it is
+/// shutting down, say): delivered again at once, to any consumer of the
+/// subscription, with the same `attempt`: a requeue is not an attempt, so
+/// requeues never dead-letter a message (the stats count it among the
+/// nacks). A failure is a `ringmq_sub_nack`. Its `data` must not be read
+/// afterwards.
+///
+/// # Arguments
+/// - `s`, `delivery_tag`: as for `ringmq_sub_ack`.
+///
+/// # Returns
+/// As `ringmq_sub_ack`.
+///
+/// # Safety
+/// As for `ringmq_sub_ack`.
+#[no_mangle]
+pub unsafe extern "C" fn ringmq_sub_requeue(
+    s: *mut ringmq_sub,
+    delivery_tag: u64,
+) -> ringmq_status {
+    settle("ringmq_sub_requeue", s, |p| {
+        // SAFETY: no `Delivery` value exists, as in ringmq_sub_ack.
+        unsafe { p.requeue_tag(delivery_tag) }
+    })
+}
+
 /// The body of `ringmq_sub_nack`, its errors named `func`.
 ///
 /// # Safety

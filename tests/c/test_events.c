@@ -3,7 +3,8 @@
  * edge-triggered) is readable exactly when a poll can take something, no
  * wake-up is lost while producer threads publish, a close makes it readable;
  * ringmq_sub_wake ends one blocked poll (or the next one) with
- * RINGMQ_INTERRUPTED, taking nothing; bad input changes nothing.
+ * RINGMQ_INTERRUPTED, taking nothing; ringmq_sub_requeue gives a message
+ * back without counting an attempt; bad input changes nothing.
  *
  * Build: see scripts/test-c.sh (plain, under ASan+UBSan, against the
  * shared library). */
@@ -276,6 +277,40 @@ static void test_wake_ends_one_blocked_poll(void) {
     ringmq_broker_free(b);
 }
 
+/* What a consumer does with a message it will not handle: back at once,
+ * same attempt, however often; a nack then counts. */
+static void test_requeue_is_not_an_attempt(void) {
+    ringmq_broker *b = new_broker();
+    ringmq_topic_options o;
+    ringmq_topic_options_default(&o);
+    o.max_attempts = 2;
+    o.backoff_base_ms = 60000;
+    o.backoff_max_ms = 60000;
+    ringmq_topic *t = NULL;
+    OK(ringmq_topic_create(b, "requeue", &o, &t));
+    ringmq_sub *s = pull(t, "g");
+    OK(ringmq_topic_publish(t, "r", 1, 0, 0, NULL));
+    ringmq_message m;
+    for (int i = 0; i < 5; i++) {
+        OK(ringmq_sub_poll(s, 1000, &m));
+        CHECK_EQ_U64(m.attempt, 1);
+        OK(ringmq_sub_requeue(s, m.delivery_tag));
+        CHECK_ERR(ringmq_sub_requeue(s, m.delivery_tag), RINGMQ_INVALID_ARGUMENT, "unknown or already settled");
+    }
+    OK(ringmq_sub_poll(s, 1000, &m));
+    CHECK_EQ_U64(m.attempt, 1);
+    OK(ringmq_sub_ack(s, m.delivery_tag));
+    ringmq_sub_stats st;
+    OK(ringmq_sub_get_stats(s, &st));
+    CHECK_EQ_U64(st.acked, 1);
+    CHECK_EQ_U64(st.in_flight, 0);
+    CHECK_EQ_U64(st.dead_lettered, 0);
+    CHECK_ERR(ringmq_sub_requeue(NULL, 1), RINGMQ_INVALID_ARGUMENT, "s");
+    OK(ringmq_sub_unsubscribe(s));
+    ringmq_topic_release(t);
+    ringmq_broker_free(b);
+}
+
 static int32_t ack_all(const ringmq_message *m, void *user_data) {
     (void)m;
     (void)user_data;
@@ -312,6 +347,7 @@ int main(int argc, char **argv) {
         {"fd_is_readable_when_a_poll_can_take", test_fd_is_readable_when_a_poll_can_take},
         {"an_event_loop_loses_no_wake_up", test_an_event_loop_loses_no_wake_up},
         {"wake_ends_one_blocked_poll", test_wake_ends_one_blocked_poll},
+        {"requeue_is_not_an_attempt", test_requeue_is_not_an_attempt},
         {"bad_input_is_refused", test_bad_input_is_refused},
     };
     return run_tests(cases, sizeof cases / sizeof cases[0], argc, argv);
