@@ -138,15 +138,69 @@ pub struct PyPendingPublish {
     job: Job,
 }
 
+/// What a publish may carry beyond its payload and key (headers, msg_id,
+/// delay, ttl), checked and owned: `None` for a plain publish.
+#[derive(Clone)]
+struct Extras {
+    headers: Vec<(String, Vec<u8>)>,
+    msg_id: Option<Vec<u8>>,
+    delay: Option<Duration>,
+    ttl: Option<Duration>,
+}
+
+impl Extras {
+    fn parse(
+        headers: Option<&Bound<'_, PyAny>>,
+        msg_id: Option<&Bound<'_, PyAny>>,
+        delay: Option<&Bound<'_, PyAny>>,
+        ttl: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<Extras>> {
+        if headers.is_none() && msg_id.is_none() && delay.is_none() && ttl.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Extras {
+            headers: args::headers(headers)?,
+            msg_id: args::msg_id(msg_id)?,
+            delay: args::span(delay, "delay")?,
+            ttl: args::span(ttl, "ttl")?,
+        }))
+    }
+}
+
+/// One publish, with or without extras, under an interrupt.
+fn publish_one(
+    topic: &Topic,
+    data: &[u8],
+    key: u64,
+    extras: Option<&Extras>,
+    timeout: Option<Duration>,
+    interrupt: &Interrupt,
+) -> Result<u64, Error> {
+    let Some(x) = extras else {
+        return topic.publish_interruptible(data, key, timeout, interrupt);
+    };
+    let pairs: Vec<(&str, &[u8])> = x
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
+    let o = PublishOptions {
+        key,
+        timeout,
+        headers: &pairs,
+        msg_id: x.msg_id.as_deref(),
+        delay: x.delay,
+        ttl: x.ttl,
+        ..PublishOptions::default()
+    };
+    topic.publish_opts_interruptible(data, &o, interrupt)
+}
+
 enum Job {
     One {
         data: Vec<u8>,
         key: u64,
-        headers: Vec<(String, Vec<u8>)>,
-        msg_id: Option<Vec<u8>>,
-        delay: Option<Duration>,
-        ttl: Option<Duration>,
-        plain: bool,
+        extras: Option<Extras>,
     },
     Many {
         items: Vec<Vec<u8>>,
@@ -174,35 +228,9 @@ impl PyPendingPublish {
         let i = &interrupt.get().0;
         let topic = &self.topic;
         match &self.job {
-            Job::One {
-                data,
-                key,
-                headers,
-                msg_id,
-                delay,
-                ttl,
-                plain,
-            } => {
+            Job::One { data, key, extras } => {
                 let id = py
-                    .detach(|| {
-                        if *plain {
-                            return topic.publish_interruptible(data, *key, timeout, i);
-                        }
-                        let pairs: Vec<(&str, &[u8])> = headers
-                            .iter()
-                            .map(|(n, v)| (n.as_str(), v.as_slice()))
-                            .collect();
-                        let o = PublishOptions {
-                            key: *key,
-                            timeout,
-                            headers: &pairs,
-                            msg_id: msg_id.as_deref(),
-                            delay: *delay,
-                            ttl: *ttl,
-                            ..PublishOptions::default()
-                        };
-                        topic.publish_opts_interruptible(data, &o, i)
-                    })
+                    .detach(|| publish_one(topic, data, *key, extras.as_ref(), timeout, i))
                     .py_err()?;
                 Ok(id.into_pyobject(py)?.into_any())
             }
@@ -380,31 +408,10 @@ impl PyTopic {
         let bytes = payload.as_slice();
         let topic = &self.topic;
         let detach = bytes.len() >= DETACH_COPY;
-        if headers.is_none() && msg_id.is_none() && delay.is_none() && ttl.is_none() {
-            return self.with_waits(py, timeout, detach, |t, i| {
-                topic.publish_interruptible(bytes, key, t, i)
-            });
-        }
-        let owned = args::headers(headers)?;
-        let msg_id = args::msg_id(msg_id)?;
-        let delay = args::span(delay, "delay")?;
-        let ttl = args::span(ttl, "ttl")?;
-        let pairs: Vec<(&str, &[u8])> = owned
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_slice()))
-            .collect();
-        let opts = PublishOptions {
-            key,
-            timeout,
-            headers: &pairs,
-            msg_id: msg_id.as_deref(),
-            delay,
-            ttl,
-            ..PublishOptions::default()
-        };
+        let extras = Extras::parse(headers, msg_id, delay, ttl)?;
+        let extras = extras.as_ref();
         self.with_waits(py, timeout, detach, |t, i| {
-            let o = PublishOptions { timeout: t, ..opts };
-            topic.publish_opts_interruptible(bytes, &o, i)
+            publish_one(topic, bytes, key, extras, t, i)
         })
     }
 
@@ -458,33 +465,11 @@ impl PyTopic {
         let payload = args::payload(data)?;
         let key = args::key(key)?;
         let timeout = args::timeout(timeout)?;
-        let plain = headers.is_none() && msg_id.is_none() && delay.is_none() && ttl.is_none();
-        let owned = args::headers(headers)?;
-        let msg_id = args::msg_id(msg_id)?;
-        let delay = args::span(delay, "delay")?;
-        let ttl = args::span(ttl, "ttl")?;
+        let extras = Extras::parse(headers, msg_id, delay, ttl)?;
         let bytes = payload.as_slice();
         let topic = &self.topic;
-        let pairs: Vec<(&str, &[u8])> = owned
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_slice()))
-            .collect();
-        let opts = PublishOptions {
-            key,
-            timeout,
-            headers: &pairs,
-            msg_id: msg_id.as_deref(),
-            delay,
-            ttl,
-            ..PublishOptions::default()
-        };
         let first = first_try(timeout, bytes.len() >= DETACH_COPY, py, |t, i| {
-            if plain {
-                topic.publish_interruptible(bytes, key, t, i)
-            } else {
-                let o = PublishOptions { timeout: t, ..opts };
-                topic.publish_opts_interruptible(bytes, &o, i)
-            }
+            publish_one(topic, bytes, key, extras.as_ref(), t, i)
         });
         if let Some(r) = first {
             return settled(py, r);
@@ -494,11 +479,7 @@ impl PyTopic {
             job: Job::One {
                 data: bytes.to_vec(),
                 key,
-                headers: owned.clone(),
-                msg_id: msg_id.clone(),
-                delay,
-                ttl,
-                plain,
+                extras,
             },
         };
         crate::broker::aio(py, "publish_wait")?.call1((pending, timeout.map(|d| d.as_secs_f64())))
