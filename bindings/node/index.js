@@ -928,17 +928,26 @@ class Pull {
     return this._pollWait(t, signal)
   }
 
-  async _pollWait(t, signal) {
+  _pollWait(t, signal) {
+    return this._waitFor(1, t, signal, () => this._takeOne(), (m) => m === null)
+  }
+
+  /**
+   * The waiting part of poll, pollBatch and pollRaw: waits off the JS
+   * thread up to t ms (below 0: for ever), then take()s, until take()
+   * answers something not isEmpty, the time is up (answering the empty
+   * take) or the signal aborts (throwing its reason, having taken nothing).
+   */
+  async _waitFor(max, t, signal, take, isEmpty) {
     const armed = Armed.of(signal)
     try {
       const until = t < 0 ? Infinity : Date.now() + t
       for (;;) {
         const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
-        const r = await this._wait(1, left, armed)
+        const r = await this._wait(max, left, armed)
         if (armed !== null && signal.aborted) this._aborted(r, signal)
-        const m = this._takeOne()
-        if (m !== null) return m
-        if (r === 0 || Date.now() >= until) return null
+        const got = take()
+        if (!isEmpty(got) || r === 0 || Date.now() >= until) return got
       }
     } finally {
       if (armed !== null) armed.disarm()
@@ -957,19 +966,16 @@ class Pull {
     if (signal !== undefined && signal.aborted) throw signal.reason
     const out = []
     if (this._take(max, out) > 0 || t === 0) return out
-    const armed = Armed.of(signal)
-    try {
-      const until = t < 0 ? Infinity : Date.now() + t
-      for (;;) {
-        const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
-        const r = await this._wait(max, left, armed)
-        if (armed !== null && signal.aborted) this._aborted(r, signal)
-        if (this._take(max, out) > 0) return out
-        if (r === 0 || Date.now() >= until) return out
-      }
-    } finally {
-      if (armed !== null) armed.disarm()
-    }
+    return this._waitFor(
+      max,
+      t,
+      signal,
+      () => {
+        this._take(max, out)
+        return out
+      },
+      (o) => o.length === 0,
+    )
   }
 
   /**
@@ -1016,21 +1022,9 @@ class Pull {
     const t = timeoutArg(timeoutMs, 'pollRaw timeoutMs')
     const signal = opts === undefined ? undefined : waitSignal(opts, 'pollRaw')
     if (signal !== undefined && signal.aborted) throw signal.reason
-    let b = this._takeRaw(max)
+    const b = this._takeRaw(max)
     if (b.length > 0 || t === 0) return b
-    const armed = Armed.of(signal)
-    try {
-      const until = t < 0 ? Infinity : Date.now() + t
-      for (;;) {
-        const left = until === Infinity ? -1 : Math.max(0, until - Date.now())
-        const r = await this._wait(max, left, armed)
-        if (armed !== null && signal.aborted) this._aborted(r, signal)
-        b = this._takeRaw(max)
-        if (b.length > 0 || r === 0 || Date.now() >= until) return b
-      }
-    } finally {
-      if (armed !== null) armed.disarm()
-    }
+    return this._waitFor(max, t, signal, () => this._takeRaw(max), (r) => r.length === 0)
   }
 
   _takeRaw(max) {
