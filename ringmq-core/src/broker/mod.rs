@@ -217,6 +217,13 @@ impl Broker {
             )));
         }
         let mut topics = self.core.topics.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked again under the map's lock: a close sets `closed` before
+        // it takes its list of topics under this lock, so a topic made now
+        // is either refused or on that list (and shut down with the rest;
+        // one added after it would never be).
+        if self.core.closed.load(Acquire) {
+            return Err(Error::closed("broker"));
+        }
         for n in [name, dlq_name.as_str()] {
             if topics.contains_key(n) {
                 return Err(Error::new(

@@ -34,10 +34,21 @@ impl TopicCore {
     ) -> Result<Arc<SubCore>> {
         validate_name("group", group)?;
         opts.validate()?;
+        // First without the lock: a forked child must not take it (its
+        // parent's threads may have held it at the fork).
         if self.refuses_publishes() {
             return Err(self.closed_error());
         }
         let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        // Again under the registry's lock: a close sets the flag before
+        // `shut_down` takes the registry under this lock, so either this
+        // sees the flag, or the registry it adds to is the one `shut_down`
+        // then takes and closes. (Checked before the lock, a subscription
+        // could land in the registry after `shut_down` emptied it, and it
+        // and its topic, each holding the other, would never be freed.)
+        if self.refuses_publishes() {
+            return Err(self.closed_error());
+        }
         if subs.iter().any(|s| s.group == group) {
             return Err(Error::new(
                 ErrorKind::Exists,
