@@ -60,17 +60,26 @@ pub(crate) enum Woke {
 
 impl WaitQueue {
     /// Wakes every waiter whose condition may have become true.
+    #[inline]
     pub(crate) fn notify(&self) {
         barrier::light();
         if self.waiters.load(Relaxed) != 0 {
-            let mut watchers = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            for fd in watchers.drain(..) {
-                self.waiters.fetch_sub(1, SeqCst);
-                fd.fire();
-            }
-            drop(watchers);
-            self.cond.notify_all();
+            self.wake_all();
         }
+    }
+
+    /// The rare half of `notify`, out of line so that a notify with nobody
+    /// waiting (one per publish) stays a fence, a load and a branch.
+    #[cold]
+    #[inline(never)]
+    fn wake_all(&self) {
+        let mut watchers = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        for fd in watchers.drain(..) {
+            self.waiters.fetch_sub(1, SeqCst);
+            fd.fire();
+        }
+        drop(watchers);
+        self.cond.notify_all();
     }
 
     /// Lists `fd` to be fired by the next notify (once; listing it again
