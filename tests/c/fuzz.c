@@ -7,7 +7,9 @@
  *     random, odd and bad arguments (sizes 0, slot_size, slot_size + 1; NULL
  *     pointers; stale and random delivery tags; tiny metrics buffers), while
  *     push handlers ack or fail at random and subscriptions and topic handles
- *     come and go;
+ *     come and go; settles include requeues, and wakes (each ending one
+ *     waiting poll with RINGMQ_INTERRUPTED) and the readiness descriptor
+ *     come in between polls;
  *  2. drain: the threads stop and settle what they hold; the main thread then
  *     drains the tracked subscriptions and the dead-letter topic and checks
  *     that every message published to the tracked topic was acked or
@@ -41,6 +43,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -645,7 +648,16 @@ static void settle_tracked(worker *w, int i, int how) {
     const char *call;
     switch (how) {
     case 0: call = "ringmq_sub_ack"; st = ringmq_sub_ack(g.audit, h.tag); break;
-    case 1: call = "ringmq_sub_nack"; st = ringmq_sub_nack(g.audit, h.tag, below(&w->r, 3) * 5); break;
+    case 1:
+        /* A requeue at times: back at once, not an attempt. */
+        if (chance(&w->r, 250)) {
+            call = "ringmq_sub_requeue";
+            st = ringmq_sub_requeue(g.audit, h.tag);
+        } else {
+            call = "ringmq_sub_nack";
+            st = ringmq_sub_nack(g.audit, h.tag, below(&w->r, 3) * 5);
+        }
+        break;
     case 2: call = "ringmq_sub_term"; st = ringmq_sub_term(g.audit, h.tag); break;
     default: call = "ringmq_sub_ack_batch"; st = ringmq_sub_ack_batch(g.audit, &h.tag, 1); break;
     }
@@ -669,14 +681,28 @@ static void op_tracked_poll(worker *w) {
     bool closed_before = closed_now();
     ringmq_status st;
     int32_t timeout = (int32_t)below(r, 4);
+    if (chance(r, 20)) {
+        /* Wakes (each ends one poll that waits, with RINGMQ_INTERRUPTED,
+         * taking nothing: allowed below) and the readiness descriptor,
+         * looked at as an event loop would. */
+        if (ringmq_sub_wake(g.audit) != RINGMQ_OK) fail("ringmq_sub_wake: %s", ringmq_last_error());
+        int fd = -1;
+        st = ringmq_sub_get_fd(g.audit, &fd);
+        expect("ringmq_sub_get_fd", st, closed_before, 1, RINGMQ_OK);
+        if (st == RINGMQ_OK) {
+            struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+            if (poll(&p, 1, 0) < 0) fail("poll(2) on the readiness descriptor: errno %d", errno);
+        }
+    }
     if (chance(r, 500)) {
         st = ringmq_sub_poll(g.audit, timeout, &ms[0]);
         n = st == RINGMQ_OK ? 1 : 0;
-        expect("ringmq_sub_poll", st, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
+        expect("ringmq_sub_poll", st, closed_before, 3, RINGMQ_OK, RINGMQ_EMPTY, RINGMQ_INTERRUPTED);
     } else {
         size_t max = 1 + below(r, (uint32_t)room);
         st = ringmq_sub_poll_batch(g.audit, max, timeout, ms, &n);
-        expect("ringmq_sub_poll_batch", st, closed_before, 2, RINGMQ_OK, RINGMQ_EMPTY);
+        expect("ringmq_sub_poll_batch", st, closed_before, 3, RINGMQ_OK, RINGMQ_EMPTY,
+               RINGMQ_INTERRUPTED);
         if (st == RINGMQ_OK && (n == 0 || n > max)) fail("ringmq_sub_poll_batch: %zu of max %zu", n, max);
     }
     if (st != RINGMQ_OK) return;
@@ -1380,7 +1406,9 @@ static void drain_and_check(void) {
         ringmq_message ms[32];
         size_t n = 0;
         ringmq_status st = ringmq_sub_poll_batch(g.audit, ARRAY_LEN(ms), 5, ms, &n);
-        if (st != RINGMQ_OK && st != RINGMQ_EMPTY) fail("drain: ringmq_sub_poll_batch answered %s", sn(st));
+        /* A wake left over from the run ends one poll here, taking nothing. */
+        if (st != RINGMQ_OK && st != RINGMQ_EMPTY && st != RINGMQ_INTERRUPTED)
+            fail("drain: ringmq_sub_poll_batch answered %s", sn(st));
         for (size_t i = 0; st == RINGMQ_OK && i < n; i++) {
             check_message(&ms[i], g.t0.slot_size, g.t0.max_attempts, "drain poll");
             if (ms[i].id >= ID_CAP) fail("drain: id %" PRIu64 " out of range", ms[i].id);
