@@ -305,7 +305,6 @@ impl SubCore {
         }
         self.try_release_gate();
         self.topic.notify_consumers();
-        self.release_watch();
     }
 
     /// Releases the gate now, even with deliveries outstanding.
@@ -316,7 +315,6 @@ impl SubCore {
         self.closed.store(true, Release);
         self.release_gate();
         self.topic.notify_consumers();
-        self.release_watch();
     }
 
     fn try_release_gate(&self) {

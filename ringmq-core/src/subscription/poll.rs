@@ -182,16 +182,30 @@ impl SubCore {
         interrupt: Option<&Interrupt>,
         out: &mut impl Sink,
     ) -> Result<usize> {
-        let got = self.take(max, out)?;
+        self.poll_by(timeout, interrupt, || self.take(max, out))
+    }
+
+    /// How every poll and consume takes, with `take` doing the taking: once
+    /// at once; then, unless the timeout is zero, waiting (see `wait`) and
+    /// taking again until something is taken, the deadline passes or the
+    /// wait is interrupted. A call that took nothing re-arms the readiness
+    /// descriptor (see `watch`).
+    #[inline]
+    pub(crate) fn poll_by(
+        &self,
+        timeout: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+        mut take: impl FnMut() -> Result<usize>,
+    ) -> Result<usize> {
+        let got = take()?;
         if got > 0 {
             return Ok(got);
         }
         let got = if timeout == Some(Duration::ZERO) {
             0
         } else {
-            self.wait_and_take(max, timeout, interrupt, out)?
+            self.wait_and_take(timeout, interrupt, &mut take)?
         };
-        // Took nothing: the readiness descriptor, if any, waits again.
         if got == 0 {
             self.rearm();
         }
@@ -201,22 +215,21 @@ impl SubCore {
     /// The rest of a poll that found nothing: waits and takes again.
     #[inline(never)]
     fn wait_and_take(
-        self: &Arc<Self>,
-        max: usize,
+        &self,
         timeout: Option<Duration>,
         interrupt: Option<&Interrupt>,
-        out: &mut impl Sink,
+        take: &mut impl FnMut() -> Result<usize>,
     ) -> Result<usize> {
         // Only a poll that has to wait reads the clock for its deadline.
         let dl = deadline(timeout);
         loop {
             match self.wait(dl, interrupt) {
                 // One last look: something may have arrived with the deadline.
-                Woke::TimedOut => return self.take(max, out),
+                Woke::TimedOut => return take(),
                 Woke::Interrupted => return Err(self.interrupted()),
                 Woke::Ready => {}
             }
-            let got = self.take(max, out)?;
+            let got = take()?;
             if got > 0 {
                 return Ok(got);
             }

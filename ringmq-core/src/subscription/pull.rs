@@ -51,13 +51,11 @@ use std::time::Duration;
 
 use super::IdleReason;
 use super::{Action, SubCore};
-use crate::clock::deadline;
 use crate::delivery::{Delivery, Message};
 use crate::error::{Error, Result};
 use crate::handler::HandlerResult;
 use crate::interrupt::Interrupt;
 use crate::stats::SubStats;
-use crate::wait::Woke;
 
 /// A pull subscription: the caller polls and settles deliveries.
 ///
@@ -179,46 +177,9 @@ impl PullSubscription {
             return Err(Error::invalid("consume max 0 must be at least 1"));
         }
         let mut scratch = Vec::new();
-        let n = self.core.consume(max, &mut scratch, &mut handler)?;
-        if n > 0 {
-            return Ok(n);
-        }
-        let n = if timeout == Some(Duration::ZERO) {
-            0
-        } else {
-            self.wait_and_consume(max, timeout, interrupt, &mut scratch, &mut handler)?
-        };
-        // Took nothing: the readiness descriptor, if any, waits again.
-        if n == 0 {
-            self.core.rearm();
-        }
-        Ok(n)
-    }
-
-    /// The rest of a consume that found nothing: waits and takes again.
-    fn wait_and_consume<F>(
-        &self,
-        max: usize,
-        timeout: Option<Duration>,
-        interrupt: Option<&Interrupt>,
-        scratch: &mut Vec<Delivery>,
-        handler: &mut F,
-    ) -> Result<usize>
-    where
-        F: FnMut(&Message<'_>) -> HandlerResult,
-    {
-        let dl = deadline(timeout);
-        loop {
-            match self.core.wait(dl, interrupt) {
-                Woke::TimedOut => return self.core.consume(max, scratch, handler),
-                Woke::Interrupted => return Err(self.core.interrupted()),
-                Woke::Ready => {}
-            }
-            let n = self.core.consume(max, scratch, handler)?;
-            if n > 0 {
-                return Ok(n);
-            }
-        }
+        self.core.poll_by(timeout, interrupt, || {
+            self.core.consume(max, &mut scratch, &mut handler)
+        })
     }
 
     /// A file descriptor that is readable when a poll of this subscription

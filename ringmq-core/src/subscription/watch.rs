@@ -87,15 +87,6 @@ impl SubCore {
         }
     }
 
-    /// Unlists the descriptor and leaves it readable, for a closing
-    /// subscription: a loop polls once more and learns it is closed.
-    pub(super) fn release_watch(&self) {
-        if let Some(fd) = self.watch.fd.get() {
-            self.topic.unwatch_consumers(fd);
-            fd.fire();
-        }
-    }
-
     /// The next time at which `ready` may become true by the passing of
     /// time alone (monotonic ns); `None` for never.
     fn next_change(&self, now: u64) -> Option<u64> {
