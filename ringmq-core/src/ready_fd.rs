@@ -57,22 +57,18 @@ impl ReadyFd {
     }
 
     fn set(&self, after: Option<Duration>) {
-        let value = after.map_or(
-            libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            |d| libc::timespec {
+        // A zero value disarms the timer (and, as any setting does, clears
+        // what it had counted); a zero interval makes it fire once.
+        const ZERO: libc::timespec = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let spec = libc::itimerspec {
+            it_interval: ZERO,
+            it_value: after.map_or(ZERO, |d| libc::timespec {
                 tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
                 tv_nsec: d.subsec_nanos() as libc::c_long,
-            },
-        );
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: value,
+            }),
         };
         // SAFETY: `self.0` is an open timerfd; `spec` is a valid itimerspec
         // and the old value is not asked for. It fails only for a bad
