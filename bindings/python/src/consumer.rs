@@ -392,10 +392,6 @@ impl PyPullSubscription {
         let sub = &self.sub;
         crate::signals::wait(py, timeout, |t, i| sub.poll_interruptible(t, i))
     }
-
-    fn aio<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-        py.import("ringmq._aio")?.getattr(name)
-    }
 }
 
 #[pymethods]
@@ -523,7 +519,7 @@ impl PyPullSubscription {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let t = args::timeout(timeout)?;
-        Self::aio(py, "poll")?.call1((slf, t.map(|d| d.as_secs_f64())))
+        crate::broker::aio(py, "poll")?.call1((slf, t.map(|d| d.as_secs_f64())))
     }
 
     /// An awaitable poll_batch for asyncio.
@@ -539,20 +535,19 @@ impl PyPullSubscription {
             return Err(invalid("max 0 must be at least 1"));
         }
         let t = args::timeout(timeout)?;
-        Self::aio(py, "poll_batch")?.call1((slf, n, t.map(|d| d.as_secs_f64())))
+        crate::broker::aio(py, "poll_batch")?.call1((slf, n, t.map(|d| d.as_secs_f64())))
     }
 
     /// An asynchronous iterator for `async for`; it ends when the
     /// subscription or its broker is closed.
     fn aiter<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        Self::aio(py, "AsyncMessages")?.call1((slf,))
+        crate::broker::aio(py, "AsyncMessages")?.call1((slf,))
     }
 
     /// `async for msg in pull:` (as `aiter()`).
     fn __aiter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        Self::aio(py, "AsyncMessages")?.call1((slf,))
+        Self::aiter(slf)
     }
 
     /// Acks every message of `messages` (as `poll_batch` returns them) in

@@ -108,6 +108,31 @@ def _off_loop(
     return fut
 
 
+def _give_back(fut: "asyncio.Future[T]", discard: Callable[[object], None]) -> None:
+    """For a task cancelled after ``fut`` got its answer, before the task
+    could resume with it: ``discard`` it (messages go back at once)."""
+    if fut.done() and not fut.cancelled() and fut.exception() is None:
+        discard(fut.result())
+
+
+async def _interruptible(
+    call: "Callable[[_Interrupt], T]",
+    name: str,
+    discard: Callable[[object], None] = lambda r: None,
+) -> T:
+    """``call(interrupt)`` on a thread of its own (see ``_off_loop``); a
+    cancellation of the awaiting task sets the interrupt, which ends the
+    call's wait having changed nothing, and discards what it had got."""
+    stop = _Interrupt()
+    fut = _off_loop(lambda: call(stop), name, discard)
+    try:
+        return await fut
+    except BaseException:
+        stop.interrupt()
+        _give_back(fut, discard)
+        raise
+
+
 async def ready(value: T) -> T:
     """An awaitable answering ``value``."""
     return value
@@ -216,10 +241,7 @@ async def _wait(sub: "PullSubscription", max: int, timeout: Optional[float]) -> 
     try:
         return await fut
     except BaseException:
-        if fut.done() and not fut.cancelled() and fut.exception() is None:
-            # The messages came, but the task was cancelled before it could
-            # resume with them.
-            _release(fut.result())
+        _give_back(fut, _release)
         raise
     finally:
         if timer is not None:
@@ -230,15 +252,9 @@ async def _wait_in_thread(
     sub: "PullSubscription", max: int, timeout: Optional[float]
 ) -> "List[Message]":
     """Up to max messages, waiting on a thread of its own up to timeout."""
-    stop = _Interrupt()
-    fut = _off_loop(lambda: sub._wait(max, timeout, stop), "ringmq-aio-wait", _release)
-    try:
-        return await fut
-    except BaseException:
-        stop.interrupt()
-        if fut.done() and not fut.cancelled() and fut.exception() is None:
-            _release(fut.result())
-        raise
+    return await _interruptible(
+        lambda stop: sub._wait(max, timeout, stop), "ringmq-aio-wait", _release
+    )
 
 
 async def poll(sub: "PullSubscription", timeout: Optional[float]) -> "Optional[Message]":
@@ -288,13 +304,7 @@ class AsyncMessages:
 async def publish_wait(pending: "_PendingPublish", timeout: Optional[float]) -> Any:
     """Waits for room off the loop; cancellation ends the wait, publishing
     nothing (unless the publish had just completed)."""
-    stop = _Interrupt()
-    fut = _off_loop(lambda: pending._wait(timeout, stop), "ringmq-aio-publish")
-    try:
-        return await fut
-    except BaseException:
-        stop.interrupt()
-        raise
+    return await _interruptible(lambda stop: pending._wait(timeout, stop), "ringmq-aio-publish")
 
 
 # Closing.
