@@ -993,9 +993,8 @@ class Pull {
         // Closed meanwhile: the stash went with the subscription.
       }
       for (const m of out) {
-        m._settled = true
         try {
-          this._n.release(m._tagHi, m._tagLo)
+          m.requeue()
         } catch {
           // Closed meanwhile: the message is let go with its subscription.
         }
@@ -1066,17 +1065,10 @@ class Pull {
    * `armed` (an Armed), its signal's abort ends the wait with its reason.
    */
   async _wait(max, timeoutMs, armed) {
-    if (armed === null || armed === undefined) {
-      try {
-        return await this._n.wait(max, timeoutMs)
-      } catch (e) {
-        throw fromNative(e)
-      }
-    }
     try {
-      return await this._n.wait(max, timeoutMs, armed.n)
+      return await this._n.wait(max, timeoutMs, armed?.n)
     } catch (e) {
-      throw armed.error(e)
+      throw armed ? armed.error(e) : fromNative(e)
     }
   }
 
@@ -1438,19 +1430,12 @@ class Topic {
    */
   async _publishWait(items, hi, lo, timeoutMs, signal) {
     const armed = Armed.of(signal)
-    if (armed === null) {
-      try {
-        return await this._n.publishWait(items, hi, lo, timeoutMs)
-      } catch (e) {
-        throw fromNative(e)
-      }
-    }
     try {
-      return await this._n.publishWait(items, hi, lo, timeoutMs, armed.n)
+      return await this._n.publishWait(items, hi, lo, timeoutMs, armed?.n)
     } catch (e) {
-      throw armed.error(e)
+      throw armed ? armed.error(e) : fromNative(e)
     } finally {
-      armed.disarm()
+      armed?.disarm()
     }
   }
 
@@ -1923,11 +1908,11 @@ class Broker {
     const armed = Armed.of(signal)
     let report
     try {
-      report = armed === null ? await this._n.close(d) : await this._n.close(d, armed.n)
+      report = await this._n.close(d, armed?.n)
     } catch (e) {
       throw fromNative(e)
     } finally {
-      if (armed !== null) armed.disarm()
+      armed?.disarm()
       if (draining) this._draining--
       for (const subs of this._push.values()) for (const sub of [...subs]) sub._close()
     }

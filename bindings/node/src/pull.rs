@@ -161,9 +161,8 @@ impl NativePull {
 /// abort listener also runs: if the interrupt is set by then, the abort came
 /// while the engine was handing the deliveries over, and they are released
 /// for redelivery at once (requeued, not counted as an attempt) instead of
-/// stashed, so an
-/// aborted poll takes nothing. Else they go to the stash, and the call that
-/// waited takes them.
+/// stashed, so an aborted poll takes nothing. Else they go to the stash,
+/// and the call that waited takes them.
 pub struct WaitTask {
     sub: core::PullSubscription,
     stash: Stash,
