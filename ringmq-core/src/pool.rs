@@ -111,9 +111,17 @@ impl Pool {
     }
 
     /// Adds a push subscription; starts the pool's threads on first use.
-    pub(crate) fn add(self: &Arc<Self>, sub: Arc<PushSub>) {
+    /// False, adding nothing, once the pool is shut down: `shutdown` sets
+    /// `stop` before it empties the list under the same lock, so a
+    /// subscription is either refused or in the list it empties (one added
+    /// after would hold the pool, which holds it, for good).
+    #[must_use]
+    pub(crate) fn add(self: &Arc<Self>, sub: Arc<PushSub>) -> bool {
         {
             let mut g = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+            if self.stop.load(Acquire) {
+                return false;
+            }
             let mut v = (**g).clone();
             v.push(sub);
             *g = Arc::new(v);
@@ -133,6 +141,7 @@ impl Pool {
                 .push(h);
         }
         self.notify_work();
+        true
     }
 
     pub(crate) fn remove(&self, sub: &Arc<PushSub>) {

@@ -324,7 +324,11 @@ impl Topic {
         let pool = self.core.pool.clone();
         let sub = PushSub::new(core, handler, pool.clone());
         self.core.push_subs.fetch_add(1, AcqRel);
-        pool.add(sub.clone());
+        if !pool.add(sub.clone()) {
+            // The broker closed after the subscription was added: its
+            // topic's shut_down closes it.
+            return Err(self.core.closed_error());
+        }
         Ok(PushSubscription::new(sub))
     }
 
