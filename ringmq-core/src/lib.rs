@@ -50,6 +50,7 @@ mod registry;
 mod retry;
 mod ring;
 mod sequence;
+mod spin;
 mod stats;
 mod subscription;
 pub mod surface;

@@ -28,6 +28,7 @@ use crate::barrier;
 use crate::clock::{mono_coarse_ns, mono_ns};
 use crate::interrupt::Interrupt;
 use crate::ready_fd::ReadyFd;
+use crate::spin::SpinBudget;
 use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering::Relaxed, Ordering::SeqCst};
 
 pub(crate) struct WaitQueue {
@@ -37,6 +38,8 @@ pub(crate) struct WaitQueue {
     /// Held around every park and notify; holds the listed watchers.
     lock: Mutex<Vec<Arc<ReadyFd>>>,
     cond: Condvar,
+    /// How long a waiter checks before it parks.
+    spin: SpinBudget,
 }
 
 impl Default for WaitQueue {
@@ -46,6 +49,7 @@ impl Default for WaitQueue {
             waiters: CachePadded::new(AtomicUsize::new(0)),
             lock: Mutex::new(Vec::new()),
             cond: Condvar::new(),
+            spin: SpinBudget::default(),
         }
     }
 }
@@ -155,7 +159,8 @@ impl WaitQueue {
         mut ready: impl FnMut() -> bool,
     ) -> Woke {
         let backoff = Backoff::new();
-        while !backoff.is_completed() {
+        let mut checking_since = None;
+        loop {
             if interrupted() {
                 return Woke::Interrupted;
             }
@@ -166,8 +171,20 @@ impl WaitQueue {
             if deadline.is_some_and(|d| mono_coarse_ns() >= d) {
                 return Woke::TimedOut;
             }
-            backoff.snooze();
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            // Past the short spin: go on checking for the queue's budget
+            // (see `spin`), giving the CPU away between checks.
+            let now = mono_ns();
+            let since = *checking_since.get_or_insert(now);
+            if now - since >= self.spin.ns() {
+                break;
+            }
+            std::thread::yield_now();
         }
+        let parked_at = mono_ns();
         self.waiters.fetch_add(1, SeqCst);
         barrier::heavy();
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -195,6 +212,9 @@ impl WaitQueue {
         };
         drop(guard);
         self.waiters.fetch_sub(1, SeqCst);
+        if woke != Woke::TimedOut {
+            self.spin.parked(mono_ns().saturating_sub(parked_at));
+        }
         woke
     }
 }
@@ -243,5 +263,65 @@ mod loom_tests {
             // Whoever fired it unlisted it: the count is back to zero.
             assert_eq!(q.waiters.load(SeqCst), 0);
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::AtomicBool;
+    use std::thread;
+
+    /// A queue whose spin budget may grow to 20 ms, so that the test's
+    /// waits (1 ms answers, then 40 ms ones) are short or long whatever the
+    /// machine's timing.
+    fn queue() -> Arc<WaitQueue> {
+        Arc::new(WaitQueue {
+            spin: SpinBudget::bounded(20_000_000),
+            ..WaitQueue::default()
+        })
+    }
+
+    /// Waits on `q` for a flag that another thread sets `after`; the
+    /// budget it leaves.
+    fn wait_for_answer(q: &Arc<WaitQueue>, after: Duration) -> u64 {
+        let flag = Arc::new(AtomicBool::new(false));
+        let answer = {
+            let (q, flag) = (q.clone(), flag.clone());
+            thread::spawn(move || {
+                thread::sleep(after);
+                flag.store(true, SeqCst);
+                q.notify();
+            })
+        };
+        assert_eq!(q.wait_until(None, None, || flag.load(SeqCst)), Woke::Ready);
+        answer.join().unwrap();
+        q.spin.ns()
+    }
+
+    /// Waits that park and are answered soon (1 ms, within the bound)
+    /// teach the queue to check before parking: the budget grows. Waits
+    /// longer than the bound teach it to park at once again.
+    #[test]
+    fn the_spin_budget_follows_how_long_the_waits_last() {
+        let q = queue();
+        assert_eq!(q.spin.ns(), 0);
+        let mut budget = 0;
+        for _ in 0..3 {
+            let next = wait_for_answer(&q, Duration::from_millis(1));
+            assert!(
+                next > budget,
+                "a short park did not grow the budget ({budget} -> {next})"
+            );
+            budget = next;
+        }
+        while budget > 0 {
+            let next = wait_for_answer(&q, Duration::from_millis(40));
+            assert!(
+                next < budget,
+                "a long park did not shrink the budget ({budget} -> {next})"
+            );
+            budget = next;
+        }
     }
 }
