@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use ringmq_core::{
-    Broker, BrokerOptions, Delivery, PullSubscription, SubOptions, Topic, TopicOptions,
+    Broker, BrokerOptions, Delivery, PullSubscription, RawDelivery, SubOptions, Topic, TopicOptions,
 };
 
 const MSGS: u64 = 1 << 20;
@@ -42,6 +42,57 @@ fn loop_ringmq_publish_poll_batch_ack_all(t: &Topic, s: &PullSubscription) {
                 black_box(d.data());
             }
             s.ack_all(&mut got).unwrap();
+        }
+    }
+}
+
+/// The bindings' take before `poll_raw`: `Delivery` values turned into raw
+/// tags one by one, then acked by tag.
+#[inline(never)]
+fn loop_ringmq_publish_poll_batch_into_raw_ack_tags(t: &Topic, s: &PullSubscription) {
+    let mut got: Vec<Delivery> = Vec::with_capacity(256);
+    let mut tags: Vec<u64> = Vec::with_capacity(256);
+    for r in 0..MSGS / ROUND {
+        for i in 0..ROUND {
+            t.publish(&msg(r * ROUND + i)).unwrap();
+        }
+        let mut n = 0;
+        while n < ROUND as usize {
+            n += s.poll_batch(256, Some(Duration::ZERO), &mut got).unwrap();
+            tags.clear();
+            for d in got.drain(..) {
+                black_box(d.data());
+                tags.push(d.into_raw().0);
+            }
+            // SAFETY: no payload is read after the ack.
+            unsafe { s.ack_tags(&tags) }.unwrap();
+        }
+    }
+}
+
+/// The bindings' take: `poll_raw`, then acked by tag.
+#[inline(never)]
+fn loop_ringmq_publish_poll_raw_ack_tags(t: &Topic, s: &PullSubscription) {
+    let mut got: Vec<RawDelivery> = Vec::with_capacity(256);
+    let mut tags: Vec<u64> = Vec::with_capacity(256);
+    for r in 0..MSGS / ROUND {
+        for i in 0..ROUND {
+            t.publish(&msg(r * ROUND + i)).unwrap();
+        }
+        let mut n = 0;
+        while n < ROUND as usize {
+            got.clear();
+            n += s
+                .poll_raw(256, Some(Duration::ZERO), None, &mut got)
+                .unwrap();
+            tags.clear();
+            for d in &got {
+                // SAFETY: just taken, not settled.
+                black_box(unsafe { d.data() });
+                tags.push(d.tag());
+            }
+            // SAFETY: no payload is read after the ack.
+            unsafe { s.ack_tags(&tags) }.unwrap();
         }
     }
 }
@@ -166,6 +217,18 @@ fn main() {
     let t0 = Instant::now();
     loop_ringmq_publish_poll_ack(&t4, &s4);
     report("ringmq publish + poll + ack", t0);
+
+    let t5 = broker.create_topic("e", opts.clone()).unwrap();
+    let s5 = t5.subscribe_pull("e", SubOptions::default()).unwrap();
+    let t0 = Instant::now();
+    loop_ringmq_publish_poll_batch_into_raw_ack_tags(&t5, &s5);
+    report("ringmq publish + poll_batch + into_raw + ack_tags", t0);
+
+    let t6 = broker.create_topic("f", opts.clone()).unwrap();
+    let s6 = t6.subscribe_pull("f", SubOptions::default()).unwrap();
+    let t0 = Instant::now();
+    loop_ringmq_publish_poll_raw_ack_tags(&t6, &s6);
+    report("ringmq publish + poll_raw + ack_tags", t0);
 
     let t2 = broker.create_topic("b", opts).unwrap();
     let s2 = t2.subscribe_pull("b", SubOptions::default()).unwrap();

@@ -74,7 +74,7 @@ pub use options::{
 };
 pub use push::{Completion, PushSubscription};
 pub use stats::{PoolStats, SubStats, TopicStats};
-pub use subscription::{IdleReason, Outcome, PullSubscription, Relay, Settled};
+pub use subscription::{IdleReason, Outcome, PullSubscription, RawDelivery, Relay, Settled};
 pub use topic::{PublishOptions, Topic};
 
 /// The crate's version, as in Cargo.toml.

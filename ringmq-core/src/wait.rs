@@ -272,23 +272,27 @@ mod tests {
     use crate::sync::AtomicBool;
     use std::thread;
 
-    /// A queue whose spin budget may grow to 20 ms, so that the test's
-    /// waits (1 ms answers, then 40 ms ones) are short or long whatever the
-    /// machine's timing.
+    /// A queue whose spin budget may grow to 50 ms, so that the test's
+    /// waits (1 ms answers, then 100 ms ones) are short or long whatever the
+    /// machine's load.
     fn queue() -> Arc<WaitQueue> {
         Arc::new(WaitQueue {
-            spin: SpinBudget::bounded(20_000_000),
+            spin: SpinBudget::bounded(50_000_000),
             ..WaitQueue::default()
         })
     }
 
-    /// Waits on `q` for a flag that another thread sets `after`; the
-    /// budget it leaves.
+    /// Waits on `q` for a flag that another thread sets `after` the wait
+    /// has begun to park (so that every wait parks, however long its
+    /// checking took); the budget it leaves.
     fn wait_for_answer(q: &Arc<WaitQueue>, after: Duration) -> u64 {
         let flag = Arc::new(AtomicBool::new(false));
         let answer = {
             let (q, flag) = (q.clone(), flag.clone());
             thread::spawn(move || {
+                while q.waiters.load(SeqCst) == 0 {
+                    thread::sleep(Duration::from_micros(100));
+                }
                 thread::sleep(after);
                 flag.store(true, SeqCst);
                 q.notify();
@@ -316,7 +320,7 @@ mod tests {
             budget = next;
         }
         while budget > 0 {
-            let next = wait_for_answer(&q, Duration::from_millis(40));
+            let next = wait_for_answer(&q, Duration::from_millis(100));
             assert!(
                 next < budget,
                 "a long park did not shrink the budget ({budget} -> {next})"

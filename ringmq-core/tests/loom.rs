@@ -264,11 +264,11 @@ impl Sub {
     fn new(settled: u64, delivered: std::ops::Range<u64>) -> Sub {
         let slots = SlotStates::new(2);
         for s in 0..settled {
-            slots.deliver(s, DEADLINE);
+            slots.deliver(s, DEADLINE, false);
             assert!(slots.try_ack(s));
         }
         for s in delivered {
-            slots.deliver(s, DEADLINE);
+            slots.deliver(s, DEADLINE, false);
         }
         Sub {
             slots,

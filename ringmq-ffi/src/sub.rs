@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ringmq_core::internals::decode_ext;
 use ringmq_core::{
-    Delivery, HandlerError, Headers, IdleReason, Message, PullSubscription, PushSubscription,
+    HandlerError, Headers, IdleReason, Message, PullSubscription, PushSubscription, RawDelivery,
     SubOptions,
 };
 
@@ -383,10 +383,10 @@ impl ringmq_sub {
 
 thread_local! {
     /// Reused by every poll on this thread, so polling does not allocate.
-    static POLLED: RefCell<Vec<Delivery>> = const { RefCell::new(Vec::new()) };
+    static POLLED: RefCell<Vec<RawDelivery>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Polls up to `max` deliveries into `out`, turning each into a raw tag.
+/// Polls up to `max` deliveries into `out`, each as its raw tag.
 ///
 /// # Safety
 /// `out` has room for `max` messages.
@@ -397,34 +397,35 @@ unsafe fn poll_into(
     out: *mut ringmq_message,
 ) -> Result<usize> {
     let timeout: Option<Duration> = timeout(timeout_ms)?;
-    let fill = |v: &mut Vec<Delivery>| -> Result<usize> {
+    let fill = |v: &mut Vec<RawDelivery>| -> Result<usize> {
         v.clear();
-        let r = pull.poll_batch(max, timeout, v);
+        let r = pull.poll_raw(max, timeout, None, v);
         let mut n = 0;
         // `take(max)` bounds the writes whatever the core returns; anything
-        // beyond (never expected) is dropped, which releases it for
-        // redelivery.
+        // beyond (never expected) stays unsettled and is redelivered after
+        // the ack timeout.
         for d in v.drain(..).take(max) {
             let mut m = ringmq_message {
                 id: d.id(),
                 key: d.key(),
                 timestamp_ns: d.timestamp_ns(),
                 attempt: d.attempt(),
+                delivery_tag: d.tag(),
                 ..ringmq_message::EMPTY
             };
             // The texts stay where they are (in the dead-letter topic's note
-            // table, or the retry store's entry) while the delivery is
+            // table, kept alive by the topic) while the delivery is
             // unsettled, like the payload.
             m.set_dead_letter(d.dead_letter_reason(), d.dead_letter_group());
-            // The extension block (headers and msg_id) is pinned with the
-            // payload, in the same slot or retry-store entry.
-            let ext = d.ext();
+            // SAFETY: just taken and not settled: the payload and its
+            // extension block (headers and msg_id, in the same slot or
+            // retry-store entry) are pinned until the tag is settled or its
+            // ack deadline passes, which is what the C API promises.
+            let (data, ext) = unsafe { (d.data(), d.ext()) };
             let (msg_id, headers) = decode_ext(ext);
             m.set_ext(msg_id, headers.len(), ext.as_ptr().cast(), ext.len());
-            let (tag, data, len) = d.into_raw();
-            m.delivery_tag = tag;
-            m.data = data;
-            m.len = len as u32;
+            m.data = data.as_ptr();
+            m.len = data.len() as u32;
             // SAFETY: `out` has room for `max` messages and n < max here.
             unsafe { out.add(n).write(m) };
             n += 1;

@@ -11,8 +11,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyType};
 use ringmq_core::internals::decode_ext;
 use ringmq_core::{
-    Completion, Delivery, ErrorKind, HandlerError, Headers, Message, PullSubscription,
-    PushSubscription, SubOptions, Topic,
+    Completion, ErrorKind, HandlerError, Headers, Message, PullSubscription, PushSubscription,
+    RawDelivery, SubOptions, Topic,
 };
 
 use crate::args;
@@ -63,7 +63,8 @@ pub struct PyMessage {
 /// A pulled message's hold on its delivery: its subscription and raw tag.
 ///
 /// The message keeps copies of everything it shows, so it holds the
-/// delivery by raw tag (`Delivery::into_raw`) rather than as a `Delivery`:
+/// delivery by raw tag (`PullSubscription::poll_raw`, as `Delivery::into_raw`)
+/// rather than as a `Delivery`:
 /// a raw tag pins its ring slot only until the ack deadline, when the
 /// core's ack timer takes the message back (and redelivers it), so a kept,
 /// unsettled message never holds producers back past its ack timeout. Its
@@ -121,8 +122,8 @@ impl Drop for Settle {
         // closed subscription only lets go of the delivery).
         let sub = self.sub();
         if sub.why_idle().contains(&ringmq_core::IdleReason::Closed) {
-            // SAFETY: no `Delivery` with this tag exists: `PyMessage::pulled`
-            // consumed it with `into_raw`, and this is the tag's only settle
+            // SAFETY: no `Delivery` with this tag exists (it was taken as a
+            // raw tag, see `PyMessage::pulled`), and this is the tag's only settle
             // (it was not settled, and the message is going away).
             let _ = unsafe { sub.nack_tag(self.tag, None) };
         }
@@ -149,14 +150,23 @@ fn extras(
 }
 
 impl PyMessage {
-    /// A pulled message: everything it shows is copied out of `d`, which
-    /// then becomes a raw tag (see `Settle`).
-    fn pulled(py: Python<'_>, sub: &Arc<PullSubscription>, d: Delivery) -> PyResult<Py<PyMessage>> {
-        let data = bytes_of(py, d.data())?.unbind();
-        let (headers, msg_id) = if d.ext().is_empty() {
+    /// A pulled message: everything it shows is copied out of `d`, a
+    /// delivery held by raw tag (see `Settle`), right after the poll that
+    /// took it.
+    fn pulled(
+        py: Python<'_>,
+        sub: &Arc<PullSubscription>,
+        d: &RawDelivery,
+    ) -> PyResult<Py<PyMessage>> {
+        // SAFETY: just taken and not settled: its payload and extension are
+        // pinned until its tag is settled (only this message can, later) or
+        // its ack deadline passes, seconds away.
+        let (data, ext) = unsafe { (d.data(), d.ext()) };
+        let data = bytes_of(py, data)?.unbind();
+        let (headers, msg_id) = if ext.is_empty() {
             (None, None)
         } else {
-            let (id, h) = decode_ext(d.ext());
+            let (id, h) = decode_ext(ext);
             extras(py, h, id)?
         };
         Py::new(
@@ -173,12 +183,24 @@ impl PyMessage {
                 msg_id,
                 settle: Some(Settle {
                     sub: sub.clone(),
-                    // Nothing reads the payload from here on.
-                    tag: d.into_raw().0,
+                    tag: d.tag(),
                     settled: AtomicBool::new(false),
                 }),
             },
         )
+    }
+
+    /// The messages of a poll.
+    fn all_pulled<'py>(
+        py: Python<'py>,
+        sub: &Arc<PullSubscription>,
+        got: &[RawDelivery],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let messages = got
+            .iter()
+            .map(|d| PyMessage::pulled(py, sub, d))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, messages)
     }
 
     fn pushed(py: Python<'_>, m: &Message<'_>) -> PyResult<Py<PyMessage>> {
@@ -288,8 +310,8 @@ impl PyMessage {
     /// Done: the message will not be delivered again to this subscription.
     fn ack(&self) -> PyResult<()> {
         let s = self.take()?;
-        // SAFETY: `take` hands the tag out once; its `Delivery` was consumed
-        // by `into_raw` (see `pulled`).
+        // SAFETY: `take` hands the tag out once; no `Delivery` with it
+        // exists (it was taken as a raw tag, see `pulled`).
         tag_settled(unsafe { s.sub().ack_tag(s.tag) })
     }
 
@@ -383,14 +405,15 @@ impl PyPullSubscription {
 
     /// Polls once without waiting (GIL held), then, if `timeout` allows, in
     /// one wait detached from the GIL that Ctrl-C interrupts.
-    fn poll_one(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<Delivery>> {
+    fn poll_one(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<RawDelivery>> {
         self.shared.raise_pending()?;
         let got = self.sub.poll(Some(Duration::ZERO)).py_err()?;
         if got.is_some() || timeout == Some(Duration::ZERO) {
-            return Ok(got);
+            return Ok(got.map(RawDelivery::from));
         }
         let sub = &self.sub;
-        crate::signals::wait(py, timeout, |t, i| sub.poll_interruptible(t, i))
+        let got = crate::signals::wait(py, timeout, |t, i| sub.poll_interruptible(t, i))?;
+        Ok(got.map(RawDelivery::from))
     }
 }
 
@@ -416,7 +439,7 @@ impl PyPullSubscription {
     ) -> PyResult<Option<Py<PyMessage>>> {
         let timeout = args::timeout(timeout)?;
         match self.poll_one(py, timeout)? {
-            Some(d) => Ok(Some(PyMessage::pulled(py, &self.sub, d)?)),
+            Some(d) => Ok(Some(PyMessage::pulled(py, &self.sub, &d)?)),
             None => Ok(None),
         }
     }
@@ -438,19 +461,15 @@ impl PyPullSubscription {
         self.shared.raise_pending()?;
         let sub = &self.sub;
         let mut got = Vec::with_capacity(max.min(4096));
-        sub.poll_batch(max, Some(Duration::ZERO), &mut got)
+        sub.poll_raw(max, Some(Duration::ZERO), None, &mut got)
             .py_err()?;
         if got.is_empty() && timeout != Some(Duration::ZERO) {
             got = crate::signals::wait(py, timeout, |t, i| {
                 let mut v = Vec::with_capacity(max.min(4096));
-                sub.poll_batch_interruptible(max, t, i, &mut v).map(|_| v)
+                sub.poll_raw(max, t, Some(i), &mut v).map(|_| v)
             })?;
         }
-        let messages = got
-            .into_iter()
-            .map(|d| PyMessage::pulled(py, &self.sub, d))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, messages)
+        PyMessage::all_pulled(py, &self.sub, &got)
     }
 
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -461,7 +480,7 @@ impl PyPullSubscription {
     /// subscription or its broker is closed.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyMessage>>> {
         match self.poll_one(py, None) {
-            Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, &self.sub, d)?)),
+            Ok(Some(d)) => Ok(Some(PyMessage::pulled(py, &self.sub, &d)?)),
             Ok(None) => Ok(None),
             Err(e) if crate::errors::is_kind(py, &e, ErrorKind::Closed) => Ok(None),
             Err(e) => Err(e),
@@ -483,13 +502,9 @@ impl PyPullSubscription {
         let i = &interrupt.get().0;
         let sub = &self.sub;
         let mut got = Vec::new();
-        py.detach(|| sub.poll_batch_interruptible(max.max(1), timeout, i, &mut got))
+        py.detach(|| sub.poll_raw(max.max(1), timeout, Some(i), &mut got))
             .py_err()?;
-        let messages = got
-            .into_iter()
-            .map(|d| PyMessage::pulled(py, &self.sub, d))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, messages)
+        PyMessage::all_pulled(py, &self.sub, &got)
     }
 
     /// The subscription's readiness descriptor for the asyncio waits
@@ -575,8 +590,8 @@ impl PyPullSubscription {
                 batch.push(s.tag);
             } else {
                 others += 1;
-                // SAFETY: `take` hands the tag out once; its `Delivery` was
-                // consumed by `into_raw` (see `PyMessage::pulled`).
+                // SAFETY: `take` hands the tag out once; no `Delivery` with
+                // it exists (see `PyMessage::pulled`).
                 let r = tag_settled(unsafe { s.sub().ack_tag(s.tag) });
                 if other_failed.is_ok() {
                     other_failed = r;

@@ -171,7 +171,7 @@ impl SubCore {
             );
         }
         let ring = self.ring();
-        let (first, n) = self.claim_ring(max, now);
+        let (first, n) = self.claim_ring(max, now, false);
         if n == 0 {
             return Ok(0);
         }

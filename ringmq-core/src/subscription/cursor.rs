@@ -17,7 +17,6 @@ use crossbeam_utils::CachePadded;
 use super::routing::Route;
 use super::tag::Tag;
 use super::{Sink, SubCore};
-use crate::delivery::Delivery;
 use crate::retry::RetryStore;
 use crate::ring::{Peek, SlotMeta};
 use crate::sync::{AtomicU64, MutexGuard, Ordering::*};
@@ -60,7 +59,7 @@ impl Cursor {
 impl SubCore {
     /// Claims up to `max` published ring sequences for this (gated)
     /// subscription and marks them DELIVERED; returns the first and count.
-    pub(super) fn claim_ring(&self, max: usize, now: u64) -> (u64, u64) {
+    pub(super) fn claim_ring(&self, max: usize, now: u64, raw: bool) -> (u64, u64) {
         let ring = self.ring();
         let mut cur = self.cursor.next();
         if ring.peek(cur) != Peek::Ready {
@@ -100,7 +99,7 @@ impl SubCore {
         self.acct.delivered(deliveries as u64);
         let deadline = self.ack_deadline(now);
         for seq in cur..cur + n {
-            self.slots.deliver(seq, deadline);
+            self.slots.deliver(seq, deadline, raw);
         }
         for seq in parked {
             if self.slots.try_take(seq) {
@@ -158,12 +157,17 @@ impl SubCore {
         false
     }
 
-    pub(super) fn take_gated(self: &Arc<Self>, max: usize, now: u64, out: &mut impl Sink) -> usize {
+    pub(super) fn take_gated<S: Sink>(
+        self: &Arc<Self>,
+        max: usize,
+        now: u64,
+        out: &mut S,
+    ) -> usize {
         let mut got = 0;
         // Claims again after passing over skip slots or expired messages,
         // so they never make a poll come back empty-handed.
         loop {
-            let (cur, n) = self.claim_ring(max - got, now);
+            let (cur, n) = self.claim_ring(max - got, now, S::RAW);
             if n == 0 {
                 return got;
             }
@@ -198,17 +202,16 @@ impl SubCore {
                     ring.ext(seq, meta.ext_len as usize),
                 )
             };
-            out.put(Delivery::new(
-                self.clone(),
+            out.put_ring(
+                self,
                 seq,
                 &meta,
                 1 + meta.attempt_base,
-                data.as_ptr(),
-                data.len(),
+                data,
                 ext,
                 // Pinned like the payload: no later lap has taken its place.
                 self.topic.dead_letter_note(seq).unwrap_or(None),
-            ));
+            );
             got += 1;
         }
         got

@@ -44,6 +44,7 @@ mod idle;
 mod keys;
 mod poll;
 mod pull;
+mod raw;
 mod relay;
 mod routing;
 mod settle;
@@ -69,6 +70,7 @@ use accounting::Readings;
 pub use idle::IdleReason;
 pub(crate) use poll::Sink;
 pub use pull::PullSubscription;
+pub use raw::RawDelivery;
 pub(crate) use settle::Action;
 pub use slots::{Reaped, SlotStates};
 

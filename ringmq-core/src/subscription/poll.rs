@@ -16,13 +16,45 @@ use crate::clock::{deadline, mono_coarse_ns, mono_ns};
 use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
-use crate::ring::Peek;
+use crate::notes::DeadLetterNote;
+use crate::ring::{Peek, SlotMeta};
 use crate::wait::Woke;
 
 /// Where `take` puts deliveries: a reused Vec for batches, an Option for a
-/// single poll, so that neither allocates per message.
+/// single poll, so that neither allocates per message; or raw tags for the
+/// bindings (see `raw`).
 pub(crate) trait Sink {
+    /// Does this sink hold its ring deliveries by raw tag? The ring path
+    /// then marks them RAW as it claims them.
+    const RAW: bool = false;
+
     fn put(&mut self, d: Delivery);
+
+    /// A delivery the ring path made of claimed sequence `seq`, whose slot
+    /// pins `data` and `ext`.
+    #[allow(clippy::too_many_arguments)] // the parts of one delivery, in one place
+    #[inline]
+    fn put_ring(
+        &mut self,
+        sub: &Arc<SubCore>,
+        seq: u64,
+        meta: &SlotMeta,
+        attempt: u32,
+        data: &[u8],
+        ext: &[u8],
+        note: Option<Arc<DeadLetterNote>>,
+    ) {
+        self.put(Delivery::new(
+            sub.clone(),
+            seq,
+            meta,
+            attempt,
+            data.as_ptr(),
+            data.len(),
+            ext,
+            note,
+        ));
+    }
 }
 
 impl Sink for Vec<Delivery> {

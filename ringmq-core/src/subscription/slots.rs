@@ -128,16 +128,31 @@ impl SlotStates {
             .is_ok()
     }
 
-    /// Marks a claimed sequence DELIVERED with its ack deadline.
-    pub fn deliver(&self, seq: u64, deadline: u64) {
+    /// Marks a claimed sequence DELIVERED (RAW when `raw`: taken straight
+    /// as a raw tag) with its ack deadline.
+    pub fn deliver(&self, seq: u64, deadline: u64, raw: bool) {
         let s = self.slot(seq);
         s.deadline.store(deadline, Relaxed);
-        s.word.store(enc(seq, DELIVERED), Release);
+        s.word
+            .store(enc(seq, if raw { RAW } else { DELIVERED }), Release);
     }
 
-    /// Swaps DELIVERED or RAW (whichever it is) to `to`.
+    /// Swaps DELIVERED or RAW (whichever it is) to `to`: one swap, from the
+    /// state a load found (a swap that fails costs as much as one that
+    /// succeeds, so trying both would cost a raw tag's every settle twice).
+    /// Only its holder turns DELIVERED into RAW, so a holder's settle never
+    /// races that change; a failed swap means someone else (the ack timer)
+    /// took the delivery, as before.
     fn take_delivered(&self, seq: u64, to: u64) -> bool {
-        self.cas(seq, DELIVERED, to) || self.cas(seq, RAW, to)
+        let w = self.slot(seq).word.load(Acquire);
+        let from = if w == enc(seq, DELIVERED) {
+            DELIVERED
+        } else if w == enc(seq, RAW) {
+            RAW
+        } else {
+            return false;
+        };
+        self.cas(seq, from, to)
     }
 
     /// The ack: DELIVERED (or RAW) -> SETTLED. False if it was neither.
@@ -281,7 +296,7 @@ mod tests {
     #[test]
     fn exactly_one_transition_out_of_delivered_wins() {
         let s = SlotStates::new(2);
-        s.deliver(5, 100);
+        s.deliver(5, 100, false);
         assert!(s.try_ack(5));
         assert!(!s.try_take(5) && !s.try_abandon(5) && !s.try_ack(5));
         assert_eq!(s.try_reap(5, 1000), None);
@@ -291,7 +306,7 @@ mod tests {
     #[test]
     fn a_stale_tag_never_matches_the_next_lap() {
         let s = SlotStates::new(2);
-        s.deliver(3, 100);
+        s.deliver(3, 100, false);
         assert!(!s.try_ack(1), "sequence 1 shares the slot but is not 3");
         assert!(s.pins(3));
     }
@@ -299,7 +314,7 @@ mod tests {
     #[test]
     fn a_raw_holders_delivery_lapses_at_its_deadline_and_frees_the_slot() {
         let s = SlotStates::new(4);
-        s.deliver(1, 100);
+        s.deliver(1, 100, false);
         s.mark_raw(1);
         assert!(s.is_delivered(1) && s.pins(1));
         assert_eq!(s.try_reap(1, 100), Some(Reaped::Lapsed));
@@ -308,7 +323,7 @@ mod tests {
         assert!(!s.try_ack(1) && !s.try_let_go_expired(1));
         assert!(s.try_take_lapsed(1), "the late settle learns it expired");
         assert!(!s.try_take_lapsed(1), "once");
-        s.deliver(2, 100);
+        s.deliver(2, 100, false);
         s.mark_raw(2);
         assert!(
             s.try_ack(2),
@@ -319,7 +334,7 @@ mod tests {
     #[test]
     fn the_timer_expires_a_held_delivery_and_the_holder_lets_go() {
         let s = SlotStates::new(4);
-        s.deliver(2, 100);
+        s.deliver(2, 100, false);
         assert_eq!(s.try_reap(2, 99), None, "not yet due");
         assert!(s.extend(2, 200));
         assert_eq!(s.try_reap(2, 150), None, "extended");
