@@ -1,5 +1,7 @@
-//! Blocking without lost wake-ups: waiters spin briefly, yield, then park on a
-//! condition variable; notifiers pay one fence and one load when nobody waits.
+//! Blocking without lost wake-ups: waiters spin briefly, go on checking
+//! (yielding) for as long as the queue's spin budget says (see `spin`),
+//! then park on a condition variable; notifiers pay one fence and one load
+//! when nobody waits.
 //!
 //! Protocol. A waiter increments `waiters` (SeqCst), passes the heavy side of
 //! an asymmetric barrier ([`crate::barrier`]), then, holding the mutex,
@@ -22,14 +24,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_utils::{Backoff, CachePadded};
+use crossbeam_utils::CachePadded;
 
 use crate::barrier;
 use crate::clock::{mono_coarse_ns, mono_ns};
 use crate::interrupt::Interrupt;
 use crate::ready_fd::ReadyFd;
 use crate::spin::SpinBudget;
-use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering::Relaxed, Ordering::SeqCst};
+use crate::sync::{spin_loop, AtomicUsize, Condvar, Mutex, Ordering::Relaxed, Ordering::SeqCst};
+
+/// Checks of the short spin every wait begins with, and the spin-loop hints
+/// between two of them (a few microseconds in all). None under loom, whose
+/// models explore interleavings, not time.
+const SPIN_CHECKS: u32 = if cfg!(loom) { 0 } else { 32 };
+const SPIN_GAP: u32 = 8;
 
 pub(crate) struct WaitQueue {
     /// Read by every notify: on a line of its own, away from the counters
@@ -158,7 +166,7 @@ impl WaitQueue {
         interrupted: impl Fn() -> bool,
         mut ready: impl FnMut() -> bool,
     ) -> Woke {
-        let backoff = Backoff::new();
+        let mut spins = 0;
         let mut checking_since = None;
         loop {
             if interrupted() {
@@ -171,8 +179,15 @@ impl WaitQueue {
             if deadline.is_some_and(|d| mono_coarse_ns() >= d) {
                 return Woke::TimedOut;
             }
-            if !backoff.is_completed() {
-                backoff.snooze();
+            // The short spin: checks a few hundred nanoseconds apart. (An
+            // exponential backoff's gaps grow to microseconds, and an answer
+            // that came early in one waited for its end: that gap was a
+            // round trip's p99.)
+            if spins < SPIN_CHECKS {
+                spins += 1;
+                for _ in 0..SPIN_GAP {
+                    spin_loop();
+                }
                 continue;
             }
             // Past the short spin: go on checking for the queue's budget
