@@ -321,17 +321,7 @@ fn consume_acks_successes_and_retries_failures() {
 #[test]
 fn a_forgotten_raw_delivery_never_wedges_producers() {
     let mq = broker();
-    let t = mq
-        .create_topic(
-            "t",
-            TopicOptions {
-                ack_timeout: Duration::from_millis(50),
-                backoff_base: Duration::from_millis(1),
-                backoff_max: Duration::from_millis(1),
-                ..small(4)
-            },
-        )
-        .unwrap();
+    let t = forgetful(&mq, 4);
     let s = t.subscribe_pull("c", SubOptions::default()).unwrap();
     t.publish(b"forgotten").unwrap();
     let (tag, _, _) = poll1(&s).into_raw();

@@ -157,17 +157,7 @@ fn retries_come_back_through_poll_raw() {
 #[test]
 fn a_forgotten_raw_tag_never_wedges_producers() {
     let mq = broker();
-    let t = mq
-        .create_topic(
-            "t",
-            TopicOptions {
-                ack_timeout: Duration::from_millis(50),
-                backoff_base: Duration::from_millis(1),
-                backoff_max: Duration::from_millis(1),
-                ..small(4)
-            },
-        )
-        .unwrap();
+    let t = forgetful(&mq, 4);
     let s = t.subscribe_pull("c", SubOptions::default()).unwrap();
     t.publish(b"forgotten").unwrap();
     let tag = take(&s, 1, Duration::from_secs(1))[0].tag();

@@ -57,6 +57,15 @@ use crate::handler::HandlerResult;
 use crate::interrupt::Interrupt;
 use crate::stats::SubStats;
 
+/// A batch poll's `max` must be at least 1 (checked before anything is
+/// taken).
+pub(super) fn check_max(max: usize) -> Result<()> {
+    if max == 0 {
+        return Err(Error::invalid("poll_batch max 0 must be at least 1"));
+    }
+    Ok(())
+}
+
 /// A pull subscription: the caller polls and settles deliveries.
 ///
 /// Handles are cheap to clone and thread-safe; clones share the
@@ -128,9 +137,7 @@ impl PullSubscription {
         interrupt: Option<&Interrupt>,
         out: &mut Vec<Delivery>,
     ) -> Result<usize> {
-        if max == 0 {
-            return Err(Error::invalid("poll_batch max 0 must be at least 1"));
-        }
+        check_max(max)?;
         out.reserve(max);
         self.core.poll_into(max, timeout, interrupt, out)
     }

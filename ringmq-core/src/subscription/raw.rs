@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use super::{Sink, SubCore};
 use crate::delivery::Delivery;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::interrupt::Interrupt;
 use crate::notes::DeadLetterNote;
 use crate::ring::SlotMeta;
+use crate::subscription::pull::check_max;
 use crate::subscription::PullSubscription;
 
 /// A delivery held by its raw tag (see [`Delivery::into_raw`]): what a
@@ -189,9 +190,7 @@ impl PullSubscription {
         interrupt: Option<&Interrupt>,
         out: &mut Vec<RawDelivery>,
     ) -> Result<usize> {
-        if max == 0 {
-            return Err(Error::invalid("poll_batch max 0 must be at least 1"));
-        }
+        check_max(max)?;
         out.reserve(max);
         let mut sink = RawSink {
             out,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ringmq_core::{Broker, BrokerOptions, Delivery, PullSubscription, TopicOptions};
+use ringmq_core::{Broker, BrokerOptions, Delivery, PullSubscription, Topic, TopicOptions};
 
 pub fn broker() -> Broker {
     Broker::new(BrokerOptions {
@@ -22,6 +22,21 @@ pub fn small(capacity: usize) -> TopicOptions {
         backoff_max: Duration::from_millis(20),
         ..TopicOptions::default()
     }
+}
+
+/// A small topic whose deliveries expire after 50 ms and are retried at
+/// once: for tests of what a forgotten delivery does.
+pub fn forgetful(mq: &Broker, capacity: usize) -> Topic {
+    mq.create_topic(
+        "t",
+        TopicOptions {
+            ack_timeout: Duration::from_millis(50),
+            backoff_base: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(1),
+            ..small(capacity)
+        },
+    )
+    .unwrap()
 }
 
 pub fn poll1(s: &PullSubscription) -> Delivery {
