@@ -1,5 +1,6 @@
 //! What consumers receive: [`Delivery`] for pull subscriptions (owned, settled
-//! by value) and [`Message`] for push handlers (borrowed for the call).
+//! by value), [`RawDelivery`] for the bindings (held by its tag) and
+//! [`Message`] for push handlers (borrowed for the call).
 
 use std::fmt;
 use std::sync::Arc;
@@ -66,16 +67,15 @@ impl<'a> Message<'a> {
     }
 }
 
-/// One delivery from a pull subscription. Settle it with [`ack`](Self::ack),
-/// [`nack`](Self::nack) or [`term`](Self::term); dropping it unsettled leaves
-/// it to the ack timer, which redelivers it after `ack_timeout`.
-///
-/// The payload is read in place from the ring (or from the subscription's
-/// retry store): the slot is not reused while this value exists.
-pub struct Delivery {
-    pub(crate) sub: Arc<SubCore>,
-    pub(crate) tag: u64,
-    pub(crate) meta: SlotMeta,
+/// A delivery held by its raw tag (see [`Delivery::into_raw`]): what a
+/// binding copies out for its caller, and the parts every [`Delivery`] is
+/// made of. It has no reference count and does nothing when dropped; the
+/// tag is settled with the subscription's `*_tag` calls (an unsettled one is
+/// redelivered after the ack timeout).
+#[doc(hidden)]
+pub struct RawDelivery {
+    tag: u64,
+    meta: SlotMeta,
     attempt: u32,
     ptr: *const u8,
     len: usize,
@@ -84,43 +84,53 @@ pub struct Delivery {
     ext_len: usize,
     /// Why and by whom a message of a dead-letter topic got there.
     note: Option<Arc<DeadLetterNote>>,
-    pub(crate) settled: bool,
 }
 
-// SAFETY: `ptr` points into memory owned by the topic's ring or the
-// subscription's store, both kept alive by `sub` and pinned (not written)
-// while this delivery is unsettled; reading it from any thread is fine, and
-// settling is thread-safe.
-unsafe impl Send for Delivery {}
-// SAFETY: as for Send; `&Delivery` only reads.
-unsafe impl Sync for Delivery {}
+// SAFETY: the pointers are only read through the `unsafe` accessors, whose
+// callers promise the tag is still held (the memory pinned); the rest is
+// plain data and an `Arc`.
+unsafe impl Send for RawDelivery {}
+// SAFETY: as for Send; `&RawDelivery` only reads.
+unsafe impl Sync for RawDelivery {}
 
-impl Delivery {
-    #[allow(clippy::too_many_arguments)] // the parts of one delivery, in one place
+impl RawDelivery {
+    /// The delivery of tag `tag` whose slot or store entry pins `data` and
+    /// `ext`.
+    #[inline]
     pub(crate) fn new(
-        sub: Arc<SubCore>,
         tag: u64,
         meta: &SlotMeta,
         attempt: u32,
-        ptr: *const u8,
-        len: usize,
+        data: &[u8],
         ext: &[u8],
         note: Option<Arc<DeadLetterNote>>,
-    ) -> Delivery {
-        Delivery {
-            sub,
+    ) -> RawDelivery {
+        RawDelivery {
             tag,
             meta: *meta,
             attempt,
-            ptr,
-            len,
+            ptr: data.as_ptr(),
+            len: data.len(),
             ext_ptr: ext.as_ptr(),
             ext_len: ext.len(),
             note,
-            settled: false,
         }
     }
 
+    /// A second handle on the same tag, for a take that keeps the
+    /// `Delivery` until its lock is released (the tag is still settled
+    /// once).
+    pub(crate) fn duplicate(&self) -> RawDelivery {
+        RawDelivery {
+            note: self.note.clone(),
+            ..*self
+        }
+    }
+
+    /// The tag to settle it by.
+    pub fn tag(&self) -> u64 {
+        self.tag
+    }
     pub fn id(&self) -> u64 {
         self.meta.id
     }
@@ -134,18 +144,91 @@ impl Delivery {
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
-    /// Identifies this delivery for the tag-based settle calls.
-    pub fn tag(&self) -> u64 {
-        self.tag
-    }
-    pub fn data(&self) -> &[u8] {
+
+    /// The payload, in place.
+    ///
+    /// # Safety
+    /// The tag is not settled yet and its ack deadline has not passed (as
+    /// right after the poll that took it): until then its slot or store
+    /// entry is pinned.
+    pub unsafe fn data(&self) -> &[u8] {
         if self.len == 0 {
             return &[];
         }
-        // SAFETY: `ptr..ptr+len` lies in a slot or store buffer that is
-        // pinned while this delivery is unsettled (see the type's docs), and
-        // `settled` deliveries are consumed, so this one is unsettled.
+        // SAFETY: pinned, by the caller's promise.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// The encoded extension (headers and msg_id), beside the payload.
+    ///
+    /// # Safety
+    /// As for [`data`](Self::data).
+    pub unsafe fn ext(&self) -> &[u8] {
+        if self.ext_len == 0 {
+            return &[];
+        }
+        // SAFETY: pinned with the payload, by the caller's promise.
+        unsafe { std::slice::from_raw_parts(self.ext_ptr, self.ext_len) }
+    }
+
+    /// As [`Delivery::dead_letter_reason`] (owned here, so always valid).
+    pub fn dead_letter_reason(&self) -> Option<&str> {
+        self.note.as_deref().map(DeadLetterNote::reason)
+    }
+
+    /// As [`Delivery::dead_letter_group`].
+    pub fn dead_letter_group(&self) -> Option<&str> {
+        self.note.as_deref().map(DeadLetterNote::group)
+    }
+}
+
+/// One delivery from a pull subscription. Settle it with [`ack`](Self::ack),
+/// [`nack`](Self::nack) or [`term`](Self::term); dropping it unsettled leaves
+/// it to the ack timer, which redelivers it after `ack_timeout`.
+///
+/// The payload is read in place from the ring (or from the subscription's
+/// retry store): the slot is not reused while this value exists.
+pub struct Delivery {
+    pub(crate) sub: Arc<SubCore>,
+    /// The parts; its memory stays pinned while `settled` is false (the
+    /// invariant every safe accessor below relies on).
+    pub(crate) raw: RawDelivery,
+    pub(crate) settled: bool,
+}
+
+impl Delivery {
+    #[inline]
+    pub(crate) fn new(sub: Arc<SubCore>, raw: RawDelivery) -> Delivery {
+        Delivery {
+            sub,
+            raw,
+            settled: false,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.raw.id()
+    }
+    pub fn key(&self) -> u64 {
+        self.raw.key()
+    }
+    pub fn timestamp_ns(&self) -> i64 {
+        self.raw.timestamp_ns()
+    }
+    /// 1 on the first delivery; dead letters keep counting.
+    pub fn attempt(&self) -> u32 {
+        self.raw.attempt()
+    }
+    /// Identifies this delivery for the tag-based settle calls.
+    pub fn tag(&self) -> u64 {
+        self.raw.tag()
+    }
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: the payload lies in a slot or store buffer that is pinned
+        // while this delivery is unsettled (see the type's docs), and
+        // settling consumes the delivery, so this one is unsettled; `sub`
+        // keeps the ring and store alive.
+        unsafe { self.raw.data() }
     }
 
     /// The encoded extension (headers and msg_id), pinned like the payload:
@@ -153,12 +236,9 @@ impl Delivery {
     /// `internals::decode_ext`.
     #[doc(hidden)]
     pub fn ext(&self) -> &[u8] {
-        if self.ext_len == 0 {
-            return &[];
-        }
         // SAFETY: as for `data`: the extension lies beside the payload in
         // the same pinned slot or store entry.
-        unsafe { std::slice::from_raw_parts(self.ext_ptr, self.ext_len) }
+        unsafe { self.raw.ext() }
     }
 
     /// The message's headers, in publish order.
@@ -182,7 +262,7 @@ impl Delivery {
     /// The text is followed in memory by a NUL byte, so its pointer is also
     /// a C string; it stays valid as long as the payload.
     pub fn dead_letter_reason(&self) -> Option<&str> {
-        self.note.as_deref().map(DeadLetterNote::reason)
+        self.raw.dead_letter_reason()
     }
 
     /// For a message of a dead-letter topic: the consumer group of the
@@ -190,30 +270,35 @@ impl Delivery {
     /// dead-lettered it. None for any other message. NUL-terminated in
     /// memory, as [`dead_letter_reason`](Self::dead_letter_reason).
     pub fn dead_letter_group(&self) -> Option<&str> {
-        self.note.as_deref().map(DeadLetterNote::group)
+        self.raw.dead_letter_group()
     }
 
     /// The message view a handler gets.
     pub fn message(&self) -> Message<'_> {
         Message::new(
-            &self.meta,
-            self.attempt,
+            &self.raw.meta,
+            self.raw.attempt,
             self.data(),
             self.ext(),
-            self.note.as_deref(),
+            self.raw.note.as_deref(),
         )
+    }
+
+    /// The slot's metadata as the delivery took it.
+    pub(crate) fn meta(&self) -> &SlotMeta {
+        &self.raw.meta
     }
 
     /// The note, for a view made without borrowing this delivery.
     pub(crate) fn note(&self) -> Option<&Arc<DeadLetterNote>> {
-        self.note.as_ref()
+        self.raw.note.as_ref()
     }
 
     /// Settles with `action`, consuming the delivery.
     pub(crate) fn settle_with(mut self, action: Action<'_>) -> Result<()> {
         self.settled = true;
         self.sub
-            .settle(self.tag, action, Some(self.meta.timestamp_ns))
+            .settle(self.raw.tag, action, Some(self.raw.meta.timestamp_ns))
     }
 
     /// Done: the message will not be delivered again to this subscription.
@@ -256,7 +341,7 @@ impl Delivery {
 
     /// Still working on it: restarts the ack timer.
     pub fn in_progress(&self) -> Result<()> {
-        self.sub.settle(self.tag, Action::InProgress, None)
+        self.sub.settle(self.raw.tag, Action::InProgress, None)
     }
 
     /// Turns the delivery into its tag and payload pointer without settling
@@ -268,17 +353,28 @@ impl Delivery {
     /// never holds producers back for good; `in_progress` moves the
     /// deadline. Settling a tag after it expired answers `InvalidArgument`,
     /// "expired".)
-    pub fn into_raw(mut self) -> (u64, *const u8, usize) {
-        self.settled = true;
-        self.sub.mark_raw(self.tag);
-        (self.tag, self.ptr, self.len)
+    pub fn into_raw(self) -> (u64, *const u8, usize) {
+        let raw = RawDelivery::from(self);
+        (raw.tag, raw.ptr, raw.len)
+    }
+}
+
+impl From<Delivery> for RawDelivery {
+    /// The delivery turned into its raw tag ([`Delivery::into_raw`]).
+    fn from(mut d: Delivery) -> RawDelivery {
+        d.settled = true;
+        d.sub.mark_raw(d.raw.tag);
+        RawDelivery {
+            note: d.raw.note.take(),
+            ..d.raw
+        }
     }
 }
 
 impl Drop for Delivery {
     fn drop(&mut self) {
         if !self.settled {
-            let _ = self.sub.settle(self.tag, Action::Release, None);
+            let _ = self.sub.settle(self.raw.tag, Action::Release, None);
         }
     }
 }
@@ -288,9 +384,9 @@ impl fmt::Debug for Delivery {
         f.debug_struct("Delivery")
             .field("id", &self.id())
             .field("key", &self.key())
-            .field("attempt", &self.attempt)
-            .field("tag", &self.tag)
-            .field("len", &self.len)
+            .field("attempt", &self.raw.attempt)
+            .field("tag", &self.raw.tag)
+            .field("len", &self.raw.len)
             .field("dead_letter_group", &self.dead_letter_group())
             .finish()
     }

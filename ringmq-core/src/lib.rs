@@ -61,7 +61,7 @@ mod wheel;
 
 pub use barrier::is_asymmetric as notify_is_asymmetric;
 pub use broker::{Broker, CloseReport, MetricsSource};
-pub use delivery::{Delivery, Message};
+pub use delivery::{Delivery, Message, RawDelivery};
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{HandlerError, HandlerFailure, HandlerResult};
 pub use headers::{
@@ -74,7 +74,7 @@ pub use options::{
 };
 pub use push::{Completion, PushSubscription};
 pub use stats::{PoolStats, SubStats, TopicStats};
-pub use subscription::{IdleReason, Outcome, PullSubscription, RawDelivery, Relay, Settled};
+pub use subscription::{IdleReason, Outcome, PullSubscription, Relay, Settled};
 pub use topic::{PublishOptions, Topic};
 
 /// The crate's version, as in Cargo.toml.

@@ -334,7 +334,7 @@ impl PushSub {
             attempt: held.attempt,
             ..held.d.message()
         };
-        let (meta, attempt) = (held.d.meta, msg.attempt);
+        let (meta, attempt) = (*held.d.meta(), msg.attempt);
         let (ptr, len) = (msg.data.as_ptr(), msg.data.len());
         let ext = held.d.ext();
         let (ext_ptr, ext_len) = (ext.as_ptr(), ext.len());

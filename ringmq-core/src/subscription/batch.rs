@@ -39,15 +39,15 @@ impl SubCore {
         let mut n = 0u64;
         let now = wall_ns();
         let closed = self.is_closed();
-        let lat = |d: &Delivery| now.saturating_sub(d.meta.timestamp_ns).max(0) as u64;
+        let lat = |d: &Delivery| now.saturating_sub(d.timestamp_ns()).max(0) as u64;
         for d in batch.iter_mut() {
             let fast = !closed
-                && Tag::is_ring(d.tag)
+                && Tag::is_ring(d.tag())
                 && !self.lossy
                 && self.keys.is_none()
                 && !self.relayed()
                 && Arc::ptr_eq(&d.sub, self);
-            if fast && self.slots.try_ack(d.tag) {
+            if fast && self.slots.try_ack(d.tag()) {
                 d.settled = true;
                 n += 1;
             }

@@ -17,6 +17,7 @@ use crossbeam_utils::CachePadded;
 use super::routing::Route;
 use super::tag::Tag;
 use super::{Sink, SubCore};
+use crate::delivery::RawDelivery;
 use crate::retry::RetryStore;
 use crate::ring::{Peek, SlotMeta};
 use crate::sync::{AtomicU64, MutexGuard, Ordering::*};
@@ -202,16 +203,11 @@ impl SubCore {
                     ring.ext(seq, meta.ext_len as usize),
                 )
             };
-            out.put_ring(
-                self,
-                seq,
-                &meta,
-                1 + meta.attempt_base,
-                data,
-                ext,
-                // Pinned like the payload: no later lap has taken its place.
-                self.topic.dead_letter_note(seq).unwrap_or(None),
-            );
+            // The note is pinned like the payload: no later lap has taken
+            // its place.
+            let note = self.topic.dead_letter_note(seq).unwrap_or(None);
+            let raw = RawDelivery::new(seq, &meta, 1 + meta.attempt_base, data, ext, note);
+            out.put_ring(self, raw);
             got += 1;
         }
         got

@@ -70,7 +70,6 @@ use accounting::Readings;
 pub use idle::IdleReason;
 pub(crate) use poll::Sink;
 pub use pull::PullSubscription;
-pub use raw::RawDelivery;
 pub(crate) use settle::Action;
 pub use slots::{Reaped, SlotStates};
 

@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use super::SubCore;
 use crate::clock::{deadline, mono_coarse_ns, mono_ns};
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, RawDelivery};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
-use crate::notes::DeadLetterNote;
-use crate::ring::{Peek, SlotMeta};
+use crate::ring::Peek;
 use crate::wait::Woke;
 
 /// Where `take` puts deliveries: a reused Vec for batches, an Option for a
@@ -30,30 +29,11 @@ pub(crate) trait Sink {
 
     fn put(&mut self, d: Delivery);
 
-    /// A delivery the ring path made of claimed sequence `seq`, whose slot
-    /// pins `data` and `ext`.
-    #[allow(clippy::too_many_arguments)] // the parts of one delivery, in one place
+    /// A delivery the ring path made of a claimed sequence, whose slot pins
+    /// its payload and extension.
     #[inline]
-    fn put_ring(
-        &mut self,
-        sub: &Arc<SubCore>,
-        seq: u64,
-        meta: &SlotMeta,
-        attempt: u32,
-        data: &[u8],
-        ext: &[u8],
-        note: Option<Arc<DeadLetterNote>>,
-    ) {
-        self.put(Delivery::new(
-            sub.clone(),
-            seq,
-            meta,
-            attempt,
-            data.as_ptr(),
-            data.len(),
-            ext,
-            note,
-        ));
+    fn put_ring(&mut self, sub: &Arc<SubCore>, raw: RawDelivery) {
+        self.put(Delivery::new(sub.clone(), raw));
     }
 }
 

@@ -27,7 +27,7 @@ use super::relay::Outcome;
 use super::tag::Tag;
 use super::{Sink, SubCore};
 use crate::clock::dur_ns;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, RawDelivery};
 use crate::options::Expired;
 use crate::retry::{backoff, EntryState, RetryStore};
 use crate::ring::FLAG_EXPIRED;
@@ -70,16 +70,15 @@ impl SubCore {
         gen: u32,
     ) -> Delivery {
         let (meta, attempts, data) = st.message(idx);
-        Delivery::new(
-            self.clone(),
+        let raw = RawDelivery::new(
             Tag::store(idx, gen),
             meta,
             attempts + meta.attempt_base,
-            data.as_ptr(),
-            data.len(),
+            data,
             st.ext(idx),
             st.note(idx).cloned(),
-        )
+        );
+        Delivery::new(self.clone(), raw)
     }
 
     pub(super) fn refresh_due(&self, st: &mut RetryStore) {
