@@ -1,0 +1,154 @@
+//! Push handlers read payloads in place from the ring (or from a
+//! subscription's store). While subscriptions come and go, handlers fail
+//! and sleep past their ack deadline, lossy subscriptions copy under the
+//! producers' feet and the ring is tiny, every payload a handler sees must
+//! be the one that was published with its key: a slot let go while a
+//! handler still reads it shows up here as a payload of another message.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use ringmq_core::{HandlerError, Message, Overflow, SubOptions, TopicOptions};
+
+/// The payload published with `key`: its length and every byte follow
+/// from the key, so any byte of another message gives itself away.
+fn payload(key: u64, max: usize) -> Vec<u8> {
+    let len = 1 + (key as usize * 7) % max;
+    (0..len)
+        .map(|i| (key as u8).wrapping_mul(31).wrapping_add(i as u8 * 17) ^ 0x5a)
+        .collect()
+}
+
+struct Seen {
+    calls: AtomicU64,
+    corrupt: AtomicU64,
+    first_bad: std::sync::Mutex<Option<String>>,
+}
+
+impl Seen {
+    fn check(&self, m: &Message<'_>, slot_size: usize, who: &str) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if m.data != payload(m.key, slot_size).as_slice() {
+            self.corrupt.fetch_add(1, Ordering::Relaxed);
+            let mut first = self.first_bad.lock().unwrap();
+            first.get_or_insert_with(|| {
+                format!(
+                    "{who}: message {} (key {}, len {}, attempt {}) has payload {:?}",
+                    m.id,
+                    m.key,
+                    m.data.len(),
+                    m.attempt,
+                    m.data
+                )
+            });
+        }
+    }
+}
+
+#[test]
+fn push_handlers_read_whole_payloads_while_everything_moves_around_them() {
+    let rounds = if cfg!(debug_assertions) { 8 } else { 40 };
+    let slot_size = 19;
+    let seen = Arc::new(Seen {
+        calls: AtomicU64::new(0),
+        corrupt: AtomicU64::new(0),
+        first_bad: std::sync::Mutex::new(None),
+    });
+    for round in 0..rounds {
+        let mq = broker();
+        let t = mq
+            .create_topic(
+                "t",
+                TopicOptions {
+                    capacity: 4,
+                    slot_size,
+                    // Odd rounds: producers overwrite, every subscription
+                    // copies its messages out under their feet.
+                    overflow: if round % 2 == 0 {
+                        Overflow::Block
+                    } else {
+                        Overflow::DropOldest
+                    },
+                    ack_timeout: Duration::from_millis(3),
+                    backoff_base: Duration::from_micros(200),
+                    backoff_max: Duration::from_millis(1),
+                    max_attempts: 4,
+                    ..TopicOptions::default()
+                },
+            )
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let producers: Vec<_> = (0..2u64)
+            .map(|p| {
+                let (t, stop) = (t.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut k = p;
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = t.publish_with(
+                            &payload(k, slot_size),
+                            k,
+                            Some(Duration::from_millis(2)),
+                        );
+                        k += 2;
+                    }
+                })
+            })
+            .collect();
+        let mut subs = Vec::new();
+        for i in 0..12u64 {
+            let s = seen.clone();
+            let who = format!("round {round} sub {i}");
+            let opts = SubOptions {
+                concurrency: 3,
+                ordered_by_key: i % 3 == 1,
+                lossy: i % 4 == 3,
+                ..SubOptions::default()
+            };
+            let calls = AtomicU64::new(0);
+            let sub = t
+                .subscribe(&format!("g{i}"), opts, move |m| {
+                    s.check(m, slot_size, &who);
+                    let n = calls.fetch_add(1, Ordering::Relaxed);
+                    // Some outlive their ack deadline (the timer copies
+                    // their slot out and redelivers it meanwhile), some
+                    // fail (retried from the store).
+                    match n % 11 {
+                        3 => std::thread::sleep(Duration::from_millis(5)),
+                        5 | 8 => return Err(HandlerError::new("again")),
+                        _ => {}
+                    }
+                    // Read again after the wait: still ours.
+                    s.check(m, slot_size, &who);
+                    Ok(())
+                })
+                .unwrap();
+            subs.push(sub);
+            std::thread::sleep(Duration::from_millis(2));
+            if subs.len() > 3 {
+                // Leave with handler calls under way on other workers.
+                let gone = subs.remove(i as usize % subs.len());
+                gone.unsubscribe().unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        // The broker closes with handlers running and deliveries held.
+        let _ = mq.close(Duration::from_millis(2));
+        stop.store(true, Ordering::Relaxed);
+        for p in producers {
+            p.join().unwrap();
+        }
+    }
+    let corrupt = seen.corrupt.load(Ordering::Relaxed);
+    assert_eq!(
+        corrupt,
+        0,
+        "{corrupt} of {} handler reads saw another message's bytes; the first: {}",
+        seen.calls.load(Ordering::Relaxed),
+        seen.first_bad.lock().unwrap().clone().unwrap_or_default()
+    );
+    assert!(seen.calls.load(Ordering::Relaxed) > 0);
+}
