@@ -1,5 +1,6 @@
 //! Push handlers read payloads in place from the ring (or from a
-//! subscription's store). While subscriptions come and go, handlers fail
+//! subscription's store). While subscriptions come and go (some from
+//! their own handlers), handlers fail
 //! and sleep past their ack deadline, lossy subscriptions copy under the
 //! producers' feet and the ring is tiny, every payload a handler sees must
 //! be the one that was published with its key: a slot let go while a
@@ -8,11 +9,13 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::*;
-use ringmq_core::{HandlerError, Message, Overflow, SubOptions, TopicOptions};
+use ringmq_core::{
+    ErrorKind, HandlerError, Message, Overflow, PushSubscription, SubOptions, TopicOptions,
+};
 
 /// The payload published with `key`: its length and every byte follow
 /// from the key, so any byte of another message gives itself away.
@@ -109,10 +112,19 @@ fn push_handlers_read_whole_payloads_while_everything_moves_around_them() {
                 ..SubOptions::default()
             };
             let calls = AtomicU64::new(0);
+            // Every fifth one unsubscribes itself from a handler, with
+            // other handler calls of it running on other workers.
+            let own: Arc<OnceLock<PushSubscription>> = Arc::new(OnceLock::new());
+            let mine = (i % 5 == 4).then(|| own.clone());
             let sub = t
                 .subscribe(&format!("g{i}"), opts, move |m| {
                     s.check(m, slot_size, &who);
                     let n = calls.fetch_add(1, Ordering::Relaxed);
+                    if n == 40 {
+                        if let Some(sub) = mine.as_ref().and_then(|o| o.get()) {
+                            let _ = sub.unsubscribe();
+                        }
+                    }
                     // Some outlive their ack deadline (the timer copies
                     // their slot out and redelivers it meanwhile), some
                     // fail (retried from the store).
@@ -126,12 +138,17 @@ fn push_handlers_read_whole_payloads_while_everything_moves_around_them() {
                     Ok(())
                 })
                 .unwrap();
+            let _ = own.set(sub.clone());
             subs.push(sub);
             std::thread::sleep(Duration::from_millis(2));
             if subs.len() > 3 {
                 // Leave with handler calls under way on other workers.
                 let gone = subs.remove(i as usize % subs.len());
-                gone.unsubscribe().unwrap();
+                match gone.unsubscribe() {
+                    // It may have unsubscribed itself.
+                    Ok(()) => {}
+                    Err(e) => assert_eq!(e.kind(), ErrorKind::Closed, "{e}"),
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(5));
