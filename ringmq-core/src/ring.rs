@@ -267,8 +267,9 @@ impl Ring {
     pub fn write(&self, seq: u64, meta: &SlotMeta, payload: &[u8], ext: &[u8]) {
         debug_assert!(payload.len() <= self.slot_size);
         debug_assert!(ext.len() <= self.ext_capacity());
-        let slot = self.slot(seq);
-        let h = self.header(seq);
+        // One index computation and bounds check for the header and body.
+        let (h, body) = self.slot(seq).split_at(HEADER_WORDS);
+        let h: &[AtomicU64; HEADER_WORDS] = h.try_into().expect("a slot starts with its header");
         let prev = if seq >= self.base + self.capacity() {
             published(seq - self.capacity())
         } else {
@@ -292,7 +293,7 @@ impl Ring {
             Ordering::Relaxed,
         );
         h[EXPIRES].store(meta.expires_ns, Ordering::Relaxed);
-        store_bytes(&slot[HEADER_WORDS..], payload);
+        store_bytes(body, payload);
         if !ext.is_empty() {
             store_bytes(self.ext_slot(seq), ext);
         }
@@ -428,19 +429,24 @@ impl Ring {
 #[inline]
 fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
     let full = bytes.len() / 8;
-    let words = &words[..bytes.len().div_ceil(8)];
+    // One check up front that `words` has room for every word and the tail.
+    assert!(
+        words.len() >= bytes.len().div_ceil(8),
+        "a slot holds its message"
+    );
     let src = bytes.as_ptr();
-    for (i, w) in words[..full].iter().enumerate() {
+    for i in 0..full {
         // SAFETY: `i < full`, so bytes `8 i .. 8 i + 8` lie within `bytes`;
         // an unaligned read of them as a u64 is valid for any bit pattern.
         let v = unsafe { src.add(i * 8).cast::<u64>().read_unaligned() };
-        w.store(v, Ordering::Relaxed);
+        // SAFETY: `i < full <= words.len()` (the assertion above).
+        unsafe { words.get_unchecked(i) }.store(v, Ordering::Relaxed);
     }
-    if let Some(w) = words.get(full) {
-        let tail = &bytes[full * 8..];
+    let tail = &bytes[full * 8..];
+    if !tail.is_empty() {
         let mut last = [0u8; 8];
         last[..tail.len()].copy_from_slice(tail);
-        w.store(u64::from_ne_bytes(last), Ordering::Relaxed);
+        words[full].store(u64::from_ne_bytes(last), Ordering::Relaxed);
     }
 }
 
