@@ -16,7 +16,7 @@ echo "== cargo test (debug: every test, stress tests at reduced size)"
 cargo test --workspace
 
 echo "== cargo test --release (stress and push tests at full size: 4 x 1,000,000)"
-RINGMQ_MODEL_CASES=5000 cargo test --release -p ringmq-core --test stress --test push --test model --test v2_stress
+RINGMQ_MODEL_CASES=5000 cargo test --release -p ringmq-core --test stress --test push --test push_churn --test model --test v2_stress
 
 echo "== loom models (bounded preemptions)"
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use common::*;
 use ringmq_core::{
-    ErrorKind, HandlerError, Message, Overflow, PushSubscription, SubOptions, TopicOptions,
+    ErrorKind, HandlerError, Message, Overflow, PublishOptions, PushSubscription, SubOptions,
+    TopicOptions,
 };
 
 /// The payload published with `key`: its length and every byte follow
@@ -54,7 +55,12 @@ impl Seen {
 
 #[test]
 fn push_handlers_read_whole_payloads_while_everything_moves_around_them() {
-    let rounds = if cfg!(debug_assertions) { 8 } else { 40 };
+    // RINGMQ_CHURN_ROUNDS=N runs longer (each round is about 50 ms).
+    let rounds = match std::env::var("RINGMQ_CHURN_ROUNDS") {
+        Ok(v) => v.parse().expect("RINGMQ_CHURN_ROUNDS is a number"),
+        Err(_) if cfg!(debug_assertions) => 8,
+        Err(_) => 40,
+    };
     let slot_size = 19;
     let seen = Arc::new(Seen {
         calls: AtomicU64::new(0),
@@ -80,6 +86,8 @@ fn push_handlers_read_whole_payloads_while_everything_moves_around_them() {
                     backoff_base: Duration::from_micros(200),
                     backoff_max: Duration::from_millis(1),
                     max_attempts: 4,
+                    max_header_bytes: 16,
+                    max_delayed: 64,
                     ..TopicOptions::default()
                 },
             )
@@ -90,12 +98,43 @@ fn push_handlers_read_whole_payloads_while_everything_moves_around_them() {
                 let (t, stop) = (t.clone(), stop.clone());
                 std::thread::spawn(move || {
                     let mut k = p;
+                    let fz = [0u8; 3];
                     while !stop.load(Ordering::Relaxed) {
-                        let _ = t.publish_with(
-                            &payload(k, slot_size),
-                            k,
-                            Some(Duration::from_millis(2)),
-                        );
+                        let data = payload(k, slot_size);
+                        let timeout = Some(Duration::from_millis(2));
+                        // Some with headers (the slot's extension), some
+                        // delayed (written into the ring later by the
+                        // topic's wheel), some with a short life.
+                        let r = match k % 8 {
+                            1 => t.publish_opts(
+                                &data,
+                                &PublishOptions {
+                                    headers: &[("fz", &fz)],
+                                    ..PublishOptions::keyed(k, timeout)
+                                },
+                            ),
+                            3 => t.publish_opts(
+                                &data,
+                                &PublishOptions {
+                                    delay: Some(Duration::from_micros(300)),
+                                    ..PublishOptions::keyed(k, timeout)
+                                },
+                            ),
+                            5 => t.publish_opts(
+                                &data,
+                                &PublishOptions {
+                                    ttl: Some(Duration::from_millis(1)),
+                                    ..PublishOptions::keyed(k, timeout)
+                                },
+                            ),
+                            _ => t.publish_with(&data, k, timeout),
+                        };
+                        if let Err(e) = r {
+                            // A full ring past the timeout, the delayed
+                            // messages' room full, or the close.
+                            let ok = [ErrorKind::Timeout, ErrorKind::Full, ErrorKind::Closed];
+                            assert!(ok.contains(&e.kind()), "publish of key {k}: {e}");
+                        }
                         k += 2;
                     }
                 })
@@ -109,6 +148,8 @@ fn push_handlers_read_whole_payloads_while_everything_moves_around_them() {
                 concurrency: 3,
                 ordered_by_key: i % 3 == 1,
                 lossy: i % 4 == 3,
+                max_in_flight_per_key: if i % 6 == 2 { 1 } else { 0 },
+                rate_limit: (i % 7 == 5).then_some(20_000.0),
                 ..SubOptions::default()
             };
             let calls = AtomicU64::new(0);
@@ -139,6 +180,12 @@ fn push_handlers_read_whole_payloads_while_everything_moves_around_them() {
                 })
                 .unwrap();
             let _ = own.set(sub.clone());
+            if i % 4 == 1 {
+                // Paused and resumed with deliveries in flight.
+                let _ = sub.pause();
+                std::thread::sleep(Duration::from_millis(1));
+                let _ = sub.resume();
+            }
             subs.push(sub);
             std::thread::sleep(Duration::from_millis(2));
             if subs.len() > 3 {
