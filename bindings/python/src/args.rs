@@ -383,7 +383,21 @@ fn payload_slow<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<Payload<'a>> {
 }
 
 /// One length of a packed publish: a non-negative int.
+#[inline]
 fn one_length(item: &Bound<'_, PyAny>, i: usize) -> PyResult<usize> {
+    // An exact int (not a bool, nor another subclass) needs no type checks.
+    if item.is_exact_instance_of::<PyInt>() {
+        if let Ok(v) = item.extract::<u64>() {
+            if let Ok(v) = usize::try_from(v) {
+                return Ok(v);
+            }
+        }
+    }
+    one_length_slow(item, i)
+}
+
+#[cold]
+fn one_length_slow(item: &Bound<'_, PyAny>, i: usize) -> PyResult<usize> {
     if item.is_instance_of::<PyBool>() || !item.is_instance_of::<PyInt>() {
         return Err(PyTypeError::new_err(format!(
             "lengths[{i}] must be an int, not {}",

@@ -11,15 +11,16 @@
 //! objects only when asked for.
 //!
 //! Settling: each message is held by its raw tag (as a pulled `Message`
-//! is, see `consumer.rs`) and has its own settled flag, so that each index
-//! settles at most once, whichever call does it (`ack`, `nack`, `term`,
+//! is, see `consumer.rs`) and has its own settled flag (all of them under
+//! one lock, so that `ack_all` marks a whole batch with one lock rather
+//! than an atomic swap per message), so that each index settles at most
+//! once, whichever call does it (`ack`, `nack`, `term`,
 //! `requeue`, or `ack_all` for every index not settled yet). A batch
 //! dropped with unsettled messages leaves them to the ack timer, which
 //! redelivers them at their deadline; on a closed subscription (no timer)
 //! they are let go of at once.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
@@ -64,13 +65,18 @@ pub struct PyRawBatch {
     exts: Box<[u8]>,
     /// (reason, group) of the dead letters among them.
     notes: Box<[(String, String)]>,
-    /// Set by the one settle of each message.
-    settled: Box<[AtomicBool]>,
-    /// How many are not settled yet.
-    open: AtomicUsize,
+    /// Which messages were settled, and how many were not.
+    settled: Mutex<Settled>,
     /// `offsets` and `lengths`, built when first read.
     offsets: PyOnceLock<Py<PyAny>>,
     lengths: PyOnceLock<Py<PyAny>>,
+}
+
+struct Settled {
+    /// Set by the one settle of each message.
+    flags: Box<[bool]>,
+    /// How many flags are clear.
+    open: usize,
 }
 
 static MEMORYVIEW: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -177,8 +183,10 @@ impl PyRawBatch {
                 entries: entries.into_boxed_slice(),
                 exts: exts.into_boxed_slice(),
                 notes: notes.into_boxed_slice(),
-                settled: (0..n).map(|_| AtomicBool::new(false)).collect(),
-                open: AtomicUsize::new(n),
+                settled: Mutex::new(Settled {
+                    flags: vec![false; n].into_boxed_slice(),
+                    open: n,
+                }),
                 offsets: PyOnceLock::new(),
                 lengths: PyOnceLock::new(),
             },
@@ -200,16 +208,26 @@ impl PyRawBatch {
             })
     }
 
+    fn flags(&self) -> MutexGuard<'_, Settled> {
+        self.settled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn already_settled(k: usize, e: &Entry) -> PyErr {
+        invalid(format!(
+            "message {} (RawBatch index {k}) was already settled",
+            e.id
+        ))
+    }
+
     /// Takes the raw tag of message `i` for the one settle that may use it.
     fn take(&self, i: i64) -> PyResult<&Entry> {
         let (k, e) = self.entry(i)?;
-        if self.settled[k].swap(true, Ordering::AcqRel) {
-            return Err(invalid(format!(
-                "message {} (RawBatch index {k}) was already settled",
-                e.id
-            )));
+        let mut s = self.flags();
+        if s.flags[k] {
+            return Err(Self::already_settled(k, e));
         }
-        self.open.fetch_sub(1, Ordering::AcqRel);
+        s.flags[k] = true;
+        s.open -= 1;
         Ok(e)
     }
 
@@ -225,19 +243,27 @@ impl PyRawBatch {
 
     /// Acks every message not settled yet, in one settle; how many.
     pub(crate) fn ack_open(&self) -> PyResult<usize> {
-        if self.open.load(Ordering::Acquire) == 0 {
-            return Ok(0);
-        }
-        let tags: Vec<u64> = self
-            .entries
-            .iter()
-            .zip(self.settled.iter())
-            .filter(|(_, s)| !s.swap(true, Ordering::AcqRel))
-            .map(|(e, _)| e.tag)
-            .collect();
-        self.open.fetch_sub(tags.len(), Ordering::AcqRel);
-        // SAFETY: each tag was taken once, by the swap of its settled flag;
-        // no `Delivery` with it exists (taken by `poll_raw`).
+        let tags: Vec<u64> = {
+            let mut s = self.flags();
+            if s.open == 0 {
+                return Ok(0);
+            }
+            let tags = if s.open == s.flags.len() {
+                self.entries.iter().map(|e| e.tag).collect()
+            } else {
+                self.entries
+                    .iter()
+                    .zip(s.flags.iter())
+                    .filter(|(_, settled)| !**settled)
+                    .map(|(e, _)| e.tag)
+                    .collect()
+            };
+            s.flags.fill(true);
+            s.open = 0;
+            tags
+        };
+        // SAFETY: each tag was taken once, by setting its settled flag
+        // under the lock; no `Delivery` with it exists (taken by `poll_raw`).
         tag_settled(unsafe { self.sub.ack_tags(&tags) })?;
         Ok(tags.len())
     }
@@ -245,7 +271,8 @@ impl PyRawBatch {
 
 impl Drop for PyRawBatch {
     fn drop(&mut self) {
-        if *self.open.get_mut() == 0 {
+        let s = self.settled.get_mut().unwrap_or_else(|e| e.into_inner());
+        if s.open == 0 {
             return;
         }
         // As a dropped unsettled `Message`: an open subscription's ack
@@ -254,8 +281,8 @@ impl Drop for PyRawBatch {
         if !self.sub.why_idle().contains(&IdleReason::Closed) {
             return;
         }
-        for (e, s) in self.entries.iter().zip(self.settled.iter_mut()) {
-            if !*s.get_mut() {
+        for (e, settled) in self.entries.iter().zip(s.flags.iter()) {
+            if !*settled {
                 // SAFETY: not settled (its flag is clear, and the batch is
                 // going away): this is the tag's only settle.
                 let _ = unsafe { self.sub.nack_tag(e.tag, None) };
@@ -363,7 +390,7 @@ impl PyRawBatch {
     /// True once message `i` was acked, nacked, requeued or termed.
     fn settled(&self, i: i64) -> PyResult<bool> {
         let (k, _) = self.entry(i)?;
-        Ok(self.settled[k].load(Ordering::Acquire))
+        Ok(self.flags().flags[k])
     }
 
     /// Acks message `i`.
@@ -423,11 +450,8 @@ impl PyRawBatch {
     /// Still working on message `i`: restarts its ack timer.
     fn in_progress(&self, i: i64) -> PyResult<()> {
         let (k, e) = self.entry(i)?;
-        if self.settled[k].load(Ordering::Acquire) {
-            return Err(invalid(format!(
-                "message {} (RawBatch index {k}) was already settled",
-                e.id
-            )));
+        if self.flags().flags[k] {
+            return Err(Self::already_settled(k, e));
         }
         tag_settled(self.sub.in_progress_tag(e.tag))
     }
@@ -446,7 +470,7 @@ impl PyRawBatch {
             "<ringmq.RawBatch len={} bytes={} unsettled={}>",
             self.entries.len(),
             self.data.bind(py).as_bytes().len(),
-            self.open.load(Ordering::Acquire)
+            self.flags().open
         )
     }
 }
