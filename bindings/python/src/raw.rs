@@ -102,29 +102,34 @@ fn u64_view<'py>(
 
 impl PyRawBatch {
     /// The batch of `got`, deliveries held by raw tag just taken by a poll
-    /// of `sub`. If the batch cannot be made (out of memory), they are
-    /// given back at once (requeued: not counted as an attempt).
+    /// of `sub`. If their payloads cannot be copied out (out of memory),
+    /// they are given back at once (requeued: not counted as an attempt);
+    /// if the batch object cannot be made, the batch is dropped unsettled,
+    /// as any other (see the module doc).
     pub(crate) fn build(
         py: Python<'_>,
         sub: &Arc<PullSubscription>,
         got: &[RawDelivery],
     ) -> PyResult<Py<PyRawBatch>> {
-        let made = Self::copy_out(py, sub, got);
-        if made.is_err() {
-            for d in got {
-                // SAFETY: the tag was taken by the poll and never handed
-                // out: this is its only settle; no `Delivery` with it exists.
-                let _ = unsafe { sub.requeue_tag(d.tag()) };
+        match Self::copy_out(py, sub, got) {
+            Ok(batch) => Py::new(py, batch),
+            Err(e) => {
+                for d in got {
+                    // SAFETY: the tag was taken by the poll and no batch
+                    // holds it: this is its only settle; no `Delivery`
+                    // with it exists.
+                    let _ = unsafe { sub.requeue_tag(d.tag()) };
+                }
+                Err(e)
             }
         }
-        made
     }
 
     fn copy_out(
         py: Python<'_>,
         sub: &Arc<PullSubscription>,
         got: &[RawDelivery],
-    ) -> PyResult<Py<PyRawBatch>> {
+    ) -> PyResult<PyRawBatch> {
         let mut entries = Vec::with_capacity(got.len());
         let mut exts = Vec::new();
         let mut notes = Vec::new();
@@ -175,22 +180,19 @@ impl PyRawBatch {
             Ok(())
         })?;
         let n = entries.len();
-        Py::new(
-            py,
-            PyRawBatch {
-                sub: sub.clone(),
-                data: data.unbind(),
-                entries: entries.into_boxed_slice(),
-                exts: exts.into_boxed_slice(),
-                notes: notes.into_boxed_slice(),
-                settled: Mutex::new(Settled {
-                    flags: vec![false; n].into_boxed_slice(),
-                    open: n,
-                }),
-                offsets: PyOnceLock::new(),
-                lengths: PyOnceLock::new(),
-            },
-        )
+        Ok(PyRawBatch {
+            sub: sub.clone(),
+            data: data.unbind(),
+            entries: entries.into_boxed_slice(),
+            exts: exts.into_boxed_slice(),
+            notes: notes.into_boxed_slice(),
+            settled: Mutex::new(Settled {
+                flags: vec![false; n].into_boxed_slice(),
+                open: n,
+            }),
+            offsets: PyOnceLock::new(),
+            lengths: PyOnceLock::new(),
+        })
     }
 
     /// The entry at index `i` (no negative indices: a settle by a
