@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+};
 
 use crate::errors::invalid;
 
@@ -378,4 +380,144 @@ fn payload_slow<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<Payload<'a>> {
     let bytes = view.call_method0("tobytes")?;
     let bytes = bytes.cast::<PyBytes>()?;
     Ok(Payload::Owned(bytes.as_bytes().to_vec()))
+}
+
+/// One length of a packed publish: a non-negative int.
+#[inline]
+fn one_length(item: &Bound<'_, PyAny>, i: usize) -> PyResult<usize> {
+    // An exact int (not a bool, nor another subclass) needs no type checks.
+    if item.is_exact_instance_of::<PyInt>() {
+        if let Ok(v) = item.extract::<u64>() {
+            if let Ok(v) = usize::try_from(v) {
+                return Ok(v);
+            }
+        }
+    }
+    one_length_slow(item, i)
+}
+
+#[cold]
+fn one_length_slow(item: &Bound<'_, PyAny>, i: usize) -> PyResult<usize> {
+    if item.is_instance_of::<PyBool>() || !item.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "lengths[{i}] must be an int, not {}",
+            type_name(item)
+        )));
+    }
+    match item.extract::<u64>() {
+        Ok(v) => usize::try_from(v)
+            .map_err(|_| invalid(format!("lengths[{i}] {v} is too large for this machine"))),
+        Err(_) => Err(invalid(format!(
+            "lengths[{i}] is {}: a length must be between 0 and 2**64 - 1",
+            repr(item)
+        ))),
+    }
+}
+
+/// The lengths of a packed publish: a list (or any iterable) of ints, or an
+/// object with the buffer protocol holding integers of one C type (an
+/// `array.array` such as `array('I')`, a memoryview cast to ints), read in
+/// one copy of its bytes rather than one int object per length.
+pub(crate) fn lengths(obj: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    if let Ok(list) = obj.cast::<PyList>() {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            out.push(one_length(&item, i)?);
+        }
+        return Ok(out);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        let mut out = Vec::with_capacity(t.len());
+        for (i, item) in t.iter().enumerate() {
+            out.push(one_length(&item, i)?);
+        }
+        return Ok(out);
+    }
+    let not_lengths = || {
+        PyTypeError::new_err(format!(
+            "lengths must be a list of ints (or an array of ints), not {}",
+            type_name(obj)
+        ))
+    };
+    // bytes and str are sequences too, but never meant as lengths.
+    if obj.is_instance_of::<PyBytes>()
+        || obj.is_instance_of::<PyByteArray>()
+        || obj.is_instance_of::<PyString>()
+    {
+        return Err(not_lengths());
+    }
+    let py = obj.py();
+    if let Ok(view) = py.import("builtins")?.getattr("memoryview")?.call1((obj,)) {
+        return int_buffer(&view, obj);
+    }
+    let iter = obj.try_iter().map_err(|_| not_lengths())?;
+    let mut out = Vec::new();
+    for (i, item) in iter.enumerate() {
+        out.push(one_length(&item?, i)?);
+    }
+    Ok(out)
+}
+
+/// The ints of a one-dimensional buffer (`view`, a memoryview of `obj`) of
+/// a native integer format.
+fn int_buffer(view: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    let format: String = view.getattr("format")?.extract()?;
+    let ndim: usize = view.getattr("ndim")?.extract()?;
+    let itemsize: usize = view.getattr("itemsize")?.extract()?;
+    let code = format.strip_prefix('@').unwrap_or(&format);
+    let signed = match code {
+        "B" | "H" | "I" | "L" | "Q" | "N" => false,
+        "b" | "h" | "i" | "l" | "q" | "n" => true,
+        _ => {
+            return Err(PyTypeError::new_err(format!(
+                "lengths must hold integers (a buffer of format 'I', 'L', 'Q', ...), \
+                 not format {format:?} ({})",
+                type_name(obj)
+            )))
+        }
+    };
+    if ndim != 1 || !matches!(itemsize, 1 | 2 | 4 | 8) {
+        return Err(PyTypeError::new_err(format!(
+            "lengths must be a one-dimensional buffer of integers, not {} with ndim {ndim}",
+            type_name(obj)
+        )));
+    }
+    let raw = view.call_method0("tobytes")?;
+    let raw = raw.cast::<PyBytes>()?.as_bytes();
+    let mut out = Vec::with_capacity(raw.len() / itemsize);
+    for (i, b) in raw.chunks_exact(itemsize).enumerate() {
+        let mut le = [0u8; 8];
+        // Widen the native-endian item to 64 bits, sign-extending a
+        // negative one so that it is caught below.
+        let negative = signed
+            && if cfg!(target_endian = "little") {
+                b[itemsize - 1] & 0x80 != 0
+            } else {
+                b[0] & 0x80 != 0
+            };
+        if negative {
+            let v = match itemsize {
+                1 => i64::from(b[0] as i8),
+                2 => i64::from(i16::from_ne_bytes([b[0], b[1]])),
+                4 => i64::from(i32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+                _ => i64::from_ne_bytes(b.try_into().unwrap_or([0; 8])),
+            };
+            return Err(invalid(format!(
+                "lengths[{i}] is {v}: a length must not be negative"
+            )));
+        }
+        if cfg!(target_endian = "little") {
+            le[..itemsize].copy_from_slice(b);
+        } else {
+            for (k, byte) in b.iter().rev().enumerate() {
+                le[k] = *byte;
+            }
+        }
+        let v = u64::from_le_bytes(le);
+        out.push(
+            usize::try_from(v)
+                .map_err(|_| invalid(format!("lengths[{i}] {v} is too large for this machine")))?,
+        );
+    }
+    Ok(out)
 }

@@ -18,6 +18,7 @@ use ringmq_core::{
 use crate::args;
 use crate::broker::Shared;
 use crate::errors::{invalid, IntoPyResult};
+use crate::raw::PyRawBatch;
 use crate::surface::stats_dict;
 use crate::DETACH_COPY;
 
@@ -91,7 +92,7 @@ impl Settle {
 /// tag unknown when its ack timer took the delivery back: a lapsed raw
 /// delivery's slot is freed, and once producers have reused it the core no
 /// longer tells "expired" from "unknown". Answer what happened.
-fn tag_settled(r: ringmq_core::Result<()>) -> PyResult<()> {
+pub(crate) fn tag_settled(r: ringmq_core::Result<()>) -> PyResult<()> {
     match r {
         Err(e)
             if e.kind() == ErrorKind::InvalidArgument
@@ -133,7 +134,7 @@ impl Drop for Settle {
 /// The headers of a message as a dict (the last of repeated names wins), or
 /// `None` for none; its msg_id as bytes.
 #[allow(clippy::type_complexity)]
-fn extras(
+pub(crate) fn extras(
     py: Python<'_>,
     headers: Headers<'_>,
     msg_id: Option<&[u8]>,
@@ -248,7 +249,7 @@ impl PyMessage {
     }
 }
 
-fn reason_text(reason: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+pub(crate) fn reason_text(reason: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     match reason {
         None => Ok(None),
         Some(r) if r.is_none() => Ok(None),
@@ -415,6 +416,34 @@ impl PyPullSubscription {
         let got = crate::signals::wait(py, timeout, |t, i| sub.poll_interruptible(t, i))?;
         Ok(got.map(RawDelivery::from))
     }
+
+    /// Takes up to `max` deliveries as raw tags: once without waiting (GIL
+    /// held), then, if `timeout` allows and nothing was there, in one wait
+    /// detached from the GIL that Ctrl-C interrupts. Empty on timeout.
+    fn take_raw(
+        &self,
+        py: Python<'_>,
+        max: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<RawDelivery>> {
+        let max = args::uint(max, "max", 1 << 24)? as usize;
+        if max == 0 {
+            return Err(invalid("max 0 must be at least 1"));
+        }
+        let timeout = args::timeout(timeout)?;
+        self.shared.raise_pending()?;
+        let sub = &self.sub;
+        let mut got = Vec::with_capacity(max.min(4096));
+        sub.poll_raw(max, Some(Duration::ZERO), None, &mut got)
+            .py_err()?;
+        if got.is_empty() && timeout != Some(Duration::ZERO) {
+            got = crate::signals::wait(py, timeout, |t, i| {
+                let mut v = Vec::with_capacity(max.min(4096));
+                sub.poll_raw(max, t, Some(i), &mut v).map(|_| v)
+            })?;
+        }
+        Ok(got)
+    }
 }
 
 #[pymethods]
@@ -453,23 +482,22 @@ impl PyPullSubscription {
         max: &Bound<'py, PyAny>,
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let max = args::uint(max, "max", 1 << 24)? as usize;
-        if max == 0 {
-            return Err(invalid("max 0 must be at least 1"));
-        }
-        let timeout = args::timeout(timeout)?;
-        self.shared.raise_pending()?;
-        let sub = &self.sub;
-        let mut got = Vec::with_capacity(max.min(4096));
-        sub.poll_raw(max, Some(Duration::ZERO), None, &mut got)
-            .py_err()?;
-        if got.is_empty() && timeout != Some(Duration::ZERO) {
-            got = crate::signals::wait(py, timeout, |t, i| {
-                let mut v = Vec::with_capacity(max.min(4096));
-                sub.poll_raw(max, t, Some(i), &mut v).map(|_| v)
-            })?;
-        }
+        let got = self.take_raw(py, max, timeout)?;
         PyMessage::all_pulled(py, &self.sub, &got)
+    }
+
+    /// As `poll_batch`, but the messages come packed in one `RawBatch`
+    /// (empty when nothing arrived in time): one `bytes` of payloads and
+    /// per-message fields read by index, no object per message.
+    #[pyo3(signature = (max, timeout=None))]
+    fn poll_raw(
+        &self,
+        py: Python<'_>,
+        max: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyRawBatch>> {
+        let got = self.take_raw(py, max, timeout)?;
+        PyRawBatch::build(py, &self.sub, &got)
     }
 
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -568,8 +596,13 @@ impl PyPullSubscription {
     /// Acks every message of `messages` (as `poll_batch` returns them) in
     /// one call; returns how many it acked. Raises on the first item that is
     /// not a pulled message or was already settled, after acking the ones
-    /// before it.
+    /// before it. Given a `RawBatch`, acks its messages not settled yet
+    /// (as `RawBatch.ack_all()`).
     fn ack_all(&self, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        if let Ok(batch) = messages.cast::<PyRawBatch>() {
+            // A RawBatch acks its own open messages (by its own subscription).
+            return batch.get().ack_open();
+        }
         // Tags of this subscription object's messages, acked together at the
         // end; a message of another subscription is acked by its own at once.
         let mut batch: Vec<u64> = Vec::new();

@@ -20,6 +20,7 @@ mod broker;
 mod consumer;
 mod errors;
 mod nats;
+mod raw;
 mod signals;
 mod surface;
 mod topic;
@@ -65,6 +66,7 @@ fn _ringmq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::PyPushSubscription>()?;
     m.add_class::<consumer::PyPullSubscription>()?;
     m.add_class::<consumer::PyMessage>()?;
+    m.add_class::<raw::PyRawBatch>()?;
     m.add_class::<signals::PyInterrupt>()?;
     m.add_class::<topic::PyPendingPublish>()?;
     m.add_class::<consumer::PyCompletion>()?;

@@ -291,6 +291,49 @@ fn many_payloads<'a>(py: Python<'_>, held: &'a [Bound<'_, PyAny>]) -> PyResult<V
     Ok(payloads)
 }
 
+/// The messages of a packed publish: `data` cut by `lengths`, which must
+/// account for every byte of it, each no longer than the topic's slot.
+fn packed_slices<'a>(topic: &Topic, data: &'a [u8], lengths: &[usize]) -> PyResult<Vec<&'a [u8]>> {
+    if lengths.is_empty() {
+        return Err(invalid(
+            "publish_packed needs at least one message: lengths is empty",
+        ));
+    }
+    let slot_size = topic.options().slot_size;
+    let mut slices = Vec::with_capacity(lengths.len());
+    let mut at = 0usize;
+    for (i, &len) in lengths.iter().enumerate() {
+        if len > slot_size {
+            return Err(to_py(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "publish_packed: message {i} of {len} bytes is larger than slot_size \
+                     {slot_size} of topic {:?}",
+                    topic.name()
+                ),
+            )));
+        }
+        let end = at + len;
+        if end > data.len() {
+            return Err(invalid(format!(
+                "publish_packed: the lengths run past the end of data ({} bytes): \
+                 message {i} would end at byte {end}",
+                data.len()
+            )));
+        }
+        slices.push(&data[at..end]);
+        at = end;
+    }
+    if at != data.len() {
+        return Err(invalid(format!(
+            "publish_packed: the lengths add up to {at} bytes but data has {}: every byte \
+             of data must belong to a message",
+            data.len()
+        )));
+    }
+    Ok(slices)
+}
+
 /// The subscription options a call takes as keyword arguments (`None` for
 /// each one left out).
 #[derive(Default)]
@@ -439,6 +482,34 @@ impl PyTopic {
             topic.publish_batch_interruptible(&slices, key, t, i)
         })?;
         PyList::new(py, ids)
+    }
+
+    /// Publishes `len(lengths)` messages laid back to back in `data` (a
+    /// bytes-like object), message `i` being the next `lengths[i]` bytes,
+    /// in one claim (all or nothing); returns the first id (the others
+    /// follow it). No object per message is made: for throughput, as
+    /// `publish_many` without its list of payloads.
+    #[pyo3(signature = (data, lengths, key=None, timeout=None), text_signature = "($self, data, lengths, key=0, timeout=None)")]
+    fn publish_packed(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        lengths: &Bound<'_, PyAny>,
+        key: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        self.shared.raise_pending()?;
+        let payload = args::payload(data)?;
+        let lengths = args::lengths(lengths)?;
+        let key = args::key(key)?;
+        let timeout = args::timeout(timeout)?;
+        let bytes = payload.as_slice();
+        let slices = packed_slices(&self.topic, bytes, &lengths)?;
+        let topic = &self.topic;
+        let ids = self.with_waits(py, timeout, bytes.len() >= DETACH_COPY, |t, i| {
+            topic.publish_batch_interruptible(&slices, key, t, i)
+        })?;
+        Ok(ids.start)
     }
 
     /// The awaitable form of `publish` for asyncio. It first publishes

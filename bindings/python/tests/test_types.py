@@ -173,6 +173,16 @@ def test_every_buffer_type_is_a_payload(mq):
     assert last.headers == {"a": b"arr", "m": b"mv", "s": b"str"} and last.msg_id == b"id-1"
 
 
+def test_every_buffer_type_is_packed_data(mq):
+    t = mq.create_topic("packed-buffers", capacity=64)
+    pull = t.pull("p")
+    for data, want in buffers():
+        t.publish_packed(data, [len(want)])
+        batch = pull.poll_raw(8, timeout=1.0)
+        assert batch.data == want, data
+        batch.ack_all()
+
+
 @pytest.mark.parametrize("bad", ["text", 7, [1, 2], None, object()])
 def test_what_is_not_a_buffer_is_refused(mq, bad):
     t = mq.create_topic("refused")
@@ -202,6 +212,7 @@ def mypy(tmp_path, source):
 def test_mypy_accepts_a_typed_program(tmp_path):
     out = mypy(tmp_path, """
         import array
+        from typing import Dict, Optional
         import ringmq
         from ringmq.nats import Bridge, BridgeStats, Export
 
@@ -217,6 +228,19 @@ def test_mypy_accepts_a_typed_program(tmp_path):
             export: Export = {"topic": "t", "group": "g", "subject": "s", "stream": None}
             with Bridge(mq, id="x", servers="nats://127.0.0.1:1", exports=[export]) as b:
                 return b.stats()
+
+        def packed(mq: ringmq.Broker) -> int:
+            t = mq.create_topic("p")
+            pull = t.pull("g")
+            first: int = t.publish_packed(b"abc", [1, 2], key=3)
+            first += t.publish_packed(bytearray(b"ab"), array.array("I", [2]), timeout=1.0)
+            batch: ringmq.RawBatch = pull.poll_raw(8, timeout=0)
+            payload: bytes = batch.payload(0)
+            msg_id: Optional[bytes] = batch.msg_id(0)
+            headers: Dict[str, bytes] = batch.headers(0)
+            batch.nack(0, delay=0.5, reason="later")
+            n: int = batch.ack_all() + pull.ack_all(batch)
+            return first + n + batch.lengths[0] + batch.offsets[0] + len(payload) + len(batch)
 
         def closed() -> bool:
             mq = ringmq.Broker()
@@ -268,6 +292,9 @@ def test_mypy_accepts_a_typed_asyncio_program(tmp_path):
     ('x: str = asyncio.run(t.publish_async(b"x"))', "assignment"),
     ('x: str = asyncio.run(mq.aclose())["timed_out"]', "assignment"),
     ('t.publish(12)', "arg-type"),
+    ('t.publish_packed("text", [4])', "arg-type"),
+    ('t.publish_packed(b"ab", ["1", "1"])', "list-item"),
+    ('x: bytes = t.pull("g").poll_raw(1).payload("0")', "arg-type"),
     ('t.stats()["publishd"]', "typeddict-item"),
     ('x: str = t.stats()["published"]', "assignment"),
     ('x: str = mq.close()["left"][0][2]', "assignment"),
