@@ -308,3 +308,33 @@ test('a worker publishing packed batches, the main thread taking raw with acks a
     await mq.close(1000)
   }
 })
+
+test('raw batches of large slots, through a wait and a take, keep their bytes', { timeout: 30000 }, async () => {
+  const mq = new Broker()
+  try {
+    const t = mq.createTopic('large', { capacity: 8, slotSize: 100_000 })
+    const pull = t.pull('g')
+    const waiting = pull.pollRaw(8, 5000)
+    const sizes = [70_000, 1, 99_999, 100_000, 20_000]
+    setTimeout(() => t.publishMany(sizes.map((n, i) => Buffer.alloc(n, i + 1))), 20)
+    const batches = [await waiting]
+    let got = batches[0].length
+    while (got < sizes.length) {
+      const b = pull.tryPollRaw(8)
+      batches.push(b)
+      got += b.length
+    }
+    // Every batch still reads its own bytes after the later takes.
+    for (const b of batches) {
+      for (let i = 0; i < b.length; i++) {
+        const id = b.id(i)
+        assert.equal(b.lengths[i], sizes[id])
+        assert.ok(b.payload(i).equals(Buffer.alloc(sizes[id], id + 1)), `payload ${id}`)
+      }
+      b.ackAll()
+    }
+    assert.equal(pull.stats().inFlight, 0)
+  } finally {
+    await mq.close(1000)
+  }
+})
