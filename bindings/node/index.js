@@ -577,6 +577,9 @@ const M_MSG_ID = META.msgId
 // Buffer per message would cost a native allocation each); slots larger
 // than POOL_ITEM_MAX get a Buffer per batch instead.
 const POOL_SIZE = 64 * 1024
+// Raw batches keep their header records and arrays in pool ArrayBuffers of
+// this size (one batch of 256 takes about 26 KiB).
+const META_POOL_SIZE = 256 * 1024
 const POOL_ITEM_MAX = 16 * 1024
 // publishMany stages up to STAGE_ITEMS items of slots up to STAGE_ITEM_MAX
 // bytes in one Buffer; larger batches and slots are read item by item.
@@ -591,12 +594,12 @@ const TAKE_MAX = HDR.messages
  * fields by index. Settle them all with ackAll, or one by one.
  */
 class RawBatch {
-  constructor(pull, hdr, n, ab, base) {
+  constructor(pull, hdr, n, ab, base, offsets, lengths, settled) {
     this._pull = pull
     this._hdr = hdr
     /** How many messages. */
     this.length = n
-    this._settled = n > 0 ? new Uint8Array(n) : null
+    this._settled = n > 0 ? settled : null
     this._open = n
     if (n === 0) {
       this.data = Buffer.alloc(0)
@@ -604,8 +607,6 @@ class RawBatch {
       this.lengths = new Uint32Array(0)
       return
     }
-    const offsets = new Uint32Array(n)
-    const lengths = new Uint32Array(n)
     let off = 0
     // Dead-letter notes ([reason, group] by index), for dead letters only.
     this._notes = null
@@ -730,7 +731,9 @@ class RawBatch {
     const n = this.length
     const h = this._hdr
     const s = this._settled
-    const tags = new Float64Array(2 * this._open)
+    // Read by the native call before it returns: one scratch array serves
+    // every batch of the subscription.
+    const tags = this._pull._rawTags
     let k = 0
     for (let i = 0, b = H_FIRST; i < n; i++, b += H_STRIDE) {
       if (s[i]) continue
@@ -785,6 +788,11 @@ class Pull {
     this._closed = false
     this._slot = topic._slotSize
     this._newPool()
+    // Raw batches' headers and arrays (see _takeRaw), and the tags of a
+    // raw batch's ackAll.
+    this._meta = null
+    this._metaOff = META_POOL_SIZE
+    this._rawTags = new Float64Array(2 * TAKE_MAX)
   }
 
   get group() {
@@ -1054,8 +1062,28 @@ class Pull {
       ab = this._pool.buffer
       base = this._poolOff
     }
-    const hdr = this._hdr.slice(0, H_FIRST + H_STRIDE * n)
-    const batch = new RawBatch(this, hdr, n, ab, base)
+    // The batch's copy of the header, its offsets, lengths and settled
+    // flags: views of one pool ArrayBuffer shared by the batches of the
+    // subscription (arrays of their own would each cost a native
+    // allocation, zeroed, and its sweeping later).
+    const hn = H_FIRST + H_STRIDE * n
+    const need = hn * 8 + n * 9
+    if (this._metaOff + need > META_POOL_SIZE) {
+      this._meta = Buffer.allocUnsafeSlow(META_POOL_SIZE).buffer
+      this._metaOff = 0
+    }
+    const meta = this._meta
+    let at = this._metaOff
+    const hdr = new Float64Array(meta, at, hn)
+    hdr.set(this._hdr.subarray(0, hn))
+    at += hn * 8
+    const offsets = new Uint32Array(meta, at, n)
+    at += n * 4
+    const lengths = new Uint32Array(meta, at, n)
+    at += n * 4
+    const settled = new Uint8Array(meta, at, n).fill(0)
+    this._metaOff = (at + n + 7) & ~7
+    const batch = new RawBatch(this, hdr, n, ab, base, offsets, lengths, settled)
     if (size <= POOL_ITEM_MAX) this._poolOff = (base + batch.data.length + 7) & ~7
     return batch
   }

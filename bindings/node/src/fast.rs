@@ -27,7 +27,7 @@ use ringmq_core as core;
 
 use crate::convert::join;
 use crate::layout::{self, pull as hdr_at};
-use crate::pull::Stash;
+use crate::pull::{Copied, Held, Stash};
 use crate::push::SharedTable;
 
 type Res<T> = std::result::Result<T, core::Error>;
@@ -51,7 +51,7 @@ pub struct PullHandle {
     pub sub: core::PullSubscription,
     pub stash: Stash,
     /// Reused for every take (handles live on the JS thread only).
-    pub batch: RefCell<Vec<core::Delivery>>,
+    pub raw: RefCell<Vec<core::RawDelivery>>,
     /// The header of the last take, read by JS through a Float64Array.
     pub hdr: UnsafeCell<Box<[f64]>>,
     /// Reused by ackMany.
@@ -69,7 +69,7 @@ impl PullHandle {
         PullHandle {
             sub,
             stash,
-            batch: RefCell::new(Vec::new()),
+            raw: RefCell::new(Vec::with_capacity(layout::HEADER_MESSAGES)),
             hdr: UnsafeCell::new(vec![0.0; layout::HEADER_LEN].into_boxed_slice()),
             tags: RefCell::new(Vec::new()),
             notes: RefCell::new(Vec::new()),
@@ -325,42 +325,116 @@ fn publish_packed(h: &TopicHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     c.number(r.start as f64)
 }
 
-/// Takes up to `max` ready deliveries of the handle into its reused batch.
-fn take_ready(h: &PullHandle, max: usize) -> Res<std::cell::RefMut<'_, Vec<core::Delivery>>> {
-    let mut batch = h
-        .batch
-        .try_borrow_mut()
-        .map_err(|_| internal("take re-entered"))?;
-    batch.clear();
-    {
-        let mut stash = crate::pull::lock(&h.stash);
-        while batch.len() < max {
-            match stash.pop_front() {
-                Some(d) => batch.push(d),
-                None => break,
-            }
+/// One message as a take describes it: its fields, its tag and its bytes.
+struct Record<'a> {
+    tag: u64,
+    id: u64,
+    key: u64,
+    timestamp_ns: i64,
+    attempt: u32,
+    data: &'a [u8],
+    ext: &'a [u8],
+    note: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> Record<'a> {
+    fn held(h: &'a Held, bytes: &'a [u8]) -> Record<'a> {
+        Record {
+            tag: h.tag,
+            id: h.id,
+            key: h.key,
+            timestamp_ns: h.timestamp_ns,
+            attempt: h.attempt,
+            data: h.data(bytes),
+            ext: h.ext(bytes),
+            note: h.note.as_ref().map(|(r, g)| (r.as_str(), g.as_str())),
         }
     }
-    if batch.len() < max {
-        let want = max - batch.len();
-        if let Err(e) = h.sub.poll_batch(want, Some(Duration::ZERO), &mut batch) {
-            if batch.is_empty() {
+
+    /// # Safety
+    /// As for `RawDelivery::data`: taken by this call's `poll_raw` and not
+    /// settled, so pinned.
+    unsafe fn raw(d: &'a core::RawDelivery) -> Record<'a> {
+        Record {
+            tag: d.tag(),
+            id: d.id(),
+            key: d.key(),
+            timestamp_ns: d.timestamp_ns(),
+            attempt: d.attempt(),
+            // SAFETY: pinned, by the caller's promise.
+            data: unsafe { d.data() },
+            // SAFETY: as above.
+            ext: unsafe { d.ext() },
+            note: d.dead_letter_reason().zip(d.dead_letter_group()),
+        }
+    }
+}
+
+/// What one take hands over: first what the stash holds (the oldest),
+/// then deliveries taken now, raw.
+struct Taken<'h> {
+    stash: std::sync::MutexGuard<'h, Copied>,
+    /// How many of the stash's messages (from its front) this take hands.
+    from_stash: usize,
+    raw: std::cell::RefMut<'h, Vec<core::RawDelivery>>,
+}
+
+impl Taken<'_> {
+    fn len(&self) -> usize {
+        self.from_stash + self.raw.len()
+    }
+
+    fn payload_bytes(&self) -> usize {
+        let stashed: usize = self
+            .stash
+            .items
+            .iter()
+            .take(self.from_stash)
+            .map(|h| h.len)
+            .sum();
+        // SAFETY: taken by this take's `poll_raw`, not settled yet.
+        let taken: usize = self.raw.iter().map(|d| unsafe { d.data() }.len()).sum();
+        stashed + taken
+    }
+}
+
+/// Takes up to `max` ready messages for the handle without waiting: the
+/// stash's first, then from the subscription with `poll_raw`. The stash
+/// stays locked until the take has handed them over (a wait that ends
+/// meanwhile appends after them).
+fn take_ready(h: &PullHandle, max: usize) -> Res<Taken<'_>> {
+    let mut raw = h
+        .raw
+        .try_borrow_mut()
+        .map_err(|_| internal("take re-entered"))?;
+    raw.clear();
+    let stash = crate::pull::lock(&h.stash);
+    let from_stash = stash.items.len().min(max);
+    if from_stash < max {
+        if let Err(e) = h
+            .sub
+            .poll_raw(max - from_stash, Some(Duration::ZERO), None, &mut raw)
+        {
+            if from_stash == 0 && raw.is_empty() {
                 return Err(e);
             }
         }
     }
-    Ok(batch)
+    Ok(Taken {
+        stash,
+        from_stash,
+        raw,
+    })
 }
 
-/// Copies the payloads of `batch` back to back into `out` and describes
-/// them in `hdr` (as `layout::pull` lays it out), handing each delivery to
-/// JS by its tag.
-/// Deliveries that do not fit in `out` go back to the front of the stash.
-fn hand_over(h: &PullHandle, batch: &mut Vec<core::Delivery>, out: &mut [u8]) -> usize {
+/// Copies the payloads of `taken` back to back into `out` and describes
+/// them in `hdr` (as `layout::pull` lays it out), handing each message to
+/// JS by its raw tag. What does not fit in `out` stays in the stash, or is
+/// copied into it (the raw deliveries taken now), in order.
+fn hand_over(h: &PullHandle, taken: &mut Taken<'_>, out: &mut [u8]) -> usize {
     // SAFETY: the header is written only here, on the JS thread, and JS
     // reads it only between calls; no other reference to it is live.
     let hdr: &mut [f64] = unsafe { &mut *h.hdr.get() };
-    let mut put = |i: usize, v: f64| hdr[i] = v;
     let mut notes = h.notes.borrow_mut();
     if !notes.is_empty() {
         notes.clear();
@@ -369,53 +443,88 @@ fn hand_over(h: &PullHandle, batch: &mut Vec<core::Delivery>, out: &mut [u8]) ->
     if !exts.is_empty() {
         exts.clear();
     }
-    let mut at = 0;
-    let mut n = 0;
-    let mut rest = batch.drain(..);
-    for d in rest.by_ref() {
-        let bytes = d.data();
-        if at + bytes.len() > out.len() {
-            let mut stash = crate::pull::lock(&h.stash);
-            let mut back: Vec<core::Delivery> = vec![d];
-            back.extend(rest);
-            for d in back.into_iter().rev() {
-                stash.push_front(d);
-            }
+    let mut w = Writer {
+        hdr,
+        notes: &mut notes,
+        exts: &mut exts,
+        out,
+        at: 0,
+        n: 0,
+    };
+    let stash = &mut *taken.stash;
+    let mut handed = 0;
+    let mut full = false;
+    for held in stash.items.iter().take(taken.from_stash) {
+        if !w.put(Record::held(held, &stash.bytes)) {
+            full = true;
             break;
         }
-        out[at..at + bytes.len()].copy_from_slice(bytes);
-        at += bytes.len();
-        let key = d.key();
-        let ts = d.timestamp_ns() as u64;
-        let base = layout::HEADER_FIRST + n * hdr_at::STRIDE;
-        put(base + hdr_at::ID, d.id() as f64);
-        put(base + hdr_at::KEY_HI, (key >> 32) as f64);
-        put(base + hdr_at::KEY_LO, (key & 0xffff_ffff) as f64);
-        put(base + hdr_at::TS_HI, (ts >> 32) as f64);
-        put(base + hdr_at::TS_LO, (ts & 0xffff_ffff) as f64);
-        put(base + hdr_at::ATTEMPT, d.attempt() as f64);
-        put(base + hdr_at::LEN, bytes.len() as f64);
-        let note = match (d.dead_letter_reason(), d.dead_letter_group()) {
-            (Some(reason), Some(group)) => {
-                notes.push((reason.to_owned(), group.to_owned()));
-                notes.len()
-            }
-            _ => 0,
-        };
-        put(base + hdr_at::NOTE, note as f64);
-        let ext = d.ext();
-        put(base + hdr_at::EXT_AT, exts.len() as f64);
-        put(base + hdr_at::EXT_LEN, ext.len() as f64);
-        if !ext.is_empty() {
-            exts.extend_from_slice(ext);
-        }
-        let (tag, _, _) = d.into_raw();
-        put(base + hdr_at::TAG_HI, (tag >> 32) as f64);
-        put(base + hdr_at::TAG_LO, (tag & 0xffff_ffff) as f64);
-        n += 1;
+        handed += 1;
     }
-    put(layout::HEADER_COUNT, n as f64);
-    n
+    stash.consume(handed);
+    for d in taken.raw.iter() {
+        // SAFETY: taken by this take's `poll_raw` and not settled: this is
+        // the call that took it.
+        if full || !w.put(unsafe { Record::raw(d) }) {
+            full = true;
+            // SAFETY: as above; kept for the next take as a wait's are.
+            unsafe { stash.push_raw(d) };
+        }
+    }
+    taken.raw.clear();
+    w.hdr[layout::HEADER_COUNT] = w.n as f64;
+    w.n
+}
+
+/// Writes the records of one take: payloads into `out`, fields into `hdr`.
+struct Writer<'w> {
+    hdr: &'w mut [f64],
+    notes: &'w mut Vec<(String, String)>,
+    exts: &'w mut Vec<u8>,
+    out: &'w mut [u8],
+    at: usize,
+    n: usize,
+}
+
+impl Writer<'_> {
+    /// Writes `r` as the next record; false (nothing written) if its
+    /// payload does not fit in `out`.
+    fn put(&mut self, r: Record<'_>) -> bool {
+        let bytes = r.data;
+        if self.at + bytes.len() > self.out.len() {
+            return false;
+        }
+        self.out[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+        let key = r.key;
+        let ts = r.timestamp_ns as u64;
+        let base = layout::HEADER_FIRST + self.n * hdr_at::STRIDE;
+        let hdr = &mut *self.hdr;
+        hdr[base + hdr_at::ID] = r.id as f64;
+        hdr[base + hdr_at::KEY_HI] = (key >> 32) as f64;
+        hdr[base + hdr_at::KEY_LO] = (key & 0xffff_ffff) as f64;
+        hdr[base + hdr_at::TS_HI] = (ts >> 32) as f64;
+        hdr[base + hdr_at::TS_LO] = (ts & 0xffff_ffff) as f64;
+        hdr[base + hdr_at::ATTEMPT] = r.attempt as f64;
+        hdr[base + hdr_at::LEN] = bytes.len() as f64;
+        let note = match r.note {
+            Some((reason, group)) => {
+                self.notes.push((reason.to_owned(), group.to_owned()));
+                self.notes.len()
+            }
+            None => 0,
+        };
+        hdr[base + hdr_at::NOTE] = note as f64;
+        hdr[base + hdr_at::EXT_AT] = self.exts.len() as f64;
+        hdr[base + hdr_at::EXT_LEN] = r.ext.len() as f64;
+        if !r.ext.is_empty() {
+            self.exts.extend_from_slice(r.ext);
+        }
+        hdr[base + hdr_at::TAG_HI] = (r.tag >> 32) as f64;
+        hdr[base + hdr_at::TAG_LO] = (r.tag & 0xffff_ffff) as f64;
+        self.n += 1;
+        true
+    }
 }
 
 fn header_room(max: u32) -> Res<usize> {
@@ -430,18 +539,32 @@ fn header_room(max: u32) -> Res<usize> {
 /// null); for payloads too large for `takeInto`'s pool.
 fn take(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     let max = header_room(c.u32(0)?)?;
-    let mut batch = take_ready(h, max)?;
-    if batch.is_empty() {
+    let mut taken = take_ready(h, max)?;
+    if taken.len() == 0 {
         return c.null();
     }
-    let total: usize = batch.iter().map(|d| d.data().len()).sum();
+    let total = taken.payload_bytes();
     let mut data_ptr: *mut c_void = ptr::null_mut();
     let mut value = ptr::null_mut();
     // SAFETY: plain N-API call with valid out-pointers.
     let status = unsafe { sys::napi_create_buffer(c.env, total, &mut data_ptr, &mut value) };
     if status != sys::Status::napi_ok {
-        // The deliveries go back to the engine unsettled (redelivered).
-        batch.clear();
+        // Nothing handed over: what was taken goes back for redelivery.
+        let tags = taken
+            .stash
+            .items
+            .iter()
+            .take(taken.from_stash)
+            .map(|d| d.tag);
+        let tags: Vec<u64> = tags.chain(taken.raw.iter().map(|d| d.tag())).collect();
+        let from_stash = taken.from_stash;
+        taken.stash.consume(from_stash);
+        taken.raw.clear();
+        for tag in tags {
+            // SAFETY: taken raw (by a wait or this call), never handed to
+            // JS, so settled only here; a refusal leaves nothing to do.
+            let _ = unsafe { h.sub.requeue_tag(tag) };
+        }
         return Err(internal("cannot allocate a Buffer for the payloads"));
     }
     let out: &mut [u8] = if total == 0 || data_ptr.is_null() {
@@ -451,7 +574,7 @@ fn take(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
         // `data_ptr`, owned by the new Buffer that `value` keeps alive.
         unsafe { std::slice::from_raw_parts_mut(data_ptr.cast::<u8>(), total) }
     };
-    hand_over(h, &mut batch, out);
+    hand_over(h, &mut taken, out);
     Ok(value)
 }
 
@@ -465,11 +588,11 @@ fn take_into(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     if off > pool.len() {
         return Err(invalid("offset is past the end of the pool"));
     }
-    let mut batch = take_ready(h, max)?;
-    let n = if batch.is_empty() {
+    let mut taken = take_ready(h, max)?;
+    let n = if taken.len() == 0 {
         0
     } else {
-        hand_over(h, &mut batch, &mut pool[off..])
+        hand_over(h, &mut taken, &mut pool[off..])
     };
     c.number(n as f64)
 }
@@ -575,7 +698,7 @@ fn ext(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
 /// `ack(tagHi, tagLo)`.
 fn ack(h: &PullHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     let tag = join(c.u32(0)?, c.u32(1)?);
-    // SAFETY: tags reach JS only through `Delivery::into_raw` (in `take`),
+    // SAFETY: tags reach JS only from `poll_raw` (a take's or a wait's),
     // so no `Delivery` value with this tag exists; JS settles each tag at
     // most once (a `Message` keeps a settled flag).
     unsafe { h.sub.ack_tag(tag) }?;

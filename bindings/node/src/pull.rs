@@ -2,11 +2,21 @@
 //!
 //! Takes (in `fast.rs`) hand JS what is ready without waiting; `wait`
 //! blocks a libuv pool thread until something arrives (or the timeout),
-//! puts the deliveries in the subscription's stash and resolves to their
-//! number, after which JS takes again (the stash first). Handing a delivery
-//! to JS copies its payload out and turns it into its raw tag
-//! (`Delivery::into_raw`); JS settles it by tag, once (each `Message` and
+//! puts what it took in the subscription's stash and resolves to their
+//! number, after which JS takes again (the stash first). Every take is a
+//! `PullSubscription::poll_raw`: a delivery is held by its raw tag from the
+//! moment it is taken, and JS settles it by tag, once (each `Message` and
 //! `RawBatch` keeps settled flags).
+//!
+//! A raw tag pins its payload only until it is settled or its ack deadline
+//! passes; after that the ring slot may be reused. So a payload is read
+//! only in the call that took it: a synchronous take copies it into JS
+//! memory before it returns, and a wait copies it into the stash's own
+//! bytes on the pool thread, right after `poll_raw` returns, before anything
+//! else. The stash holds copies and tags, never a pointer into the ring:
+//! however long it waits for the JS thread, what it hands over is what was
+//! taken (a settle after the deadline is then refused as expired, and the
+//! message was redelivered meanwhile).
 //!
 //! A take describes its messages in the handle's header, as 64-bit floats
 //! laid out as `layout::pull` says, with the payloads back to back in a
@@ -24,7 +34,116 @@ use crate::convert::{join, timeout};
 use crate::interrupt::{self, NativeInterrupt};
 use crate::surface::{fail, fail_with, stats_object};
 
-pub type Stash = Arc<Mutex<VecDeque<core::Delivery>>>;
+/// A taken message whose payload and extension were copied out of the
+/// ring: its fields, its raw tag, and where its bytes are in the
+/// `Copied::bytes` that holds it.
+pub struct Held {
+    pub tag: u64,
+    pub id: u64,
+    pub key: u64,
+    pub timestamp_ns: i64,
+    pub attempt: u32,
+    /// The payload at `at`, then the extension block (headers and msg_id).
+    pub at: usize,
+    pub len: usize,
+    pub ext_len: usize,
+    /// A dead letter's reason and group (only messages of dead-letter
+    /// topics have one).
+    pub note: Option<(String, String)>,
+}
+
+impl Held {
+    pub fn data<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
+        &bytes[self.at..self.at + self.len]
+    }
+
+    pub fn ext<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
+        let from = self.at + self.len;
+        &bytes[from..from + self.ext_len]
+    }
+}
+
+/// Taken messages copied out, oldest first: what a wait took until the JS
+/// thread takes it. The bytes are reused: emptied with the last message,
+/// they keep their capacity, so a steady flow of waits allocates nothing.
+#[derive(Default)]
+pub struct Copied {
+    pub items: VecDeque<Held>,
+    pub bytes: Vec<u8>,
+}
+
+impl Copied {
+    /// Copies `d` in, after what is there.
+    ///
+    /// # Safety
+    /// `d` was just taken by `poll_raw` and its tag is not settled: its
+    /// ack deadline is still ahead (the copy is the first thing done with
+    /// it), so its payload and extension are pinned.
+    pub unsafe fn push_raw(&mut self, d: &core::RawDelivery) {
+        // SAFETY: pinned, by the caller's promise.
+        let (data, ext) = unsafe { (d.data(), d.ext()) };
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        self.bytes.extend_from_slice(ext);
+        let note = match (d.dead_letter_reason(), d.dead_letter_group()) {
+            (Some(reason), Some(group)) => Some((reason.to_owned(), group.to_owned())),
+            _ => None,
+        };
+        self.items.push_back(Held {
+            tag: d.tag(),
+            id: d.id(),
+            key: d.key(),
+            timestamp_ns: d.timestamp_ns(),
+            attempt: d.attempt(),
+            at,
+            len: data.len(),
+            ext_len: ext.len(),
+            note,
+        });
+    }
+
+    /// Moves everything of `other` in, after what is there.
+    pub fn append(&mut self, other: &mut Copied) {
+        if self.items.is_empty() {
+            // Nothing here: swap, keeping both allocations.
+            self.bytes.clear();
+            std::mem::swap(self, other);
+            return;
+        }
+        let shift = self.bytes.len();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.items.extend(other.items.drain(..).map(|mut h| {
+            h.at += shift;
+            h
+        }));
+        other.bytes.clear();
+    }
+
+    /// Drops the first `n` messages (handed over); the bytes are emptied
+    /// with the last one.
+    pub fn consume(&mut self, n: usize) {
+        self.items.drain(..n.min(self.items.len()));
+        if self.items.is_empty() {
+            self.bytes.clear();
+        }
+    }
+
+    /// Gives every message back to `sub` for redelivery at once (a
+    /// requeue, not counted as an attempt), emptying this. On a closed
+    /// subscription this lets go of them, as dropping an unsettled
+    /// delivery does.
+    pub fn give_back(&mut self, sub: &core::PullSubscription) {
+        for h in self.items.drain(..) {
+            // SAFETY: the tag came from `poll_raw`, so no `Delivery` with
+            // it exists, and it is settled only here (it never reached JS).
+            // A refusal (expired, closed) leaves nothing to do.
+            let _ = unsafe { sub.requeue_tag(h.tag) };
+        }
+        self.bytes.clear();
+    }
+}
+
+pub type Stash = Arc<Mutex<Copied>>;
 
 #[napi]
 pub struct NativePull {
@@ -36,12 +155,12 @@ impl NativePull {
     pub fn new(sub: core::PullSubscription) -> Self {
         NativePull {
             sub,
-            stash: Arc::new(Mutex::new(VecDeque::new())),
+            stash: Arc::new(Mutex::new(Copied::default())),
         }
     }
 }
 
-pub fn lock(stash: &Stash) -> std::sync::MutexGuard<'_, VecDeque<core::Delivery>> {
+pub fn lock(stash: &Stash) -> std::sync::MutexGuard<'_, Copied> {
     stash.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -64,10 +183,12 @@ impl NativePull {
     }
 
     /// Waits on the libuv pool up to `timeout_ms` (negative: for ever) for
-    /// up to `max` deliveries and stashes them for `take`. Resolves to their
-    /// number (0 on timeout), or rejects with the engine's error; with an
-    /// `interrupt`, rejects with `INTERRUPTED` once it is set, having
-    /// stashed nothing (see `WaitTask`).
+    /// up to `max` deliveries (at most what one take hands over; the take
+    /// that follows takes the rest of what is ready) and stashes copies of
+    /// them for `take`. Resolves to their number (0 on timeout), or rejects
+    /// with the engine's error; with an `interrupt`, rejects with
+    /// `INTERRUPTED` once it is set, having stashed nothing (see
+    /// `WaitTask`).
     #[napi(ts_return_type = "Promise<number>")]
     pub fn wait(
         &self,
@@ -78,10 +199,10 @@ impl NativePull {
         AsyncTask::new(WaitTask {
             sub: self.sub.clone(),
             stash: self.stash.clone(),
-            max: max.max(1) as usize,
+            max: (max as usize).clamp(1, crate::layout::HEADER_MESSAGES),
             timeout: timeout(timeout_ms),
             interrupt: interrupt::of(interrupt),
-            got: Vec::new(),
+            got: Copied::default(),
         })
     }
 
@@ -145,31 +266,33 @@ impl NativePull {
         stats_object(env, &self.sub.stats())
     }
 
-    /// Removes the subscription; what it had stashed goes back unsettled.
+    /// Removes the subscription; what it had stashed is let go unsettled.
     #[napi]
     pub fn unsubscribe(&self, env: &Env) -> Result<()> {
         let r = self.sub.unsubscribe();
-        lock(&self.stash).clear();
+        lock(&self.stash).give_back(&self.sub);
         r.map_err(|e| fail(env, e))
     }
 }
 
 /// A poll that waits, off the JS thread.
 ///
-/// With an interrupt (a call with an `AbortSignal`), what the wait took is
-/// kept in the task until `resolve`, on the JS thread, where the signal's
-/// abort listener also runs: if the interrupt is set by then, the abort came
-/// while the engine was handing the deliveries over, and they are released
-/// for redelivery at once (requeued, not counted as an attempt) instead of
-/// stashed, so an aborted poll takes nothing. Else they go to the stash,
-/// and the call that waited takes them.
+/// It takes with `poll_raw` and copies what it took at once, on the pool
+/// thread, while the tags surely pin their payloads (see the module docs).
+/// With an interrupt (a call with an `AbortSignal`), the copies are kept in
+/// the task until `resolve`, on the JS thread, where the signal's abort
+/// listener also runs: if the interrupt is set by then, the abort came
+/// while the engine was handing the deliveries over, and they are given
+/// back for redelivery at once (requeued, not counted as an attempt)
+/// instead of stashed, so an aborted poll takes nothing. Else they go to
+/// the stash, and the call that waited takes them.
 pub struct WaitTask {
     sub: core::PullSubscription,
     stash: Stash,
     max: usize,
     timeout: Option<Duration>,
     interrupt: Option<core::Interrupt>,
-    got: Vec<core::Delivery>,
+    got: Copied,
 }
 
 impl Task for WaitTask {
@@ -177,18 +300,24 @@ impl Task for WaitTask {
     type JsValue = u32;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let mut got = Vec::new();
-        let r = match &self.interrupt {
-            None => self.sub.poll_batch(self.max, self.timeout, &mut got),
-            Some(i) => self
-                .sub
-                .poll_batch_interruptible(self.max, self.timeout, i, &mut got),
-        };
-        let n = got.len();
-        if self.interrupt.is_some() {
-            self.got = got;
-        } else {
-            lock(&self.stash).extend(got);
+        let mut raw = Vec::new();
+        let r = self
+            .sub
+            .poll_raw(self.max, self.timeout, self.interrupt.as_ref(), &mut raw);
+        let n = raw.len();
+        if n > 0 {
+            let mut into_stash;
+            let to: &mut Copied = if self.interrupt.is_some() {
+                &mut self.got
+            } else {
+                into_stash = lock(&self.stash);
+                &mut into_stash
+            };
+            for d in &raw {
+                // SAFETY: taken by the `poll_raw` that just returned, and
+                // not settled: the copy is the first thing done with it.
+                unsafe { to.push_raw(d) };
+            }
         }
         Ok(match r {
             Err(e) if n == 0 => Err(e),
@@ -197,14 +326,11 @@ impl Task for WaitTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        let got = std::mem::take(&mut self.got);
         if let Some(i) = &self.interrupt {
-            if i.is_interrupted() && !got.is_empty() {
-                for d in got {
-                    // A subscription closed meanwhile refuses: the dropped
-                    // delivery is let go as any unsettled one is.
-                    let _ = d.requeue();
-                }
+            if i.is_interrupted() && !self.got.items.is_empty() {
+                // A subscription closed meanwhile refuses: the deliveries
+                // are let go as any unsettled one is.
+                self.got.give_back(&self.sub);
                 return Err(fail_with(
                     &env,
                     core::ErrorKind::Interrupted,
@@ -214,7 +340,7 @@ impl Task for WaitTask {
                     ),
                 ));
             }
-            lock(&self.stash).extend(got);
+            lock(&self.stash).append(&mut self.got);
         }
         output.map(|n| n as u32).map_err(|e| fail(&env, e))
     }
