@@ -352,7 +352,8 @@ impl Delivery {
     /// slot only until the ack deadline, so a consumer that forgets a tag
     /// never holds producers back for good; `in_progress` moves the
     /// deadline. Settling a tag after it expired answers `InvalidArgument`,
-    /// "expired".)
+    /// "expired".) A delivery whose deadline has passed already is let go
+    /// at once, so read what you need of it before turning it raw.
     pub fn into_raw(self) -> (u64, *const u8, usize) {
         let raw = RawDelivery::from(self);
         (raw.tag, raw.ptr, raw.len)

@@ -423,11 +423,19 @@ impl RetryStore {
     }
 
     /// Delivery `gen` of entry `idx` is now held by raw tag: its holder's
-    /// payload is valid only until the delivery expires.
-    pub fn mark_raw(&mut self, idx: u32, gen: u32) {
+    /// payload is valid only until the delivery expires. False, changing
+    /// nothing, if it is not the entry's live delivery (it expired
+    /// already): a raw holder would then pin the entry for good.
+    pub fn mark_raw(&mut self, idx: u32, gen: u32) -> bool {
         let e = &mut self.entries[idx as usize];
-        if let Some(g) = e.held.iter_mut().find(|g| **g & GEN_BITS == gen & GEN_BITS) {
-            *g |= RAW_HOLD;
+        let live =
+            e.gen & GEN_BITS == gen & GEN_BITS && matches!(e.state, EntryState::InFlight { .. });
+        match e.held.iter_mut().find(|g| **g & GEN_BITS == gen & GEN_BITS) {
+            Some(g) if live => {
+                *g |= RAW_HOLD;
+                true
+            }
+            _ => false,
         }
     }
 

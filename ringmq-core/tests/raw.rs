@@ -188,6 +188,86 @@ fn a_forgotten_raw_tag_never_wedges_producers() {
     mq.close(Duration::ZERO).unwrap();
 }
 
+/// A delivery turned into its raw tag only after its ack deadline passed
+/// (the timer has already copied it out for redelivery) and then
+/// forgotten: its slot is let go at once, since a raw tag pins nothing
+/// past its deadline, so producers come round the ring.
+#[test]
+fn a_delivery_turned_raw_after_its_deadline_never_wedges_producers() {
+    let mq = broker();
+    let t = forgetful(&mq, 4);
+    let s = t.subscribe_pull("c", SubOptions::default()).unwrap();
+    t.publish(b"late").unwrap();
+    let d = poll1(&s);
+    // Past its deadline, the timer copies it out and it comes again.
+    let again = s
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("redelivered");
+    assert_eq!((again.data(), again.attempt()), (&b"late"[..], 2));
+    again.ack().unwrap();
+    let (tag, _, _) = d.into_raw();
+    for lap in 0..4u8 {
+        for i in 0..4u8 {
+            t.publish_with(&[lap, i], 0, Some(Duration::from_secs(2)))
+                .unwrap_or_else(|e| panic!("lap {lap}: stayed full: {e}"));
+        }
+        let batch = take(&s, 4, Duration::from_secs(1));
+        assert_eq!(batch.len(), 4, "lap {lap}");
+        // SAFETY: not read after.
+        unsafe { s.ack_tags(&tags(&batch)) }.unwrap();
+    }
+    // SAFETY: nothing reads the late tag's payload.
+    let late = unsafe { s.ack_tag(tag) }.unwrap_err();
+    assert_eq!(late.kind(), ErrorKind::InvalidArgument, "{late}");
+    let st = s.stats();
+    assert_eq!((st.in_flight, st.lag), (0, 0), "{st:?}");
+    mq.close(Duration::ZERO).unwrap();
+}
+
+/// As above, for a delivery from the subscription's store (a retry): a
+/// late raw tag forgotten keeps no store entry, so the subscription's
+/// credits (its deliveries in flight at most) all come back.
+#[test]
+fn a_retry_turned_raw_after_its_deadline_keeps_no_store_entry() {
+    let mq = broker();
+    let t = mq
+        .create_topic(
+            "t",
+            TopicOptions {
+                retry_capacity: 4,
+                ack_timeout: Duration::from_millis(50),
+                backoff_base: Duration::from_millis(1),
+                backoff_max: Duration::from_millis(1),
+                ..small(4)
+            },
+        )
+        .unwrap();
+    let s = t.subscribe_pull("c", SubOptions::default()).unwrap();
+    t.publish(b"retry").unwrap();
+    poll1(&s).nack(Some(Duration::ZERO)).unwrap();
+    let d = poll1(&s);
+    assert_eq!(d.attempt(), 2);
+    let again = s
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("redelivered");
+    assert_eq!((again.data(), again.attempt()), (&b"retry"[..], 3));
+    again.ack().unwrap();
+    let _late = d.into_raw();
+    // All four credits are back: four messages are taken at once.
+    for i in 0..4u8 {
+        t.publish(&[i]).unwrap();
+    }
+    let batch = take(&s, 4, Duration::from_secs(1));
+    assert_eq!(batch.len(), 4, "a credit stayed with the late raw tag");
+    // SAFETY: not read after.
+    unsafe { s.ack_tags(&tags(&batch)) }.unwrap();
+    let st = s.stats();
+    assert_eq!((st.in_flight, st.lag), (0, 0), "{st:?}");
+    mq.close(Duration::ZERO).unwrap();
+}
+
 /// Competing consumers taking raw tags, some settling by nack, against
 /// several producers: every message is acked exactly once, and its
 /// payload is intact when taken.

@@ -293,20 +293,20 @@ impl SubCore {
     }
 
     /// The holder of `tag` turned it into a raw tag (the C API): it pins
-    /// its payload only until its ack deadline (see `slots`).
+    /// its payload only until its ack deadline (see `slots`). A delivery
+    /// whose deadline passed already (the timer took it) is let go now, as
+    /// a dropped one would be: a raw tag pins nothing past its deadline,
+    /// and nothing would ever let go of it otherwise.
     pub(crate) fn mark_raw(&self, tag: u64) {
-        match Tag::decode(tag) {
-            Tag::Ring(seq) => {
-                if !self.lossy {
-                    self.slots.mark_raw(seq);
-                }
-            }
+        let live = match Tag::decode(tag) {
+            Tag::Ring(seq) => self.lossy || self.slots.mark_raw(seq),
             Tag::Store { idx, gen } => {
                 let mut st = self.lock_store();
-                if (idx as usize) < st.len() {
-                    st.mark_raw(idx, gen);
-                }
+                (idx as usize) < st.len() && st.mark_raw(idx, gen)
             }
+        };
+        if !live {
+            let _ = self.settle(tag, Action::Release, None);
         }
     }
 

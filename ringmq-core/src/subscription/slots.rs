@@ -171,8 +171,9 @@ impl SlotStates {
     }
 
     /// The holder turned the delivery into a raw tag: DELIVERED -> RAW.
-    pub fn mark_raw(&self, seq: u64) {
-        self.cas(seq, DELIVERED, RAW);
+    /// False if it is not DELIVERED (the ack timer took it: it expired).
+    pub fn mark_raw(&self, seq: u64) -> bool {
+        self.cas(seq, DELIVERED, RAW)
     }
 
     /// Is `seq` DELIVERED or RAW (held, not yet expired)?
