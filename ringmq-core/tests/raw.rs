@@ -348,3 +348,52 @@ fn competing_raw_consumers_see_every_message_once() {
         "{st:?}"
     );
 }
+
+/// `wait_ready` waits without taking: it answers true once a message is
+/// there (which a poll then takes), false by its deadline, and `wake`, an
+/// interrupt and a close end it as they end a poll.
+#[test]
+fn wait_ready_waits_without_taking() {
+    let mq = broker();
+    let t = mq.create_topic("t", small(4)).unwrap();
+    let s = t.subscribe_pull("c", SubOptions::default()).unwrap();
+    // Nothing there: false at once with no timeout, and by the deadline.
+    assert!(!s.wait_ready(Some(Duration::ZERO), None).unwrap());
+    let start = Instant::now();
+    assert!(!s.wait_ready(Some(Duration::from_millis(30)), None).unwrap());
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    // A message published while it waits ends the wait; it is not taken.
+    let publisher = {
+        let t = t.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            t.publish(b"m").unwrap();
+        })
+    };
+    assert!(s.wait_ready(Some(Duration::from_secs(5)), None).unwrap());
+    publisher.join().unwrap();
+    assert!(s.wait_ready(None, None).unwrap(), "still there: not taken");
+    assert_eq!(s.stats().in_flight, 0);
+    poll1(&s).ack().unwrap();
+    // An interrupt and a wake end it with Interrupted.
+    let i = ringmq_core::Interrupt::new();
+    i.interrupt();
+    let e = s.wait_ready(None, Some(&i)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Interrupted, "{e}");
+    s.wake();
+    let e = s.wait_ready(Some(Duration::from_secs(5)), None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Interrupted, "{e}");
+    // A close ends it as ready: the poll that follows answers Closed.
+    let closer = {
+        let s = s.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            s.unsubscribe().unwrap();
+        })
+    };
+    assert!(s.wait_ready(Some(Duration::from_secs(5)), None).unwrap());
+    closer.join().unwrap();
+    let e = s.poll(Some(Duration::ZERO)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
+    mq.close(Duration::ZERO).unwrap();
+}

@@ -224,6 +224,28 @@ impl SubCore {
         Ok(got)
     }
 
+    /// Waits, taking nothing, until a poll could take something (or would
+    /// answer `Closed`), the deadline passes or the wait is interrupted:
+    /// true when ready. For a binding whose take must not be separated
+    /// from its copy by a wait of its own (see `PullSubscription::wait_ready`).
+    pub(crate) fn wait_ready(
+        &self,
+        timeout: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+    ) -> Result<bool> {
+        if self.ready(mono_coarse_ns()) {
+            return Ok(true);
+        }
+        if timeout == Some(Duration::ZERO) {
+            return Ok(false);
+        }
+        match self.wait(deadline(timeout), interrupt) {
+            Woke::Ready => Ok(true),
+            Woke::TimedOut => Ok(self.ready(mono_coarse_ns())),
+            Woke::Interrupted => Err(self.interrupted()),
+        }
+    }
+
     /// The rest of a poll that found nothing: waits and takes again.
     #[inline(never)]
     fn wait_and_take(

@@ -208,6 +208,24 @@ impl PullSubscription {
         self.core.readiness_fd()
     }
 
+    /// Waits until a poll could take something (or would answer `Closed`),
+    /// `timeout` passes (`None`: for ever), or `interrupt` is set (then
+    /// `Err` of kind `Interrupted`), taking nothing; true when ready. It
+    /// may answer true with nothing left to take (another consumer took it
+    /// first, or a due time passed): poll without waiting, and wait again
+    /// if that took nothing. [`wake`](Self::wake) ends it as it ends a
+    /// poll. For the bindings, which wait with their runtime's lock let go
+    /// and must take and copy out in one go once they hold it again (a raw
+    /// tag's payload is only pinned until its ack deadline).
+    #[doc(hidden)]
+    pub fn wait_ready(
+        &self,
+        timeout: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+    ) -> Result<bool> {
+        self.core.wait_ready(timeout, interrupt)
+    }
+
     /// Ends a poll of this subscription that is blocked, or else the next
     /// one that would block, with `Err` of kind `Interrupted`, having taken
     /// nothing: how another thread stops a consumer blocked in `poll`,
