@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
 use pyo3::prelude::*;
@@ -404,22 +404,19 @@ impl PyPullSubscription {
         }
     }
 
-    /// Polls once without waiting (GIL held), then, if `timeout` allows, in
-    /// one wait detached from the GIL that Ctrl-C interrupts.
+    /// Polls for one message: see `take_raw`.
     fn poll_one(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<RawDelivery>> {
         self.shared.raise_pending()?;
-        let got = self.sub.poll(Some(Duration::ZERO)).py_err()?;
-        if got.is_some() || timeout == Some(Duration::ZERO) {
-            return Ok(got.map(RawDelivery::from));
-        }
         let sub = &self.sub;
-        let got = crate::signals::wait(py, timeout, |t, i| sub.poll_interruptible(t, i))?;
-        Ok(got.map(RawDelivery::from))
+        let got = take_waiting(sub, 1, timeout, |left| {
+            crate::signals::wait(py, left, |t, i| sub.wait_ready(t, Some(i)))
+        })?;
+        Ok(got.into_iter().next())
     }
 
-    /// Takes up to `max` deliveries as raw tags: once without waiting (GIL
-    /// held), then, if `timeout` allows and nothing was there, in one wait
-    /// detached from the GIL that Ctrl-C interrupts. Empty on timeout.
+    /// Takes up to `max` deliveries as raw tags (empty on timeout): see
+    /// `take_waiting`; its waits are detached from the GIL, and Ctrl-C
+    /// interrupts them.
     fn take_raw(
         &self,
         py: Python<'_>,
@@ -433,16 +430,42 @@ impl PyPullSubscription {
         let timeout = args::timeout(timeout)?;
         self.shared.raise_pending()?;
         let sub = &self.sub;
-        let mut got = Vec::with_capacity(max.min(4096));
+        take_waiting(sub, max, timeout, |left| {
+            crate::signals::wait(py, left, |t, i| sub.wait_ready(t, Some(i)))
+        })
+    }
+}
+
+/// Takes up to `max` deliveries as raw tags with the GIL held, and, while
+/// none is there and `timeout` allows, waits with `wait(time left)` (which
+/// lets the GIL go) for the subscription to be ready, then takes again.
+/// Only the wait lets the GIL go, never the time between a take and the
+/// copy of what it took, which the caller makes under the same hold: a
+/// raw tag pins its payload only until its ack deadline, and getting the
+/// GIL back after a wait can take any time.
+fn take_waiting(
+    sub: &PullSubscription,
+    max: usize,
+    timeout: Option<Duration>,
+    mut wait: impl FnMut(Option<Duration>) -> PyResult<bool>,
+) -> PyResult<Vec<RawDelivery>> {
+    let start = Instant::now();
+    let mut got = Vec::with_capacity(max.min(4096));
+    loop {
         sub.poll_raw(max, Some(Duration::ZERO), None, &mut got)
             .py_err()?;
-        if got.is_empty() && timeout != Some(Duration::ZERO) {
-            got = crate::signals::wait(py, timeout, |t, i| {
-                let mut v = Vec::with_capacity(max.min(4096));
-                sub.poll_raw(max, t, Some(i), &mut v).map(|_| v)
-            })?;
+        if !got.is_empty() {
+            return Ok(got);
         }
-        Ok(got)
+        let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
+        if left == Some(Duration::ZERO) || !wait(left)? {
+            // Timed out; one last look, as a poll takes at its deadline.
+            if left != Some(Duration::ZERO) {
+                sub.poll_raw(max, Some(Duration::ZERO), None, &mut got)
+                    .py_err()?;
+            }
+            return Ok(got);
+        }
     }
 }
 
@@ -529,9 +552,9 @@ impl PyPullSubscription {
         let timeout = args::timeout(timeout)?;
         let i = &interrupt.get().0;
         let sub = &self.sub;
-        let mut got = Vec::new();
-        py.detach(|| sub.poll_raw(max.max(1), timeout, Some(i), &mut got))
-            .py_err()?;
+        let got = take_waiting(sub, max.max(1), timeout, |left| {
+            py.detach(|| sub.wait_ready(left, Some(i))).py_err()
+        })?;
         PyMessage::all_pulled(py, &self.sub, &got)
     }
 
