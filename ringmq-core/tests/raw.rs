@@ -381,7 +381,9 @@ fn wait_ready_waits_without_taking() {
     let e = s.wait_ready(None, Some(&i)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Interrupted, "{e}");
     s.wake();
-    let e = s.wait_ready(Some(Duration::from_secs(5)), None).unwrap_err();
+    let e = s
+        .wait_ready(Some(Duration::from_secs(5)), None)
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Interrupted, "{e}");
     // A close ends it as ready: the poll that follows answers Closed.
     let closer = {
