@@ -22,6 +22,34 @@ fn tags(batch: &[RawDelivery]) -> Vec<u64> {
     batch.iter().map(RawDelivery::tag).collect()
 }
 
+/// Producers go four times round the 4-slot ring of `t` (each lap taken
+/// and acked), which a slot still pinned by `tag` would stop; then the late
+/// settle of `tag` is refused and nothing is left in flight.
+fn laps_then_late_settle(
+    mq: &ringmq_core::Broker,
+    t: &ringmq_core::Topic,
+    s: &ringmq_core::PullSubscription,
+    tag: u64,
+) {
+    for lap in 0..4u8 {
+        for i in 0..4u8 {
+            t.publish_with(&[lap, i], 0, Some(Duration::from_secs(2)))
+                .unwrap_or_else(|e| panic!("lap {lap}: stayed full: {e}"));
+        }
+        let batch = take(s, 4, Duration::from_secs(1));
+        assert_eq!(batch.len(), 4, "lap {lap}");
+        // SAFETY: not read after.
+        unsafe { s.ack_tags(&tags(&batch)) }.unwrap();
+    }
+    // Refused: its slot has held later laps since.
+    // SAFETY: nothing reads the late tag's payload.
+    let late = unsafe { s.ack_tag(tag) }.unwrap_err();
+    assert_eq!(late.kind(), ErrorKind::InvalidArgument, "{late}");
+    let st = s.stats();
+    assert_eq!((st.in_flight, st.lag), (0, 0), "{st:?}");
+    mq.close(Duration::ZERO).unwrap();
+}
+
 #[test]
 fn poll_raw_takes_what_poll_batch_would() {
     let mq = broker();
@@ -169,23 +197,7 @@ fn a_forgotten_raw_tag_never_wedges_producers() {
     again.ack().unwrap();
     // Producers come round the ring while the forgotten tag is still
     // unsettled (a late settle would let go of a pinned slot).
-    for lap in 0..4u8 {
-        for i in 0..4u8 {
-            t.publish_with(&[lap, i], 0, Some(Duration::from_secs(2)))
-                .unwrap_or_else(|e| panic!("lap {lap}: {e}"));
-        }
-        let batch = take(&s, 4, Duration::from_secs(1));
-        assert_eq!(batch.len(), 4, "lap {lap}");
-        // SAFETY: not read after.
-        unsafe { s.ack_tags(&tags(&batch)) }.unwrap();
-    }
-    // Its late settle is refused (its slot has held later laps since).
-    // SAFETY: nothing reads the forgotten tag's payload.
-    let late = unsafe { s.ack_tag(tag) }.unwrap_err();
-    assert_eq!(late.kind(), ErrorKind::InvalidArgument, "{late}");
-    let st = s.stats();
-    assert_eq!((st.in_flight, st.lag), (0, 0), "{st:?}");
-    mq.close(Duration::ZERO).unwrap();
+    laps_then_late_settle(&mq, &t, &s, tag);
 }
 
 /// A delivery turned into its raw tag only after its ack deadline passed
@@ -207,22 +219,7 @@ fn a_delivery_turned_raw_after_its_deadline_never_wedges_producers() {
     assert_eq!((again.data(), again.attempt()), (&b"late"[..], 2));
     again.ack().unwrap();
     let (tag, _, _) = d.into_raw();
-    for lap in 0..4u8 {
-        for i in 0..4u8 {
-            t.publish_with(&[lap, i], 0, Some(Duration::from_secs(2)))
-                .unwrap_or_else(|e| panic!("lap {lap}: stayed full: {e}"));
-        }
-        let batch = take(&s, 4, Duration::from_secs(1));
-        assert_eq!(batch.len(), 4, "lap {lap}");
-        // SAFETY: not read after.
-        unsafe { s.ack_tags(&tags(&batch)) }.unwrap();
-    }
-    // SAFETY: nothing reads the late tag's payload.
-    let late = unsafe { s.ack_tag(tag) }.unwrap_err();
-    assert_eq!(late.kind(), ErrorKind::InvalidArgument, "{late}");
-    let st = s.stats();
-    assert_eq!((st.in_flight, st.lag), (0, 0), "{st:?}");
-    mq.close(Duration::ZERO).unwrap();
+    laps_then_late_settle(&mq, &t, &s, tag);
 }
 
 /// As above, for a delivery from the subscription's store (a retry): a

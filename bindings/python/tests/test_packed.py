@@ -2,7 +2,6 @@
 (RawBatch), with the same semantics as publish_many and poll_batch."""
 
 import array
-import signal
 import threading
 import time
 
@@ -214,43 +213,6 @@ def test_poll_raw_times_out_with_an_empty_batch_by_its_deadline(mq):
         batch.id(0)
     with pytest.raises(ringmq.InvalidArgument, match="max 0"):
         sub.poll_raw(0)
-
-
-def test_poll_raw_releases_the_gil_and_ctrl_c_interrupts_it(mq):
-    t = mq.create_topic("sig")
-    sub = t.pull("g")
-    main = threading.get_ident()
-    counter = 0
-    stop = False
-
-    def spin():
-        nonlocal counter
-        while not stop:
-            counter += 1
-
-    th = threading.Thread(target=spin)
-    th.start()
-    try:
-        assert len(sub.poll_raw(8, timeout=0.3)) == 0
-        during = counter
-    finally:
-        stop = True
-        th.join()
-    assert during > 10_000
-    fired = []
-
-    def interrupt():
-        fired.append(time.monotonic())
-        signal.pthread_kill(main, signal.SIGINT)
-
-    timer = threading.Timer(0.3, interrupt)
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        sub.poll_raw(8, timeout=None)
-    delay = time.monotonic() - fired[0]
-    timer.join()
-    assert delay < 0.5, delay
-    assert sub.stats()["delivered"] == 0
 
 
 def test_an_unsettled_batch_is_redelivered_after_the_ack_timeout(mq):

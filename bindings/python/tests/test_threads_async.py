@@ -11,7 +11,8 @@ import pytest
 import ringmq
 
 
-def test_blocking_poll_releases_the_gil(mq):
+@pytest.mark.parametrize("how", ["poll", "poll_batch", "poll_raw"])
+def test_blocking_poll_releases_the_gil(mq, how):
     t = mq.create_topic("gil")
     sub = t.pull("g")
     counter = 0
@@ -25,7 +26,10 @@ def test_blocking_poll_releases_the_gil(mq):
     th = threading.Thread(target=spin)
     th.start()
     try:
-        assert sub.poll(timeout=0.3) is None
+        if how == "poll":
+            assert sub.poll(timeout=0.3) is None
+        else:
+            assert len(getattr(sub, how)(8, timeout=0.3)) == 0
         during = counter
     finally:
         stop = True
@@ -44,7 +48,8 @@ def test_blocked_publish_releases_the_gil(mq):
     assert t.publish(b"c", timeout=5.0) == 2
 
 
-def test_ctrl_c_interrupts_a_blocking_poll(mq):
+@pytest.mark.parametrize("how", ["poll", "poll_raw"])
+def test_ctrl_c_interrupts_a_blocking_poll(mq, how):
     t = mq.create_topic("sig")
     sub = t.pull("g")
     main = threading.get_ident()
@@ -57,7 +62,10 @@ def test_ctrl_c_interrupts_a_blocking_poll(mq):
     timer = threading.Timer(0.3, interrupt)
     timer.start()
     with pytest.raises(KeyboardInterrupt):
-        sub.poll(timeout=None)
+        if how == "poll":
+            sub.poll(timeout=None)
+        else:
+            sub.poll_raw(8, timeout=None)
     delay = time.monotonic() - fired[0]
     timer.join()
     assert delay < 0.5, delay
