@@ -23,7 +23,12 @@ use ringmq_core::{
 fn payload(key: u64, max: usize) -> Vec<u8> {
     let len = 1 + (key as usize * 7) % max;
     (0..len)
-        .map(|i| (key as u8).wrapping_mul(31).wrapping_add(i as u8 * 17) ^ 0x5a)
+        .map(|i| {
+            (key as u8)
+                .wrapping_mul(31)
+                .wrapping_add((i as u8).wrapping_mul(17))
+                ^ 0x5a
+        })
         .collect()
 }
 
