@@ -326,12 +326,7 @@ fn a_forgotten_raw_delivery_never_wedges_producers() {
     t.publish(b"forgotten").unwrap();
     let (tag, _, _) = poll1(&s).into_raw();
     // Redelivered after the ack timeout, and acked this time.
-    let again = s
-        .poll(Some(Duration::from_secs(5)))
-        .unwrap()
-        .expect("redelivered");
-    assert_eq!((again.data(), again.attempt()), (&b"forgotten"[..], 2));
-    again.ack().unwrap();
+    ack_redelivered(&s, b"forgotten", 2);
     // The forgotten tag's late settle is refused as expired, once.
     // SAFETY: no Delivery with this tag exists (it was turned raw).
     let late = unsafe { s.ack_tag(tag) }.unwrap_err();

@@ -189,12 +189,7 @@ fn a_forgotten_raw_tag_never_wedges_producers() {
     let s = t.subscribe_pull("c", SubOptions::default()).unwrap();
     t.publish(b"forgotten").unwrap();
     let tag = take(&s, 1, Duration::from_secs(1))[0].tag();
-    let again = s
-        .poll(Some(Duration::from_secs(5)))
-        .unwrap()
-        .expect("redelivered");
-    assert_eq!((again.data(), again.attempt()), (&b"forgotten"[..], 2));
-    again.ack().unwrap();
+    ack_redelivered(&s, b"forgotten", 2);
     // Producers come round the ring while the forgotten tag is still
     // unsettled (a late settle would let go of a pinned slot).
     laps_then_late_settle(&mq, &t, &s, tag);
@@ -212,12 +207,7 @@ fn a_delivery_turned_raw_after_its_deadline_never_wedges_producers() {
     t.publish(b"late").unwrap();
     let d = poll1(&s);
     // Past its deadline, the timer copies it out and it comes again.
-    let again = s
-        .poll(Some(Duration::from_secs(5)))
-        .unwrap()
-        .expect("redelivered");
-    assert_eq!((again.data(), again.attempt()), (&b"late"[..], 2));
-    again.ack().unwrap();
+    ack_redelivered(&s, b"late", 2);
     let (tag, _, _) = d.into_raw();
     laps_then_late_settle(&mq, &t, &s, tag);
 }
@@ -245,12 +235,7 @@ fn a_retry_turned_raw_after_its_deadline_keeps_no_store_entry() {
     poll1(&s).nack(Some(Duration::ZERO)).unwrap();
     let d = poll1(&s);
     assert_eq!(d.attempt(), 2);
-    let again = s
-        .poll(Some(Duration::from_secs(5)))
-        .unwrap()
-        .expect("redelivered");
-    assert_eq!((again.data(), again.attempt()), (&b"retry"[..], 3));
-    again.ack().unwrap();
+    ack_redelivered(&s, b"retry", 3);
     let _late = d.into_raw();
     // All four credits are back: four messages are taken at once.
     for i in 0..4u8 {

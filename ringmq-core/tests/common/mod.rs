@@ -45,6 +45,17 @@ pub fn poll1(s: &PullSubscription) -> Delivery {
         .expect("a delivery within 5 s")
 }
 
+/// Waits up to 5 s for `s` to deliver `data` again as attempt `attempt`
+/// (after an ack timeout or a nack), and acks it.
+pub fn ack_redelivered(s: &PullSubscription, data: &[u8], attempt: u32) {
+    let again = s
+        .poll(Some(Duration::from_secs(5)))
+        .unwrap()
+        .expect("redelivered");
+    assert_eq!((again.data(), again.attempt()), (data, attempt));
+    again.ack().unwrap();
+}
+
 /// Payload: producer index and its counter.
 pub fn encode(producer: u32, n: u64) -> [u8; 12] {
     let mut b = [0u8; 12];
