@@ -116,18 +116,29 @@ impl Drop for Settle {
         if self.settled.load(Ordering::Acquire) {
             return;
         }
-        // Dropped unsettled. On an open subscription the ack timer
-        // redelivers it at its deadline, as it does a dropped `Delivery`. A
-        // closed one redelivers nothing and runs no timer: let go of the
-        // slot now, so that it does not hold producers back (a settle of a
-        // closed subscription only lets go of the delivery).
-        let sub = self.sub();
-        if sub.why_idle().contains(&ringmq_core::IdleReason::Closed) {
-            // SAFETY: no `Delivery` with this tag exists (it was taken as a
-            // raw tag, see `PyMessage::pulled`), and this is the tag's only settle
-            // (it was not settled, and the message is going away).
-            let _ = unsafe { sub.nack_tag(self.tag, None) };
-        }
+        // SAFETY: no `Delivery` with this tag exists (it was taken as a
+        // raw tag, see `PyMessage::pulled`), and this is the tag's only
+        // settle (it was not settled, and the message is going away).
+        unsafe { drop_unsettled(self.sub(), [self.tag]) };
+    }
+}
+
+/// Raw tags dropped unsettled (a `Message` or `RawBatch` going away). On an
+/// open subscription the ack timer redelivers them at their deadline, as
+/// it does a dropped `Delivery`. A closed one redelivers nothing and runs
+/// no timer: let go of their slots now, so that they do not hold producers
+/// back (a settle of a closed subscription only lets go of the delivery).
+///
+/// # Safety
+/// Each tag was taken as a raw tag (no `Delivery` with it exists) and is
+/// not settled, and this is its only settle.
+pub(crate) unsafe fn drop_unsettled(sub: &PullSubscription, tags: impl IntoIterator<Item = u64>) {
+    if !sub.why_idle().contains(&ringmq_core::IdleReason::Closed) {
+        return;
+    }
+    for tag in tags {
+        // SAFETY: by the caller's promise.
+        let _ = unsafe { sub.nack_tag(tag, None) };
     }
 }
 
@@ -404,19 +415,12 @@ impl PyPullSubscription {
         }
     }
 
-    /// Polls for one message: see `take_raw`.
+    /// Polls for one message: see `take`.
     fn poll_one(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<RawDelivery>> {
-        self.shared.raise_pending()?;
-        let sub = &self.sub;
-        let got = take_waiting(sub, 1, timeout, |left| {
-            crate::signals::wait(py, left, |t, i| sub.wait_ready(t, Some(i)))
-        })?;
-        Ok(got.into_iter().next())
+        Ok(self.take(py, 1, timeout)?.into_iter().next())
     }
 
-    /// Takes up to `max` deliveries as raw tags (empty on timeout): see
-    /// `take_waiting`; its waits are detached from the GIL, and Ctrl-C
-    /// interrupts them.
+    /// `take` with `max` and `timeout` as Python gave them.
     fn take_raw(
         &self,
         py: Python<'_>,
@@ -427,7 +431,18 @@ impl PyPullSubscription {
         if max == 0 {
             return Err(invalid("max 0 must be at least 1"));
         }
-        let timeout = args::timeout(timeout)?;
+        self.take(py, max, args::timeout(timeout)?)
+    }
+
+    /// Takes up to `max` deliveries as raw tags (empty on timeout): see
+    /// `take_waiting`; its waits are detached from the GIL, and Ctrl-C
+    /// interrupts them.
+    fn take(
+        &self,
+        py: Python<'_>,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> PyResult<Vec<RawDelivery>> {
         self.shared.raise_pending()?;
         let sub = &self.sub;
         take_waiting(sub, max, timeout, |left| {
@@ -451,21 +466,17 @@ fn take_waiting(
 ) -> PyResult<Vec<RawDelivery>> {
     let start = Instant::now();
     let mut got = Vec::with_capacity(max.min(4096));
+    // Set when a wait timed out: the take after it is the last look, as a
+    // poll takes once more at its deadline.
+    let mut last = false;
     loop {
         sub.poll_raw(max, Some(Duration::ZERO), None, &mut got)
             .py_err()?;
-        if !got.is_empty() {
-            return Ok(got);
-        }
         let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
-        if left == Some(Duration::ZERO) || !wait(left)? {
-            // Timed out; one last look, as a poll takes at its deadline.
-            if left != Some(Duration::ZERO) {
-                sub.poll_raw(max, Some(Duration::ZERO), None, &mut got)
-                    .py_err()?;
-            }
+        if !got.is_empty() || last || left == Some(Duration::ZERO) {
             return Ok(got);
         }
+        last = !wait(left)?;
     }
 }
 

@@ -27,10 +27,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyType};
 use ringmq_core::internals::decode_ext;
-use ringmq_core::{IdleReason, PullSubscription, RawDelivery};
+use ringmq_core::{PullSubscription, RawDelivery};
 
 use crate::args;
-use crate::consumer::{extras, reason_text, tag_settled};
+use crate::consumer::{drop_unsettled, extras, reason_text, tag_settled};
 use crate::errors::invalid;
 use crate::DETACH_COPY;
 
@@ -253,12 +253,7 @@ impl PyRawBatch {
             let tags = if s.open == s.flags.len() {
                 self.entries.iter().map(|e| e.tag).collect()
             } else {
-                self.entries
-                    .iter()
-                    .zip(s.flags.iter())
-                    .filter(|(_, settled)| !**settled)
-                    .map(|(e, _)| e.tag)
-                    .collect()
+                unsettled(&self.entries, &s.flags).collect()
             };
             s.flags.fill(true);
             s.open = 0;
@@ -271,25 +266,26 @@ impl PyRawBatch {
     }
 }
 
+/// The tags of the entries whose settled flag is clear.
+fn unsettled<'a>(entries: &'a [Entry], flags: &'a [bool]) -> impl Iterator<Item = u64> + 'a {
+    entries
+        .iter()
+        .zip(flags)
+        .filter(|(_, settled)| !**settled)
+        .map(|(e, _)| e.tag)
+}
+
 impl Drop for PyRawBatch {
     fn drop(&mut self) {
         let s = self.settled.get_mut().unwrap_or_else(|e| e.into_inner());
         if s.open == 0 {
             return;
         }
-        // As a dropped unsettled `Message`: an open subscription's ack
-        // timer redelivers them at their deadline; a closed one runs no
-        // timer, so let go of their slots now.
-        if !self.sub.why_idle().contains(&IdleReason::Closed) {
-            return;
-        }
-        for (e, settled) in self.entries.iter().zip(s.flags.iter()) {
-            if !*settled {
-                // SAFETY: not settled (its flag is clear, and the batch is
-                // going away): this is the tag's only settle.
-                let _ = unsafe { self.sub.nack_tag(e.tag, None) };
-            }
-        }
+        let open = unsettled(&self.entries, &s.flags);
+        // SAFETY: taken by `poll_raw` (no `Delivery` with them exists) and
+        // not settled (their flags are clear, and the batch is going away):
+        // this is their only settle.
+        unsafe { drop_unsettled(&self.sub, open) };
     }
 }
 
