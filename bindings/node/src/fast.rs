@@ -27,7 +27,7 @@ use ringmq_core as core;
 
 use crate::convert::join;
 use crate::layout::{self, pull as hdr_at};
-use crate::pull::{Copied, Held, Stash};
+use crate::pull::{Copied, Record, Stash};
 use crate::push::SharedTable;
 
 type Res<T> = std::result::Result<T, core::Error>;
@@ -325,51 +325,6 @@ fn publish_packed(h: &TopicHandle, c: &Call<'_>) -> Res<sys::napi_value> {
     c.number(r.start as f64)
 }
 
-/// One message as a take describes it: its fields, its tag and its bytes.
-struct Record<'a> {
-    tag: u64,
-    id: u64,
-    key: u64,
-    timestamp_ns: i64,
-    attempt: u32,
-    data: &'a [u8],
-    ext: &'a [u8],
-    note: Option<(&'a str, &'a str)>,
-}
-
-impl<'a> Record<'a> {
-    fn held(h: &'a Held, bytes: &'a [u8]) -> Record<'a> {
-        Record {
-            tag: h.tag,
-            id: h.id,
-            key: h.key,
-            timestamp_ns: h.timestamp_ns,
-            attempt: h.attempt,
-            data: h.data(bytes),
-            ext: h.ext(bytes),
-            note: h.note.as_ref().map(|(r, g)| (r.as_str(), g.as_str())),
-        }
-    }
-
-    /// # Safety
-    /// As for `RawDelivery::data`: taken by this call's `poll_raw` and not
-    /// settled, so pinned.
-    unsafe fn raw(d: &'a core::RawDelivery) -> Record<'a> {
-        Record {
-            tag: d.tag(),
-            id: d.id(),
-            key: d.key(),
-            timestamp_ns: d.timestamp_ns(),
-            attempt: d.attempt(),
-            // SAFETY: pinned, by the caller's promise.
-            data: unsafe { d.data() },
-            // SAFETY: as above.
-            ext: unsafe { d.ext() },
-            note: d.dead_letter_reason().zip(d.dead_letter_group()),
-        }
-    }
-}
-
 /// What one take hands over: first what the stash holds (the oldest),
 /// then deliveries taken now, raw.
 struct Taken<'h> {
@@ -465,10 +420,11 @@ fn hand_over(h: &PullHandle, taken: &mut Taken<'_>, out: &mut [u8]) -> usize {
     for d in taken.raw.iter() {
         // SAFETY: taken by this take's `poll_raw` and not settled: this is
         // the call that took it.
-        if full || !w.put(unsafe { Record::raw(d) }) {
+        let r = unsafe { Record::raw(d) };
+        if full || !w.put(r) {
             full = true;
-            // SAFETY: as above; kept for the next take as a wait's are.
-            unsafe { stash.push_raw(d) };
+            // Kept for the next take, as a wait's are.
+            stash.push(r);
         }
     }
     taken.raw.clear();

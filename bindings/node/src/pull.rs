@@ -63,6 +63,53 @@ impl Held {
     }
 }
 
+/// One message as a take describes it, or as a wait copies it in: its
+/// fields, its tag and its bytes.
+#[derive(Clone, Copy)]
+pub struct Record<'a> {
+    pub tag: u64,
+    pub id: u64,
+    pub key: u64,
+    pub timestamp_ns: i64,
+    pub attempt: u32,
+    pub data: &'a [u8],
+    pub ext: &'a [u8],
+    pub note: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> Record<'a> {
+    pub fn held(h: &'a Held, bytes: &'a [u8]) -> Record<'a> {
+        Record {
+            tag: h.tag,
+            id: h.id,
+            key: h.key,
+            timestamp_ns: h.timestamp_ns,
+            attempt: h.attempt,
+            data: h.data(bytes),
+            ext: h.ext(bytes),
+            note: h.note.as_ref().map(|(r, g)| (r.as_str(), g.as_str())),
+        }
+    }
+
+    /// # Safety
+    /// As for `RawDelivery::data`: just taken by `poll_raw` and not settled,
+    /// so pinned.
+    pub unsafe fn raw(d: &'a core::RawDelivery) -> Record<'a> {
+        Record {
+            tag: d.tag(),
+            id: d.id(),
+            key: d.key(),
+            timestamp_ns: d.timestamp_ns(),
+            attempt: d.attempt(),
+            // SAFETY: pinned, by the caller's promise.
+            data: unsafe { d.data() },
+            // SAFETY: as above.
+            ext: unsafe { d.ext() },
+            note: d.dead_letter_reason().zip(d.dead_letter_group()),
+        }
+    }
+}
+
 /// Taken messages copied out, oldest first: what a wait took until the JS
 /// thread takes it. The bytes are reused: emptied with the last message,
 /// they keep their capacity, so a steady flow of waits allocates nothing.
@@ -73,32 +120,23 @@ pub struct Copied {
 }
 
 impl Copied {
-    /// Copies `d` in, after what is there.
-    ///
-    /// # Safety
-    /// `d` was just taken by `poll_raw` and its tag is not settled: its
-    /// ack deadline is still ahead (the copy is the first thing done with
-    /// it), so its payload and extension are pinned.
-    pub unsafe fn push_raw(&mut self, d: &core::RawDelivery) {
-        // SAFETY: pinned, by the caller's promise.
-        let (data, ext) = unsafe { (d.data(), d.ext()) };
+    /// Copies `r` in, after what is there.
+    pub fn push(&mut self, r: Record<'_>) {
         let at = self.bytes.len();
-        self.bytes.extend_from_slice(data);
-        self.bytes.extend_from_slice(ext);
-        let note = match (d.dead_letter_reason(), d.dead_letter_group()) {
-            (Some(reason), Some(group)) => Some((reason.to_owned(), group.to_owned())),
-            _ => None,
-        };
+        self.bytes.extend_from_slice(r.data);
+        self.bytes.extend_from_slice(r.ext);
         self.items.push_back(Held {
-            tag: d.tag(),
-            id: d.id(),
-            key: d.key(),
-            timestamp_ns: d.timestamp_ns(),
-            attempt: d.attempt(),
+            tag: r.tag,
+            id: r.id,
+            key: r.key,
+            timestamp_ns: r.timestamp_ns,
+            attempt: r.attempt,
             at,
-            len: data.len(),
-            ext_len: ext.len(),
-            note,
+            len: r.data.len(),
+            ext_len: r.ext.len(),
+            note: r
+                .note
+                .map(|(reason, group)| (reason.to_owned(), group.to_owned())),
         });
     }
 
@@ -316,7 +354,7 @@ impl Task for WaitTask {
             for d in &raw {
                 // SAFETY: taken by the `poll_raw` that just returned, and
                 // not settled: the copy is the first thing done with it.
-                unsafe { to.push_raw(d) };
+                to.push(unsafe { Record::raw(d) });
             }
         }
         Ok(match r {
