@@ -74,10 +74,20 @@ impl WaitQueue {
     /// Wakes every waiter whose condition may have become true.
     #[inline]
     pub(crate) fn notify(&self) {
-        barrier::light();
-        if self.waiters.load(Relaxed) != 0 {
+        if self.has_waiters() {
             self.wake_all();
         }
+    }
+
+    /// Does anyone wait (or is about to park)? The notifier's side of the
+    /// protocol without the wake-up: a caller that made a change visible
+    /// and finds nobody here may leave the rest of its work for the waiter,
+    /// which runs its `before_park` (see [`wait_parking`](Self::wait_parking))
+    /// after it is counted here.
+    #[inline]
+    pub(crate) fn has_waiters(&self) -> bool {
+        barrier::light();
+        self.waiters.load(Relaxed) != 0
     }
 
     /// The rare half of `notify`, out of line so that a notify with nobody
@@ -143,8 +153,26 @@ impl WaitQueue {
         interrupt: Option<&Interrupt>,
         ready: impl FnMut() -> bool,
     ) -> Woke {
+        self.wait_parking(deadline, max_sleep, interrupt, || {}, ready)
+    }
+
+    /// As [`wait_until_or`](Self::wait_until_or), running `before_park`
+    /// each time the waiter is about to park: after it is counted in
+    /// `waiters` and has passed the heavy side of the barrier, before it
+    /// checks `ready` under the lock. A notifier that finds no waiter (see
+    /// [`has_waiters`](Self::has_waiters)) may leave work undone for
+    /// `before_park` to finish: either the notifier saw the waiter, or
+    /// `before_park` sees the notifier's change.
+    pub(crate) fn wait_parking(
+        &self,
+        deadline: Option<u64>,
+        max_sleep: Option<Duration>,
+        interrupt: Option<&Interrupt>,
+        before_park: impl FnMut(),
+        ready: impl FnMut() -> bool,
+    ) -> Woke {
         let Some(i) = interrupt else {
-            return self.wait_inner(deadline, max_sleep, || false, ready);
+            return self.wait_inner(deadline, max_sleep, || false, before_park, ready);
         };
         /// Unlists the queue however the wait ends (a panicking `ready`
         /// included): the interrupt must never keep a pointer to it.
@@ -156,7 +184,13 @@ impl WaitQueue {
         }
         i.enlist(self);
         let _listed = Listed(i, self);
-        self.wait_inner(deadline, max_sleep, || i.is_interrupted(), ready)
+        self.wait_inner(
+            deadline,
+            max_sleep,
+            || i.is_interrupted(),
+            before_park,
+            ready,
+        )
     }
 
     fn wait_inner(
@@ -164,6 +198,7 @@ impl WaitQueue {
         deadline: Option<u64>,
         max_sleep: Option<Duration>,
         interrupted: impl Fn() -> bool,
+        mut before_park: impl FnMut(),
         mut ready: impl FnMut() -> bool,
     ) -> Woke {
         let mut spins = 0;
@@ -202,6 +237,7 @@ impl WaitQueue {
         let parked_at = mono_ns();
         self.waiters.fetch_add(1, SeqCst);
         barrier::heavy();
+        before_park();
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let woke = loop {
             if interrupted() {
@@ -277,6 +313,41 @@ mod loom_tests {
             assert!(readable, "the change was lost");
             // Whoever fired it unlisted it: the count is back to zero.
             assert_eq!(q.waiters.load(SeqCst), 0);
+        });
+    }
+
+    /// The handshake that lets a notifier leave work to a waiter about to
+    /// park, as an ack leaves its run of settled sequences unpublished for
+    /// a producer short of room (`has_waiters` on the notifier's side,
+    /// `wait_parking`'s `before_park` on the waiter's): whatever the
+    /// interleaving, the work is done by one side or the other and the
+    /// wait ends. (With a `before_park` that does nothing, loom finds the
+    /// interleaving that parks for good.)
+    #[test]
+    fn loom_work_left_for_a_waiter_about_to_park_is_never_lost() {
+        loom::model(|| {
+            let q = std::sync::Arc::new(WaitQueue::default());
+            // The ack (a settled slot) and its publication (the gate).
+            let settled = std::sync::Arc::new(AtomicBool::new(false));
+            let published = std::sync::Arc::new(AtomicBool::new(false));
+            let consumer = {
+                let (q, settled, published) = (q.clone(), settled.clone(), published.clone());
+                thread::spawn(move || {
+                    settled.store(true, SeqCst);
+                    if q.has_waiters() {
+                        published.store(true, SeqCst);
+                        q.notify();
+                    }
+                })
+            };
+            let flush = || {
+                if settled.load(SeqCst) {
+                    published.store(true, SeqCst);
+                }
+            };
+            let woke = q.wait_parking(None, None, None, flush, || published.load(SeqCst));
+            assert_eq!(woke, Woke::Ready);
+            consumer.join().unwrap();
         });
     }
 }

@@ -22,13 +22,13 @@ use crate::handler::{catch, HandlerError, HandlerFailure, HandlerResult};
 use crate::stats::LatencyRun;
 
 impl SubCore {
-    /// After `n` fast acks: their credits, the counter, and one watermark
-    /// advance for all of them.
-    fn finish_fast_acks(&self, n: u64) {
+    /// After `n` fast acks, the highest of them `last`: their credits, the
+    /// counter, and one watermark advance for all of them.
+    fn finish_fast_acks(&self, n: u64, last: u64) {
         if n > 0 {
             self.return_credits(n);
             self.acct.acked(n);
-            self.advance();
+            self.advance_acked(last);
         }
     }
 
@@ -37,6 +37,7 @@ impl SubCore {
     pub(crate) fn ack_all(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> Result<()> {
         let mut first = Ok(());
         let mut n = 0u64;
+        let mut last = 0u64;
         let now = wall_ns();
         let closed = self.is_closed();
         let lat = |d: &Delivery| now.saturating_sub(d.timestamp_ns()).max(0) as u64;
@@ -50,6 +51,7 @@ impl SubCore {
             if fast && self.slots.try_ack(d.tag()) {
                 d.settled = true;
                 n += 1;
+                last = last.max(d.tag());
             }
         }
         if n > 0 {
@@ -65,7 +67,7 @@ impl SubCore {
                 first = r;
             }
         }
-        self.finish_fast_acks(n);
+        self.finish_fast_acks(n, last);
         first
     }
 
@@ -73,6 +75,7 @@ impl SubCore {
     pub(crate) fn ack_tags(&self, tags: &[u64]) -> Result<()> {
         let mut first = Ok(());
         let mut n = 0u64;
+        let mut last = 0u64;
         let now = wall_ns();
         let closed = self.is_closed();
         let mut lat = LatencyRun::default();
@@ -90,6 +93,7 @@ impl SubCore {
                     self.acct
                         .latency_into(&mut lat, now.saturating_sub(ts).max(0) as u64);
                     n += 1;
+                    last = last.max(tag);
                     continue;
                 }
             }
@@ -100,7 +104,7 @@ impl SubCore {
             }
         }
         self.acct.flush_latencies(&mut lat);
-        self.finish_fast_acks(n);
+        self.finish_fast_acks(n, last);
         first
     }
 
@@ -229,7 +233,7 @@ impl SubCore {
             }
         }
         self.acct.flush_latencies(&mut lat);
-        self.finish_fast_acks(acked);
+        self.finish_fast_acks(acked, first + n - 1);
         Ok(delivered as usize)
     }
 

@@ -52,6 +52,7 @@ mod slots;
 mod tag;
 mod timer;
 mod watch;
+mod watermark;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +80,7 @@ use flow::RateLimiter;
 use keys::KeyGate;
 use timer::AckTimer;
 use watch::Watch;
+use watermark::Watermark;
 
 pub(crate) use durable::LogSource;
 pub use relay::{Outcome, Relay, Settled};
@@ -155,6 +157,8 @@ pub(crate) struct SubCore {
     pub(crate) acct: Accounting,
     closed: AtomicBool,
     gate_released: AtomicBool,
+    /// When acks publish the gate (see `watermark`).
+    watermark: Watermark,
     /// Seed for retry jitter.
     jitter: AtomicU64,
     /// Paused: takes nothing new from the ring (retries go on).
@@ -214,6 +218,7 @@ impl SubCore {
             acct: Accounting::new(),
             closed: AtomicBool::new(false),
             gate_released: AtomicBool::new(false),
+            watermark: Watermark::new(start, topic_opts.capacity),
             jitter: AtomicU64::new(start ^ 0x5eed),
             paused: AtomicBool::new(false),
             rate,
@@ -272,23 +277,6 @@ impl SubCore {
     fn return_credits(&self, n: u64) {
         if self.credits.give(n) {
             self.topic.notify_consumers();
-        }
-    }
-
-    /// Advances the watermark over every settled sequence, waking producers
-    /// if it moved.
-    fn advance(&self) {
-        let Some(gate) = self.gate else { return };
-        if self.gate_released.load(Acquire) {
-            return;
-        }
-        if self.topic.advance_gate(gate, |w| self.slots.is_settled(w)) {
-            self.topic.notify_producers();
-        }
-        // A closed subscription lets go of its gate with its last pinned
-        // slot, whichever path settled it (a settle, the timer, a batch).
-        if self.is_closed() {
-            self.try_release_gate();
         }
     }
 

@@ -163,7 +163,7 @@ impl SubCore {
                 }
                 self.relay_event(id, key, || Outcome::Acked);
                 self.return_credits(1);
-                self.advance();
+                self.advance_acked(seq);
                 Ok(())
             }
             Action::Nack {

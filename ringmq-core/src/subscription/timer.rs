@@ -54,6 +54,8 @@ impl SubCore {
     pub(super) fn reap(&self, now: u64) {
         self.timer.start(now);
         let Some(gate) = self.gate else { return };
+        // Acks left unpublished (see `watermark`) need no scan.
+        self.advance();
         let start = self.topic.gate_value(gate);
         let end = self.cursor.next();
         for seq in start..end {
@@ -79,9 +81,12 @@ impl SubCore {
         self.timer.due(now) && self.reap_pending()
     }
 
-    /// Are deliveries out, which a scan may find past their deadline?
+    /// Are deliveries out, which a scan may find past their deadline? (A
+    /// run of acks not yet published to the gate is not: see `watermark`;
+    /// the look stops at the first unsettled sequence.)
     pub(super) fn reap_pending(&self) -> bool {
-        self.gate
-            .is_some_and(|g| self.topic.gate_value(g) < self.cursor.next())
+        self.gate.is_some_and(|g| {
+            (self.topic.gate_value(g)..self.cursor.next()).any(|seq| !self.slots.is_settled(seq))
+        })
     }
 }

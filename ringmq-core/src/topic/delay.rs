@@ -168,12 +168,19 @@ impl TopicCore {
         wheel.advance(now, |_, m| due.push_back(m));
         let gated = self.opts.overflow != Overflow::DropOldest;
         let mut fired = 0;
+        let mut flushed = false;
         while let Some(m) = due.front() {
             // Not a publish (that was counted when the message was made):
             // counted before the claim, so that stats never count it as one.
             self.counters.unpublished.fetch_add(1, Relaxed);
             let Ok(seq) = self.seq.try_claim(1, gated) else {
                 self.counters.unpublished.fetch_sub(1, Relaxed);
+                // Acks not yet published to a gate may hold the room
+                // (see `subscription::watermark`).
+                if !std::mem::replace(&mut flushed, true) {
+                    self.flush_gates();
+                    continue;
+                }
                 // The ring is full: the rest wait for room, in order.
                 break;
             };

@@ -6,7 +6,8 @@
 //! - the topic as configured: `options`, `is_dead_letter_topic`, `ring`;
 //! - its own gate in the sequencer: `gate_value`, `advance_gate`,
 //!   `release_gate`;
-//! - wake-ups and waiting: `notify_producers`, `notify_consumers`,
+//! - wake-ups and waiting: `notify_producers`, `producers_parked`,
+//!   `notify_consumers`,
 //!   `wake_pool`, `wait_for_consumers`, and a readiness descriptor's
 //!   `watch_consumers`, `unwatch_consumers`;
 //! - the broker's failure hook: `report_failure`;
@@ -77,6 +78,13 @@ impl TopicCore {
 
     pub(crate) fn notify_producers(&self) {
         self.producers.notify();
+    }
+
+    /// Is a producer parked (or about to park) waiting for room? An ack
+    /// that finds none may leave its run unpublished (see
+    /// `subscription::watermark`).
+    pub(crate) fn producers_parked(&self) -> bool {
+        self.producers.has_waiters()
     }
 
     pub(crate) fn notify_consumers(&self) {

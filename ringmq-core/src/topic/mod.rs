@@ -246,6 +246,19 @@ impl TopicCore {
         self.consumers.notify();
     }
 
+    /// Has every gated subscription publish the acks it left unpublished
+    /// (see `subscription::watermark`): for a producer short of room
+    /// before it parks or refuses, and for the stats.
+    pub(crate) fn flush_gates(&self) {
+        if self.forked() {
+            // A lock held at fork time would never be released here.
+            return;
+        }
+        for s in self.subs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            s.flush_gate();
+        }
+    }
+
     pub(crate) fn subs_snapshot(&self) -> Vec<Arc<SubCore>> {
         if self.forked() {
             // A lock held at fork time would never be released here.
@@ -269,6 +282,9 @@ impl TopicCore {
 
     pub(crate) fn stats(&self) -> TopicStats {
         let subs = self.subs_snapshot();
+        for s in &subs {
+            s.flush_gate();
+        }
         let claimed = self.seq.claimed();
         let dropped: u64 = subs.iter().map(|s| s.acct.dropped_total()).sum::<u64>()
             + self.dropped_gone.load(Relaxed);

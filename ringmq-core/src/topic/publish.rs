@@ -215,6 +215,10 @@ impl TopicCore {
         // The deadline is read only once a first try failed: a publish that
         // finds room reads no clock.
         let mut dl = None;
+        // Subscriptions may have acks not yet published to their gates
+        // (see `subscription::watermark`): a producer publishes them
+        // before it refuses, and before it parks.
+        let mut flushed = false;
         loop {
             // A durable topic's log at max_bytes is full as a ring is.
             let claimed = if self.log_full() {
@@ -232,16 +236,23 @@ impl TopicCore {
             if (self.opts.overflow == Overflow::Reject && full)
                 || (timeout == Some(Duration::ZERO) && ignore_closing)
             {
+                if !std::mem::replace(&mut flushed, true) {
+                    self.flush_gates();
+                    continue;
+                }
                 self.counters.rejected.fetch_add(n, Relaxed);
                 return Err(Error::new(ErrorKind::Full, self.full_text()));
             }
             let dl = *dl.get_or_insert_with(|| deadline(timeout));
-            let woke = self.producers.wait_until_or(dl, None, interrupt, || {
+            let ready = || {
                 closed()
                     || (self.seq.has_room(n) && !self.log_full())
                     || (self.opts.overflow == Overflow::Reject && self.log_full())
                     || self.journal_failure().is_err()
-            });
+            };
+            let woke =
+                self.producers
+                    .wait_parking(dl, None, interrupt, || self.flush_gates(), ready);
             if woke == Woke::Interrupted {
                 return Err(Error::interrupted(&format!(
                     "publish to topic {:?}",
@@ -253,6 +264,10 @@ impl TopicCore {
             }
             self.journal_failure()?;
             if woke == Woke::TimedOut && (!self.seq.has_room(n) || self.log_full()) {
+                if !std::mem::replace(&mut flushed, true) {
+                    self.flush_gates();
+                    continue;
+                }
                 self.counters.timed_out.fetch_add(n, Relaxed);
                 return Err(Error::new(
                     ErrorKind::Timeout,
