@@ -22,8 +22,9 @@ use crate::handler::{catch, HandlerError, HandlerFailure, HandlerResult};
 use crate::stats::LatencyRun;
 
 impl SubCore {
-    /// After `n` fast acks, the highest of them `last`: their credits, the
-    /// counter, and one watermark advance for all of them.
+    /// After `n` fast acks, `last` the last of them (a hint for when to
+    /// publish the gate: see `watermark`): their credits, the counter, and
+    /// one watermark advance for all of them.
     fn finish_fast_acks(&self, n: u64, last: u64) {
         if n > 0 {
             self.return_credits(n);
@@ -51,7 +52,7 @@ impl SubCore {
             if fast && self.slots.try_ack(d.tag()) {
                 d.settled = true;
                 n += 1;
-                last = last.max(d.tag());
+                last = d.tag();
             }
         }
         if n > 0 {
@@ -93,7 +94,7 @@ impl SubCore {
                     self.acct
                         .latency_into(&mut lat, now.saturating_sub(ts).max(0) as u64);
                     n += 1;
-                    last = last.max(tag);
+                    last = tag;
                     continue;
                 }
             }
