@@ -13,12 +13,12 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use ringmq_core::{Overflow, SubOptions, Topic, TopicOptions};
+use ringmq_core::{Broker, Overflow, PullSubscription, SubOptions, Topic, TopicOptions};
 
 /// Capacity of the tests' rings: runs of up to 8 acks may stay unpublished.
 const CAP: usize = 64;
 
-fn topic(mq: &ringmq_core::Broker, overflow: Overflow) -> Topic {
+fn topic(mq: &Broker, overflow: Overflow) -> Topic {
     mq.create_topic(
         "t",
         TopicOptions {
@@ -29,26 +29,44 @@ fn topic(mq: &ringmq_core::Broker, overflow: Overflow) -> Topic {
     .unwrap()
 }
 
-fn fill(t: &Topic) {
+/// A topic whose ring is full, with one subscription.
+fn full(overflow: Overflow) -> (Broker, Topic, PullSubscription) {
+    let mq = broker();
+    let t = topic(&mq, overflow);
+    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
     for i in 0..CAP {
         t.publish(format!("m{i}").as_bytes()).unwrap();
     }
+    (mq, t, s)
+}
+
+/// Takes and acks one message: one slot free, which the subscription has
+/// not told its gate about (a run of 1 is short).
+fn ack_one(s: &PullSubscription) {
+    s.poll(Some(Duration::ZERO))
+        .unwrap()
+        .unwrap()
+        .ack()
+        .unwrap();
+}
+
+/// Publishes one message on another thread (with a timeout far longer
+/// than any test waits); the receiver hears whether it went out.
+fn publish_late(t: &Topic) -> (mpsc::Receiver<bool>, thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel();
+    let t = t.clone();
+    let producer = thread::spawn(move || {
+        let r = t.publish_with(b"late", 0, Some(Duration::from_secs(60)));
+        let _ = tx.send(r.is_ok());
+    });
+    (rx, producer)
 }
 
 #[test]
 fn a_producer_that_would_refuse_first_takes_the_room_of_unpublished_acks() {
     for overflow in [Overflow::Reject, Overflow::Block] {
-        let mq = broker();
-        let t = topic(&mq, overflow);
-        let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
-        fill(&t);
-        // One ack: one slot free, which the subscription has not told its
-        // gate about (a run of 1 is short).
-        s.poll(Some(Duration::ZERO))
-            .unwrap()
-            .unwrap()
-            .ack()
-            .unwrap();
+        let (mq, t, s) = full(overflow);
+        ack_one(&s);
         // `reject` refuses at once when full, and so does a zero timeout.
         let r = t.publish_with(b"next", 0, Some(Duration::ZERO));
         assert!(r.is_ok(), "{overflow:?}: the acked slot was refused: {r:?}");
@@ -58,60 +76,30 @@ fn a_producer_that_would_refuse_first_takes_the_room_of_unpublished_acks() {
     }
 }
 
-/// Publishes one message on another thread; true if it went out within
-/// `within` (its own timeout is far longer).
-fn publishes_within(t: &Topic, within: Duration) -> bool {
-    let (tx, rx) = mpsc::channel();
-    let t = t.clone();
-    thread::spawn(move || {
-        let r = t.publish_with(b"late", 0, Some(Duration::from_secs(60)));
-        let _ = tx.send(r.is_ok());
-    });
-    rx.recv_timeout(within).unwrap_or(false)
-}
-
 #[test]
 fn a_producer_about_to_park_takes_the_room_of_unpublished_acks() {
-    let mq = broker();
-    let t = topic(&mq, Overflow::Block);
-    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
-    fill(&t);
-    s.poll(Some(Duration::ZERO))
-        .unwrap()
-        .unwrap()
-        .ack()
-        .unwrap();
+    let (mq, t, s) = full(Overflow::Block);
+    ack_one(&s);
     // The producer finds no room at its claim and through its spin, then
     // flushes the gates before it parks: it must not wait for its timeout.
-    assert!(
-        publishes_within(&t, Duration::from_secs(10)),
+    let (rx, producer) = publish_late(&t);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)),
+        Ok(true),
         "a producer waited for room that an ack had freed"
     );
+    producer.join().unwrap();
     mq.close(Duration::ZERO).unwrap();
 }
 
 #[test]
 fn an_ack_wakes_a_producer_parked_for_room() {
-    let mq = broker();
-    let t = topic(&mq, Overflow::Block);
-    let s = t.subscribe_pull("s", SubOptions::default()).unwrap();
-    fill(&t);
-    let (tx, rx) = mpsc::channel();
-    let producer = {
-        let t = t.clone();
-        thread::spawn(move || {
-            let r = t.publish_with(b"late", 0, Some(Duration::from_secs(60)));
-            let _ = tx.send(r.is_ok());
-        })
-    };
+    let (mq, t, s) = full(Overflow::Block);
+    let (rx, producer) = publish_late(&t);
     // Long enough for the producer to spin out and park.
     thread::sleep(Duration::from_millis(200));
     assert!(rx.try_recv().is_err(), "the ring was full");
-    s.poll(Some(Duration::ZERO))
-        .unwrap()
-        .unwrap()
-        .ack()
-        .unwrap();
+    ack_one(&s);
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(10)),
         Ok(true),
@@ -130,11 +118,7 @@ fn stats_count_no_acked_message_in_the_depth() {
         t.publish(&[i]).unwrap();
     }
     for _ in 0..5 {
-        s.poll(Some(Duration::ZERO))
-            .unwrap()
-            .unwrap()
-            .ack()
-            .unwrap();
+        ack_one(&s);
     }
     assert_eq!(t.stats().depth, 0, "five acked messages still counted");
     mq.close(Duration::ZERO).unwrap();
