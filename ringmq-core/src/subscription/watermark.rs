@@ -86,10 +86,8 @@ impl SubCore {
     }
 
     /// Publishes any run of acks left unpublished: for a producer short of
-    /// room, the topic's stats, the ack timer.
+    /// room and the topic's stats (`TopicCore::flush_gates`).
     pub(crate) fn flush_gate(&self) {
-        if self.gate.is_some() {
-            self.advance();
-        }
+        self.advance();
     }
 }

@@ -177,8 +177,7 @@ impl TopicCore {
                 self.counters.unpublished.fetch_sub(1, Relaxed);
                 // Acks not yet published to a gate may hold the room
                 // (see `subscription::watermark`).
-                if !std::mem::replace(&mut flushed, true) {
-                    self.flush_gates();
+                if self.flush_gates_once(&mut flushed) {
                     continue;
                 }
                 // The ring is full: the rest wait for room, in order.

@@ -259,6 +259,18 @@ impl TopicCore {
         }
     }
 
+    /// For a producer that found no room and would refuse or give up:
+    /// flushes the gates (see [`flush_gates`](Self::flush_gates)) the first
+    /// time it is asked, and answers whether it did, so that the caller
+    /// claims once more before refusing.
+    pub(crate) fn flush_gates_once(&self, flushed: &mut bool) -> bool {
+        if std::mem::replace(flushed, true) {
+            return false;
+        }
+        self.flush_gates();
+        true
+    }
+
     pub(crate) fn subs_snapshot(&self) -> Vec<Arc<SubCore>> {
         if self.forked() {
             // A lock held at fork time would never be released here.
@@ -281,10 +293,8 @@ impl TopicCore {
     }
 
     pub(crate) fn stats(&self) -> TopicStats {
+        self.flush_gates();
         let subs = self.subs_snapshot();
-        for s in &subs {
-            s.flush_gate();
-        }
         let claimed = self.seq.claimed();
         let dropped: u64 = subs.iter().map(|s| s.acct.dropped_total()).sum::<u64>()
             + self.dropped_gone.load(Relaxed);

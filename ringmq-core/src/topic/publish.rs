@@ -236,8 +236,7 @@ impl TopicCore {
             if (self.opts.overflow == Overflow::Reject && full)
                 || (timeout == Some(Duration::ZERO) && ignore_closing)
             {
-                if !std::mem::replace(&mut flushed, true) {
-                    self.flush_gates();
+                if self.flush_gates_once(&mut flushed) {
                     continue;
                 }
                 self.counters.rejected.fetch_add(n, Relaxed);
@@ -264,8 +263,7 @@ impl TopicCore {
             }
             self.journal_failure()?;
             if woke == Woke::TimedOut && (!self.seq.has_room(n) || self.log_full()) {
-                if !std::mem::replace(&mut flushed, true) {
-                    self.flush_gates();
+                if self.flush_gates_once(&mut flushed) {
                     continue;
                 }
                 self.counters.timed_out.fetch_add(n, Relaxed);
