@@ -33,11 +33,17 @@ use crate::ready_fd::ReadyFd;
 use crate::spin::SpinBudget;
 use crate::sync::{spin_loop, AtomicUsize, Condvar, Mutex, Ordering::Relaxed, Ordering::SeqCst};
 
-/// Checks of the short spin every wait begins with, and the spin-loop hints
-/// between two of them (a few microseconds in all). None under loom, whose
-/// models explore interleavings, not time.
-const SPIN_CHECKS: u32 = if cfg!(loom) { 0 } else { 32 };
-const SPIN_GAP: u32 = 8;
+/// The short spin every wait begins with:
+/// `SPIN_CHECKS` checks, one spin-loop hint apart, so that a wait ends
+/// within a hint of its answer. A hint (`pause`) takes 5 to 140 cycles by
+/// CPU, 26 ns on the AMD EPYC this was tuned on, and the spin about 160
+/// hints and checks, 5-10 us. Eight hints between checks (about 200 ns
+/// here) had added half a gap on average to every hop of a message, and so
+/// about 200 ns to a round trip's p50 (docs/BENCHMARKS.md, "A check after
+/// every hint"). None under loom, whose models explore interleavings, not
+/// time.
+const SPIN_CHECKS: u32 = if cfg!(loom) { 0 } else { 160 };
+const SPIN_GAP: u32 = 1;
 
 pub(crate) struct WaitQueue {
     /// Read by every notify: on a line of its own, away from the counters
@@ -214,10 +220,10 @@ impl WaitQueue {
             if deadline.is_some_and(|d| mono_coarse_ns() >= d) {
                 return Woke::TimedOut;
             }
-            // The short spin: checks a few hundred nanoseconds apart. (An
-            // exponential backoff's gaps grow to microseconds, and an answer
-            // that came early in one waited for its end: that gap was a
-            // round trip's p99.)
+            // The short spin: a check after every hint. (An exponential
+            // backoff's gaps grow to microseconds, and an answer that came
+            // early in one waited for its end: that gap was a round trip's
+            // p99.)
             if spins < SPIN_CHECKS {
                 spins += 1;
                 for _ in 0..SPIN_GAP {
