@@ -23,14 +23,25 @@ use ringmq_core::{Broker, BrokerOptions, SubOptions, TopicOptions};
 const ROUND_TRIPS: usize = 20_000;
 const SLOW_NS: u64 = 2_000;
 
+#[cfg(target_os = "linux")]
 extern "C" {
     fn sched_getcpu() -> i32;
 }
 
+/// The CPU this thread runs on; -1 where that cannot be told (and on
+/// systems without `sched_getcpu`, where every round trip then counts as
+/// sharing a CPU: the example is for Linux).
 fn cpu() -> i32 {
-    // SAFETY: sched_getcpu takes no arguments and touches no memory of
-    // ours; it returns -1 where it cannot tell.
-    unsafe { sched_getcpu() }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sched_getcpu takes no arguments and touches no memory
+        // of ours; it returns -1 where it cannot tell.
+        unsafe { sched_getcpu() }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        -1
+    }
 }
 
 /// A ping-pong whose every hop parks (a bounded std channel).

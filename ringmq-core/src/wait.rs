@@ -33,17 +33,20 @@ use crate::ready_fd::ReadyFd;
 use crate::spin::SpinBudget;
 use crate::sync::{spin_loop, AtomicUsize, Condvar, Mutex, Ordering::Relaxed, Ordering::SeqCst};
 
-/// The short spin every wait begins with:
-/// `SPIN_CHECKS` checks, one spin-loop hint apart, so that a wait ends
-/// within a hint of its answer. A hint (`pause`) takes 5 to 140 cycles by
-/// CPU, 26 ns on the AMD EPYC this was tuned on, and the spin about 160
-/// hints and checks, 5-10 us. Eight hints between checks (about 200 ns
-/// here) had added half a gap on average to every hop of a message, and so
-/// about 200 ns to a round trip's p50 (docs/BENCHMARKS.md, "A check after
-/// every hint"). None under loom, whose models explore interleavings, not
-/// time.
-const SPIN_CHECKS: u32 = if cfg!(loom) { 0 } else { 160 };
-const SPIN_GAP: u32 = 1;
+/// The short spin every wait begins with: a check after every spin-loop
+/// hint, so that a wait ends within a hint of its answer, for about
+/// `SPIN_NS` (measured from the `CLOCK_EVERY`th check, the clock read every
+/// `CLOCK_EVERY` checks). A hint (`pause`) takes 5 to 140 cycles by CPU,
+/// 26 ns on the AMD EPYC this was tuned on. Eight hints between checks
+/// (about 200 ns here) had added half a gap on average to every hop of a
+/// message, and so about 200 ns to a round trip's p50 (docs/BENCHMARKS.md,
+/// "A check after every hint"). Bounded by time, not by a count of checks:
+/// under valgrind or a sanitizer a check costs far more than a hint, and a
+/// count of 160 made every wait there spin several times as long as it
+/// had (the C tests under valgrind took 89 s, against 42 s so). None under
+/// loom, whose models explore interleavings, not time.
+const SPIN_NS: u64 = 6_000;
+const CLOCK_EVERY: u32 = 16;
 
 pub(crate) struct WaitQueue {
     /// Read by every notify: on a line of its own, away from the counters
@@ -207,7 +210,9 @@ impl WaitQueue {
         mut before_park: impl FnMut(),
         mut ready: impl FnMut() -> bool,
     ) -> Woke {
-        let mut spins = 0;
+        let mut spins = 0u32;
+        let mut spin_since = None;
+        let mut spun = cfg!(loom);
         let mut checking_since = None;
         loop {
             if interrupted() {
@@ -224,12 +229,16 @@ impl WaitQueue {
             // backoff's gaps grow to microseconds, and an answer that came
             // early in one waited for its end: that gap was a round trip's
             // p99.)
-            if spins < SPIN_CHECKS {
-                spins += 1;
-                for _ in 0..SPIN_GAP {
-                    spin_loop();
+            if !spun {
+                spins = spins.wrapping_add(1);
+                if spins % CLOCK_EVERY == 0 {
+                    let now = mono_ns();
+                    spun = now - *spin_since.get_or_insert(now) >= SPIN_NS;
                 }
-                continue;
+                if !spun {
+                    spin_loop();
+                    continue;
+                }
             }
             // Past the short spin: go on checking for the queue's budget
             // (see `spin`), giving the CPU away between checks.
