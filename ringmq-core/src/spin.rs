@@ -65,6 +65,13 @@ impl SpinBudget {
     /// park, else shrink it. Racing updates may lose one another's step;
     /// each is a heuristic's step, and the value stays within bounds.
     pub(crate) fn parked(&self, waited_ns: u64) {
+        if cfg!(loom) {
+            // Not modelled (`ns` is 0 under loom). A step here would hang
+            // on how long the wait took in real time, so a model's
+            // execution would not replay the same: its operations would
+            // differ from one run of the same interleaving to the next.
+            return;
+        }
         let cur = self.ns.load(Relaxed);
         let next = if waited_ns <= self.max_ns {
             (cur * 2).clamp(GROW_FROM_NS.min(self.max_ns), self.max_ns)
