@@ -58,6 +58,7 @@ pub fn offset() -> Duration {
 /// Nanoseconds since the Unix epoch: the publish timestamp of every message.
 /// Read from the TSC when the kernel itself keeps time with it (see
 /// [`tsc`]), else from CLOCK_REALTIME.
+#[inline]
 pub(crate) fn wall_ns() -> i64 {
     #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
     {
@@ -143,20 +144,16 @@ mod tsc {
     /// Nanoseconds per tick in 32.32 fixed point; 0 until measured.
     static MULT: AtomicU64 = AtomicU64::new(0);
 
-    #[inline]
-    fn usable() -> bool {
-        match USABLE.load(Relaxed) {
-            1 => true,
-            2 => false,
-            _ => {
-                let ok = std::fs::read_to_string(
-                    "/sys/devices/system/clocksource/clocksource0/current_clocksource",
-                )
-                .is_ok_and(|s| s.trim() == "tsc");
-                USABLE.store(if ok { 1 } else { 2 }, Relaxed);
-                ok
-            }
-        }
+    /// Does the kernel keep time with the TSC? Read from sysfs once.
+    #[cold]
+    #[inline(never)]
+    fn check_usable() -> bool {
+        let ok = std::fs::read_to_string(
+            "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+        )
+        .is_ok_and(|s| s.trim() == "tsc");
+        USABLE.store(if ok { 1 } else { 2 }, Relaxed);
+        ok
     }
 
     #[inline]
@@ -165,10 +162,14 @@ mod tsc {
         unsafe { core::arch::x86_64::_rdtsc() }
     }
 
+    /// The fast path is a leaf of a few loads and a multiply, inlined into
+    /// every publish; the first use, a re-anchoring and the fallback are
+    /// out of line (they would otherwise make it save and restore registers
+    /// on every call).
     #[inline]
     pub(crate) fn wall_ns() -> i64 {
-        if !usable() {
-            return super::realtime_ns();
+        if USABLE.load(Relaxed) != 1 {
+            return not_known_usable();
         }
         let tsc = rdtsc();
         let seq = SEQ.load(Acquire);
@@ -184,6 +185,24 @@ mod tsc {
                 return bn as i64 + ((d as u128 * mult as u128) >> 32) as i64;
             }
         }
+        anchor(tsc)
+    }
+
+    /// `wall_ns` before the TSC is known usable, or where it is not.
+    #[cold]
+    #[inline(never)]
+    fn not_known_usable() -> i64 {
+        if USABLE.load(Relaxed) == 2 || !check_usable() {
+            return super::realtime_ns();
+        }
+        wall_ns()
+    }
+
+    /// `wall_ns` without a current anchor: reads the real clock and
+    /// re-anchors.
+    #[cold]
+    #[inline(never)]
+    fn anchor(tsc: u64) -> i64 {
         let now = super::realtime_ns();
         refresh(tsc, now);
         now

@@ -217,22 +217,38 @@ impl Ring {
         self.words.len() * 8
     }
 
+    /// Where `seq`'s slot starts in `words`.
     #[inline]
-    fn slot(&self, seq: u64) -> &[AtomicU64] {
-        let base = self.offset + (seq & self.mask) as usize * self.stride;
-        // Bounds: base + stride <= offset + capacity * stride because of
-        // the mask.
-        &self.words[base..base + self.stride]
+    fn slot_start(&self, seq: u64) -> usize {
+        self.offset + (seq & self.mask) as usize * self.stride
     }
 
-    /// The header words of `seq`'s slot, with one bounds check for all of
-    /// them (every slot has at least `HEADER_WORDS`).
+    #[inline]
+    fn slot(&self, seq: u64) -> &[AtomicU64] {
+        let base = self.slot_start(seq);
+        // SAFETY: `seq & mask < capacity` and `offset < LINE_WORDS`, so
+        // `base + stride <= capacity * stride + LINE_WORDS - 1`, the length
+        // `try_new` gave `words` (checked there, never changed since).
+        unsafe { self.words.get_unchecked(base..base + self.stride) }
+    }
+
+    /// The header words of `seq`'s slot (every slot has at least
+    /// `HEADER_WORDS`). Read on every peek: no bounds check, see `slot`.
     #[inline]
     fn header(&self, seq: u64) -> &[AtomicU64; HEADER_WORDS] {
-        let base = self.offset + (seq & self.mask) as usize * self.stride;
-        self.words[base..base + HEADER_WORDS]
-            .try_into()
-            .expect("a slot starts with its header")
+        let base = self.slot_start(seq);
+        debug_assert!(HEADER_WORDS <= self.stride);
+        // SAFETY: as in `slot`, `base + stride` is within `words`, and
+        // `HEADER_WORDS <= stride` (`try_new` makes the stride hold the
+        // header and the payload), so the header's words are in bounds and
+        // form an array of `HEADER_WORDS` AtomicU64s.
+        unsafe {
+            &*self
+                .words
+                .as_ptr()
+                .add(base)
+                .cast::<[AtomicU64; HEADER_WORDS]>()
+        }
     }
 
     /// Waits until the slot of `seq` holds stamp `prev` (the previous lap's
@@ -332,6 +348,13 @@ impl Ring {
             flags: (x >> 32) as u32,
             expires_ns: slot[EXPIRES].load(Ordering::Relaxed),
         }
+    }
+
+    /// The publish timestamp of `seq`: the one word of
+    /// [`meta`](Self::meta) an ack needs, under the same conditions.
+    #[inline]
+    pub fn timestamp(&self, seq: u64) -> i64 {
+        self.header(seq)[TIMESTAMP].load(Ordering::Relaxed) as i64
     }
 
     /// Is `seq` a skip slot, or a message expired at monotonic time `now`?

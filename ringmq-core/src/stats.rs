@@ -91,6 +91,7 @@ impl Histogram {
         }
     }
 
+    #[inline]
     fn index(v: u64) -> usize {
         if v < SUB as u64 {
             return v as usize;

@@ -40,15 +40,11 @@ impl SubCore {
         let mut n = 0u64;
         let mut last = 0u64;
         let now = wall_ns();
-        let closed = self.is_closed();
+        // Read once for the batch (see `ack_tags`).
+        let plain = !self.is_closed() && !self.lossy && self.keys.is_none() && !self.relayed();
         let lat = |d: &Delivery| now.saturating_sub(d.timestamp_ns()).max(0) as u64;
         for d in batch.iter_mut() {
-            let fast = !closed
-                && Tag::is_ring(d.tag())
-                && !self.lossy
-                && self.keys.is_none()
-                && !self.relayed()
-                && Arc::ptr_eq(&d.sub, self);
+            let fast = plain && Tag::is_ring(d.tag()) && Arc::ptr_eq(&d.sub, self);
             if fast && self.slots.try_ack(d.tag()) {
                 d.settled = true;
                 n += 1;
@@ -78,18 +74,17 @@ impl SubCore {
         let mut n = 0u64;
         let mut last = 0u64;
         let now = wall_ns();
-        let closed = self.is_closed();
+        // What makes an ack of a ring tag need the full settle, read once
+        // for the batch; and the cursor, below which every ring tag was
+        // delivered (it only grows: a tag at or past this reading takes
+        // the full settle, which reads it again).
+        let plain = !self.is_closed() && !self.lossy && self.keys.is_none() && !self.relayed();
+        let delivered_below = self.cursor.next();
         let mut lat = LatencyRun::default();
         for (i, &tag) in tags.iter().enumerate() {
-            let fast = !closed
-                && Tag::is_ring(tag)
-                && !self.lossy
-                && self.keys.is_none()
-                && !self.relayed()
-                && tag < self.cursor.next();
-            if fast {
+            if plain && Tag::is_ring(tag) && tag < delivered_below {
                 // Read the timestamp while the slot is still pinned.
-                let ts = self.ring().meta(tag).timestamp_ns;
+                let ts = self.ring().timestamp(tag);
                 if self.slots.try_ack(tag) {
                     self.acct
                         .latency_into(&mut lat, now.saturating_sub(ts).max(0) as u64);

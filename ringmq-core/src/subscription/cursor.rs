@@ -70,8 +70,10 @@ impl SubCore {
         if credits == 0 {
             return (cur, 0);
         }
+        // `cur` was just seen published: the first pass starts past it.
+        let mut seen = 1;
         let n = loop {
-            let mut n = 0;
+            let mut n = seen;
             while n < credits && ring.peek(cur + n) == Peek::Ready {
                 n += 1;
             }
@@ -80,23 +82,41 @@ impl SubCore {
             }
             match self.cursor.advance(cur, cur + n) {
                 Ok(()) => break n,
-                Err(a) => cur = a,
+                Err(a) => {
+                    cur = a;
+                    seen = 0;
+                }
             }
         };
-        self.return_credits(credits - n);
+        if n < credits {
+            self.return_credits(credits - n);
+        }
+        if self.keys.is_some() {
+            self.mark_keyed(cur, n, now, raw);
+            return (cur, n);
+        }
         // Counted before the slots are marked DELIVERED, so that the ack
         // timer (on another consumer's thread) can never count one of them
         // expired before it was counted delivered. Skip slots and expired
         // messages (passed over with this same `now`) are not deliveries.
-        // With `max_in_flight_per_key`, a message whose key has no place
-        // is parked in the store instead (after it is marked, below).
+        let passed = (cur..cur + n)
+            .filter(|&seq| ring.passed_over(seq, now))
+            .count() as u64;
+        self.acct.delivered(n - passed);
+        let deadline = self.ack_deadline(now);
+        for seq in cur..cur + n {
+            self.slots.deliver(seq, deadline, raw);
+        }
+        (cur, n)
+    }
+
+    /// `claim_ring`'s counting and marking with `max_in_flight_per_key`: a
+    /// message whose key has no place is parked in the store instead (after
+    /// it is marked).
+    #[inline(never)]
+    fn mark_keyed(&self, cur: u64, n: u64, now: u64, raw: bool) {
         let mut parked = Vec::new();
-        let deliveries = match &self.keys {
-            None => (cur..cur + n)
-                .filter(|&seq| !ring.passed_over(seq, now))
-                .count(),
-            Some(_) => self.count_keyed(cur, n, now, &mut parked),
-        };
+        let deliveries = self.count_keyed(cur, n, now, &mut parked);
         self.acct.delivered(deliveries as u64);
         let deadline = self.ack_deadline(now);
         for seq in cur..cur + n {
@@ -108,7 +128,6 @@ impl SubCore {
                 self.settle_slot(seq);
             }
         }
-        (cur, n)
     }
 
     /// Of claimed sequences `cur..cur + n` of a subscription with

@@ -239,6 +239,7 @@ impl SubCore {
         self.consumer == Consumer::Push
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Acquire) || self.topic.forked()
     }

@@ -229,9 +229,17 @@ impl SubCore {
     }
 
     /// As `release_key_locked`, taking the store's lock only when a parked
-    /// message takes the place.
+    /// message takes the place. Called by every settle that ends a ring
+    /// delivery: without `max_in_flight_per_key`, one inlined check.
     #[inline]
     pub(super) fn release_key(&self, tag: u64) {
+        if self.keys.is_some() {
+            self.release_key_keyed(tag);
+        }
+    }
+
+    #[inline(never)]
+    fn release_key_keyed(&self, tag: u64) {
         let Some(k) = &self.keys else { return };
         if let Some(idx) = k.release(tag) {
             self.hand_place(&mut self.lock_store(), idx);

@@ -317,7 +317,7 @@ impl SubCore {
                 if self.lossy || seq >= self.cursor.next() || !self.slots.is_delivered(seq) {
                     return None;
                 }
-                Some(self.ring().meta(seq).timestamp_ns)
+                Some(self.ring().timestamp(seq))
             }
             Tag::Store { idx, .. } => {
                 let st = self.lock_store();

@@ -143,19 +143,19 @@ impl SlotStates {
     /// Only its holder turns DELIVERED into RAW, so a holder's settle never
     /// races that change; a failed swap means someone else (the ack timer)
     /// took the delivery, as before.
+    #[inline]
     fn take_delivered(&self, seq: u64, to: u64) -> bool {
-        let w = self.slot(seq).word.load(Acquire);
-        let from = if w == enc(seq, DELIVERED) {
-            DELIVERED
-        } else if w == enc(seq, RAW) {
-            RAW
-        } else {
+        let word = &self.slot(seq).word;
+        let w = word.load(Acquire);
+        if w != enc(seq, DELIVERED) && w != enc(seq, RAW) {
             return false;
-        };
-        self.cas(seq, from, to)
+        }
+        word.compare_exchange(w, enc(seq, to), SeqCst, Acquire)
+            .is_ok()
     }
 
     /// The ack: DELIVERED (or RAW) -> SETTLED. False if it was neither.
+    #[inline]
     pub fn try_ack(&self, seq: u64) -> bool {
         self.take_delivered(seq, SETTLED)
     }
