@@ -302,8 +302,10 @@ impl Delivery {
     }
 
     /// Done: the message will not be delivered again to this subscription.
-    pub fn ack(self) -> Result<()> {
-        self.settle_with(Action::Ack)
+    pub fn ack(mut self) -> Result<()> {
+        self.settled = true;
+        self.sub
+            .ack_one(self.raw.tag, Some(self.raw.meta.timestamp_ns))
     }
 
     /// Failed: redeliver after `delay`, or after the topic's backoff when

@@ -448,3 +448,75 @@ fn a_delivery_held_past_its_ack_timeout_shows_as_pinned_until_dropped() {
     assert_eq!(d.data(), b"held too");
     drop(d);
 }
+
+/// Every form of a single ack (a `Delivery`'s, by raw tag, a batch of one,
+/// a batch of raw tags of one, and `consume`) counts the same, gives its
+/// credit back and moves the gate: with a retry capacity of 2 and a ring
+/// of 4, forty messages flow through each form one at a time only if each
+/// ack returns its credit and frees its slot. A second ack of the same
+/// delivery is refused and changes nothing.
+#[test]
+fn every_form_of_a_single_ack_counts_returns_its_credit_and_frees_its_slot() {
+    let mq = broker();
+    let opts = TopicOptions {
+        retry_capacity: 2,
+        ..small(4)
+    };
+    let t = mq.create_topic("t", opts).unwrap();
+    let s = t.subscribe_pull("w", SubOptions::default()).unwrap();
+    let forms = ["ack", "ack_tag", "ack_all", "ack_tags", "consume"];
+    let mut acked = 0u64;
+    for form in forms {
+        for i in 0..40u64 {
+            t.publish_with(&i.to_le_bytes(), i, Some(Duration::ZERO))
+                .unwrap_or_else(|e| panic!("{form}: publish {i} found no room: {e}"));
+            let mut batch = Vec::new();
+            match form {
+                "consume" => {
+                    let n = s
+                        .consume(1, Some(Duration::ZERO), |m| {
+                            assert_eq!(m.key, i);
+                            Ok(())
+                        })
+                        .unwrap();
+                    assert_eq!(n, 1, "{form}: message {i}");
+                }
+                _ => {
+                    let got = s.poll_batch(1, Some(Duration::ZERO), &mut batch).unwrap();
+                    assert_eq!(got, 1, "{form}: message {i} (no credit left?)");
+                    assert_eq!(batch[0].key(), i);
+                }
+            }
+            match form {
+                "ack" => batch.pop().unwrap().ack().unwrap(),
+                "ack_all" => s.ack_all(&mut batch).unwrap(),
+                "ack_tag" | "ack_tags" => {
+                    let tag = batch.pop().unwrap().into_raw().0;
+                    // SAFETY: the delivery became a raw tag; nothing reads it.
+                    unsafe {
+                        if form == "ack_tag" {
+                            s.ack_tag(tag).unwrap();
+                        } else {
+                            s.ack_tags(&[tag]).unwrap();
+                        }
+                        let again = if form == "ack_tag" {
+                            s.ack_tag(tag)
+                        } else {
+                            s.ack_tags(&[tag])
+                        };
+                        assert_eq!(again.unwrap_err().kind(), ErrorKind::InvalidArgument);
+                    }
+                }
+                _ => {}
+            }
+            acked += 1;
+            let st = s.stats();
+            assert_eq!(
+                (st.delivered, st.acked, st.in_flight, st.latency_count),
+                (acked, acked, 0, acked),
+                "{form}: after message {i}"
+            );
+        }
+    }
+    assert_eq!(t.stats().depth, 0);
+}

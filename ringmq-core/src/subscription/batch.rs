@@ -33,6 +33,34 @@ impl SubCore {
         }
     }
 
+    /// May an ack of one of this subscription's ring deliveries take the
+    /// fast DELIVERED -> SETTLED swap, and skip `settle`? Not once it is
+    /// closed, nor with key places to give back or settles to relay (a
+    /// lossy subscription's deliveries are all store copies).
+    #[inline]
+    fn plain_acks(&self) -> bool {
+        !self.is_closed() && !self.lossy && self.keys.is_none() && !self.relayed()
+    }
+
+    /// One ack: a ring delivery by the fast swap (see `plain_acks`),
+    /// anything else, or a swap that fails (expired, unknown), through
+    /// `settle`. `timestamp_ns`: the message's publish time when the caller
+    /// has it, else read from the slot (or the store) for the latency.
+    pub(crate) fn ack_one(&self, tag: u64, timestamp_ns: Option<i64>) -> Result<()> {
+        if Tag::is_ring(tag) && self.plain_acks() && tag < self.cursor.next() {
+            // Read while the slot is still pinned.
+            let ts = timestamp_ns.unwrap_or_else(|| self.ring().timestamp(tag));
+            if self.slots.try_ack(tag) {
+                self.acct
+                    .latency(wall_ns().saturating_sub(ts).max(0) as u64);
+                self.finish_fast_acks(1, tag);
+                return Ok(());
+            }
+        }
+        let ts = timestamp_ns.or_else(|| self.tag_timestamp(tag));
+        self.settle(tag, Action::Ack, ts)
+    }
+
     /// Acks a batch, emptying it; the first error, if any, is returned after
     /// every delivery was tried.
     pub(crate) fn ack_all(self: &Arc<Self>, batch: &mut Vec<Delivery>) -> Result<()> {
@@ -40,8 +68,8 @@ impl SubCore {
         let mut n = 0u64;
         let mut last = 0u64;
         let now = wall_ns();
-        // Read once for the batch (see `ack_tags`).
-        let plain = !self.is_closed() && !self.lossy && self.keys.is_none() && !self.relayed();
+        // Read once for the batch.
+        let plain = self.plain_acks();
         let lat = |d: &Delivery| now.saturating_sub(d.timestamp_ns()).max(0) as u64;
         for d in batch.iter_mut() {
             let fast = plain && Tag::is_ring(d.tag()) && Arc::ptr_eq(&d.sub, self);
@@ -74,11 +102,10 @@ impl SubCore {
         let mut n = 0u64;
         let mut last = 0u64;
         let now = wall_ns();
-        // What makes an ack of a ring tag need the full settle, read once
-        // for the batch; and the cursor, below which every ring tag was
-        // delivered (it only grows: a tag at or past this reading takes
-        // the full settle, which reads it again).
-        let plain = !self.is_closed() && !self.lossy && self.keys.is_none() && !self.relayed();
+        // Read once for the batch: `plain_acks`, and the cursor, below
+        // which every ring tag was delivered (it only grows: a tag at or
+        // past this reading takes the full settle, which reads it again).
+        let plain = self.plain_acks();
         let delivered_below = self.cursor.next();
         let mut lat = LatencyRun::default();
         for (i, &tag) in tags.iter().enumerate() {

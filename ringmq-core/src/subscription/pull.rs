@@ -250,8 +250,7 @@ impl PullSubscription {
     /// No `Delivery` value with this tag may still exist (its payload would
     /// then be read after its slot is freed).
     pub unsafe fn ack_tag(&self, tag: u64) -> Result<()> {
-        let ts = self.core.tag_timestamp(tag);
-        self.core.settle(tag, Action::Ack, ts)
+        self.core.ack_one(tag, None)
     }
 
     /// Acks many raw tags; like [`ack_all`](Self::ack_all), ring
