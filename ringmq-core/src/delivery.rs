@@ -40,7 +40,7 @@ pub struct Message<'a> {
 }
 
 impl<'a> Message<'a> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(
         meta: &SlotMeta,
         attempt: u32,

@@ -146,6 +146,9 @@ fn le16(n: usize) -> [u8; 2] {
 
 /// Splits a block into its msg_id and its headers. Takes any bytes (see the
 /// module docs): what is malformed reads as absent, never out of bounds.
+/// Out of line: a message without an extension never calls it, and its
+/// body would keep `Message::new` from being inlined into `consume`.
+#[inline(never)]
 pub(crate) fn decode(block: &[u8]) -> (Option<&[u8]>, Headers<'_>) {
     let Some((&[c0, c1, id_len, flags], rest)) = block.split_first_chunk() else {
         return (None, Headers::default());

@@ -401,7 +401,7 @@ impl Ring {
     /// before this call) and must stay unoverwritten while the returned slice
     /// lives: the caller is a gated subscription that has not settled `seq`.
     #[cfg(not(loom))]
-    #[inline]
+    #[inline(always)]
     pub unsafe fn payload(&self, seq: u64, len: usize) -> &[u8] {
         let body = &self.slot(seq)[HEADER_WORDS..];
         let len = len.min(self.slot_size);
@@ -427,7 +427,7 @@ impl Ring {
     /// # Safety
     /// As for [`payload`](Self::payload).
     #[cfg(not(loom))]
-    #[inline]
+    #[inline(always)]
     pub unsafe fn ext(&self, seq: u64, len: usize) -> &[u8] {
         if len == 0 {
             return &[];

@@ -43,7 +43,7 @@ impl Default for LatencyRun {
 impl LatencyRun {
     /// Adds `v`; adds the run before it to `h` when `v` starts another
     /// bucket.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, h: &Histogram, v: u64) {
         let b = Histogram::index(v);
         if b != self.bucket {

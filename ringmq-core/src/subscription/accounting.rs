@@ -109,7 +109,7 @@ impl Accounting {
 
     /// One ack's latency, gathered in `run` with others of its batch;
     /// recorded by [`flush_latencies`](Self::flush_latencies).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn latency_into(&self, run: &mut LatencyRun, ns: u64) {
         run.push(&self.latency, ns);
     }

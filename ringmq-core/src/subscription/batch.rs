@@ -232,7 +232,10 @@ impl SubCore {
             let msg = Message::new(&meta, 1 + meta.attempt_base, data, ext, note.as_deref());
             match self.run_handler(f, &msg) {
                 Ok(()) => {
-                    let now = *ack_time.get_or_insert_with(wall_ns);
+                    let now = match ack_time {
+                        Some(t) => t,
+                        None => *ack_time.insert(wall_ns()),
+                    };
                     let latency = now.saturating_sub(meta.timestamp_ns).max(0) as u64;
                     if self.slots.try_ack(seq) {
                         self.acct.latency_into(&mut lat, latency);

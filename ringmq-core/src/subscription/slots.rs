@@ -143,7 +143,7 @@ impl SlotStates {
     /// Only its holder turns DELIVERED into RAW, so a holder's settle never
     /// races that change; a failed swap means someone else (the ack timer)
     /// took the delivery, as before.
-    #[inline]
+    #[inline(always)]
     fn take_delivered(&self, seq: u64, to: u64) -> bool {
         let word = &self.slot(seq).word;
         let w = word.load(Acquire);
@@ -155,7 +155,7 @@ impl SlotStates {
     }
 
     /// The ack: DELIVERED (or RAW) -> SETTLED. False if it was neither.
-    #[inline]
+    #[inline(always)]
     pub fn try_ack(&self, seq: u64) -> bool {
         self.take_delivered(seq, SETTLED)
     }
