@@ -136,6 +136,9 @@ mod tsc {
 
     const REFRESH: u64 = 1 << 26;
     const MIN_SPAN: u64 = 1 << 24;
+    /// The most ticks a read of the real clock may take and still anchor:
+    /// about 3 us at 3 GHz, a hundred times what the read takes.
+    const ANCHOR_WINDOW: u64 = 1 << 13;
 
     static USABLE: AtomicU8 = AtomicU8::new(0);
     static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -185,7 +188,7 @@ mod tsc {
                 return bn as i64 + ((d as u128 * mult as u128) >> 32) as i64;
             }
         }
-        anchor(tsc)
+        anchor()
     }
 
     /// `wall_ns` before the TSC is known usable, or where it is not.
@@ -202,10 +205,26 @@ mod tsc {
     /// re-anchors.
     #[cold]
     #[inline(never)]
-    fn anchor(tsc: u64) -> i64 {
-        let now = super::realtime_ns();
-        refresh(tsc, now);
-        now
+    fn anchor() -> i64 {
+        anchor_with(super::realtime_ns).0
+    }
+
+    /// Reads the real clock with `read` between two reads of the counter,
+    /// and anchors at the middle of them, unless the read took more than
+    /// `ANCHOR_WINDOW` ticks: a thread preempted there would anchor the
+    /// counter to a time read later than it, and every timestamp until the
+    /// next anchor (and the rate measured from it) would be off by as much.
+    /// Such a read is returned, not anchored on. Also answers whether it
+    /// anchored (or tried to: a concurrent refresh may win).
+    fn anchor_with(read: impl FnOnce() -> i64) -> (i64, bool) {
+        let before = rdtsc();
+        let now = read();
+        let took = rdtsc().wrapping_sub(before);
+        if took > ANCHOR_WINDOW {
+            return (now, false);
+        }
+        refresh(before + took / 2, now);
+        (now, true)
     }
 
     /// Re-anchors at `(tsc, now)`, measuring the rate over the span since
@@ -239,6 +258,19 @@ mod tsc {
 
     #[cfg(test)]
     mod tests {
+        /// A read of the real clock that took long (here a sleep of 1 ms
+        /// stands for a preemption between the counter and the clock) is
+        /// never anchored on.
+        #[test]
+        fn a_slow_read_of_the_real_clock_is_not_an_anchor() {
+            let (now, anchored) = super::anchor_with(|| {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                super::super::realtime_ns()
+            });
+            assert!(!anchored, "a read that took 1 ms became an anchor");
+            assert!(now > 0);
+        }
+
         #[test]
         fn follows_the_realtime_clock_closely() {
             let mut worst = 0i64;
