@@ -95,19 +95,26 @@ impl SubCore {
             self.mark_keyed(cur, n, now, raw);
             return (cur, n);
         }
-        // Counted before the slots are marked DELIVERED, so that the ack
-        // timer (on another consumer's thread) can never count one of them
-        // expired before it was counted delivered. Skip slots and expired
-        // messages (passed over with this same `now`) are not deliveries.
+        // Skip slots and expired messages (passed over with this same
+        // `now`) are not deliveries.
         let passed = (cur..cur + n)
             .filter(|&seq| ring.passed_over(seq, now))
             .count() as u64;
-        self.acct.delivered(n - passed);
+        self.mark_delivered(cur, n, n - passed, now, raw);
+        (cur, n)
+    }
+
+    /// Counts `deliveries` of claimed sequences `cur..cur + n`, then marks
+    /// all of them DELIVERED with their ack deadline. Counted first, so
+    /// that the ack timer (on another consumer's thread) can never count
+    /// one of them expired before it was counted delivered.
+    #[inline]
+    fn mark_delivered(&self, cur: u64, n: u64, deliveries: u64, now: u64, raw: bool) {
+        self.acct.delivered(deliveries);
         let deadline = self.ack_deadline(now);
         for seq in cur..cur + n {
             self.slots.deliver(seq, deadline, raw);
         }
-        (cur, n)
     }
 
     /// `claim_ring`'s counting and marking with `max_in_flight_per_key`: a
@@ -117,11 +124,7 @@ impl SubCore {
     fn mark_keyed(&self, cur: u64, n: u64, now: u64, raw: bool) {
         let mut parked = Vec::new();
         let deliveries = self.count_keyed(cur, n, now, &mut parked);
-        self.acct.delivered(deliveries as u64);
-        let deadline = self.ack_deadline(now);
-        for seq in cur..cur + n {
-            self.slots.deliver(seq, deadline, raw);
-        }
+        self.mark_delivered(cur, n, deliveries as u64, now, raw);
         for seq in parked {
             if self.slots.try_take(seq) {
                 self.ring_to_store(seq, 0, Route::KeyWait, now, "");
