@@ -207,6 +207,22 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
     add(c, "1p1c", N, "disruptor-busyspin", tp, false, |n| {
         disruptor_single::<N>(n, 1, 1, DisruptorWait::BusySpin)
     });
+    // The disruptor moving as many bytes a message as RingMQ does (events
+    // the size of RingMQ's slot for this payload): the share of the gap
+    // that is the slot's layout rather than the code that fills it.
+    add(
+        c,
+        "1p1c",
+        N,
+        "disruptor-slot-sized",
+        tp,
+        false,
+        |n| match rmq::slot_bytes(N) {
+            128 => disruptor_single::<128>(n, 1, 1, DisruptorWait::BusySpin),
+            320 => disruptor_single::<320>(n, 1, 1, DisruptorWait::BusySpin),
+            b => Err(format!("no slot-sized disruptor case for {b}-byte slots")),
+        },
+    );
     add(c, "1p1c", N, "rtrb", tp, false, |n| {
         many_to_one::<Rtrb, N>(n, 1)
     });
@@ -990,6 +1006,29 @@ mod tests {
         assert_eq!(quantile(&s, 0.99), 990.0);
         assert_eq!(quantile(&s, 0.999), 999.0);
         assert_eq!(quantile(&[7], 0.999), 7.0);
+    }
+
+    /// The slot-sized disruptor case carries events exactly as large as
+    /// the ring memory a message occupies in RingMQ.
+    #[test]
+    fn slot_sized_events_match_the_ring() {
+        let broker = ringmq_core::Broker::new(ringmq_core::BrokerOptions::default()).unwrap();
+        for payload in [64, 256] {
+            let topic = broker
+                .create_topic(
+                    &format!("t{payload}"),
+                    ringmq_core::TopicOptions {
+                        capacity: 1024,
+                        slot_size: payload,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            // The ring's words have one cache line of slack for alignment.
+            let per_slot = (topic.ring_bytes() - 56) / 1024;
+            assert_eq!(per_slot, rmq::slot_bytes(payload), "payload {payload}");
+        }
+        assert_eq!((rmq::slot_bytes(64), rmq::slot_bytes(256)), (128, 320));
     }
 
     #[test]
