@@ -24,6 +24,10 @@ const BUCKETS: usize = SUB + (MAX_EXP - SUB_BITS) as usize * SUB;
 #[derive(Debug)]
 pub struct LatencyRun {
     bucket: usize,
+    /// The values of `bucket`: `lo ..= lo + (width - 1)` (a width of 0
+    /// holds none, so that the first value finds its bucket).
+    lo: u64,
+    width: u64,
     run: u64,
     sum: u64,
     max: u64,
@@ -33,6 +37,8 @@ impl Default for LatencyRun {
     fn default() -> Self {
         LatencyRun {
             bucket: usize::MAX,
+            lo: 0,
+            width: 0,
             run: 0,
             sum: 0,
             max: 0,
@@ -42,19 +48,28 @@ impl Default for LatencyRun {
 
 impl LatencyRun {
     /// Adds `v`; adds the run before it to `h` when `v` starts another
-    /// bucket.
+    /// bucket. A value in the run's bucket is found by one compare with the
+    /// bucket's bounds; only a value outside them computes its bucket.
     #[inline(always)]
     pub fn push(&mut self, h: &Histogram, v: u64) {
-        let b = Histogram::index(v);
-        if b != self.bucket {
-            if self.run > 0 {
-                h.buckets[self.bucket].fetch_add(self.run, Relaxed);
-            }
-            (self.bucket, self.run) = (b, 0);
+        if v.wrapping_sub(self.lo) >= self.width {
+            self.start_bucket(h, v);
         }
         self.run += 1;
         self.sum = self.sum.wrapping_add(v);
         self.max = self.max.max(v);
+    }
+
+    /// Adds the run so far to `h` and starts one in `v`'s bucket. Out of
+    /// line: a batch's acks mostly stay in one bucket.
+    #[inline(never)]
+    fn start_bucket(&mut self, h: &Histogram, v: u64) {
+        if self.run > 0 {
+            h.buckets[self.bucket].fetch_add(self.run, Relaxed);
+        }
+        let b = Histogram::index(v);
+        (self.lo, self.width) = Histogram::span(b);
+        (self.bucket, self.run) = (b, 0);
     }
 
     /// Records everything pushed into `h` and starts empty again.
@@ -102,6 +117,17 @@ impl Histogram {
         }
         let mantissa = ((v >> (exp - SUB_BITS)) as usize) & (SUB - 1);
         SUB + (exp - SUB_BITS) as usize * SUB + mantissa
+    }
+
+    /// The values that land in bucket `i`, as its lowest and its width:
+    /// `lo ..= lo + (width - 1)` (the last bucket takes every value from
+    /// its lowest up).
+    fn span(i: usize) -> (u64, u64) {
+        let lo = if i == 0 { 0 } else { Self::upper(i - 1) + 1 };
+        if i == BUCKETS - 1 {
+            return (lo, u64::MAX - lo + 1);
+        }
+        (lo, Self::upper(i) - lo + 1)
     }
 
     /// The largest value that lands in bucket `i`.
@@ -330,6 +356,46 @@ mod tests {
             (one.count(), one.sum(), one.max()),
             (many.count(), many.sum(), many.max())
         );
+    }
+
+    /// Every bucket's span holds exactly the values that land in it, and
+    /// a run of values rising, falling and crossing every bucket's edges
+    /// fills each bucket exactly as recording them one by one does.
+    #[test]
+    fn a_latency_run_fills_every_bucket_as_single_records_do() {
+        let mut edges = Vec::new();
+        for i in 0..BUCKETS {
+            let (lo, width) = Histogram::span(i);
+            let hi = lo + (width - 1);
+            assert_eq!(Histogram::index(lo), i, "lowest of bucket {i}");
+            assert_eq!(Histogram::index(hi), i, "highest of bucket {i}");
+            if lo > 0 {
+                assert_eq!(Histogram::index(lo - 1), i - 1, "below bucket {i}");
+            }
+            edges.extend([lo.saturating_sub(1), lo, lo + 1, hi - 1, hi]);
+        }
+        assert_eq!(
+            Histogram::span(BUCKETS - 1).0 + (Histogram::span(BUCKETS - 1).1 - 1),
+            u64::MAX
+        );
+        let mut values = edges.clone();
+        values.extend(edges.iter().rev());
+        values.extend(edges.iter().step_by(3));
+        let (one, run_h) = (Histogram::new(), Histogram::new());
+        let mut run = LatencyRun::default();
+        for &v in &values {
+            one.record(v);
+            run.push(&run_h, v);
+        }
+        run.flush(&run_h);
+        for i in 0..BUCKETS {
+            assert_eq!(
+                one.buckets[i].load(Relaxed),
+                run_h.buckets[i].load(Relaxed),
+                "bucket {i}"
+            );
+        }
+        assert_eq!((one.sum(), one.max()), (run_h.sum(), run_h.max()));
     }
 
     #[test]
