@@ -117,6 +117,28 @@ fn loop_ringmq_publish_batch_poll_batch_ack_all(t: &Topic, s: &PullSubscription)
     }
 }
 
+/// The batch scenario as the performance targets define it:
+/// `publish_batch` of 64, then `consume`.
+#[inline(never)]
+fn loop_ringmq_publish_batch_consume(t: &Topic, s: &PullSubscription) {
+    let mut items = [[0u8; 64]; ROUND as usize];
+    for r in 0..MSGS / ROUND {
+        for (i, it) in items.iter_mut().enumerate() {
+            *it = msg(r * ROUND + i as u64);
+        }
+        t.publish_batch(&items, 0, None).unwrap();
+        let mut n = 0;
+        while n < ROUND as usize {
+            n += s
+                .consume(256, Some(Duration::ZERO), |m| {
+                    black_box(m.data);
+                    Ok(())
+                })
+                .unwrap();
+        }
+    }
+}
+
 #[inline(never)]
 fn loop_ringmq_publish_consume(t: &Topic, s: &PullSubscription) {
     for r in 0..MSGS / ROUND {
@@ -230,11 +252,17 @@ fn main() {
     loop_ringmq_publish_poll_raw_ack_tags(&t6, &s6);
     report("ringmq publish + poll_raw + ack_tags", t0);
 
-    let t2 = broker.create_topic("b", opts).unwrap();
+    let t2 = broker.create_topic("b", opts.clone()).unwrap();
     let s2 = t2.subscribe_pull("b", SubOptions::default()).unwrap();
     let t0 = Instant::now();
     loop_ringmq_publish_batch_poll_batch_ack_all(&t2, &s2);
     report("ringmq publish_batch(64) + poll_batch + ack_all", t0);
+
+    let t7 = broker.create_topic("g", opts).unwrap();
+    let s7 = t7.subscribe_pull("g", SubOptions::default()).unwrap();
+    let t0 = Instant::now();
+    loop_ringmq_publish_batch_consume(&t7, &s7);
+    report("ringmq publish_batch(64) + consume(256)", t0);
 
     let q = crossbeam_queue::ArrayQueue::new(1024);
     let t0 = Instant::now();
@@ -251,6 +279,6 @@ fn main() {
     loop_crossbeam_channel(&tx, &rx);
     report("crossbeam-channel send + recv", t0);
 
-    drop((s, s2, s3, s4));
+    drop((s, s2, s3, s4, s5, s6, s7));
     broker.close(Duration::from_secs(1)).unwrap();
 }

@@ -293,6 +293,9 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
     add(c, "batch", N, "ringmq-raw", tp, false, |n| {
         rmq::raw::<N>(n, 1, 1, true)
     });
+    add(c, "batch", N, "ringmq-consume", tp, false, |n| {
+        rmq::pull::<N>(n, 1, 1, true, rmq::Take::Consume)
+    });
     add(c, "batch", N, "disruptor-busyspin", tp, false, |n| {
         disruptor_single::<N>(n, 1, rmq::BATCH, DisruptorWait::BusySpin)
     });
