@@ -11,13 +11,11 @@
 //! is unused). Gates only grow while owned. `gate_cache` holds a recent
 //! minimum so producers scan the gates once per lap, not per message; it may
 //! lag the true minimum (that only makes producers rescan), never exceed it
-//! (see `register`). A scan reads only the entries below `in_use`, the most
-//! entries ever taken at once, not all `MAX_GATES`: a topic with one
-//! subscription reads one entry, where a full scan read 64.
+//! (see `register`).
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 pub const FREE: u64 = u64::MAX;
 /// Gated subscriptions one topic may have at once (fewer under loom, whose
@@ -28,9 +26,6 @@ pub struct Sequencer {
     claim: CachePadded<AtomicU64>,
     gate_cache: CachePadded<AtomicU64>,
     gates: Box<[CachePadded<AtomicU64>]>,
-    /// One more than the highest index of `gates` ever taken: the entries
-    /// at and above it have always been `FREE`. Only grows.
-    in_use: AtomicUsize,
     capacity: u64,
 }
 
@@ -55,7 +50,6 @@ impl Sequencer {
             gates: (0..MAX_GATES)
                 .map(|_| CachePadded::new(AtomicU64::new(FREE)))
                 .collect(),
-            in_use: AtomicUsize::new(0),
             capacity,
         }
     }
@@ -66,31 +60,10 @@ impl Sequencer {
     }
 
     /// The lowest gate, or `fallback` when no gate is owned.
-    ///
-    /// Reads only the entries below `in_use`, and reads `in_use` again after
-    /// them until it has not grown: the last read of a scan comes after
-    /// every gate it read (all SeqCst). So a scan that misses a new gate
-    /// read everything before that registration raised `in_use`, as a full
-    /// scan that read the new entry as `FREE` read everything before the
-    /// entry was taken; the start that `register` picks is safe against
-    /// either (see there). Reading `in_use` only once would not do: the
-    /// gates read after it could be later than the registration (another
-    /// gate seen far ahead, with a claimed sequence read later still, as
-    /// `try_claim`'s relaxed first load may be on a weakly ordered CPU)
-    /// while the new gate is still missed. (Loom's models explore
-    /// interleavings, not such reorderings, so they cannot show this.)
     pub fn min_gate(&self, fallback: u64) -> u64 {
         let mut min = FREE;
-        let mut scanned = 0;
-        loop {
-            let n = self.in_use.load(Ordering::SeqCst);
-            if n == scanned {
-                break;
-            }
-            for g in &self.gates[scanned..n] {
-                min = min.min(g.load(Ordering::SeqCst));
-            }
-            scanned = n;
+        for g in self.gates.iter() {
+            min = min.min(g.load(Ordering::SeqCst));
         }
         if min == FREE {
             fallback
@@ -149,11 +122,6 @@ impl Sequencer {
             g.compare_exchange(FREE, floor, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
         })?;
-        // Raised before the claim is read below (every access here is
-        // SeqCst): a scan that reads `in_use` after this reads our gate, and
-        // one that read it before is a scan from before our gate was
-        // visible, which the start allows for (see above).
-        self.in_use.fetch_max(index + 1, Ordering::SeqCst);
         // A read-modify-write, not a load: it is ordered with every
         // producer's claim (also an RMW on `claim`), so either we see a
         // claim, or that producer's claim reads from us and sees our gate.
@@ -255,39 +223,4 @@ fn advance_gate_from(gate: &AtomicU64, mut w: u64, settled: &impl Fn(u64) -> boo
         }
     }
     moved
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    /// A gate taken at a higher index than the others still holds
-    /// producers back once the lower ones are released, and entries
-    /// taken again after a release are scanned too.
-    #[test]
-    fn scans_see_every_gate_taken_whatever_its_index() {
-        let seq = Sequencer::new(4);
-        let (a, _) = seq.register(false).unwrap();
-        let (b, _) = seq.register(false).unwrap();
-        let (c, start) = seq.register(false).unwrap();
-        assert_eq!((a, b, c, start), (0, 1, 2, 0));
-        seq.release(a);
-        seq.release(b);
-        // Gate `c` (index 2) is the only one left, and still at 0.
-        assert_eq!(seq.min_gate(99), 0);
-        for _ in 0..4 {
-            seq.try_claim(1, true).unwrap();
-        }
-        assert_eq!(seq.try_claim(1, true), Err(ClaimError::Full));
-        assert!(!seq.has_room(1));
-        // Index 0 is taken again, at the claim; `c` still holds the ring.
-        let (d, start) = seq.register(false).unwrap();
-        assert_eq!((d, start), (0, 4));
-        assert_eq!(seq.min_gate(99), 0);
-        seq.advance(c, 4);
-        assert_eq!(seq.min_gate(99), 4);
-        seq.release(c);
-        seq.release(d);
-        assert_eq!(seq.min_gate(99), 99, "no gate owned");
-    }
 }
