@@ -224,3 +224,38 @@ fn advance_gate_from(gate: &AtomicU64, mut w: u64, settled: &impl Fn(u64) -> boo
     }
     moved
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A gate at a higher index than the others still holds producers
+    /// back once the lower ones are released, and an entry taken again
+    /// after its release gates again.
+    #[test]
+    fn scans_see_every_gate_taken_whatever_its_index() {
+        let seq = Sequencer::new(4);
+        let (a, _) = seq.register(false).unwrap();
+        let (b, _) = seq.register(false).unwrap();
+        let (c, start) = seq.register(false).unwrap();
+        assert_eq!((a, b, c, start), (0, 1, 2, 0));
+        seq.release(a);
+        seq.release(b);
+        // Gate `c` (index 2) is the only one left, and still at 0.
+        assert_eq!(seq.min_gate(99), 0);
+        for _ in 0..4 {
+            seq.try_claim(1, true).unwrap();
+        }
+        assert_eq!(seq.try_claim(1, true), Err(ClaimError::Full));
+        assert!(!seq.has_room(1));
+        // Index 0 is taken again, at the claim; `c` still holds the ring.
+        let (d, start) = seq.register(false).unwrap();
+        assert_eq!((d, start), (0, 4));
+        assert_eq!(seq.min_gate(99), 0);
+        seq.advance(c, 4);
+        assert_eq!(seq.min_gate(99), 4);
+        seq.release(c);
+        seq.release(d);
+        assert_eq!(seq.min_gate(99), 99, "no gate owned");
+    }
+}

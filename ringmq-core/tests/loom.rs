@@ -195,6 +195,43 @@ fn registering_a_gate_races_claims_safely() {
     });
 }
 
+/// A second subscription registering at a new entry of the gates while a
+/// producer claims and the first subscription settles everything claimed:
+/// once registered, the second gate alone holds the producer, which never
+/// claims past its start plus the capacity.
+#[test]
+fn a_gate_at_a_new_index_holds_producers_while_another_moves_on() {
+    // A registration preempted between its steps, a producer preempted
+    // between its claims, and the settler: three preemptions.
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let seq = Arc::new(Sequencer::new(2));
+        let (first, _) = seq.register(false).unwrap();
+        let producer = {
+            let seq = seq.clone();
+            thread::spawn(move || {
+                for _ in 0..3 {
+                    let _ = seq.try_claim(1, true);
+                }
+            })
+        };
+        let settler = {
+            let seq = seq.clone();
+            thread::spawn(move || seq.advance(first, seq.claimed()))
+        };
+        let (second, start) = seq.register(false).unwrap();
+        producer.join().unwrap();
+        settler.join().unwrap();
+        assert_eq!(second, 1);
+        assert!(
+            seq.claimed() <= start + 2,
+            "claimed {} past the new gate {start} plus the capacity",
+            seq.claimed()
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------
 // The slot-state machine of a gated subscription (subscription/slots.rs),
 // driven the way subscription/settle.rs and subscription/timer.rs drive it.
