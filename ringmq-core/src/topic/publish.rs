@@ -467,19 +467,13 @@ impl TopicCore {
             Some(first) => first,
             None => self.claim(n, timeout, false, interrupt)?,
         };
-        let ts = wall_ns();
-        let expires_ns = self.expiry(None);
-        for (i, p) in items.iter().enumerate() {
-            let seq = first + i as u64;
-            let meta = SlotMeta {
-                id: seq,
-                key,
-                timestamp_ns: ts,
-                expires_ns,
-                ..SlotMeta::default()
-            };
-            self.ring.write(seq, &meta, p.as_ref(), &[]);
-        }
+        let meta = SlotMeta {
+            key,
+            timestamp_ns: wall_ns(),
+            expires_ns: self.expiry(None),
+            ..SlotMeta::default()
+        };
+        self.ring.write_run(first, &meta, items);
         self.wake_consumers();
         self.wait_durable(first + n - 1)?;
         Ok(first..first + n)
