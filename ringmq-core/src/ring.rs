@@ -280,6 +280,7 @@ impl Ring {
     /// while an ungated producer of the previous lap finishes) for the slot
     /// to be free of the previous lap. `meta.len` and `meta.ext_len` are
     /// taken from `payload` and `ext`.
+    #[inline]
     pub fn write(&self, seq: u64, meta: &SlotMeta, payload: &[u8], ext: &[u8]) {
         self.write_slot(seq, meta, payload, ext);
     }
