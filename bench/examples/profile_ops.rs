@@ -97,9 +97,10 @@ fn loop_ringmq_publish_poll_raw_ack_tags(t: &Topic, s: &PullSubscription) {
     }
 }
 
-#[inline(never)]
-fn loop_ringmq_publish_batch_poll_batch_ack_all(t: &Topic, s: &PullSubscription) {
-    let mut got: Vec<Delivery> = Vec::with_capacity(256);
+/// Rounds of one `publish_batch` of `ROUND` messages, each round then
+/// taken with `take` (returning how many it took) until all are in.
+#[inline(always)]
+fn batch_rounds(t: &Topic, mut take: impl FnMut() -> usize) {
     let mut items = [[0u8; 64]; ROUND as usize];
     for r in 0..MSGS / ROUND {
         for (i, it) in items.iter_mut().enumerate() {
@@ -108,35 +109,35 @@ fn loop_ringmq_publish_batch_poll_batch_ack_all(t: &Topic, s: &PullSubscription)
         t.publish_batch(&items, 0, None).unwrap();
         let mut n = 0;
         while n < ROUND as usize {
-            n += s.poll_batch(256, Some(Duration::ZERO), &mut got).unwrap();
-            for d in &got {
-                black_box(d.data());
-            }
-            s.ack_all(&mut got).unwrap();
+            n += take();
         }
     }
+}
+
+#[inline(never)]
+fn loop_ringmq_publish_batch_poll_batch_ack_all(t: &Topic, s: &PullSubscription) {
+    let mut got: Vec<Delivery> = Vec::with_capacity(256);
+    batch_rounds(t, || {
+        let n = s.poll_batch(256, Some(Duration::ZERO), &mut got).unwrap();
+        for d in &got {
+            black_box(d.data());
+        }
+        s.ack_all(&mut got).unwrap();
+        n
+    });
 }
 
 /// The batch scenario as the performance targets define it:
 /// `publish_batch` of 64, then `consume`.
 #[inline(never)]
 fn loop_ringmq_publish_batch_consume(t: &Topic, s: &PullSubscription) {
-    let mut items = [[0u8; 64]; ROUND as usize];
-    for r in 0..MSGS / ROUND {
-        for (i, it) in items.iter_mut().enumerate() {
-            *it = msg(r * ROUND + i as u64);
-        }
-        t.publish_batch(&items, 0, None).unwrap();
-        let mut n = 0;
-        while n < ROUND as usize {
-            n += s
-                .consume(256, Some(Duration::ZERO), |m| {
-                    black_box(m.data);
-                    Ok(())
-                })
-                .unwrap();
-        }
-    }
+    batch_rounds(t, || {
+        s.consume(256, Some(Duration::ZERO), |m| {
+            black_box(m.data);
+            Ok(())
+        })
+        .unwrap()
+    });
 }
 
 #[inline(never)]
