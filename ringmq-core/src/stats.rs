@@ -372,7 +372,7 @@ mod tests {
             if lo > 0 {
                 assert_eq!(Histogram::index(lo - 1), i - 1, "below bucket {i}");
             }
-            edges.extend([lo.saturating_sub(1), lo, lo + 1, hi - 1, hi]);
+            edges.extend([lo.saturating_sub(1), lo, lo + 1, hi.saturating_sub(1), hi]);
         }
         assert_eq!(
             Histogram::span(BUCKETS - 1).0 + (Histogram::span(BUCKETS - 1).1 - 1),
