@@ -247,8 +247,8 @@ fn register<const N: usize>(cases: &mut Vec<Case>, quick: bool) {
         tp,
         false,
         |n| match rmq::slot_bytes(N) {
-            128 => disruptor_single::<128>(n, 1, 1, DisruptorWait::BusySpin),
-            320 => disruptor_single::<320>(n, 1, 1, DisruptorWait::BusySpin),
+            96 => disruptor_single::<96>(n, 1, 1, DisruptorWait::BusySpin),
+            288 => disruptor_single::<288>(n, 1, 1, DisruptorWait::BusySpin),
             b => Err(format!("no slot-sized disruptor case for {b}-byte slots")),
         },
     );
@@ -1038,7 +1038,7 @@ mod tests {
             let per_slot = (topic.ring_bytes() - 56) / 1024;
             assert_eq!(per_slot, rmq::slot_bytes(payload), "payload {payload}");
         }
-        assert_eq!((rmq::slot_bytes(64), rmq::slot_bytes(256)), (128, 320));
+        assert_eq!((rmq::slot_bytes(64), rmq::slot_bytes(256)), (96, 288));
     }
 
     #[test]

@@ -22,12 +22,12 @@ pub(crate) const STALL: Duration = Duration::from_secs(10);
 pub const BATCH: usize = 64;
 
 /// The bytes of ring memory one message of `payload` bytes occupies: its
-/// slot, a 56-byte header and the payload rounded up to whole cache lines
-/// (checked against the topic's own `ring_bytes` by a test). The
-/// `disruptor-slot-sized` case carries events of this size, so that the
+/// slot's 32-byte header and its body, the payload rounded up to whole
+/// cache lines (checked against the topic's own `ring_bytes` by a test).
+/// The `disruptor-slot-sized` case carries events of this size, so that the
 /// disruptor moves as many bytes a message as RingMQ does.
 pub const fn slot_bytes(payload: usize) -> usize {
-    (56 + payload).next_multiple_of(64)
+    32 + payload.next_multiple_of(64)
 }
 
 pub(crate) fn err(e: ringmq_core::Error) -> String {

@@ -1,7 +1,17 @@
 //! The ring: `capacity` pre-allocated slots, each a small header and
 //! `slot_size` payload bytes, all in one allocation made at creation.
 //!
-//! Every slot starts with a `stamp` that says which sequence it holds and
+//! The headers lie apart from the payloads: first every slot's header (four
+//! words, two slots a cache line), then every slot's body (its payload, in
+//! whole cache lines from a line's start, so no line holds parts of two
+//! bodies). A 64 B message so moves a line and a half from the producer's
+//! core to a consumer's (half a line of headers, a line of body), where a
+//! header in front of its payload made it two. What only some messages carry, an id
+//! other than their sequence, flags, an expiry and an extension's length,
+//! lies in a third area (the cold words), written only for such a message
+//! and read only when its header says it has them.
+//!
+//! Every header starts with a `stamp` that says which sequence it holds and
 //! whether that sequence is being written or is published:
 //!
 //! | stamp        | meaning                                   |
@@ -29,25 +39,37 @@
 //! without a data race; a gated reader instead borrows the bytes in place,
 //! since no producer can touch the slot before it settles.
 
-use crate::sync::{fence, spin_loop, AtomicU64, Ordering};
+mod words;
 
-/// Header words before the payload of each slot.
+use crate::sync::{fence, spin_loop, AtomicU64, Ordering};
+use words::{load_bytes, store_bytes, zeroed_words};
+
+/// A slot's header words: what every message has and every reader needs.
 const STAMP: usize = 0;
-const ID: usize = 1;
-const KEY: usize = 2;
-const TIMESTAMP: usize = 3;
-/// `len` in the low 32 bits, the attempt base (attempts before this topic,
-/// for dead letters) in the high 32.
-const META: usize = 4;
+const KEY: usize = 1;
+const TIMESTAMP: usize = 2;
+/// `len` in the low 31 bits, [`COLD`] at bit 31, the attempt base
+/// (attempts before this topic, for dead letters) in the high 32.
+const META: usize = 3;
+const HEADER_WORDS: usize = 4;
+/// In `META`: the slot's cold words hold this message's id, extension
+/// length, flags and expiry. Without it they are the sequence, 0, 0 and 0.
+/// (`len` is at most 2^24, see `options`, so bit 31 is free.)
+const COLD: u64 = 1 << 31;
+const LEN_MASK: u64 = COLD - 1;
+/// A slot's cold words.
+const ID: usize = 0;
 /// `ext_len` in the low 32 bits, `flags` in the high 32.
-const EXT: usize = 5;
+const EXT: usize = 1;
 /// `expires_ns`.
-const EXPIRES: usize = 6;
-const HEADER_WORDS: usize = 7;
-/// Words in a cache line. Each slot starts a line and fills whole lines, so
-/// no line holds parts of two slots: a producer writing the slot after the
+const EXPIRES: usize = 2;
+/// Three words and a pad: two slots' cold words a line, none across two.
+const COLD_WORDS: usize = 4;
+/// Words in a cache line. Each body starts a line and fills whole lines, so
+/// no line holds parts of two bodies: a producer writing the slot after the
 /// one a consumer is reading does not take that line from it (64 B
-/// messages measured 20-50 % faster between two threads so).
+/// messages measured 20-50 % faster between two threads so). Headers are
+/// half a line: see `bodies_at`.
 const LINE_WORDS: usize = 8;
 
 /// `SlotMeta::flags`: the slot holds no message, only a used-up sequence
@@ -102,37 +124,18 @@ pub enum Peek {
     Lapped,
 }
 
-/// `n` zeroed atomic words, allocated zeroed (calloc), so that the pages of
-/// a large ring stay untouched, and cost no memory, until messages use them.
-/// `None` when the memory cannot be had (an error for the caller, not an
-/// abort).
-#[cfg(not(loom))]
-fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
-    if n == 0 {
-        return Some(Box::new([]));
-    }
-    let layout = std::alloc::Layout::array::<AtomicU64>(n).ok()?;
-    // SAFETY: the layout's size is not zero (n > 0).
-    let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` is a live allocation of the global allocator with the
-    // layout of `[AtomicU64; n]`, properly aligned and all zero, which is a
-    // valid AtomicU64; the box takes it over and frees it with that layout.
-    Some(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, n)) })
-}
-
-#[cfg(loom)]
-fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
-    Some((0..n).map(|_| AtomicU64::new(0)).collect())
-}
-
 pub struct Ring {
+    /// Every header, then every body; `offset` words of padding first.
     words: Box<[AtomicU64]>,
+    /// Words of each body: whole lines.
     stride: usize,
-    /// Words before the first slot, so that it starts a cache line.
+    /// Words before the first header, so that it starts a cache line.
     offset: usize,
+    /// Where the first body starts in `words` (a line's start).
+    bodies_at: usize,
+    /// The cold words: `COLD_WORDS` per slot, a separate allocation touched
+    /// only by messages that have them.
+    cold: Box<[AtomicU64]>,
     mask: u64,
     slot_size: usize,
     /// The extension area: `ext_stride` words per slot.
@@ -166,17 +169,29 @@ impl Ring {
             capacity.is_power_of_two(),
             "capacity must be a power of two"
         );
-        // Whole cache lines per slot, from a line's start (see `LINE_WORDS`).
-        let stride = (HEADER_WORDS + slot_size.div_ceil(8)).next_multiple_of(LINE_WORDS);
-        let words = zeroed_words(capacity.checked_mul(stride)?.checked_add(LINE_WORDS - 1)?)?;
+        // Whole cache lines per body (see `LINE_WORDS`); the headers in
+        // whole lines before them, so that the first body starts a line.
+        let stride = slot_size.div_ceil(8).next_multiple_of(LINE_WORDS);
+        let headers = capacity
+            .checked_mul(HEADER_WORDS)?
+            .next_multiple_of(LINE_WORDS);
+        let words = zeroed_words(
+            capacity
+                .checked_mul(stride)?
+                .checked_add(headers)?
+                .checked_add(LINE_WORDS - 1)?,
+        )?;
         let at = words.as_ptr() as usize;
         let offset = (at.next_multiple_of(LINE_WORDS * 8) - at) / std::mem::size_of::<AtomicU64>();
+        let cold = zeroed_words(capacity.checked_mul(COLD_WORDS)?)?;
         let ext_stride = ext_bytes.div_ceil(8);
         let ext = zeroed_words(capacity.checked_mul(ext_stride)?)?;
         Some(Ring {
             words,
             stride,
             offset,
+            bodies_at: offset + headers,
+            cold,
             mask: capacity as u64 - 1,
             slot_size,
             ext,
@@ -211,43 +226,54 @@ impl Ring {
         self.slot_size
     }
 
-    /// Bytes held by the slots (the extension area, touched only by
-    /// messages that use it, is not counted).
+    /// Bytes held by the slots' headers and bodies (the cold words and the
+    /// extension area, touched only by messages that use them, are not
+    /// counted).
     pub fn footprint(&self) -> usize {
         self.words.len() * 8
     }
 
-    /// Where `seq`'s slot starts in `words`.
+    /// The body (payload words) of `seq`'s slot: `stride` words.
     #[inline]
-    fn slot_start(&self, seq: u64) -> usize {
-        self.offset + (seq & self.mask) as usize * self.stride
-    }
-
-    #[inline]
-    fn slot(&self, seq: u64) -> &[AtomicU64] {
-        let base = self.slot_start(seq);
-        // SAFETY: `seq & mask < capacity` and `offset < LINE_WORDS`, so
-        // `base + stride <= capacity * stride + LINE_WORDS - 1`, the length
-        // `try_new` gave `words` (checked there, never changed since).
+    fn body(&self, seq: u64) -> &[AtomicU64] {
+        let base = self.bodies_at + (seq & self.mask) as usize * self.stride;
+        // SAFETY: `seq & mask < capacity` and `bodies_at = offset + headers`
+        // with `offset < LINE_WORDS`, so `base + stride <= offset + headers
+        // + capacity * stride`, within the length `try_new` gave `words`
+        // (checked there, never changed since).
         unsafe { self.words.get_unchecked(base..base + self.stride) }
     }
 
-    /// The header words of `seq`'s slot (every slot has at least
-    /// `HEADER_WORDS`). Read on every peek: no bounds check, see `slot`.
+    /// The header words of `seq`'s slot. Read on every peek: no bounds
+    /// check, see `body`.
     #[inline]
     fn header(&self, seq: u64) -> &[AtomicU64; HEADER_WORDS] {
-        let base = self.slot_start(seq);
-        debug_assert!(HEADER_WORDS <= self.stride);
-        // SAFETY: as in `slot`, `base + stride` is within `words`, and
-        // `HEADER_WORDS <= stride` (`try_new` makes the stride hold the
-        // header and the payload), so the header's words are in bounds and
-        // form an array of `HEADER_WORDS` AtomicU64s.
+        let base = self.offset + (seq & self.mask) as usize * HEADER_WORDS;
+        // SAFETY: `seq & mask < capacity`, so `base + HEADER_WORDS <=
+        // offset + capacity * HEADER_WORDS <= bodies_at`, within `words`
+        // (see `body`); the words form an array of `HEADER_WORDS` AtomicU64s.
         unsafe {
             &*self
                 .words
                 .as_ptr()
                 .add(base)
                 .cast::<[AtomicU64; HEADER_WORDS]>()
+        }
+    }
+
+    /// The cold words of `seq`'s slot.
+    #[inline]
+    fn cold(&self, seq: u64) -> &[AtomicU64; COLD_WORDS] {
+        let base = (seq & self.mask) as usize * COLD_WORDS;
+        // SAFETY: `seq & mask < capacity` and `cold` has `capacity *
+        // COLD_WORDS` words (`try_new`), so these are in bounds and form an
+        // array of `COLD_WORDS` AtomicU64s.
+        unsafe {
+            &*self
+                .cold
+                .as_ptr()
+                .add(base)
+                .cast::<[AtomicU64; COLD_WORDS]>()
         }
     }
 
@@ -303,9 +329,8 @@ impl Ring {
     fn write_slot(&self, seq: u64, meta: &SlotMeta, payload: &[u8], ext: &[u8]) {
         debug_assert!(payload.len() <= self.slot_size);
         debug_assert!(ext.len() <= self.ext_capacity());
-        // One index computation and bounds check for the header and body.
-        let (h, body) = self.slot(seq).split_at(HEADER_WORDS);
-        let h: &[AtomicU64; HEADER_WORDS] = h.try_into().expect("a slot starts with its header");
+        let h = self.header(seq);
+        let body = self.body(seq);
         let prev = if seq >= self.base + self.capacity() {
             published(seq - self.capacity())
         } else {
@@ -317,18 +342,22 @@ impl Ring {
         h[STAMP].store(writing(seq), Ordering::Relaxed);
         // Orders the writing stamp before the payload stores for seqlock readers.
         fence(Ordering::Release);
-        h[ID].store(meta.id, Ordering::Relaxed);
+        let cold = meta.id != seq || !ext.is_empty() || meta.flags != 0 || meta.expires_ns != 0;
         h[KEY].store(meta.key, Ordering::Relaxed);
         h[TIMESTAMP].store(meta.timestamp_ns as u64, Ordering::Relaxed);
         h[META].store(
-            payload.len() as u64 | (meta.attempt_base as u64) << 32,
+            payload.len() as u64 | if cold { COLD } else { 0 } | (meta.attempt_base as u64) << 32,
             Ordering::Relaxed,
         );
-        h[EXT].store(
-            ext.len() as u64 | (meta.flags as u64) << 32,
-            Ordering::Relaxed,
-        );
-        h[EXPIRES].store(meta.expires_ns, Ordering::Relaxed);
+        if cold {
+            let c = self.cold(seq);
+            c[ID].store(meta.id, Ordering::Relaxed);
+            c[EXT].store(
+                ext.len() as u64 | (meta.flags as u64) << 32,
+                Ordering::Relaxed,
+            );
+            c[EXPIRES].store(meta.expires_ns, Ordering::Relaxed);
+        }
         store_bytes(body, payload);
         if !ext.is_empty() {
             store_bytes(self.ext_slot(seq), ext);
@@ -355,19 +384,25 @@ impl Ring {
     /// afterwards with `still_published` (lossy reader).
     #[inline]
     pub fn meta(&self, seq: u64) -> SlotMeta {
-        let slot = self.header(seq);
-        let m = slot[META].load(Ordering::Relaxed);
-        let x = slot[EXT].load(Ordering::Relaxed);
-        SlotMeta {
-            id: slot[ID].load(Ordering::Relaxed),
-            key: slot[KEY].load(Ordering::Relaxed),
-            timestamp_ns: slot[TIMESTAMP].load(Ordering::Relaxed) as i64,
-            len: (m & 0xffff_ffff) as u32,
+        let h = self.header(seq);
+        let m = h[META].load(Ordering::Relaxed);
+        let mut meta = SlotMeta {
+            id: seq,
+            key: h[KEY].load(Ordering::Relaxed),
+            timestamp_ns: h[TIMESTAMP].load(Ordering::Relaxed) as i64,
+            len: (m & LEN_MASK) as u32,
             attempt_base: (m >> 32) as u32,
-            ext_len: (x & 0xffff_ffff) as u32,
-            flags: (x >> 32) as u32,
-            expires_ns: slot[EXPIRES].load(Ordering::Relaxed),
+            ..SlotMeta::default()
+        };
+        if m & COLD != 0 {
+            let c = self.cold(seq);
+            let x = c[EXT].load(Ordering::Relaxed);
+            meta.id = c[ID].load(Ordering::Relaxed);
+            meta.ext_len = (x & 0xffff_ffff) as u32;
+            meta.flags = (x >> 32) as u32;
+            meta.expires_ns = c[EXPIRES].load(Ordering::Relaxed);
         }
+        meta
     }
 
     /// The publish timestamp of `seq`: the one word of
@@ -378,13 +413,16 @@ impl Ring {
     }
 
     /// Is `seq` a skip slot, or a message expired at monotonic time `now`?
-    /// (The two words of [`meta`](Self::meta) that say so, under the same
-    /// conditions.)
+    /// (The words of [`meta`](Self::meta) that say so, under the same
+    /// conditions: one, for a message without cold words.)
     #[inline]
     pub fn passed_over(&self, seq: u64, now: u64) -> bool {
-        let h = self.header(seq);
-        let flags = (h[EXT].load(Ordering::Relaxed) >> 32) as u32;
-        let expires = h[EXPIRES].load(Ordering::Relaxed);
+        if self.header(seq)[META].load(Ordering::Relaxed) & COLD == 0 {
+            return false;
+        }
+        let c = self.cold(seq);
+        let flags = (c[EXT].load(Ordering::Relaxed) >> 32) as u32;
+        let expires = c[EXPIRES].load(Ordering::Relaxed);
         flags & FLAG_SKIP != 0 || (expires != 0 && now >= expires)
     }
 
@@ -400,7 +438,7 @@ impl Ring {
         meta.len = len as u32;
         meta.ext_len = ext_len as u32;
         out.clear();
-        load_bytes(&self.slot(seq)[HEADER_WORDS..], len, out);
+        load_bytes(self.body(seq), len, out);
         if ext_len > 0 {
             load_bytes(self.ext_slot(seq), ext_len, out);
         }
@@ -411,7 +449,7 @@ impl Ring {
     /// the copy is whole.
     pub fn still_published(&self, seq: u64) -> bool {
         fence(Ordering::Acquire);
-        self.slot(seq)[STAMP].load(Ordering::Relaxed) == published(seq)
+        self.header(seq)[STAMP].load(Ordering::Relaxed) == published(seq)
     }
 
     /// The payload of `seq`, borrowed in place.
@@ -423,7 +461,7 @@ impl Ring {
     #[cfg(not(loom))]
     #[inline(always)]
     pub unsafe fn payload(&self, seq: u64, len: usize) -> &[u8] {
-        let body = &self.slot(seq)[HEADER_WORDS..];
+        let body = self.body(seq);
         let len = len.min(self.slot_size);
         // SAFETY: the body has at least `slot_size.div_ceil(8)` words, so
         // `len` bytes from its start are in bounds; AtomicU64 has the layout
@@ -467,80 +505,5 @@ impl Ring {
     }
 }
 
-/// Stores `bytes` into `words` (which are long enough) with relaxed atomic
-/// stores, the last word zero-padded.
-#[inline]
-fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
-    let full = bytes.len() / 8;
-    // One check up front that `words` has room for every word and the tail.
-    assert!(
-        words.len() >= bytes.len().div_ceil(8),
-        "a slot holds its message"
-    );
-    let src = bytes.as_ptr();
-    for i in 0..full {
-        // SAFETY: `i < full`, so bytes `8 i .. 8 i + 8` lie within `bytes`;
-        // an unaligned read of them as a u64 is valid for any bit pattern.
-        let v = unsafe { src.add(i * 8).cast::<u64>().read_unaligned() };
-        // SAFETY: `i < full <= words.len()` (the assertion above).
-        unsafe { words.get_unchecked(i) }.store(v, Ordering::Relaxed);
-    }
-    let tail = &bytes[full * 8..];
-    if !tail.is_empty() {
-        let mut last = [0u8; 8];
-        last[..tail.len()].copy_from_slice(tail);
-        words[full].store(u64::from_ne_bytes(last), Ordering::Relaxed);
-    }
-}
-
-/// Appends the first `len` bytes of `words` to `out`, with atomic loads.
-fn load_bytes(words: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
-    let start = out.len();
-    for w in &words[..len.div_ceil(8)] {
-        out.extend_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
-    }
-    out.truncate(start + len);
-}
-
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    /// Every slot starts a cache line and no two slots share one, whatever
-    /// the payload size; and each slot still holds its own message.
-    #[test]
-    fn slots_start_cache_lines_and_share_none() {
-        for slot_size in [1, 8, 56, 57, 64, 65, 120, 200, 256, 4096] {
-            let ring = Ring::new(16, slot_size);
-            assert_eq!(ring.stride % LINE_WORDS, 0, "slot_size {slot_size}");
-            assert!(ring.stride >= HEADER_WORDS + slot_size.div_ceil(8));
-            for seq in 0..16 {
-                let at = ring.header(seq).as_ptr() as usize;
-                assert_eq!(at % 64, 0, "slot_size {slot_size}, slot {seq}");
-            }
-            for seq in 0..32u64 {
-                let payload = vec![seq as u8; slot_size];
-                let meta = SlotMeta {
-                    id: seq,
-                    key: seq * 3,
-                    ..SlotMeta::default()
-                };
-                ring.write(seq, &meta, &payload, &[]);
-            }
-            for seq in 16..32u64 {
-                assert_eq!(ring.peek(seq), Peek::Ready);
-                let meta = ring.meta(seq);
-                assert_eq!(
-                    (meta.id, meta.key, meta.len as usize),
-                    (seq, seq * 3, slot_size)
-                );
-                // SAFETY: published above and no writer is left.
-                let data = unsafe { ring.payload(seq, slot_size) };
-                assert!(
-                    data.iter().all(|&b| b == seq as u8),
-                    "slot {seq} was overwritten"
-                );
-            }
-        }
-    }
-}
+mod tests;
