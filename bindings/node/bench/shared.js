@@ -1,6 +1,7 @@
 'use strict'
-// Worker -> main throughput: a worker_threads worker produces 64-byte
-// messages and the main thread consumes them, through one broker shared by
+// Throughput between a worker_threads worker and the main thread, both
+// ways: the worker produces 64-byte messages and the main thread consumes
+// them (and, for the batch paths, the other way round), through one broker shared by
 // name (`new Broker({ name })` in main, `Broker.open(name)` in the worker)
 // against MessageChannel (the worker's postMessage to the main thread):
 //   - ringmq single:     the worker publish()es each message, main
@@ -11,14 +12,16 @@
 //                        ackAll: a Message object per message
 //   - ringmq raw batch:  publishPacked(one Buffer of 256) / tryPollRaw(256)
 //                        + ackAll: no object per message
+//   - main -> worker:    the two batch cases with the roles swapped: main
+//                        publishes, the worker consumes and posts when done
 //   - MessageChannel:    postMessage of each message, of an array of 256,
 //                        or of 256 packed in one buffer with their lengths
 // Every consumer reads each payload. A full ring sends the worker to the
 // waiting variant (publishAsync / publishManyAsync), an empty one sends main
 // to the waiting poll (poll / pollBatch / pollRaw), as a program would.
 // Runs are interleaved (run r of every case before run r+1 of any); the
-// medians are printed, then the ratios against MessageChannel and the two
-// targets (single >= 5x MessageChannel single, batch >= 10 M msgs/s).
+// medians are printed, then the ratios against MessageChannel and the
+// targets (single >= 5x MessageChannel single, batch >= 10 M msgs/s each way).
 //
 //   node bench/shared.js [--runs 5] [--scale 1] [--quick] [--check]
 //
@@ -103,13 +106,42 @@ function channel(mode, n) {
   }
 }
 
+// The other direction: main publishes, this worker consumes and says when
+// it has read all n.
+async function drain(topic, mode, n) {
+  const pull = mq.topic(topic).pullSubscription('c')
+  let got = 0
+  let sum = 0
+  while (got < n) {
+    if (mode === 'raw') {
+      let b = pull.tryPollRaw(BATCH)
+      if (b.length === 0) b = await pull.pollRaw(BATCH, 5000)
+      if (b.length === 0) throw new Error('ringmq raw (worker): stalled')
+      const data = b.data
+      const offsets = b.offsets
+      for (let i = 0; i < b.length; i++) sum += data[offsets[i]]
+      b.ackAll()
+      got += b.length
+    } else {
+      let ms = pull.tryPollBatch(BATCH)
+      if (ms.length === 0) ms = await pull.pollBatch(BATCH, 5000)
+      if (ms.length === 0) throw new Error('ringmq batch (worker): stalled')
+      for (let i = 0; i < ms.length; i++) sum += ms[i].data[0]
+      pull.ackAll(ms)
+      got += ms.length
+    }
+  }
+  parentPort.postMessage({ drained: got, ok: sum === 7 * n && got === n })
+}
+
 parentPort.on('message', async (job) => {
   if (job === 'stop') {
     await mq.close()
     parentPort.close()
     return
   }
-  if (job.topic) await ring(job.topic, job.mode, job.n)
+  if (job.drain) await drain(job.drain, job.mode, job.n)
+  else if (job.topic) await ring(job.topic, job.mode, job.n)
   else channel(job.mode, job.n)
 })
 `,
@@ -166,6 +198,40 @@ async function ring(mode, n) {
   return n / s
 }
 
+// Main -> worker: this thread publishes (as the worker does above), the
+// worker drains and posts when it has read all n.
+const feeds = {}
+const batchItems = Array.from({ length: BATCH }, () => Buffer.alloc(SIZE, 7))
+const packed = Buffer.alloc(SIZE * BATCH, 7)
+const packedLens = new Uint32Array(BATCH).fill(SIZE)
+const full = (e) => e.code === 'TIMEOUT' || e.code === 'FULL'
+
+async function feed(mode, n) {
+  const name = `f-${mode}`
+  if (feeds[mode] === undefined) {
+    const t = mq.createTopic(name, { capacity: CAPACITY, slotSize: SIZE })
+    t.pull('c')
+    feeds[mode] = t
+  }
+  const t = feeds[mode]
+  const drained = new Promise((resolve) => worker.once('message', resolve))
+  const t0 = now()
+  worker.postMessage({ drain: name, mode, n })
+  for (let sent = 0; sent < n; sent += BATCH) {
+    try {
+      if (mode === 'raw') t.publishPacked(packed, packedLens)
+      else t.publishMany(batchItems)
+    } catch (e) {
+      if (!full(e)) throw e
+      await t.publishManyAsync(batchItems)
+    }
+  }
+  const done = await drained
+  const s = secs(t0)
+  if (!done.ok || done.drained !== n) throw new Error(`ringmq ${mode} main -> worker: lost messages`)
+  return n / s
+}
+
 // ---- MessageChannel -----------------------------------------------------------
 
 function channel(mode, n) {
@@ -203,6 +269,8 @@ const cases = [
   ['ringmq single, batched take (publish / tryPollBatch + ackAll)', () => ring('single-take', N_SINGLE)],
   ['ringmq batch (publishMany / tryPollBatch + ackAll, 256)', () => ring('batch', N_BATCH)],
   ['ringmq raw batch (publishPacked / tryPollRaw + ackAll, 256)', () => ring('raw', N_BATCH)],
+  ['ringmq batch, main -> worker (publishMany / tryPollBatch + ackAll)', () => feed('batch', N_BATCH)],
+  ['ringmq raw batch, main -> worker (publishPacked / tryPollRaw + ackAll)', () => feed('raw', N_BATCH)],
   ['MessageChannel single (postMessage per message)', () => channel('single', N_CHANNEL)],
   ['MessageChannel batch (postMessage of 256)', () => channel('batch', N_BATCH / 4)],
   ['MessageChannel packed (postMessage of 256 in one buffer)', () => channel('packed', N_BATCH)],
@@ -218,7 +286,7 @@ const fmt = (v) => `${(v / 1e6).toFixed(2)} M/s`
 async function main() {
   const os = require('node:os')
   console.log(
-    `worker -> main through a shared broker: node ${process.version}, ${os.cpus().length} CPUs, ` +
+    `worker <-> main through a shared broker: node ${process.version}, ${os.cpus().length} CPUs, ` +
       `load ${os.loadavg()[0].toFixed(2)}, ${SIZE}-byte payloads, ${RUNS} interleaved runs, medians`,
   )
   const results = cases.map(() => [])
@@ -233,7 +301,7 @@ async function main() {
     const runs = results[c].map((v) => (v / 1e6).toFixed(2)).join(' ')
     console.log(`${cases[c][0].padEnd(width)}  ${fmt(med[c]).padStart(11)}   runs: ${runs}`)
   }
-  const [single, singleTake, batch, raw, chSingle, chBatch, chPacked] = med
+  const [single, singleTake, batch, raw, batchBack, rawBack, chSingle, chBatch, chPacked] = med
   const x = (a, b) => `${(a / b).toFixed(2)}x`
   console.log('')
   console.log(`ratio single    vs MessageChannel single: ${x(single, chSingle)} (target >= 5x)`)
@@ -241,12 +309,14 @@ async function main() {
   console.log(`ratio batch     vs MessageChannel batch:  ${x(batch, chBatch)}`)
   console.log(`ratio raw batch vs MessageChannel packed: ${x(raw, chPacked)}`)
   const best = Math.max(batch, raw)
-  console.log(`batched: ${fmt(best)} (target >= 10 M/s)`)
+  const bestBack = Math.max(batchBack, rawBack)
+  console.log(`batched, worker -> main: ${fmt(best)} (target >= 10 M/s)`)
+  console.log(`batched, main -> worker: ${fmt(bestBack)} (target >= 10 M/s)`)
   worker.postMessage('stop')
   await new Promise((r) => worker.once('exit', r))
   const report = await mq.close(1000)
   if (report.undelivered !== 0 || report.handlesLeft !== 0) throw new Error(`close left ${JSON.stringify(report)}`)
-  const missed = Math.max(single, singleTake) < 5 * chSingle || best < 10e6
+  const missed = Math.max(single, singleTake) < 5 * chSingle || Math.min(best, bestBack) < 10e6
   if (flag('--check') && missed) {
     console.error('a target was missed')
     process.exitCode = 1
