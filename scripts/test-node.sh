@@ -77,6 +77,13 @@ for js in "$work"/ts-out/*.js; do
   node "$js"
 done
 
+# The benchmarks, a smoke run from the user's project (every case checks
+# that each message arrived; the figures are not checked: a loaded machine
+# misses the targets).
+cp -r "$pkg/bench" "$work/bench"
+node bench/shared.js --quick
+node bench/bench.js --runs 1 --scale 0.05
+
 # Lints of the Rust half.
 cd "$root"
 cargo clippy --manifest-path bindings/node/Cargo.toml --release -- -D warnings

@@ -54,6 +54,52 @@ const secs = (t0) => Number(now() - t0) / 1e9
 
 const mq = new Broker({ name: NAME, workersMax: 2 })
 
+// The batch paths' two ends, used by the main thread and, as source, by the
+// worker: whichever side produces or consumes runs the same loop.
+
+// Publishes n messages to topic t in batches of `items` (raw: `packed`
+// with `lens`, one call), waiting while the ring is full.
+async function sendBatches(t, raw, n, items, packed, lens) {
+  const full = (e) => e.code === 'TIMEOUT' || e.code === 'FULL'
+  for (let sent = 0; sent < n; sent += items.length) {
+    try {
+      if (raw) t.publishPacked(packed, lens)
+      else t.publishMany(items)
+    } catch (e) {
+      if (!full(e)) throw e
+      await t.publishManyAsync(items)
+    }
+  }
+}
+
+// Takes n messages from pull in batches (raw: tryPollRaw, else
+// tryPollBatch), waiting while there are none, reads each payload and
+// acks; returns how many it took and the sum of their first bytes.
+async function takeBatches(pull, raw, n, batch) {
+  let got = 0
+  let sum = 0
+  while (got < n) {
+    if (raw) {
+      let b = pull.tryPollRaw(batch)
+      if (b.length === 0) b = await pull.pollRaw(batch, 5000)
+      if (b.length === 0) throw new Error('ringmq raw: stalled')
+      const data = b.data
+      const offsets = b.offsets
+      for (let i = 0; i < b.length; i++) sum += data[offsets[i]]
+      b.ackAll()
+      got += b.length
+    } else {
+      let ms = pull.tryPollBatch(batch)
+      if (ms.length === 0) ms = await pull.pollBatch(batch, 5000)
+      if (ms.length === 0) throw new Error('ringmq batch: stalled')
+      for (let i = 0; i < ms.length; i++) sum += ms[i].data[0]
+      pull.ackAll(ms)
+      got += ms.length
+    }
+  }
+  return { got, sum }
+}
+
 // The producer: one worker for every case, told what to send by a message.
 const worker = new Worker(
   `
@@ -63,6 +109,8 @@ const mq = Broker.open(${JSON.stringify(NAME)})
 const SIZE = ${SIZE}
 const BATCH = ${BATCH}
 const full = (e) => e.code === 'TIMEOUT' || e.code === 'FULL'
+${sendBatches}
+${takeBatches}
 
 async function ring(topic, mode, n) {
   const t = mq.topic(topic)
@@ -81,15 +129,7 @@ async function ring(topic, mode, n) {
   const items = Array.from({ length: BATCH }, () => Buffer.alloc(SIZE, 7))
   const packed = Buffer.alloc(SIZE * BATCH, 7)
   const lens = new Uint32Array(BATCH).fill(SIZE)
-  for (let sent = 0; sent < n; sent += BATCH) {
-    try {
-      if (mode === 'raw') t.publishPacked(packed, lens)
-      else t.publishMany(items)
-    } catch (e) {
-      if (!full(e)) throw e
-      await t.publishManyAsync(items)
-    }
-  }
+  await sendBatches(t, mode === 'raw', n, items, packed, lens)
 }
 
 function channel(mode, n) {
@@ -110,27 +150,7 @@ function channel(mode, n) {
 // it has read all n.
 async function drain(topic, mode, n) {
   const pull = mq.topic(topic).pullSubscription('c')
-  let got = 0
-  let sum = 0
-  while (got < n) {
-    if (mode === 'raw') {
-      let b = pull.tryPollRaw(BATCH)
-      if (b.length === 0) b = await pull.pollRaw(BATCH, 5000)
-      if (b.length === 0) throw new Error('ringmq raw (worker): stalled')
-      const data = b.data
-      const offsets = b.offsets
-      for (let i = 0; i < b.length; i++) sum += data[offsets[i]]
-      b.ackAll()
-      got += b.length
-    } else {
-      let ms = pull.tryPollBatch(BATCH)
-      if (ms.length === 0) ms = await pull.pollBatch(BATCH, 5000)
-      if (ms.length === 0) throw new Error('ringmq batch (worker): stalled')
-      for (let i = 0; i < ms.length; i++) sum += ms[i].data[0]
-      pull.ackAll(ms)
-      got += ms.length
-    }
-  }
+  const { got, sum } = await takeBatches(pull, mode === 'raw', n, BATCH)
   parentPort.postMessage({ drained: got, ok: sum === 7 * n && got === n })
 }
 
@@ -172,26 +192,8 @@ async function ring(mode, n) {
       m.ack()
       got++
     }
-  } else if (mode === 'batch' || mode === 'single-take') {
-    while (got < n) {
-      let ms = pull.tryPollBatch(BATCH)
-      if (ms.length === 0) ms = await pull.pollBatch(BATCH, 5000)
-      if (ms.length === 0) throw new Error('ringmq batch: stalled')
-      for (let i = 0; i < ms.length; i++) sum += ms[i].data[0]
-      pull.ackAll(ms)
-      got += ms.length
-    }
   } else {
-    while (got < n) {
-      let b = pull.tryPollRaw(BATCH)
-      if (b.length === 0) b = await pull.pollRaw(BATCH, 5000)
-      if (b.length === 0) throw new Error('ringmq raw: stalled')
-      const data = b.data
-      const offsets = b.offsets
-      for (let i = 0; i < b.length; i++) sum += data[offsets[i]]
-      b.ackAll()
-      got += b.length
-    }
+    ;({ got, sum } = await takeBatches(pull, mode === 'raw', n, BATCH))
   }
   const s = secs(t0)
   if (sum !== 7 * n || got !== n) throw new Error(`ringmq ${mode}: lost messages`)
@@ -204,7 +206,6 @@ const feeds = {}
 const batchItems = Array.from({ length: BATCH }, () => Buffer.alloc(SIZE, 7))
 const packed = Buffer.alloc(SIZE * BATCH, 7)
 const packedLens = new Uint32Array(BATCH).fill(SIZE)
-const full = (e) => e.code === 'TIMEOUT' || e.code === 'FULL'
 
 async function feed(mode, n) {
   const name = `f-${mode}`
@@ -217,15 +218,7 @@ async function feed(mode, n) {
   const drained = new Promise((resolve) => worker.once('message', resolve))
   const t0 = now()
   worker.postMessage({ drain: name, mode, n })
-  for (let sent = 0; sent < n; sent += BATCH) {
-    try {
-      if (mode === 'raw') t.publishPacked(packed, packedLens)
-      else t.publishMany(batchItems)
-    } catch (e) {
-      if (!full(e)) throw e
-      await t.publishManyAsync(batchItems)
-    }
-  }
+  await sendBatches(t, mode === 'raw', n, batchItems, packed, packedLens)
   const done = await drained
   const s = secs(t0)
   if (!done.ok || done.drained !== n) throw new Error(`ringmq ${mode} main -> worker: lost messages`)

@@ -42,7 +42,7 @@
 mod words;
 
 use crate::sync::{fence, spin_loop, AtomicU64, Ordering};
-use words::{load_bytes, store_bytes, zeroed_words};
+use words::{load_bytes, store_bytes, words_at, zeroed_words};
 
 /// A slot's header words: what every message has and every reader needs.
 const STAMP: usize = 0;
@@ -251,14 +251,8 @@ impl Ring {
         let base = self.offset + (seq & self.mask) as usize * HEADER_WORDS;
         // SAFETY: `seq & mask < capacity`, so `base + HEADER_WORDS <=
         // offset + capacity * HEADER_WORDS <= bodies_at`, within `words`
-        // (see `body`); the words form an array of `HEADER_WORDS` AtomicU64s.
-        unsafe {
-            &*self
-                .words
-                .as_ptr()
-                .add(base)
-                .cast::<[AtomicU64; HEADER_WORDS]>()
-        }
+        // (see `body`).
+        unsafe { words_at(&self.words, base) }
     }
 
     /// The cold words of `seq`'s slot.
@@ -266,15 +260,8 @@ impl Ring {
     fn cold(&self, seq: u64) -> &[AtomicU64; COLD_WORDS] {
         let base = (seq & self.mask) as usize * COLD_WORDS;
         // SAFETY: `seq & mask < capacity` and `cold` has `capacity *
-        // COLD_WORDS` words (`try_new`), so these are in bounds and form an
-        // array of `COLD_WORDS` AtomicU64s.
-        unsafe {
-            &*self
-                .cold
-                .as_ptr()
-                .add(base)
-                .cast::<[AtomicU64; COLD_WORDS]>()
-        }
+        // COLD_WORDS` words (`try_new`), so `base + COLD_WORDS` is in bounds.
+        unsafe { words_at(&self.cold, base) }
     }
 
     /// Waits until the slot of `seq` holds stamp `prev` (the previous lap's

@@ -31,6 +31,19 @@ pub(super) fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
     Some((0..n).map(|_| AtomicU64::new(0)).collect())
 }
 
+/// The `N` words of `words` from `at`, as an array, without a bounds check
+/// (the header and cold words, read on every peek and take).
+///
+/// # Safety
+/// `at + N <= words.len()`.
+#[inline(always)]
+pub(super) unsafe fn words_at<const N: usize>(words: &[AtomicU64], at: usize) -> &[AtomicU64; N] {
+    debug_assert!(at + N <= words.len());
+    // SAFETY: the caller's contract puts words `at .. at + N` within the
+    // slice, and `N` consecutive AtomicU64s are an `[AtomicU64; N]`.
+    unsafe { &*words.as_ptr().add(at).cast::<[AtomicU64; N]>() }
+}
+
 /// Stores `bytes` into `words` (which are long enough) with relaxed atomic
 /// stores, the last word zero-padded.
 #[inline]
