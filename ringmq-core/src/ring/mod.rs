@@ -1,15 +1,15 @@
 //! The ring: `capacity` pre-allocated slots, each a small header and
-//! `slot_size` payload bytes, all in one allocation made at creation.
+//! `slot_size` payload bytes, allocated once at creation.
 //!
-//! The headers lie apart from the payloads: first every slot's header (four
-//! words, two slots a cache line), then every slot's body (its payload, in
-//! whole cache lines from a line's start, so no line holds parts of two
-//! bodies). A 64 B message so moves a line and a half from the producer's
-//! core to a consumer's (half a line of headers, a line of body), where a
-//! header in front of its payload made it two. What only some messages carry, an id
-//! other than their sequence, flags, an expiry and an extension's length,
-//! lies in a third area (the cold words), written only for such a message
-//! and read only when its header says it has them.
+//! The headers lie apart from the payloads, in one allocation: first every
+//! slot's header (four words, two slots a cache line), then every slot's
+//! body (its payload, in whole cache lines from a line's start, so no line
+//! holds parts of two bodies). A 64 B message so occupies a line and a half
+//! (half a line of headers, a line of body), where a header in front of its
+//! payload made it two. What only some messages carry, an id other than
+//! their sequence, flags, an expiry and an extension's length, lies in a
+//! second allocation (the cold words), written only for such a message and
+//! read only when its header says it has them.
 //!
 //! Every header starts with a `stamp` that says which sequence it holds and
 //! whether that sequence is being written or is published:
