@@ -1,8 +1,8 @@
 //! loom model tests of the lock-free protocols: claim/publish/gating of the
-//! ring, the seqlock of lossy readers (cold words included), concurrent watermark advances, the
-//! per-slot delivery states of a gated subscription (ack, nack, term,
-//! in_progress, release and the ack timer racing on one delivery), and the
-//! registration of a push subscription.
+//! ring, the seqlock of lossy readers (cold words included), concurrent
+//! watermark advances, the per-slot delivery states of a gated subscription
+//! (ack, nack, term, in_progress, release and the ack timer racing on one
+//! delivery), and the registration of a push subscription.
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test
 //! --release -p ringmq-core --test loom`.
 #![cfg(loom)]
