@@ -408,9 +408,13 @@ impl Ring {
             return false;
         }
         let c = self.cold(seq);
-        let flags = (c[EXT].load(Ordering::Relaxed) >> 32) as u32;
-        let expires = c[EXPIRES].load(Ordering::Relaxed);
-        flags & FLAG_SKIP != 0 || (expires != 0 && now >= expires)
+        // The two fields, judged by `SlotMeta`'s own rules.
+        let m = SlotMeta {
+            flags: (c[EXT].load(Ordering::Relaxed) >> 32) as u32,
+            expires_ns: c[EXPIRES].load(Ordering::Relaxed),
+            ..SlotMeta::default()
+        };
+        m.is_skip() || m.expired_at(now)
     }
 
     /// Copies the payload of `seq`, then its extension, into `out` (cleared
