@@ -57,10 +57,14 @@ const mq = new Broker({ name: NAME, workersMax: 2 })
 // The batch paths' two ends, used by the main thread and, as source, by the
 // worker: whichever side produces or consumes runs the same loop.
 
+// Is e a publish that found the ring full (so the waiting variant is next)?
+function full(e) {
+  return e.code === 'TIMEOUT' || e.code === 'FULL'
+}
+
 // Publishes n messages to topic t in batches of `items` (raw: `packed`
 // with `lens`, one call), waiting while the ring is full.
 async function sendBatches(t, raw, n, items, packed, lens) {
-  const full = (e) => e.code === 'TIMEOUT' || e.code === 'FULL'
   for (let sent = 0; sent < n; sent += items.length) {
     try {
       if (raw) t.publishPacked(packed, lens)
@@ -108,7 +112,7 @@ const { Broker } = require('ringmq')
 const mq = Broker.open(${JSON.stringify(NAME)})
 const SIZE = ${SIZE}
 const BATCH = ${BATCH}
-const full = (e) => e.code === 'TIMEOUT' || e.code === 'FULL'
+${full}
 ${sendBatches}
 ${takeBatches}
 
