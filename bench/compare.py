@@ -74,6 +74,9 @@ def main():
     d = args[0]
     label = args[1] if len(args) > 1 else "before"
     values, ratios, unit = load(d)
+    for side in SIDES:
+        if not any(k[0] == side for k in values):
+            sys.exit(f"no '{side}' results in {d}")
     print(f"before = {label}, after = the working tree; medians of every run of a side")
     for sc, size in sorted(unit, key=lambda k: (k[0], k[1])):
         names = sorted({k[3] for k in values if k[1:3] == (sc, size)},

@@ -47,6 +47,9 @@ git worktree add --quiet --detach "$work/before" "$commit"
 rm -rf "$work/before/bench"
 mkdir "$work/before/bench"
 (cd bench && tar --exclude=./results -cf - .) | (cd "$work/before/bench" && tar -xf -)
+# A target directory of its own: in a shared one, cargo takes the two
+# checkouts' packages (same names) for one another and may keep either
+# side's build for both.
 if ! (cd "$work/before" && CARGO_TARGET_DIR="$work/target" cargo build --quiet --release -p ringmq-bench); then
   echo "today's harness does not compile against ${commit:0:12}'s core: pick a later revision" >&2
   exit 1

@@ -46,3 +46,10 @@ assert png == b"\x89PNG\r\n\x1a\n", "chart is not a PNG"
 print(f"bench smoke: {len(cases)} cases checked, memory +{m['added_after_creation_kib']} KiB, "
       f"start-up {s['broker_and_topic_median_ns'] / 1000:.1f} us")
 PY
+
+echo "== before/after comparison (smoke: this revision against itself, one round of pingpong)"
+OUT="$out/compare" scripts/bench-compare.sh HEAD 1 pingpong | tee "$out/compare.txt"
+for size in 64 256; do
+  grep -q "^== pingpong, $size B" "$out/compare.txt"
+done
+grep -q "ringmq-raw / disruptor-busyspin p50 .*before .*x .*after .*x" "$out/compare.txt"
