@@ -10,13 +10,14 @@
 # side, the two sides in turn (before first in odd rounds, after first in
 # even ones, so that a drift of the machine's state favours neither).
 # SCENARIOs (default 1p1c 2p1c batch pingpong fanout): as --scenario takes.
-# The JSON of every run is kept in $OUT (default target/bench-compare).
+# The JSON of every run is kept in $OUT (default target/bench-compare),
+# replacing the before-*/after-* files of an earlier comparison there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
 if [ $# -lt 1 ]; then
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 rev="$1"
@@ -59,8 +60,9 @@ echo "== the harness against the working tree"
 cargo build --quiet --release -p ringmq-bench
 cp target/release/ringmq-bench "$work/after.bin"
 
-rm -rf "$out"
 mkdir -p "$out"
+# Only this script's own results from an earlier comparison go.
+rm -f "$out"/before-*.json "$out"/after-*.json
 for ((r = 1; r <= rounds; r++)); do
   if ((r % 2)); then sides=(before after); else sides=(after before); fi
   for sc in "${scenarios[@]}"; do
