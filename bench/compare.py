@@ -53,13 +53,17 @@ def load(d):
                 for peer, p in impls.items():
                     if peer.startswith("ringmq"):
                         continue
-                    if "runs" in c:
-                        pairs = zip(c["runs"], p["runs"])
-                        ratios[(side, sc, size, rm, peer)] += [a / b for a, b in pairs]
-                    else:
-                        pairs = zip(c["runs_p50_p99_p999_ns"], p["runs_p50_p99_p999_ns"])
-                        ratios[(side, sc, size, rm, peer)] += [a[0] / b[0] for a, b in pairs]
+                    pairs = zip(headline(c), headline(p))
+                    ratios[(side, sc, size, rm, peer)] += [a / b for a, b in pairs]
     return values, ratios, unit
+
+
+def headline(case):
+    """A case's figure of each run that ratios compare: its rate, or the
+    p50 of a latency case."""
+    if "runs" in case:
+        return case["runs"]
+    return [r[0] for r in case["runs_p50_p99_p999_ns"]]
 
 
 def med(v, i=None):
